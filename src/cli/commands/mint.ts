@@ -1,0 +1,44 @@
+import { z } from 'zod';
+import { MintFs } from '../../fs/mint-fs.js';
+import { buildTree } from '../../fs/virtual-tree.js';
+import { loadKeyring } from '../../keys/keyring.js';
+import { createLogger } from '../../log/logger.js';
+import { loadProfile } from '../../profile/load-profile.js';
+import { newTokenId } from '../../token/identifier.js';
+import { defineCommand } from '../define-command.js';
+import { KeysArg, LogLevelArg, keysDirFrom, keysOption } from '../options.js';
+
+export const mintCommand = defineCommand({
+  command: 'mint <profile> <file>',
+  describe: 'Print one token for a virtual file, exactly as reading it on the mount would',
+  builder: (yargs) =>
+    yargs
+      .positional('profile', { type: 'string', describe: 'Mount profile (YAML)' })
+      .positional('file', { type: 'string', describe: 'Virtual file, such as github/token' })
+      .options(keysOption)
+      .example('$0 mint mount-profiles/github-readonly.yaml github/token', ''),
+  args: z.object({
+    profile: z.string().min(1),
+    file: z.string().min(1),
+    keys: KeysArg,
+    'log-level': LogLevelArg,
+  }),
+  run: (args) => {
+    const tree = buildTree(loadProfile(args.profile));
+    const keyring = loadKeyring(keysDirFrom(args));
+    // The same operations a reader of the mount goes through: open, read, release.
+    const fs = new MintFs({
+      tree: () => tree,
+      keyring: () => keyring,
+      clock: () => new Date(),
+      newTokenId,
+      logger: createLogger({ level: args['log-level'] }),
+    });
+    const handle = fs.open(args.file, 0);
+    try {
+      process.stdout.write(fs.read(handle, fs.getattr(args.file).size, 0));
+    } finally {
+      fs.release(handle);
+    }
+  },
+});

@@ -1,0 +1,55 @@
+import { z } from 'zod';
+import { startMount } from '../../daemon/mount-daemon.js';
+import { fuseNativeBackend } from '../../fuse/fuse-native-backend.js';
+import { createLogger } from '../../log/logger.js';
+import { defineCommand } from '../define-command.js';
+import { printDiagnostic } from '../io.js';
+import { KeysArg, LogLevelArg, keysDirFrom, keysOption } from '../options.js';
+
+export const mountCommand = defineCommand({
+  command: 'mount <profile> <mountpoint>',
+  describe: 'Serve a profile at a mountpoint in the foreground; SIGINT/SIGTERM unmount (twice: exit at once)',
+  builder: (yargs) =>
+    yargs
+      .positional('profile', { type: 'string', describe: 'Mount profile (YAML)' })
+      .positional('mountpoint', { type: 'string', describe: 'Directory to mount on (created if missing)' })
+      .options(keysOption)
+      .option('backend', { type: 'string', choices: ['fuse-native'], default: 'fuse-native', describe: 'FUSE binding' })
+      .example('$0 mount mount-profiles/github-readonly.yaml /run/mintfs/agent1', ''),
+  args: z.object({
+    profile: z.string().min(1),
+    mountpoint: z.string().min(1),
+    keys: KeysArg,
+    backend: z.literal('fuse-native'),
+    'log-level': LogLevelArg,
+  }),
+  run: async (args) => {
+    const logger = createLogger({ level: args['log-level'] });
+    const mount = await startMount({
+      profileFile: args.profile,
+      mountpoint: args.mountpoint,
+      keysDir: keysDirFrom(args),
+      backend: fuseNativeBackend,
+      logger,
+    });
+    await new Promise<void>((resolve) => {
+      let signals = 0;
+      const onSignal = (signal: NodeJS.Signals) => {
+        signals += 1;
+        if (signals > 1) {
+          // Second signal: leave now. The next `mintfs mount` recovers the mount.
+          logger.warn({ event: 'forced-exit', signal }, 'second signal: exiting without unmounting');
+          process.exit(130);
+        }
+        logger.info({ event: 'shutdown', signal }, 'unmounting');
+        mount.unmount().then(resolve, (err: unknown) => {
+          printDiagnostic(`unmount ${mount.mountpoint} failed: ${String(err)}`);
+          process.exitCode = 3;
+          resolve();
+        });
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+    });
+  },
+});

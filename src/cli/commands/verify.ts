@@ -1,0 +1,64 @@
+import { z } from 'zod';
+import { loadKeyring } from '../../keys/keyring.js';
+import { splitUrl } from '../../token/request-path.js';
+import { verifyToken } from '../../token/verify.js';
+import { parseInstant } from '../../util/instant.js';
+import { defineCommand } from '../define-command.js';
+import { EXIT_DENIED } from '../exit-codes.js';
+import { printDiagnostic, printJson, tokenArgument } from '../io.js';
+import { KeysArg, TokenArg, keysDirFrom, keysOption } from '../options.js';
+
+const UrlArg = z.string().transform((url, ctx) => {
+  const target = splitUrl(url);
+  if (!target) {
+    ctx.addIssue({ code: 'custom', message: `"${url}" is not an absolute http(s) URL` });
+    return z.NEVER;
+  }
+  return target;
+});
+
+const AtArg = z.string().transform((text, ctx) => {
+  const at = parseInstant(text);
+  if (!at) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not an RFC 3339 time such as 2026-11-22T01:20:00Z` });
+    return z.NEVER;
+  }
+  return at;
+});
+
+export const verifyCommand = defineCommand({
+  command: 'verify [token]',
+  describe: 'Check a token against a request: exit 0 when allowed, 1 naming the failing caveat otherwise',
+  builder: (yargs) =>
+    yargs
+      .positional('token', { type: 'string', describe: 'The token; read from stdin when omitted' })
+      .options(keysOption)
+      .option('service', { type: 'string', demandOption: true, describe: 'Upstream service name' })
+      .option('method', { type: 'string', demandOption: true, describe: 'HTTP method' })
+      .option('url', { type: 'string', demandOption: true, describe: 'Absolute request URL' })
+      .option('at', { type: 'string', describe: 'Verify as of this RFC 3339 time instead of now' })
+      .example('$0 verify "$T" --service github --method GET --url https://api.github.com/repos/acme/widgets', ''),
+  args: z.object({
+    token: TokenArg,
+    keys: KeysArg,
+    service: z.string().min(1),
+    method: z.string().regex(/^[A-Za-z]+$/, 'must be an HTTP method'),
+    url: UrlArg,
+    at: AtArg.optional(),
+  }),
+  run: (args) => {
+    const token = tokenArgument(args.token);
+    const keyring = loadKeyring(keysDirFrom(args));
+    const verdict = verifyToken(
+      token,
+      { service: args.service, method: args.method, host: args.url.host, rawPath: args.url.rawPath },
+      { keyById: keyring.keyById, now: args.at ?? new Date() },
+    );
+    printJson(verdict);
+    if (!verdict.allowed) {
+      const caveat = verdict.caveat === undefined ? '' : ` (caveat "${verdict.caveat}")`;
+      printDiagnostic(`denied: ${verdict.code}: ${verdict.reason}${caveat}`);
+      process.exitCode = EXIT_DENIED;
+    }
+  },
+});

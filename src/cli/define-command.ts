@@ -1,0 +1,35 @@
+/**
+ * A command module whose arguments are validated by a zod schema at the edge:
+ * yargs parses the words, the schema decides what they mean, and a bad value
+ * becomes one line naming the option (`--at: not an RFC 3339 time`).
+ */
+import type { Argv, CommandModule } from 'yargs';
+import type { z } from 'zod';
+import { MintfsError } from '../errors.js';
+
+export interface CommandSpec<S extends z.ZodType> {
+  readonly command: string;
+  readonly describe: string;
+  readonly builder?: (yargs: Argv) => Argv;
+  readonly args: S;
+  readonly run: (args: z.output<S>) => void | Promise<void>;
+}
+
+export function defineCommand<S extends z.ZodType>(spec: CommandSpec<S>): CommandModule {
+  return {
+    command: spec.command,
+    describe: spec.describe,
+    builder: (yargs: Argv) => (spec.builder ? spec.builder(yargs) : yargs),
+    handler: async (argv: Record<string, unknown>) => {
+      const parsed = spec.args.safeParse(argv);
+      if (!parsed.success) {
+        const problems = parsed.error.issues.map((issue) => {
+          const name = issue.path.map(String).join('.');
+          return name === '' ? issue.message : `--${name}: ${issue.message}`;
+        });
+        throw new MintfsError('ERR_INPUT_INVALID', problems.join('; '));
+      }
+      await spec.run(parsed.data);
+    },
+  };
+}

@@ -1,0 +1,105 @@
+/**
+ * Serving a profile at a mountpoint: everything is validated before the
+ * mount exists (profile, keyring, mountpoint), so a bad input never leaves a
+ * partial mount behind.
+ */
+import { mkdirSync, realpathSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { MintfsError } from '../errors.js';
+import { MintFs } from '../fs/mint-fs.js';
+import { buildTree } from '../fs/virtual-tree.js';
+import type { FuseBackend, MountedFileSystem } from '../fuse/backend.js';
+import { detachMount, mountpointState } from '../fuse/mount-table.js';
+import { loadKeyring } from '../keys/keyring.js';
+import type { Logger } from '../log/logger.js';
+import { loadProfile } from '../profile/load-profile.js';
+import { newTokenId } from '../token/identifier.js';
+
+export interface MountRequest {
+  readonly profileFile: string;
+  readonly mountpoint: string;
+  readonly keysDir: string;
+  readonly backend: FuseBackend;
+  readonly logger: Logger;
+  readonly clock?: () => Date;
+}
+
+export interface RunningMount {
+  readonly mountpoint: string;
+  readonly fs: MintFs;
+  unmount(): Promise<void>;
+}
+
+export async function startMount(request: MountRequest): Promise<RunningMount> {
+  const { logger } = request;
+  const profile = loadProfile(request.profileFile);
+  const tree = buildTree(profile);
+  const keyring = loadKeyring(request.keysDir);
+  const mountpoint = await prepareMountpoint(request.mountpoint, logger);
+
+  const fs = new MintFs({
+    tree: () => tree,
+    keyring: () => keyring,
+    clock: request.clock ?? (() => new Date()),
+    newTokenId,
+    logger,
+  });
+  const mounted: MountedFileSystem = await request.backend.mount(mountpoint, fs, {
+    allowOther: true,
+    logger,
+  });
+  logger.info(
+    {
+      event: 'mounted',
+      mountpoint,
+      profile: request.profileFile,
+      agent: tree.agent,
+      files: [...tree.files.keys()],
+      keyId: keyring.current.id,
+      backend: request.backend.name,
+    },
+    'mintfs is serving',
+  );
+  return {
+    mountpoint,
+    fs,
+    unmount: async () => {
+      await mounted.unmount();
+      logger.info({ event: 'unmounted', mountpoint }, 'mintfs unmounted');
+    },
+  };
+}
+
+/**
+ * An absolute, canonical mountpoint that exists and is free. A mount left by
+ * a killed daemon is detached; one still served by a live daemon is refused.
+ */
+async function prepareMountpoint(requested: string, logger: Logger): Promise<string> {
+  const absolute = resolve(requested);
+  // realpath of a stale FUSE mount fails with ENOTCONN: canonicalise the parent.
+  let parent: string;
+  try {
+    parent = realpathSync(dirname(absolute));
+  } catch {
+    mkdirSync(dirname(absolute), { recursive: true, mode: 0o755 });
+    parent = realpathSync(dirname(absolute));
+  }
+  const mountpoint = join(parent, basename(absolute));
+  const state = mountpointState(mountpoint);
+  if (state === 'live')
+    throw new MintfsError('ERR_MOUNTPOINT_BUSY', `${mountpoint} is already mounted by a running file system`);
+  if (state === 'stale') {
+    logger.warn({ event: 'stale-mount', mountpoint }, 'recovering a mount left by a daemon that died');
+    await detachMount(mountpoint);
+  }
+  let info;
+  try {
+    info = statSync(mountpoint);
+  } catch {
+    mkdirSync(mountpoint, { mode: 0o755 });
+    info = statSync(mountpoint);
+  }
+  if (!info.isDirectory())
+    throw new MintfsError('ERR_MOUNTPOINT_INVALID', `${mountpoint} is not a directory`);
+  return mountpoint;
+}

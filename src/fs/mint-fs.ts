@@ -1,0 +1,183 @@
+/**
+ * The file system's operations, independent of any FUSE binding.
+ *
+ * A token is minted when a file is opened and served from that handle until
+ * release, when its bytes are wiped: every open gets its own token, and
+ * partial reads of one handle are consistent. Failures are MintfsErrors; the
+ * backend adapters map their codes to errno.
+ */
+import { MintfsError } from '../errors.js';
+import type { Keyring } from '../keys/keyring.js';
+import type { Logger } from '../log/logger.js';
+import { mintToken } from '../token/mint.js';
+import { formatInstant } from '../util/instant.js';
+import { contentLength, renderContent } from './token-content.js';
+import { DIRECTORY_MODE, treePath, type VirtualFile, type VirtualTree } from './virtual-tree.js';
+
+export const S_IFDIR = 0o040000;
+export const S_IFREG = 0o100000;
+const O_ACCMODE = 0o3;
+const O_TRUNC = 0o1000;
+
+export interface FileAttributes {
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly size: number;
+  readonly nlink: number;
+  readonly mtime: Date;
+}
+
+/** Where the file system gets its state: read on every operation, so it can change. */
+export interface MintFsSources {
+  readonly tree: () => VirtualTree;
+  readonly keyring: () => Keyring;
+  readonly clock: () => Date;
+  readonly newTokenId: () => string;
+  readonly logger: Logger;
+}
+
+/** The operations a FUSE backend calls. Paths are absolute within the mount ('/a/b'). */
+export interface FsOperations {
+  getattr(path: string): FileAttributes;
+  readdir(path: string): readonly string[];
+  open(path: string, flags: number): number;
+  read(handle: number, length: number, offset: number): Buffer;
+  release(handle: number): void;
+}
+
+export class MintFs implements FsOperations {
+  readonly #sources: MintFsSources;
+  readonly #handles = new Map<number, Buffer>();
+  readonly #sizes = new WeakMap<VirtualFile, Map<string, number>>();
+  readonly #started: Date;
+  #nextHandle = 1;
+
+  constructor(sources: MintFsSources) {
+    this.#sources = sources;
+    this.#started = sources.clock();
+  }
+
+  get openHandles(): number {
+    return this.#handles.size;
+  }
+
+  getattr(path: string): FileAttributes {
+    const tree = this.#sources.tree();
+    const name = treePath(path);
+    const file = tree.files.get(name);
+    if (file) {
+      return {
+        mode: S_IFREG | file.mode,
+        uid: file.uid,
+        gid: file.gid,
+        size: this.#sizeOf(file, this.#sources.keyring().current.id),
+        nlink: 1,
+        mtime: this.#started,
+      };
+    }
+    const entries = tree.directories.get(name);
+    if (entries) {
+      return { mode: S_IFDIR | DIRECTORY_MODE, uid: 0, gid: 0, size: 0, nlink: 2, mtime: this.#started };
+    }
+    throw notFound(path);
+  }
+
+  readdir(path: string): readonly string[] {
+    const tree = this.#sources.tree();
+    const name = treePath(path);
+    const entries = tree.directories.get(name);
+    if (entries) return entries;
+    if (tree.files.has(name)) throw new MintfsError('ERR_NOT_A_DIRECTORY', `${path} is a file`);
+    throw notFound(path);
+  }
+
+  open(path: string, flags: number): number {
+    // Read-only: refuse write access and truncation before minting anything.
+    if ((flags & O_ACCMODE) !== 0 || (flags & O_TRUNC) !== 0)
+      throw new MintfsError('ERR_READ_ONLY', `${path}: mintfs is read-only`);
+    const tree = this.#sources.tree();
+    const name = treePath(path);
+    const file = tree.files.get(name);
+    if (!file) {
+      if (tree.directories.has(name)) throw new MintfsError('ERR_IS_A_DIRECTORY', `${path} is a directory`);
+      throw notFound(path);
+    }
+    const content = this.#mint(file);
+    const handle = this.#allocateHandle();
+    this.#handles.set(handle, content);
+    return handle;
+  }
+
+  read(handle: number, length: number, offset: number): Buffer {
+    const content = this.#handles.get(handle);
+    if (!content) throw new MintfsError('ERR_BAD_HANDLE', `no open file with handle ${handle}`);
+    if (offset >= content.length) return Buffer.alloc(0);
+    return content.subarray(offset, Math.min(content.length, offset + length));
+  }
+
+  release(handle: number): void {
+    const content = this.#handles.get(handle);
+    if (!content) return;
+    content.fill(0);
+    this.#handles.delete(handle);
+  }
+
+  #mint(file: VirtualFile): Buffer {
+    const started = process.hrtime.bigint();
+    const key = this.#sources.keyring().current;
+    const minted = mintToken(file.grant, {
+      key,
+      now: this.#sources.clock(),
+      tokenId: this.#sources.newTokenId(),
+    });
+    const content = renderContent(minted, file.format);
+    const expected = this.#sizeOf(file, key.id);
+    if (content.length !== expected) {
+      // stat already promised `expected` bytes; a reader trusting it would get a
+      // truncated or padded token. Refuse instead (the reader sees EIO).
+      content.fill(0);
+      throw new MintfsError(
+        'ERR_MINT_FAILED',
+        `${file.path}: token is ${content.length} bytes, stat promised ${expected}`,
+      );
+    }
+    this.#sources.logger.info(
+      {
+        event: 'mint',
+        file: file.path,
+        agent: file.grant.agent,
+        service: file.grant.service,
+        tokenId: minted.tokenId,
+        keyId: minted.keyId,
+        expiresAt: formatInstant(minted.expiresAt),
+        durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+      },
+      'minted token',
+    );
+    return content;
+  }
+
+  #sizeOf(file: VirtualFile, keyId: string): number {
+    let byKey = this.#sizes.get(file);
+    if (!byKey) this.#sizes.set(file, (byKey = new Map()));
+    let size = byKey.get(keyId);
+    if (size === undefined) {
+      size = contentLength(file.grant, file.format, keyId);
+      byKey.set(keyId, size);
+    }
+    return size;
+  }
+
+  #allocateHandle(): number {
+    // FUSE file handles are 64-bit, fuse-native passes them as uint32; skip live ones on wrap.
+    do {
+      this.#nextHandle = this.#nextHandle >= 0x7fffffff ? 1 : this.#nextHandle + 1;
+    } while (this.#handles.has(this.#nextHandle));
+    return this.#nextHandle;
+  }
+}
+
+function notFound(path: string): MintfsError {
+  return new MintfsError('ERR_NOT_FOUND', `${path}: no such file or directory`);
+}

@@ -1,0 +1,92 @@
+/**
+ * The fuse-native backend: libfuse 2's high-level API, one JS round trip per
+ * FUSE request. Portable, and the fallback for the native backend to come.
+ */
+import type { FuseOps, FuseStat } from 'fuse-native';
+import { constants } from 'node:os';
+import type { FileAttributes, FsOperations } from '../fs/mint-fs.js';
+import type { Logger } from '../log/logger.js';
+import { MintfsError, describeError } from '../errors.js';
+import type { FuseBackend, MountedFileSystem } from './backend.js';
+import { EROFS, errnoFor } from './errno.js';
+import { fsnameWithOptions, loadFuseNative } from './fuse-native-workarounds.js';
+
+// Everything that would change the tree answers EROFS.
+const WRITE_OPS = [
+  'write', 'create', 'unlink', 'mkdir', 'rmdir', 'rename', 'link', 'symlink', 'mknod',
+  'chmod', 'chown', 'truncate', 'ftruncate', 'utimens', 'setxattr', 'removexattr',
+] as const;
+
+export const fuseNativeBackend: FuseBackend = {
+  name: 'fuse-native',
+  async mount(mountpoint, operations, options) {
+    const Fuse = loadFuseNative();
+    const fuse = new Fuse(mountpoint, adapt(operations, options.logger), {
+      allowOther: options.allowOther,
+      // The kernel enforces the files' mode and owner from the profile.
+      defaultPermissions: true,
+      fsname: fsnameWithOptions('mintfs', ['direct_io', 'subtype=mintfs']),
+      // A mint never takes long; a stuck one should fail the read, not hang it.
+      timeout: 10_000,
+    });
+    await new Promise<void>((resolve, reject) => {
+      fuse.mount((err) => (err ? reject(new MintfsError('ERR_MOUNT_FAILED', `mount ${mountpoint}: ${describeError(err)}`, { cause: err })) : resolve()));
+    });
+    let unmounting: Promise<void> | undefined;
+    const mounted: MountedFileSystem = {
+      mountpoint,
+      unmount: () =>
+        (unmounting ??= new Promise<void>((resolve, reject) => {
+          fuse.unmount((err) => (err ? reject(err) : resolve()));
+        })),
+    };
+    return mounted;
+  },
+};
+
+function adapt(ops: FsOperations, logger: Logger): FuseOps {
+  // fuse-native calls back into native code; a throw here would crash the daemon.
+  const guard = <T>(op: string, path: string, work: () => T, reply: (errno: number, value?: T) => void) => {
+    let value: T;
+    try {
+      value = work();
+    } catch (err) {
+      const errno = errnoFor(err);
+      if (errno === -constants.errno.EIO) logger.error({ event: 'fs-error', op, path, err: describeError(err) }, 'file system error');
+      reply(errno);
+      return;
+    }
+    reply(0, value);
+  };
+
+  const adapted: FuseOps = {
+    getattr: (path, cb) => guard('getattr', path, () => toStat(ops.getattr(path)), cb),
+    readdir: (path, cb) => guard('readdir', path, () => [...ops.readdir(path)], cb),
+    open: (path, flags, cb) => guard('open', path, () => ops.open(path, flags), cb),
+    read: (path, fd, buf, len, pos, cb) =>
+      guard('read', path, () => ops.read(fd, len, pos).copy(buf), (errno, copied) => cb(errno < 0 ? errno : (copied ?? 0))),
+    release: (path, fd, cb) => guard('release', path, () => ops.release(fd), (errno) => cb(errno)),
+    statfs: (_path, cb) =>
+      cb(0, { bsize: 4096, frsize: 4096, blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, favail: 0, fsid: 0, flag: 1, namemax: 255 }),
+  };
+  for (const op of WRITE_OPS) {
+    adapted[op] = (...args: never[]) => {
+      const cb = args[args.length - 1] as unknown as (errno: number) => void;
+      cb(EROFS);
+    };
+  }
+  return adapted;
+}
+
+function toStat(attrs: FileAttributes): FuseStat {
+  return {
+    mode: attrs.mode,
+    uid: attrs.uid,
+    gid: attrs.gid,
+    size: attrs.size,
+    nlink: attrs.nlink,
+    mtime: attrs.mtime,
+    atime: attrs.mtime,
+    ctime: attrs.mtime,
+  };
+}

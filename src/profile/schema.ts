@@ -1,0 +1,127 @@
+/**
+ * Mount profiles: the single source of truth for what a mount serves.
+ * Strict objects throughout, so a typo such as `methdos` is an error rather
+ * than a caveat silently left out of every token.
+ */
+import { z } from 'zod';
+import { pathGlobProblem } from '../token/path-glob.js';
+import { AGENT_NAME, HOST_NAME, HTTP_METHODS, SERVICE_NAME } from '../token/vocabulary.js';
+import { parseDuration } from '../util/duration.js';
+
+export const MAX_TTL_MS = 3_600_000;
+export const MIN_TTL_MS = 10_000;
+export const DEFAULT_TTL = '5m';
+
+const FILE_SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,254}$/;
+
+const Ttl = z
+  .string()
+  .describe('Token lifetime such as 90s, 5m or 1h; between 10s and 1h')
+  .transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration such as 90s, 5m or 1h` });
+      return z.NEVER;
+    }
+    if (ms > MAX_TTL_MS || ms < MIN_TTL_MS) {
+      ctx.addIssue({ code: 'custom', message: `${text} is outside 10s..1h` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const FileMode = z
+  .string({ error: 'write the mode as a quoted octal string such as "0440"' })
+  .regex(/^0?[0-7]{3}$/, 'must be an octal mode such as "0440"')
+  .transform((text) => parseInt(text, 8))
+  .refine((mode) => (mode & ~0o444) === 0, 'must grant read permission only (no write or execute bits)')
+  .describe('Permission bits of the virtual files, as a quoted octal string; read bits only');
+
+const Id = z.number().int().min(0).max(0xfffffffe);
+
+const Ownership = {
+  uid: Id.optional().describe('Owner uid of the virtual files (the agent container user)'),
+  gid: Id.optional().describe('Owner gid of the virtual files'),
+  mode: FileMode.optional(),
+};
+
+export const TOKEN_FORMATS = ['raw', 'line', 'json'] as const;
+
+export const FileSpecSchema = z
+  .strictObject({
+    service: z
+      .string()
+      .regex(SERVICE_NAME, 'must be a lower-case name such as github')
+      .describe('Gateway upstream this token is for; stamped as the `service` caveat'),
+    hosts: z
+      .array(z.string().regex(HOST_NAME, 'must be a lower-case hostname without port'))
+      .min(1, 'must list at least one host')
+      .describe('Hostnames the token may be used against (`host` caveat)'),
+    methods: z
+      .array(z.enum(HTTP_METHODS, { error: `must be one of ${HTTP_METHODS.join(' ')}` }))
+      .min(1, 'must list at least one method')
+      .describe('HTTP methods the token allows (`method` caveat)'),
+    paths: z
+      .array(
+        z.string().superRefine((glob, ctx) => {
+          const problem = pathGlobProblem(glob);
+          if (problem) ctx.addIssue({ code: 'custom', message: `glob ${problem}` });
+        }),
+      )
+      .min(1, 'must list at least one path glob')
+      .describe('Request path globs (`path` caveat): * within a segment, ** for any segments'),
+    ttl: Ttl.optional().describe('Per-file token lifetime; overrides the profile ttl'),
+    format: z
+      .enum(TOKEN_FORMATS)
+      .default('raw')
+      .describe('raw: the token alone; line: the token and a newline; json: {"token","expiresAt","tokenId"}'),
+    ...Ownership,
+  })
+  .describe('One virtual file: every read mints a token with these caveats');
+
+export const ProfileSchema = z
+  .strictObject({
+    agent: z
+      .string()
+      .regex(AGENT_NAME, 'must be a name such as demo-agent')
+      .describe('Whom the tokens are minted for; stamped into every token as `agent`'),
+    ttl: Ttl.prefault(DEFAULT_TTL).describe('Default token lifetime, at most 1h'),
+    ...Ownership,
+    files: z
+      .record(z.string(), FileSpecSchema)
+      .describe('Virtual files, by path relative to the mount root (such as github/token)'),
+  })
+  .superRefine((profile, ctx) => {
+    const names = Object.keys(profile.files);
+    if (names.length === 0)
+      ctx.addIssue({ code: 'custom', path: ['files'], message: 'must declare at least one file' });
+    for (const name of names) {
+      const problem = filePathProblem(name);
+      if (problem) ctx.addIssue({ code: 'custom', path: ['files', name], message: problem });
+      const clash = names.find((other) => other.startsWith(`${name}/`));
+      if (clash)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['files', name],
+          message: `is also a directory of "${clash}"`,
+        });
+    }
+  })
+  .describe('A mintfs mount profile');
+
+export type ProfileInput = z.input<typeof ProfileSchema>;
+export type Profile = z.output<typeof ProfileSchema>;
+export type FileSpec = z.output<typeof FileSpecSchema>;
+export type TokenFormat = (typeof TOKEN_FORMATS)[number];
+
+function filePathProblem(name: string): string | undefined {
+  if (name.startsWith('/')) return 'must be relative to the mount root (no leading /)';
+  const segments = name.split('/');
+  for (const segment of segments) {
+    if (segment === '' ) return 'must not contain empty segments';
+    if (segment === '.' || segment === '..') return 'must not contain . or .. segments';
+    if (!FILE_SEGMENT.test(segment))
+      return `segment "${segment}" may only use letters, digits, . _ and -`;
+  }
+  return undefined;
+}

@@ -1,0 +1,71 @@
+/**
+ * Macaroon V2 binary format and the HMAC chain, for minting and attenuating.
+ *
+ * Why not `macaroon`'s own `exportBinary()`: its ByteBuffer compares against
+ * an undefined `_capacity`, so every append doubles the buffer, and a token
+ * with about six caveats asks for a multi-gigabyte array and throws
+ * (test/unit/macaroon-package-bug.test.ts shows it). This is the one place
+ * that works around it. The package still decodes tokens and checks their
+ * signatures (token-text.ts, verify.ts), so every token mintfs writes is read
+ * back by an implementation other than the one that wrote it.
+ *
+ * Signatures follow libmacaroons: the root key is first derived with
+ * HMAC-SHA256("macaroons-key-generator", key), then sig = HMAC(key', id) and
+ * sig = HMAC(sig, caveat) for each first-party caveat.
+ */
+import { createHmac } from 'node:crypto';
+
+export interface MacaroonParts {
+  readonly location: string;
+  readonly identifier: Uint8Array;
+  /** First-party caveat conditions, in order. */
+  readonly caveats: readonly Uint8Array[];
+  readonly signature: Uint8Array;
+}
+
+const FIELD_EOS = 0;
+const FIELD_LOCATION = 1;
+const FIELD_IDENTIFIER = 2;
+const FIELD_SIGNATURE = 6;
+const KEY_GENERATOR = Buffer.from('macaroons-key-generator');
+
+export function deriveMacaroonKey(rootKey: Uint8Array): Buffer {
+  return createHmac('sha256', KEY_GENERATOR).update(rootKey).digest();
+}
+
+export function signIdentifier(derivedKey: Uint8Array, identifier: Uint8Array): Buffer {
+  return createHmac('sha256', derivedKey).update(identifier).digest();
+}
+
+export function signCaveat(signature: Uint8Array, caveat: Uint8Array): Buffer {
+  return createHmac('sha256', signature).update(caveat).digest();
+}
+
+export function encodeMacaroonV2(parts: MacaroonParts): Buffer {
+  const chunks: Uint8Array[] = [Uint8Array.of(2)];
+  if (parts.location !== '') field(chunks, FIELD_LOCATION, Buffer.from(parts.location, 'utf8'));
+  field(chunks, FIELD_IDENTIFIER, parts.identifier);
+  chunks.push(Uint8Array.of(FIELD_EOS));
+  for (const caveat of parts.caveats) {
+    field(chunks, FIELD_IDENTIFIER, caveat);
+    chunks.push(Uint8Array.of(FIELD_EOS));
+  }
+  chunks.push(Uint8Array.of(FIELD_EOS));
+  field(chunks, FIELD_SIGNATURE, parts.signature);
+  return Buffer.concat(chunks);
+}
+
+function field(chunks: Uint8Array[], type: number, data: Uint8Array): void {
+  chunks.push(Uint8Array.of(type), uvarint(data.length), data);
+}
+
+function uvarint(value: number): Uint8Array {
+  const bytes: number[] = [];
+  let rest = value;
+  while (rest >= 0x80) {
+    bytes.push((rest & 0x7f) | 0x80);
+    rest >>>= 7;
+  }
+  bytes.push(rest);
+  return Uint8Array.from(bytes);
+}

@@ -1,0 +1,90 @@
+/**
+ * Minting: a grant (what a file allows) plus an injected key, clock and token
+ * id give a token. Pure: no I/O, no clock reads, no randomness of its own.
+ */
+import type { RootKey } from '../keys/root-key.js';
+import { formatTimeBefore } from './caveats.js';
+import { formatIdentifier } from './identifier.js';
+import {
+  deriveMacaroonKey,
+  encodeMacaroonV2,
+  signCaveat,
+  signIdentifier,
+} from './macaroon-codec.js';
+import { encodeTokenText } from './token-text.js';
+import { TOKEN_LOCATION } from './vocabulary.js';
+
+export interface TokenGrant {
+  readonly agent: string;
+  readonly service: string;
+  readonly hosts: readonly string[];
+  readonly methods: readonly string[];
+  readonly paths: readonly string[];
+  readonly ttlMs: number;
+}
+
+export interface MintContext {
+  readonly key: RootKey;
+  readonly now: Date;
+  readonly tokenId: string;
+}
+
+export interface MintedToken {
+  readonly token: string;
+  readonly tokenId: string;
+  readonly keyId: string;
+  readonly expiresAt: Date;
+  readonly caveats: readonly string[];
+}
+
+/** Expiry in whole seconds, rounded down so a token never outlives its TTL. */
+export function expiryFor(now: Date, ttlMs: number): Date {
+  return new Date(Math.floor((now.getTime() + ttlMs) / 1000) * 1000);
+}
+
+export function grantCaveats(grant: TokenGrant, expiresAt: Date): string[] {
+  return [
+    formatTimeBefore(expiresAt),
+    `service ${grant.service}`,
+    `agent ${grant.agent}`,
+    `host ${grant.hosts.join(' ')}`,
+    `method ${grant.methods.join(' ')}`,
+    `path ${grant.paths.join(' ')}`,
+  ];
+}
+
+// The derived key depends only on the root key: derive it once per key.
+const derivedKeys = new WeakMap<RootKey, Buffer>();
+
+function derivedKeyOf(key: RootKey): Buffer {
+  let derived = derivedKeys.get(key);
+  if (!derived) {
+    derived = deriveMacaroonKey(key.secret);
+    derivedKeys.set(key, derived);
+  }
+  return derived;
+}
+
+export function mintToken(grant: TokenGrant, context: MintContext): MintedToken {
+  const expiresAt = expiryFor(context.now, grant.ttlMs);
+  const caveats = grantCaveats(grant, expiresAt);
+  const identifier = Buffer.from(
+    formatIdentifier({ keyId: context.key.id, tokenId: context.tokenId }),
+  );
+  const caveatBytes = caveats.map((caveat) => Buffer.from(caveat));
+  let signature = signIdentifier(derivedKeyOf(context.key), identifier);
+  for (const caveat of caveatBytes) signature = signCaveat(signature, caveat);
+  const bytes = encodeMacaroonV2({
+    location: TOKEN_LOCATION,
+    identifier,
+    caveats: caveatBytes,
+    signature,
+  });
+  return {
+    token: encodeTokenText(bytes),
+    tokenId: context.tokenId,
+    keyId: context.key.id,
+    expiresAt,
+    caveats,
+  };
+}

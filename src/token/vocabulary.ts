@@ -1,0 +1,17 @@
+/**
+ * The words tokens are made of: names of services, agents, hosts and methods.
+ * Profiles and caveat parsing share these, so a value a profile accepts is
+ * always one a caveat can carry (caveat lists are space-separated).
+ */
+export const SERVICE_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+export const AGENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
+export const HOST_NAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+export type HttpMethod = (typeof HTTP_METHODS)[number];
+
+export function isHttpMethod(value: string): value is HttpMethod {
+  return (HTTP_METHODS as readonly string[]).includes(value);
+}
+
+/** The location every mintfs macaroon carries. */
+export const TOKEN_LOCATION = 'mintfs';
