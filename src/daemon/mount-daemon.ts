@@ -3,7 +3,7 @@
  * mount exists (profile, keyring, mountpoint), so a bad input never leaves a
  * partial mount behind.
  */
-import { mkdirSync, realpathSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { MintfsError } from '../errors.js';
 import { MintFs } from '../fs/mint-fs.js';
@@ -101,5 +101,8 @@ async function prepareMountpoint(requested: string, logger: Logger): Promise<str
   }
   if (!info.isDirectory())
     throw new MintfsError('ERR_MOUNTPOINT_INVALID', `${mountpoint} is not a directory`);
+  // Mounting over files would hide them, and an agent could mistake them for tokens.
+  if (readdirSync(mountpoint).length > 0)
+    throw new MintfsError('ERR_MOUNTPOINT_INVALID', `${mountpoint} is not empty`);
   return mountpoint;
 }

@@ -4,7 +4,7 @@
  * keys/root-key.ts); the redact list is a second net for field names that
  * would hold one.
  */
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger } from 'pino';
 
@@ -24,6 +24,8 @@ export interface LoggerOptions {
   readonly level?: string;
   /** A file descriptor or path; stderr by default. */
   readonly destination?: number | string;
+  /** A stream to write to instead (tests parse each line). */
+  readonly stream?: DestinationStream;
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
@@ -35,6 +37,6 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    pino.destination({ dest: options.destination ?? 2, sync: true }),
+    options.stream ?? pino.destination({ dest: options.destination ?? 2, sync: true }),
   );
 }

@@ -21,11 +21,11 @@ export function loadProfile(file: string): Profile {
 }
 
 export function parseProfile(text: string, source: string): Profile {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   const yamlError = doc.errors[0];
   if (yamlError) {
     const where = yamlError.linePos?.[0] ? ` (line ${yamlError.linePos[0].line})` : '';
-    const message = yamlError.message.split('\n')[0] ?? 'invalid YAML';
+    const message = (yamlError.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
     throw new MintfsError('ERR_PROFILE_INVALID', `profile ${source}: invalid YAML${where}: ${message}`);
   }
   const result = ProfileSchema.safeParse(doc.toJS({ maxAliasCount: 100 }), {

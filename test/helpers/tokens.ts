@@ -1,0 +1,30 @@
+import { randomBytes } from 'node:crypto';
+import { RootKey } from '../../src/keys/root-key.js';
+import type { TokenGrant } from '../../src/token/mint.js';
+import type { VerifyRequest } from '../../src/token/verify.js';
+
+export const GRANT: TokenGrant = {
+  agent: 'demo-agent',
+  service: 'github',
+  hosts: ['api.github.com'],
+  methods: ['GET', 'HEAD'],
+  paths: ['/repos/acme/widgets/**'],
+  ttlMs: 120_000,
+};
+
+export const ALLOWED: VerifyRequest = {
+  service: 'github',
+  host: 'api.github.com',
+  method: 'GET',
+  rawPath: '/repos/acme/widgets/pulls',
+};
+
+export const NOW = new Date('2026-11-22T01:18:00.500Z');
+
+export function newKey(id = '20261122T010000Z-00000001'): RootKey {
+  return new RootKey(id, randomBytes(32));
+}
+
+export function keyLookup(...keys: RootKey[]): (keyId: string) => RootKey | undefined {
+  return (keyId) => keys.find((key) => key.id === keyId);
+}
