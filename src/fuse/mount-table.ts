@@ -3,7 +3,7 @@
  * mount whose daemon died (every access then fails with ENOTCONN).
  */
 import { execFile } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -25,7 +25,8 @@ function unescapeMountinfo(field: string): string {
 export function mountpointState(mountpoint: string): MountpointState {
   if (!mountedPaths().includes(mountpoint)) return 'unmounted';
   try {
-    statSync(mountpoint);
+    // readdir has to reach the daemon; stat of the root may come from the kernel's cache.
+    readdirSync(mountpoint);
     return 'live';
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'ENOTCONN' ? 'stale' : 'live';

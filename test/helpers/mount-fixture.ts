@@ -3,14 +3,14 @@
  * mountpoint, torn down when the test ends whether it passed or not.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { mountedPaths } from '../../src/fuse/mount-table.js';
 import { initKeyring, loadKeyring, type Keyring } from '../../src/keys/keyring.js';
 import { CLI } from './paths.js';
 import { pollUntil } from './poll.js';
-import { tempDir } from './temp.js';
+import { tempDir, teardownOf, type Teardown } from './temp.js';
 
 export const DEMO_PROFILE = `agent: test-agent
 ttl: 5m
@@ -47,8 +47,11 @@ export interface MountFixture {
   restart: () => Promise<void>;
 }
 
-export async function startMountFixture(t: TestContext, profile = DEMO_PROFILE): Promise<MountFixture> {
-  const dir = tempDir(t);
+export async function startMountFixture(owner: TestContext | Teardown, profile = DEMO_PROFILE): Promise<MountFixture> {
+  const teardown = 'add' in owner ? owner : teardownOf(owner);
+  const dir = tempDir(teardown);
+  // Other uids (a container user) must be able to reach the mountpoint.
+  chmodSync(dir, 0o755);
   const keysDir = join(dir, 'keys');
   initKeyring(keysDir, new Date());
   const profileFile = join(dir, 'profile.yaml');
@@ -81,15 +84,16 @@ export async function startMountFixture(t: TestContext, profile = DEMO_PROFILE):
       fixture.child = await spawnDaemon();
     },
   };
-  // Registered before the temp dir's cleanup runs (after hooks run in reverse order).
-  t.after(() => stopMount(fixture));
+  // Runs before the temp dir is removed: teardown is last-in, first-out.
+  teardown.add(() => stopMount(fixture));
   return fixture;
 }
 
 function isServing(mountpoint: string): boolean {
   if (!mountedPaths().includes(mountpoint)) return false;
   try {
-    return statSync(mountpoint).isDirectory();
+    // readdir reaches the daemon; stat of the root can be answered from the kernel's cache.
+    return readdirSync(mountpoint).length > 0;
   } catch {
     return false;
   }

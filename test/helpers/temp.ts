@@ -1,11 +1,42 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TestContext } from 'node:test';
+import { after, type TestContext } from 'node:test';
 
-/** A temporary directory removed when the test ends, pass or fail. */
-export function tempDir(t: TestContext, prefix = 'mintfs-test-'): string {
+/** Cleanups that run last-registered-first (unmount before deleting the mountpoint). */
+export interface Teardown {
+  add(fn: () => unknown): void;
+}
+
+function stack(register: (run: () => Promise<void>) => void): Teardown {
+  const fns: Array<() => unknown> = [];
+  register(async () => {
+    for (const fn of fns.reverse()) await fn();
+  });
+  return { add: (fn) => fns.push(fn) };
+}
+
+const perTest = new WeakMap<TestContext, Teardown>();
+
+/** Cleanups for one test; they run when it ends, pass or fail. */
+export function teardownOf(t: TestContext): Teardown {
+  let teardown = perTest.get(t);
+  if (!teardown) {
+    teardown = stack((run) => t.after(run));
+    perTest.set(t, teardown);
+  }
+  return teardown;
+}
+
+/** Cleanups for the enclosing describe(); call it in the describe body. */
+export function suiteTeardown(): Teardown {
+  return stack((run) => after(run));
+}
+
+/** A temporary directory removed at teardown. */
+export function tempDir(owner: TestContext | Teardown, prefix = 'mintfs-test-'): string {
+  const teardown = 'add' in owner ? owner : teardownOf(owner);
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  teardown.add(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
