@@ -12,7 +12,9 @@ if (files.length === 0) {
   console.error(`no compiled tests under dist/test/{${wanted.join(',')}}; run npm run build`);
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files], { stdio: 'inherit' });
+const result = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files], {
+  stdio: 'inherit',
+});
 process.exit(result.status ?? 1);
 
 function findTests(dir) {

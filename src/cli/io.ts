@@ -18,6 +18,9 @@ export function printDiagnostic(line: string): void {
 export function tokenArgument(token: string | undefined): string {
   if (token !== undefined) return token;
   if (process.stdin.isTTY)
-    throw new MintfsError('ERR_INPUT_INVALID', 'no token given (pass it as an argument or on stdin)');
+    throw new MintfsError(
+      'ERR_INPUT_INVALID',
+      'no token given (pass it as an argument or on stdin)',
+    );
   return readFileSync(0, 'utf8');
 }

@@ -87,9 +87,15 @@ async function prepareMountpoint(requested: string, logger: Logger): Promise<str
   const mountpoint = join(parent, basename(absolute));
   const state = mountpointState(mountpoint);
   if (state === 'live')
-    throw new MintfsError('ERR_MOUNTPOINT_BUSY', `${mountpoint} is already mounted by a running file system`);
+    throw new MintfsError(
+      'ERR_MOUNTPOINT_BUSY',
+      `${mountpoint} is already mounted by a running file system`,
+    );
   if (state === 'stale') {
-    logger.warn({ event: 'stale-mount', mountpoint }, 'recovering a mount left by a daemon that died');
+    logger.warn(
+      { event: 'stale-mount', mountpoint },
+      'recovering a mount left by a daemon that died',
+    );
     await detachMount(mountpoint);
   }
   let info;

@@ -78,7 +78,14 @@ export class MintFs implements FsOperations {
     }
     const entries = tree.directories.get(name);
     if (entries) {
-      return { mode: S_IFDIR | DIRECTORY_MODE, uid: 0, gid: 0, size: 0, nlink: 2, mtime: this.#started };
+      return {
+        mode: S_IFDIR | DIRECTORY_MODE,
+        uid: 0,
+        gid: 0,
+        size: 0,
+        nlink: 2,
+        mtime: this.#started,
+      };
     }
     throw notFound(path);
   }
@@ -100,7 +107,8 @@ export class MintFs implements FsOperations {
     const name = treePath(path);
     const file = tree.files.get(name);
     if (!file) {
-      if (tree.directories.has(name)) throw new MintfsError('ERR_IS_A_DIRECTORY', `${path} is a directory`);
+      if (tree.directories.has(name))
+        throw new MintfsError('ERR_IS_A_DIRECTORY', `${path} is a directory`);
       throw notFound(path);
     }
     const content = this.#mint(file);
@@ -160,7 +168,7 @@ export class MintFs implements FsOperations {
 
   #sizeOf(file: VirtualFile, keyId: string): number {
     let byKey = this.#sizes.get(file);
-    if (!byKey) this.#sizes.set(file, (byKey = new Map()));
+    if (!byKey) this.#sizes.set(file, (byKey = new Map<string, number>()));
     let size = byKey.get(keyId);
     if (size === undefined) {
       size = contentLength(file.grant, file.format, keyId);

@@ -20,5 +20,9 @@ export interface MountedFileSystem {
 
 export interface FuseBackend {
   readonly name: string;
-  mount(mountpoint: string, operations: FsOperations, options: MountOptions): Promise<MountedFileSystem>;
+  mount(
+    mountpoint: string,
+    operations: FsOperations,
+    options: MountOptions,
+  ): Promise<MountedFileSystem>;
 }

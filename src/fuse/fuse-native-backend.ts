@@ -13,8 +13,22 @@ import { fsnameWithOptions, loadFuseNative } from './fuse-native-workarounds.js'
 
 // Everything that would change the tree answers EROFS.
 const WRITE_OPS = [
-  'write', 'create', 'unlink', 'mkdir', 'rmdir', 'rename', 'link', 'symlink', 'mknod',
-  'chmod', 'chown', 'truncate', 'ftruncate', 'utimens', 'setxattr', 'removexattr',
+  'write',
+  'create',
+  'unlink',
+  'mkdir',
+  'rmdir',
+  'rename',
+  'link',
+  'symlink',
+  'mknod',
+  'chmod',
+  'chown',
+  'truncate',
+  'ftruncate',
+  'utimens',
+  'setxattr',
+  'removexattr',
 ] as const;
 
 export const fuseNativeBackend: FuseBackend = {
@@ -30,7 +44,15 @@ export const fuseNativeBackend: FuseBackend = {
       timeout: 10_000,
     });
     await new Promise<void>((resolve, reject) => {
-      fuse.mount((err) => (err ? reject(new MintfsError('ERR_MOUNT_FAILED', `mount ${mountpoint}: ${describeError(err)}`, { cause: err })) : resolve()));
+      fuse.mount((err) =>
+        err
+          ? reject(
+              new MintfsError('ERR_MOUNT_FAILED', `mount ${mountpoint}: ${describeError(err)}`, {
+                cause: err,
+              }),
+            )
+          : resolve(),
+      );
     });
     let unmounting: Promise<void> | undefined;
     const mounted: MountedFileSystem = {
@@ -46,13 +68,19 @@ export const fuseNativeBackend: FuseBackend = {
 
 function adapt(ops: FsOperations, logger: Logger): FuseOps {
   // fuse-native calls back into native code; a throw here would crash the daemon.
-  const guard = <T>(op: string, path: string, work: () => T, reply: (errno: number, value?: T) => void) => {
+  const guard = <T>(
+    op: string,
+    path: string,
+    work: () => T,
+    reply: (errno: number, value?: T) => void,
+  ) => {
     let value: T;
     try {
       value = work();
     } catch (err) {
       const errno = errnoFor(err);
-      if (errno === -constants.errno.EIO) logger.error({ event: 'fs-error', op, path, err: describeError(err) }, 'file system error');
+      if (errno === -constants.errno.EIO)
+        logger.error({ event: 'fs-error', op, path, err: describeError(err) }, 'file system error');
       reply(errno);
       return;
     }
@@ -64,10 +92,33 @@ function adapt(ops: FsOperations, logger: Logger): FuseOps {
     readdir: (path, cb) => guard('readdir', path, () => [...ops.readdir(path)], cb),
     open: (path, flags, cb) => guard('open', path, () => ops.open(path, flags), cb),
     read: (path, fd, buf, len, pos, cb) =>
-      guard('read', path, () => ops.read(fd, len, pos).copy(buf), (errno, copied) => cb(errno < 0 ? errno : (copied ?? 0))),
-    release: (path, fd, cb) => guard('release', path, () => ops.release(fd), (errno) => cb(errno)),
+      guard(
+        'read',
+        path,
+        () => ops.read(fd, len, pos).copy(buf),
+        (errno, copied) => cb(errno < 0 ? errno : (copied ?? 0)),
+      ),
+    release: (path, fd, cb) =>
+      guard(
+        'release',
+        path,
+        () => ops.release(fd),
+        (errno) => cb(errno),
+      ),
     statfs: (_path, cb) =>
-      cb(0, { bsize: 4096, frsize: 4096, blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, favail: 0, fsid: 0, flag: 1, namemax: 255 }),
+      cb(0, {
+        bsize: 4096,
+        frsize: 4096,
+        blocks: 0,
+        bfree: 0,
+        bavail: 0,
+        files: 0,
+        ffree: 0,
+        favail: 0,
+        fsid: 0,
+        flag: 1,
+        namemax: 255,
+      }),
   };
   for (const op of WRITE_OPS) {
     adapted[op] = (...args: never[]) => {

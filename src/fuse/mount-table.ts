@@ -19,7 +19,9 @@ export function mountedPaths(mountinfo = readFileSync('/proc/self/mountinfo', 'u
 }
 
 function unescapeMountinfo(field: string): string {
-  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+  return field.replace(/\\([0-7]{3})/g, (_, octal: string) =>
+    String.fromCharCode(parseInt(octal, 8)),
+  );
 }
 
 export function mountpointState(mountpoint: string): MountpointState {

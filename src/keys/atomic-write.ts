@@ -5,7 +5,15 @@
  * a half-written one; a crash leaves at most a `.tmp-*` file readers ignore.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, linkSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  linkSync,
+  openSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 export const TEMP_PREFIX = '.tmp-';
@@ -16,7 +24,11 @@ export interface AtomicWriteOptions {
   readonly exclusive?: boolean;
 }
 
-export function writeFileAtomic(path: string, data: Uint8Array | string, options: AtomicWriteOptions): void {
+export function writeFileAtomic(
+  path: string,
+  data: Uint8Array | string,
+  options: AtomicWriteOptions,
+): void {
   const dir = dirname(path);
   const temp = join(dir, `${TEMP_PREFIX}${basename(path)}-${randomBytes(6).toString('hex')}`);
   const fd = openSync(temp, 'wx', options.mode);

@@ -25,7 +25,7 @@ export interface Keyring {
   readonly keys: readonly RootKey[];
   /** The key new tokens are signed with: the newest. */
   readonly current: RootKey;
-  keyById(keyId: string): RootKey | undefined;
+  readonly keyById: (keyId: string) => RootKey | undefined;
 }
 
 /** `$MINTFS_KEYS`, else /var/lib/mintfs/keys for root, else the user's state dir. */
@@ -37,7 +37,10 @@ export function defaultKeysDir(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 export function newKeyId(now: Date): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
   return `${stamp}-${randomBytes(4).toString('hex')}`;
 }
 
@@ -46,7 +49,10 @@ export function initKeyring(dir: string, now: Date): Keyring {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);
   if (listKeyFiles(dir).length > 0)
-    throw new MintfsError('ERR_KEYRING_EXISTS', `keyring ${dir} already holds keys; not overwriting`);
+    throw new MintfsError(
+      'ERR_KEYRING_EXISTS',
+      `keyring ${dir} already holds keys; not overwriting`,
+    );
   addKey(dir, now);
   return loadKeyring(dir);
 }
@@ -74,7 +80,8 @@ export function loadKeyring(dir: string): Keyring {
       { cause: err },
     );
   }
-  if (!info.isDirectory()) throw new MintfsError('ERR_KEYRING_MISSING', `keyring ${dir} is not a directory`);
+  if (!info.isDirectory())
+    throw new MintfsError('ERR_KEYRING_MISSING', `keyring ${dir} is not a directory`);
   if ((info.mode & 0o077) !== 0)
     throw new MintfsError(
       'ERR_KEYRING_PERMISSIONS',
@@ -104,9 +111,11 @@ function listKeyFiles(dir: string): string[] {
 function readKeyFile(dir: string, file: string): RootKey {
   const path = join(dir, file);
   const id = (KEY_FILE.exec(file) as RegExpExecArray)[1] as string;
-  if (!KEY_ID.test(id)) throw new MintfsError('ERR_KEYRING_CORRUPT', `key file ${path}: invalid key id`);
+  if (!KEY_ID.test(id))
+    throw new MintfsError('ERR_KEYRING_CORRUPT', `key file ${path}: invalid key id`);
   const info = lstatSync(path);
-  if (!info.isFile()) throw new MintfsError('ERR_KEYRING_CORRUPT', `key file ${path} is not a regular file`);
+  if (!info.isFile())
+    throw new MintfsError('ERR_KEYRING_CORRUPT', `key file ${path} is not a regular file`);
   if ((info.mode & 0o077) !== 0)
     throw new MintfsError(
       'ERR_KEYRING_PERMISSIONS',
@@ -114,7 +123,10 @@ function readKeyFile(dir: string, file: string): RootKey {
     );
   const text = readFileSync(path, 'utf8');
   if (!KEY_TEXT.test(text))
-    throw new MintfsError('ERR_KEYRING_CORRUPT', `key file ${path} does not hold 64 hex characters`);
+    throw new MintfsError(
+      'ERR_KEYRING_CORRUPT',
+      `key file ${path} does not hold 64 hex characters`,
+    );
   return new RootKey(id, Buffer.from(text.slice(0, 64), 'hex'));
 }
 

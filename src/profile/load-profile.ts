@@ -14,7 +14,8 @@ export function loadProfile(file: string): Profile {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'cannot be read';
+    const reason =
+      (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'cannot be read';
     throw new MintfsError('ERR_PROFILE_UNREADABLE', `profile ${file}: ${reason}`, { cause: err });
   }
   return parseProfile(text, file);
@@ -25,15 +26,24 @@ export function parseProfile(text: string, source: string): Profile {
   const yamlError = doc.errors[0];
   if (yamlError) {
     const where = yamlError.linePos?.[0] ? ` (line ${yamlError.linePos[0].line})` : '';
-    const message = (yamlError.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
-    throw new MintfsError('ERR_PROFILE_INVALID', `profile ${source}: invalid YAML${where}: ${message}`);
+    const message = (yamlError.message.split('\n')[0] ?? '').replace(
+      / at line \d+, column \d+:?$/,
+      '',
+    );
+    throw new MintfsError(
+      'ERR_PROFILE_INVALID',
+      `profile ${source}: invalid YAML${where}: ${message}`,
+    );
   }
   const result = ProfileSchema.safeParse(doc.toJS({ maxAliasCount: 100 }), {
     error: (issue) =>
       issue.code === 'invalid_type' && issue.input === undefined ? 'required' : undefined,
   });
   if (!result.success)
-    throw new MintfsError('ERR_PROFILE_INVALID', `profile ${source}: ${describeIssues(result.error.issues)}`);
+    throw new MintfsError(
+      'ERR_PROFILE_INVALID',
+      `profile ${source}: ${describeIssues(result.error.issues)}`,
+    );
   return result.data;
 }
 

@@ -20,7 +20,10 @@ const Ttl = z
   .transform((text, ctx) => {
     const ms = parseDuration(text);
     if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration such as 90s, 5m or 1h` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${text}" is not a duration such as 90s, 5m or 1h`,
+      });
       return z.NEVER;
     }
     if (ms > MAX_TTL_MS || ms < MIN_TTL_MS) {
@@ -34,7 +37,10 @@ const FileMode = z
   .string({ error: 'write the mode as a quoted octal string such as "0440"' })
   .regex(/^0?[0-7]{3}$/, 'must be an octal mode such as "0440"')
   .transform((text) => parseInt(text, 8))
-  .refine((mode) => (mode & ~0o444) === 0, 'must grant read permission only (no write or execute bits)')
+  .refine(
+    (mode) => (mode & ~0o444) === 0,
+    'must grant read permission only (no write or execute bits)',
+  )
   .describe('Permission bits of the virtual files, as a quoted octal string; read bits only');
 
 const Id = z.number().int().min(0).max(0xfffffffe);
@@ -74,7 +80,9 @@ export const FileSpecSchema = z
     format: z
       .enum(TOKEN_FORMATS)
       .default('raw')
-      .describe('raw: the token alone; line: the token and a newline; json: {"token","expiresAt","tokenId"}'),
+      .describe(
+        'raw: the token alone; line: the token and a newline; json: {"token","expiresAt","tokenId"}',
+      ),
     ...Ownership,
   })
   .describe('One virtual file: every read mints a token with these caveats');
@@ -118,7 +126,7 @@ function filePathProblem(name: string): string | undefined {
   if (name.startsWith('/')) return 'must be relative to the mount root (no leading /)';
   const segments = name.split('/');
   for (const segment of segments) {
-    if (segment === '' ) return 'must not contain empty segments';
+    if (segment === '') return 'must not contain empty segments';
     if (segment === '.' || segment === '..') return 'must not contain . or .. segments';
     if (!FILE_SEGMENT.test(segment))
       return `segment "${segment}" may only use letters, digits, . _ and -`;

@@ -63,9 +63,7 @@ export function parseCaveat(text: string): ParsedCaveat {
     reason: `caveat "${printable(text)}": ${reason}`,
   });
   if (values.length === 0 || values.some((v) => v === ''))
-    return isKnownKind(kind)
-      ? malformed('needs values separated by single spaces')
-      : unknown(text);
+    return isKnownKind(kind) ? malformed('needs values separated by single spaces') : unknown(text);
 
   switch (kind) {
     case 'time-before': {
@@ -94,7 +92,12 @@ export function parseCaveat(text: string): ParsedCaveat {
         return malformed('expects one agent name');
       // `agent` declares whom the token was minted for; the verifier reports
       // it for audit and revocation instead of restricting by it.
-      const caveat: AgentCaveat = { kind, text, agent: values[0] as string, check: () => undefined };
+      const caveat: AgentCaveat = {
+        kind,
+        text,
+        agent: values[0] as string,
+        check: () => undefined,
+      };
       return { ok: true, caveat };
     }
     case 'path': {
@@ -151,7 +154,6 @@ function unknown(text: string): ParsedCaveat {
 
 /** Caveat text comes from tokens anyone can craft: keep it one short printable line. */
 function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex
   const clean = text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
   return clean.length > 120 ? `${clean.slice(0, 117)}...` : clean;
 }

@@ -18,7 +18,8 @@ export function pathGlobProblem(glob: string): string | undefined {
     if (segment === '') return 'must not contain an empty segment (//) or end with /';
     if (segment === '.' || segment === '..') return 'must not contain . or .. segments';
     if (segment.includes('**') && segment !== '**') return '** must be a whole segment';
-    if (!GLOB_SEGMENT.test(segment)) return `segment "${segment}" has a character that is not allowed`;
+    if (!GLOB_SEGMENT.test(segment))
+      return `segment "${segment}" has a character that is not allowed`;
   }
   return undefined;
 }

@@ -12,9 +12,9 @@ export type NormalisedPath =
 const ENCODED_SEPARATOR = /%(2f|5c)/i;
 const BAD_PERCENT = /%(?![0-9a-f]{2})/i;
 // Control characters, space and DEL never belong in a request path.
-// eslint-disable-next-line no-control-regex
+
 const CONTROL = /[\u0000-\u0020\u007f]/;
-// eslint-disable-next-line no-control-regex
+
 const DECODED_CONTROL = /[\u0000-\u001f\u007f]/;
 
 export function normaliseRequestPath(rawPath: string): NormalisedPath {
@@ -41,7 +41,8 @@ export function normaliseRequestPath(rawPath: string): NormalisedPath {
     }
     if (decoded === '.' || decoded === '..')
       return { ok: false, reason: 'path contains a dot segment' };
-    if (DECODED_CONTROL.test(decoded)) return { ok: false, reason: 'path contains a control character' };
+    if (DECODED_CONTROL.test(decoded))
+      return { ok: false, reason: 'path contains a control character' };
     segments.push(decoded);
   }
   return { ok: true, segments };

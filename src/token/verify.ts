@@ -44,7 +44,11 @@ export type Verdict =
       readonly caveat?: string;
     });
 
-export function verifyToken(token: string, request: VerifyRequest, context: VerifyContext): Verdict {
+export function verifyToken(
+  token: string,
+  request: VerifyRequest,
+  context: VerifyContext,
+): Verdict {
   let decoded: DecodedToken;
   try {
     decoded = decodeToken(token);
@@ -54,7 +58,8 @@ export function verifyToken(token: string, request: VerifyRequest, context: Veri
   const facts: TokenFacts = { tokenId: decoded.tokenId, keyId: decoded.keyId };
 
   const key = context.keyById(decoded.keyId);
-  if (!key) return deny(facts, 'ERR_KEY_UNKNOWN', `token was signed by unknown key ${decoded.keyId}`);
+  if (!key)
+    return deny(facts, 'ERR_KEY_UNKNOWN', `token was signed by unknown key ${decoded.keyId}`);
   try {
     decoded.macaroon.verify(key.secret, () => null);
   } catch {
@@ -95,12 +100,7 @@ export function verifyToken(token: string, request: VerifyRequest, context: Veri
   return { ...audited, allowed: true, expiresAt: formatInstant(expiresAt) };
 }
 
-function deny(
-  facts: TokenFacts,
-  code: MintfsErrorCode,
-  reason: string,
-  caveat?: string,
-): Verdict {
+function deny(facts: TokenFacts, code: MintfsErrorCode, reason: string, caveat?: string): Verdict {
   return caveat === undefined
     ? { ...facts, allowed: false, code, reason }
     : { ...facts, allowed: false, code, reason, caveat };

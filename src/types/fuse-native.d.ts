@@ -17,7 +17,14 @@ declare module 'fuse-native' {
     fgetattr?(path: string, fd: number, cb: (errno: number, stat?: FuseStat) => void): void;
     readdir?(path: string, cb: (errno: number, names?: string[]) => void): void;
     open?(path: string, flags: number, cb: (errno: number, fd?: number) => void): void;
-    read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (result: number) => void): void;
+    read?(
+      path: string,
+      fd: number,
+      buf: Buffer,
+      len: number,
+      pos: number,
+      cb: (result: number) => void,
+    ): void;
     release?(path: string, fd: number, cb: Done): void;
     statfs?(path: string, cb: (errno: number, stat?: Record<string, number>) => void): void;
     [op: string]: ((...args: never[]) => void) | undefined;
@@ -29,6 +36,8 @@ declare module 'fuse-native' {
     force?: boolean;
     mkdir?: boolean;
     timeout?: number | false;
+    entryTimeout?: number;
+    attrTimeout?: number;
   }
   class Fuse {
     constructor(mountpoint: string, ops: FuseOps, options?: FuseOptions);

@@ -8,7 +8,10 @@ export interface CliResult {
 }
 
 /** Runs the real CLI in a child process. */
-export function runCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; input?: string } = {}): CliResult {
+export function runCli(
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; input?: string } = {},
+): CliResult {
   const result = spawnSync(process.execPath, [CLI, ...args], {
     env: { ...process.env, MINTFS_LOG_LEVEL: 'info', ...options.env },
     input: options.input ?? '',

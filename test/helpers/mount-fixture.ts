@@ -47,7 +47,10 @@ export interface MountFixture {
   restart: () => Promise<void>;
 }
 
-export async function startMountFixture(owner: TestContext | Teardown, profile = DEMO_PROFILE): Promise<MountFixture> {
+export async function startMountFixture(
+  owner: TestContext | Teardown,
+  profile = DEMO_PROFILE,
+): Promise<MountFixture> {
   const teardown = 'add' in owner ? owner : teardownOf(owner);
   const dir = tempDir(teardown);
   // Other uids (a container user) must be able to reach the mountpoint.
@@ -61,12 +64,17 @@ export async function startMountFixture(owner: TestContext | Teardown, profile =
 
   let stderr = '';
   const spawnDaemon = async (): Promise<ChildProcess> => {
-    const child = spawn(process.execPath, [CLI, 'mount', profileFile, mountpoint, '--keys', keysDir], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [CLI, 'mount', profileFile, mountpoint, '--keys', keysDir],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     await pollUntil('the mount to serve', () => {
-      if (child.exitCode !== null) throw new Error(`mintfs mount exited ${child.exitCode}: ${stderr}`);
+      if (child.exitCode !== null)
+        throw new Error(`mintfs mount exited ${child.exitCode}: ${stderr}`);
       return isServing(mountpoint);
     });
     return child;

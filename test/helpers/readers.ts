@@ -33,16 +33,51 @@ export const READERS: readonly Reader[] = [
   { name: 'busybox cat (sendfile)', read: (f) => run('busybox', ['cat', f]) },
   { name: 'bash $(<file)', read: (f) => run('bash', ['-c', 'printf %s "$(<"$1")"', 'bash', f]) },
   // `read` returns 1 at an EOF without newline but still fills the variable.
-  { name: 'bash read', read: (f) => run('bash', ['-c', 'read -r t < "$1"; s=$?; printf %s "$t"; [ $s -le 1 ]', 'bash', f]) },
-  { name: 'python open().read()', read: (f) => run(PY, ['-c', 'import sys; sys.stdout.write(open(sys.argv[1]).read())', f]) },
+  {
+    name: 'bash read',
+    read: (f) =>
+      run('bash', ['-c', 'read -r t < "$1"; s=$?; printf %s "$t"; [ $s -le 1 ]', 'bash', f]),
+  },
+  {
+    name: 'python open().read()',
+    read: (f) => run(PY, ['-c', 'import sys; sys.stdout.write(open(sys.argv[1]).read())', f]),
+  },
   {
     name: 'python shutil.copyfile',
-    read: (f, s) => copied(PY, ['-c', 'import shutil, sys; shutil.copyfile(sys.argv[1], sys.argv[2])', f, join(s, 'py-copy')], join(s, 'py-copy')),
+    read: (f, s) =>
+      copied(
+        PY,
+        [
+          '-c',
+          'import shutil, sys; shutil.copyfile(sys.argv[1], sys.argv[2])',
+          f,
+          join(s, 'py-copy'),
+        ],
+        join(s, 'py-copy'),
+      ),
   },
-  { name: 'node fs.readFileSync', read: (f) => run(process.execPath, ['-e', 'process.stdout.write(require("fs").readFileSync(process.argv[1]))', f]) },
+  {
+    name: 'node fs.readFileSync',
+    read: (f) =>
+      run(process.execPath, [
+        '-e',
+        'process.stdout.write(require("fs").readFileSync(process.argv[1]))',
+        f,
+      ]),
+  },
   {
     name: 'node fs.copyFileSync',
-    read: (f, s) => copied(process.execPath, ['-e', 'require("fs").copyFileSync(process.argv[1], process.argv[2])', f, join(s, 'node-copy')], join(s, 'node-copy')),
+    read: (f, s) =>
+      copied(
+        process.execPath,
+        [
+          '-e',
+          'require("fs").copyFileSync(process.argv[1], process.argv[2])',
+          f,
+          join(s, 'node-copy'),
+        ],
+        join(s, 'node-copy'),
+      ),
   },
   { name: 'head -c', read: (f) => run('head', ['-c', '65536', f]) },
   { name: 'dd bs=7', read: (f) => run('dd', [`if=${f}`, 'bs=7', 'status=none']) },

@@ -20,7 +20,13 @@ function setup(t: Parameters<typeof tempDir>[0]) {
   writeFileSync(profile, DEMO_PROFILE);
   const mint = runCli(['mint', profile, 'github/token', '--keys', keys]);
   assert.equal(mint.code, 0, mint.stderr);
-  return { dir, keys, profile, token: mint.stdout, init: JSON.parse(init.stdout) as { keyId: string } };
+  return {
+    dir,
+    keys,
+    profile,
+    token: mint.stdout,
+    init: JSON.parse(init.stdout) as { keyId: string },
+  };
 }
 
 describe('mintfs CLI', () => {
@@ -29,7 +35,9 @@ describe('mintfs CLI', () => {
     const keyFile = readFileSync(join(keys, `${init.keyId}.key`), 'utf8').trim();
     const again = runCli(['keys', 'init', '--keys', keys]);
     assert.equal(again.code, 3);
-    assert.deepEqual(diagnostics(again.stderr), [`mintfs: keyring ${keys} already holds keys; not overwriting`]);
+    assert.deepEqual(diagnostics(again.stderr), [
+      `mintfs: keyring ${keys} already holds keys; not overwriting`,
+    ]);
     assert.doesNotMatch(again.stdout + again.stderr, new RegExp(keyFile));
   });
 
@@ -50,7 +58,10 @@ describe('mintfs CLI', () => {
 
   it('inspect prints id, keyId, location, caveats and expiresAt, from an argument or stdin', (t) => {
     const { token, init } = setup(t);
-    for (const result of [runCli(['inspect', token]), runCli(['inspect'], { input: `${token}\n` })]) {
+    for (const result of [
+      runCli(['inspect', token]),
+      runCli(['inspect'], { input: `${token}\n` }),
+    ]) {
       assert.equal(result.code, 0, result.stderr);
       const summary = JSON.parse(result.stdout) as Record<string, unknown>;
       assert.equal(summary.keyId, init.keyId);
@@ -63,30 +74,104 @@ describe('mintfs CLI', () => {
 
   it('verify exits 0 for an allowed request and 1 naming the failing caveat', (t) => {
     const { keys, token } = setup(t);
-    const ok = runCli(['verify', token, '--keys', keys, '--service', 'github', '--method', 'GET', '--url', URL]);
+    const ok = runCli([
+      'verify',
+      token,
+      '--keys',
+      keys,
+      '--service',
+      'github',
+      '--method',
+      'GET',
+      '--url',
+      URL,
+    ]);
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal((JSON.parse(ok.stdout) as { allowed: boolean }).allowed, true);
-    const post = runCli(['verify', token, '--keys', keys, '--service', 'github', '--method', 'POST', '--url', URL]);
+    const post = runCli([
+      'verify',
+      token,
+      '--keys',
+      keys,
+      '--service',
+      'github',
+      '--method',
+      'POST',
+      '--url',
+      URL,
+    ]);
     assert.equal(post.code, 1);
-    assert.deepEqual(diagnostics(post.stderr), ['mintfs: denied: ERR_CAVEAT_UNSATISFIED: method POST is not allowed (caveat "method GET HEAD")']);
-    const smuggled = runCli(['verify', token, '--keys', keys, '--service', 'github', '--method', 'GET', '--url', 'https://api.github.com/repos/acme/widgets/../secrets']);
+    assert.deepEqual(diagnostics(post.stderr), [
+      'mintfs: denied: ERR_CAVEAT_UNSATISFIED: method POST is not allowed (caveat "method GET HEAD")',
+    ]);
+    const smuggled = runCli([
+      'verify',
+      token,
+      '--keys',
+      keys,
+      '--service',
+      'github',
+      '--method',
+      'GET',
+      '--url',
+      'https://api.github.com/repos/acme/widgets/../secrets',
+    ]);
     assert.equal(smuggled.code, 1);
     assert.match(smuggled.stderr, /ERR_PATH_AMBIGUOUS/);
   });
 
   it('verify --at checks expiry against the given time', (t) => {
     const { keys, token } = setup(t);
-    const late = runCli(['verify', token, '--keys', keys, '--service', 'github', '--method', 'GET', '--url', URL, '--at', '2099-01-01T00:00:00Z']);
+    const late = runCli([
+      'verify',
+      token,
+      '--keys',
+      keys,
+      '--service',
+      'github',
+      '--method',
+      'GET',
+      '--url',
+      URL,
+      '--at',
+      '2099-01-01T00:00:00Z',
+    ]);
     assert.equal(late.code, 1);
     assert.match(late.stderr, /ERR_TOKEN_EXPIRED/);
-    const bad = runCli(['verify', token, '--keys', keys, '--service', 'github', '--method', 'GET', '--url', URL, '--at', 'tomorrow']);
+    const bad = runCli([
+      'verify',
+      token,
+      '--keys',
+      keys,
+      '--service',
+      'github',
+      '--method',
+      'GET',
+      '--url',
+      URL,
+      '--at',
+      'tomorrow',
+    ]);
     assert.equal(bad.code, 2);
-    assert.deepEqual(diagnostics(bad.stderr), ['mintfs: --at: "tomorrow" is not an RFC 3339 time such as 2026-11-22T01:20:00Z']);
+    assert.deepEqual(diagnostics(bad.stderr), [
+      'mintfs: --at: "tomorrow" is not an RFC 3339 time such as 2026-11-22T01:20:00Z',
+    ]);
   });
 
   it('verify turns garbage into a denial with a reason', (t) => {
     const { keys } = setup(t);
-    const result = runCli(['verify', 'garbage!', '--keys', keys, '--service', 'github', '--method', 'GET', '--url', URL]);
+    const result = runCli([
+      'verify',
+      'garbage!',
+      '--keys',
+      keys,
+      '--service',
+      'github',
+      '--method',
+      'GET',
+      '--url',
+      URL,
+    ]);
     assert.equal(result.code, 1);
     assert.match(result.stderr, /ERR_TOKEN_MALFORMED/);
     assert.doesNotMatch(result.stderr, /\s+at /, 'no stack trace');
@@ -96,7 +181,18 @@ describe('mintfs CLI', () => {
     const { keys, token } = setup(t);
     const narrowed = runCli(['attenuate', '--caveat', 'method HEAD'], { input: token });
     assert.equal(narrowed.code, 0, narrowed.stderr);
-    const get = runCli(['verify', narrowed.stdout.trim(), '--keys', keys, '--service', 'github', '--method', 'GET', '--url', URL]);
+    const get = runCli([
+      'verify',
+      narrowed.stdout.trim(),
+      '--keys',
+      keys,
+      '--service',
+      'github',
+      '--method',
+      'GET',
+      '--url',
+      URL,
+    ]);
     assert.equal(get.code, 1);
     assert.match(get.stderr, /caveat "method HEAD"/);
     const unknown = runCli(['attenuate', token, '--caveat', 'ip 1.2.3.4']);
@@ -106,7 +202,11 @@ describe('mintfs CLI', () => {
 
   it('profile check explains a valid profile and names the field of an invalid one', (t) => {
     const dir = tempDir(t);
-    const good = runCli(['profile', 'check', join(REPO_ROOT, 'mount-profiles', 'github-readonly.yaml')]);
+    const good = runCli([
+      'profile',
+      'check',
+      join(REPO_ROOT, 'mount-profiles', 'github-readonly.yaml'),
+    ]);
     assert.equal(good.code, 0, good.stderr);
     assert.match(good.stdout, /github\/token/);
     assert.match(good.stdout, /method GET HEAD/);
@@ -114,7 +214,9 @@ describe('mintfs CLI', () => {
     writeFileSync(bad, DEMO_PROFILE.replace('    service: github\n', ''));
     const result = runCli(['profile', 'check', bad]);
     assert.equal(result.code, 2);
-    assert.deepEqual(diagnostics(result.stderr), [`mintfs: profile ${bad}: files."github/token".service: required`]);
+    assert.deepEqual(diagnostics(result.stderr), [
+      `mintfs: profile ${bad}: files."github/token".service: required`,
+    ]);
   });
 
   it('a bad profile never mounts', (t) => {
@@ -132,7 +234,13 @@ describe('mintfs CLI', () => {
   it('a missing keyring never mounts and says how to create one', (t) => {
     const dir = tempDir(t);
     writeFileSync(join(dir, 'p.yaml'), DEMO_PROFILE);
-    const result = runCli(['mount', join(dir, 'p.yaml'), join(dir, 'mnt'), '--keys', join(dir, 'nokeys')]);
+    const result = runCli([
+      'mount',
+      join(dir, 'p.yaml'),
+      join(dir, 'mnt'),
+      '--keys',
+      join(dir, 'nokeys'),
+    ]);
     assert.equal(result.code, 3);
     assert.match(result.stderr, /mintfs keys init --keys/);
     assert.equal(mountedPaths().includes(join(dir, 'mnt')), false);
@@ -150,6 +258,8 @@ describe('mintfs CLI', () => {
     assert.equal(debug.code, 2);
     assert.match(debug.stderr, /\n\s+at /);
     const plain = runCli(['profile', 'check', join(dir, 'none.yaml')]);
-    assert.deepEqual(plain.stderr.trim().split('\n'), [`mintfs: profile ${join(dir, 'none.yaml')}: no such file`]);
+    assert.deepEqual(plain.stderr.trim().split('\n'), [
+      `mintfs: profile ${join(dir, 'none.yaml')}: no such file`,
+    ]);
   });
 });

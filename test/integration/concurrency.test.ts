@@ -34,20 +34,28 @@ const BUSYBOX_READER = 'for i in $(seq "$2"); do t=$(busybox cat "$1"); echo "${
 
 function runAll(command: string, args: (i: number) => string[]): Promise<string[]> {
   return Promise.all(
-    Array.from({ length: READERS }, (_, i) =>
-      new Promise<string>((resolve, reject) => {
-        const child = spawn(command, args(i), { stdio: ['ignore', 'pipe', 'pipe'] });
-        let out = '';
-        let err = '';
-        child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
-        child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
-        child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`reader ${i} exited ${code}: ${err}`))));
-      }),
+    Array.from(
+      { length: READERS },
+      (_, i) =>
+        new Promise<string>((resolve, reject) => {
+          const child = spawn(command, args(i), { stdio: ['ignore', 'pipe', 'pipe'] });
+          let out = '';
+          let err = '';
+          child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+          child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
+          // 'close', not 'exit': only then has all of stdout been read.
+          child.on('close', (code) =>
+            code === 0 ? resolve(out) : reject(new Error(`reader ${i} exited ${code}: ${err}`)),
+          );
+        }),
     ),
   );
 }
 
-function checkTokens(fixture: MountFixture, outputs: string[]): { tokens: string[]; distinct: number } {
+function checkTokens(
+  fixture: MountFixture,
+  outputs: string[],
+): { tokens: string[]; distinct: number } {
   const size = statSync(join(fixture.mountpoint, 'github/token')).size;
   const tokens = outputs.flatMap((out) => out.split('\n').filter((line) => line !== ''));
   const lengths = new Map<number, number>();
@@ -76,7 +84,9 @@ describe('concurrent readers', () => {
     const file = join(fixture.mountpoint, 'github/token');
     const outputs = await runAll('bash', () => ['-c', BUSYBOX_READER, 'bash', file, String(READS)]);
     const { tokens, distinct } = checkTokens(fixture, outputs);
-    t.diagnostic(`busybox concurrent: ${distinct} distinct of ${tokens.length} reads (${((100 * distinct) / tokens.length).toFixed(0)}%)`);
+    t.diagnostic(
+      `busybox concurrent: ${distinct} distinct of ${tokens.length} reads (${((100 * distinct) / tokens.length).toFixed(0)}%)`,
+    );
     assert.ok(distinct > 0);
   });
 });

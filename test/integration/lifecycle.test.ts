@@ -1,6 +1,6 @@
 /** Start, stop, crash and recovery of a real mount daemon. */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -10,7 +10,7 @@ import { startMountFixture } from '../helpers/mount-fixture.js';
 import { pollUntil } from '../helpers/poll.js';
 import { tempDir, teardownOf } from '../helpers/temp.js';
 
-function exitOf(child: import('node:child_process').ChildProcess): Promise<{ code: number | null; signal: string | null }> {
+function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: string | null }> {
   if (child.exitCode !== null || child.signalCode !== null)
     return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
@@ -40,30 +40,59 @@ describe('mount life cycle', () => {
 
     await fixture.restart();
     assert.match(fixture.stderr(), /"event":"stale-mount"/);
-    const alive = spawnSync('cat', [join(fixture.mountpoint, 'github/token')], { encoding: 'utf8' });
+    const alive = spawnSync('cat', [join(fixture.mountpoint, 'github/token')], {
+      encoding: 'utf8',
+    });
     assert.equal(alive.status, 0);
     assert.ok(alive.stdout.length > 100);
-    assert.equal(mountedPaths().filter((p) => p === fixture.mountpoint).length, 1, 'exactly one mount');
+    assert.equal(
+      mountedPaths().filter((p) => p === fixture.mountpoint).length,
+      1,
+      'exactly one mount',
+    );
   });
 
   it('refuses to mount over a live mount, leaving it serving', async (t) => {
     const fixture = await startMountFixture(t);
-    const second = runCli(['mount', fixture.profileFile, fixture.mountpoint, '--keys', fixture.keysDir]);
+    const second = runCli([
+      'mount',
+      fixture.profileFile,
+      fixture.mountpoint,
+      '--keys',
+      fixture.keysDir,
+    ]);
     assert.equal(second.code, 3);
-    assert.deepEqual(diagnostics(second.stderr), [`mintfs: ${fixture.mountpoint} is already mounted by a running file system`]);
+    assert.deepEqual(diagnostics(second.stderr), [
+      `mintfs: ${fixture.mountpoint} is already mounted by a running file system`,
+    ]);
     assert.equal(spawnSync('cat', [join(fixture.mountpoint, 'github/token')]).status, 0);
   });
 
   it('refuses a mountpoint that is not empty or not a directory', (t) => {
     const dir = tempDir(t);
     runCli(['keys', 'init', '--keys', join(dir, 'keys')]);
-    writeFileSync(join(dir, 'p.yaml'), 'agent: a\nfiles:\n  t:\n    service: s\n    hosts: [h]\n    methods: [GET]\n    paths: [/]\n');
+    writeFileSync(
+      join(dir, 'p.yaml'),
+      'agent: a\nfiles:\n  t:\n    service: s\n    hosts: [h]\n    methods: [GET]\n    paths: [/]\n',
+    );
     mkdirSync(join(dir, 'full'));
     writeFileSync(join(dir, 'full', 'x'), '');
-    const full = runCli(['mount', join(dir, 'p.yaml'), join(dir, 'full'), '--keys', join(dir, 'keys')]);
+    const full = runCli([
+      'mount',
+      join(dir, 'p.yaml'),
+      join(dir, 'full'),
+      '--keys',
+      join(dir, 'keys'),
+    ]);
     assert.equal(full.code, 3);
     assert.match(full.stderr, /is not empty/);
-    const file = runCli(['mount', join(dir, 'p.yaml'), join(dir, 'p.yaml'), '--keys', join(dir, 'keys')]);
+    const file = runCli([
+      'mount',
+      join(dir, 'p.yaml'),
+      join(dir, 'p.yaml'),
+      '--keys',
+      join(dir, 'keys'),
+    ]);
     assert.equal(file.code, 3);
     assert.match(file.stderr, /is not a directory/);
   });
@@ -72,11 +101,18 @@ describe('mount life cycle', () => {
     const dir = tempDir(t);
     const keys = join(dir, 'keys');
     runCli(['keys', 'init', '--keys', keys]);
-    writeFileSync(join(dir, 'p.yaml'), 'agent: a\nfiles:\n  t:\n    service: s\n    hosts: [h]\n    methods: [GET]\n    paths: [/]\n');
+    writeFileSync(
+      join(dir, 'p.yaml'),
+      'agent: a\nfiles:\n  t:\n    service: s\n    hosts: [h]\n    methods: [GET]\n    paths: [/]\n',
+    );
     const mountpoint = join(dir, 'run', 'agent1');
     const { spawn } = await import('node:child_process');
     const { CLI } = await import('../helpers/paths.js');
-    const child = spawn(process.execPath, [CLI, 'mount', join(dir, 'p.yaml'), mountpoint, '--keys', keys], { stdio: 'ignore' });
+    const child = spawn(
+      process.execPath,
+      [CLI, 'mount', join(dir, 'p.yaml'), mountpoint, '--keys', keys],
+      { stdio: 'ignore' },
+    );
     teardownOf(t).add(async () => {
       const exited = exitOf(child);
       child.kill('SIGTERM');

@@ -24,7 +24,9 @@ files:
 `;
 
 function catAs(uid: number, file: string) {
-  return spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'cat', file], { encoding: 'utf8' });
+  return spawnSync('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'cat', file], {
+    encoding: 'utf8',
+  });
 }
 
 describe('ownership and permissions', () => {

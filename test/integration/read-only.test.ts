@@ -37,7 +37,9 @@ print(json.dumps({name: attempt(fn) for name, fn in ops.items()}))
 describe('read-only mount', () => {
   it('refuses every write-like operation', async (t) => {
     const fixture = await startMountFixture(t);
-    const result = spawnSync('/usr/bin/python3', ['-c', PROBE, fixture.mountpoint], { encoding: 'utf8' });
+    const result = spawnSync('/usr/bin/python3', ['-c', PROBE, fixture.mountpoint], {
+      encoding: 'utf8',
+    });
     assert.equal(result.status, 0, result.stderr);
     const outcomes = JSON.parse(result.stdout) as Record<string, string>;
     for (const [op, outcome] of Object.entries(outcomes)) {
@@ -50,7 +52,11 @@ describe('read-only mount', () => {
 
   it('a shell redirect into a token file fails with "Read-only file system"', async (t) => {
     const fixture = await startMountFixture(t);
-    const result = spawnSync('bash', ['-c', 'echo x > "$1"', 'bash', `${fixture.mountpoint}/github/token`], { encoding: 'utf8' });
+    const result = spawnSync(
+      'bash',
+      ['-c', 'echo x > "$1"', 'bash', `${fixture.mountpoint}/github/token`],
+      { encoding: 'utf8' },
+    );
     assert.notEqual(result.status, 0);
     assert.match(result.stderr, /Read-only file system/);
   });

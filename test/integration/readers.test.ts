@@ -13,7 +13,10 @@ import { suiteTeardown } from '../helpers/temp.js';
 import { ALLOWED } from '../helpers/tokens.js';
 
 function assertValidToken(fixture: MountFixture, token: string, label: string): string {
-  const verdict = verifyToken(token, ALLOWED, { keyById: fixture.keyring().keyById, now: new Date() });
+  const verdict = verifyToken(token, ALLOWED, {
+    keyById: fixture.keyring().keyById,
+    now: new Date(),
+  });
   assert.equal(verdict.allowed, true, `${label}: ${verdict.allowed ? '' : verdict.reason}`);
   return verdict.tokenId as string;
 }
@@ -35,7 +38,11 @@ describe('readers on a real mount', { concurrency: false }, () => {
       for (let i = 0; i < 3; i++) {
         const result = reader.read(file, scratch);
         assert.equal(result.status, 0, `${reader.name}: ${result.stderr}`);
-        assert.equal(result.content.length, tokenSize, `${reader.name} got ${result.content.length} of ${tokenSize} bytes`);
+        assert.equal(
+          result.content.length,
+          tokenSize,
+          `${reader.name} got ${result.content.length} of ${tokenSize} bytes`,
+        );
         ids.add(assertValidToken(fixture, result.content, reader.name));
       }
       assert.equal(ids.size, 3, `${reader.name} was served a repeated token`);
@@ -63,4 +70,3 @@ describe('readers on a real mount', { concurrency: false }, () => {
     assert.ok(Date.parse(parsed.expiresAt) > Date.now());
   });
 });
-

@@ -25,8 +25,14 @@ describe('keyring', () => {
   it('init refuses to overwrite a keyring', (t) => {
     const dir = join(tempDir(t), 'keys');
     const first = initKeyring(dir, new Date());
-    assert.throws(() => initKeyring(dir, new Date()), (err) => isMintfsError(err, 'ERR_KEYRING_EXISTS'));
-    assert.equal(loadKeyring(dir).current.secret.toString('hex'), first.current.secret.toString('hex'));
+    assert.throws(
+      () => initKeyring(dir, new Date()),
+      (err) => isMintfsError(err, 'ERR_KEYRING_EXISTS'),
+    );
+    assert.equal(
+      loadKeyring(dir).current.secret.toString('hex'),
+      first.current.secret.toString('hex'),
+    );
   });
 
   it('the newest key signs; older keys still verify', (t) => {
@@ -43,19 +49,31 @@ describe('keyring', () => {
     const dir = join(tempDir(t), 'keys');
     const keyring = initKeyring(dir, new Date());
     chmodSync(dir, 0o755);
-    assert.throws(() => loadKeyring(dir), (err) => isMintfsError(err, 'ERR_KEYRING_PERMISSIONS') && /chmod 700/.test(err.message));
+    assert.throws(
+      () => loadKeyring(dir),
+      (err) => isMintfsError(err, 'ERR_KEYRING_PERMISSIONS') && /chmod 700/.test(err.message),
+    );
     chmodSync(dir, 0o700);
     chmodSync(join(dir, `${keyring.current.id}.key`), 0o644);
-    assert.throws(() => loadKeyring(dir), (err) => isMintfsError(err, 'ERR_KEYRING_PERMISSIONS'));
+    assert.throws(
+      () => loadKeyring(dir),
+      (err) => isMintfsError(err, 'ERR_KEYRING_PERMISSIONS'),
+    );
   });
 
   it('refuses a corrupt key file, and a missing or empty keyring', (t) => {
     const root = tempDir(t);
-    assert.throws(() => loadKeyring(join(root, 'none')), (err) => isMintfsError(err, 'ERR_KEYRING_MISSING') && /keys init/.test(err.message));
+    assert.throws(
+      () => loadKeyring(join(root, 'none')),
+      (err) => isMintfsError(err, 'ERR_KEYRING_MISSING') && /keys init/.test(err.message),
+    );
     const dir = join(root, 'keys');
     initKeyring(dir, new Date());
     writeFileSync(join(dir, '20990101T000000Z-deadbeef.key'), 'short\n', { mode: 0o600 });
-    assert.throws(() => loadKeyring(dir), (err) => isMintfsError(err, 'ERR_KEYRING_CORRUPT'));
+    assert.throws(
+      () => loadKeyring(dir),
+      (err) => isMintfsError(err, 'ERR_KEYRING_CORRUPT'),
+    );
   });
 
   it('ignores temporary files a crashed write left behind', (t) => {
@@ -68,7 +86,12 @@ describe('keyring', () => {
   it('a root key never shows its secret when logged or inspected', (t) => {
     const keyring = initKeyring(join(tempDir(t), 'keys'), new Date());
     const hex = keyring.current.secret.toString('hex');
-    for (const shown of [JSON.stringify({ key: keyring.current }), inspect(keyring), String(keyring.current), inspect(keyring.current)]) {
+    for (const shown of [
+      JSON.stringify({ key: keyring.current }),
+      inspect(keyring),
+      String(keyring.current),
+      inspect(keyring.current),
+    ]) {
       assert.doesNotMatch(shown, new RegExp(hex));
       assert.match(shown, new RegExp(keyring.current.id));
     }
@@ -89,7 +112,10 @@ describe('atomic writes', () => {
   it('exclusive writes never replace an existing file', (t) => {
     const dir = tempDir(t);
     writeFileAtomic(join(dir, 'f'), 'first', { mode: 0o600, exclusive: true });
-    assert.throws(() => writeFileAtomic(join(dir, 'f'), 'second', { mode: 0o600, exclusive: true }), /EEXIST/);
+    assert.throws(
+      () => writeFileAtomic(join(dir, 'f'), 'second', { mode: 0o600, exclusive: true }),
+      /EEXIST/,
+    );
     assert.equal(readFileSync(join(dir, 'f'), 'utf8'), 'first');
     assert.deepEqual(readdirSync(dir), ['f']);
   });

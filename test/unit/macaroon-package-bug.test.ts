@@ -8,7 +8,12 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import macaroon from 'macaroon';
-import { deriveMacaroonKey, encodeMacaroonV2, signCaveat, signIdentifier } from '../../src/token/macaroon-codec.js';
+import {
+  deriveMacaroonKey,
+  encodeMacaroonV2,
+  signCaveat,
+  signIdentifier,
+} from '../../src/token/macaroon-codec.js';
 
 const CAVEATS = [
   'time-before 2026-11-22T01:20:00Z',
@@ -20,7 +25,12 @@ const CAVEATS = [
 ];
 
 function packageMacaroon(rootKey: Buffer, caveats: string[]) {
-  const mac = macaroon.newMacaroon({ identifier: 'mintfs/v1/k/t', location: 'mintfs', rootKey, version: 2 });
+  const mac = macaroon.newMacaroon({
+    identifier: 'mintfs/v1/k/t',
+    location: 'mintfs',
+    rootKey,
+    version: 2,
+  });
   for (const caveat of caveats) mac.addFirstPartyCaveat(caveat);
   return mac;
 }
@@ -57,6 +67,9 @@ describe('macaroon package bug: exportBinary and many caveats', () => {
       return null;
     });
     assert.deepEqual(seen, many);
-    assert.deepEqual(Buffer.from(mac.signature), Buffer.from(packageMacaroon(rootKey, many).signature));
+    assert.deepEqual(
+      Buffer.from(mac.signature),
+      Buffer.from(packageMacaroon(rootKey, many).signature),
+    );
   });
 });

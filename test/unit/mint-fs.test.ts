@@ -24,7 +24,8 @@ function fixture() {
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
       raw.push(chunk.toString());
-      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString().split('\n').filter(Boolean))
+        lines.push(JSON.parse(line) as Record<string, unknown>);
       done();
     },
   });
@@ -47,7 +48,11 @@ describe('MintFs', () => {
     const size = fs.getattr('/github/token').size;
     const whole = fs.read(a, size + 100, 0).toString();
     assert.equal(whole.length, size);
-    const parts = Buffer.concat([fs.read(a, 7, 0), fs.read(a, 100, 7), fs.read(a, size, 107)]).toString();
+    const parts = Buffer.concat([
+      fs.read(a, 7, 0),
+      fs.read(a, 100, 7),
+      fs.read(a, size, 107),
+    ]).toString();
     assert.equal(parts, whole);
     assert.notEqual(fs.read(b, size, 0).toString(), whole);
     assert.equal(fs.read(a, 10, size).length, 0);
@@ -59,8 +64,18 @@ describe('MintFs', () => {
       const handle = fs.open(path, 0);
       const content = fs.read(handle, 1 << 16, 0);
       assert.equal(content.length, fs.getattr(path).size, path);
-      const token = path.endsWith('.json') ? (JSON.parse(content.toString()) as { token: string }).token : content.toString();
-      assert.equal(verifyToken(token, { ...ALLOWED, method: 'GET' }, { keyById: keyLookup(key), now: new Date() }).allowed, true, path);
+      const token = path.endsWith('.json')
+        ? (JSON.parse(content.toString()) as { token: string }).token
+        : content.toString();
+      assert.equal(
+        verifyToken(
+          token,
+          { ...ALLOWED, method: 'GET' },
+          { keyById: keyLookup(key), now: new Date() },
+        ).allowed,
+        true,
+        path,
+      );
     }
   });
 
@@ -70,14 +85,20 @@ describe('MintFs', () => {
     const view = fs.read(handle, 1 << 16, 0);
     fs.release(handle);
     assert.ok(view.every((byte) => byte === 0));
-    assert.throws(() => fs.read(handle, 10, 0), (err) => isMintfsError(err, 'ERR_BAD_HANDLE'));
+    assert.throws(
+      () => fs.read(handle, 10, 0),
+      (err) => isMintfsError(err, 'ERR_BAD_HANDLE'),
+    );
     assert.equal(fs.openHandles, 0);
   });
 
   it('refuses write access and truncation before minting', () => {
     const { fs, lines } = fixture();
     for (const flags of [1, 2, 0o1000]) {
-      assert.throws(() => fs.open('/github/token', flags), (err) => isMintfsError(err, 'ERR_READ_ONLY'));
+      assert.throws(
+        () => fs.open('/github/token', flags),
+        (err) => isMintfsError(err, 'ERR_READ_ONLY'),
+      );
     }
     assert.equal(lines.length, 0);
   });
@@ -86,16 +107,28 @@ describe('MintFs', () => {
     const { fs } = fixture();
     assert.deepEqual(fs.readdir('/'), ['github']);
     assert.deepEqual(fs.readdir('/github'), ['token', 'token.json', 'token.line']);
-    assert.throws(() => fs.getattr('/nope'), (err) => isMintfsError(err, 'ERR_NOT_FOUND'));
-    assert.throws(() => fs.open('/github', 0), (err) => isMintfsError(err, 'ERR_IS_A_DIRECTORY'));
-    assert.throws(() => fs.readdir('/github/token'), (err) => isMintfsError(err, 'ERR_NOT_A_DIRECTORY'));
+    assert.throws(
+      () => fs.getattr('/nope'),
+      (err) => isMintfsError(err, 'ERR_NOT_FOUND'),
+    );
+    assert.throws(
+      () => fs.open('/github', 0),
+      (err) => isMintfsError(err, 'ERR_IS_A_DIRECTORY'),
+    );
+    assert.throws(
+      () => fs.readdir('/github/token'),
+      (err) => isMintfsError(err, 'ERR_NOT_A_DIRECTORY'),
+    );
   });
 
   it('logs one audit line per mint, naming ids and never the token or key', () => {
     const { fs, key, lines, raw } = fixture();
     const handle = fs.open('/github/token', 0);
     const token = fs.read(handle, 1 << 16, 0).toString();
-    const tokenId = verifyToken(token, ALLOWED, { keyById: keyLookup(key), now: new Date() }).tokenId;
+    const tokenId = verifyToken(token, ALLOWED, {
+      keyById: keyLookup(key),
+      now: new Date(),
+    }).tokenId;
     fs.release(handle);
     assert.equal(lines.length, 1);
     const line = lines[0] as Record<string, unknown>;
@@ -121,7 +154,10 @@ describe('MintFs', () => {
         done();
       },
     });
-    createLogger({ stream: sink }).info({ token: 'SECRET-TOKEN', request: { authorization: 'Bearer SECRET-2' } }, 'oops');
+    createLogger({ stream: sink }).info(
+      { token: 'SECRET-TOKEN', request: { authorization: 'Bearer SECRET-2' } },
+      'oops',
+    );
     assert.doesNotMatch(raw.join(''), /SECRET/);
   });
 });

@@ -83,9 +83,15 @@ describe('request path normalisation', () => {
   }
 
   it('keeps ordinary paths and decodes escapes', () => {
-    assert.deepEqual(normaliseRequestPath('/repos/acme/widgets'), { ok: true, segments: ['repos', 'acme', 'widgets'] });
+    assert.deepEqual(normaliseRequestPath('/repos/acme/widgets'), {
+      ok: true,
+      segments: ['repos', 'acme', 'widgets'],
+    });
     assert.deepEqual(normaliseRequestPath('/a%41b'), { ok: true, segments: ['aAb'] });
     assert.deepEqual(normaliseRequestPath('/'), { ok: true, segments: [] });
-    assert.deepEqual(normaliseRequestPath('/.well-known/x'), { ok: true, segments: ['.well-known', 'x'] });
+    assert.deepEqual(normaliseRequestPath('/.well-known/x'), {
+      ok: true,
+      segments: ['.well-known', 'x'],
+    });
   });
 });

@@ -47,49 +47,109 @@ describe('profiles', () => {
   });
 
   it('a per-file ttl overrides the profile ttl', () => {
-    assert.equal(buildTree(parseProfile(VALID, 'p.yaml')).files.get('github/token')?.grant.ttlMs, 120_000);
+    assert.equal(
+      buildTree(parseProfile(VALID, 'p.yaml')).files.get('github/token')?.grant.ttlMs,
+      120_000,
+    );
   });
 
   it('derives directories from file paths', () => {
-    const tree = buildTree(parseProfile(VALID.replace('files:\n', 'files:\n  a/b/c:\n    service: x\n    hosts: [h]\n    methods: [GET]\n    paths: [/]\n'), 'p.yaml'));
+    const tree = buildTree(
+      parseProfile(
+        VALID.replace(
+          'files:\n',
+          'files:\n  a/b/c:\n    service: x\n    hosts: [h]\n    methods: [GET]\n    paths: [/]\n',
+        ),
+        'p.yaml',
+      ),
+    );
     assert.deepEqual(tree.directories.get(''), ['a', 'github']);
     assert.deepEqual(tree.directories.get('a'), ['b']);
     assert.deepEqual(tree.directories.get('a/b'), ['c']);
   });
 
   it('names a missing field with its full path', () => {
-    assert.equal(problem(VALID.replace('    service: github\n', '')), 'profile p.yaml: files."github/token".service: required');
+    assert.equal(
+      problem(VALID.replace('    service: github\n', '')),
+      'profile p.yaml: files."github/token".service: required',
+    );
   });
 
   it('refuses unknown keys (a typo is not ignored)', () => {
-    assert.match(problem(VALID.replace('methods:', 'methdos:')), /files\."github\/token"\.methdos: unknown field/);
+    assert.match(
+      problem(VALID.replace('methods:', 'methdos:')),
+      /files\."github\/token"\.methdos: unknown field/,
+    );
     assert.match(problem(`${VALID}extra: 1\n`), /extra: unknown field/);
   });
 
   it('refuses a ttl over one hour, or not a duration', () => {
-    assert.match(problem(VALID.replace('ttl: 5m', 'ttl: 2h')), /^profile p\.yaml: ttl: 2h is outside 10s\.\.1h$/);
-    assert.match(problem(VALID.replace('ttl: 2m', 'ttl: soon')), /files\."github\/token"\.ttl: "soon" is not a duration/);
+    assert.match(
+      problem(VALID.replace('ttl: 5m', 'ttl: 2h')),
+      /^profile p\.yaml: ttl: 2h is outside 10s\.\.1h$/,
+    );
+    assert.match(
+      problem(VALID.replace('ttl: 2m', 'ttl: soon')),
+      /files\."github\/token"\.ttl: "soon" is not a duration/,
+    );
   });
 
   it('refuses empty lists, bad methods, hosts with ports and bad globs', () => {
-    assert.match(problem(VALID.replace('[GET, HEAD]', '[]')), /methods: must list at least one method/);
-    assert.match(problem(VALID.replace('[GET, HEAD]', '[GET, FETCH]')), /methods\[1\]: must be one of/);
-    assert.match(problem(VALID.replace('[api.github.com]', '[api.github.com:443]')), /hosts\[0\]: must be a lower-case hostname/);
-    assert.match(problem(VALID.replace('/repos/acme/widgets/**', '/repos/../x')), /paths\[0\]: glob must not contain \. or \.\./);
-    assert.match(problem(VALID.replace('/repos/acme/widgets/**', 'repos')), /paths\[0\]: glob must start with \//);
+    assert.match(
+      problem(VALID.replace('[GET, HEAD]', '[]')),
+      /methods: must list at least one method/,
+    );
+    assert.match(
+      problem(VALID.replace('[GET, HEAD]', '[GET, FETCH]')),
+      /methods\[1\]: must be one of/,
+    );
+    assert.match(
+      problem(VALID.replace('[api.github.com]', '[api.github.com:443]')),
+      /hosts\[0\]: must be a lower-case hostname/,
+    );
+    assert.match(
+      problem(VALID.replace('/repos/acme/widgets/**', '/repos/../x')),
+      /paths\[0\]: glob must not contain \. or \.\./,
+    );
+    assert.match(
+      problem(VALID.replace('/repos/acme/widgets/**', 'repos')),
+      /paths\[0\]: glob must start with \//,
+    );
   });
 
   it('refuses file paths that escape or clash', () => {
-    assert.match(problem(VALID.replace('github/token:', '../token:')), /files\."\.\.\/token": must not contain/);
+    assert.match(
+      problem(VALID.replace('github/token:', '../token:')),
+      /files\."\.\.\/token": must not contain/,
+    );
     assert.match(problem(VALID.replace('github/token:', '/abs/token:')), /no leading \//);
-    assert.match(problem(VALID.replace('files:\n', 'files:\n  github:\n    service: x\n    hosts: [h]\n    methods: [GET]\n    paths: [/]\n')), /files\.github: is also a directory of "github\/token"/);
+    assert.match(
+      problem(
+        VALID.replace(
+          'files:\n',
+          'files:\n  github:\n    service: x\n    hosts: [h]\n    methods: [GET]\n    paths: [/]\n',
+        ),
+      ),
+      /files\.github: is also a directory of "github\/token"/,
+    );
     assert.match(problem('agent: a\nfiles: {}\n'), /files: must declare at least one file/);
   });
 
   it('refuses writable modes and unquoted octal modes', () => {
-    assert.match(problem(VALID.replace('    ttl: 2m\n', '    mode: "0640"\n')), /mode: must grant read permission only/);
-    assert.match(problem(VALID.replace('    ttl: 2m\n', '    mode: 0440\n')), /mode: write the mode as a quoted octal string/);
-    assert.equal(buildTree(parseProfile(VALID.replace('    ttl: 2m\n', '    mode: "0400"\n    uid: 1000\n'), 'p')).files.get('github/token')?.mode, 0o400);
+    assert.match(
+      problem(VALID.replace('    ttl: 2m\n', '    mode: "0640"\n')),
+      /mode: must grant read permission only/,
+    );
+    assert.match(
+      problem(VALID.replace('    ttl: 2m\n', '    mode: 0440\n')),
+      /mode: write the mode as a quoted octal string/,
+    );
+    assert.equal(
+      buildTree(
+        parseProfile(VALID.replace('    ttl: 2m\n', '    mode: "0400"\n    uid: 1000\n'), 'p'),
+      ).files.get('github/token')?.mode,
+      0o400,
+    );
   });
 
   it('reports YAML syntax errors with a line number', () => {
@@ -98,6 +158,9 @@ describe('profiles', () => {
   });
 
   it('a missing file is unreadable, not invalid', () => {
-    assert.throws(() => loadProfile('/nonexistent/p.yaml'), (err) => isMintfsError(err, 'ERR_PROFILE_UNREADABLE'));
+    assert.throws(
+      () => loadProfile('/nonexistent/p.yaml'),
+      (err) => isMintfsError(err, 'ERR_PROFILE_UNREADABLE'),
+    );
   });
 });

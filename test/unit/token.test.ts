@@ -3,7 +3,12 @@ import { describe, it } from 'node:test';
 import { attenuateToken } from '../../src/token/attenuate.js';
 import { newTokenId } from '../../src/token/identifier.js';
 import { inspectToken } from '../../src/token/inspect.js';
-import { deriveMacaroonKey, encodeMacaroonV2, signCaveat, signIdentifier } from '../../src/token/macaroon-codec.js';
+import {
+  deriveMacaroonKey,
+  encodeMacaroonV2,
+  signCaveat,
+  signIdentifier,
+} from '../../src/token/macaroon-codec.js';
 import { mintToken } from '../../src/token/mint.js';
 import { decodeToken, encodeTokenText } from '../../src/token/token-text.js';
 import { verifyToken, type VerifyRequest } from '../../src/token/verify.js';
@@ -45,7 +50,12 @@ describe('minting', () => {
   });
 
   it('every token of one grant and key has the same length', () => {
-    const lengths = new Set(Array.from({ length: 50 }, (_, i) => mint(GRANT, new Date(NOW.getTime() + i * 7919)).token.length));
+    const lengths = new Set(
+      Array.from(
+        { length: 50 },
+        (_, i) => mint(GRANT, new Date(NOW.getTime() + i * 7919)).token.length,
+      ),
+    );
     assert.equal(lengths.size, 1);
   });
 
@@ -91,19 +101,32 @@ describe('verification', () => {
   }
 
   it('matches methods case-insensitively and hosts without case', () => {
-    assert.equal(verifyToken(mint().token, { ...ALLOWED, method: 'head', host: 'API.GitHub.com' }, context).allowed, true);
+    assert.equal(
+      verifyToken(mint().token, { ...ALLOWED, method: 'head', host: 'API.GitHub.com' }, context)
+        .allowed,
+      true,
+    );
   });
 
   it('refuses an expired token at exactly its expiry', () => {
     const minted = mint();
-    const before = verifyToken(minted.token, ALLOWED, { ...context, now: new Date(minted.expiresAt.getTime() - 1) });
+    const before = verifyToken(minted.token, ALLOWED, {
+      ...context,
+      now: new Date(minted.expiresAt.getTime() - 1),
+    });
     const at = verifyToken(minted.token, ALLOWED, { ...context, now: minted.expiresAt });
     assert.equal(before.allowed, true);
     assert.equal(at.allowed ? '' : at.code, 'ERR_TOKEN_EXPIRED');
   });
 
   it('refuses ambiguous paths before any caveat', () => {
-    for (const rawPath of ['/repos/acme/widgets/../x', '/repos/acme/widgets/%2e%2e/x', '/repos/acme%2fwidgets', '/repos//acme/widgets', '/repos\\acme']) {
+    for (const rawPath of [
+      '/repos/acme/widgets/../x',
+      '/repos/acme/widgets/%2e%2e/x',
+      '/repos/acme%2fwidgets',
+      '/repos//acme/widgets',
+      '/repos\\acme',
+    ]) {
       const verdict = verifyToken(mint().token, { ...ALLOWED, rawPath }, context);
       assert.equal(verdict.allowed ? '' : verdict.code, 'ERR_PATH_AMBIGUOUS', rawPath);
     }
@@ -118,19 +141,34 @@ describe('verification', () => {
 
   it('refuses a tampered caveat', () => {
     const token = mint().token;
-    const forged = Buffer.from(Buffer.from(token, 'base64url').toString('latin1').replace('method GET HEAD', 'method PUT HEAD'), 'latin1');
-    const verdict = verifyToken(forged.toString('base64url'), { ...ALLOWED, method: 'PUT' }, context);
+    const forged = Buffer.from(
+      Buffer.from(token, 'base64url')
+        .toString('latin1')
+        .replace('method GET HEAD', 'method PUT HEAD'),
+      'latin1',
+    );
+    const verdict = verifyToken(
+      forged.toString('base64url'),
+      { ...ALLOWED, method: 'PUT' },
+      context,
+    );
     assert.equal(verdict.allowed ? '' : verdict.code, 'ERR_TOKEN_SIGNATURE');
   });
 
   it('refuses a token signed by a key it does not know', () => {
-    const verdict = verifyToken(mint().token, ALLOWED, { ...context, keyById: keyLookup(newKey('20261122T010000Z-00000002')) });
+    const verdict = verifyToken(mint().token, ALLOWED, {
+      ...context,
+      keyById: keyLookup(newKey('20261122T010000Z-00000002')),
+    });
     assert.equal(verdict.allowed ? '' : verdict.code, 'ERR_KEY_UNKNOWN');
   });
 
   it('refuses a token whose key id names a different secret', () => {
     const impostor = newKey(key.id);
-    const verdict = verifyToken(mint().token, ALLOWED, { ...context, keyById: keyLookup(impostor) });
+    const verdict = verifyToken(mint().token, ALLOWED, {
+      ...context,
+      keyById: keyLookup(impostor),
+    });
     assert.equal(verdict.allowed ? '' : verdict.code, 'ERR_TOKEN_SIGNATURE');
   });
 
@@ -142,7 +180,16 @@ describe('verification', () => {
   });
 
   it('turns garbage into a denial, never an exception', () => {
-    const inputs = ['', ' ', 'not a token!', 'AAAA', 'AgEGbWludGZz', Buffer.from('hello world').toString('base64url'), 'A'.repeat(20_000), '\u0000\u0001'];
+    const inputs = [
+      '',
+      ' ',
+      'not a token!',
+      'AAAA',
+      'AgEGbWludGZz',
+      Buffer.from('hello world').toString('base64url'),
+      'A'.repeat(20_000),
+      '\u0000\u0001',
+    ];
     for (const input of inputs) {
       const verdict = verifyToken(input, ALLOWED, context);
       assert.equal(verdict.allowed, false, JSON.stringify(input.slice(0, 20)));
@@ -157,7 +204,9 @@ describe('verification', () => {
     const caveats = mac.caveats.map((c) => c.identifier).slice(1);
     let signature = signIdentifier(deriveMacaroonKey(key.secret), mac.identifier);
     for (const c of caveats) signature = signCaveat(signature, c);
-    const token = encodeTokenText(encodeMacaroonV2({ location: 'mintfs', identifier: mac.identifier, caveats, signature }));
+    const token = encodeTokenText(
+      encodeMacaroonV2({ location: 'mintfs', identifier: mac.identifier, caveats, signature }),
+    );
     const verdict = verifyToken(token, ALLOWED, context);
     assert.equal(verdict.allowed ? '' : verdict.code, 'ERR_CAVEAT_MALFORMED');
   });
@@ -165,11 +214,18 @@ describe('verification', () => {
 
 describe('attenuation', () => {
   it('narrows: both the old and the new caveats must hold', () => {
-    const narrowed = attenuateToken(mint().token, ['method GET', 'path /repos/acme/widgets/pulls/**']);
+    const narrowed = attenuateToken(mint().token, [
+      'method GET',
+      'path /repos/acme/widgets/pulls/**',
+    ]);
     assert.equal(verifyToken(narrowed, ALLOWED, context).allowed, true);
     const head = verifyToken(narrowed, { ...ALLOWED, method: 'HEAD' }, context);
     assert.equal(head.allowed ? '' : head.caveat, 'method GET');
-    const issues = verifyToken(narrowed, { ...ALLOWED, rawPath: '/repos/acme/widgets/issues' }, context);
+    const issues = verifyToken(
+      narrowed,
+      { ...ALLOWED, rawPath: '/repos/acme/widgets/issues' },
+      context,
+    );
     assert.equal(issues.allowed ? '' : issues.caveat, 'path /repos/acme/widgets/pulls/**');
   });
 
@@ -181,8 +237,14 @@ describe('attenuation', () => {
 
   it('can shorten the lifetime', () => {
     const shorter = attenuateToken(mint().token, ['time-before 2026-11-22T01:18:30Z']);
-    assert.equal(verifyToken(shorter, ALLOWED, { ...context, now: new Date('2026-11-22T01:18:29Z') }).allowed, true);
-    const late = verifyToken(shorter, ALLOWED, { ...context, now: new Date('2026-11-22T01:18:31Z') });
+    assert.equal(
+      verifyToken(shorter, ALLOWED, { ...context, now: new Date('2026-11-22T01:18:29Z') }).allowed,
+      true,
+    );
+    const late = verifyToken(shorter, ALLOWED, {
+      ...context,
+      now: new Date('2026-11-22T01:18:31Z'),
+    });
     assert.equal(late.allowed ? '' : late.code, 'ERR_TOKEN_EXPIRED');
   });
 
@@ -199,8 +261,17 @@ describe('attenuation', () => {
   });
 
   it('refuses caveats outside the vocabulary', () => {
-    assert.throws(() => attenuateToken(mint().token, ['ip 10.0.0.1']), (err) => isMintfsError(err, 'ERR_CAVEAT_UNKNOWN'));
-    assert.throws(() => attenuateToken(mint().token, ['method FETCH']), (err) => isMintfsError(err, 'ERR_CAVEAT_MALFORMED'));
-    assert.throws(() => attenuateToken(mint().token, ['time-before tomorrow']), (err) => isMintfsError(err, 'ERR_CAVEAT_MALFORMED'));
+    assert.throws(
+      () => attenuateToken(mint().token, ['ip 10.0.0.1']),
+      (err) => isMintfsError(err, 'ERR_CAVEAT_UNKNOWN'),
+    );
+    assert.throws(
+      () => attenuateToken(mint().token, ['method FETCH']),
+      (err) => isMintfsError(err, 'ERR_CAVEAT_MALFORMED'),
+    );
+    assert.throws(
+      () => attenuateToken(mint().token, ['time-before tomorrow']),
+      (err) => isMintfsError(err, 'ERR_CAVEAT_MALFORMED'),
+    );
   });
 });

@@ -10,7 +10,12 @@ export const attenuateCommand = defineCommand({
   builder: (yargs) =>
     yargs
       .positional('token', { type: 'string', describe: 'The token; read from stdin when omitted' })
-      .option('caveat', { type: 'string', array: true, demandOption: true, describe: 'A caveat to add, such as "method GET"' })
+      .option('caveat', {
+        type: 'string',
+        array: true,
+        demandOption: true,
+        describe: 'A caveat to add, such as "method GET"',
+      })
       .example('$0 attenuate "$T" --caveat "path /repos/acme/widgets/pulls/**"', ''),
   args: z.object({ token: TokenArg, caveat: z.array(z.string()).min(1) }),
   run: (args) => {

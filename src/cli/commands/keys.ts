@@ -8,7 +8,8 @@ import { KeysArg, keysDirFrom, keysOption } from '../options.js';
 const init = defineCommand({
   command: 'init',
   describe: 'Create a keyring holding one new root key; refuses to overwrite one',
-  builder: (yargs) => yargs.options(keysOption).example('$0 keys init --keys /var/lib/mintfs/keys', ''),
+  builder: (yargs) =>
+    yargs.options(keysOption).example('$0 keys init --keys /var/lib/mintfs/keys', ''),
   args: z.object({ keys: KeysArg }),
   run: (args) => {
     const keyring = initKeyring(keysDirFrom(args), new Date());

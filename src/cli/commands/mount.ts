@@ -8,13 +8,22 @@ import { KeysArg, LogLevelArg, keysDirFrom, keysOption } from '../options.js';
 
 export const mountCommand = defineCommand({
   command: 'mount <profile> <mountpoint>',
-  describe: 'Serve a profile at a mountpoint in the foreground; SIGINT/SIGTERM unmount (twice: exit at once)',
+  describe:
+    'Serve a profile at a mountpoint in the foreground; SIGINT/SIGTERM unmount (twice: exit at once)',
   builder: (yargs) =>
     yargs
       .positional('profile', { type: 'string', describe: 'Mount profile (YAML)' })
-      .positional('mountpoint', { type: 'string', describe: 'Directory to mount on (created if missing)' })
+      .positional('mountpoint', {
+        type: 'string',
+        describe: 'Directory to mount on (created if missing)',
+      })
       .options(keysOption)
-      .option('backend', { type: 'string', choices: ['fuse-native'], default: 'fuse-native', describe: 'FUSE binding' })
+      .option('backend', {
+        type: 'string',
+        choices: ['fuse-native'],
+        default: 'fuse-native',
+        describe: 'FUSE binding',
+      })
       .example('$0 mount mount-profiles/github-readonly.yaml /run/mintfs/agent1', ''),
   args: z.object({
     profile: z.string().min(1),
@@ -38,7 +47,10 @@ export const mountCommand = defineCommand({
         signals += 1;
         if (signals > 1) {
           // Second signal: leave now. The next `mintfs mount` recovers the mount.
-          logger.warn({ event: 'forced-exit', signal }, 'second signal: exiting without unmounting');
+          logger.warn(
+            { event: 'forced-exit', signal },
+            'second signal: exiting without unmounting',
+          );
           process.exit(130);
         }
         logger.info({ event: 'shutdown', signal }, 'unmounting');

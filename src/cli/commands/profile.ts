@@ -10,7 +10,8 @@ import { printResult } from '../io.js';
 const check = defineCommand({
   command: 'check <profile>',
   describe: 'Validate a profile and explain what each file will mint',
-  builder: (yargs) => yargs.positional('profile', { type: 'string', describe: 'Mount profile (YAML)' }),
+  builder: (yargs) =>
+    yargs.positional('profile', { type: 'string', describe: 'Mount profile (YAML)' }),
   args: z.object({ profile: z.string().min(1) }),
   run: (args) => {
     const tree = buildTree(loadProfile(args.profile));

@@ -20,7 +20,10 @@ const UrlArg = z.string().transform((url, ctx) => {
 const AtArg = z.string().transform((text, ctx) => {
   const at = parseInstant(text);
   if (!at) {
-    ctx.addIssue({ code: 'custom', message: `"${text}" is not an RFC 3339 time such as 2026-11-22T01:20:00Z` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${text}" is not an RFC 3339 time such as 2026-11-22T01:20:00Z`,
+    });
     return z.NEVER;
   }
   return at;
@@ -28,7 +31,8 @@ const AtArg = z.string().transform((text, ctx) => {
 
 export const verifyCommand = defineCommand({
   command: 'verify [token]',
-  describe: 'Check a token against a request: exit 0 when allowed, 1 naming the failing caveat otherwise',
+  describe:
+    'Check a token against a request: exit 0 when allowed, 1 naming the failing caveat otherwise',
   builder: (yargs) =>
     yargs
       .positional('token', { type: 'string', describe: 'The token; read from stdin when omitted' })
@@ -37,7 +41,10 @@ export const verifyCommand = defineCommand({
       .option('method', { type: 'string', demandOption: true, describe: 'HTTP method' })
       .option('url', { type: 'string', demandOption: true, describe: 'Absolute request URL' })
       .option('at', { type: 'string', describe: 'Verify as of this RFC 3339 time instead of now' })
-      .example('$0 verify "$T" --service github --method GET --url https://api.github.com/repos/acme/widgets', ''),
+      .example(
+        '$0 verify "$T" --service github --method GET --url https://api.github.com/repos/acme/widgets',
+        '',
+      ),
   args: z.object({
     token: TokenArg,
     keys: KeysArg,
@@ -51,7 +58,12 @@ export const verifyCommand = defineCommand({
     const keyring = loadKeyring(keysDirFrom(args));
     const verdict = verifyToken(
       token,
-      { service: args.service, method: args.method, host: args.url.host, rawPath: args.url.rawPath },
+      {
+        service: args.service,
+        method: args.method,
+        host: args.url.host,
+        rawPath: args.url.rawPath,
+      },
       { keyById: keyring.keyById, now: args.at ?? new Date() },
     );
     printJson(verdict);

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages mintfs and its tests need. Idempotent:
+# runs apt-get only when something is missing. Needs root.
+set -euo pipefail
+
+packages=(
+  fuse3          # /dev/fuse tooling: fusermount3 (unmount, stale-mount recovery)
+  libfuse2       # fuse-native's prebuilt addon links libfuse.so.2
+  libfuse3-dev   # the C libfuse3 floor compiled by the benchmark
+  pkg-config
+  gcc
+  libc6-dev
+  busybox        # the sendfile reader Alpine-based agent images use
+  python3        # /usr/bin/python3 for reader tests
+  python3-pymacaroons  # independent macaroon implementation for interop tests
+  util-linux     # setpriv, unshare
+  coreutils
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "system packages: all present" >&2
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-system-packages: need root to install: ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "system packages: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
