@@ -27,8 +27,14 @@ export interface MountRequest {
 export interface RunningMount {
   readonly mountpoint: string;
   readonly fs: MintFs;
-  unmount(): Promise<void>;
+  /**
+   * Graceful stop: detach so no new opens arrive, let readers that already
+   * hold a token file open finish (up to `drainMs`), then stop serving.
+   */
+  unmount(options?: { drainMs?: number }): Promise<void>;
 }
+
+export const DEFAULT_DRAIN_MS = 10_000;
 
 export async function startMount(request: MountRequest): Promise<RunningMount> {
   const { logger } = request;
@@ -63,8 +69,18 @@ export async function startMount(request: MountRequest): Promise<RunningMount> {
   return {
     mountpoint,
     fs,
-    unmount: async () => {
-      await mounted.unmount();
+    unmount: async ({ drainMs = DEFAULT_DRAIN_MS } = {}) => {
+      await mounted.detach();
+      const deadline = Date.now() + drainMs;
+      while (fs.openHandles > 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      if (fs.openHandles > 0)
+        logger.warn(
+          { event: 'drain-timeout', openHandles: fs.openHandles },
+          'readers still hold files open; stopping anyway',
+        );
+      await mounted.close();
       logger.info({ event: 'unmounted', mountpoint }, 'mintfs unmounted');
     },
   };

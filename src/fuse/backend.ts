@@ -14,8 +14,13 @@ export interface MountOptions {
 
 export interface MountedFileSystem {
   readonly mountpoint: string;
-  /** Detaches the mount and stops serving. Safe to call twice. */
-  unmount(): Promise<void>;
+  /**
+   * Lazily detaches the mount: no new path lookups reach it, while files
+   * already open keep being served. Safe to call twice.
+   */
+  detach(): Promise<void>;
+  /** Stops serving (detaching first if needed). Safe to call twice. */
+  close(): Promise<void>;
 }
 
 export interface FuseBackend {

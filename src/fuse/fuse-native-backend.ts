@@ -10,6 +10,7 @@ import { MintfsError, describeError } from '../errors.js';
 import type { FuseBackend, MountedFileSystem } from './backend.js';
 import { EROFS, errnoFor } from './errno.js';
 import { fsnameWithOptions, loadFuseNative } from './fuse-native-workarounds.js';
+import { detachMount } from './mount-table.js';
 
 // Everything that would change the tree answers EROFS.
 const WRITE_OPS = [
@@ -54,11 +55,14 @@ export const fuseNativeBackend: FuseBackend = {
           : resolve(),
       );
     });
-    let unmounting: Promise<void> | undefined;
+    let detaching: Promise<void> | undefined;
+    let closing: Promise<void> | undefined;
     const mounted: MountedFileSystem = {
       mountpoint,
-      unmount: () =>
-        (unmounting ??= new Promise<void>((resolve, reject) => {
+      detach: () => (detaching ??= detachMount(mountpoint)),
+      close: () =>
+        (closing ??= new Promise<void>((resolve, reject) => {
+          // fuse-native detaches (our patched, idempotent Fuse.unmount), then stops its loop.
           fuse.unmount((err) => (err ? reject(err) : resolve()));
         })),
     };

@@ -1,7 +1,7 @@
 /** Start, stop, crash and recovery of a real mount daemon. */
 import assert from 'node:assert/strict';
-import { spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { mountedPaths } from '../../src/fuse/mount-table.js';
@@ -27,6 +27,56 @@ describe('mount life cycle', () => {
       assert.match(fixture.stderr(), /"event":"unmounted"/);
     });
   }
+
+  it('shutdown lets a reader holding a token file open finish reading it', async (t) => {
+    const fixture = await startMountFixture(t);
+    const size = statSync(join(fixture.mountpoint, 'github/token')).size;
+    // Open, read 10 bytes, signal readiness, wait for a line on stdin, read the rest.
+    const holder = spawn(
+      '/usr/bin/python3',
+      [
+        '-c',
+        'import os,sys\nfd=os.open(sys.argv[1],os.O_RDONLY)\na=os.read(fd,10)\nprint("open",flush=True)\nsys.stdin.readline()\nb=os.read(fd,4096)\nos.close(fd)\nprint((a+b).decode(),flush=True)',
+        join(fixture.mountpoint, 'github/token'),
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    holder.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+    await pollUntil('the holder to open the token', () => out.startsWith('open\n'));
+    const exited = exitOf(fixture.child);
+    fixture.child.kill('SIGTERM');
+    await pollUntil('the mount to be detached', () => !mountedPaths().includes(fixture.mountpoint));
+    assert.equal(fixture.child.exitCode, null, 'still serving the open file');
+    holder.stdin.end('go\n');
+    await new Promise((resolve) => holder.once('close', resolve));
+    const token = out.split('\n')[1] ?? '';
+    assert.equal(token.length, size);
+    assert.deepEqual(await exited, { code: 0, signal: null });
+  });
+
+  it('a second signal exits at once, even while a reader holds a file open', async (t) => {
+    const fixture = await startMountFixture(t);
+    const holder = spawn(
+      '/usr/bin/python3',
+      [
+        '-c',
+        'import os,sys\nfd=os.open(sys.argv[1],os.O_RDONLY)\nprint("open",flush=True)\nsys.stdin.readline()',
+        join(fixture.mountpoint, 'github/token'),
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    teardownOf(t).add(() => holder.kill());
+    let out = '';
+    holder.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+    await pollUntil('the holder to open the token', () => out.startsWith('open'));
+    const exited = exitOf(fixture.child);
+    fixture.child.kill('SIGTERM');
+    await pollUntil('the drain to start', () => fixture.stderr().includes('"event":"shutdown"'));
+    fixture.child.kill('SIGTERM');
+    assert.deepEqual(await exited, { code: 130, signal: null });
+    assert.match(fixture.stderr(), /"event":"forced-exit"/);
+  });
 
   it('a daemon killed with SIGKILL leaves readers an error, never a token; the next mount recovers', async (t) => {
     const fixture = await startMountFixture(t);
@@ -106,7 +156,6 @@ describe('mount life cycle', () => {
       'agent: a\nfiles:\n  t:\n    service: s\n    hosts: [h]\n    methods: [GET]\n    paths: [/]\n',
     );
     const mountpoint = join(dir, 'run', 'agent1');
-    const { spawn } = await import('node:child_process');
     const { CLI } = await import('../helpers/paths.js');
     const child = spawn(
       process.execPath,
