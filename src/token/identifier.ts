@@ -3,7 +3,7 @@
  * key that signed the token (so verifiers pick the right key after rotation)
  * and a random token id (for audit and revocation). It holds no secret.
  */
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 export const KEY_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const TOKEN_ID = /^[A-Za-z0-9_-]{22}$/;
@@ -14,9 +14,22 @@ export interface TokenIdentifier {
   readonly tokenId: string;
 }
 
+// Random bytes are drawn from the CSPRNG in batches: one call per 256 ids.
+const ID_BYTES = 16;
+const pool = Buffer.alloc(ID_BYTES * 256);
+let poolOffset = pool.length;
+
 /** 128 random bits, base64url: always 22 characters. */
 export function newTokenId(): string {
-  return randomBytes(16).toString('base64url');
+  if (poolOffset === pool.length) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const id = pool.toString('base64url', poolOffset, poolOffset + ID_BYTES);
+  // Never hand the same bytes out twice, even if the pool were read again.
+  pool.fill(0, poolOffset, poolOffset + ID_BYTES);
+  poolOffset += ID_BYTES;
+  return id;
 }
 
 export function formatIdentifier(id: TokenIdentifier): string {

@@ -55,6 +55,18 @@ export function grantCaveats(grant: TokenGrant, expiresAt: Date): string[] {
 
 // The derived key depends only on the root key: derive it once per key.
 const derivedKeys = new WeakMap<RootKey, Buffer>();
+// Every caveat but time-before depends only on the grant: encode them once per grant.
+const staticCaveats = new WeakMap<TokenGrant, { texts: string[]; bytes: Buffer[] }>();
+
+function staticCaveatsOf(grant: TokenGrant): { texts: string[]; bytes: Buffer[] } {
+  let cached = staticCaveats.get(grant);
+  if (!cached) {
+    const texts = grantCaveats(grant, new Date(0)).slice(1);
+    cached = { texts, bytes: texts.map((text) => Buffer.from(text)) };
+    staticCaveats.set(grant, cached);
+  }
+  return cached;
+}
 
 function derivedKeyOf(key: RootKey): Buffer {
   let derived = derivedKeys.get(key);
@@ -67,11 +79,13 @@ function derivedKeyOf(key: RootKey): Buffer {
 
 export function mintToken(grant: TokenGrant, context: MintContext): MintedToken {
   const expiresAt = expiryFor(context.now, grant.ttlMs);
-  const caveats = grantCaveats(grant, expiresAt);
+  const timeBefore = formatTimeBefore(expiresAt);
+  const fixed = staticCaveatsOf(grant);
+  const caveats = [timeBefore, ...fixed.texts];
   const identifier = Buffer.from(
     formatIdentifier({ keyId: context.key.id, tokenId: context.tokenId }),
   );
-  const caveatBytes = caveats.map((caveat) => Buffer.from(caveat));
+  const caveatBytes = [Buffer.from(timeBefore), ...fixed.bytes];
   let signature = signIdentifier(derivedKeyOf(context.key), identifier);
   for (const caveat of caveatBytes) signature = signCaveat(signature, caveat);
   const bytes = encodeMacaroonV2({

@@ -49,6 +49,34 @@ describe('minting', () => {
     assert.match(minted.token, /^[A-Za-z0-9_-]+$/);
   });
 
+  it('token ids are 22 base64url characters and never repeat', () => {
+    const ids = new Set(Array.from({ length: 5000 }, () => newTokenId()));
+    assert.equal(ids.size, 5000);
+    for (const id of ids) assert.match(id, /^[A-Za-z0-9_-]{22}$/);
+  });
+
+  it('each grant gets its own caveats (per-grant encoding is not shared)', () => {
+    const other = { ...GRANT, service: 'gitlab', methods: ['POST'], paths: ['/api/**'] };
+    const a = mintToken(GRANT, { key, now: NOW, tokenId: newTokenId() });
+    const b = mintToken(other, { key, now: NOW, tokenId: newTokenId() });
+    assert.deepEqual(b.caveats.slice(1), [
+      'service gitlab',
+      'agent demo-agent',
+      'host api.github.com',
+      'method POST',
+      'path /api/**',
+    ]);
+    assert.equal(a.caveats[1], 'service github');
+    assert.equal(
+      verifyToken(
+        b.token,
+        { ...ALLOWED, service: 'gitlab', method: 'POST', rawPath: '/api/x' },
+        context,
+      ).allowed,
+      true,
+    );
+  });
+
   it('every token of one grant and key has the same length', () => {
     const lengths = new Set(
       Array.from(
