@@ -1,9 +1,14 @@
 /**
  * Verification: is this request allowed by this token, now?
  *
- * Never throws for bad input: every failure is a denial carrying an error
- * code and a reason. Order matters: the signature is checked before any
- * caveat, so an unverified token learns nothing about the caveat checks.
+ * Two steps, so a caller that sees one token many times (the gateway) can
+ * pay for the signature once:
+ *   authenticateToken: decode, find the key, check the HMAC chain, parse
+ *     every caveat (unknown or malformed ones refuse the token);
+ *   authorizeRequest: normalise the path and check each caveat.
+ * verifyToken does both. Nothing here throws for bad input: every failure
+ * is a denial with an error code and a reason. The signature is checked
+ * before any caveat, so an unverified token learns nothing from caveat checks.
  */
 import type { MintfsErrorCode } from '../errors.js';
 import { isMintfsError } from '../errors.js';
@@ -28,27 +33,36 @@ export interface VerifyContext {
   readonly now: Date;
 }
 
-interface TokenFacts {
+export interface TokenFacts {
   readonly tokenId?: string;
   readonly keyId?: string;
   readonly agent?: string;
 }
 
-export type Verdict =
-  | (TokenFacts & { readonly allowed: true; readonly expiresAt: string })
-  | (TokenFacts & {
-      readonly allowed: false;
-      readonly code: MintfsErrorCode;
-      readonly reason: string;
-      /** The caveat that refused the request, when one did. */
-      readonly caveat?: string;
-    });
+export interface Denial extends TokenFacts {
+  readonly allowed: false;
+  readonly code: MintfsErrorCode;
+  readonly reason: string;
+  /** The caveat that refused the request, when one did. */
+  readonly caveat?: string;
+}
 
-export function verifyToken(
+export type Verdict = (TokenFacts & { readonly allowed: true; readonly expiresAt: string }) | Denial;
+
+/** A token whose signature is valid and whose caveats all parse. */
+export interface AuthenticatedToken {
+  readonly authenticated: true;
+  readonly tokenId: string;
+  readonly keyId: string;
+  readonly agent?: string;
+  readonly expiresAt: Date;
+  readonly caveats: readonly Caveat[];
+}
+
+export function authenticateToken(
   token: string,
-  request: VerifyRequest,
-  context: VerifyContext,
-): Verdict {
+  keyById: (keyId: string) => RootKey | undefined,
+): AuthenticatedToken | Denial {
   let decoded: DecodedToken;
   try {
     decoded = decodeToken(token);
@@ -57,7 +71,7 @@ export function verifyToken(
   }
   const facts: TokenFacts = { tokenId: decoded.tokenId, keyId: decoded.keyId };
 
-  const key = context.keyById(decoded.keyId);
+  const key = keyById(decoded.keyId);
   if (!key)
     return deny(facts, 'ERR_KEY_UNKNOWN', `token was signed by unknown key ${decoded.keyId}`);
   try {
@@ -78,29 +92,56 @@ export function verifyToken(
   // Every mintfs token expires; one that does not was not made by mintfs.
   if (expiries.length === 0)
     return deny(audited, 'ERR_CAVEAT_MALFORMED', 'token has no time-before caveat');
+  return {
+    authenticated: true,
+    tokenId: decoded.tokenId,
+    keyId: decoded.keyId,
+    ...(agent === undefined ? {} : { agent }),
+    expiresAt: new Date(Math.min(...expiries.map((c) => c.at.getTime()))),
+    caveats,
+  };
+}
 
+export function authorizeRequest(
+  token: AuthenticatedToken,
+  request: VerifyRequest,
+  now: Date,
+): Verdict {
+  const facts: TokenFacts = {
+    tokenId: token.tokenId,
+    keyId: token.keyId,
+    ...(token.agent === undefined ? {} : { agent: token.agent }),
+  };
   const path = normaliseRequestPath(request.rawPath);
-  if (!path.ok) return deny(audited, 'ERR_PATH_AMBIGUOUS', `request refused: ${path.reason}`);
-
+  if (!path.ok) return deny(facts, 'ERR_PATH_AMBIGUOUS', `request refused: ${path.reason}`);
   const checked = {
     service: request.service,
     host: request.host,
     method: request.method.toUpperCase(),
     pathSegments: path.segments,
-    now: context.now,
+    now,
   };
-  for (const caveat of caveats) {
+  for (const caveat of token.caveats) {
     const refusal = caveat.check(checked);
     if (refusal !== undefined) {
       const code = caveat.kind === 'time-before' ? 'ERR_TOKEN_EXPIRED' : 'ERR_CAVEAT_UNSATISFIED';
-      return deny(audited, code, refusal, caveat.text);
+      return deny(facts, code, refusal, caveat.text);
     }
   }
-  const expiresAt = new Date(Math.min(...expiries.map((c) => c.at.getTime())));
-  return { ...audited, allowed: true, expiresAt: formatInstant(expiresAt) };
+  return { ...facts, allowed: true, expiresAt: formatInstant(token.expiresAt) };
 }
 
-function deny(facts: TokenFacts, code: MintfsErrorCode, reason: string, caveat?: string): Verdict {
+export function verifyToken(
+  token: string,
+  request: VerifyRequest,
+  context: VerifyContext,
+): Verdict {
+  const authenticated = authenticateToken(token, context.keyById);
+  if ('allowed' in authenticated) return authenticated;
+  return authorizeRequest(authenticated, request, context.now);
+}
+
+function deny(facts: TokenFacts, code: MintfsErrorCode, reason: string, caveat?: string): Denial {
   return caveat === undefined
     ? { ...facts, allowed: false, code, reason }
     : { ...facts, allowed: false, code, reason, caveat };

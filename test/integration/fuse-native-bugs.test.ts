@@ -4,11 +4,13 @@
  * the workaround.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Fuse from 'fuse-native';
-import { tempDir } from '../helpers/temp.js';
+import { mountedPaths } from '../../src/fuse/mount-table.js';
+import { tempDir, teardownOf } from '../helpers/temp.js';
 
 // Captured before the workaround module is loaded (it replaces the static).
 const originalUnmount = Fuse.unmount.bind(Fuse);
@@ -29,13 +31,25 @@ describe('fuse-native bugs', () => {
     const { loadFuseNative } = await import('../../src/fuse/fuse-native-workarounds.js');
     const PatchedFuse = loadFuseNative();
     const dir = tempDir(t);
-    const marker = join(dir, 'injected');
-    const err = await unmountWith(
-      PatchedFuse.unmount.bind(PatchedFuse),
-      join(dir, `$(touch ${marker})`),
+    // A real mount at a hostile name, so the unmount really runs fusermount3. A
+    // mount name cannot hold a slash: a shell would touch the marker in our cwd.
+    const markerName = `mintfs-injected-${process.pid}`;
+    const marker = join(process.cwd(), markerName);
+    teardownOf(t).add(() => rmSync(marker, { force: true }));
+    const mountpoint = join(dir, `$(touch ${markerName})`);
+    mkdirSync(mountpoint);
+    const fuse = new PatchedFuse(mountpoint, {}, {});
+    await new Promise<void>((resolve, reject) =>
+      fuse.mount((err) => (err ? reject(err) : resolve())),
     );
-    assert.ok(err, 'unmounting a path that is not mounted fails');
-    assert.equal(existsSync(marker), false);
+    teardownOf(t).add(() => spawnSync('fusermount3', ['-u', '-z', '--', mountpoint]));
+    assert.equal(mountedPaths().includes(mountpoint), true);
+    const err = await unmountWith(PatchedFuse.unmount.bind(PatchedFuse), mountpoint);
+    assert.equal(err, null);
+    assert.equal(mountedPaths().includes(mountpoint), false, 'unmounted');
+    assert.equal(existsSync(marker), false, 'no shell ran the path');
+    // And unmounting what is no longer mounted succeeds (graceful shutdown detaches first).
+    assert.equal(await unmountWith(PatchedFuse.unmount.bind(PatchedFuse), mountpoint), null);
   });
 
   it('fuse-native cannot express direct_io, and drops zero timeouts', (t) => {
