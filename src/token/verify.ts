@@ -47,7 +47,8 @@ export interface Denial extends TokenFacts {
   readonly caveat?: string;
 }
 
-export type Verdict = (TokenFacts & { readonly allowed: true; readonly expiresAt: string }) | Denial;
+export type Verdict =
+  (TokenFacts & { readonly allowed: true; readonly expiresAt: string }) | Denial;
 
 /** A token whose signature is valid and whose caveats all parse. */
 export interface AuthenticatedToken {
