@@ -1,73 +1,17 @@
-/**
- * Reading a profile file: YAML, then the schema. Every problem becomes one
- * line naming the file and the field (`files."x/token".service: required`);
- * there is no fallback to defaults for anything that failed.
- */
-import { readFileSync } from 'node:fs';
-import { parseDocument } from 'yaml';
-import type { z } from 'zod';
-import { MintfsError } from '../errors.js';
+/** Reading a mount profile: YAML, then the schema (see config/yaml-config.ts). */
+import { parseYamlConfig, readConfigFile, type ConfigKind } from '../config/yaml-config.js';
 import { ProfileSchema, type Profile } from './schema.js';
 
+const PROFILE: ConfigKind = {
+  noun: 'profile',
+  invalidCode: 'ERR_PROFILE_INVALID',
+  unreadableCode: 'ERR_PROFILE_UNREADABLE',
+};
+
 export function loadProfile(file: string): Profile {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    const reason =
-      (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'cannot be read';
-    throw new MintfsError('ERR_PROFILE_UNREADABLE', `profile ${file}: ${reason}`, { cause: err });
-  }
-  return parseProfile(text, file);
+  return parseProfile(readConfigFile(file, PROFILE), file);
 }
 
 export function parseProfile(text: string, source: string): Profile {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  const yamlError = doc.errors[0];
-  if (yamlError) {
-    const where = yamlError.linePos?.[0] ? ` (line ${yamlError.linePos[0].line})` : '';
-    const message = (yamlError.message.split('\n')[0] ?? '').replace(
-      / at line \d+, column \d+:?$/,
-      '',
-    );
-    throw new MintfsError(
-      'ERR_PROFILE_INVALID',
-      `profile ${source}: invalid YAML${where}: ${message}`,
-    );
-  }
-  const result = ProfileSchema.safeParse(doc.toJS({ maxAliasCount: 100 }), {
-    error: (issue) =>
-      issue.code === 'invalid_type' && issue.input === undefined ? 'required' : undefined,
-  });
-  if (!result.success)
-    throw new MintfsError(
-      'ERR_PROFILE_INVALID',
-      `profile ${source}: ${describeIssues(result.error.issues)}`,
-    );
-  return result.data;
-}
-
-/** `files."x/token".service: required; ttl: 2h is outside 10s..1h` */
-export function describeIssues(issues: readonly z.core.$ZodIssue[]): string {
-  return issues.flatMap(describeIssue).join('; ');
-}
-
-function describeIssue(issue: z.core.$ZodIssue): string[] {
-  if (issue.code === 'unrecognized_keys')
-    return issue.keys.map((key) => `${formatPath([...issue.path, key])}: unknown field`);
-  const path = formatPath(issue.path);
-  return [path === '' ? issue.message : `${path}: ${issue.message}`];
-}
-
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const part of path) {
-    if (typeof part === 'number') out += `[${part}]`;
-    else {
-      const name = String(part);
-      const bare = /^[A-Za-z_][A-Za-z0-9_-]*$/.test(name);
-      out += `${out === '' ? '' : '.'}${bare ? name : JSON.stringify(name)}`;
-    }
-  }
-  return out;
+  return parseYamlConfig(text, source, ProfileSchema, PROFILE);
 }

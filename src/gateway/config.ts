@@ -1,0 +1,215 @@
+/**
+ * The gateway's configuration: where it listens, and for each upstream
+ * service its URL, where its real credential lives, and how to inject it.
+ * Relative paths (credential files, CA bundles) are relative to the config file.
+ */
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
+import { parseYamlConfig, readConfigFile, type ConfigKind } from '../config/yaml-config.js';
+import { SERVICE_NAME } from '../token/vocabulary.js';
+import { parseDuration } from '../util/duration.js';
+
+const GATEWAY_CONFIG: ConfigKind = {
+  noun: 'gateway config',
+  invalidCode: 'ERR_CONFIG_INVALID',
+  unreadableCode: 'ERR_CONFIG_UNREADABLE',
+};
+
+export type ListenAddress =
+  | { readonly kind: 'tcp'; readonly host: string; readonly port: number; readonly text: string }
+  | { readonly kind: 'unix'; readonly path: string; readonly text: string };
+
+const ListenSchema = z
+  .string()
+  .describe('host:port (such as 127.0.0.1:8787 or [::1]:8787) or unix:/absolute/path')
+  .transform((text, ctx): ListenAddress => {
+    if (text.startsWith('unix:')) {
+      const path = text.slice('unix:'.length);
+      if (!isAbsolute(path)) {
+        ctx.addIssue({ code: 'custom', message: 'a unix socket path must be absolute' });
+        return z.NEVER;
+      }
+      return { kind: 'unix', path, text };
+    }
+    const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
+    const port = Number(match?.[2]);
+    if (!match || port < 1 || port > 65535) {
+      ctx.addIssue({ code: 'custom', message: `"${text}" is not host:port or unix:/path` });
+      return z.NEVER;
+    }
+    return { kind: 'tcp', host: (match[1] as string).replace(/^\[|\]$/g, ''), port, text };
+  });
+
+const UpstreamUrlSchema = z
+  .string()
+  .describe('Base URL of the upstream, http:// or https://, optionally with a path prefix')
+  .transform((text, ctx) => {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: `"${text}" is not a URL` });
+      return z.NEVER;
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      ctx.addIssue({ code: 'custom', message: 'must be an http:// or https:// URL' });
+      return z.NEVER;
+    }
+    if (url.username || url.password || url.search || url.hash) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must not carry credentials, a query or a fragment',
+      });
+      return z.NEVER;
+    }
+    return url;
+  });
+
+const CredentialSourceSchema = z
+  .union(
+    [
+      z.strictObject({
+        file: z.string().min(1).describe('File holding the credential (mode 0600)'),
+      }),
+      z.strictObject({
+        env: z
+          .string()
+          .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+          .describe('Environment variable holding the credential'),
+      }),
+    ],
+    { error: 'must be { file: PATH } or { env: NAME }' },
+  )
+  .describe('Where the real upstream credential is read from; it never reaches the agent');
+
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+
+const InjectSchema = z
+  .string()
+  .describe('The header to set upstream, with {credential} where the credential goes')
+  .transform((text, ctx) => {
+    const colon = text.indexOf(':');
+    const name = text.slice(0, colon).trim();
+    const template = text.slice(colon + 1).trim();
+    if (colon < 0 || !HEADER_NAME.test(name)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must look like "Header-Name: value with {credential}"',
+      });
+      return z.NEVER;
+    }
+    if (template.split('{credential}').length !== 2) {
+      ctx.addIssue({ code: 'custom', message: 'must contain {credential} exactly once' });
+      return z.NEVER;
+    }
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u001f\u007f]/.test(template)) {
+      ctx.addIssue({ code: 'custom', message: 'must not contain control characters' });
+      return z.NEVER;
+    }
+    return { header: name.toLowerCase(), template };
+  });
+
+const UpstreamSchema = z.strictObject({
+  url: UpstreamUrlSchema,
+  credential: CredentialSourceSchema,
+  inject: InjectSchema,
+  ca: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('Extra CA certificates (PEM) to trust for this upstream'),
+});
+
+const Bytes = z.number().int().positive();
+const Duration = z.string().transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === undefined || ms <= 0) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration such as 30s or 5m` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+export const LimitsSchema = z
+  .strictObject({
+    maxHeaderBytes: Bytes.default(16 * 1024).describe('Largest request head accepted (431 beyond)'),
+    maxBodyBytes: Bytes.default(100 * 1024 * 1024).describe(
+      'Largest request body accepted (413 beyond)',
+    ),
+    headersTimeout: Duration.prefault('10s').describe('Time a client has to send its request head'),
+    requestTimeout: Duration.prefault('5m').describe('Time a client has to send its whole request'),
+    idleTimeout: Duration.prefault('30s').describe(
+      'A keep-alive connection idle this long is closed',
+    ),
+    upstreamTimeout: Duration.prefault('60s').describe(
+      'Time the upstream has to start answering (504 beyond)',
+    ),
+    shutdownGrace: Duration.prefault('30s').describe(
+      'On SIGTERM, time in-flight requests get to finish',
+    ),
+  })
+  .describe('Limits that keep slow or hostile clients from pinning the gateway');
+
+export const GatewayConfigSchema = z
+  .strictObject({
+    listen: z
+      .array(ListenSchema)
+      .min(1, 'must list at least one address')
+      .describe('Addresses to accept agents on'),
+    upstreams: z
+      .record(
+        z.string().regex(SERVICE_NAME, 'service names are lower-case, such as github'),
+        UpstreamSchema,
+      )
+      .describe('Upstream services by name; the `service` caveat names one'),
+    limits: LimitsSchema.prefault({}),
+  })
+  .superRefine((config, ctx) => {
+    if (Object.keys(config.upstreams).length === 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['upstreams'],
+        message: 'must declare at least one upstream',
+      });
+    const byHost = new Map<string, string>();
+    for (const [name, upstream] of Object.entries(config.upstreams)) {
+      // Forward-proxy requests pick their upstream by host: two upstreams on one host are ambiguous.
+      const other = byHost.get(upstream.url.hostname);
+      if (other)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['upstreams', name, 'url'],
+          message: `same host as upstream "${other}"`,
+        });
+      byHost.set(upstream.url.hostname, name);
+    }
+  })
+  .describe('mintfs gateway configuration');
+
+export type GatewayConfig = z.output<typeof GatewayConfigSchema>;
+export type UpstreamConfig = GatewayConfig['upstreams'][string];
+export type Limits = GatewayConfig['limits'];
+
+export function loadGatewayConfig(file: string): GatewayConfig {
+  return parseGatewayConfig(readConfigFile(file, GATEWAY_CONFIG), file);
+}
+
+export function parseGatewayConfig(text: string, source: string): GatewayConfig {
+  const config = parseYamlConfig(text, source, GatewayConfigSchema, GATEWAY_CONFIG);
+  const base = dirname(resolve(source));
+  const upstreams = Object.fromEntries(
+    Object.entries(config.upstreams).map(([name, upstream]) => [
+      name,
+      {
+        ...upstream,
+        credential:
+          'file' in upstream.credential
+            ? { file: resolve(base, upstream.credential.file) }
+            : upstream.credential,
+        ...(upstream.ca === undefined ? {} : { ca: resolve(base, upstream.ca) }),
+      },
+    ]),
+  );
+  return { ...config, upstreams };
+}

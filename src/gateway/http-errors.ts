@@ -1,0 +1,49 @@
+/** The one place error codes become HTTP statuses, and the JSON error body. */
+import type { ServerResponse } from 'node:http';
+import type { MintfsErrorCode } from '../errors.js';
+
+const STATUS: Partial<Record<MintfsErrorCode, number>> = {
+  ERR_REQUEST_INVALID: 400,
+  ERR_PATH_AMBIGUOUS: 400,
+  ERR_TOKEN_MISSING: 401,
+  ERR_TOKEN_MALFORMED: 401,
+  ERR_TOKEN_SIGNATURE: 401,
+  ERR_TOKEN_EXPIRED: 401,
+  ERR_KEY_UNKNOWN: 401,
+  ERR_CAVEAT_UNKNOWN: 401,
+  ERR_CAVEAT_MALFORMED: 401,
+  ERR_CAVEAT_UNSATISFIED: 403,
+  ERR_SERVICE_UNKNOWN: 404,
+  ERR_METHOD_NOT_ALLOWED: 405,
+  ERR_REQUEST_TIMEOUT: 408,
+  ERR_BODY_TOO_LARGE: 413,
+  ERR_UPSTREAM_UNREACHABLE: 502,
+  ERR_UPSTREAM_TIMEOUT: 504,
+};
+
+export function statusFor(code: MintfsErrorCode): number {
+  return STATUS[code] ?? 500;
+}
+
+export function errorBody(code: MintfsErrorCode, message: string): string {
+  return `${JSON.stringify({ error: code, message })}\n`;
+}
+
+/** Sends a JSON error, unless the response has started (then the connection is cut). */
+export function sendError(res: ServerResponse, code: MintfsErrorCode, message: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const status = statusFor(code);
+  const body = errorBody(code, message);
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+  };
+  // git (and browsers) only ask their credential helper after a Basic challenge.
+  if (status === 401) headers['www-authenticate'] = 'Basic realm="mintfs"';
+  res.writeHead(status, headers);
+  res.end(body);
+}

@@ -1,0 +1,102 @@
+/**
+ * Which upstream a request is for, and the path it will be sent to there.
+ *
+ *   reverse proxy:  GET /github/repos/acme/widgets       -> upstream "github"
+ *   forward proxy:  GET http://api.github.com/repos/...  -> the upstream on that host
+ *
+ * The whole incoming path is checked for ambiguity (dot segments, encoded
+ * slashes, backslashes, //) before anything else: such a request is refused,
+ * never rewritten.
+ */
+import type { MintfsErrorCode } from '../errors.js';
+import { hostnameOf, normaliseRequestPath } from '../token/request-path.js';
+import type { GatewayConfig, UpstreamConfig } from './config.js';
+
+export interface Route {
+  readonly ok: true;
+  readonly mode: 'reverse' | 'forward';
+  readonly service: string;
+  readonly upstream: UpstreamConfig;
+  /** The raw path as the upstream will see it, base path included, no query. */
+  readonly upstreamPath: string;
+  /** The raw query with its `?`, or ''. */
+  readonly query: string;
+}
+
+export interface RouteError {
+  readonly ok: false;
+  readonly code: MintfsErrorCode;
+  readonly message: string;
+}
+
+export function routeRequest(
+  rawUrl: string,
+  upstreams: GatewayConfig['upstreams'],
+): Route | RouteError {
+  if (rawUrl.startsWith('/')) return reverse(rawUrl, upstreams);
+  const absolute = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)(.*)$/.exec(rawUrl);
+  if (!absolute)
+    return fail(
+      'ERR_REQUEST_INVALID',
+      'request target is neither a path nor an absolute http:// URL',
+    );
+  const scheme = (absolute[1] as string).toLowerCase();
+  if (scheme !== 'http')
+    return fail(
+      'ERR_REQUEST_INVALID',
+      'send http:// URLs to the gateway; it speaks HTTPS to the upstream itself',
+    );
+  const host = hostnameOf(
+    (absolute[2] as string).slice((absolute[2] as string).lastIndexOf('@') + 1),
+  );
+  const rest = absolute[3] === '' ? '/' : (absolute[3] as string);
+  const entry = Object.entries(upstreams).find(([, upstream]) => upstream.url.hostname === host);
+  if (!entry)
+    return fail('ERR_SERVICE_UNKNOWN', `no upstream is configured for host ${host ?? '(none)'}`);
+  const [path, query] = splitQuery(rest);
+  const problem = ambiguity(path);
+  if (problem) return problem;
+  return route('forward', entry[0], entry[1], path, query);
+}
+
+function reverse(rawUrl: string, upstreams: GatewayConfig['upstreams']): Route | RouteError {
+  const [path, query] = splitQuery(rawUrl);
+  const problem = ambiguity(path);
+  if (problem) return problem;
+  const slash = path.indexOf('/', 1);
+  const service = slash < 0 ? path.slice(1) : path.slice(1, slash);
+  const upstream = Object.hasOwn(upstreams, service) ? upstreams[service] : undefined;
+  if (!upstream) return fail('ERR_SERVICE_UNKNOWN', `no upstream named "${service.slice(0, 64)}"`);
+  return route('reverse', service, upstream, slash < 0 ? '/' : path.slice(slash), query);
+}
+
+function route(
+  mode: Route['mode'],
+  service: string,
+  upstream: UpstreamConfig,
+  path: string,
+  query: string,
+): Route {
+  const base = upstream.url.pathname.replace(/\/+$/, '');
+  return { ok: true, mode, service, upstream, upstreamPath: `${base}${path}`, query };
+}
+
+function splitQuery(target: string): [string, string] {
+  const cut = target.search(/[?#]/);
+  if (cut < 0) return [target, ''];
+  // A fragment never belongs in a request target; drop it with everything after.
+  const path = target.slice(0, cut);
+  const query = target[cut] === '?' ? target.slice(cut).replace(/#.*$/, '') : '';
+  return [path, query];
+}
+
+function ambiguity(path: string): RouteError | undefined {
+  const normalised = normaliseRequestPath(path);
+  return normalised.ok
+    ? undefined
+    : fail('ERR_PATH_AMBIGUOUS', `request refused: ${normalised.reason}`);
+}
+
+function fail(code: MintfsErrorCode, message: string): RouteError {
+  return { ok: false, code, message };
+}

@@ -1,0 +1,49 @@
+/**
+ * The gateway sees one token many times (an agent reuses it for minutes), so
+ * the signature check runs once per token: authenticated tokens are cached by
+ * the SHA-256 of their text until they expire, and only the caveats are
+ * checked per request. A change of keyring (rotation, retirement) empties it.
+ */
+import { createHash } from 'node:crypto';
+import type { Keyring } from '../keys/keyring.js';
+import { authenticateToken, type AuthenticatedToken, type Denial } from '../token/verify.js';
+
+export class VerificationCache {
+  readonly #entries = new Map<string, AuthenticatedToken>();
+  readonly #maxEntries: number;
+  #keyring: Keyring | undefined;
+
+  constructor(maxEntries = 10_000) {
+    this.#maxEntries = maxEntries;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  authenticate(token: string, keyring: Keyring, now: Date): AuthenticatedToken | Denial {
+    if (keyring !== this.#keyring) {
+      this.#entries.clear();
+      this.#keyring = keyring;
+    }
+    const digest = createHash('sha256').update(token).digest('base64');
+    const cached = this.#entries.get(digest);
+    if (cached && now.getTime() < cached.expiresAt.getTime()) {
+      // Least recently used goes first: move this one to the end.
+      this.#entries.delete(digest);
+      this.#entries.set(digest, cached);
+      return cached;
+    }
+    if (cached) this.#entries.delete(digest);
+    const result = authenticateToken(token, keyring.keyById);
+    // Denials are not cached: garbage must not fill the cache.
+    if ('authenticated' in result) {
+      if (this.#entries.size >= this.#maxEntries) {
+        const oldest = this.#entries.keys().next().value;
+        if (oldest !== undefined) this.#entries.delete(oldest);
+      }
+      this.#entries.set(digest, result);
+    }
+    return result;
+  }
+}
