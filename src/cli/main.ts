@@ -7,6 +7,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { describeError, isMintfsError } from '../errors.js';
 import { attenuateCommand } from './commands/attenuate.js';
+import { gatewayCommand } from './commands/gateway.js';
 import { inspectCommand } from './commands/inspect.js';
 import { keysCommand } from './commands/keys.js';
 import { mintCommand } from './commands/mint.js';
@@ -34,6 +35,7 @@ async function main(args: string[]): Promise<void> {
       .command(mintCommand)
       .command(inspectCommand)
       .command(verifyCommand)
+      .command(gatewayCommand)
       .command(attenuateCommand)
       .command(profileCommand)
       .demandCommand(1, 'name a command (see --help)')

@@ -21,7 +21,9 @@ export type ListenAddress =
 
 const ListenSchema = z
   .string()
-  .describe('host:port (such as 127.0.0.1:8787 or [::1]:8787) or unix:/absolute/path')
+  .describe(
+    'host:port (such as 127.0.0.1:8787 or [::1]:8787; port 0 picks a free one) or unix:/absolute/path',
+  )
   .transform((text, ctx): ListenAddress => {
     if (text.startsWith('unix:')) {
       const path = text.slice('unix:'.length);
@@ -33,7 +35,7 @@ const ListenSchema = z
     }
     const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
     const port = Number(match?.[2]);
-    if (!match || port < 1 || port > 65535) {
+    if (!match || port > 65535) {
       ctx.addIssue({ code: 'custom', message: `"${text}" is not host:port or unix:/path` });
       return z.NEVER;
     }
@@ -102,7 +104,7 @@ const InjectSchema = z
       ctx.addIssue({ code: 'custom', message: 'must contain {credential} exactly once' });
       return z.NEVER;
     }
-    // eslint-disable-next-line no-control-regex
+
     if (/[\u0000-\u001f\u007f]/.test(template)) {
       ctx.addIssue({ code: 'custom', message: 'must not contain control characters' });
       return z.NEVER;

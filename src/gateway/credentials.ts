@@ -162,7 +162,7 @@ function checkValue(raw: string, fail: (reason: string) => MintfsError): string 
   const value = raw.replace(/\r?\n$/, '');
   if (value === '') throw fail('is empty');
   // A newline inside a header value would let the credential file inject headers.
-  // eslint-disable-next-line no-control-regex
+
   if (/[\u0000-\u001f\u007f]/.test(value)) throw fail('contains a control character or newline');
   return value;
 }

@@ -1,0 +1,329 @@
+/**
+ * One request through the gateway: route, find the token, verify it against
+ * the request as the upstream will see it, swap the token for the real
+ * credential, stream both ways, redact any echo of the credential, and log
+ * one audit line. A refused request never reaches the upstream.
+ */
+import type {
+  Agent as HttpAgent,
+  IncomingMessage,
+  OutgoingHttpHeaders,
+  ServerResponse,
+} from 'node:http';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { Transform, pipeline, type TransformCallback } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import type { MintfsErrorCode } from '../errors.js';
+import type { Keyring } from '../keys/keyring.js';
+import type { Logger } from '../log/logger.js';
+import { authorizeRequest } from '../token/verify.js';
+import type { Limits } from './config.js';
+import type { CredentialStore } from './credentials.js';
+import { sendError } from './http-errors.js';
+import { RedactStream, redactText } from './redact.js';
+import { routeRequest, type Route } from './route.js';
+import { extractToken } from './token-extract.js';
+import type { VerificationCache } from './verify-cache.js';
+import type { GatewayConfig } from './config.js';
+
+// Hop-by-hop headers (RFC 9110 7.6.1) and the agent's own authorization never go upstream.
+const DROPPED_REQUEST_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'authorization',
+  'proxy-authorization',
+  'host',
+  'accept-encoding',
+]);
+const DROPPED_RESPONSE_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+export interface ProxyDeps {
+  readonly config: GatewayConfig;
+  readonly credentials: CredentialStore;
+  readonly keyring: () => Keyring;
+  readonly cache: VerificationCache;
+  readonly agents: ReadonlyMap<string, HttpAgent>;
+  readonly logger: Logger;
+  readonly clock: () => Date;
+}
+
+interface Audit {
+  mode?: Route['mode'] | undefined;
+  service?: string;
+  agent?: string | undefined;
+  tokenId?: string | undefined;
+  path?: string;
+  code?: MintfsErrorCode;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export function createProxyHandler(
+  deps: ProxyDeps,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const started = process.hrtime.bigint();
+    const audit: Audit = { bytesIn: 0, bytesOut: 0 };
+    res.once('close', () => {
+      deps.logger.info(
+        {
+          event: 'request',
+          mode: audit.mode,
+          agent: audit.agent,
+          tokenId: audit.tokenId,
+          service: audit.service,
+          method: req.method,
+          path: audit.path,
+          status: res.headersSent ? res.statusCode : undefined,
+          ...(audit.code === undefined ? {} : { error: audit.code }),
+          completed: res.writableFinished,
+          bytesIn: audit.bytesIn,
+          bytesOut: audit.bytesOut,
+          durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+        },
+        'gateway request',
+      );
+    });
+    const refuse = (code: MintfsErrorCode, message: string) => {
+      audit.code = code;
+      // Unread request bodies are drained, not piped anywhere.
+      req.resume();
+      sendError(res, code, message);
+    };
+
+    const route = routeRequest(req.url ?? '', deps.config.upstreams);
+    if (!route.ok) return refuse(route.code, route.message);
+    audit.mode = route.mode;
+    audit.service = route.service;
+    audit.path = route.upstreamPath;
+
+    const found = extractToken(req.headers);
+    if (!found)
+      return refuse(
+        'ERR_TOKEN_MISSING',
+        'send a mintfs token as Authorization: Bearer <token> (or Basic password)',
+      );
+    const now = deps.clock();
+    const authenticated = deps.cache.authenticate(found.token, deps.keyring(), now);
+    if ('allowed' in authenticated) {
+      audit.tokenId = authenticated.tokenId;
+      audit.agent = authenticated.agent;
+      return refuse(authenticated.code, authenticated.reason);
+    }
+    audit.tokenId = authenticated.tokenId;
+    audit.agent = authenticated.agent;
+    const verdict = authorizeRequest(
+      authenticated,
+      {
+        service: route.service,
+        host: route.upstream.url.hostname,
+        method: req.method ?? '',
+        rawPath: route.upstreamPath,
+      },
+      now,
+    );
+    if (!verdict.allowed) {
+      const caveat = verdict.caveat === undefined ? '' : ` (caveat "${verdict.caveat}")`;
+      return refuse(verdict.code, `${verdict.reason}${caveat}`);
+    }
+
+    const limits = deps.config.limits;
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > limits.maxBodyBytes)
+      return refuse('ERR_BODY_TOO_LARGE', `request body is over ${limits.maxBodyBytes} bytes`);
+
+    forward(req, res, route, deps, audit, limits);
+  };
+}
+
+function forward(
+  req: IncomingMessage,
+  res: ServerResponse,
+  route: Route,
+  deps: ProxyDeps,
+  audit: Audit,
+  limits: Limits,
+): void {
+  const upstreamUrl = route.upstream.url;
+  const credential = deps.credentials.current(route.service);
+  const headers = upstreamHeaders(req, route, credential.value);
+  const secrets = deps.credentials.secretsFor(route.service);
+  const send = upstreamUrl.protocol === 'https:' ? httpsRequest : httpRequest;
+  const upstreamReq = send({
+    protocol: upstreamUrl.protocol,
+    hostname: upstreamUrl.hostname.replace(/^\[|\]$/g, ''),
+    port: upstreamUrl.port || (upstreamUrl.protocol === 'https:' ? 443 : 80),
+    method: req.method,
+    path: `${route.upstreamPath}${route.query}`,
+    headers,
+    agent: deps.agents.get(route.service),
+    servername: upstreamUrl.hostname,
+  });
+
+  let failed = false;
+  const fail = (code: MintfsErrorCode, message: string) => {
+    if (failed) return;
+    failed = true;
+    audit.code = code;
+    upstreamReq.destroy();
+    sendError(res, code, message);
+  };
+
+  upstreamReq.setTimeout(limits.upstreamTimeout, () =>
+    fail(
+      'ERR_UPSTREAM_TIMEOUT',
+      `upstream ${route.service} did not answer in ${limits.upstreamTimeout} ms`,
+    ),
+  );
+  upstreamReq.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'ERR_BODY_TOO_LARGE_MINTFS') return;
+    fail(
+      'ERR_UPSTREAM_UNREACHABLE',
+      `upstream ${route.service} failed: ${err.code ?? err.message}`,
+    );
+  });
+  // The client went away: stop the upstream work too.
+  res.once('close', () => {
+    if (!res.writableFinished) upstreamReq.destroy();
+  });
+
+  upstreamReq.on('response', (upstreamRes) => {
+    upstreamRes.on('error', () => res.destroy());
+    const decoder = decoderFor(upstreamRes.headers['content-encoding']);
+    res.writeHead(
+      upstreamRes.statusCode ?? 502,
+      responseHeaders(upstreamRes, secrets, decoder !== undefined),
+    );
+    const counter = counting((n) => (audit.bytesOut += n));
+    const stages = [
+      upstreamRes,
+      ...(decoder ? [decoder] : []),
+      new RedactStream(secrets),
+      counter,
+      res,
+    ] as const;
+    pipeline(stages, (err) => {
+      if (err) res.destroy();
+    });
+  });
+
+  const limiter = limited(limits.maxBodyBytes, (n) => (audit.bytesIn += n));
+  pipeline(req, limiter, upstreamReq, (err) => {
+    if (!err) return;
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BODY_TOO_LARGE_MINTFS')
+      fail('ERR_BODY_TOO_LARGE', `request body is over ${limits.maxBodyBytes} bytes`);
+    else if (!res.headersSent && !failed)
+      fail('ERR_REQUEST_INVALID', 'the request body was cut short');
+  });
+}
+
+function upstreamHeaders(
+  req: IncomingMessage,
+  route: Route,
+  credential: string,
+): OutgoingHttpHeaders {
+  const raw = req.rawHeaders;
+  const connectionListed = new Set(
+    String(req.headers.connection ?? '')
+      .split(',')
+      .map((name) => name.trim().toLowerCase())
+      .filter(Boolean),
+  );
+  const inject = route.upstream.inject;
+  const headers: Record<string, string | string[]> = {};
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    if (DROPPED_REQUEST_HEADERS.has(name) || connectionListed.has(name) || name === inject.header)
+      continue;
+    const value = raw[i + 1] as string;
+    const existing = headers[name];
+    if (existing === undefined) headers[name] = value;
+    else headers[name] = Array.isArray(existing) ? [...existing, value] : [existing, value];
+  }
+  headers.host = route.upstream.url.host;
+  // Identity encoding keeps the response body readable for credential redaction.
+  headers['accept-encoding'] = 'identity';
+  // Replaced, never merged: the client's own header of this name is dropped above.
+  headers[inject.header] = inject.template.replace('{credential}', credential);
+  if (req.headers['transfer-encoding'] !== undefined) headers['transfer-encoding'] = 'chunked';
+  return headers;
+}
+
+function responseHeaders(
+  res: IncomingMessage,
+  secrets: readonly string[],
+  decoded: boolean,
+): OutgoingHttpHeaders {
+  const headers: Record<string, string | string[]> = {};
+  const raw = res.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    if (DROPPED_RESPONSE_HEADERS.has(name)) continue;
+    if (decoded && (name === 'content-encoding' || name === 'content-length')) continue;
+    const value = redactText(raw[i + 1] as string, secrets);
+    const existing = headers[name];
+    if (existing === undefined) headers[name] = value;
+    else headers[name] = Array.isArray(existing) ? [...existing, value] : [existing, value];
+  }
+  return headers;
+}
+
+/**
+ * An upstream may compress despite `accept-encoding: identity`; decode it so
+ * the redaction sees the real bytes (fail closed: never pass through an
+ * encoding we could not search).
+ */
+function decoderFor(encoding: string | string[] | undefined): Transform | undefined {
+  const value = String(encoding ?? '')
+    .trim()
+    .toLowerCase();
+  if (value === '' || value === 'identity') return undefined;
+  if (value === 'gzip' || value === 'x-gzip') return createGunzip();
+  if (value === 'deflate') return createInflate();
+  if (value === 'br') return createBrotliDecompress();
+  return new Transform({
+    transform(_chunk, _enc, done) {
+      done(new Error(`unsupported content-encoding ${value}`));
+    },
+  });
+}
+
+function counting(add: (n: number) => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, done: TransformCallback) {
+      add(chunk.length);
+      done(null, chunk);
+    },
+  });
+}
+
+function limited(max: number, add: (n: number) => void): Transform {
+  let total = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, done: TransformCallback) {
+      total += chunk.length;
+      add(chunk.length);
+      if (total > max) {
+        const err: NodeJS.ErrnoException = new Error('request body too large');
+        err.code = 'ERR_BODY_TOO_LARGE_MINTFS';
+        done(err);
+        return;
+      }
+      done(null, chunk);
+    },
+  });
+}

@@ -1,0 +1,225 @@
+/**
+ * The gateway server: HTTP on TCP and unix sockets, with limits on header
+ * size, body size and time so slow or half-open clients cannot pin it, and
+ * a graceful stop that lets in-flight requests finish.
+ */
+import { readFileSync, chmodSync, lstatSync, rmSync } from 'node:fs';
+import { Agent as HttpAgent, createServer, type IncomingMessage, type Server } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import type { Socket } from 'node:net';
+import { rootCertificates } from 'node:tls';
+import { MintfsError } from '../errors.js';
+import { loadKeyring, type Keyring } from '../keys/keyring.js';
+import type { Logger } from '../log/logger.js';
+import { loadGatewayConfig, type GatewayConfig, type ListenAddress } from './config.js';
+import { CredentialStore } from './credentials.js';
+import { errorBody } from './http-errors.js';
+import { createProxyHandler } from './proxy.js';
+import { VerificationCache } from './verify-cache.js';
+
+export interface GatewayOptions {
+  readonly configFile: string;
+  readonly keysDir: string;
+  readonly logger: Logger;
+  readonly clock?: () => Date;
+}
+
+export interface RunningGateway {
+  readonly config: GatewayConfig;
+  /** Where it listens: `host:port` (with the real port when 0 was asked) or `unix:/path`. */
+  readonly addresses: readonly string[];
+  /** Stops accepting, lets in-flight requests finish (up to the grace), then closes. */
+  close(): Promise<void>;
+}
+
+export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
+  const { logger } = options;
+  // Start-up checks everything, so a gateway that starts is correctly configured.
+  const config = loadGatewayConfig(options.configFile);
+  const keyring: Keyring = loadKeyring(options.keysDir);
+  const credentials = new CredentialStore(config.upstreams, logger);
+  const agents = new Map(
+    Object.entries(config.upstreams).map(([service, upstream]) => {
+      const common = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64 };
+      if (upstream.url.protocol === 'http:') return [service, new HttpAgent(common)];
+      const ca =
+        upstream.ca === undefined ? undefined : [...rootCertificates, readCa(service, upstream.ca)];
+      return [service, new HttpsAgent(ca === undefined ? common : { ...common, ca })];
+    }),
+  );
+
+  const limits = config.limits;
+  const handler = createProxyHandler({
+    config,
+    credentials,
+    keyring: () => keyring,
+    cache: new VerificationCache(),
+    agents,
+    logger,
+    clock: options.clock ?? (() => new Date()),
+  });
+
+  const servers: Server[] = [];
+  const addresses: string[] = [];
+  try {
+    for (const address of config.listen) {
+      const server = createGatewayServer(config, handler, logger);
+      servers.push(server);
+      addresses.push(await listen(server, address));
+    }
+  } catch (err) {
+    for (const server of servers) server.close();
+    credentials.close();
+    throw err;
+  }
+  logger.info(
+    {
+      event: 'gateway-listening',
+      addresses,
+      upstreams: Object.keys(config.upstreams),
+      keyId: keyring.current.id,
+    },
+    'gateway is serving',
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    config,
+    addresses,
+    close: () =>
+      (closing ??= (async () => {
+        const closed = servers.map(
+          (server) => new Promise<void>((resolve) => server.close(() => resolve())),
+        );
+        for (const server of servers) server.closeIdleConnections();
+        const timer = setTimeout(() => {
+          for (const server of servers) server.closeAllConnections();
+        }, limits.shutdownGrace);
+        await Promise.all(closed);
+        clearTimeout(timer);
+        credentials.close();
+        for (const agent of agents.values()) agent.destroy();
+        for (const address of config.listen)
+          if (address.kind === 'unix') rmSync(address.path, { force: true });
+        logger.info({ event: 'gateway-stopped' }, 'gateway stopped');
+      })()),
+  };
+}
+
+function createGatewayServer(
+  config: GatewayConfig,
+  handler: ReturnType<typeof createProxyHandler>,
+  logger: Logger,
+): Server {
+  const limits = config.limits;
+  const server = createServer(
+    {
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headersTimeout,
+      requestTimeout: limits.requestTimeout,
+      keepAliveTimeout: limits.idleTimeout,
+    },
+    handler,
+  );
+  // A client that never finishes its head is cut by headersTimeout, one that
+  // stops mid-body by requestTimeout; both are answered here.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    const [status, reason, code, message] =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? ([
+            431,
+            'Request Header Fields Too Large',
+            'ERR_REQUEST_INVALID',
+            'request head is too large',
+          ] as const)
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? ([408, 'Request Timeout', 'ERR_REQUEST_TIMEOUT', 'request took too long'] as const)
+          : ([400, 'Bad Request', 'ERR_REQUEST_INVALID', 'malformed request'] as const);
+    if (!socket.writable) {
+      socket.destroy();
+      return;
+    }
+    socket.end(rawResponse(status, reason, errorBody(code, message)));
+  });
+  server.on('connect', (req: IncomingMessage, socket: Socket) => {
+    // HTTPS interception does not exist yet: refuse tunnels clearly rather than pass blind bytes.
+    const body = errorBody(
+      'ERR_METHOD_NOT_ALLOWED',
+      'CONNECT tunnels are not supported; send http:// URLs through the gateway, which speaks HTTPS upstream',
+    );
+    socket.end(rawResponse(405, 'Method Not Allowed', body));
+    logger.info(
+      {
+        event: 'request',
+        method: 'CONNECT',
+        path: req.url,
+        status: 405,
+        error: 'ERR_METHOD_NOT_ALLOWED',
+      },
+      'gateway request',
+    );
+  });
+  return server;
+}
+
+function rawResponse(status: number, reason: string, body: string): string {
+  return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+}
+
+function readCa(service: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new MintfsError('ERR_CONFIG_INVALID', `upstreams.${service}.ca: ${file} cannot be read`, {
+      cause: err,
+    });
+  }
+}
+
+async function listen(server: Server, address: ListenAddress): Promise<string> {
+  if (address.kind === 'unix') removeStaleSocket(address.path);
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      reject(
+        new MintfsError(
+          'ERR_CONFIG_INVALID',
+          `listen ${address.text}: ${err.code ?? err.message}`,
+          { cause: err },
+        ),
+      );
+    };
+    server.once('error', onError);
+    const done = () => {
+      server.off('error', onError);
+      resolve();
+    };
+    if (address.kind === 'unix') server.listen(address.path, done);
+    else server.listen(address.port, address.host, done);
+  });
+  if (address.kind === 'unix') {
+    // Whoever can connect can present tokens; tokens are still required.
+    chmodSync(address.path, 0o660);
+    return address.text;
+  }
+  const bound = server.address();
+  const port =
+    typeof bound === 'object' && bound !== null && address.port === 0 ? bound.port : address.port;
+  const host = address.host.includes(':') ? `[${address.host}]` : address.host;
+  return `${host}:${port}`;
+}
+
+/** A socket file left by a gateway that died is replaced; anything else there is refused. */
+function removeStaleSocket(path: string): void {
+  let info;
+  try {
+    info = lstatSync(path);
+  } catch {
+    return;
+  }
+  if (!info.isSocket())
+    throw new MintfsError(
+      'ERR_CONFIG_INVALID',
+      `listen unix:${path}: a file that is not a socket is in the way`,
+    );
+  rmSync(path);
+}

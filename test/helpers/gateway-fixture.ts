@@ -1,0 +1,126 @@
+/**
+ * A real `mintfs gateway` in a child process, in front of a real HTTPS test
+ * upstream, with a keyring and a credential file; torn down at test end.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { initKeyring, loadKeyring, type Keyring } from '../../src/keys/keyring.js';
+import { newTokenId } from '../../src/token/identifier.js';
+import { mintToken, type TokenGrant } from '../../src/token/mint.js';
+import { writeFileAtomic } from '../../src/keys/atomic-write.js';
+import { CLI } from './paths.js';
+import { pollUntil } from './poll.js';
+import { tempDir, teardownOf, type Teardown } from './temp.js';
+import { makeTestPki, type TestPki } from './tls.js';
+import { startUpstream, type TestUpstream } from './upstream.js';
+
+export const CREDENTIAL = 'ghp_REALSECRETcredential0123456789abcdef';
+
+export interface GatewayFixture {
+  readonly dir: string;
+  readonly keysDir: string;
+  readonly credentialFile: string;
+  readonly socketPath: string;
+  /** http://127.0.0.1:PORT */
+  readonly base: string;
+  readonly port: number;
+  readonly upstream: TestUpstream;
+  readonly pki: TestPki;
+  readonly child: ChildProcess;
+  keyring(): Keyring;
+  stderr(): string;
+  /** Parsed JSON log lines with event "request". */
+  requestLogs(): Array<Record<string, unknown>>;
+  /** A token for the test upstream, by default allowing GET/HEAD/POST under /repos/acme/widgets/**. */
+  token(grant?: Partial<TokenGrant>, now?: Date): string;
+}
+
+export interface GatewayFixtureOptions {
+  readonly limits?: string;
+}
+
+export async function startGatewayFixture(
+  owner: TestContext | Teardown,
+  options: GatewayFixtureOptions = {},
+): Promise<GatewayFixture> {
+  const teardown = 'add' in owner ? owner : teardownOf(owner);
+  const dir = tempDir(teardown);
+  const pki = makeTestPki(dir);
+  const upstream = await startUpstream(pki, teardown);
+  const keysDir = join(dir, 'keys');
+  initKeyring(keysDir, new Date());
+  const credentialFile = join(dir, 'github.credential');
+  writeFileAtomic(credentialFile, `${CREDENTIAL}\n`, { mode: 0o600 });
+  const socketPath = join(dir, 'gateway.sock');
+  const config = [
+    'listen:',
+    '  - 127.0.0.1:0',
+    `  - unix:${socketPath}`,
+    'upstreams:',
+    '  github:',
+    `    url: ${upstream.url}`,
+    '    credential: { file: ./github.credential }',
+    '    inject: "Authorization: token {credential}"',
+    '    ca: ./ca.pem',
+    ...(options.limits ? ['limits:', ...options.limits.split('\n').map((l) => `  ${l}`)] : []),
+  ].join('\n');
+  writeFileSync(join(dir, 'gateway.yaml'), `${config}\n`);
+
+  let stderr = '';
+  const child = spawn(
+    process.execPath,
+    [CLI, 'gateway', join(dir, 'gateway.yaml'), '--keys', keysDir],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  teardown.add(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  });
+  const listening = await pollUntil('the gateway to listen', () => {
+    if (child.exitCode !== null)
+      throw new Error(`mintfs gateway exited ${child.exitCode}: ${stderr}`);
+    const line = stderr.split('\n').find((l) => l.includes('"event":"gateway-listening"'));
+    return line ? (JSON.parse(line) as { addresses: string[] }) : undefined;
+  });
+  const tcp = listening.addresses.find((a) => !a.startsWith('unix:')) as string;
+  const port = Number(tcp.slice(tcp.lastIndexOf(':') + 1));
+
+  const defaults: TokenGrant = {
+    agent: 'test-agent',
+    service: 'github',
+    hosts: ['localhost'],
+    methods: ['GET', 'HEAD', 'POST'],
+    paths: ['/repos/acme/widgets/**'],
+    ttlMs: 300_000,
+  };
+  return {
+    dir,
+    keysDir,
+    credentialFile,
+    socketPath,
+    base: `http://127.0.0.1:${port}`,
+    port,
+    upstream,
+    pki,
+    child,
+    keyring: () => loadKeyring(keysDir),
+    stderr: () => stderr,
+    requestLogs: () =>
+      stderr
+        .split('\n')
+        .filter((l) => l.includes('"event":"request"'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+    token: (grant = {}, now = new Date()) =>
+      mintToken(
+        { ...defaults, ...grant },
+        { key: loadKeyring(keysDir).current, now, tokenId: newTokenId() },
+      ).token,
+  };
+}

@@ -1,0 +1,77 @@
+/** A throwaway CA and a localhost certificate it signs, made with openssl. */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface TestPki {
+  readonly caFile: string;
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+}
+
+export function makeTestPki(dir: string): TestPki {
+  const run = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  run([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=mintfs test CA',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+  ]);
+  run([
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-subj',
+    '/CN=localhost',
+    '-keyout',
+    'leaf.key',
+    '-out',
+    'leaf.csr',
+  ]);
+  execFileSync(
+    'bash',
+    [
+      '-c',
+      'printf "subjectAltName=DNS:localhost,IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\n" > leaf.ext',
+    ],
+    { cwd: dir },
+  );
+  run([
+    'x509',
+    '-req',
+    '-in',
+    'leaf.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-extfile',
+    'leaf.ext',
+    '-out',
+    'leaf.pem',
+  ]);
+  return {
+    caFile: join(dir, 'ca.pem'),
+    ca: readFileSync(join(dir, 'ca.pem'), 'utf8'),
+    cert: readFileSync(join(dir, 'leaf.pem'), 'utf8'),
+    key: readFileSync(join(dir, 'leaf.key'), 'utf8'),
+  };
+}
