@@ -224,7 +224,7 @@ function forward(
   const limiter = limited(limits.maxBodyBytes, (n) => (audit.bytesIn += n));
   pipeline(req, limiter, upstreamReq, (err) => {
     if (!err) return;
-    if ((err as NodeJS.ErrnoException).code === 'ERR_BODY_TOO_LARGE_MINTFS')
+    if ((err).code === 'ERR_BODY_TOO_LARGE_MINTFS')
       fail('ERR_BODY_TOO_LARGE', `request body is over ${limits.maxBodyBytes} bytes`);
     else if (!res.headersSent && !failed)
       fail('ERR_REQUEST_INVALID', 'the request body was cut short');

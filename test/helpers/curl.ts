@@ -1,5 +1,12 @@
-/** Real curl, returning status, headers and body. */
-import { spawnSync } from 'node:child_process';
+/**
+ * Real curl, returning status, headers and body. Asynchronous on purpose:
+ * the test upstream runs in the test process, so a blocking spawn would
+ * stall it.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface CurlResult {
   readonly exitCode: number | null;
@@ -9,20 +16,39 @@ export interface CurlResult {
   readonly stderr: string;
 }
 
-export function curl(args: readonly string[], input?: string | Buffer): CurlResult {
-  const marker = '\n__mintfs_status__:';
-  const result = spawnSync(
-    'curl',
-    ['-sS', '-D', '/dev/stderr', '-w', `${marker}%{http_code}`, ...args],
-    {
-      encoding: 'utf8',
-      input,
-      timeout: 60_000,
-      maxBuffer: 64 * 1024 * 1024,
-    },
-  );
-  const cut = result.stdout.lastIndexOf(marker);
-  const body = cut < 0 ? result.stdout : result.stdout.slice(0, cut);
-  const status = cut < 0 ? 0 : Number(result.stdout.slice(cut + marker.length));
-  return { exitCode: result.status, status, headers: result.stderr, body, stderr: result.stderr };
+const MARKER = '\n__mintfs_status__:';
+
+export function curl(args: readonly string[], input?: string | Buffer): Promise<CurlResult> {
+  // Headers go to a file: curl 7.88 crashes writing them to /dev/stderr when that is a pipe.
+  const dir = mkdtempSync(join(tmpdir(), 'mintfs-curl-'));
+  const headerFile = join(dir, 'headers');
+  return new Promise((resolve, reject) => {
+    const child = spawn('curl', ['-sS', '-D', headerFile, '-w', `${MARKER}%{http_code}`, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.on('error', reject);
+    child.on('close', (exitCode) => {
+      const stdout = Buffer.concat(out).toString('utf8');
+      const cut = stdout.lastIndexOf(MARKER);
+      let headers = '';
+      try {
+        headers = readFileSync(headerFile, 'utf8');
+      } catch {
+        // no response
+      }
+      rmSync(dir, { recursive: true, force: true });
+      resolve({
+        exitCode,
+        status: cut < 0 ? 0 : Number(stdout.slice(cut + MARKER.length)),
+        headers,
+        stderr: Buffer.concat(err).toString('utf8'),
+        body: cut < 0 ? stdout : stdout.slice(0, cut),
+      });
+    });
+    child.stdin.end(input ?? '');
+  });
 }
