@@ -118,6 +118,9 @@ function createGatewayServer(
       headersTimeout: limits.headersTimeout,
       requestTimeout: limits.requestTimeout,
       keepAliveTimeout: limits.idleTimeout,
+      // How often Node checks headersTimeout/requestTimeout (default 30 s): a
+      // slowloris client is cut within a second of its limit.
+      connectionsCheckingInterval: Math.min(1_000, limits.headersTimeout),
     },
     handler,
   );

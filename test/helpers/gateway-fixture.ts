@@ -38,7 +38,11 @@ export interface GatewayFixture {
 }
 
 export interface GatewayFixtureOptions {
+  /** YAML lines under `limits:`. */
   readonly limits?: string;
+  /** YAML lines appended under `upstreams:` (indented by the caller). */
+  readonly extraUpstreams?: string;
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 export async function startGatewayFixture(
@@ -64,6 +68,7 @@ export async function startGatewayFixture(
     '    credential: { file: ./github.credential }',
     '    inject: "Authorization: token {credential}"',
     '    ca: ./ca.pem',
+    ...(options.extraUpstreams ? [options.extraUpstreams] : []),
     ...(options.limits ? ['limits:', ...options.limits.split('\n').map((l) => `  ${l}`)] : []),
   ].join('\n');
   writeFileSync(join(dir, 'gateway.yaml'), `${config}\n`);
@@ -74,6 +79,7 @@ export async function startGatewayFixture(
     [CLI, 'gateway', join(dir, 'gateway.yaml'), '--keys', keysDir],
     {
       stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, ...options.env },
     },
   );
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));

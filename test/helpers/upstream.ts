@@ -62,6 +62,14 @@ export async function startUpstream(pki: TestPki, teardown: Teardown): Promise<T
           res.end();
         };
         write();
+      } else if (url.pathname.endsWith('/delay')) {
+        setTimeout(
+          () => {
+            res.writeHead(200, { 'content-type': 'application/json' });
+            res.end(JSON.stringify({ ok: true, delayed: true }));
+          },
+          Number(url.searchParams.get('ms') ?? 500),
+        );
       } else if (url.pathname.endsWith('/stall')) {
         // Never answers: the gateway's upstream timeout must.
       } else {

@@ -1,0 +1,256 @@
+/**
+ * The gateway under rotation, load and abuse: credential rotation under a
+ * request loop, streaming both ways, keep-alive, size and time limits,
+ * upstream failures, graceful shutdown.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { Agent, request } from 'node:http';
+import { connect } from 'node:net';
+import { statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { writeFileAtomic } from '../../src/keys/atomic-write.js';
+import { curl } from '../helpers/curl.js';
+import { CREDENTIAL, startGatewayFixture } from '../helpers/gateway-fixture.js';
+import { pollUntil } from '../helpers/poll.js';
+
+const PATH = '/repos/acme/widgets';
+
+function get(
+  agent: Agent,
+  url: string,
+  token: string,
+): Promise<{ status: number; body: string; reused: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, reused: req.reusedSocket }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('gateway: rotation and streaming', () => {
+  it('rotating the credential file under a request loop: zero failures, new credential used', async (t) => {
+    const gw = await startGatewayFixture(t);
+    const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+    t.after(() => agent.destroy());
+    const token = gw.token();
+    const rotated = `${CREDENTIAL}-rotated`;
+    const statuses: number[] = [];
+    let rotatedAt = -1;
+    for (let i = 0; i < 400; i++) {
+      if (i === 100) {
+        writeFileAtomic(gw.credentialFile, `${rotated}\n`, { mode: 0o600 });
+        rotatedAt = gw.upstream.requests.length;
+      }
+      statuses.push((await get(agent, `${gw.base}/github${PATH}`, token)).status);
+      const seenNew = gw.upstream.requests
+        .slice(rotatedAt)
+        .filter((r) => r.headers.authorization === `token ${rotated}`);
+      if (rotatedAt >= 0 && seenNew.length >= 20) break;
+    }
+    assert.deepEqual([...new Set(statuses)], [200], 'every request succeeded');
+    const seen = gw.upstream.requests.map((r) => r.headers.authorization);
+    const firstNew = seen.indexOf(`token ${rotated}`);
+    assert.ok(firstNew > 0, 'the rotated credential reached the upstream');
+    assert.ok(
+      seen.slice(firstNew).every((a) => a === `token ${rotated}`),
+      'never the old one again',
+    );
+    assert.ok(seen.slice(0, firstNew).every((a) => a === `token ${CREDENTIAL}`));
+    assert.match(gw.stderr(), /"event":"credential-reloaded","service":"github","version":2/);
+    // Both old and new values are redacted from echoes after the rotation.
+    const echo = await curl([
+      `${gw.base}/github${PATH}/echo`,
+      '-H',
+      `Authorization: Bearer ${token}`,
+    ]);
+    assert.ok(!echo.body.includes(rotated) && !echo.body.includes(CREDENTIAL));
+  });
+
+  it('a broken credential file keeps the last good credential serving', async (t) => {
+    const gw = await startGatewayFixture(t);
+    writeFileSync(gw.credentialFile, '', { mode: 0o600 });
+    await pollUntil('the reload failure to be logged', () =>
+      gw.stderr().includes('credential-reload-failed'),
+    );
+    const res = await curl([
+      `${gw.base}/github${PATH}`,
+      '-H',
+      `Authorization: Bearer ${gw.token()}`,
+    ]);
+    assert.equal(res.status, 200);
+    assert.equal(gw.upstream.requests.at(-1)?.headers.authorization, `token ${CREDENTIAL}`);
+  });
+
+  it('streams a 20 MiB download whole', async (t) => {
+    const gw = await startGatewayFixture(t);
+    const bytes = 20 * 1024 * 1024;
+    const out = join(gw.dir, 'download.bin');
+    const res = await curl([
+      '-o',
+      out,
+      `${gw.base}/github${PATH}/big?bytes=${bytes}`,
+      '-H',
+      `Authorization: Bearer ${gw.token()}`,
+    ]);
+    assert.equal(res.status, 200);
+    assert.equal(statSync(out).size, bytes);
+  });
+
+  it('streams a chunked upload whole', async (t) => {
+    const gw = await startGatewayFixture(t);
+    const body = randomBytes(3 * 1024 * 1024);
+    const file = join(gw.dir, 'upload.bin');
+    writeFileSync(file, body);
+    const res = await curl([
+      '-X',
+      'POST',
+      '-H',
+      'Transfer-Encoding: chunked',
+      '--data-binary',
+      `@${file}`,
+      `${gw.base}/github${PATH}/upload`,
+      '-H',
+      `Authorization: Bearer ${gw.token()}`,
+    ]);
+    assert.equal(res.status, 200, res.body);
+    const seen = gw.upstream.requests.at(-1);
+    assert.equal(seen?.body.length, body.length);
+    assert.equal(
+      createHash('sha256')
+        .update(seen?.body ?? '')
+        .digest('hex'),
+      createHash('sha256').update(body).digest('hex'),
+    );
+  });
+
+  it('keeps client connections alive across requests', async (t) => {
+    const gw = await startGatewayFixture(t);
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    t.after(() => agent.destroy());
+    const token = gw.token();
+    const results = [];
+    for (let i = 0; i < 5; i++) results.push(await get(agent, `${gw.base}/github${PATH}`, token));
+    assert.deepEqual(
+      results.map((r) => r.status),
+      [200, 200, 200, 200, 200],
+    );
+    assert.deepEqual(
+      results.map((r) => r.reused),
+      [false, true, true, true, true],
+    );
+  });
+});
+
+describe('gateway: limits and failures', () => {
+  const limits =
+    'maxBodyBytes: 1024\nmaxHeaderBytes: 2048\nheadersTimeout: 1s\nupstreamTimeout: 1s';
+
+  it('an oversized body is 413, declared or chunked, and never forwarded whole', async (t) => {
+    const gw = await startGatewayFixture(t, { limits });
+    const token = gw.token();
+    const declared = await curl([
+      '-X',
+      'POST',
+      '--data-binary',
+      'x'.repeat(5000),
+      `${gw.base}/github${PATH}`,
+      '-H',
+      `Authorization: Bearer ${token}`,
+    ]);
+    assert.equal(declared.status, 413);
+    assert.equal((JSON.parse(declared.body) as { error: string }).error, 'ERR_BODY_TOO_LARGE');
+    assert.equal(gw.upstream.requests.length, 0);
+    const file = join(gw.dir, 'big.bin');
+    writeFileSync(file, randomBytes(256 * 1024));
+    const chunked = await curl([
+      '-X',
+      'POST',
+      '-H',
+      'Transfer-Encoding: chunked',
+      '--data-binary',
+      `@${file}`,
+      `${gw.base}/github${PATH}`,
+      '-H',
+      `Authorization: Bearer ${token}`,
+    ]);
+    assert.ok(chunked.status === 413 || chunked.exitCode !== 0, `got ${chunked.status}`);
+    assert.ok(gw.upstream.requests.every((r) => r.body.length <= 1024 + 64 * 1024));
+  });
+
+  it('an oversized request head is 431', async (t) => {
+    const gw = await startGatewayFixture(t, { limits });
+    const res = await curl([
+      `${gw.base}/github${PATH}`,
+      '-H',
+      `X-Big: ${'y'.repeat(4096)}`,
+      '-H',
+      `Authorization: Bearer ${gw.token()}`,
+    ]);
+    assert.equal(res.status, 431);
+    assert.equal(gw.upstream.requests.length, 0);
+  });
+
+  it('a client that never finishes its request head is cut off with 408', async (t) => {
+    const gw = await startGatewayFixture(t, { limits });
+    const socket = connect(gw.port, '127.0.0.1');
+    let answer = '';
+    socket.setEncoding('utf8').on('data', (c: string) => (answer += c));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    socket.write(`GET /github${PATH} HTTP/1.1\r\nHost: x\r\n`);
+    await closed;
+    assert.match(answer, /^HTTP\/1\.1 408/);
+  });
+
+  it('an upstream that does not answer is 504', async (t) => {
+    const gw = await startGatewayFixture(t, { limits });
+    const res = await curl([
+      `${gw.base}/github${PATH}/stall`,
+      '-H',
+      `Authorization: Bearer ${gw.token()}`,
+    ]);
+    assert.equal(res.status, 504);
+    assert.equal((JSON.parse(res.body) as { error: string }).error, 'ERR_UPSTREAM_TIMEOUT');
+  });
+
+  it('an upstream that cannot be reached is 502', async (t) => {
+    const gw = await startGatewayFixture(t, {
+      extraUpstreams:
+        '  down:\n    url: https://127.0.0.2:9\n    credential: { env: MINTFS_TEST_DOWN }\n    inject: "X-Api-Key: {credential}"',
+      env: { MINTFS_TEST_DOWN: 'down-secret' },
+    });
+    const token = gw.token({ service: 'down', hosts: ['127.0.0.2'], paths: ['/**'] });
+    const res = await curl([`${gw.base}/down/anything`, '-H', `Authorization: Bearer ${token}`]);
+    assert.equal(res.status, 502);
+    assert.equal((JSON.parse(res.body) as { error: string }).error, 'ERR_UPSTREAM_UNREACHABLE');
+  });
+
+  it('SIGTERM lets an in-flight request finish, then exits 0', async (t) => {
+    const gw = await startGatewayFixture(t);
+    const inFlight = curl([
+      `${gw.base}/github${PATH}/delay?ms=1500`,
+      '-H',
+      `Authorization: Bearer ${gw.token()}`,
+    ]);
+    await pollUntil('the upstream to receive the request', () => gw.upstream.requests.length === 1);
+    const exited = new Promise<number | null>((resolve) =>
+      gw.child.once('exit', (code) => resolve(code)),
+    );
+    gw.child.kill('SIGTERM');
+    await pollUntil('the shutdown to start', () => gw.stderr().includes('"event":"shutdown"'));
+    const refused = await curl([
+      `${gw.base}/github${PATH}`,
+      '-H',
+      `Authorization: Bearer ${gw.token()}`,
+    ]);
+    assert.notEqual(refused.exitCode, 0, 'no new connections after SIGTERM');
+    const res = await inFlight;
+    assert.equal(res.status, 200);
+    assert.equal(await exited, 0);
+  });
+});
