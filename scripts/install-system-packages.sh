@@ -15,6 +15,10 @@ packages=(
   python3-pymacaroons  # independent macaroon implementation for interop tests
   util-linux     # setpriv, unshare
   coreutils
+  curl           # gateway tests drive it with real curl
+  git            # ... and real git (smart HTTP through git http-backend)
+  openssl        # test CA and certificates for the HTTPS test upstream
+  ca-certificates
 )
 
 missing=()

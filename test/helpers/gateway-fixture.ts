@@ -43,6 +43,8 @@ export interface GatewayFixtureOptions {
   /** YAML lines appended under `upstreams:` (indented by the caller). */
   readonly extraUpstreams?: string;
   readonly env?: NodeJS.ProcessEnv;
+  /** Serve `git http-backend` for repositories under this directory at /git/. */
+  readonly gitRoot?: string;
 }
 
 export async function startGatewayFixture(
@@ -52,7 +54,7 @@ export async function startGatewayFixture(
   const teardown = 'add' in owner ? owner : teardownOf(owner);
   const dir = tempDir(teardown);
   const pki = makeTestPki(dir);
-  const upstream = await startUpstream(pki, teardown);
+  const upstream = await startUpstream(pki, teardown, options.gitRoot);
   const keysDir = join(dir, 'keys');
   initKeyring(keysDir, new Date());
   const credentialFile = join(dir, 'github.credential');

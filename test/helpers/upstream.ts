@@ -3,8 +3,9 @@
  * and can echo what it received (to prove redaction), stream large bodies,
  * compress, or stall.
  */
+import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:https';
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import type { Teardown } from './temp.js';
@@ -23,9 +24,23 @@ export interface TestUpstream {
   readonly requests: Recorded[];
 }
 
-export async function startUpstream(pki: TestPki, teardown: Teardown): Promise<TestUpstream> {
+export async function startUpstream(
+  pki: TestPki,
+  teardown: Teardown,
+  gitRoot?: string,
+): Promise<TestUpstream> {
   const requests: Recorded[] = [];
   const server: Server = createServer({ cert: pki.cert, key: pki.key }, (req, res) => {
+    if (gitRoot !== undefined && (req.url ?? '').startsWith('/git/')) {
+      requests.push({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        body: Buffer.alloc(0),
+      });
+      serveGit(gitRoot, req, res);
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -95,4 +110,50 @@ export async function startUpstream(pki: TestPki, teardown: Teardown): Promise<T
   );
   const port = (server.address() as AddressInfo).port;
   return { port, url: `https://localhost:${port}`, requests };
+}
+
+/** `git http-backend` as a CGI program: smart HTTP for clone and fetch. */
+function serveGit(root: string, req: IncomingMessage, res: ServerResponse): void {
+  const url = new URL(req.url ?? '/', 'https://localhost');
+  const child = spawn('git', ['http-backend'], {
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      GIT_PROJECT_ROOT: root,
+      GIT_HTTP_EXPORT_ALL: '1',
+      PATH_INFO: url.pathname.slice('/git'.length),
+      QUERY_STRING: url.search.slice(1),
+      REQUEST_METHOD: req.method ?? 'GET',
+      CONTENT_TYPE: req.headers['content-type'] ?? '',
+      HTTP_CONTENT_ENCODING: String(req.headers['content-encoding'] ?? ''),
+      HTTP_GIT_PROTOCOL: String(req.headers['git-protocol'] ?? ''),
+      REMOTE_ADDR: '127.0.0.1',
+      REMOTE_USER: 'mintfs-test',
+    },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  req.pipe(child.stdin);
+  let head = Buffer.alloc(0);
+  let started = false;
+  child.stdout.on('data', (chunk: Buffer) => {
+    if (started) {
+      res.write(chunk);
+      return;
+    }
+    head = Buffer.concat([head, chunk]);
+    const end = head.indexOf('\r\n\r\n');
+    if (end < 0) return;
+    started = true;
+    let status = 200;
+    const headers: Record<string, string> = {};
+    for (const line of head.subarray(0, end).toString('latin1').split('\r\n')) {
+      const colon = line.indexOf(':');
+      const name = line.slice(0, colon).trim();
+      const value = line.slice(colon + 1).trim();
+      if (name.toLowerCase() === 'status') status = Number(value.split(' ')[0]);
+      else headers[name] = value;
+    }
+    res.writeHead(status, headers);
+    res.write(head.subarray(end + 4));
+  });
+  child.stdout.on('end', () => res.end());
 }

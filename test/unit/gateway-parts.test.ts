@@ -1,0 +1,217 @@
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { text } from 'node:stream/consumers';
+import { describe, it } from 'node:test';
+import { isMintfsError } from '../../src/errors.js';
+import { parseGatewayConfig } from '../../src/gateway/config.js';
+import { RedactStream, redactText } from '../../src/gateway/redact.js';
+import { routeRequest } from '../../src/gateway/route.js';
+import { extractToken } from '../../src/gateway/token-extract.js';
+import { VerificationCache } from '../../src/gateway/verify-cache.js';
+import type { Keyring } from '../../src/keys/keyring.js';
+import { newTokenId } from '../../src/token/identifier.js';
+import { mintToken } from '../../src/token/mint.js';
+import { GRANT, keyLookup, newKey } from '../helpers/tokens.js';
+
+const CONFIG = `listen: [127.0.0.1:8787, unix:/run/mintfs/gateway.sock]
+upstreams:
+  github:
+    url: https://api.github.com
+    credential: { file: ./github.credential }
+    inject: "Authorization: token {credential}"
+  internal:
+    url: https://internal.example.com/api/
+    credential: { env: INTERNAL_KEY }
+    inject: "X-Api-Key: {credential}"
+`;
+
+function configProblem(yaml: string): string {
+  try {
+    parseGatewayConfig(yaml, '/etc/mintfs/gateway.yaml');
+  } catch (err) {
+    assert.ok(isMintfsError(err, 'ERR_CONFIG_INVALID'), String(err));
+    return err.message;
+  }
+  assert.fail('config should have been refused');
+}
+
+describe('gateway config', () => {
+  it('parses listen addresses, upstreams and defaults; resolves files beside the config', () => {
+    const config = parseGatewayConfig(CONFIG, '/etc/mintfs/gateway.yaml');
+    assert.deepEqual(
+      config.listen.map((l) => l.kind),
+      ['tcp', 'unix'],
+    );
+    assert.deepEqual(config.upstreams.github?.credential, {
+      file: '/etc/mintfs/github.credential',
+    });
+    assert.deepEqual(config.upstreams.github?.inject, {
+      header: 'authorization',
+      template: 'token {credential}',
+    });
+    assert.equal(config.limits.maxBodyBytes, 100 * 1024 * 1024);
+    assert.equal(config.limits.headersTimeout, 10_000);
+  });
+
+  it('names the field of each mistake in one line', () => {
+    assert.match(
+      configProblem(
+        CONFIG.replace(
+          'inject: "Authorization: token {credential}"',
+          'inject: "Authorization: token"',
+        ),
+      ),
+      /upstreams\.github\.inject: must contain \{credential\} exactly once/,
+    );
+    assert.match(
+      configProblem(CONFIG.replace('https://api.github.com', 'ftp://x')),
+      /upstreams\.github\.url: must be an http/,
+    );
+    assert.match(
+      configProblem(CONFIG.replace('127.0.0.1:8787', 'localhost')),
+      /listen\[0\]: "localhost" is not host:port/,
+    );
+    assert.match(
+      configProblem(CONFIG.replace('unix:/run', 'unix:run')),
+      /listen\[1\]: a unix socket path must be absolute/,
+    );
+    assert.match(
+      configProblem(CONFIG.replace('{ file: ./github.credential }', '{ path: x }')),
+      /upstreams\.github\.credential: must be \{ file: PATH \} or \{ env: NAME \}/,
+    );
+    assert.match(configProblem(`${CONFIG}limits: { maxBodyBytes: -1 }\n`), /limits\.maxBodyBytes/);
+    assert.match(configProblem(`${CONFIG}extra: 1\n`), /extra: unknown field/);
+    assert.match(
+      configProblem(CONFIG.replace('internal.example.com', 'api.github.com')),
+      /upstreams\.internal\.url: same host as upstream "github"/,
+    );
+  });
+});
+
+describe('routing', () => {
+  const { upstreams } = parseGatewayConfig(CONFIG, '/etc/gw.yaml');
+
+  it('reverse: /<service>/<path>, with the upstream base path prefixed', () => {
+    const route = routeRequest('/internal/v1/items?limit=5', upstreams);
+    assert.ok(route.ok);
+    assert.equal(route.service, 'internal');
+    assert.equal(route.upstreamPath, '/api/v1/items');
+    assert.equal(route.query, '?limit=5');
+    const bare = routeRequest('/github', upstreams);
+    assert.ok(bare.ok && bare.upstreamPath === '/');
+  });
+
+  it('forward: the upstream is chosen by host, port ignored', () => {
+    const route = routeRequest('http://api.github.com:80/repos/a?x=1', upstreams);
+    assert.ok(route.ok);
+    assert.equal(route.mode, 'forward');
+    assert.equal(route.service, 'github');
+    assert.equal(route.upstreamPath, '/repos/a');
+  });
+
+  it('refuses https:// targets, unknown hosts and services, and ambiguous paths', () => {
+    const code = (target: string) => {
+      const route = routeRequest(target, upstreams);
+      return route.ok ? 'ok' : route.code;
+    };
+    assert.equal(code('https://api.github.com/x'), 'ERR_REQUEST_INVALID');
+    assert.equal(code('http://evil.example.com/x'), 'ERR_SERVICE_UNKNOWN');
+    assert.equal(code('/gitlab/x'), 'ERR_SERVICE_UNKNOWN');
+    assert.equal(code('/constructor/x'), 'ERR_SERVICE_UNKNOWN');
+    assert.equal(code('/github/a/../b'), 'ERR_PATH_AMBIGUOUS');
+    assert.equal(code('http://api.github.com/a/%2e%2e/b'), 'ERR_PATH_AMBIGUOUS');
+    assert.equal(code('*'), 'ERR_REQUEST_INVALID');
+  });
+});
+
+describe('token extraction', () => {
+  it('reads Bearer, token, Basic password and Proxy-Authorization', () => {
+    assert.equal(extractToken({ authorization: 'Bearer abc' })?.token, 'abc');
+    assert.equal(extractToken({ authorization: 'token abc' })?.token, 'abc');
+    assert.equal(
+      extractToken({ authorization: `Basic ${Buffer.from('x:abc').toString('base64')}` })?.token,
+      'abc',
+    );
+    assert.equal(
+      extractToken({ 'proxy-authorization': 'Bearer p', authorization: 'Bearer a' })?.token,
+      'p',
+    );
+    assert.equal(extractToken({ authorization: 'Digest abc' }), undefined);
+    assert.equal(
+      extractToken({ authorization: `Basic ${Buffer.from('x:').toString('base64')}` }),
+      undefined,
+    );
+    assert.equal(extractToken({}), undefined);
+  });
+});
+
+describe('redaction', () => {
+  it('masks a secret split across any chunk boundary, keeping the length', async () => {
+    const secret = 'ghp_SECRETvalue1234';
+    const body = `{"a":"${secret}","b":"x${secret}${secret}y"}`;
+    for (let size = 1; size <= secret.length + 2; size++) {
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < body.length; i += size) chunks.push(Buffer.from(body.slice(i, i + size)));
+      const out = await text(Readable.from(chunks).pipe(new RedactStream([secret, 'other'])));
+      assert.equal(out.length, body.length, `chunk size ${size}`);
+      assert.ok(!out.includes('SECRET'), `chunk size ${size}`);
+      assert.equal(out, body.split(secret).join('*'.repeat(secret.length)));
+    }
+  });
+
+  it('passes bodies without secrets through unchanged', async () => {
+    const out = await text(
+      Readable.from([Buffer.from('hello '), Buffer.from('world')]).pipe(new RedactStream(['zzz'])),
+    );
+    assert.equal(out, 'hello world');
+  });
+
+  it('replaces secrets in header values', () => {
+    assert.equal(redactText('token abc and abc', ['abc']), 'token [redacted] and [redacted]');
+  });
+});
+
+describe('verification cache', () => {
+  const key = newKey();
+  const keyring: Keyring = { dir: '/k', keys: [key], current: key, keyById: keyLookup(key) };
+  const now = new Date();
+
+  it('checks a signature once per token, then serves it from the cache', () => {
+    let lookups = 0;
+    const counted: Keyring = { ...keyring, keyById: (id) => (lookups++, keyring.keyById(id)) };
+    const cache = new VerificationCache();
+    const token = mintToken(GRANT, { key, now, tokenId: newTokenId() }).token;
+    for (let i = 0; i < 5; i++)
+      assert.ok('authenticated' in cache.authenticate(token, counted, now));
+    assert.equal(lookups, 1);
+  });
+
+  it('does not cache denials, drops expired entries, and empties on a keyring change', () => {
+    const cache = new VerificationCache();
+    assert.ok('allowed' in cache.authenticate('garbage', keyring, now));
+    assert.equal(cache.size, 0);
+    const minted = mintToken(GRANT, { key, now, tokenId: newTokenId() });
+    cache.authenticate(minted.token, keyring, now);
+    assert.equal(cache.size, 1);
+    cache.authenticate(minted.token, { ...keyring }, now);
+    assert.equal(cache.size, 1, 'refilled after the change');
+    const other = newKey('20261122T010000Z-00000009');
+    const rotated: Keyring = {
+      dir: '/k',
+      keys: [other],
+      current: other,
+      keyById: keyLookup(other),
+    };
+    assert.equal(
+      (cache.authenticate(minted.token, rotated, now) as { code?: string }).code,
+      'ERR_KEY_UNKNOWN',
+    );
+  });
+
+  it('evicts the least recently used entry when full', () => {
+    const cache = new VerificationCache(2);
+    const tokens = [0, 1, 2].map(() => mintToken(GRANT, { key, now, tokenId: newTokenId() }).token);
+    for (const token of tokens) cache.authenticate(token, keyring, now);
+    assert.equal(cache.size, 2);
+  });
+});
