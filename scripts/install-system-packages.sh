@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages mintfs and its tests need. Idempotent:
 # runs apt-get only when something is missing. Needs root.
+#   install-system-packages.sh          what the tests need
+#   install-system-packages.sh bench    also what the benchmarks compare against
 set -euo pipefail
 
 packages=(
@@ -20,6 +22,14 @@ packages=(
   openssl        # test CA and certificates for the HTTPS test upstream
   ca-certificates
 )
+
+if [ "${1:-}" = bench ]; then
+  packages+=(
+    nginx-light  # the static upstream, and the C reverse-proxy reference
+    wrk          # the load generator
+    mitmproxy    # the header-injecting proxy many deployment guides recommend
+  )
+fi
 
 missing=()
 for package in "${packages[@]}"; do

@@ -12,7 +12,7 @@ import type {
 } from 'node:http';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { Transform, pipeline, type TransformCallback } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { MintfsErrorCode } from '../errors.js';
 import type { Keyring } from '../keys/keyring.js';
@@ -21,7 +21,7 @@ import { authorizeRequest } from '../token/verify.js';
 import type { Limits } from './config.js';
 import type { CredentialStore } from './credentials.js';
 import { sendError } from './http-errors.js';
-import { RedactStream, redactText } from './redact.js';
+import { RedactStream, maskSecrets, redactText } from './redact.js';
 import { routeRequest, type Route } from './route.js';
 import { extractToken } from './token-extract.js';
 import type { VerificationCache } from './verify-cache.js';
@@ -50,6 +50,13 @@ const DROPPED_RESPONSE_HEADERS = new Set([
   'transfer-encoding',
   'upgrade',
 ]);
+
+/** Responses up to this size with a Content-Length are redacted in one piece. */
+const SMALL_BODY_BYTES = 64 * 1024;
+
+function secretBytes(secrets: readonly string[]): Buffer[] {
+  return secrets.filter((s) => s !== '').map((s) => Buffer.from(s));
+}
 
 export interface ProxyDeps {
   readonly config: GatewayConfig;
@@ -190,7 +197,6 @@ function forward(
     ),
   );
   upstreamReq.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'ERR_BODY_TOO_LARGE_MINTFS') return;
     fail(
       'ERR_UPSTREAM_UNREACHABLE',
       `upstream ${route.service} failed: ${err.code ?? err.message}`,
@@ -208,27 +214,49 @@ function forward(
       upstreamRes.statusCode ?? 502,
       responseHeaders(upstreamRes, secrets, decoder !== undefined),
     );
-    const counter = counting((n) => (audit.bytesOut += n));
-    const stages = [
-      upstreamRes,
-      ...(decoder ? [decoder] : []),
-      new RedactStream(secrets),
-      counter,
-      res,
-    ] as const;
-    pipeline(stages, (err) => {
-      if (err) res.destroy();
-    });
+    const length = Number(upstreamRes.headers['content-length'] ?? NaN);
+    if (!decoder && length <= SMALL_BODY_BYTES) {
+      // Small bodies of known length (most API answers): collect, mask, send in one write.
+      const chunks: Buffer[] = [];
+      upstreamRes.on('data', (chunk: Buffer) => chunks.push(chunk));
+      upstreamRes.on('end', () => {
+        const body = Buffer.concat(chunks);
+        maskSecrets(body, secretBytes(secrets));
+        audit.bytesOut += body.length;
+        res.end(body);
+      });
+      return;
+    }
+    // .pipe() rather than pipeline(): pipeline's abort signals cost more than
+    // the rest of a small request. Every stage's error cuts the response.
+    const redact = new RedactStream(secrets, (n) => (audit.bytesOut += n));
+    const source = decoder ? upstreamRes.pipe(decoder) : upstreamRes;
+    decoder?.on('error', () => res.destroy());
+    redact.on('error', () => res.destroy());
+    source.pipe(redact).pipe(res);
   });
 
+  if (!hasBody(req)) {
+    // Nothing to stream: send the request now, without a body pipeline.
+    req.resume();
+    upstreamReq.end();
+    return;
+  }
   const limiter = limited(limits.maxBodyBytes, (n) => (audit.bytesIn += n));
-  pipeline(req, limiter, upstreamReq, (err) => {
-    if (!err) return;
-    if ((err).code === 'ERR_BODY_TOO_LARGE_MINTFS')
+  limiter.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'ERR_BODY_TOO_LARGE_MINTFS')
       fail('ERR_BODY_TOO_LARGE', `request body is over ${limits.maxBodyBytes} bytes`);
-    else if (!res.headersSent && !failed)
-      fail('ERR_REQUEST_INVALID', 'the request body was cut short');
+    else fail('ERR_REQUEST_INVALID', 'the request body could not be read');
   });
+  req.on('error', () => fail('ERR_REQUEST_INVALID', 'the request body was cut short'));
+  req.pipe(limiter).pipe(upstreamReq);
+}
+
+/** A request without Content-Length or Transfer-Encoding has no body (RFC 9112 6.3). */
+function hasBody(req: IncomingMessage): boolean {
+  if (req.headers['transfer-encoding'] !== undefined) return true;
+  const length = req.headers['content-length'];
+  return length !== undefined && length !== '0';
 }
 
 function upstreamHeaders(
@@ -298,15 +326,6 @@ function decoderFor(encoding: string | string[] | undefined): Transform | undefi
   return new Transform({
     transform(_chunk, _enc, done) {
       done(new Error(`unsupported content-encoding ${value}`));
-    },
-  });
-}
-
-function counting(add: (n: number) => void): Transform {
-  return new Transform({
-    transform(chunk: Buffer, _enc, done: TransformCallback) {
-      add(chunk.length);
-      done(null, chunk);
     },
   });
 }

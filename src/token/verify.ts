@@ -57,6 +57,8 @@ export interface AuthenticatedToken {
   readonly keyId: string;
   readonly agent?: string;
   readonly expiresAt: Date;
+  /** expiresAt as RFC 3339, formatted once. */
+  readonly expiresAtText: string;
   readonly caveats: readonly Caveat[];
 }
 
@@ -93,12 +95,14 @@ export function authenticateToken(
   // Every mintfs token expires; one that does not was not made by mintfs.
   if (expiries.length === 0)
     return deny(audited, 'ERR_CAVEAT_MALFORMED', 'token has no time-before caveat');
+  const expiresAt = new Date(Math.min(...expiries.map((c) => c.at.getTime())));
   return {
     authenticated: true,
     tokenId: decoded.tokenId,
     keyId: decoded.keyId,
     ...(agent === undefined ? {} : { agent }),
-    expiresAt: new Date(Math.min(...expiries.map((c) => c.at.getTime()))),
+    expiresAt,
+    expiresAtText: formatInstant(expiresAt),
     caveats,
   };
 }
@@ -129,7 +133,7 @@ export function authorizeRequest(
       return deny(facts, code, refusal, caveat.text);
     }
   }
-  return { ...facts, allowed: true, expiresAt: formatInstant(token.expiresAt) };
+  return { ...facts, allowed: true, expiresAt: token.expiresAtText };
 }
 
 export function verifyToken(

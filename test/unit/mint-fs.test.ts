@@ -155,7 +155,10 @@ describe('MintFs', () => {
       },
     });
     createLogger({ stream: sink }).info(
-      { token: 'SECRET-TOKEN', request: { authorization: 'Bearer SECRET-2' } },
+      {
+        token: 'SECRET-TOKEN',
+        headers: { authorization: 'Bearer SECRET-2', 'proxy-authorization': 'Bearer SECRET-3' },
+      },
       'oops',
     );
     assert.doesNotMatch(raw.join(''), /SECRET/);

@@ -16,7 +16,7 @@ export const gatewayCommand = defineCommand({
       .example('$0 gateway gateway.yaml --keys /var/lib/mintfs/keys', ''),
   args: z.object({ config: z.string().min(1), keys: KeysArg, 'log-level': LogLevelArg }),
   run: async (args) => {
-    const logger = createLogger({ level: args['log-level'] });
+    const logger = createLogger({ level: args['log-level'], sync: false });
     const gateway = await startGateway({
       configFile: args.config,
       keysDir: keysDirFrom(args),
@@ -28,14 +28,18 @@ export const gatewayCommand = defineCommand({
         signals += 1;
         if (signals > 1) {
           logger.warn({ event: 'forced-exit', signal }, 'second signal: exiting now');
+          logger.flush();
           process.exit(130);
         }
         logger.info({ event: 'shutdown', signal }, 'finishing in-flight requests');
-        gateway.close().then(resolve, (err: unknown) => {
-          printDiagnostic(`gateway shutdown failed: ${String(err)}`);
-          process.exitCode = 3;
-          resolve();
-        });
+        gateway.close().then(
+          () => logger.flush(() => resolve()),
+          (err: unknown) => {
+            printDiagnostic(`gateway shutdown failed: ${String(err)}`);
+            process.exitCode = 3;
+            resolve();
+          },
+        );
       };
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);

@@ -1,0 +1,283 @@
+/**
+ * npm run bench:gateway: requests/s and latency through the gateway, against
+ * the same nginx upstream serving a static response, with the same client
+ * (wrk), at 1 and 16 connections, for:
+ *   (a) client -> upstream directly
+ *   (b) client -> mintfs gateway -> upstream (token verified, credential injected, audit logged)
+ *   (c) client -> a bare Node.js pass-through proxy that only sets the header
+ *   (d) client -> nginx reverse proxy setting a static header
+ *   (e) client -> mitmproxy in reverse mode with a header-injection addon
+ * Targets run in a rotating order within each round.
+ */
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { initKeyring } from '../src/keys/keyring.js';
+import { newTokenId } from '../src/token/identifier.js';
+import { mintToken } from '../src/token/mint.js';
+
+const ROOT = join(fileURLToPath(import.meta.url), '..', '..', '..');
+const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const DURATION = process.env.BENCH_SECONDS ?? '4';
+const PORTS = { upstream: 18601, gateway: 18602, bare: 18603, nginx: 18604, mitm: 18605 };
+
+interface WrkResult {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+const children: ChildProcess[] = [];
+const cleanups: Array<() => void> = [];
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), 'mintfs-bench-gw-'));
+  cleanups.push(() => rmSync(work, { recursive: true, force: true }));
+  const nginx = execFileSync('bash', ['-c', 'command -v nginx'], { encoding: 'utf8' }).trim();
+
+  writeFileSync(
+    join(work, 'upstream.conf'),
+    nginxConf(
+      work,
+      'upstream',
+      `listen 127.0.0.1:${PORTS.upstream}; location / { return 200 '{"ok":true}'; }`,
+    ),
+  );
+  writeFileSync(
+    join(work, 'proxy.conf'),
+    nginxConf(
+      work,
+      'proxy',
+      `listen 127.0.0.1:${PORTS.nginx}; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Authorization "token bench-credential"; }`,
+      `upstream up { server 127.0.0.1:${PORTS.upstream}; keepalive 64; }`,
+    ),
+  );
+  start(nginx, ['-c', join(work, 'upstream.conf'), '-g', 'daemon off;']);
+  start(nginx, ['-c', join(work, 'proxy.conf'), '-g', 'daemon off;']);
+  start(process.execPath, [
+    join(ROOT, 'scripts', 'bench', 'bare-proxy.mjs'),
+    String(PORTS.bare),
+    String(PORTS.upstream),
+  ]);
+  start('mitmdump', [
+    '-q',
+    '--mode',
+    `reverse:http://127.0.0.1:${PORTS.upstream}`,
+    '--listen-host',
+    '127.0.0.1',
+    '-p',
+    String(PORTS.mitm),
+    '-s',
+    join(ROOT, 'scripts', 'bench', 'mitm-inject.py'),
+  ]);
+
+  const keys = join(work, 'keys');
+  const keyring = initKeyring(keys, new Date());
+  writeFileSync(join(work, 'credential'), 'bench-credential\n', { mode: 0o600 });
+  writeFileSync(
+    join(work, 'gateway.yaml'),
+    `listen: [127.0.0.1:${PORTS.gateway}]\nupstreams:\n  bench:\n    url: http://127.0.0.1:${PORTS.upstream}\n    credential: { file: ./credential }\n    inject: "Authorization: token {credential}"\n`,
+  );
+  // Audit lines go to a file, as in production; they are part of the cost.
+  start(
+    process.execPath,
+    [CLI, 'gateway', join(work, 'gateway.yaml'), '--keys', keys],
+    openSync(join(work, 'gateway.log'), 'w'),
+  );
+  const token = mintToken(
+    {
+      agent: 'bench',
+      service: 'bench',
+      hosts: ['127.0.0.1'],
+      methods: ['GET'],
+      paths: ['/**'],
+      ttlMs: 3_600_000,
+    },
+    { key: keyring.current, now: new Date(), tokenId: newTokenId() },
+  ).token;
+
+  for (const port of Object.values(PORTS)) await waitForPort(port);
+
+  const targets = [
+    {
+      name: '(a) direct to upstream',
+      url: `http://127.0.0.1:${PORTS.upstream}/repos/acme/widgets`,
+      auth: false,
+    },
+    {
+      name: '(b) mintfs gateway',
+      url: `http://127.0.0.1:${PORTS.gateway}/bench/repos/acme/widgets`,
+      auth: true,
+    },
+    {
+      name: '(c) bare Node.js proxy',
+      url: `http://127.0.0.1:${PORTS.bare}/repos/acme/widgets`,
+      auth: false,
+    },
+    {
+      name: '(d) nginx reverse proxy',
+      url: `http://127.0.0.1:${PORTS.nginx}/repos/acme/widgets`,
+      auth: false,
+    },
+    {
+      name: '(e) mitmproxy reverse',
+      url: `http://127.0.0.1:${PORTS.mitm}/repos/acme/widgets`,
+      auth: false,
+    },
+  ];
+  const check = spawnSync(
+    'curl',
+    [
+      '-s',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '-H',
+      `Authorization: Bearer ${token}`,
+      targets[1]!.url,
+    ],
+    { encoding: 'utf8' },
+  );
+  if (check.stdout !== '200') throw new Error(`the gateway answered ${check.stdout}, not 200`);
+
+  console.log(
+    `gateway benchmark: wrk, ${DURATION}s per run, ${ROUNDS} rounds, same nginx upstream\n`,
+  );
+  const results = new Map<string, Map<number, WrkResult[]>>(
+    targets.map((t) => [
+      t.name,
+      new Map([
+        [1, []],
+        [16, []],
+      ]),
+    ]),
+  );
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const connections of [1, 16]) {
+      const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
+      for (const target of order) {
+        const headers = target.auth ? ['-H', `Authorization: Bearer ${token}`] : [];
+        results
+          .get(target.name)!
+          .get(connections)!
+          .push(wrk(target.url, connections, headers));
+      }
+    }
+  }
+  const median = (runs: WrkResult[], pick: (r: WrkResult) => number) => {
+    const values = runs.map(pick).sort((a, b) => a - b);
+    return values[Math.floor(values.length / 2)]!;
+  };
+  const summary = new Map(
+    [...results].map(([name, byConn]) => [
+      name,
+      new Map(
+        [...byConn].map(([c, runs]) => [
+          c,
+          {
+            rps: median(runs, (r) => r.rps),
+            p50Ms: median(runs, (r) => r.p50Ms),
+            p99Ms: median(runs, (r) => r.p99Ms),
+          },
+        ]),
+      ),
+    ]),
+  );
+  const direct1 = summary.get(targets[0]!.name)!.get(1)!;
+  const bare16 = summary.get(targets[2]!.name)!.get(16)!;
+  console.log(
+    row([
+      'target',
+      'c=1 req/s',
+      'c=1 p50 ms',
+      'c=1 p99 ms',
+      '+p50 vs direct',
+      'c=16 req/s',
+      'c=16 p99 ms',
+      'c=16 vs bare Node',
+    ]),
+  );
+  for (const [name, byConn] of summary) {
+    const one = byConn.get(1)!;
+    const sixteen = byConn.get(16)!;
+    console.log(
+      row([
+        name,
+        one.rps.toFixed(0),
+        one.p50Ms.toFixed(3),
+        one.p99Ms.toFixed(3),
+        `${(one.p50Ms - direct1.p50Ms).toFixed(3)} ms`,
+        sixteen.rps.toFixed(0),
+        sixteen.p99Ms.toFixed(3),
+        `${(sixteen.rps / bare16.rps).toFixed(2)}x`,
+      ]),
+    );
+  }
+  const gateway = summary.get(targets[1]!.name)!;
+  const bare1 = summary.get(targets[2]!.name)!.get(1)!;
+  console.log(
+    `\ntargets: gateway throughput at 16 connections ${(gateway.get(16)!.rps / bare16.rps).toFixed(2)}x the bare Node proxy (target >= 0.8x); ` +
+      `added p50 at 1 connection ${(gateway.get(1)!.p50Ms - direct1.p50Ms).toFixed(3)} ms (target < 0.5 ms; bare Node adds ${(bare1.p50Ms - direct1.p50Ms).toFixed(3)} ms)`,
+  );
+}
+
+function nginxConf(work: string, name: string, server: string, http = ''): string {
+  return `worker_processes 1;\npid ${work}/${name}.pid;\nerror_log ${work}/${name}.error.log;\nevents { worker_connections 1024; }\nhttp { access_log off; ${http} server { ${server} } }\n`;
+}
+
+function start(command: string, args: string[], stderr: number | 'ignore' = 'ignore'): void {
+  const child = spawn(command, args, { stdio: ['ignore', 'ignore', stderr] });
+  children.push(child);
+}
+
+async function waitForPort(port: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => (socket.destroy(), resolve(true)));
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on port ${port}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function wrk(url: string, connections: number, headers: string[]): WrkResult {
+  const threads = connections === 1 ? 1 : 2;
+  const out = execFileSync(
+    'wrk',
+    [`-t${threads}`, `-c${connections}`, `-d${DURATION}s`, '--latency', ...headers, url],
+    { encoding: 'utf8' },
+  );
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const p50Ms = toMs(/\n\s+50%\s+([\d.]+\w+)/.exec(out)?.[1]);
+  const p99Ms = toMs(/\n\s+99%\s+([\d.]+\w+)/.exec(out)?.[1]);
+  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+  if (errors) throw new Error(`${url}: ${errors[1]} failed responses`);
+  return { rps, p50Ms, p99Ms };
+}
+
+function toMs(text: string | undefined): number {
+  const match = /^([\d.]+)(us|ms|s)$/.exec(text ?? '');
+  if (!match) return NaN;
+  const value = Number(match[1]);
+  return match[2] === 'us' ? value / 1000 : match[2] === 's' ? value * 1000 : value;
+}
+
+function row(cells: string[]): string {
+  return cells.map((cell, i) => (i === 0 ? cell.padEnd(26) : cell.padStart(14))).join('');
+}
+
+try {
+  await main();
+} finally {
+  for (const child of children) child.kill('SIGTERM');
+  for (const cleanup of cleanups) cleanup();
+}
