@@ -45,6 +45,19 @@ export class Credential {
 interface Slot {
   current: Credential;
   previous?: Credential;
+  /** The values responses are searched for, kept ready for the hot path. */
+  secrets: string[];
+  secretBytes: Buffer[];
+}
+
+function slotFor(current: Credential, previous?: Credential): Slot {
+  const secrets = previous ? [current.value, previous.value] : [current.value];
+  return {
+    current,
+    ...(previous ? { previous } : {}),
+    secrets,
+    secretBytes: secrets.map((secret) => Buffer.from(secret)),
+  };
 }
 
 export class CredentialStore {
@@ -64,7 +77,7 @@ export class CredentialStore {
         'file' in source
           ? readCredentialFile(service, source.file)
           : readEnv(service, source.env, env);
-      this.#slots.set(service, { current: new Credential(service, value, 1) });
+      this.#slots.set(service, slotFor(new Credential(service, value, 1)));
     }
     for (const [service, upstream] of Object.entries(upstreams)) {
       if ('file' in upstream.credential) this.#watch(service, upstream.credential.file);
@@ -78,10 +91,13 @@ export class CredentialStore {
   }
 
   /** Values a response must never carry back: the current and the previous credential. */
-  secretsFor(service: string): string[] {
-    const slot = this.#slots.get(service);
-    if (!slot) return [];
-    return slot.previous ? [slot.current.value, slot.previous.value] : [slot.current.value];
+  secretsFor(service: string): readonly string[] {
+    return this.#slots.get(service)?.secrets ?? [];
+  }
+
+  /** The same, as bytes, for searching bodies. */
+  secretBytesFor(service: string): readonly Buffer[] {
+    return this.#slots.get(service)?.secretBytes ?? [];
   }
 
   /** Re-reads one service's credential file now (the watcher calls this on change). */

@@ -54,10 +54,6 @@ const DROPPED_RESPONSE_HEADERS = new Set([
 /** Responses up to this size with a Content-Length are redacted in one piece. */
 const SMALL_BODY_BYTES = 64 * 1024;
 
-function secretBytes(secrets: readonly string[]): Buffer[] {
-  return secrets.filter((s) => s !== '').map((s) => Buffer.from(s));
-}
-
 export interface ProxyDeps {
   readonly config: GatewayConfig;
   readonly credentials: CredentialStore;
@@ -168,7 +164,9 @@ function forward(
   const upstreamUrl = route.upstream.url;
   const credential = deps.credentials.current(route.service);
   const headers = upstreamHeaders(req, route, credential.value);
+  // Captured with the credential injected, so a rotation mid-response still masks it.
   const secrets = deps.credentials.secretsFor(route.service);
+  const secretBytes = deps.credentials.secretBytesFor(route.service);
   const send = upstreamUrl.protocol === 'https:' ? httpsRequest : httpRequest;
   const upstreamReq = send({
     protocol: upstreamUrl.protocol,
@@ -221,7 +219,7 @@ function forward(
       upstreamRes.on('data', (chunk: Buffer) => chunks.push(chunk));
       upstreamRes.on('end', () => {
         const body = Buffer.concat(chunks);
-        maskSecrets(body, secretBytes(secrets));
+        maskSecrets(body, secretBytes);
         audit.bytesOut += body.length;
         res.end(body);
       });

@@ -246,6 +246,29 @@ describe('mintfs CLI', () => {
     assert.equal(mountedPaths().includes(join(dir, 'mnt')), false);
   });
 
+  it('a bad gateway config or a missing credential never starts the gateway', (t) => {
+    const { dir, keys } = setup(t);
+    const config = join(dir, 'gateway.yaml');
+    writeFileSync(
+      config,
+      'listen: [127.0.0.1:0]\nupstreams:\n  github:\n    url: https://api.github.com\n    credential: { file: ./missing }\n    inject: "Authorization: token"\n',
+    );
+    const bad = runCli(['gateway', config, '--keys', keys]);
+    assert.equal(bad.code, 2);
+    assert.deepEqual(diagnostics(bad.stderr), [
+      `mintfs: gateway config ${config}: upstreams.github.inject: must contain {credential} exactly once`,
+    ]);
+    writeFileSync(
+      config,
+      'listen: [127.0.0.1:0]\nupstreams:\n  github:\n    url: https://api.github.com\n    credential: { file: ./missing }\n    inject: "Authorization: token {credential}"\n',
+    );
+    const missing = runCli(['gateway', config, '--keys', keys]);
+    assert.equal(missing.code, 3);
+    assert.deepEqual(diagnostics(missing.stderr), [
+      `mintfs: upstreams.github.credential: ${join(dir, 'missing')} does not exist`,
+    ]);
+  });
+
   it('usage errors are one line and exit 2; --debug adds the stack', (t) => {
     const unknown = runCli(['frobnicate']);
     assert.equal(unknown.code, 2);

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { describe, it } from 'node:test';
 import { isMintfsError } from '../../src/errors.js';
-import { parseGatewayConfig } from '../../src/gateway/config.js';
+import { loadGatewayConfig, parseGatewayConfig } from '../../src/gateway/config.js';
 import { RedactStream, redactText } from '../../src/gateway/redact.js';
 import { routeRequest } from '../../src/gateway/route.js';
 import { extractToken } from '../../src/gateway/token-extract.js';
@@ -11,6 +11,8 @@ import { VerificationCache } from '../../src/gateway/verify-cache.js';
 import type { Keyring } from '../../src/keys/keyring.js';
 import { newTokenId } from '../../src/token/identifier.js';
 import { mintToken } from '../../src/token/mint.js';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../helpers/paths.js';
 import { GRANT, keyLookup, newKey } from '../helpers/tokens.js';
 
 const CONFIG = `listen: [127.0.0.1:8787, unix:/run/mintfs/gateway.sock]
@@ -51,6 +53,12 @@ describe('gateway config', () => {
     });
     assert.equal(config.limits.maxBodyBytes, 100 * 1024 * 1024);
     assert.equal(config.limits.headersTimeout, 10_000);
+  });
+
+  it('the example in mount-profiles/gateway/ is valid', () => {
+    const config = loadGatewayConfig(join(REPO_ROOT, 'mount-profiles', 'gateway', 'github.yaml'));
+    assert.equal(config.upstreams.github?.url.hostname, 'api.github.com');
+    assert.equal(config.limits.requestTimeout, 300_000);
   });
 
   it('names the field of each mistake in one line', () => {
