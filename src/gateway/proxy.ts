@@ -20,6 +20,7 @@ import type { Logger } from '../log/logger.js';
 import { authorizeRequest } from '../token/verify.js';
 import type { Limits } from './config.js';
 import type { CredentialStore } from './credentials.js';
+import type { Deadlines } from './deadlines.js';
 import { sendError } from './http-errors.js';
 import { RedactStream, maskSecrets, redactText } from './redact.js';
 import { routeRequest, type Route } from './route.js';
@@ -60,6 +61,7 @@ export interface ProxyDeps {
   readonly keyring: () => Keyring;
   readonly cache: VerificationCache;
   readonly agents: ReadonlyMap<string, HttpAgent>;
+  readonly deadlines: Deadlines;
   readonly logger: Logger;
   readonly clock: () => Date;
 }
@@ -188,12 +190,14 @@ function forward(
     sendError(res, code, message);
   };
 
-  upstreamReq.setTimeout(limits.upstreamTimeout, () =>
+  const untrack = deps.deadlines.track(() =>
     fail(
       'ERR_UPSTREAM_TIMEOUT',
       `upstream ${route.service} did not answer in ${limits.upstreamTimeout} ms`,
     ),
   );
+  upstreamReq.once('response', untrack);
+  upstreamReq.once('close', untrack);
   upstreamReq.on('error', (err: NodeJS.ErrnoException) => {
     fail(
       'ERR_UPSTREAM_UNREACHABLE',

@@ -13,6 +13,7 @@ import { loadKeyring, type Keyring } from '../keys/keyring.js';
 import type { Logger } from '../log/logger.js';
 import { loadGatewayConfig, type GatewayConfig, type ListenAddress } from './config.js';
 import { CredentialStore } from './credentials.js';
+import { Deadlines } from './deadlines.js';
 import { errorBody } from './http-errors.js';
 import { createProxyHandler } from './proxy.js';
 import { VerificationCache } from './verify-cache.js';
@@ -49,12 +50,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   );
 
   const limits = config.limits;
+  const deadlines = new Deadlines(limits.upstreamTimeout);
   const handler = createProxyHandler({
     config,
     credentials,
     keyring: () => keyring,
     cache: new VerificationCache(),
     agents,
+    deadlines,
     logger,
     clock: options.clock ?? (() => new Date()),
   });
@@ -70,6 +73,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   } catch (err) {
     for (const server of servers) server.close();
     credentials.close();
+    deadlines.close();
     throw err;
   }
   logger.info(
@@ -98,6 +102,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         await Promise.all(closed);
         clearTimeout(timer);
         credentials.close();
+        deadlines.close();
         for (const agent of agents.values()) agent.destroy();
         for (const address of config.listen)
           if (address.kind === 'unix') rmSync(address.path, { force: true });
