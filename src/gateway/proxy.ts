@@ -28,8 +28,8 @@ import { extractToken } from './token-extract.js';
 import type { VerificationCache } from './verify-cache.js';
 import type { GatewayConfig } from './config.js';
 
-// Hop-by-hop headers (RFC 9110 7.6.1) and the agent's own authorization never go upstream.
-const DROPPED_REQUEST_HEADERS = new Set([
+// Hop-by-hop headers (RFC 9110 7.6.1) never cross the gateway.
+const HOP_BY_HOP = [
   'connection',
   'keep-alive',
   'proxy-connection',
@@ -37,19 +37,15 @@ const DROPPED_REQUEST_HEADERS = new Set([
   'trailer',
   'transfer-encoding',
   'upgrade',
+];
+const DROPPED_RESPONSE_HEADERS = new Set(HOP_BY_HOP);
+// Nor do the agent's own authorization, its Host, and its encoding wishes (see upstreamHeaders).
+const DROPPED_REQUEST_HEADERS = new Set([
+  ...HOP_BY_HOP,
   'authorization',
   'proxy-authorization',
   'host',
   'accept-encoding',
-]);
-const DROPPED_RESPONSE_HEADERS = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
 ]);
 
 /** Responses up to this size with a Content-Length are redacted in one piece. */

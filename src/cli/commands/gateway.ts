@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { startGateway } from '../../gateway/server.js';
 import { createLogger } from '../../log/logger.js';
 import { defineCommand } from '../define-command.js';
-import { printDiagnostic } from '../io.js';
+import { untilSignalled } from '../until-signalled.js';
 import { KeysArg, LogLevelArg, keysDirFrom, keysOption } from '../options.js';
 
 export const gatewayCommand = defineCommand({
@@ -22,27 +22,7 @@ export const gatewayCommand = defineCommand({
       keysDir: keysDirFrom(args),
       logger,
     });
-    await new Promise<void>((resolve) => {
-      let signals = 0;
-      const onSignal = (signal: NodeJS.Signals) => {
-        signals += 1;
-        if (signals > 1) {
-          logger.warn({ event: 'forced-exit', signal }, 'second signal: exiting now');
-          logger.flush();
-          process.exit(130);
-        }
-        logger.info({ event: 'shutdown', signal }, 'finishing in-flight requests');
-        gateway.close().then(
-          () => logger.flush(() => resolve()),
-          (err: unknown) => {
-            printDiagnostic(`gateway shutdown failed: ${String(err)}`);
-            process.exitCode = 3;
-            resolve();
-          },
-        );
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-    });
+    // A second signal exits at once; a later start recovers what is left.
+    await untilSignalled(logger, 'finishing in-flight requests', () => gateway.close());
   },
 });

@@ -3,7 +3,7 @@ import { startMount } from '../../daemon/mount-daemon.js';
 import { fuseNativeBackend } from '../../fuse/fuse-native-backend.js';
 import { createLogger } from '../../log/logger.js';
 import { defineCommand } from '../define-command.js';
-import { printDiagnostic } from '../io.js';
+import { untilSignalled } from '../until-signalled.js';
 import { KeysArg, LogLevelArg, keysDirFrom, keysOption } from '../options.js';
 
 export const mountCommand = defineCommand({
@@ -41,27 +41,7 @@ export const mountCommand = defineCommand({
       backend: fuseNativeBackend,
       logger,
     });
-    await new Promise<void>((resolve) => {
-      let signals = 0;
-      const onSignal = (signal: NodeJS.Signals) => {
-        signals += 1;
-        if (signals > 1) {
-          // Second signal: leave now. The next `mintfs mount` recovers the mount.
-          logger.warn(
-            { event: 'forced-exit', signal },
-            'second signal: exiting without unmounting',
-          );
-          process.exit(130);
-        }
-        logger.info({ event: 'shutdown', signal }, 'unmounting');
-        mount.unmount().then(resolve, (err: unknown) => {
-          printDiagnostic(`unmount ${mount.mountpoint} failed: ${String(err)}`);
-          process.exitCode = 3;
-          resolve();
-        });
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-    });
+    // A second signal exits at once; a later start recovers what is left.
+    await untilSignalled(logger, 'unmounting', () => mount.unmount());
   },
 });
