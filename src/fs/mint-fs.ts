@@ -52,6 +52,7 @@ export class MintFs implements FsOperations {
   readonly #sizes = new WeakMap<VirtualFile, Map<string, number>>();
   readonly #started: Date;
   #nextHandle = 1;
+  #lastActivity = 0;
 
   constructor(sources: MintFsSources) {
     this.#sources = sources;
@@ -60,6 +61,11 @@ export class MintFs implements FsOperations {
 
   get openHandles(): number {
     return this.#handles.size;
+  }
+
+  /** When an open, read or release last happened (monotonic ms), for draining on shutdown. */
+  get lastActivity(): number {
+    return this.#lastActivity;
   }
 
   getattr(path: string): FileAttributes {
@@ -112,6 +118,7 @@ export class MintFs implements FsOperations {
       throw notFound(path);
     }
     const content = this.#mint(file);
+    this.#lastActivity = performance.now();
     const handle = this.#allocateHandle();
     this.#handles.set(handle, content);
     return handle;
@@ -120,6 +127,7 @@ export class MintFs implements FsOperations {
   read(handle: number, length: number, offset: number): Buffer {
     const content = this.#handles.get(handle);
     if (!content) throw new MintfsError('ERR_BAD_HANDLE', `no open file with handle ${handle}`);
+    this.#lastActivity = performance.now();
     if (offset >= content.length) return Buffer.alloc(0);
     return content.subarray(offset, Math.min(content.length, offset + length));
   }

@@ -55,13 +55,14 @@ describe('mount life cycle', () => {
     assert.deepEqual(await exited, { code: 0, signal: null });
   });
 
-  it('a second signal exits at once, even while a reader holds a file open', async (t) => {
+  it('a second signal exits at once, even while a reader is still reading', async (t) => {
     const fixture = await startMountFixture(t);
+    // Keeps reading one byte every 50 ms, so the drain waits for it.
     const holder = spawn(
       '/usr/bin/python3',
       [
         '-c',
-        'import os,sys\nfd=os.open(sys.argv[1],os.O_RDONLY)\nprint("open",flush=True)\nsys.stdin.readline()',
+        'import os,sys,time\nfd=os.open(sys.argv[1],os.O_RDONLY)\nprint("open",flush=True)\nwhile True:\n  os.pread(fd,1,0)\n  time.sleep(0.05)',
         join(fixture.mountpoint, 'github/token'),
       ],
       { stdio: ['pipe', 'pipe', 'inherit'] },
