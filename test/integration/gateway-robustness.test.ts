@@ -62,7 +62,9 @@ describe('gateway: rotation and streaming', () => {
       'never the old one again',
     );
     assert.ok(seen.slice(0, firstNew).every((a) => a === `token ${CREDENTIAL}`));
-    assert.match(gw.stderr(), /"event":"credential-reloaded","service":"github","version":2/);
+    await pollUntil('the reload to be logged', () =>
+      /"event":"credential-reloaded","service":"github","version":2/.test(gw.stderr()),
+    );
     // Both old and new values are redacted from echoes after the rotation.
     const echo = await curl([
       `${gw.base}/github${PATH}/echo`,

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CREDENTIAL, startGatewayFixture } from '../helpers/gateway-fixture.js';
 import { curl } from '../helpers/curl.js';
+import { pollUntil } from '../helpers/poll.js';
 
 const PATH = '/repos/acme/widgets';
 
@@ -254,7 +255,11 @@ describe('gateway: the credential never comes back', () => {
       '-H',
       `Authorization: Bearer ${token}`,
     ]);
-    const lines = gw.requestLogs();
+    // The gateway writes its log asynchronously: wait for both lines.
+    const lines = await pollUntil(
+      'two audit lines',
+      () => gw.requestLogs().length >= 2 && gw.requestLogs(),
+    );
     assert.equal(lines.length, 2);
     const [ok, denied] = lines as [Record<string, unknown>, Record<string, unknown>];
     assert.equal(ok.agent, 'test-agent');
