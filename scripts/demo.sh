@@ -8,14 +8,18 @@ scripts/setup.sh
 export MINTFS_KEYS="$PWD/.state/keys"
 mountpoint="$PWD/.state/mnt"
 profile=mount-profiles/github-readonly.yaml
-mintfs() { scripts/with-node.sh 22 node dist/src/cli/main.js "$@"; }
+# Node.js 22 from the npm registry, resolved once: the daemon is then a direct child
+# of this script (no npm wrapper in between), so stopping it is a plain signal.
+node=$(scripts/with-node.sh 22 node -e 'process.stdout.write(process.execPath)' 2>/dev/null)
+mintfs() { "$node" dist/src/cli/main.js "$@"; }
 
 [ -d "$MINTFS_KEYS" ] || mintfs keys init >/dev/null
 mkdir -p .state
 echo "== mintfs profile check $profile" >&2
 mintfs profile check "$profile"
 
-mintfs mount "$profile" "$mountpoint" 2>.state/mount.log &
+# Started directly (not through the mintfs function) so $! is the daemon itself.
+"$node" dist/src/cli/main.js mount "$profile" "$mountpoint" 2>.state/mount.log &
 daemon=$!
 cleanup() { kill -TERM "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null || true; }
 trap cleanup EXIT
