@@ -3,12 +3,11 @@
  * FUSE request. Portable, and the fallback for the native backend to come.
  */
 import type { FuseOps, FuseStat } from 'fuse-native';
-import { constants } from 'node:os';
 import type { FileAttributes, FsOperations } from '../fs/mint-fs.js';
 import type { Logger } from '../log/logger.js';
 import { MintfsError, describeError } from '../errors.js';
 import type { FuseBackend, MountedFileSystem } from './backend.js';
-import { EROFS, errnoFor } from './errno.js';
+import { EIO, EROFS, errnoFor } from './errno.js';
 import { fsnameWithOptions, loadFuseNative } from './fuse-native-workarounds.js';
 import { detachMount } from './mount-table.js';
 
@@ -83,7 +82,7 @@ function adapt(ops: FsOperations, logger: Logger): FuseOps {
       value = work();
     } catch (err) {
       const errno = errnoFor(err);
-      if (errno === -constants.errno.EIO)
+      if (errno === EIO)
         logger.error({ event: 'fs-error', op, path, err: describeError(err) }, 'file system error');
       reply(errno);
       return;

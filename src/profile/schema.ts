@@ -117,7 +117,6 @@ export const ProfileSchema = z
   })
   .describe('A mintfs mount profile');
 
-export type ProfileInput = z.input<typeof ProfileSchema>;
 export type Profile = z.output<typeof ProfileSchema>;
 export type FileSpec = z.output<typeof FileSpecSchema>;
 export type TokenFormat = (typeof TOKEN_FORMATS)[number];
