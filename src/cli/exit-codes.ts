@@ -19,6 +19,8 @@ const INVALID: readonly MintfsErrorCode[] = [
   'ERR_CAVEAT_UNKNOWN',
   'ERR_CAVEAT_MALFORMED',
   'ERR_NOT_FOUND',
+  'ERR_KEY_UNKNOWN',
+  'ERR_KEY_SIGNING',
 ];
 
 export function exitCodeFor(err: unknown): number {

@@ -1,6 +1,9 @@
 /**
  * The keyring on disk: a directory (0700) of root keys, one file (0600) per
- * key, named `<key-id>.key` and holding 64 hex characters.
+ * key, named `<key-id>.key` and holding 64 hex characters. A retired key is
+ * a `<key-id>.retired` record (JSON: id and time, no secret): it no longer
+ * verifies, and `prune` deletes the record once it is old enough. A record
+ * beside a key file (a crash between the two steps of retiring) wins.
  *
  * Key ids start with the creation time (`20261122T021314Z-3f9a0c1e`), so
  * sorting ids sorts keys by age and the newest key is the one that signs.
@@ -8,16 +11,33 @@
  * refused, as ssh refuses a private key others can read.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  unlinkSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { MintfsError } from '../errors.js';
 import { KEY_ID } from '../token/identifier.js';
-import { writeFileAtomic } from './atomic-write.js';
+import { formatInstant, parseInstant } from '../util/instant.js';
+import { syncDirectory, writeFileAtomic } from './atomic-write.js';
 import { ROOT_KEY_BYTES, RootKey } from './root-key.js';
 
 const KEY_FILE = /^(.+)\.key$/;
+const RETIRED_FILE = /^(.+)\.retired$/;
 const KEY_TEXT = /^[0-9a-f]{64}\n?$/;
+const KEY_CREATED = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z-/;
+
+export interface RetiredKey {
+  readonly id: string;
+  readonly retiredAt: Date;
+}
 
 export interface Keyring {
   readonly dir: string;
@@ -26,6 +46,18 @@ export interface Keyring {
   /** The key new tokens are signed with: the newest. */
   readonly current: RootKey;
   readonly keyById: (keyId: string) => RootKey | undefined;
+  /** Keys that no longer verify, oldest first. */
+  readonly retired: readonly RetiredKey[];
+}
+
+export type KeyState = 'signing' | 'verifying' | 'retired';
+
+export interface KeyListing {
+  readonly id: string;
+  /** From the id; undefined for a key whose id does not start with a time. */
+  readonly created: string | undefined;
+  readonly state: KeyState;
+  readonly retiredAt?: string;
 }
 
 /** `$MINTFS_KEYS`, else /var/lib/mintfs/keys for root, else the user's state dir. */
@@ -88,24 +120,138 @@ export function loadKeyring(dir: string): Keyring {
       `keyring ${dir} is accessible by group or others (mode ${octal(info.mode)}); chmod 700 it`,
     );
 
-  const keys = listKeyFiles(dir).map((file) => readKeyFile(dir, file));
+  const retired = listRetiredFiles(dir).map((file) => readRetiredFile(dir, file));
+  const retiredIds = new Set(retired.map((key) => key.id));
+  const keys = listKeyFiles(dir)
+    .filter((file) => !retiredIds.has(idOf(file, KEY_FILE)))
+    .map((file) => readKeyFile(dir, file));
   if (keys.length === 0)
     throw new MintfsError(
       'ERR_KEYRING_MISSING',
-      `keyring ${dir} holds no keys (create one with: mintfs keys init --keys ${dir})`,
+      retired.length > 0
+        ? `keyring ${dir} holds only retired keys (add one with: mintfs keys rotate --keys ${dir})`
+        : `keyring ${dir} holds no keys (create one with: mintfs keys init --keys ${dir})`,
     );
-  keys.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  const byId = new Map(keys.map((key) => [key.id, key]));
+  keys.sort(byId);
+  retired.sort(byId);
+  const index = new Map(keys.map((key) => [key.id, key]));
   return {
     dir,
     keys,
     current: keys[keys.length - 1] as RootKey,
-    keyById: (keyId) => byId.get(keyId),
+    keyById: (keyId) => index.get(keyId),
+    retired,
   };
+}
+
+/** Every key with its state, oldest first: what `mintfs keys list` prints. */
+export function listKeys(keyring: Keyring): KeyListing[] {
+  const listing: KeyListing[] = [
+    ...keyring.keys.map((key) => ({
+      id: key.id,
+      created: createdAt(key.id),
+      state: key === keyring.current ? ('signing' as const) : ('verifying' as const),
+    })),
+    ...keyring.retired.map((key) => ({
+      id: key.id,
+      created: createdAt(key.id),
+      state: 'retired' as const,
+      retiredAt: formatInstant(key.retiredAt),
+    })),
+  ];
+  return listing.sort(byId);
+}
+
+/**
+ * Retires a key: it stops verifying as soon as verifiers reload the keyring.
+ * The signing key cannot be retired (rotate first), so rotation never leaves
+ * a keyring without a key. The record is written before the key file goes.
+ */
+export function retireKey(dir: string, keyId: string, now: Date): RetiredKey {
+  const keyring = loadKeyring(dir);
+  const already = keyring.retired.find((key) => key.id === keyId);
+  if (already) return already;
+  if (!keyring.keyById(keyId))
+    throw new MintfsError('ERR_KEY_UNKNOWN', `keyring ${dir} holds no key ${keyId}`);
+  if (keyring.current.id === keyId)
+    throw new MintfsError(
+      'ERR_KEY_SIGNING',
+      `key ${keyId} signs new tokens; rotate first (mintfs keys rotate), then retire it`,
+    );
+  const record = { id: keyId, retiredAt: formatInstant(now) };
+  writeFileAtomic(join(dir, `${keyId}.retired`), `${JSON.stringify(record)}\n`, {
+    mode: 0o600,
+    exclusive: true,
+  });
+  unlinkSync(join(dir, `${keyId}.key`));
+  syncDirectory(dir);
+  return { id: keyId, retiredAt: new Date(record.retiredAt) };
+}
+
+/** Deletes the records of keys retired at least `olderThanMs` ago; returns their ids. */
+export function pruneRetiredKeys(dir: string, olderThanMs: number, now: Date): string[] {
+  const keyring = loadKeyring(dir);
+  const cutoff = now.getTime() - olderThanMs;
+  const pruned: string[] = [];
+  for (const key of keyring.retired) {
+    if (key.retiredAt.getTime() > cutoff) continue;
+    // A key file left by a crash mid-retire goes too: the record said it was retired.
+    unlinkSync(join(dir, `${key.id}.retired`));
+    try {
+      unlinkSync(join(dir, `${key.id}.key`));
+    } catch {
+      // The usual case: retiring removed it.
+    }
+    pruned.push(key.id);
+  }
+  if (pruned.length > 0) syncDirectory(dir);
+  return pruned;
+}
+
+function createdAt(keyId: string): string | undefined {
+  const match = KEY_CREATED.exec(keyId);
+  if (!match) return undefined;
+  const [, y, mo, d, h, mi, se] = match;
+  return `${y}-${mo}-${d}T${h}:${mi}:${se}Z`;
+}
+
+function byId(a: { id: string }, b: { id: string }): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+function idOf(file: string, pattern: RegExp): string {
+  return (pattern.exec(file) as RegExpExecArray)[1] as string;
 }
 
 function listKeyFiles(dir: string): string[] {
   return readdirSync(dir).filter((name) => KEY_FILE.test(name) && !name.startsWith('.'));
+}
+
+function listRetiredFiles(dir: string): string[] {
+  return readdirSync(dir).filter((name) => RETIRED_FILE.test(name) && !name.startsWith('.'));
+}
+
+const RetiredRecord = z.strictObject({
+  id: z.string().regex(KEY_ID),
+  retiredAt: z.string().refine((text) => parseInstant(text) !== undefined),
+});
+
+function readRetiredFile(dir: string, file: string): RetiredKey {
+  const path = join(dir, file);
+  let parsed;
+  try {
+    parsed = RetiredRecord.safeParse(JSON.parse(readFileSync(path, 'utf8')));
+  } catch (err) {
+    throw new MintfsError('ERR_KEYRING_CORRUPT', `retired key record ${path} is not JSON`, {
+      cause: err,
+    });
+  }
+  if (!parsed.success || parsed.data.id !== idOf(file, RETIRED_FILE))
+    throw new MintfsError(
+      'ERR_KEYRING_CORRUPT',
+      `retired key record ${path} does not name its key and retirement time`,
+    );
+  return { id: parsed.data.id, retiredAt: new Date(parsed.data.retiredAt) };
 }
 
 function readKeyFile(dir: string, file: string): RootKey {

@@ -181,7 +181,13 @@ describe('redaction', () => {
 
 describe('verification cache', () => {
   const key = newKey();
-  const keyring: Keyring = { dir: '/k', keys: [key], current: key, keyById: keyLookup(key) };
+  const keyring: Keyring = {
+    dir: '/k',
+    keys: [key],
+    current: key,
+    keyById: keyLookup(key),
+    retired: [],
+  };
   const now = new Date();
 
   it('checks a signature once per token, then serves it from the cache', () => {
@@ -209,6 +215,7 @@ describe('verification cache', () => {
       keys: [other],
       current: other,
       keyById: keyLookup(other),
+      retired: [],
     };
     assert.equal(
       (cache.authenticate(minted.token, rotated, now) as { code?: string }).code,

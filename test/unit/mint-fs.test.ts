@@ -18,7 +18,13 @@ import { ALLOWED, keyLookup, newKey } from '../helpers/tokens.js';
 
 function fixture() {
   const key = newKey();
-  const keyring: Keyring = { dir: '/x', keys: [key], current: key, keyById: keyLookup(key) };
+  const keyring: Keyring = {
+    dir: '/x',
+    keys: [key],
+    current: key,
+    keyById: keyLookup(key),
+    retired: [],
+  };
   const lines: Array<Record<string, unknown>> = [];
   const raw: string[] = [];
   const sink = new Writable({
