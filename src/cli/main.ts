@@ -13,6 +13,7 @@ import { keysCommand } from './commands/keys.js';
 import { mintCommand } from './commands/mint.js';
 import { mountCommand } from './commands/mount.js';
 import { profileCommand } from './commands/profile.js';
+import { revokeCommand } from './commands/revoke.js';
 import { verifyCommand } from './commands/verify.js';
 import { EXIT_INVALID, exitCodeFor } from './exit-codes.js';
 import { printDiagnostic } from './io.js';
@@ -35,6 +36,7 @@ async function main(args: string[]): Promise<void> {
       .command(mintCommand)
       .command(inspectCommand)
       .command(verifyCommand)
+      .command(revokeCommand)
       .command(gatewayCommand)
       .command(attenuateCommand)
       .command(profileCommand)

@@ -1,17 +1,24 @@
 /**
- * The macaroon identifier: `mintfs/v1/<key-id>/<token-id>`. It names the root
- * key that signed the token (so verifiers pick the right key after rotation)
- * and a random token id (for audit and revocation). It holds no secret.
+ * The macaroon identifier: `mintfs/v2/<key-id>/<token-id>/<issued>`. It names
+ * the root key that signed the token (so verifiers pick the right key after
+ * rotation), a random token id (for audit and revocation), and when it was
+ * minted in Unix seconds (for `mintfs revoke --agent --before`). It holds no
+ * secret. The identifier is signed at the root of the HMAC chain, so unlike
+ * a caveat nobody holding the token can add or change an issue time.
  */
 import { randomFillSync } from 'node:crypto';
 
 export const KEY_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const TOKEN_ID = /^[A-Za-z0-9_-]{22}$/;
-const PREFIX = 'mintfs/v1/';
+// Ten digits until the year 2286: every token of one file has the same length.
+const ISSUED = /^[0-9]{10}$/;
+const PREFIX = 'mintfs/v2/';
 
 export interface TokenIdentifier {
   readonly keyId: string;
   readonly tokenId: string;
+  /** Whole seconds. */
+  readonly issuedAt: Date;
 }
 
 // Random bytes are drawn from the CSPRNG in batches: one call per 256 ids.
@@ -33,13 +40,15 @@ export function newTokenId(): string {
 }
 
 export function formatIdentifier(id: TokenIdentifier): string {
-  return `${PREFIX}${id.keyId}/${id.tokenId}`;
+  const issued = String(Math.floor(id.issuedAt.getTime() / 1000)).padStart(10, '0');
+  return `${PREFIX}${id.keyId}/${id.tokenId}/${issued}`;
 }
 
 export function parseIdentifier(text: string): TokenIdentifier | undefined {
   if (!text.startsWith(PREFIX)) return undefined;
-  const [keyId, tokenId, ...rest] = text.slice(PREFIX.length).split('/');
-  if (rest.length > 0 || keyId === undefined || tokenId === undefined) return undefined;
-  if (!KEY_ID.test(keyId) || !TOKEN_ID.test(tokenId)) return undefined;
-  return { keyId, tokenId };
+  const [keyId, tokenId, issued, ...rest] = text.slice(PREFIX.length).split('/');
+  if (rest.length > 0 || keyId === undefined || tokenId === undefined || issued === undefined)
+    return undefined;
+  if (!KEY_ID.test(keyId) || !TOKEN_ID.test(tokenId) || !ISSUED.test(issued)) return undefined;
+  return { keyId, tokenId, issuedAt: new Date(Number(issued) * 1000) };
 }

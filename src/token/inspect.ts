@@ -7,6 +7,8 @@ export interface TokenSummary {
   readonly id: string;
   readonly keyId: string;
   readonly location: string;
+  /** When it was minted (whole seconds), from the signed identifier. */
+  readonly issuedAt: string;
   readonly caveats: readonly string[];
   /** The earliest `time-before`, or null when the token has none. */
   readonly expiresAt: string | null;
@@ -25,6 +27,7 @@ export function inspectToken(token: string): TokenSummary {
     id: decoded.tokenId,
     keyId: decoded.keyId,
     location: decoded.location,
+    issuedAt: formatInstant(decoded.issuedAt),
     caveats: decoded.caveats,
     expiresAt: expiries.length > 0 ? formatInstant(new Date(Math.min(...expiries))) : null,
     agent: agent?.agent ?? null,

@@ -83,7 +83,7 @@ export function mintToken(grant: TokenGrant, context: MintContext): MintedToken 
   const fixed = staticCaveatsOf(grant);
   const caveats = [timeBefore, ...fixed.texts];
   const identifier = Buffer.from(
-    formatIdentifier({ keyId: context.key.id, tokenId: context.tokenId }),
+    formatIdentifier({ keyId: context.key.id, tokenId: context.tokenId, issuedAt: context.now }),
   );
   const caveatBytes = [Buffer.from(timeBefore), ...fixed.bytes];
   let signature = signIdentifier(derivedKeyOf(context.key), identifier);

@@ -15,6 +15,7 @@ import { isMintfsError } from '../errors.js';
 import type { RootKey } from '../keys/root-key.js';
 import { formatInstant } from '../util/instant.js';
 import { parseCaveat, type AgentCaveat, type Caveat, type TimeBeforeCaveat } from './caveats.js';
+import { describeRevocation, type RevocationList } from '../revocation/revocations.js';
 import { normaliseRequestPath } from './request-path.js';
 import { decodeToken, type DecodedToken } from './token-text.js';
 
@@ -31,6 +32,8 @@ export interface VerifyContext {
   /** Looks a root key up by id; undefined for an unknown or retired key. */
   readonly keyById: (keyId: string) => RootKey | undefined;
   readonly now: Date;
+  /** Host-side revocations; none when omitted. */
+  readonly revocations?: RevocationList;
 }
 
 export interface TokenFacts {
@@ -56,6 +59,7 @@ export interface AuthenticatedToken {
   readonly tokenId: string;
   readonly keyId: string;
   readonly agent?: string;
+  readonly issuedAt: Date;
   readonly expiresAt: Date;
   /** expiresAt as RFC 3339, formatted once. */
   readonly expiresAtText: string;
@@ -101,6 +105,7 @@ export function authenticateToken(
     tokenId: decoded.tokenId,
     keyId: decoded.keyId,
     ...(agent === undefined ? {} : { agent }),
+    issuedAt: decoded.issuedAt,
     expiresAt,
     expiresAtText: formatInstant(expiresAt),
     caveats,
@@ -143,7 +148,28 @@ export function verifyToken(
 ): Verdict {
   const authenticated = authenticateToken(token, context.keyById);
   if ('allowed' in authenticated) return authenticated;
+  const revoked = checkRevocation(authenticated, context.revocations, context.now);
+  if (revoked) return revoked;
   return authorizeRequest(authenticated, request, context.now);
+}
+
+/** A denial when a revocation in force covers this (authenticated) token. */
+export function checkRevocation(
+  token: AuthenticatedToken,
+  revocations: RevocationList | undefined,
+  now: Date,
+): Denial | undefined {
+  const record = revocations?.find(token, now);
+  if (!record) return undefined;
+  return deny(
+    {
+      tokenId: token.tokenId,
+      keyId: token.keyId,
+      ...(token.agent === undefined ? {} : { agent: token.agent }),
+    },
+    'ERR_TOKEN_REVOKED',
+    describeRevocation(record),
+  );
 }
 
 function deny(facts: TokenFacts, code: MintfsErrorCode, reason: string, caveat?: string): Denial {

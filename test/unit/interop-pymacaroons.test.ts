@@ -52,7 +52,10 @@ describe('interoperability with pymacaroons', () => {
     const result = pymacaroonsVerify(minted.token, key.secret.toString('hex'));
     assert.equal(result.ok, true);
     assert.equal(result.location, 'mintfs');
-    assert.equal(result.identifier, `mintfs/v1/${key.id}/${minted.tokenId}`);
+    assert.equal(
+      result.identifier,
+      `mintfs/v2/${key.id}/${minted.tokenId}/${Math.floor(NOW.getTime() / 1000)}`,
+    );
     assert.deepEqual(result.caveats, minted.caveats);
   });
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { loadKeyring } from '../../keys/keyring.js';
+import { loadRevocations, revocationsDir } from '../../revocation/revocations.js';
 import { splitUrl } from '../../token/request-path.js';
 import { verifyToken } from '../../token/verify.js';
 import { parseInstant } from '../../util/instant.js';
@@ -55,7 +56,9 @@ export const verifyCommand = defineCommand({
   }),
   run: (args) => {
     const token = tokenArgument(args.token);
-    const keyring = loadKeyring(keysDirFrom(args));
+    const keysDir = keysDirFrom(args);
+    const keyring = loadKeyring(keysDir);
+    const revocations = loadRevocations(revocationsDir(keysDir));
     const verdict = verifyToken(
       token,
       {
@@ -64,7 +67,7 @@ export const verifyCommand = defineCommand({
         host: args.url.host,
         rawPath: args.url.rawPath,
       },
-      { keyById: keyring.keyById, now: args.at ?? new Date() },
+      { keyById: keyring.keyById, now: args.at ?? new Date(), revocations },
     );
     printJson(verdict);
     if (!verdict.allowed) {
