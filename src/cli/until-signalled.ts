@@ -1,6 +1,7 @@
 /**
  * The daemons' shutdown: the first SIGINT/SIGTERM runs a graceful `stop`,
- * the second exits at once (status 130). The CLI edge owns process exit.
+ * the second exits at once (status 130); SIGHUP reloads. The CLI edge owns
+ * process exit.
  */
 import type { Logger } from '../log/logger.js';
 import { EXIT_FAILURE } from './exit-codes.js';
@@ -10,7 +11,10 @@ export function untilSignalled(
   logger: Logger,
   what: string,
   stop: () => Promise<void>,
+  /** SIGHUP: re-read state from disk now rather than at the next poll. */
+  reload?: () => void,
 ): Promise<void> {
+  if (reload) process.on('SIGHUP', () => reload());
   return new Promise<void>((resolve) => {
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals) => {

@@ -63,6 +63,7 @@ function slotFor(current: Credential, previous?: Credential): Slot {
 export class CredentialStore {
   readonly #slots = new Map<string, Slot>();
   readonly #watched: string[] = [];
+  readonly #files = new Map<string, string>();
   readonly #logger: Logger;
 
   constructor(
@@ -80,7 +81,10 @@ export class CredentialStore {
       this.#slots.set(service, slotFor(new Credential(service, value, 1)));
     }
     for (const [service, upstream] of Object.entries(upstreams)) {
-      if ('file' in upstream.credential) this.#watch(service, upstream.credential.file);
+      if ('file' in upstream.credential) {
+        this.#files.set(service, upstream.credential.file);
+        this.#watch(service, upstream.credential.file);
+      }
     }
   }
 
@@ -125,6 +129,11 @@ export class CredentialStore {
       { event: 'credential-reloaded', service, version: slot.current.version },
       'credential rotated',
     );
+  }
+
+  /** Re-reads every credential file now (SIGHUP). */
+  reloadAll(): void {
+    for (const [service, file] of this.#files) this.reload(service, file);
   }
 
   close(): void {

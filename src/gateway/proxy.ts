@@ -17,7 +17,8 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { MintfsErrorCode } from '../errors.js';
 import type { Keyring } from '../keys/keyring.js';
 import type { Logger } from '../log/logger.js';
-import { authorizeRequest } from '../token/verify.js';
+import type { RevocationList } from '../revocation/revocations.js';
+import { authorizeRequest, checkRevocation } from '../token/verify.js';
 import type { Limits } from './config.js';
 import type { CredentialStore } from './credentials.js';
 import type { Deadlines } from './deadlines.js';
@@ -55,6 +56,7 @@ export interface ProxyDeps {
   readonly config: GatewayConfig;
   readonly credentials: CredentialStore;
   readonly keyring: () => Keyring;
+  readonly revocations: () => RevocationList;
   readonly cache: VerificationCache;
   readonly agents: ReadonlyMap<string, HttpAgent>;
   readonly deadlines: Deadlines;
@@ -127,6 +129,8 @@ export function createProxyHandler(
     }
     audit.tokenId = authenticated.tokenId;
     audit.agent = authenticated.agent;
+    const revoked = checkRevocation(authenticated, deps.revocations(), now);
+    if (revoked) return refuse(revoked.code, revoked.reason);
     const verdict = authorizeRequest(
       authenticated,
       {

@@ -9,7 +9,9 @@ import { Agent as HttpsAgent } from 'node:https';
 import type { Socket } from 'node:net';
 import { rootCertificates } from 'node:tls';
 import { MintfsError } from '../errors.js';
-import { loadKeyring, type Keyring } from '../keys/keyring.js';
+import { watchKeyring } from '../keys/watch-keyring.js';
+import { revocationsDir } from '../revocation/revocations.js';
+import { watchRevocations } from '../revocation/watch-revocations.js';
 import type { Logger } from '../log/logger.js';
 import { loadGatewayConfig, type GatewayConfig, type ListenAddress } from './config.js';
 import { CredentialStore } from './credentials.js';
@@ -31,13 +33,16 @@ export interface RunningGateway {
   readonly addresses: readonly string[];
   /** Stops accepting, lets in-flight requests finish (up to the grace), then closes. */
   close(): Promise<void>;
+  /** Re-reads the keyring, revocations and credentials now (SIGHUP). */
+  reload(reason: string): void;
 }
 
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const { logger } = options;
   // Start-up checks everything, so a gateway that starts is correctly configured.
   const config = loadGatewayConfig(options.configFile);
-  const keyring: Keyring = loadKeyring(options.keysDir);
+  const keyring = watchKeyring(options.keysDir, logger);
+  const revocations = watchRevocations(revocationsDir(options.keysDir), logger);
   const credentials = new CredentialStore(config.upstreams, logger);
   const agents = new Map(
     Object.entries(config.upstreams).map(([service, upstream]) => {
@@ -54,7 +59,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const handler = createProxyHandler({
     config,
     credentials,
-    keyring: () => keyring,
+    keyring: () => keyring.current,
+    revocations: () => revocations.current,
     cache: new VerificationCache(),
     agents,
     deadlines,
@@ -74,6 +80,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     for (const server of servers) server.close();
     credentials.close();
     deadlines.close();
+    keyring.close();
+    revocations.close();
     throw err;
   }
   logger.info(
@@ -81,7 +89,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       event: 'gateway-listening',
       addresses,
       upstreams: Object.keys(config.upstreams),
-      keyId: keyring.current.id,
+      keyId: keyring.current.current.id,
+      revocations: revocations.current.records.length,
     },
     'gateway is serving',
   );
@@ -90,6 +99,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   return {
     config,
     addresses,
+    reload: (reason) => {
+      keyring.reload(reason);
+      revocations.reload(reason);
+      credentials.reloadAll();
+    },
     close: () =>
       (closing ??= (async () => {
         const closed = servers.map(
@@ -103,6 +117,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         clearTimeout(timer);
         credentials.close();
         deadlines.close();
+        keyring.close();
+        revocations.close();
         for (const agent of agents.values()) agent.destroy();
         for (const address of config.listen)
           if (address.kind === 'unix') rmSync(address.path, { force: true });

@@ -8,7 +8,7 @@ import { KeysArg, LogLevelArg, keysDirFrom, keysOption } from '../options.js';
 export const gatewayCommand = defineCommand({
   command: 'gateway <config>',
   describe:
-    'Run the credential-injecting proxy in the foreground; SIGTERM/SIGINT let in-flight requests finish (twice: exit at once)',
+    'Run the credential-injecting proxy in the foreground; SIGTERM/SIGINT let in-flight requests finish (twice: exit at once); SIGHUP reloads keys, revocations and credentials',
   builder: (yargs) =>
     yargs
       .positional('config', { type: 'string', describe: 'Gateway config (YAML)' })
@@ -23,6 +23,11 @@ export const gatewayCommand = defineCommand({
       logger,
     });
     // A second signal exits at once; a later start recovers what is left.
-    await untilSignalled(logger, 'finishing in-flight requests', () => gateway.close());
+    await untilSignalled(
+      logger,
+      'finishing in-flight requests',
+      () => gateway.close(),
+      () => gateway.reload('SIGHUP'),
+    );
   },
 });
