@@ -1,7 +1,9 @@
 /**
  * Serving a profile at a mountpoint: everything is validated before the
  * mount exists (profile, keyring, mountpoint), so a bad input never leaves a
- * partial mount behind.
+ * partial mount behind. Once serving, the profile and the keyring are
+ * watched: edits and rotations apply to the next open, and an invalid edit
+ * keeps the last good state serving.
  */
 import { mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -10,10 +12,11 @@ import { MintFs } from '../fs/mint-fs.js';
 import { buildTree } from '../fs/virtual-tree.js';
 import type { FuseBackend, MountedFileSystem } from '../fuse/backend.js';
 import { detachMount, mountpointState } from '../fuse/mount-table.js';
-import { loadKeyring } from '../keys/keyring.js';
+import { watchKeyring } from '../keys/watch-keyring.js';
 import type { Logger } from '../log/logger.js';
 import { loadProfile } from '../profile/load-profile.js';
 import { newTokenId } from '../token/identifier.js';
+import { Reloadable, fileFingerprint } from '../util/reloadable.js';
 
 export interface MountRequest {
   readonly profileFile: string;
@@ -27,6 +30,8 @@ export interface MountRequest {
 export interface RunningMount {
   readonly mountpoint: string;
   readonly fs: MintFs;
+  /** Re-reads the profile and the keyring now (SIGHUP); they are also polled. */
+  reload(reason: string): void;
   /**
    * Graceful stop: detach so no new opens arrive, let readers that already
    * hold a token file open finish (up to `drainMs`), then stop serving.
@@ -39,30 +44,49 @@ const DRAIN_IDLE_MS = 1_000;
 
 export async function startMount(request: MountRequest): Promise<RunningMount> {
   const { logger } = request;
-  const profile = loadProfile(request.profileFile);
-  const tree = buildTree(profile);
-  const keyring = loadKeyring(request.keysDir);
-  const mountpoint = await prepareMountpoint(request.mountpoint, logger);
-
+  const profileFile = request.profileFile;
+  const tree = new Reloadable(buildTree(loadProfile(profileFile)), {
+    name: 'profile',
+    load: () => buildTree(loadProfile(profileFile)),
+    fingerprint: () => fileFingerprint(profileFile),
+    describe: (next) => ({ profile: profileFile, files: [...next.files.keys()] }),
+    logger,
+  });
+  let keyring;
+  try {
+    keyring = watchKeyring(request.keysDir, logger);
+  } catch (err) {
+    tree.close();
+    throw err;
+  }
+  const stopWatching = () => {
+    tree.close();
+    keyring.close();
+  };
+  let mountpoint: string;
+  let mounted: MountedFileSystem;
   const fs = new MintFs({
-    tree: () => tree,
-    keyring: () => keyring,
+    tree: () => tree.current,
+    keyring: () => keyring.current,
     clock: request.clock ?? (() => new Date()),
     newTokenId,
     logger,
   });
-  const mounted: MountedFileSystem = await request.backend.mount(mountpoint, fs, {
-    allowOther: true,
-    logger,
-  });
+  try {
+    mountpoint = await prepareMountpoint(request.mountpoint, logger);
+    mounted = await request.backend.mount(mountpoint, fs, { allowOther: true, logger });
+  } catch (err) {
+    stopWatching();
+    throw err;
+  }
   logger.info(
     {
       event: 'mounted',
       mountpoint,
-      profile: request.profileFile,
-      agent: tree.agent,
-      files: [...tree.files.keys()],
-      keyId: keyring.current.id,
+      profile: profileFile,
+      agent: tree.current.agent,
+      files: [...tree.current.files.keys()],
+      keyId: keyring.current.current.id,
       backend: request.backend.name,
     },
     'mintfs is serving',
@@ -70,7 +94,12 @@ export async function startMount(request: MountRequest): Promise<RunningMount> {
   return {
     mountpoint,
     fs,
+    reload: (reason) => {
+      tree.reload(reason);
+      keyring.reload(reason);
+    },
     unmount: async ({ drainMs = DEFAULT_DRAIN_MS } = {}) => {
+      stopWatching();
       await mounted.detach();
       const deadline = Date.now() + drainMs;
       // fuse-native does not deliver the release of a file closed after the

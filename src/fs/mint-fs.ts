@@ -40,6 +40,8 @@ export interface MintFsSources {
 /** The operations a FUSE backend calls. Paths are absolute within the mount ('/a/b'). */
 export interface FsOperations {
   getattr(path: string): FileAttributes;
+  /** Attributes of an open file: the size of the token this handle serves. */
+  fgetattr(path: string, handle: number): FileAttributes;
   readdir(path: string): readonly string[];
   open(path: string, flags: number): number;
   read(handle: number, length: number, offset: number): Buffer;
@@ -48,7 +50,7 @@ export interface FsOperations {
 
 export class MintFs implements FsOperations {
   readonly #sources: MintFsSources;
-  readonly #handles = new Map<number, Buffer>();
+  readonly #handles = new Map<number, { readonly content: Buffer; readonly file: VirtualFile }>();
   readonly #sizes = new WeakMap<VirtualFile, Map<string, number>>();
   readonly #started: Date;
   #nextHandle = 1;
@@ -72,16 +74,8 @@ export class MintFs implements FsOperations {
     const tree = this.#sources.tree();
     const name = treePath(path);
     const file = tree.files.get(name);
-    if (file) {
-      return {
-        mode: S_IFREG | file.mode,
-        uid: file.uid,
-        gid: file.gid,
-        size: this.#sizeOf(file, this.#sources.keyring().current.id),
-        nlink: 1,
-        mtime: this.#started,
-      };
-    }
+    if (file)
+      return this.#fileAttributes(file, this.#sizeOf(file, this.#sources.keyring().current.id));
     const entries = tree.directories.get(name);
     if (entries) {
       return {
@@ -94,6 +88,13 @@ export class MintFs implements FsOperations {
       };
     }
     throw notFound(path);
+  }
+
+  fgetattr(path: string, handle: number): FileAttributes {
+    // The open file's own token, even if the profile changed or dropped the file since.
+    const open = this.#handles.get(handle);
+    if (!open) return this.getattr(path);
+    return this.#fileAttributes(open.file, open.content.length);
   }
 
   readdir(path: string): readonly string[] {
@@ -120,12 +121,12 @@ export class MintFs implements FsOperations {
     const content = this.#mint(file);
     this.#lastActivity = performance.now();
     const handle = this.#allocateHandle();
-    this.#handles.set(handle, content);
+    this.#handles.set(handle, { content, file });
     return handle;
   }
 
   read(handle: number, length: number, offset: number): Buffer {
-    const content = this.#handles.get(handle);
+    const content = this.#handles.get(handle)?.content;
     if (!content) throw new MintfsError('ERR_BAD_HANDLE', `no open file with handle ${handle}`);
     this.#lastActivity = performance.now();
     if (offset >= content.length) return Buffer.alloc(0);
@@ -133,9 +134,9 @@ export class MintFs implements FsOperations {
   }
 
   release(handle: number): void {
-    const content = this.#handles.get(handle);
-    if (!content) return;
-    content.fill(0);
+    const open = this.#handles.get(handle);
+    if (!open) return;
+    open.content.fill(0);
     this.#handles.delete(handle);
   }
 
@@ -172,6 +173,17 @@ export class MintFs implements FsOperations {
       'minted token',
     );
     return content;
+  }
+
+  #fileAttributes(file: VirtualFile, size: number): FileAttributes {
+    return {
+      mode: S_IFREG | file.mode,
+      uid: file.uid,
+      gid: file.gid,
+      size,
+      nlink: 1,
+      mtime: this.#started,
+    };
   }
 
   #sizeOf(file: VirtualFile, keyId: string): number {

@@ -39,7 +39,16 @@ export const fuseNativeBackend: FuseBackend = {
       allowOther: options.allowOther,
       // The kernel enforces the files' mode and owner from the profile.
       defaultPermissions: true,
-      fsname: fsnameWithOptions('mintfs', ['direct_io', 'subtype=mintfs']),
+      // Zero attribute and entry timeouts: a profile edit changes sizes and
+      // removes files, and a reader that trusts a cached size (Node's
+      // readFileSync reads exactly st_size bytes) would get a cut token.
+      fsname: fsnameWithOptions('mintfs', [
+        'direct_io',
+        'subtype=mintfs',
+        'attr_timeout=0',
+        'entry_timeout=0',
+        'negative_timeout=0',
+      ]),
       // A mint never takes long; a stuck one should fail the read, not hang it.
       timeout: 10_000,
     });
@@ -92,6 +101,7 @@ function adapt(ops: FsOperations, logger: Logger): FuseOps {
 
   const adapted: FuseOps = {
     getattr: (path, cb) => guard('getattr', path, () => toStat(ops.getattr(path)), cb),
+    fgetattr: (path, fd, cb) => guard('fgetattr', path, () => toStat(ops.fgetattr(path, fd)), cb),
     readdir: (path, cb) => guard('readdir', path, () => [...ops.readdir(path)], cb),
     open: (path, flags, cb) => guard('open', path, () => ops.open(path, flags), cb),
     read: (path, fd, buf, len, pos, cb) =>

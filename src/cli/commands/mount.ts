@@ -9,7 +9,7 @@ import { KeysArg, LogLevelArg, keysDirFrom, keysOption } from '../options.js';
 export const mountCommand = defineCommand({
   command: 'mount <profile> <mountpoint>',
   describe:
-    'Serve a profile at a mountpoint in the foreground; SIGINT/SIGTERM unmount (twice: exit at once)',
+    'Serve a profile at a mountpoint in the foreground; SIGINT/SIGTERM unmount (twice: exit at once); the profile and keyring are reloaded on change and on SIGHUP',
   builder: (yargs) =>
     yargs
       .positional('profile', { type: 'string', describe: 'Mount profile (YAML)' })
@@ -42,6 +42,11 @@ export const mountCommand = defineCommand({
       logger,
     });
     // A second signal exits at once; a later start recovers what is left.
-    await untilSignalled(logger, 'unmounting', () => mount.unmount());
+    await untilSignalled(
+      logger,
+      'unmounting',
+      () => mount.unmount(),
+      () => mount.reload('SIGHUP'),
+    );
   },
 });
