@@ -11,12 +11,14 @@ import { MintfsError } from '../errors.js';
 import { MintFs } from '../fs/mint-fs.js';
 import { buildTree } from '../fs/virtual-tree.js';
 import type { FuseBackend, MountedFileSystem } from '../fuse/backend.js';
-import { detachMount, mountpointState } from '../fuse/mount-table.js';
+import { detachMount, mountById, mountpointState, topMountAt } from '../fuse/mount-table.js';
+import { ensureSharedParent } from '../fuse/propagation.js';
 import { watchKeyring } from '../keys/watch-keyring.js';
 import type { Logger } from '../log/logger.js';
 import { loadProfile } from '../profile/load-profile.js';
 import { newTokenId } from '../token/identifier.js';
 import { Reloadable, fileFingerprint } from '../util/reloadable.js';
+import { placeMount } from './place-mount.js';
 
 export interface MountRequest {
   readonly profileFile: string;
@@ -24,12 +26,18 @@ export interface MountRequest {
   readonly keysDir: string;
   readonly backend: FuseBackend;
   readonly logger: Logger;
+  /** Take over from a live daemon at the mountpoint, without a gap for readers. */
+  readonly takeover?: boolean;
+  /** Make the mountpoint's parent a shared mount, so rslave containers follow restarts. */
+  readonly sharedParent?: boolean;
   readonly clock?: () => Date;
 }
 
 export interface RunningMount {
   readonly mountpoint: string;
   readonly fs: MintFs;
+  /** Resolves when the mount leaves the mount table without unmount() (a takeover). */
+  readonly lost: Promise<void>;
   /** Re-reads the profile and the keyring now (SIGHUP); they are also polled. */
   reload(reason: string): void;
   /**
@@ -41,6 +49,7 @@ export interface RunningMount {
 
 export const DEFAULT_DRAIN_MS = 10_000;
 const DRAIN_IDLE_MS = 1_000;
+const LOST_POLL_MS = 250;
 
 export async function startMount(request: MountRequest): Promise<RunningMount> {
   const { logger } = request;
@@ -72,13 +81,35 @@ export async function startMount(request: MountRequest): Promise<RunningMount> {
     newTokenId,
     logger,
   });
+  let takeover: boolean;
   try {
-    mountpoint = await prepareMountpoint(request.mountpoint, logger);
-    mounted = await request.backend.mount(mountpoint, fs, { allowOther: true, logger });
+    ({ mountpoint, takeover } = await prepareMountpoint(request.mountpoint, logger, request));
+    if (request.sharedParent) {
+      const parent = await ensureSharedParent(mountpoint);
+      logger.info({ event: 'shared-parent', parent }, 'mountpoint parent is a shared mount');
+    }
+    mounted = await placeMount({ mountpoint, backend: request.backend, fs, logger, takeover });
   } catch (err) {
     stopWatching();
     throw err;
   }
+  // Gone from the mount table without us detaching it: a newer daemon took over
+  // (or an admin ran umount). Either way this daemon drains and stops.
+  let stopping = false;
+  let unmounting: Promise<void> | undefined;
+  const lost = new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      if (stopping) return clearInterval(timer);
+      if (mountById(mounted.mountId)) return;
+      clearInterval(timer);
+      logger.info(
+        { event: 'mount-lost', mountpoint, mountId: mounted.mountId },
+        'our mount was detached (taken over by a newer daemon?); draining and stopping',
+      );
+      resolve();
+    }, LOST_POLL_MS);
+    timer.unref();
+  });
   logger.info(
     {
       event: 'mounted',
@@ -98,33 +129,41 @@ export async function startMount(request: MountRequest): Promise<RunningMount> {
       tree.reload(reason);
       keyring.reload(reason);
     },
-    unmount: async ({ drainMs = DEFAULT_DRAIN_MS } = {}) => {
-      stopWatching();
-      await mounted.detach();
-      const deadline = Date.now() + drainMs;
-      // fuse-native does not deliver the release of a file closed after the
-      // detach, so a handle can look open forever: a reader idle for a second
-      // is taken as done.
-      const busy = () => fs.openHandles > 0 && performance.now() - fs.lastActivity < DRAIN_IDLE_MS;
-      while (busy() && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-      if (busy())
-        logger.warn(
-          { event: 'drain-timeout', openHandles: fs.openHandles },
-          'readers still hold files open; stopping anyway',
-        );
-      await mounted.close();
-      logger.info({ event: 'unmounted', mountpoint }, 'mintfs unmounted');
-    },
+    lost,
+    unmount: ({ drainMs = DEFAULT_DRAIN_MS } = {}) => (unmounting ??= drain(drainMs)),
   };
+
+  async function drain(drainMs: number): Promise<void> {
+    stopping = true;
+    stopWatching();
+    await mounted.detach();
+    const deadline = Date.now() + drainMs;
+    // fuse-native does not deliver the release of a file closed after the
+    // detach, so a handle can look open forever: a reader idle for a second
+    // is taken as done.
+    const busy = () => fs.openHandles > 0 && performance.now() - fs.lastActivity < DRAIN_IDLE_MS;
+    while (busy() && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    if (busy())
+      logger.warn(
+        { event: 'drain-timeout', openHandles: fs.openHandles },
+        'readers still hold files open; stopping anyway',
+      );
+    await mounted.close();
+    logger.info({ event: 'unmounted', mountpoint }, 'mintfs unmounted');
+  }
 }
 
 /**
  * An absolute, canonical mountpoint that exists and is free. A mount left by
  * a killed daemon is detached; one still served by a live daemon is refused.
  */
-async function prepareMountpoint(requested: string, logger: Logger): Promise<string> {
+async function prepareMountpoint(
+  requested: string,
+  logger: Logger,
+  options: { takeover?: boolean | undefined },
+): Promise<{ mountpoint: string; takeover: boolean }> {
   const absolute = resolve(requested);
   // realpath of a stale FUSE mount fails with ENOTCONN: canonicalise the parent.
   let parent: string;
@@ -136,11 +175,19 @@ async function prepareMountpoint(requested: string, logger: Logger): Promise<str
   }
   const mountpoint = join(parent, basename(absolute));
   const state = mountpointState(mountpoint);
-  if (state === 'live')
-    throw new MintfsError(
-      'ERR_MOUNTPOINT_BUSY',
-      `${mountpoint} is already mounted by a running file system`,
-    );
+  if (state === 'live') {
+    if (!options.takeover)
+      throw new MintfsError(
+        'ERR_MOUNTPOINT_BUSY',
+        `${mountpoint} is already mounted by a running file system (--takeover replaces a running mintfs without a gap)`,
+      );
+    if (topMountAt(mountpoint)?.fstype !== 'fuse.mintfs')
+      throw new MintfsError(
+        'ERR_MOUNTPOINT_BUSY',
+        `${mountpoint} is mounted by something other than mintfs; refusing to take it over`,
+      );
+    return { mountpoint, takeover: true };
+  }
   if (state === 'stale') {
     logger.warn(
       { event: 'stale-mount', mountpoint },
@@ -160,5 +207,5 @@ async function prepareMountpoint(requested: string, logger: Logger): Promise<str
   // Mounting over files would hide them, and an agent could mistake them for tokens.
   if (readdirSync(mountpoint).length > 0)
     throw new MintfsError('ERR_MOUNTPOINT_INVALID', `${mountpoint} is not empty`);
-  return mountpoint;
+  return { mountpoint, takeover: false };
 }

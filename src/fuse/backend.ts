@@ -5,6 +5,7 @@
  */
 import type { FsOperations } from '../fs/mint-fs.js';
 import type { Logger } from '../log/logger.js';
+import type { DetachOutcome } from './propagation.js';
 
 export interface MountOptions {
   /** Let other users (the container's) reach the mount; permissions still apply. */
@@ -13,12 +14,16 @@ export interface MountOptions {
 }
 
 export interface MountedFileSystem {
+  /** Where it was mounted; a takeover moves it (see fuse/propagation.ts). */
   readonly mountpoint: string;
+  /** Its id in /proc/self/mountinfo, which follows it when it is moved. */
+  readonly mountId: number;
   /**
-   * Lazily detaches the mount: no new path lookups reach it, while files
-   * already open keep being served. Safe to call twice.
+   * Lazily detaches the mount, wherever it now is: no new path lookups reach
+   * it, while files already open keep being served. Safe to call twice; a
+   * mount already detached by someone else (a takeover) is left as it is.
    */
-  detach(): Promise<void>;
+  detach(): Promise<DetachOutcome>;
   /** Stops serving (detaching first if needed). Safe to call twice. */
   close(): Promise<void>;
 }

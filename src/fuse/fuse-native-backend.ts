@@ -9,7 +9,8 @@ import { MintfsError, describeError } from '../errors.js';
 import type { FuseBackend, MountedFileSystem } from './backend.js';
 import { EIO, EROFS, errnoFor } from './errno.js';
 import { fsnameWithOptions, loadFuseNative } from './fuse-native-workarounds.js';
-import { detachMount } from './mount-table.js';
+import { detachMount, topMountAt } from './mount-table.js';
+import { detachMountById, type DetachOutcome } from './propagation.js';
 
 // Everything that would change the tree answers EROFS.
 const WRITE_OPS = [
@@ -63,16 +64,25 @@ export const fuseNativeBackend: FuseBackend = {
           : resolve(),
       );
     });
-    let detaching: Promise<void> | undefined;
+    const entry = topMountAt(mountpoint);
+    if (entry?.fstype !== 'fuse.mintfs') {
+      await detachMount(mountpoint).catch(() => undefined);
+      throw new MintfsError('ERR_MOUNT_FAILED', `mount ${mountpoint}: not in the mount table`);
+    }
+    let detaching: Promise<DetachOutcome> | undefined;
     let closing: Promise<void> | undefined;
     const mounted: MountedFileSystem = {
       mountpoint,
-      detach: () => (detaching ??= detachMount(mountpoint)),
+      mountId: entry.id,
+      detach: () => (detaching ??= detachMountById(entry.id)),
       close: () =>
-        (closing ??= new Promise<void>((resolve, reject) => {
-          // fuse-native detaches (our patched, idempotent Fuse.unmount), then stops its loop.
-          fuse.unmount((err) => (err ? reject(err) : resolve()));
-        })),
+        (closing ??= (async () => {
+          await mounted.detach();
+          // Our Fuse.unmount detaches nothing; this stops fuse-native's loop.
+          await new Promise<void>((resolve, reject) => {
+            fuse.unmount((err) => (err ? reject(err) : resolve()));
+          });
+        })()),
     };
     return mounted;
   },

@@ -10,6 +10,52 @@ const run = promisify(execFile);
 
 export type MountpointState = 'unmounted' | 'live' | 'stale';
 
+export interface MountEntry {
+  readonly id: number;
+  readonly parentId: number;
+  readonly mountpoint: string;
+  readonly fstype: string;
+  /** Propagation: `shared:N` (peer group) and `master:N` (slave of) optional fields. */
+  readonly shared: boolean;
+  readonly slave: boolean;
+}
+
+/** Every mount in the namespace, in mountinfo order (which is not stacking order). */
+export function readMountTable(
+  mountinfo = readFileSync('/proc/self/mountinfo', 'utf8'),
+): MountEntry[] {
+  return mountinfo
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => {
+      const fields = line.split(' ');
+      const separator = fields.indexOf('-');
+      const optional = fields.slice(6, separator);
+      return {
+        id: Number(fields[0]),
+        parentId: Number(fields[1]),
+        mountpoint: unescapeMountinfo(fields[4] ?? ''),
+        fstype: fields[separator + 1] ?? '',
+        shared: optional.some((field) => field.startsWith('shared:')),
+        slave: optional.some((field) => field.startsWith('master:')),
+      };
+    });
+}
+
+/**
+ * The mount path lookups reach at `path`, if something is mounted exactly
+ * there: of the mounts stacked on that path, the one no other is mounted on.
+ * (A mount moved beneath another is listed after it, so list order says nothing.)
+ */
+export function topMountAt(path: string, table = readMountTable()): MountEntry | undefined {
+  const stacked = table.filter((entry) => entry.mountpoint === path);
+  return stacked.find((entry) => !stacked.some((other) => other.parentId === entry.id));
+}
+
+export function mountById(id: number, table = readMountTable()): MountEntry | undefined {
+  return table.find((entry) => entry.id === id);
+}
+
 /** Mount points in /proc/self/mountinfo, with its octal escapes (\040 for space) undone. */
 export function mountedPaths(mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): string[] {
   return mountinfo

@@ -6,7 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { mountedPaths } from '../../src/fuse/mount-table.js';
+import { mountedPaths, topMountAt } from '../../src/fuse/mount-table.js';
 import { initKeyring, loadKeyring, type Keyring } from '../../src/keys/keyring.js';
 import { CLI } from './paths.js';
 import { pollUntil } from './poll.js';
@@ -44,38 +44,68 @@ export interface MountFixture {
   /** Everything the daemon wrote to stderr so far. */
   stderr: () => string;
   /** Starts the daemon again on the same mountpoint, keyring and profile. */
-  restart: () => Promise<void>;
+  restart: (extraArgs?: readonly string[]) => Promise<void>;
+}
+
+export interface MountFixtureOptions {
+  /** Use this keyring (a gateway's) instead of a new one. */
+  readonly keysDir?: string;
+  /** Mount at `<dir>/agent/secrets` with `--shared-parent`, as the propagation recipe says. */
+  readonly sharedParent?: boolean;
 }
 
 export async function startMountFixture(
   owner: TestContext | Teardown,
   profile = DEMO_PROFILE,
+  options: MountFixtureOptions = {},
 ): Promise<MountFixture> {
   const teardown = 'add' in owner ? owner : teardownOf(owner);
   const dir = tempDir(teardown);
   // Other uids (a container user) must be able to reach the mountpoint.
   chmodSync(dir, 0o755);
-  const keysDir = join(dir, 'keys');
-  initKeyring(keysDir, new Date());
+  const keysDir = options.keysDir ?? join(dir, 'keys');
+  if (!options.keysDir) initKeyring(keysDir, new Date());
   const profileFile = join(dir, 'profile.yaml');
   writeFileSync(profileFile, profile);
-  const mountpoint = join(dir, 'mnt');
-  mkdirSync(mountpoint);
+  const parent = options.sharedParent ? join(dir, 'agent') : dir;
+  const mountpoint = join(parent, options.sharedParent ? 'secrets' : 'mnt');
+  mkdirSync(mountpoint, { recursive: true });
+  // The shared parent is a bind mount of itself: undo it before the directory goes.
+  if (options.sharedParent)
+    teardown.add(() => {
+      if (topMountAt(parent)) spawnSync('umount', ['-l', '--', parent]);
+    });
 
   let stderr = '';
-  const spawnDaemon = async (): Promise<ChildProcess> => {
+  const children: ChildProcess[] = [];
+  const spawnDaemon = async (extraArgs: readonly string[] = []): Promise<ChildProcess> => {
     const child = spawn(
       process.execPath,
-      [CLI, 'mount', profileFile, mountpoint, '--keys', keysDir],
+      [
+        CLI,
+        'mount',
+        profileFile,
+        mountpoint,
+        '--keys',
+        keysDir,
+        ...(options.sharedParent ? ['--shared-parent'] : []),
+        ...extraArgs,
+      ],
       {
         stdio: ['ignore', 'ignore', 'pipe'],
       },
     );
-    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    children.push(child);
+    let own = '';
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+      own += chunk;
+    });
+    // This daemon's own "mounted" line: after a takeover the old one was serving all along.
     await pollUntil('the mount to serve', () => {
       if (child.exitCode !== null)
         throw new Error(`mintfs mount exited ${child.exitCode}: ${stderr}`);
-      return isServing(mountpoint);
+      return own.includes('"event":"mounted"') && isServing(mountpoint);
     });
     return child;
   };
@@ -88,12 +118,17 @@ export async function startMountFixture(
     keyring: () => loadKeyring(keysDir),
     child: await spawnDaemon(),
     stderr: () => stderr,
-    restart: async () => {
-      fixture.child = await spawnDaemon();
+    restart: async (extraArgs) => {
+      fixture.child = await spawnDaemon(extraArgs);
     },
   };
   // Runs before the temp dir is removed: teardown is last-in, first-out.
-  teardown.add(() => stopMount(fixture));
+  teardown.add(async () => {
+    await stopMount(fixture);
+    // A daemon that was taken over exits by itself; make sure none is left.
+    for (const child of children)
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
   return fixture;
 }
 

@@ -9,7 +9,8 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Fuse from 'fuse-native';
-import { mountedPaths } from '../../src/fuse/mount-table.js';
+import { mountedPaths, topMountAt } from '../../src/fuse/mount-table.js';
+import { detachMountById } from '../../src/fuse/propagation.js';
 import { tempDir, teardownOf } from '../helpers/temp.js';
 
 // Captured before the workaround module is loaded (it replaces the static).
@@ -27,7 +28,7 @@ describe('fuse-native bugs', () => {
     assert.equal(existsSync(marker), true, 'the shell ran the command in the path');
   });
 
-  it('our unmount passes the path as one argument, never to a shell', async (t) => {
+  it('our Fuse.unmount runs no shell and detaches nothing; the daemon detaches by mount id', async (t) => {
     const { loadFuseNative } = await import('../../src/fuse/fuse-native-workarounds.js');
     const PatchedFuse = loadFuseNative();
     const dir = tempDir(t);
@@ -44,14 +45,18 @@ describe('fuse-native bugs', () => {
     );
     teardownOf(t).add(() => spawnSync('fusermount3', ['-u', '-z', '--', mountpoint]));
     assert.equal(mountedPaths().includes(mountpoint), true);
-    // The instance's unmount goes through the replaced static, then stops fuse-native's loop.
+    // The replaced static succeeds without touching the mount: by the time a
+    // daemon stops, another may serve that path (a takeover).
+    assert.equal(await unmountWith(PatchedFuse.unmount.bind(PatchedFuse), mountpoint), null);
+    assert.equal(mountedPaths().includes(mountpoint), true, 'still mounted');
+    const id = topMountAt(mountpoint)?.id as number;
+    assert.equal(await detachMountById(id), 'detached');
+    assert.equal(mountedPaths().includes(mountpoint), false, 'detached by id');
+    assert.equal(await detachMountById(id), 'already-gone');
     await new Promise<void>((resolve, reject) =>
       fuse.unmount((err) => (err ? reject(err) : resolve())),
     );
-    assert.equal(mountedPaths().includes(mountpoint), false, 'unmounted');
     assert.equal(existsSync(marker), false, 'no shell ran the path');
-    // And unmounting what is no longer mounted succeeds (graceful shutdown detaches first).
-    assert.equal(await unmountWith(PatchedFuse.unmount.bind(PatchedFuse), mountpoint), null);
   });
 
   it('fuse-native cannot express direct_io, and drops zero timeouts', (t) => {

@@ -114,7 +114,7 @@ describe('mount life cycle', () => {
     ]);
     assert.equal(second.code, 3);
     assert.deepEqual(diagnostics(second.stderr), [
-      `mintfs: ${fixture.mountpoint} is already mounted by a running file system`,
+      `mintfs: ${fixture.mountpoint} is already mounted by a running file system (--takeover replaces a running mintfs without a gap)`,
     ]);
     assert.equal(spawnSync('cat', [join(fixture.mountpoint, 'github/token')]).status, 0);
   });

@@ -24,12 +24,33 @@ export const mountCommand = defineCommand({
         default: 'fuse-native',
         describe: 'FUSE binding',
       })
-      .example('$0 mount mount-profiles/github-readonly.yaml /run/mintfs/agent1', ''),
+      .option('takeover', {
+        type: 'boolean',
+        default: false,
+        describe:
+          'If a mintfs daemon serves the mountpoint, replace it without a gap: mount beneath it, detach it; it drains and exits',
+      })
+      .option('shared-parent', {
+        type: 'boolean',
+        default: false,
+        describe:
+          "Make the mountpoint's parent directory a shared mount, so containers that bind it with rslave follow restarts",
+      })
+      .example(
+        '$0 mount mount-profiles/github-readonly.yaml /run/mintfs/agent1/secrets --shared-parent',
+        '',
+      )
+      .example(
+        '$0 mount new-profile.yaml /run/mintfs/agent1/secrets --takeover',
+        'upgrade in place',
+      ),
   args: z.object({
     profile: z.string().min(1),
     mountpoint: z.string().min(1),
     keys: KeysArg,
     backend: z.literal('fuse-native'),
+    takeover: z.boolean(),
+    'shared-parent': z.boolean(),
     'log-level': LogLevelArg,
   }),
   run: async (args) => {
@@ -40,13 +61,21 @@ export const mountCommand = defineCommand({
       keysDir: keysDirFrom(args),
       backend: fuseNativeBackend,
       logger,
+      takeover: args.takeover,
+      sharedParent: args['shared-parent'],
     });
     // A second signal exits at once; a later start recovers what is left.
-    await untilSignalled(
-      logger,
-      'unmounting',
-      () => mount.unmount(),
-      () => mount.reload('SIGHUP'),
-    );
+    // Taken over by a newer daemon: drain and exit 0, as on SIGTERM.
+    await Promise.race([
+      untilSignalled(
+        logger,
+        'unmounting',
+        () => mount.unmount(),
+        () => mount.reload('SIGHUP'),
+      ),
+      mount.lost
+        .then(() => mount.unmount())
+        .then(() => new Promise<void>((resolve) => logger.flush(() => resolve()))),
+    ]);
   },
 });

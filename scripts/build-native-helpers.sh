@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Compiles the small C helpers in native/ into dist/native/. Without a C
+# compiler the helpers are skipped with a warning: only `mintfs mount
+# --takeover` needs one, and it says so when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p dist/native
+if ! command -v cc >/dev/null 2>&1; then
+  echo "warning: no C compiler; mintfs mount --takeover will be unavailable (scripts/setup.sh installs gcc)" >&2
+  exit 0
+fi
+cc -O2 -Wall -Wextra -Werror -o dist/native/mintfs-move-beneath native/move-mount-beneath.c

@@ -1,0 +1,97 @@
+/**
+ * Mount propagation, so that containers survive a daemon restart, and the
+ * takeover that makes a restart seamless.
+ *
+ * A container that bind-mounts the FUSE mount itself holds that mount: when
+ * the daemon restarts, the container keeps the dead one. A container that
+ * bind-mounts its *parent* directory as a slave (`rslave`) instead sees every
+ * later mount and unmount under it, so it follows the daemon across
+ * restarts. `ensureSharedParent` makes the parent a shared mount for that.
+ *
+ * Takeover: the new daemon mounts at a private staging directory, moves that
+ * mount underneath the running one (MOVE_MOUNT_BENEATH), and detaches the
+ * old top. Path lookups always find a live mount, in this namespace and in
+ * every slave, so readers never see a gap. The old daemon sees its mount
+ * gone and drains and exits on its own.
+ */
+import { execFile } from 'node:child_process';
+import { accessSync, constants, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { MintfsError, describeError } from '../errors.js';
+import { detachMount, mountById, readMountTable, topMountAt } from './mount-table.js';
+
+const run = promisify(execFile);
+
+/** Where a daemon mounts before moving its mount into place: a private mount, so nothing propagates from it. */
+export const STAGING_DIR = '/run/mintfs-staging';
+
+const MOVE_BENEATH_HELPER = fileURLToPath(
+  new URL('../../native/mintfs-move-beneath', import.meta.url),
+);
+
+/** Makes the mountpoint's parent directory a shared mount (a bind of itself if it is not a mount). */
+export async function ensureSharedParent(mountpoint: string): Promise<string> {
+  const parent = dirname(mountpoint);
+  if (!topMountAt(parent)) await mountCommand(['--bind', parent, parent], parent);
+  if (!topMountAt(parent)?.shared) await mountCommand(['--make-shared', parent], parent);
+  return parent;
+}
+
+/** The staging directory, as a private mount of its own. */
+export async function ensurePrivateStaging(dir = STAGING_DIR): Promise<string> {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const top = topMountAt(dir);
+  if (!top) await mountCommand(['--bind', dir, dir], dir);
+  const now = topMountAt(dir);
+  if (!now || now.shared || now.slave) await mountCommand(['--make-private', dir], dir);
+  return dir;
+}
+
+/** Moves the mount at `source` underneath the top mount at `target`. */
+export async function moveMountBeneath(source: string, target: string): Promise<void> {
+  try {
+    accessSync(MOVE_BENEATH_HELPER, constants.X_OK);
+  } catch {
+    throw new MintfsError(
+      'ERR_MOUNT_FAILED',
+      `takeover needs ${MOVE_BENEATH_HELPER}; build it with npm run build (needs a C compiler)`,
+    );
+  }
+  try {
+    await run(MOVE_BENEATH_HELPER, [source, target]);
+  } catch (err) {
+    const stderr = (err as { stderr?: string }).stderr?.trim();
+    throw new MintfsError('ERR_MOUNT_FAILED', stderr || describeError(err), { cause: err });
+  }
+}
+
+export type DetachOutcome = 'detached' | 'already-gone' | 'covered';
+
+/**
+ * Lazily detaches mount `id` wherever it now is. A mount that is gone was
+ * taken over; one with another mount on top is left alone, since detaching
+ * by path would remove the one on top.
+ */
+export async function detachMountById(id: number): Promise<DetachOutcome> {
+  const table = readMountTable();
+  const entry = mountById(id, table);
+  if (!entry) return 'already-gone';
+  if (topMountAt(entry.mountpoint, table)?.id !== id) return 'covered';
+  await detachMount(entry.mountpoint);
+  return 'detached';
+}
+
+async function mountCommand(args: string[], path: string): Promise<void> {
+  try {
+    await run('mount', args);
+  } catch (err) {
+    const stderr = (err as { stderr?: string }).stderr?.trim();
+    throw new MintfsError(
+      'ERR_MOUNT_FAILED',
+      `mount ${args.join(' ')} (for ${path}): ${stderr || describeError(err)}`,
+      { cause: err },
+    );
+  }
+}
