@@ -40,7 +40,9 @@ export async function startReadLoop(
   const command = options.namespace
     ? ['unshare', '--mount', '--propagation', 'slave', 'bash', '-c', LOOP, 'loop', file, stopFile]
     : ['bash', '-c', LOOP, 'loop', file, stopFile];
-  const child = spawn(command[0] as string, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command[0] as string, command.slice(1), {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const samples: ReadSample[] = [];
   let partial = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
