@@ -56,6 +56,8 @@ export interface ProxyDeps {
   readonly config: GatewayConfig;
   readonly credentials: CredentialStore;
   readonly keyring: () => Keyring;
+  /** Reloads the keyring if a key with this id has appeared on disk since the last load. */
+  readonly reloadKeyringFor: (keyId: string | undefined) => boolean;
   readonly revocations: () => RevocationList;
   readonly cache: VerificationCache;
   readonly agents: ReadonlyMap<string, HttpAgent>;
@@ -121,7 +123,14 @@ export function createProxyHandler(
         'send a mintfs token as Authorization: Bearer <token> (or Basic password)',
       );
     const now = deps.clock();
-    const authenticated = deps.cache.authenticate(found.token, deps.keyring(), now);
+    let authenticated = deps.cache.authenticate(found.token, deps.keyring(), now);
+    // Signed by a key rotated in since our last poll: pick it up now rather than refuse.
+    if (
+      'allowed' in authenticated &&
+      authenticated.code === 'ERR_KEY_UNKNOWN' &&
+      deps.reloadKeyringFor(authenticated.keyId)
+    )
+      authenticated = deps.cache.authenticate(found.token, deps.keyring(), now);
     if ('allowed' in authenticated) {
       audit.tokenId = authenticated.tokenId;
       audit.agent = authenticated.agent;

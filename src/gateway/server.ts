@@ -9,7 +9,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import type { Socket } from 'node:net';
 import { rootCertificates } from 'node:tls';
 import { MintfsError } from '../errors.js';
-import { watchKeyring } from '../keys/watch-keyring.js';
+import { reloadIfKeyAppeared, watchKeyring } from '../keys/watch-keyring.js';
 import { revocationsDir } from '../revocation/revocations.js';
 import { watchRevocations } from '../revocation/watch-revocations.js';
 import type { Logger } from '../log/logger.js';
@@ -60,6 +60,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     config,
     credentials,
     keyring: () => keyring.current,
+    reloadKeyringFor: (keyId) => reloadIfKeyAppeared(keyring, keyId),
     revocations: () => revocations.current,
     cache: new VerificationCache(),
     agents,

@@ -75,12 +75,18 @@ export class Reloadable<T> {
     return true;
   }
 
+  /** Reloads now if the state on disk changed since the last load; returns whether it did. */
+  refresh(reason: string): boolean {
+    if (this.#options.fingerprint() === this.#fingerprint) return false;
+    return this.reload(reason);
+  }
+
   close(): void {
     clearInterval(this.#timer);
   }
 
   #poll(): void {
-    if (this.#options.fingerprint() !== this.#fingerprint) this.reload('changed');
+    this.refresh('changed');
   }
 }
 

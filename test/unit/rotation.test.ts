@@ -12,7 +12,7 @@ import {
   pruneRetiredKeys,
   retireKey,
 } from '../../src/keys/keyring.js';
-import { watchKeyring } from '../../src/keys/watch-keyring.js';
+import { reloadIfKeyAppeared, watchKeyring } from '../../src/keys/watch-keyring.js';
 import { createLogger } from '../../src/log/logger.js';
 import { newTokenId } from '../../src/token/identifier.js';
 import { mintToken } from '../../src/token/mint.js';
@@ -155,6 +155,23 @@ describe('reloading state from disk', () => {
     const reloads = lines.filter((line) => line.event === 'keyring-reloaded');
     assert.equal(reloads.at(-1)?.keyId, second);
     assert.ok(lines.every((line) => !JSON.stringify(line).includes(first.secret.toString('hex'))));
+  });
+
+  it('a verifier meeting a key rotated in since its last poll reloads at once; garbage ids never reload', (t) => {
+    const dir = join(tempDir(t), 'keys');
+    initKeyring(dir, at(0));
+    const { logger, lines } = capturingLogger();
+    const watched = watchKeyring(dir, logger);
+    t.after(() => watched.close());
+    assert.equal(reloadIfKeyAppeared(watched, '20990101T000000Z-00000000'), false);
+    assert.equal(reloadIfKeyAppeared(watched, '../../etc/passwd'), false);
+    assert.equal(reloadIfKeyAppeared(watched, undefined), false);
+    const added = addKey(dir, at(1));
+    // Synchronously, before any poll could run.
+    reloadIfKeyAppeared(watched, added);
+    assert.ok(watched.current.keyById(added));
+    assert.equal(lines.filter((l) => l.event === 'keyring-reloaded').length, 1);
+    assert.equal(reloadIfKeyAppeared(watched, added), false, 'nothing changed since');
   });
 
   it('a failed reload keeps the last good state and says why, once', async (t) => {
