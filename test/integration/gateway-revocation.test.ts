@@ -86,11 +86,14 @@ describe('gateway: revocation', () => {
     const gw = await startGatewayFixture(t);
     const held = gw.token();
     const neighbour = gw.token({ agent: 'other-agent' });
-    const revokedAt = new Date();
-    assert.equal(runCli(['revoke', '--agent', 'test-agent', '--keys', gw.keysDir]).code, 0);
+    const revoke = runCli(['revoke', '--agent', 'test-agent', '--keys', gw.keysDir]);
+    assert.equal(revoke.code, 0, revoke.stderr);
+    const before = Date.parse(
+      (JSON.parse(revoke.stdout) as { revoked: { before: string } }).revoked.before,
+    );
     assert.equal(errorOf(await answersWithin(gw, held, 401)), 'ERR_TOKEN_REVOKED');
-    // Issue times are whole seconds: a token from the next second on is new.
-    const fresh = gw.token({}, new Date(Math.floor(revokedAt.getTime() / 1000) * 1000 + 1_000));
+    // Issue times are whole seconds: a token from the second after the cut-off on is new.
+    const fresh = gw.token({}, new Date(Math.floor(before / 1000) * 1000 + 1_000));
     assert.equal((await call(gw, fresh)).status, 200);
     assert.equal((await call(gw, neighbour)).status, 200);
   });
