@@ -10,3 +10,8 @@ if ! command -v cc >/dev/null 2>&1; then
   exit 0
 fi
 cc -O2 -Wall -Wextra -Werror -o dist/native/mintfs-move-beneath native/move-mount-beneath.c
+if [ -e /usr/include/seccomp.h ]; then
+  cc -O2 -Wall -Wextra -Werror -o dist/native/mintfs-seccomp-bpf native/seccomp-bpf.c -lseccomp
+else
+  echo "warning: no libseccomp headers; mintfs run will refuse to start (scripts/setup.sh installs libseccomp-dev)" >&2
+fi

@@ -21,6 +21,12 @@ packages=(
   git            # ... and real git (smart HTTP through git http-backend)
   openssl        # test CA and certificates for the HTTPS test upstream
   ca-certificates
+  libseccomp-dev # the seccomp filter helper for mintfs run (native/seccomp-bpf.c)
+  bubblewrap     # mintfs run's sandbox
+  runc           # the OCI runtime path (scripts/runc/), tested for real
+  socat          # the loopback-to-gateway bridge inside a sandbox's network namespace
+  apparmor       # apparmor_parser, to check the shipped profile parses
+  iproute2       # ip netns for the runc network namespace
 )
 
 if [ "${1:-}" = bench ]; then

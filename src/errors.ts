@@ -48,7 +48,9 @@ export type MintfsErrorCode =
   | 'ERR_MOUNTPOINT_INVALID'
   | 'ERR_MOUNTPOINT_BUSY'
   | 'ERR_MOUNT_FAILED'
-  | 'ERR_UNSUPPORTED_PLATFORM';
+  | 'ERR_UNSUPPORTED_PLATFORM'
+  // sandboxes
+  | 'ERR_SANDBOX_FAILED';
 
 export class MintfsError extends Error {
   override readonly name = 'MintfsError';

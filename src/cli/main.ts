@@ -14,6 +14,7 @@ import { mintCommand } from './commands/mint.js';
 import { mountCommand } from './commands/mount.js';
 import { profileCommand } from './commands/profile.js';
 import { revokeCommand } from './commands/revoke.js';
+import { runCommand } from './commands/run.js';
 import { verifyCommand } from './commands/verify.js';
 import { EXIT_INVALID, exitCodeFor } from './exit-codes.js';
 import { printDiagnostic } from './io.js';
@@ -37,6 +38,7 @@ async function main(args: string[]): Promise<void> {
       .command(inspectCommand)
       .command(verifyCommand)
       .command(revokeCommand)
+      .command(runCommand)
       .command(gatewayCommand)
       .command(attenuateCommand)
       .command(profileCommand)

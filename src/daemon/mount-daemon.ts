@@ -9,7 +9,7 @@ import { mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { MintfsError } from '../errors.js';
 import { MintFs } from '../fs/mint-fs.js';
-import { buildTree } from '../fs/virtual-tree.js';
+import { buildTree, withOwner } from '../fs/virtual-tree.js';
 import type { FuseBackend, MountedFileSystem } from '../fuse/backend.js';
 import { detachMount, mountById, mountpointState, topMountAt } from '../fuse/mount-table.js';
 import { ensureSharedParent } from '../fuse/propagation.js';
@@ -30,6 +30,8 @@ export interface MountRequest {
   readonly takeover?: boolean;
   /** Make the mountpoint's parent a shared mount, so rslave containers follow restarts. */
   readonly sharedParent?: boolean;
+  /** Own every file as this user, whatever the profile says (mintfs run's sandbox user). */
+  readonly fileOwner?: { readonly uid: number; readonly gid: number };
   readonly clock?: () => Date;
 }
 
@@ -54,9 +56,14 @@ const LOST_POLL_MS = 250;
 export async function startMount(request: MountRequest): Promise<RunningMount> {
   const { logger } = request;
   const profileFile = request.profileFile;
-  const tree = new Reloadable(buildTree(loadProfile(profileFile)), {
+  const owner = request.fileOwner;
+  const loadTree = () => {
+    const built = buildTree(loadProfile(profileFile));
+    return owner ? withOwner(built, owner) : built;
+  };
+  const tree = new Reloadable(loadTree(), {
     name: 'profile',
-    load: () => buildTree(loadProfile(profileFile)),
+    load: loadTree,
     fingerprint: () => fileFingerprint(profileFile),
     describe: (next) => ({ profile: profileFile, files: [...next.files.keys()] }),
     logger,

@@ -42,6 +42,14 @@ export function buildTree(profile: Profile): VirtualTree {
   return { agent: profile.agent, files, directories };
 }
 
+/** The same tree with every file owned by `owner` (mintfs run: the sandbox's user reads them). */
+export function withOwner(tree: VirtualTree, owner: { uid: number; gid: number }): VirtualTree {
+  const files = new Map(
+    [...tree.files].map(([path, file]) => [path, { ...file, uid: owner.uid, gid: owner.gid }]),
+  );
+  return { ...tree, files };
+}
+
 function virtualFile(profile: Profile, path: string, spec: FileSpec): VirtualFile {
   return {
     path,

@@ -25,6 +25,8 @@ export interface GatewayOptions {
   readonly keysDir: string;
   readonly logger: Logger;
   readonly clock?: () => Date;
+  /** Listen here instead of the config's `listen` (mintfs run: a private unix socket). */
+  readonly listen?: ListenAddress[];
 }
 
 export interface RunningGateway {
@@ -40,7 +42,8 @@ export interface RunningGateway {
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const { logger } = options;
   // Start-up checks everything, so a gateway that starts is correctly configured.
-  const config = loadGatewayConfig(options.configFile);
+  const loaded = loadGatewayConfig(options.configFile);
+  const config = options.listen ? { ...loaded, listen: [...options.listen] } : loaded;
   const keyring = watchKeyring(options.keysDir, logger);
   const revocations = watchRevocations(revocationsDir(options.keysDir), logger);
   const credentials = new CredentialStore(config.upstreams, logger);

@@ -1,0 +1,107 @@
+/**
+ * The bubblewrap command line for an agent sandbox, built from a spec (pure:
+ * what exists on the host is passed in, so tests can check the arguments).
+ *
+ * Inside: the host's /usr read-only (with the merged-/usr symlinks), a few
+ * /etc files a program needs to start, fresh /proc, /dev and /tmp, the
+ * token mount at /secrets read-only, the gateway's unix socket, and a
+ * workspace at /work. Every namespace is unshared: the network namespace has
+ * only loopback, where a socat bridge on 127.0.0.1:8787 leads to the gateway
+ * and nowhere else. No capabilities, a non-root uid, no new privileges
+ * (bubblewrap always sets it), the seccomp filter, a new session (no TIOCSTI
+ * into the caller's terminal), and death with the parent.
+ */
+export const GATEWAY_PORT = 8787;
+export const SANDBOX_GATEWAY_SOCKET = '/run/mintfs/gateway.sock';
+export const SANDBOX_SECRETS = '/secrets';
+export const SANDBOX_WORK = '/work';
+
+/** How the top-level directories of the host look: merged-/usr symlinks or real directories. */
+export type HostRoot = ReadonlyMap<
+  string,
+  { readonly symlink?: string; readonly directory?: boolean }
+>;
+
+export interface SandboxSpec {
+  readonly secretsDir: string;
+  readonly gatewaySocket: string;
+  readonly uid: number;
+  readonly gid: number;
+  /** A host directory bound read-write at /work; a fresh tmpfs when absent. */
+  readonly workdir?: string | undefined;
+  readonly command: readonly string[];
+  /** File descriptor (in bwrap) carrying the seccomp BPF program. */
+  readonly seccompFd: number;
+  /** File descriptor bwrap writes its JSON info (child-pid) to. */
+  readonly infoFd: number;
+  readonly hostRoot: HostRoot;
+  /** Extra environment (TERM, LANG) passed from the caller. */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+const ROOT_ENTRIES = ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32'];
+const ETC_FILES = [
+  '/etc/passwd',
+  '/etc/group',
+  '/etc/nsswitch.conf',
+  '/etc/ld.so.cache',
+  '/etc/localtime',
+  '/etc/alternatives',
+  '/etc/ssl',
+  '/etc/ca-certificates',
+];
+
+// Waits (up to 5 s) for the bridge to listen, so the command's first request cannot race it.
+const LAUNCHER = `
+socat TCP-LISTEN:${GATEWAY_PORT},bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:${SANDBOX_GATEWAY_SOCKET} &
+for _ in $(seq 500); do (exec 3<>/dev/tcp/127.0.0.1/${GATEWAY_PORT}) 2>/dev/null && break; sleep 0.01; done
+exec "$@"
+`;
+
+export function bwrapArgs(spec: SandboxSpec): string[] {
+  const args = [
+    '--unshare-all',
+    '--die-with-parent',
+    '--new-session',
+    '--cap-drop',
+    'ALL',
+    '--uid',
+    String(spec.uid),
+    '--gid',
+    String(spec.gid),
+    '--hostname',
+    'agent',
+    '--ro-bind',
+    '/usr',
+    '/usr',
+  ];
+  for (const name of ROOT_ENTRIES) {
+    const entry = spec.hostRoot.get(name);
+    if (entry?.symlink !== undefined) args.push('--symlink', entry.symlink, `/${name}`);
+    else if (entry?.directory) args.push('--ro-bind', `/${name}`, `/${name}`);
+  }
+  for (const file of ETC_FILES) args.push('--ro-bind-try', file, file);
+  args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--tmpfs', '/run');
+  args.push('--ro-bind', spec.secretsDir, SANDBOX_SECRETS);
+  args.push('--bind', spec.gatewaySocket, SANDBOX_GATEWAY_SOCKET);
+  if (spec.workdir !== undefined) args.push('--bind', spec.workdir, SANDBOX_WORK);
+  else args.push('--tmpfs', SANDBOX_WORK);
+  args.push('--chdir', SANDBOX_WORK, '--clearenv');
+  const env: Record<string, string> = {
+    ...spec.env,
+    PATH: '/usr/local/bin:/usr/bin:/bin',
+    HOME: SANDBOX_WORK,
+    // curl reads only the lower-case names; Node reads them with NODE_USE_ENV_PROXY.
+    HTTP_PROXY: `http://127.0.0.1:${GATEWAY_PORT}`,
+    http_proxy: `http://127.0.0.1:${GATEWAY_PORT}`,
+    HTTPS_PROXY: `http://127.0.0.1:${GATEWAY_PORT}`,
+    https_proxy: `http://127.0.0.1:${GATEWAY_PORT}`,
+    NO_PROXY: '',
+    NODE_USE_ENV_PROXY: '1',
+    MINTFS_GATEWAY: `http://127.0.0.1:${GATEWAY_PORT}`,
+  };
+  for (const [name, value] of Object.entries(env)) args.push('--setenv', name, value);
+  args.push('--seccomp', String(spec.seccompFd), '--info-fd', String(spec.infoFd));
+  args.push('--', '/usr/bin/bash', '-c', LAUNCHER, 'mintfs-run', ...spec.command);
+  return args;
+}

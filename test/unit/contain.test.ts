@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { bwrapArgs, SANDBOX_SECRETS } from '../../src/contain/bwrap.js';
+import {
+  DENIED_SYSCALLS,
+  ociSeccompProfile,
+  seccompBpf,
+} from '../../src/contain/seccomp-policy.js';
+
+const SPEC = {
+  secretsDir: '/run/mintfs-run/x/secrets',
+  gatewaySocket: '/run/mintfs-run/x/gateway.sock',
+  uid: 1000,
+  gid: 1000,
+  command: ['sh', '-c', 'echo $0'],
+  seccompFd: 3,
+  infoFd: 4,
+  hostRoot: new Map([['lib', { symlink: 'usr/lib' }]]),
+};
+
+describe('sandbox policy', () => {
+  it('bubblewrap: every namespace, no capabilities, the user, secrets read-only, seccomp', () => {
+    const args = bwrapArgs(SPEC);
+    const joined = args.join(' ');
+    assert.ok(args.includes('--unshare-all'));
+    assert.ok(!args.includes('--share-net'), 'no host network');
+    assert.match(joined, /--cap-drop ALL/);
+    assert.match(joined, /--uid 1000 --gid 1000/);
+    assert.match(joined, new RegExp(`--ro-bind ${SPEC.secretsDir} ${SANDBOX_SECRETS}`));
+    assert.match(joined, /--seccomp 3/);
+    assert.match(joined, /--die-with-parent/);
+    assert.match(joined, /--new-session/);
+    assert.match(joined, /--symlink usr\/lib \/lib/);
+    assert.match(joined, /--setenv http_proxy http:\/\/127\.0\.0\.1:8787/);
+    assert.match(joined, /--setenv NODE_USE_ENV_PROXY 1/);
+    assert.deepEqual(args.slice(-3), ['sh', '-c', 'echo $0'], 'the command is passed as words');
+  });
+
+  it('runc and bubblewrap deny the same system calls', async () => {
+    const profile = ociSeccompProfile() as { syscalls: Array<{ names: string[]; action: string }> };
+    assert.deepEqual(profile.syscalls[0]?.names, [...DENIED_SYSCALLS]);
+    for (const must of [
+      'mount',
+      'ptrace',
+      'keyctl',
+      'bpf',
+      'unshare',
+      'setns',
+      'kexec_load',
+      'init_module',
+    ])
+      assert.ok((DENIED_SYSCALLS as readonly string[]).includes(must), must);
+    // The helper resolves every name (it fails on an unknown one) and emits whole BPF instructions.
+    const bpf = await seccompBpf();
+    assert.ok(bpf.length > 8 * DENIED_SYSCALLS.length);
+    assert.equal(bpf.length % 8, 0);
+  });
+});
