@@ -89,6 +89,7 @@ describe('mintfs run: a command in a bubblewrap sandbox', () => {
       ls ${gw.keysDir} >/dev/null 2>&1; echo "keys=$?"
       cat ${gw.credentialFile} >/dev/null 2>&1; echo "credential=$?"
       unshare --user true 2>/dev/null; echo "unshare=$?"
+      curl -sS https://localhost/repos/acme/widgets 2>&1 | grep -q 'CONNECT tunnel failed, response 405'; echo "connect-refused=$?"
       exit 7
     `;
     const result = await mintfsRun([...runArgs(gw), '--', 'bash', '-c', script]);
@@ -120,6 +121,7 @@ describe('mintfs run: a command in a bubblewrap sandbox', () => {
     assert.notEqual(out.keys, '0', 'the keyring is not in the sandbox');
     assert.notEqual(out.credential, '0', 'the credential file is not in the sandbox');
     assert.notEqual(out.unshare, '0', 'seccomp denies new namespaces');
+    assert.equal(out['connect-refused'], '0', 'https:// through the proxy is refused with 405');
     // Everything it started is gone: mount, gateway socket, run directory.
     assert.deepEqual(runDirEntries(), before);
     assert.ok(!mountedPaths().some((p) => p.startsWith(RUN_DIR)));
