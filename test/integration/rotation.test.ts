@@ -210,9 +210,10 @@ describe('restarting the daemon under readers in another mount namespace', () =>
     );
     const samples = await loop.stop();
     const failures = samples.filter((s) => !s.ok);
-    // During the gap a read fails with an error; it never returns an empty or stale token.
+    // During the gap a read fails with an error (ENOENT, ENOTCONN, or ECONNABORTED for a read
+    // in flight when the old daemon went); it never returns an empty or stale token.
     assert.ok(
-      failures.every((s) => /No such file|not connected/.test(s.text)),
+      failures.every((s) => /No such file|not connected|connection abort/.test(s.text)),
       failures[0]?.text,
     );
     assert.ok(samples.filter((s) => s.ok).every((s) => inspectToken(s.text).keyId !== ''));
