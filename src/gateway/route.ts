@@ -21,6 +21,8 @@ export interface Route {
   readonly upstreamPath: string;
   /** The raw query with its `?`, or ''. */
   readonly query: string;
+  /** upstreamPath's decoded segments: what path caveats judge (normalised once, here). */
+  readonly upstreamSegments: readonly string[];
 }
 
 export interface RouteError {
@@ -54,20 +56,22 @@ export function routeRequest(
   if (!entry)
     return fail('ERR_SERVICE_UNKNOWN', `no upstream is configured for host ${host ?? '(none)'}`);
   const [path, query] = splitQuery(rest);
-  const problem = ambiguity(path);
-  if (problem) return problem;
-  return route('forward', entry[0], entry[1], path, query);
+  const normalised = normaliseRequestPath(path);
+  if (!normalised.ok) return ambiguous(normalised.reason);
+  return route('forward', entry[0], entry[1], path, query, normalised.segments);
 }
 
 function reverse(rawUrl: string, upstreams: GatewayConfig['upstreams']): Route | RouteError {
   const [path, query] = splitQuery(rawUrl);
-  const problem = ambiguity(path);
-  if (problem) return problem;
+  const normalised = normaliseRequestPath(path);
+  if (!normalised.ok) return ambiguous(normalised.reason);
   const slash = path.indexOf('/', 1);
   const service = slash < 0 ? path.slice(1) : path.slice(1, slash);
   const upstream = Object.hasOwn(upstreams, service) ? upstreams[service] : undefined;
   if (!upstream) return fail('ERR_SERVICE_UNKNOWN', `no upstream named "${service.slice(0, 64)}"`);
-  return route('reverse', service, upstream, slash < 0 ? '/' : path.slice(slash), query);
+  // The service name is the first segment; the rest is the upstream's path.
+  const segments = normalised.segments.slice(1);
+  return route('reverse', service, upstream, slash < 0 ? '/' : path.slice(slash), query, segments);
 }
 
 function route(
@@ -76,9 +80,18 @@ function route(
   upstream: UpstreamConfig,
   path: string,
   query: string,
-): Route {
+  pathSegments: readonly string[],
+): Route | RouteError {
   const base = upstream.url.pathname.replace(/\/+$/, '');
-  return { ok: true, mode, service, upstream, upstreamPath: `${base}${path}`, query };
+  const upstreamPath = `${base}${path}`;
+  let upstreamSegments = pathSegments;
+  if (base !== '') {
+    // An upstream with a base path (https://host/api): judge the whole path it will see.
+    const normalised = normaliseRequestPath(upstreamPath);
+    if (!normalised.ok) return ambiguous(normalised.reason);
+    upstreamSegments = normalised.segments;
+  }
+  return { ok: true, mode, service, upstream, upstreamPath, query, upstreamSegments };
 }
 
 function splitQuery(target: string): [string, string] {
@@ -90,11 +103,8 @@ function splitQuery(target: string): [string, string] {
   return [path, query];
 }
 
-function ambiguity(path: string): RouteError | undefined {
-  const normalised = normaliseRequestPath(path);
-  return normalised.ok
-    ? undefined
-    : fail('ERR_PATH_AMBIGUOUS', `request refused: ${normalised.reason}`);
+function ambiguous(reason: string): RouteError {
+  return fail('ERR_PATH_AMBIGUOUS', `request refused: ${reason}`);
 }
 
 function fail(code: MintfsErrorCode, message: string): RouteError {

@@ -4,10 +4,10 @@
  * a graceful stop that lets in-flight requests finish.
  */
 import { readFileSync, chmodSync, lstatSync, rmSync } from 'node:fs';
-import { Agent as HttpAgent, createServer, type IncomingMessage, type Server } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { rootCertificates } from 'node:tls';
+import { Pool } from 'undici';
 import { MintfsError } from '../errors.js';
 import { reloadIfKeyAppeared, watchKeyring } from '../keys/watch-keyring.js';
 import { revocationsDir } from '../revocation/revocations.js';
@@ -15,7 +15,6 @@ import { watchRevocations } from '../revocation/watch-revocations.js';
 import type { Logger } from '../log/logger.js';
 import { loadGatewayConfig, type GatewayConfig, type ListenAddress } from './config.js';
 import { CredentialStore } from './credentials.js';
-import { Deadlines } from './deadlines.js';
 import { errorBody } from './http-errors.js';
 import { createProxyHandler } from './proxy.js';
 import { VerificationCache } from './verify-cache.js';
@@ -47,18 +46,21 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const keyring = watchKeyring(options.keysDir, logger);
   const revocations = watchRevocations(revocationsDir(options.keysDir), logger);
   const credentials = new CredentialStore(config.upstreams, logger);
-  const agents = new Map(
+  const pools = new Map(
     Object.entries(config.upstreams).map(([service, upstream]) => {
-      const common = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64 };
-      if (upstream.url.protocol === 'http:') return [service, new HttpAgent(common)];
       const ca =
         upstream.ca === undefined ? undefined : [...rootCertificates, readCa(service, upstream.ca)];
-      return [service, new HttpsAgent(ca === undefined ? common : { ...common, ca })];
+      return [
+        service,
+        new Pool(upstream.url.origin, {
+          connections: 256,
+          ...(ca === undefined ? {} : { connect: { ca } }),
+        }),
+      ] as const;
     }),
   );
 
   const limits = config.limits;
-  const deadlines = new Deadlines(limits.upstreamTimeout);
   const handler = createProxyHandler({
     config,
     credentials,
@@ -66,8 +68,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     reloadKeyringFor: (keyId) => reloadIfKeyAppeared(keyring, keyId),
     revocations: () => revocations.current,
     cache: new VerificationCache(),
-    agents,
-    deadlines,
+    pools,
     logger,
     clock: options.clock ?? (() => new Date()),
   });
@@ -83,9 +84,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   } catch (err) {
     for (const server of servers) server.close();
     credentials.close();
-    deadlines.close();
     keyring.close();
     revocations.close();
+    await Promise.all([...pools.values()].map((pool) => pool.destroy()));
     throw err;
   }
   logger.info(
@@ -120,10 +121,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         await Promise.all(closed);
         clearTimeout(timer);
         credentials.close();
-        deadlines.close();
         keyring.close();
         revocations.close();
-        for (const agent of agents.values()) agent.destroy();
+        await Promise.all([...pools.values()].map((pool) => pool.close()));
         for (const address of config.listen)
           if (address.kind === 'unix') rmSync(address.path, { force: true });
         logger.info({ event: 'gateway-stopped' }, 'gateway stopped');

@@ -26,6 +26,8 @@ export interface VerifyRequest {
   readonly method: string;
   /** The request path exactly as it will be sent upstream, without the query. */
   readonly rawPath: string;
+  /** rawPath already normalised by the caller (the gateway's router): skips doing it twice. */
+  readonly pathSegments?: readonly string[];
 }
 
 export interface VerifyContext {
@@ -122,13 +124,17 @@ export function authorizeRequest(
     keyId: token.keyId,
     ...(token.agent === undefined ? {} : { agent: token.agent }),
   };
-  const path = normaliseRequestPath(request.rawPath);
-  if (!path.ok) return deny(facts, 'ERR_PATH_AMBIGUOUS', `request refused: ${path.reason}`);
+  let segments = request.pathSegments;
+  if (segments === undefined) {
+    const path = normaliseRequestPath(request.rawPath);
+    if (!path.ok) return deny(facts, 'ERR_PATH_AMBIGUOUS', `request refused: ${path.reason}`);
+    segments = path.segments;
+  }
   const checked = {
     service: request.service,
     host: request.host,
     method: request.method.toUpperCase(),
-    pathSegments: path.segments,
+    pathSegments: segments,
     now,
   };
   for (const caveat of token.caveats) {

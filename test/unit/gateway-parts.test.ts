@@ -11,6 +11,7 @@ import { VerificationCache } from '../../src/gateway/verify-cache.js';
 import type { Keyring } from '../../src/keys/keyring.js';
 import { newTokenId } from '../../src/token/identifier.js';
 import { mintToken } from '../../src/token/mint.js';
+import { isoTimestamp } from '../../src/log/logger.js';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { GRANT, keyLookup, newKey } from '../helpers/tokens.js';
@@ -109,6 +110,18 @@ describe('routing', () => {
     assert.ok(bare.ok && bare.upstreamPath === '/');
   });
 
+  it('hands the verifier the decoded segments of the path the upstream will see', () => {
+    const plain = routeRequest('/github/repos/a%20b/x?y=1', upstreams);
+    assert.ok(plain.ok);
+    assert.deepEqual(plain.upstreamSegments, ['repos', 'a b', 'x']);
+    const based = routeRequest('/internal/v1/items', upstreams);
+    assert.ok(based.ok);
+    assert.deepEqual(based.upstreamSegments, ['api', 'v1', 'items']);
+    const forward = routeRequest('http://api.github.com/repos/a', upstreams);
+    assert.ok(forward.ok);
+    assert.deepEqual(forward.upstreamSegments, ['repos', 'a']);
+  });
+
   it('forward: the upstream is chosen by host, port ignored', () => {
     const route = routeRequest('http://api.github.com:80/repos/a?x=1', upstreams);
     assert.ok(route.ok);
@@ -129,6 +142,22 @@ describe('routing', () => {
     assert.equal(code('/github/a/../b'), 'ERR_PATH_AMBIGUOUS');
     assert.equal(code('http://api.github.com/a/%2e%2e/b'), 'ERR_PATH_AMBIGUOUS');
     assert.equal(code('*'), 'ERR_REQUEST_INVALID');
+  });
+});
+
+describe('log timestamps', () => {
+  it('match toISOString, across second boundaries', (t) => {
+    const instants = [
+      Date.parse('2026-11-22T01:02:03.004Z'),
+      Date.parse('2026-11-22T01:02:03.999Z'),
+      Date.parse('2026-11-22T01:02:04.000Z'),
+      Date.parse('2026-11-22T01:02:04.050Z'),
+      Date.parse('2027-01-01T00:00:00.000Z'),
+    ];
+    let i = 0;
+    t.mock.method(Date, 'now', () => instants[i] as number);
+    for (i = 0; i < instants.length; i++)
+      assert.equal(isoTimestamp(), `,"time":"${new Date(instants[i] as number).toISOString()}"`);
   });
 });
 
