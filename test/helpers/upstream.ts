@@ -87,6 +87,10 @@ export async function startUpstream(
         );
       } else if (url.pathname.endsWith('/stall')) {
         // Never answers: the gateway's upstream timeout must.
+      } else if (url.pathname.endsWith('/stall-body')) {
+        // Sends its head and part of a body, then nothing more.
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '1000' });
+        res.write('x'.repeat(100));
       } else {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(

@@ -220,6 +220,23 @@ describe('gateway: limits and failures', () => {
     assert.equal((JSON.parse(res.body) as { error: string }).error, 'ERR_UPSTREAM_TIMEOUT');
   });
 
+  it('an upstream that stalls in the middle of its body is cut, not waited for', async (t) => {
+    const gw = await startGatewayFixture(t, { limits });
+    const started = Date.now();
+    const res = await curl([
+      '-m',
+      '20',
+      `${gw.base}/github${PATH}/stall-body`,
+      '-H',
+      `Authorization: Bearer ${gw.token()}`,
+    ]);
+    // curl sees the connection cut (52: empty reply, or 18: partial body), well before its own
+    // 20 s limit: never a silently short answer.
+    assert.ok([18, 52].includes(res.exitCode ?? -1), `curl exit ${res.exitCode}: ${res.stderr}`);
+    assert.ok(Date.now() - started < 15_000);
+    assert.ok(res.body.length < 1000);
+  });
+
   it('an upstream that cannot be reached is 502', async (t) => {
     const gw = await startGatewayFixture(t, {
       extraUpstreams:
