@@ -12,7 +12,7 @@ import { MintFs } from '../fs/mint-fs.js';
 import { buildTree, withOwner } from '../fs/virtual-tree.js';
 import type { FuseBackend, MountedFileSystem } from '../fuse/backend.js';
 import { detachMount, mountById, mountpointState, topMountAt } from '../fuse/mount-table.js';
-import { ensureSharedParent } from '../fuse/propagation.js';
+import { checkSharedParent, ensureSharedParent } from '../fuse/propagation.js';
 import { watchKeyring } from '../keys/watch-keyring.js';
 import type { Logger } from '../log/logger.js';
 import { loadProfile } from '../profile/load-profile.js';
@@ -90,6 +90,7 @@ export async function startMount(request: MountRequest): Promise<RunningMount> {
   });
   let takeover: boolean;
   try {
+    if (request.sharedParent) checkSharedParent(request.mountpoint);
     ({ mountpoint, takeover } = await prepareMountpoint(request.mountpoint, logger, request));
     if (request.sharedParent) {
       const parent = await ensureSharedParent(mountpoint);

@@ -16,7 +16,7 @@
  */
 import { execFile } from 'node:child_process';
 import { accessSync, constants, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { MintfsError, describeError } from '../errors.js';
@@ -31,12 +31,27 @@ const MOVE_BENEATH_HELPER = fileURLToPath(
   new URL('../../native/mintfs-move-beneath', import.meta.url),
 );
 
-/** Makes the mountpoint's parent directory a shared mount (a bind of itself if it is not a mount). */
+/**
+ * Makes the mountpoint's parent directory a shared mount (a recursive bind of
+ * itself if it is not a mount: recursive, so mounts already below it stay
+ * visible). Meant for a directory dedicated to one agent, such as
+ * /run/mintfs/agent1; the root directory is refused.
+ */
 export async function ensureSharedParent(mountpoint: string): Promise<string> {
+  checkSharedParent(mountpoint);
   const parent = dirname(mountpoint);
-  if (!topMountAt(parent)) await mountCommand(['--bind', parent, parent], parent);
+  if (!topMountAt(parent)) await mountCommand(['--rbind', parent, parent], parent);
   if (!topMountAt(parent)?.shared) await mountCommand(['--make-shared', parent], parent);
   return parent;
+}
+
+/** Refuses a mountpoint whose parent must not become a shared bind mount (checked before mounting). */
+export function checkSharedParent(mountpoint: string): void {
+  if (dirname(resolve(mountpoint)) === '/')
+    throw new MintfsError(
+      'ERR_MOUNTPOINT_INVALID',
+      `--shared-parent: ${mountpoint} is directly under /; use a directory per agent, such as /run/mintfs/agent1/secrets`,
+    );
 }
 
 /** The staging directory, as a private mount of its own. */

@@ -3,6 +3,7 @@
  * change is honoured within 2 seconds, without restarting the gateway.
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { inspectToken } from '../../src/token/inspect.js';
 import { diagnostics, runCli } from '../helpers/cli.js';
@@ -111,6 +112,13 @@ describe('gateway: revocation', () => {
         /--before: "yesterday" is not an RFC 3339 time/,
       ],
     ];
+    const missing = runCli(['revoke', '--agent', 'x', '--keys', '/nonexistent-mintfs-keys']);
+    assert.equal(missing.code, 3, 'a missing keyring is an environment failure');
+    assert.match(
+      diagnostics(missing.stderr)[0] ?? '',
+      /keyring \/nonexistent-mintfs-keys does not exist/,
+    );
+    assert.equal(existsSync('/nonexistent-mintfs-keys'), false, 'nothing created');
     for (const [args, message] of cases) {
       const result = runCli([...args, '--keys', '/nonexistent']);
       assert.equal(result.code, 2, args.join(' '));

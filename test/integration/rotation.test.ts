@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { inspectToken } from '../../src/token/inspect.js';
@@ -13,7 +13,8 @@ import { runCli, diagnostics } from '../helpers/cli.js';
 import { DEMO_PROFILE, startMountFixture, type MountFixture } from '../helpers/mount-fixture.js';
 import { pollUntil } from '../helpers/poll.js';
 import { longestGap, startReadLoop } from '../helpers/read-loop.js';
-import { teardownOf } from '../helpers/temp.js';
+import { REPO_ROOT } from '../helpers/paths.js';
+import { tempDir, teardownOf } from '../helpers/temp.js';
 
 const RELOAD_DEADLINE_MS = 2_000;
 
@@ -192,6 +193,25 @@ describe('profile edits on a running mount', () => {
 });
 
 describe('restarting the daemon under readers in another mount namespace', () => {
+  it('--shared-parent refuses a mountpoint directly under / before creating anything', (t) => {
+    const keys = join(tempDir(t), 'keys');
+    assert.equal(runCli(['keys', 'init', '--keys', keys]).code, 0);
+    const underRoot = join('/', `mintfs-test-${process.pid}`);
+    const refused = runCli([
+      'mount',
+      join(REPO_ROOT, 'mount-profiles', 'github-readonly.yaml'),
+      underRoot,
+      '--shared-parent',
+      '--keys',
+      keys,
+    ]);
+    assert.equal(refused.code, 3);
+    assert.deepEqual(diagnostics(refused.stderr), [
+      `mintfs: --shared-parent: ${underRoot} is directly under /; use a directory per agent, such as /run/mintfs/agent1/secrets`,
+    ]);
+    assert.equal(existsSync(underRoot), false, 'nothing created');
+  });
+
   it('a plain restart: readers in a slave namespace read again once the new daemon is up', async (t) => {
     const fixture = await startMountFixture(t, DEMO_PROFILE, { sharedParent: true });
     const teardown = teardownOf(t);

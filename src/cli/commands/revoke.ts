@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { loadRevocations, recordRevocation, revocationsDir } from '../../revocation/revocations.js';
+import { loadKeyring } from '../../keys/keyring.js';
 import { AGENT_NAME } from '../../token/vocabulary.js';
 import { parseInstant } from '../../util/instant.js';
 import { defineCommand } from '../define-command.js';
@@ -56,7 +57,10 @@ export const revokeCommand = defineCommand({
         ctx.addIssue({ code: 'custom', path: ['before'], message: 'only applies with --agent' });
     }),
   run: (args) => {
-    const dir = revocationsDir(keysDirFrom(args));
+    const keysDir = keysDirFrom(args);
+    // Revocations live beside the keys that verify tokens: refuse a keyring that is not there.
+    loadKeyring(keysDir);
+    const dir = revocationsDir(keysDir);
     const now = new Date();
     if (args.list) {
       const records = loadRevocations(dir).records.filter(
