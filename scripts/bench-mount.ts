@@ -77,6 +77,10 @@ function main(): void {
   const floorMount = join(work, 'c-floor');
   mkdirSync(floorMount);
   startDaemon(join(work, 'static-fuse'), [floorMount, 'x'.repeat(size)], floorMount, 'ignore');
+  // Issue 6's fair floor: a fresh inode per lookup, zero timeouts, a distinct string per open.
+  const perOpenMount = join(work, 'c-per-open');
+  mkdirSync(perOpenMount);
+  startDaemon(join(work, 'per-open-fuse'), [perOpenMount, String(size)], perOpenMount, 'ignore');
 
   const shm = mkdtempSync(join('/dev/shm', 'mintfs-bench-'));
   cleanups.push(() => rmSync(shm, { recursive: true, force: true }));
@@ -85,6 +89,7 @@ function main(): void {
   const targets = [
     { name: 'tmpfs file', file: join(shm, 'token') },
     { name: 'C libfuse3 floor', file: join(floorMount, 'token') },
+    { name: 'C per-open floor', file: join(perOpenMount, 'token') },
     { name: 'mintfs (fuse-native)', file: tokenFile },
   ];
 
@@ -156,6 +161,13 @@ function compile(work: string): string {
     '-o',
     join(work, 'static-fuse'),
     join(src, 'static-fuse.c'),
+    ...flags,
+  ]);
+  execFileSync('gcc', [
+    '-O2',
+    '-o',
+    join(work, 'per-open-fuse'),
+    join(src, 'per-open-fuse.c'),
     ...flags,
   ]);
   execFileSync('gcc', [

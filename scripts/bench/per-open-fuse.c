@@ -1,0 +1,163 @@
+/*
+ * The fair floor for per-open token semantics (issue 6): a minimal libfuse3
+ * low-level file system that does the kernel work mintfs needs without
+ * minting. Every lookup of /token answers a fresh node id with zero entry
+ * and attribute timeouts (so no two opens share page-cache pages), every
+ * open gets its own distinct string of a fixed length, reads use direct_io,
+ * and the multi-threaded loop answers readers concurrently.
+ *
+ *   per-open-fuse MOUNTPOINT LENGTH
+ */
+#define FUSE_USE_VERSION 35
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static size_t content_len;
+static atomic_ulong next_ino = 2; /* 1 is the root */
+static atomic_ulong opens = 0;
+
+static void file_attr(fuse_ino_t ino, struct stat *st) {
+  memset(st, 0, sizeof(*st));
+  st->st_ino = ino;
+  if (ino == FUSE_ROOT_ID) {
+    st->st_mode = S_IFDIR | 0555;
+    st->st_nlink = 2;
+  } else {
+    st->st_mode = S_IFREG | 0444;
+    st->st_nlink = 1;
+    st->st_size = (off_t)content_len;
+  }
+}
+
+static void po_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  if (parent != FUSE_ROOT_ID || strcmp(name, "token") != 0) {
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  struct fuse_entry_param e;
+  memset(&e, 0, sizeof(e));
+  e.ino = atomic_fetch_add(&next_ino, 1);
+  e.attr_timeout = 0;
+  e.entry_timeout = 0;
+  file_attr(e.ino, &e.attr);
+  fuse_reply_entry(req, &e);
+}
+
+static void po_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  (void)fi;
+  struct stat st;
+  file_attr(ino, &st);
+  fuse_reply_attr(req, &st, 0);
+}
+
+static void po_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi) {
+  (void)fi;
+  if (ino != FUSE_ROOT_ID) {
+    fuse_reply_err(req, ENOTDIR);
+    return;
+  }
+  char buf[512];
+  size_t used = 0;
+  const char *names[] = {".", "..", "token"};
+  for (off_t i = off; i < 3; i++) {
+    struct stat st;
+    file_attr(i == 2 ? 2 : FUSE_ROOT_ID, &st);
+    size_t n = fuse_add_direntry(req, buf + used, sizeof(buf) - used, names[i], &st, i + 1);
+    if (used + n > sizeof(buf) || used + n > size) break;
+    used += n;
+  }
+  fuse_reply_buf(req, buf, used);
+}
+
+static void po_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  if (ino == FUSE_ROOT_ID) {
+    fuse_reply_err(req, EISDIR);
+    return;
+  }
+  if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+    fuse_reply_err(req, EROFS);
+    return;
+  }
+  char *content = malloc(content_len + 1);
+  if (content == NULL) {
+    fuse_reply_err(req, ENOMEM);
+    return;
+  }
+  /* A distinct string per open, always content_len bytes: the open counter, zero-padded. */
+  snprintf(content, content_len + 1, "%0*lu", (int)content_len, atomic_fetch_add(&opens, 1));
+  fi->fh = (uint64_t)(uintptr_t)content;
+  fi->direct_io = 1;
+  if (fuse_reply_open(req, fi) != 0) free(content);
+}
+
+static void po_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi) {
+  (void)ino;
+  const char *content = (const char *)(uintptr_t)fi->fh;
+  if ((size_t)off >= content_len) {
+    fuse_reply_buf(req, NULL, 0);
+    return;
+  }
+  size_t n = content_len - (size_t)off;
+  if (n > size) n = size;
+  fuse_reply_buf(req, content + off, n);
+}
+
+static void po_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  (void)ino;
+  free((void *)(uintptr_t)fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+static void po_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  (void)ino;
+  (void)nlookup;
+  fuse_reply_none(req);
+}
+
+static const struct fuse_lowlevel_ops ops = {
+    .lookup = po_lookup,
+    .forget = po_forget,
+    .getattr = po_getattr,
+    .readdir = po_readdir,
+    .open = po_open,
+    .read = po_read,
+    .release = po_release,
+};
+
+int main(int argc, char *argv[]) {
+  if (argc != 3 || atoi(argv[2]) < 1) {
+    fprintf(stderr, "usage: %s MOUNTPOINT LENGTH\n", argv[0]);
+    return 2;
+  }
+  content_len = (size_t)atoi(argv[2]);
+  char *fuse_argv[] = {argv[0], "-o", "fsname=per-open-fuse", NULL};
+  struct fuse_args args = FUSE_ARGS_INIT(3, fuse_argv);
+  struct fuse_session *se = fuse_session_new(&args, &ops, sizeof(ops), NULL);
+  if (se == NULL) return 1;
+  int rc = 1;
+  if (fuse_set_signal_handlers(se) == 0) {
+    if (fuse_session_mount(se, argv[1]) == 0) {
+      struct fuse_loop_config *config = fuse_loop_cfg_create();
+      if (config != NULL) {
+        /* Keep worker threads around: creating one per request would dominate. */
+        fuse_loop_cfg_set_max_threads(config, 16);
+        fuse_loop_cfg_set_idle_threads(config, 16);
+      }
+      rc = config == NULL ? 1 : fuse_session_loop_mt(se, config);
+      if (config != NULL) fuse_loop_cfg_destroy(config);
+      fuse_session_unmount(se);
+    }
+    fuse_remove_signal_handlers(se);
+  }
+  fuse_session_destroy(se);
+  fuse_opt_free_args(&args);
+  return rc == 0 ? 0 : 1;
+}
