@@ -1,6 +1,7 @@
 /** Options several commands share, with their environment defaults and schemas. */
 import { z } from 'zod';
 import { defaultKeysDir } from '../keys/keyring.js';
+import { parseInstant } from '../util/instant.js';
 
 export const keysOption = {
   keys: {
@@ -17,3 +18,16 @@ export const TokenArg = z.string().optional();
 export function keysDirFrom(args: { keys?: string | undefined }): string {
   return args.keys ?? defaultKeysDir();
 }
+
+/** An RFC 3339 time with an explicit zone (`--at`, `--before`), as a Date. */
+export const InstantArg = z.string().transform((text, ctx) => {
+  const at = parseInstant(text);
+  if (!at) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${text}" is not an RFC 3339 time such as 2026-11-22T01:20:00Z`,
+    });
+    return z.NEVER;
+  }
+  return at;
+});

@@ -18,6 +18,7 @@ import {
   rmdirSync,
   writeFileSync,
 } from 'node:fs';
+import { constants } from 'node:os';
 import { join } from 'node:path';
 import { MintfsError, describeError } from '../errors.js';
 import { startMount, type RunningMount } from '../daemon/mount-daemon.js';
@@ -171,7 +172,7 @@ function supervise(
     });
     child.once('close', (code, signal) => {
       done();
-      const status = code ?? 128 + (signal ? signalNumber(signal) : 0);
+      const status = code ?? 128 + (signal ? constants.signals[signal] : 0);
       logger.info({ event: 'sandbox-exit', status }, 'the sandboxed command ended');
       resolve(status);
     });
@@ -196,19 +197,6 @@ function commandPid(infoFile: string): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-function signalNumber(signal: NodeJS.Signals): number {
-  const numbers: Partial<Record<NodeJS.Signals, number>> = {
-    SIGHUP: 1,
-    SIGINT: 2,
-    SIGQUIT: 3,
-    SIGKILL: 9,
-    SIGUSR1: 10,
-    SIGUSR2: 12,
-    SIGTERM: 15,
-  };
-  return numbers[signal] ?? 0;
 }
 
 function readHostRoot(): HostRoot {

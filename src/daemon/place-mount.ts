@@ -9,16 +9,11 @@
  */
 import { mkdtempSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { MintfsError, describeError } from '../errors.js';
 import type { FsOperations } from '../fs/mint-fs.js';
 import type { FuseBackend, MountedFileSystem } from '../fuse/backend.js';
 import { detachMount, topMountAt } from '../fuse/mount-table.js';
-import { ensurePrivateStaging, moveMountBeneath } from '../fuse/propagation.js';
+import { ensurePrivateStaging, mountCommand, moveMountBeneath } from '../fuse/propagation.js';
 import type { Logger } from '../log/logger.js';
-
-const run = promisify(execFile);
 
 export interface Placement {
   readonly mountpoint: string;
@@ -53,7 +48,7 @@ export async function placeMount(placement: Placement): Promise<MountedFileSyste
         'took the mountpoint over from the running daemon',
       );
     } else {
-      await moveMount(stage, mountpoint);
+      await mountCommand(['--move', stage, mountpoint], mountpoint);
     }
   } catch (err) {
     await mounted.close().catch(() => undefined);
@@ -62,21 +57,6 @@ export async function placeMount(placement: Placement): Promise<MountedFileSyste
     rmdirSync(stage);
   }
   return mounted;
-}
-
-async function moveMount(source: string, target: string): Promise<void> {
-  try {
-    await run('mount', ['--move', source, target]);
-  } catch (err) {
-    const stderr = (err as { stderr?: string }).stderr?.trim();
-    throw new MintfsError(
-      'ERR_MOUNT_FAILED',
-      `mount --move to ${target}: ${stderr || describeError(err)}`,
-      {
-        cause: err,
-      },
-    );
-  }
 }
 
 /** Empty stage directories a killed daemon left behind. */

@@ -98,7 +98,8 @@ export async function detachMountById(id: number): Promise<DetachOutcome> {
   return 'detached';
 }
 
-async function mountCommand(args: string[], path: string): Promise<void> {
+/** Runs mount(8) with these arguments (no shell); a failure names what it was for. */
+export async function mountCommand(args: string[], path: string): Promise<void> {
   try {
     await run('mount', args);
   } catch (err) {

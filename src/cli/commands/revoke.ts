@@ -2,22 +2,9 @@ import { z } from 'zod';
 import { loadRevocations, recordRevocation, revocationsDir } from '../../revocation/revocations.js';
 import { loadKeyring } from '../../keys/keyring.js';
 import { AGENT_NAME } from '../../token/vocabulary.js';
-import { parseInstant } from '../../util/instant.js';
 import { defineCommand } from '../define-command.js';
 import { printJson } from '../io.js';
-import { KeysArg, keysDirFrom, keysOption } from '../options.js';
-
-const BeforeArg = z.string().transform((text, ctx) => {
-  const at = parseInstant(text);
-  if (!at) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `"${text}" is not an RFC 3339 time such as 2026-11-22T01:20:00Z`,
-    });
-    return z.NEVER;
-  }
-  return at;
-});
+import { InstantArg, KeysArg, keysDirFrom, keysOption } from '../options.js';
 
 export const revokeCommand = defineCommand({
   command: 'revoke',
@@ -44,7 +31,7 @@ export const revokeCommand = defineCommand({
         .regex(/^[A-Za-z0-9_-]{22}$/, 'not a token id (22 base64url characters)')
         .optional(),
       agent: z.string().regex(AGENT_NAME, 'not an agent name').optional(),
-      before: BeforeArg.optional(),
+      before: InstantArg.optional(),
       list: z.boolean().optional(),
     })
     .superRefine((args, ctx) => {

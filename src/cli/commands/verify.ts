@@ -3,11 +3,10 @@ import { loadKeyring } from '../../keys/keyring.js';
 import { loadRevocations, revocationsDir } from '../../revocation/revocations.js';
 import { splitUrl } from '../../token/request-path.js';
 import { verifyToken } from '../../token/verify.js';
-import { parseInstant } from '../../util/instant.js';
 import { defineCommand } from '../define-command.js';
 import { EXIT_DENIED } from '../exit-codes.js';
 import { printDiagnostic, printJson, tokenArgument } from '../io.js';
-import { KeysArg, TokenArg, keysDirFrom, keysOption } from '../options.js';
+import { InstantArg, KeysArg, keysDirFrom, keysOption, TokenArg } from '../options.js';
 
 const UrlArg = z.string().transform((url, ctx) => {
   const target = splitUrl(url);
@@ -16,18 +15,6 @@ const UrlArg = z.string().transform((url, ctx) => {
     return z.NEVER;
   }
   return target;
-});
-
-const AtArg = z.string().transform((text, ctx) => {
-  const at = parseInstant(text);
-  if (!at) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `"${text}" is not an RFC 3339 time such as 2026-11-22T01:20:00Z`,
-    });
-    return z.NEVER;
-  }
-  return at;
 });
 
 export const verifyCommand = defineCommand({
@@ -52,7 +39,7 @@ export const verifyCommand = defineCommand({
     service: z.string().min(1),
     method: z.string().regex(/^[A-Za-z]+$/, 'must be an HTTP method'),
     url: UrlArg,
-    at: AtArg.optional(),
+    at: InstantArg.optional(),
   }),
   run: (args) => {
     const token = tokenArgument(args.token);
