@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { request, type Agent } from 'node:http';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { initKeyring, loadKeyring, type Keyring } from '../../src/keys/keyring.js';
@@ -17,6 +18,35 @@ import { makeTestPki, type TestPki } from './tls.js';
 import { startUpstream, type TestUpstream } from './upstream.js';
 
 export const CREDENTIAL = 'ghp_REALSECRETcredential0123456789abcdef';
+
+/** A mount profile whose token the fixture's gateway accepts for GET /repos/acme/widgets/**. */
+export function upstreamProfile(agent: string, extraHeader = ''): string {
+  return `agent: ${agent}
+${extraHeader}files:
+  github/token:
+    service: github
+    hosts: [localhost]
+    methods: [GET]
+    paths: ["/repos/acme/widgets/**"]
+`;
+}
+
+/** GET with a bearer token through a keep-alive agent (faster than curl for request loops). */
+export function bearerGet(
+  agent: Agent,
+  url: string,
+  token: string,
+): Promise<{ status: number; body: string; reused: boolean }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, reused: req.reusedSocket }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 export interface GatewayFixture {
   readonly dir: string;

@@ -5,33 +5,19 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { connect } from 'node:net';
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { writeFileAtomic } from '../../src/keys/atomic-write.js';
 import { curl } from '../helpers/curl.js';
-import { CREDENTIAL, startGatewayFixture } from '../helpers/gateway-fixture.js';
+import { CREDENTIAL, bearerGet, startGatewayFixture } from '../helpers/gateway-fixture.js';
 import { pollUntil } from '../helpers/poll.js';
 
 const PATH = '/repos/acme/widgets';
 
-function get(
-  agent: Agent,
-  url: string,
-  token: string,
-): Promise<{ status: number; body: string; reused: boolean }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, reused: req.reusedSocket }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const get = bearerGet;
 
 describe('gateway: rotation and streaming', () => {
   it('rotating the credential file under a request loop: zero failures, new credential used', async (t) => {

@@ -3,7 +3,6 @@
  * mount and gateway in front of the real HTTPS test upstream.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -13,25 +12,14 @@ import { diagnostics, runCli } from '../helpers/cli.js';
 import {
   CREDENTIAL,
   startGatewayFixture,
+  upstreamProfile,
   type GatewayFixture,
 } from '../helpers/gateway-fixture.js';
+import { runAsync, type Completed } from '../helpers/spawn.js';
 import { CLI } from '../helpers/paths.js';
 import { pollUntil } from '../helpers/poll.js';
 
-const PROFILE = `agent: sandboxed-agent
-files:
-  github/token:
-    service: github
-    hosts: [localhost]
-    methods: [GET]
-    paths: ["/repos/acme/widgets/**"]
-`;
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+const PROFILE = upstreamProfile('sandboxed-agent');
 
 /** Writes a profile and a gateway config for the fixture's upstream; returns `mintfs run` args. */
 function runArgs(gw: GatewayFixture): string[] {
@@ -54,17 +42,8 @@ function runArgs(gw: GatewayFixture): string[] {
   return ['run', '--profile', profile, '--gateway', config, '--keys', gw.keysDir];
 }
 
-function mintfsRun(args: readonly string[], onSpawn?: (pid: number) => void): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.on('error', reject);
-    child.on('spawn', () => onSpawn?.(child.pid as number));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function mintfsRun(args: readonly string[], onSpawn?: (pid: number) => void): Promise<Completed> {
+  return runAsync(process.execPath, [CLI, ...args], onSpawn);
 }
 
 function runDirEntries(): string[] {
@@ -136,17 +115,10 @@ describe('mintfs run: a command in a bubblewrap sandbox', () => {
       () => mountedPaths().some((p) => p.startsWith(RUN_DIR)) && pid > 0,
     );
     // The sandbox starts after the mount: wait until sleep runs as the sandbox user.
-    await pollUntil('sleep in the sandbox', async () => {
-      const ps = await new Promise<string>((resolve) => {
-        const c = spawn('pgrep', ['-u', '65534', '-x', 'sleep'], {
-          stdio: ['ignore', 'pipe', 'ignore'],
-        });
-        let text = '';
-        c.stdout.setEncoding('utf8').on('data', (d: string) => (text += d));
-        c.on('close', () => resolve(text));
-      });
-      return ps.trim() !== '';
-    });
+    await pollUntil(
+      'sleep in the sandbox',
+      async () => (await runAsync('pgrep', ['-u', '65534', '-x', 'sleep'])).stdout.trim() !== '',
+    );
     process.kill(pid, 'SIGTERM');
     const result = await running;
     assert.equal(result.code, 128 + 15, result.stderr);

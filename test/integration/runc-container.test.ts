@@ -11,7 +11,8 @@ import { mkdirSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { startMountFixture } from '../helpers/mount-fixture.js';
-import { CREDENTIAL, startGatewayFixture } from '../helpers/gateway-fixture.js';
+import { CREDENTIAL, startGatewayFixture, upstreamProfile } from '../helpers/gateway-fixture.js';
+import { runAsync, type Completed } from '../helpers/spawn.js';
 import { REPO_ROOT as ROOT } from '../helpers/paths.js';
 import { pollUntil } from '../helpers/poll.js';
 import { tempDir, teardownOf, type Teardown } from '../helpers/temp.js';
@@ -19,34 +20,9 @@ import { tempDir, teardownOf, type Teardown } from '../helpers/temp.js';
 const RUN_AGENT = join(ROOT, 'scripts', 'runc', 'run-agent.sh');
 const AGENT_UID = 1000;
 
-const PROFILE = `agent: contained-agent
-uid: ${AGENT_UID}
-gid: ${AGENT_UID}
-files:
-  github/token:
-    service: github
-    hosts: [localhost]
-    methods: [GET]
-    paths: ["/repos/acme/widgets/**"]
-`;
+const PROFILE = upstreamProfile('contained-agent', `uid: ${AGENT_UID}\ngid: ${AGENT_UID}\n`);
 
-interface Exec {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function run(command: string, args: readonly string[]): Promise<Exec> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = runAsync;
 
 /** A rootfs of symlinks into /usr (bound from the host), an agent user, and /secrets. */
 function buildRootfs(teardown: Teardown): string {
@@ -66,7 +42,7 @@ let containers = 0;
 async function startContainer(
   teardown: Teardown,
   options: { rootfs: string; mintfsDir: string; socket: string },
-): Promise<{ name: string; exec: (script: string) => Promise<Exec>; agent: ChildProcess }> {
+): Promise<{ name: string; exec: (script: string) => Promise<Completed>; agent: ChildProcess }> {
   const name = `mintfs-t${process.pid}-${++containers}`;
   const agent = spawn(
     RUN_AGENT,

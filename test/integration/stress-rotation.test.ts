@@ -10,27 +10,24 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { readdirSync, renameSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { writeFileAtomic } from '../../src/keys/atomic-write.js';
 import { inspectToken } from '../../src/token/inspect.js';
 import { runCli } from '../helpers/cli.js';
-import { CREDENTIAL, startGatewayFixture } from '../helpers/gateway-fixture.js';
+import {
+  CREDENTIAL,
+  bearerGet,
+  startGatewayFixture,
+  upstreamProfile,
+} from '../helpers/gateway-fixture.js';
 import { startMountFixture } from '../helpers/mount-fixture.js';
 import { pollUntil } from '../helpers/poll.js';
 import { longestGap, startReadLoop, type ReadSample } from '../helpers/read-loop.js';
 import { teardownOf } from '../helpers/temp.js';
 
-const PROFILE = `agent: test-agent
-ttl: 5m
-files:
-  github/token:
-    service: github
-    hosts: [localhost]
-    methods: [GET]
-    paths: ["/repos/acme/widgets/**"]
-`;
+const PROFILE = upstreamProfile('test-agent', 'ttl: 5m\n');
 
 interface Call {
   readonly at: number;
@@ -40,17 +37,7 @@ interface Call {
   readonly keyId: string;
 }
 
-function get(agent: Agent, url: string, token: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const get = bearerGet;
 
 describe('rotation and revocation under load', () => {
   it('rotate keys, edit the profile, rotate the credential, revoke the agent, restart the daemon: nothing else fails', async (t) => {
