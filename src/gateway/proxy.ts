@@ -51,6 +51,7 @@ interface Audit {
   mode?: Route['mode'] | undefined;
   service?: string;
   agent?: string | undefined;
+  reader?: string | undefined;
   tokenId?: string | undefined;
   path?: string;
   code?: MintfsErrorCode;
@@ -70,6 +71,7 @@ export function createProxyHandler(
           event: 'request',
           mode: audit.mode,
           agent: audit.agent,
+          ...(audit.reader === undefined ? {} : { reader: audit.reader }),
           tokenId: audit.tokenId,
           service: audit.service,
           method: req.method,
@@ -119,6 +121,7 @@ export function createProxyHandler(
     }
     audit.tokenId = authenticated.tokenId;
     audit.agent = authenticated.agent;
+    audit.reader = authenticated.reader;
     const revoked = checkRevocation(authenticated, deps.revocations(), now);
     if (revoked) return refuse(revoked.code, revoked.reason);
     const verdict = authorizeRequest(

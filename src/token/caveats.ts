@@ -4,7 +4,10 @@
  *
  *   time-before 2026-11-22T01:20:00Z   service github     agent demo-agent
  *   host api.github.com                method GET HEAD    path /repos/acme/**
+ *   reader uid=1000 gid=1000 pid=4242 start=99 exe=/usr/bin/curl cgroup=/ctr
  *
+ * A `reader` caveat restricts nothing: the mount stamps who read the token
+ * (native backend, `readerCaveat: true`) so the gateway can log it.
  * Lists are space-separated alternatives. Anything else is refused when
  * parsed: a verifier that skipped a caveat it did not understand would grant
  * more than the token's holder was given.
@@ -24,7 +27,8 @@ export interface CaveatRequest {
   readonly now: Date;
 }
 
-export type CaveatKind = 'time-before' | 'service' | 'agent' | 'host' | 'method' | 'path';
+export type CaveatKind =
+  'time-before' | 'service' | 'agent' | 'host' | 'method' | 'path' | 'reader';
 
 export interface Caveat {
   readonly kind: CaveatKind;
@@ -37,6 +41,15 @@ export interface TimeBeforeCaveat extends Caveat {
   readonly kind: 'time-before';
   readonly at: Date;
 }
+
+export interface ReaderCaveat extends Caveat {
+  readonly kind: 'reader';
+  /** The caveat's key=value words, as minted (values percent-encoded). */
+  readonly reader: string;
+}
+
+// key=value, the value printable ASCII without spaces (the minter percent-encodes the rest).
+const READER_FIELD = /^[a-z]+=[\x21-\x7e]*$/;
 
 export interface AgentCaveat extends Caveat {
   readonly kind: 'agent';
@@ -117,6 +130,17 @@ export function parseCaveat(text: string): ParsedCaveat {
       };
       return { ok: true, caveat };
     }
+    case 'reader': {
+      const bad = values.find((v) => !READER_FIELD.test(v));
+      if (bad !== undefined) return malformed(`"${printable(bad)}" is not a key=value field`);
+      const caveat: ReaderCaveat = {
+        kind,
+        text,
+        reader: values.join(' '),
+        check: () => undefined,
+      };
+      return { ok: true, caveat };
+    }
     default:
       return unknown(text);
   }
@@ -142,7 +166,15 @@ function listCaveat(
   return { ok: true, caveat };
 }
 
-const KINDS: readonly string[] = ['time-before', 'service', 'agent', 'host', 'method', 'path'];
+const KINDS: readonly string[] = [
+  'time-before',
+  'service',
+  'agent',
+  'host',
+  'method',
+  'path',
+  'reader',
+];
 
 function isKnownKind(kind: string | undefined): boolean {
   return kind !== undefined && KINDS.includes(kind);

@@ -14,7 +14,13 @@ import type { MintfsErrorCode } from '../errors.js';
 import { isMintfsError } from '../errors.js';
 import type { RootKey } from '../keys/root-key.js';
 import { formatInstant } from '../util/instant.js';
-import { parseCaveat, type AgentCaveat, type Caveat, type TimeBeforeCaveat } from './caveats.js';
+import {
+  parseCaveat,
+  type AgentCaveat,
+  type Caveat,
+  type ReaderCaveat,
+  type TimeBeforeCaveat,
+} from './caveats.js';
 import { describeRevocation, type RevocationList } from '../revocation/revocations.js';
 import { normaliseRequestPath } from './request-path.js';
 import { decodeToken, type DecodedToken } from './token-text.js';
@@ -61,6 +67,8 @@ export interface AuthenticatedToken {
   readonly tokenId: string;
   readonly keyId: string;
   readonly agent?: string;
+  /** Who read it from the mount, when the token carries a `reader` caveat. */
+  readonly reader?: string;
   readonly issuedAt: Date;
   readonly expiresAt: Date;
   /** expiresAt as RFC 3339, formatted once. */
@@ -96,6 +104,7 @@ export function authenticateToken(
     caveats.push(parsed.caveat);
   }
   const agent = caveats.find((c): c is AgentCaveat => c.kind === 'agent')?.agent;
+  const reader = caveats.find((c): c is ReaderCaveat => c.kind === 'reader')?.reader;
   const audited: TokenFacts = agent === undefined ? facts : { ...facts, agent };
   const expiries = caveats.filter((c): c is TimeBeforeCaveat => c.kind === 'time-before');
   // Every mintfs token expires; one that does not was not made by mintfs.
@@ -107,6 +116,7 @@ export function authenticateToken(
     tokenId: decoded.tokenId,
     keyId: decoded.keyId,
     ...(agent === undefined ? {} : { agent }),
+    ...(reader === undefined ? {} : { reader }),
     issuedAt: decoded.issuedAt,
     expiresAt,
     expiresAtText: formatInstant(expiresAt),
