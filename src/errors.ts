@@ -49,6 +49,8 @@ export type MintfsErrorCode =
   | 'ERR_MOUNTPOINT_BUSY'
   | 'ERR_MOUNT_FAILED'
   | 'ERR_UNSUPPORTED_PLATFORM'
+  | 'ERR_NATIVE_UNAVAILABLE'
+  | 'ERR_READER_DENIED'
   // sandboxes
   | 'ERR_SANDBOX_FAILED';
 

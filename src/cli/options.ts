@@ -11,6 +11,17 @@ export const keysOption = {
   },
 } as const;
 
+export const backendOption = {
+  backend: {
+    type: 'string',
+    choices: ['native', 'fuse-native'],
+    describe:
+      'FUSE backend (default: native where it is built, else fuse-native with a warning); native alone knows who reads',
+  },
+} as const;
+
+export const BackendArg = z.enum(['native', 'fuse-native']).optional();
+
 export const KeysArg = z.string().min(1, 'must name a directory').optional();
 export const LogLevelArg = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
 export const TokenArg = z.string().optional();

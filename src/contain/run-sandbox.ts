@@ -22,7 +22,8 @@ import { constants } from 'node:os';
 import { join } from 'node:path';
 import { MintfsError, describeError } from '../errors.js';
 import { startMount, type RunningMount } from '../daemon/mount-daemon.js';
-import { fuseNativeBackend } from '../fuse/fuse-native-backend.js';
+import type { BackendName } from '../fuse/backend.js';
+import { selectBackend } from '../fuse/select-backend.js';
 import { startGateway, type RunningGateway } from '../gateway/server.js';
 import type { Logger } from '../log/logger.js';
 import { bwrapArgs, type HostRoot } from './bwrap.js';
@@ -48,6 +49,8 @@ export interface RunRequest {
   /** ...or bridge to this running gateway's unix socket. */
   readonly gatewaySocket?: string | undefined;
   readonly keysDir: string;
+  /** The backend of the private mount (default: native where built). */
+  readonly backend?: BackendName | undefined;
   readonly uid: number;
   readonly gid: number;
   readonly workdir?: string | undefined;
@@ -81,7 +84,7 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
         profileFile: request.profileFile,
         mountpoint: secretsDir,
         keysDir: request.keysDir,
-        backend: fuseNativeBackend,
+        backend: selectBackend(request.backend, logger),
         logger,
         fileOwner: { uid: request.uid, gid: request.gid },
       });

@@ -9,7 +9,12 @@ import { mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { MintfsError } from '../errors.js';
 import { MintFs } from '../fs/mint-fs.js';
-import { buildTree, withOwner } from '../fs/virtual-tree.js';
+import {
+  buildTree,
+  fileNeedingReaderIdentity,
+  withOwner,
+  type VirtualTree,
+} from '../fs/virtual-tree.js';
 import type { FuseBackend, MountedFileSystem } from '../fuse/backend.js';
 import { detachMount, mountById, mountpointState, topMountAt } from '../fuse/mount-table.js';
 import { checkSharedParent, ensureSharedParent } from '../fuse/propagation.js';
@@ -59,6 +64,7 @@ export async function startMount(request: MountRequest): Promise<RunningMount> {
   const owner = request.fileOwner;
   const loadTree = () => {
     const built = buildTree(loadProfile(profileFile));
+    requireReaderIdentity(built, request.backend, profileFile);
     return owner ? withOwner(built, owner) : built;
   };
   const tree = new Reloadable(loadTree(), {
@@ -87,6 +93,10 @@ export async function startMount(request: MountRequest): Promise<RunningMount> {
     clock: request.clock ?? (() => new Date()),
     newTokenId,
     logger,
+    subscribe: (listener) => {
+      const stops = [tree.onReload(listener), keyring.onReload(listener)];
+      return () => stops.forEach((stop) => stop());
+    },
   });
   let takeover: boolean;
   try {
@@ -149,18 +159,36 @@ export async function startMount(request: MountRequest): Promise<RunningMount> {
     // fuse-native does not deliver the release of a file closed after the
     // detach, so a handle can look open forever: a reader idle for a second
     // is taken as done.
-    const busy = () => fs.openHandles > 0 && performance.now() - fs.lastActivity < DRAIN_IDLE_MS;
+    const busy = () => {
+      const { openHandles, idleMs } = mounted.activity();
+      return openHandles > 0 && idleMs < DRAIN_IDLE_MS;
+    };
     while (busy() && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     if (busy())
       logger.warn(
-        { event: 'drain-timeout', openHandles: fs.openHandles },
+        { event: 'drain-timeout', openHandles: mounted.activity().openHandles },
         'readers still hold files open; stopping anyway',
       );
     await mounted.close();
     logger.info({ event: 'unmounted', mountpoint }, 'mintfs unmounted');
   }
+}
+
+/**
+ * Fail closed: a profile that restricts readers (or stamps them into tokens)
+ * on a backend that cannot tell who reads would serve tokens to anyone.
+ */
+function requireReaderIdentity(tree: VirtualTree, backend: FuseBackend, source: string): void {
+  if (backend.readerIdentity) return;
+  const file = fileNeedingReaderIdentity(tree);
+  if (!file) return;
+  const field = file.readers ? 'readers' : 'readerCaveat';
+  throw new MintfsError(
+    'ERR_PROFILE_INVALID',
+    `${source}: files.${file.path}.${field} needs the native backend, which knows who reads; the ${backend.name} backend does not (mintfs mount --backend native)`,
+  );
 }
 
 /**

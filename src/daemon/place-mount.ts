@@ -9,7 +9,7 @@
  */
 import { mkdtempSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FsOperations } from '../fs/mint-fs.js';
+import type { MintFs } from '../fs/mint-fs.js';
 import type { FuseBackend, MountedFileSystem } from '../fuse/backend.js';
 import { detachMount, topMountAt } from '../fuse/mount-table.js';
 import { ensurePrivateStaging, mountCommand, moveMountBeneath } from '../fuse/propagation.js';
@@ -18,7 +18,7 @@ import type { Logger } from '../log/logger.js';
 export interface Placement {
   readonly mountpoint: string;
   readonly backend: FuseBackend;
-  readonly fs: FsOperations;
+  readonly fs: MintFs;
   readonly logger: Logger;
   /** A live mintfs mount is at the mountpoint: slide in beneath it and detach it. */
   readonly takeover: boolean;

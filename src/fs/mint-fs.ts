@@ -8,6 +8,7 @@
  */
 import { MintfsError } from '../errors.js';
 import type { Keyring } from '../keys/keyring.js';
+import type { RootKey } from '../keys/root-key.js';
 import type { Logger } from '../log/logger.js';
 import { mintToken } from '../token/mint.js';
 import { formatInstant } from '../util/instant.js';
@@ -35,6 +36,27 @@ export interface MintFsSources {
   readonly clock: () => Date;
   readonly newTokenId: () => string;
   readonly logger: Logger;
+  /** Calls the listener after the tree or keyring changed; returns how to stop. */
+  readonly subscribe?: (listener: () => void) => () => void;
+}
+
+/** Who read a token, as the native backend learns it from the FUSE request and /proc. */
+export interface ReaderIdentity {
+  readonly uid: number;
+  readonly gid: number;
+  readonly pid: number;
+  /** Process start time in clock ticks since boot (/proc/PID/stat field 22): pid + start names one process. */
+  readonly startTicks: number;
+  /** /proc/PID/exe; '' when unknown. */
+  readonly exe: string;
+  /** The most specific cgroup path, which names the container; '' when unknown. */
+  readonly cgroup: string;
+}
+
+export interface MintRecord {
+  readonly tokenId: string;
+  readonly keyId: string;
+  readonly expiresAt: Date;
 }
 
 /** The operations a FUSE backend calls. Paths are absolute within the mount ('/a/b'). */
@@ -59,6 +81,67 @@ export class MintFs implements FsOperations {
   constructor(sources: MintFsSources) {
     this.#sources = sources;
     this.#started = sources.clock();
+  }
+
+  /** The tree and signing key opens use now (backends that mint elsewhere read these). */
+  get tree(): VirtualTree {
+    return this.#sources.tree();
+  }
+
+  get signingKey(): RootKey {
+    return this.#sources.keyring().current;
+  }
+
+  /** Calls `listener` whenever the tree or keyring may have changed. */
+  subscribe(listener: () => void): () => void {
+    return this.#sources.subscribe?.(listener) ?? (() => undefined);
+  }
+
+  /** The audit line of one mint. Every backend writes exactly this, whoever mints. */
+  logMinted(
+    file: VirtualFile,
+    minted: MintRecord,
+    details: { reader?: ReaderIdentity; durationMs?: number },
+  ): void {
+    this.#sources.logger.info(
+      {
+        event: 'mint',
+        file: file.path,
+        agent: file.grant.agent,
+        service: file.grant.service,
+        tokenId: minted.tokenId,
+        keyId: minted.keyId,
+        expiresAt: formatInstant(minted.expiresAt),
+        ...(details.reader === undefined ? {} : { reader: details.reader }),
+        ...(file.readerCaveat ? { readerCaveat: true } : {}),
+        ...(details.durationMs === undefined ? {} : { durationMs: details.durationMs }),
+      },
+      'minted token',
+    );
+  }
+
+  /** The audit line of a reader the file's `readers` rules refused. */
+  logDenied(file: VirtualFile, reader: ReaderIdentity, reason: string): void {
+    this.#sources.logger.warn(
+      {
+        event: 'mint-denied',
+        file: file.path,
+        agent: file.grant.agent,
+        service: file.grant.service,
+        reader,
+        reason,
+        error: 'ERR_READER_DENIED',
+      },
+      'reader refused',
+    );
+  }
+
+  /** The audit line of a mint that failed (the reader got EIO). */
+  logFailed(file: VirtualFile, reader: ReaderIdentity, reason: string): void {
+    this.#sources.logger.error(
+      { event: 'mint-failed', file: file.path, reader, reason, error: 'ERR_MINT_FAILED' },
+      'mint failed',
+    );
   }
 
   get openHandles(): number {
@@ -159,19 +242,9 @@ export class MintFs implements FsOperations {
         `${file.path}: token is ${content.length} bytes, stat promised ${expected}`,
       );
     }
-    this.#sources.logger.info(
-      {
-        event: 'mint',
-        file: file.path,
-        agent: file.grant.agent,
-        service: file.grant.service,
-        tokenId: minted.tokenId,
-        keyId: minted.keyId,
-        expiresAt: formatInstant(minted.expiresAt),
-        durationMs: Number(process.hrtime.bigint() - started) / 1e6,
-      },
-      'minted token',
-    );
+    this.logMinted(file, minted, {
+      durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+    });
     return content;
   }
 

@@ -3,7 +3,7 @@
  * their paths imply. Paths are relative to the mount root, without a leading
  * slash; the root directory is ''.
  */
-import type { FileSpec, Profile, TokenFormat } from '../profile/schema.js';
+import type { FileSpec, Profile, ReaderRules, TokenFormat } from '../profile/schema.js';
 import type { TokenGrant } from '../token/mint.js';
 
 export const DEFAULT_FILE_MODE = 0o440;
@@ -16,6 +16,10 @@ export interface VirtualFile {
   readonly uid: number;
   readonly gid: number;
   readonly mode: number;
+  /** Who may read it (the native backend enforces this); undefined: anyone the mode allows. */
+  readonly readers: ReaderRules | undefined;
+  /** Whether each token names its reader in a `reader` caveat. */
+  readonly readerCaveat: boolean;
 }
 
 export interface VirtualTree {
@@ -65,7 +69,14 @@ function virtualFile(profile: Profile, path: string, spec: FileSpec): VirtualFil
     uid: spec.uid ?? profile.uid ?? 0,
     gid: spec.gid ?? profile.gid ?? 0,
     mode: spec.mode ?? profile.mode ?? DEFAULT_FILE_MODE,
+    readers: spec.readers ?? profile.readers,
+    readerCaveat: spec.readerCaveat ?? profile.readerCaveat ?? false,
   };
+}
+
+/** The first file that needs to know its reader (readers rules or a reader caveat), if any. */
+export function fileNeedingReaderIdentity(tree: VirtualTree): VirtualFile | undefined {
+  return [...tree.files.values()].find((file) => file.readers !== undefined || file.readerCaveat);
 }
 
 /** '/github/token' or 'github/token' to 'github/token'; '/' to ''. */

@@ -1,9 +1,10 @@
 /**
  * What mintfs needs from a FUSE binding. The file system (fs/) knows nothing
- * of any binding; each backend adapts FsOperations to its binding and maps
- * errors with errnoFor().
+ * of any binding: fuse-native adapts MintFs's FsOperations to its binding and
+ * maps errors with errnoFor(); the native backend serves MintFs's tree and
+ * key from C and writes MintFs's audit lines.
  */
-import type { FsOperations } from '../fs/mint-fs.js';
+import type { MintFs } from '../fs/mint-fs.js';
 import type { Logger } from '../log/logger.js';
 import type { DetachOutcome } from './propagation.js';
 
@@ -26,13 +27,15 @@ export interface MountedFileSystem {
   detach(): Promise<DetachOutcome>;
   /** Stops serving (detaching first if needed). Safe to call twice. */
   close(): Promise<void>;
+  /** Files open now, and how long since the last open, read or release (for draining). */
+  activity(): { openHandles: number; idleMs: number };
 }
 
+export type BackendName = 'native' | 'fuse-native';
+
 export interface FuseBackend {
-  readonly name: string;
-  mount(
-    mountpoint: string,
-    operations: FsOperations,
-    options: MountOptions,
-  ): Promise<MountedFileSystem>;
+  readonly name: BackendName;
+  /** Whether it learns who reads a file: `readers` rules and `readerCaveat` need it. */
+  readonly readerIdentity: boolean;
+  mount(mountpoint: string, fs: MintFs, options: MountOptions): Promise<MountedFileSystem>;
 }

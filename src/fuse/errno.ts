@@ -10,6 +10,7 @@ const ERRNO_BY_CODE: Partial<Record<MintfsErrorCode, number>> = {
   ERR_IS_A_DIRECTORY: E.EISDIR,
   ERR_READ_ONLY: E.EROFS,
   ERR_BAD_HANDLE: E.EBADF,
+  ERR_READER_DENIED: E.EACCES,
 };
 
 /** Anything unexpected is EIO: a reader gets an error, never an empty or partial token. */

@@ -34,6 +34,7 @@ const WRITE_OPS = [
 
 export const fuseNativeBackend: FuseBackend = {
   name: 'fuse-native',
+  readerIdentity: false,
   async mount(mountpoint, operations, options) {
     const Fuse = loadFuseNative();
     const fuse = new Fuse(mountpoint, adapt(operations, options.logger), {
@@ -71,6 +72,10 @@ export const fuseNativeBackend: FuseBackend = {
     const mounted: MountedFileSystem = {
       mountpoint,
       mountId: entry.id,
+      activity: () => ({
+        openHandles: operations.openHandles,
+        idleMs: performance.now() - operations.lastActivity,
+      }),
       detach: () => (detaching ??= detachMountById(entry.id)),
       close: () =>
         (closing ??= (async () => {

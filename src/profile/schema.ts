@@ -51,6 +51,51 @@ const Ownership = {
   mode: FileMode.optional(),
 };
 
+const CGROUP_SEGMENT = /^[A-Za-z0-9_.:@-]{1,255}$/;
+
+export const ReadersSchema = z
+  .strictObject({
+    uids: z
+      .array(Id)
+      .min(1, 'must list at least one uid')
+      .optional()
+      .describe('Reader uids allowed (as the kernel reports them to the host)'),
+    exe: z
+      .array(
+        z
+          .string()
+          .regex(/^\/[^\0]*$/, 'must be an absolute executable path such as /usr/bin/cat')
+          .max(511),
+      )
+      .min(1, 'must list at least one executable')
+      .optional()
+      .describe('Reader executables allowed: the exact path of /proc/PID/exe'),
+    containers: z
+      .array(
+        z.string().regex(CGROUP_SEGMENT, 'must be one cgroup path segment, such as a container id'),
+      )
+      .min(1, 'must list at least one container')
+      .optional()
+      .describe(
+        "Containers allowed: a segment of the reader's cgroup path (runc and Docker use the container id)",
+      ),
+  })
+  .refine(
+    (readers) => readers.uids ?? readers.exe ?? readers.containers,
+    'must restrict by at least one of uids, exe, containers',
+  )
+  .describe('Who may read: every listed kind must match (native backend only); others get EACCES');
+
+const ReaderControls = {
+  readers: ReadersSchema.optional(),
+  readerCaveat: z
+    .boolean()
+    .optional()
+    .describe(
+      "Stamp the reader (uid, gid, pid, start time, executable, cgroup) into each token as a `reader` caveat, for the gateway's audit (native backend only)",
+    ),
+};
+
 export const TOKEN_FORMATS = ['raw', 'line', 'json'] as const;
 
 export const FileSpecSchema = z
@@ -84,6 +129,7 @@ export const FileSpecSchema = z
         'raw: the token alone; line: the token and a newline; json: {"token","expiresAt","tokenId"}',
       ),
     ...Ownership,
+    ...ReaderControls,
   })
   .describe('One virtual file: every read mints a token with these caveats');
 
@@ -95,6 +141,7 @@ export const ProfileSchema = z
       .describe('Whom the tokens are minted for; stamped into every token as `agent`'),
     ttl: Ttl.prefault(DEFAULT_TTL).describe('Default token lifetime, at most 1h'),
     ...Ownership,
+    ...ReaderControls,
     files: z
       .record(z.string(), FileSpecSchema)
       .describe('Virtual files, by path relative to the mount root (such as github/token)'),
@@ -120,6 +167,7 @@ export const ProfileSchema = z
 export type Profile = z.output<typeof ProfileSchema>;
 export type FileSpec = z.output<typeof FileSpecSchema>;
 export type TokenFormat = (typeof TOKEN_FORMATS)[number];
+export type ReaderRules = z.output<typeof ReadersSchema>;
 
 function filePathProblem(name: string): string | undefined {
   if (name.startsWith('/')) return 'must be relative to the mount root (no leading /)';

@@ -68,6 +68,18 @@ function staticCaveatsOf(grant: TokenGrant): { texts: string[]; bytes: Buffer[] 
   return cached;
 }
 
+/**
+ * What a minter outside this module (the native backend's C minter) needs to
+ * produce mintToken's bytes: the derived signing key (never the root key),
+ * and every caveat but time-before, in order.
+ */
+export function signingParts(
+  grant: TokenGrant,
+  key: RootKey,
+): { derivedKey: Buffer; caveats: readonly string[] } {
+  return { derivedKey: derivedKeyOf(key), caveats: staticCaveatsOf(grant).texts };
+}
+
 function derivedKeyOf(key: RootKey): Buffer {
   let derived = derivedKeys.get(key);
   if (!derived) {

@@ -34,6 +34,7 @@ export class Reloadable<T> {
   readonly #timer: NodeJS.Timeout;
   #value: T;
   #fingerprint: string;
+  readonly #listeners = new Set<(value: T) => void>();
 
   /** `initial` is loaded by the caller, so a bad state at start-up fails loudly. */
   constructor(initial: T, options: ReloadableOptions<T>) {
@@ -68,6 +69,7 @@ export class Reloadable<T> {
       return false;
     }
     this.#value = next;
+    for (const listener of this.#listeners) listener(next);
     logger.info(
       { event: `${name}-reloaded`, reason, ...this.#options.describe?.(next) },
       `${name} reloaded`,
@@ -81,7 +83,14 @@ export class Reloadable<T> {
     return this.reload(reason);
   }
 
+  /** Calls `listener` with each newly taken state; returns how to stop. */
+  onReload(listener: (value: T) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
   close(): void {
+    this.#listeners.clear();
     clearInterval(this.#timer);
   }
 

@@ -3,46 +3,12 @@
  * deserialises them and verifies their signatures with the root key.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { attenuateToken } from '../../src/token/attenuate.js';
 import { newTokenId } from '../../src/token/identifier.js';
 import { mintToken } from '../../src/token/mint.js';
+import { pymacaroonsVerify } from '../helpers/pymacaroons.js';
 import { GRANT, NOW, newKey } from '../helpers/tokens.js';
-
-const VERIFY = `
-import sys, json
-from pymacaroons import Macaroon, Verifier
-from pymacaroons.serializers import BinarySerializer
-def text(b):
-    return b.decode() if isinstance(b, bytes) else b
-req = json.load(sys.stdin)
-m = Macaroon.deserialize(req["token"], serializer=BinarySerializer())
-v = Verifier()
-v.satisfy_general(lambda caveat: True)
-try:
-    ok = v.verify(m, bytes.fromhex(req["key"]))
-except Exception as e:
-    ok = False
-print(json.dumps({"ok": ok, "identifier": text(m.identifier), "location": text(m.location),
-                  "caveats": [text(c.caveat_id) for c in m.first_party_caveats()]}))
-`;
-
-interface PyResult {
-  ok: boolean;
-  identifier: string;
-  location: string;
-  caveats: string[];
-}
-
-function pymacaroonsVerify(token: string, keyHex: string): PyResult {
-  const result = spawnSync('/usr/bin/python3', ['-c', VERIFY], {
-    input: JSON.stringify({ token, key: keyHex }),
-    encoding: 'utf8',
-  });
-  assert.equal(result.status, 0, result.stderr);
-  return JSON.parse(result.stdout) as PyResult;
-}
 
 describe('interoperability with pymacaroons', () => {
   const key = newKey();

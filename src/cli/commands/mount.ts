@@ -1,10 +1,17 @@
 import { z } from 'zod';
 import { startMount } from '../../daemon/mount-daemon.js';
-import { fuseNativeBackend } from '../../fuse/fuse-native-backend.js';
+import { selectBackend } from '../../fuse/select-backend.js';
 import { createLogger } from '../../log/logger.js';
 import { defineCommand } from '../define-command.js';
 import { untilSignalled } from '../until-signalled.js';
-import { KeysArg, LogLevelArg, keysDirFrom, keysOption } from '../options.js';
+import {
+  BackendArg,
+  KeysArg,
+  LogLevelArg,
+  backendOption,
+  keysDirFrom,
+  keysOption,
+} from '../options.js';
 
 export const mountCommand = defineCommand({
   command: 'mount <profile> <mountpoint>',
@@ -18,12 +25,7 @@ export const mountCommand = defineCommand({
         describe: 'Directory to mount on (created if missing)',
       })
       .options(keysOption)
-      .option('backend', {
-        type: 'string',
-        choices: ['fuse-native'],
-        default: 'fuse-native',
-        describe: 'FUSE binding',
-      })
+      .options(backendOption)
       .option('takeover', {
         type: 'boolean',
         default: false,
@@ -48,7 +50,7 @@ export const mountCommand = defineCommand({
     profile: z.string().min(1),
     mountpoint: z.string().min(1),
     keys: KeysArg,
-    backend: z.literal('fuse-native'),
+    backend: BackendArg,
     takeover: z.boolean(),
     'shared-parent': z.boolean(),
     'log-level': LogLevelArg,
@@ -59,7 +61,7 @@ export const mountCommand = defineCommand({
       profileFile: args.profile,
       mountpoint: args.mountpoint,
       keysDir: keysDirFrom(args),
-      backend: fuseNativeBackend,
+      backend: selectBackend(args.backend, logger),
       logger,
       takeover: args.takeover,
       sharedParent: args['shared-parent'],

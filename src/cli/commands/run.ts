@@ -2,7 +2,14 @@ import { z } from 'zod';
 import { runInSandbox } from '../../contain/run-sandbox.js';
 import { createLogger } from '../../log/logger.js';
 import { defineCommand } from '../define-command.js';
-import { KeysArg, LogLevelArg, keysDirFrom, keysOption } from '../options.js';
+import {
+  BackendArg,
+  KeysArg,
+  LogLevelArg,
+  backendOption,
+  keysDirFrom,
+  keysOption,
+} from '../options.js';
 
 const Id = z.coerce
   .number()
@@ -17,6 +24,7 @@ export const runCommand = defineCommand({
   builder: (yargs) =>
     yargs
       .options(keysOption)
+      .options(backendOption)
       .option('profile', { type: 'string', describe: 'Serve this profile on a private mount' })
       .option('mount', { type: 'string', describe: 'Or bind this running mount at /secrets' })
       .option('gateway', { type: 'string', describe: 'Run a private gateway with this config' })
@@ -36,6 +44,7 @@ export const runCommand = defineCommand({
   args: z
     .object({
       keys: KeysArg,
+      backend: BackendArg,
       profile: z.string().min(1).optional(),
       mount: z.string().min(1).optional(),
       gateway: z.string().min(1).optional(),
@@ -73,6 +82,7 @@ export const runCommand = defineCommand({
       gatewayConfig: args.gateway,
       gatewaySocket: args['gateway-socket'],
       keysDir: keysDirFrom(args),
+      backend: args.backend,
       uid: args.uid,
       gid: args.gid ?? args.uid,
       workdir: args.workdir,

@@ -1,0 +1,529 @@
+/*
+ * The N-API face of the native backend (src/fuse/native-backend.ts is its only
+ * caller): start/stop a session, swap its tree, read its counters, and the
+ * pure minter for test vectors. Every napi status is checked; a failed call
+ * becomes a thrown JavaScript Error, never a crash.
+ */
+#include <node_api.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mint.h"
+#include "session.h"
+
+#define CHECK(env, call)                       \
+  do {                                         \
+    if (!check((env), (call), #call)) goto fail; \
+  } while (0)
+
+static int check(napi_env env, napi_status status, const char *what) {
+  if (status == napi_ok) return 1;
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (!pending) {
+    const napi_extended_error_info *info = NULL;
+    napi_get_last_error_info(env, &info);
+    char message[256];
+    snprintf(message, sizeof(message), "mintfs native: %s failed: %s", what,
+             info != NULL && info->error_message != NULL ? info->error_message : "unknown");
+    napi_throw_error(env, "ERR_NATIVE", message);
+  }
+  return 0;
+}
+
+static void throw_code(napi_env env, const char *code, const char *message) {
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (!pending) napi_throw_error(env, code, message);
+}
+
+/* ---- reading JavaScript values ---- */
+
+static int get_prop(napi_env env, napi_value obj, const char *name, napi_value *out) {
+  return check(env, napi_get_named_property(env, obj, name, out), name);
+}
+
+static int has_value(napi_env env, napi_value obj, const char *name, napi_value *out) {
+  napi_valuetype type;
+  if (!get_prop(env, obj, name, out)) return -1;
+  if (!check(env, napi_typeof(env, *out, &type), name)) return -1;
+  return type != napi_undefined && type != napi_null;
+}
+
+static char *string_of(napi_env env, napi_value value, const char *what) {
+  size_t len = 0;
+  if (!check(env, napi_get_value_string_utf8(env, value, NULL, 0, &len), what)) return NULL;
+  char *s = malloc(len + 1);
+  if (s == NULL) {
+    throw_code(env, "ERR_NATIVE", "out of memory");
+    return NULL;
+  }
+  if (!check(env, napi_get_value_string_utf8(env, value, s, len + 1, &len), what)) {
+    free(s);
+    return NULL;
+  }
+  if (strlen(s) != len) { /* an embedded NUL would cut the text short */
+    free(s);
+    throw_code(env, "ERR_NATIVE", "string with a NUL byte");
+    return NULL;
+  }
+  return s;
+}
+
+static char *string_prop(napi_env env, napi_value obj, const char *name) {
+  napi_value v;
+  return get_prop(env, obj, name, &v) ? string_of(env, v, name) : NULL;
+}
+
+static int uint32_prop(napi_env env, napi_value obj, const char *name, uint32_t *out) {
+  napi_value v;
+  return get_prop(env, obj, name, &v) && check(env, napi_get_value_uint32(env, v, out), name);
+}
+
+static int int64_prop(napi_env env, napi_value obj, const char *name, int64_t *out) {
+  napi_value v;
+  return get_prop(env, obj, name, &v) && check(env, napi_get_value_int64(env, v, out), name);
+}
+
+static int bool_prop(napi_env env, napi_value obj, const char *name, int *out) {
+  napi_value v;
+  bool b = false;
+  if (!get_prop(env, obj, name, &v) || !check(env, napi_get_value_bool(env, v, &b), name)) return 0;
+  *out = b;
+  return 1;
+}
+
+static int array_length(napi_env env, napi_value arr, uint32_t *len) {
+  bool is_array = false;
+  if (!check(env, napi_is_array(env, arr, &is_array), "napi_is_array")) return 0;
+  if (!is_array) {
+    throw_code(env, "ERR_NATIVE", "expected an array");
+    return 0;
+  }
+  return check(env, napi_get_array_length(env, arr, len), "napi_get_array_length");
+}
+
+/* An array of strings; NULL with *count 0 and no exception when empty is fine. */
+static char **strings_of(napi_env env, napi_value arr, size_t *count) {
+  uint32_t len;
+  *count = 0;
+  if (!array_length(env, arr, &len)) return NULL;
+  char **out = calloc(len == 0 ? 1 : len, sizeof(char *));
+  if (out == NULL) {
+    throw_code(env, "ERR_NATIVE", "out of memory");
+    return NULL;
+  }
+  for (uint32_t i = 0; i < len; i++) {
+    napi_value item;
+    if (!check(env, napi_get_element(env, arr, i, &item), "napi_get_element") ||
+        (out[i] = string_of(env, item, "array item")) == NULL) {
+      for (uint32_t j = 0; j < i; j++) free(out[j]);
+      free(out);
+      return NULL;
+    }
+  }
+  *count = len;
+  return out;
+}
+
+static mint_template *template_of(napi_env env, napi_value obj) {
+  mint_template *t = calloc(1, sizeof(*t));
+  napi_value v;
+  char *format = NULL;
+  if (t == NULL) {
+    throw_code(env, "ERR_NATIVE", "out of memory");
+    return NULL;
+  }
+  if ((t->key_id = string_prop(env, obj, "keyId")) == NULL) goto fail;
+  if ((t->location = string_prop(env, obj, "location")) == NULL) goto fail;
+  if (!get_prop(env, obj, "caveats", &v) || (t->caveats = strings_of(env, v, &t->caveat_count)) == NULL)
+    goto fail;
+  if (!int64_prop(env, obj, "ttlMs", &t->ttl_ms)) goto fail;
+  if ((format = string_prop(env, obj, "format")) == NULL) goto fail;
+  if (strcmp(format, "raw") == 0) t->format = FORMAT_RAW;
+  else if (strcmp(format, "line") == 0) t->format = FORMAT_LINE;
+  else if (strcmp(format, "json") == 0) t->format = FORMAT_JSON;
+  else {
+    throw_code(env, "ERR_NATIVE", "format must be raw, line or json");
+    goto fail;
+  }
+  free(format);
+  format = NULL;
+  void *data = NULL;
+  size_t len = 0;
+  bool is_buffer = false;
+  if (!get_prop(env, obj, "derivedKey", &v)) goto fail;
+  CHECK(env, napi_is_buffer(env, v, &is_buffer));
+  if (!is_buffer) {
+    throw_code(env, "ERR_NATIVE", "derivedKey must be a Buffer");
+    goto fail;
+  }
+  CHECK(env, napi_get_buffer_info(env, v, &data, &len));
+  if (len != sizeof(t->derived_key)) {
+    throw_code(env, "ERR_NATIVE", "derivedKey must be 32 bytes");
+    goto fail;
+  }
+  memcpy(t->derived_key, data, len);
+  if (strlen(t->key_id) > 64) {
+    throw_code(env, "ERR_NATIVE", "keyId is too long");
+    goto fail;
+  }
+  return t;
+fail:
+  free(format);
+  mint_template_free(t);
+  return NULL;
+}
+
+static reader_rules *rules_of(napi_env env, napi_value obj) {
+  reader_rules *r = calloc(1, sizeof(*r));
+  napi_value v;
+  int has;
+  if (r == NULL) {
+    throw_code(env, "ERR_NATIVE", "out of memory");
+    return NULL;
+  }
+  if ((has = has_value(env, obj, "uids", &v)) < 0) goto fail;
+  if (has) {
+    uint32_t len;
+    if (!array_length(env, v, &len)) goto fail;
+    r->has_uids = 1;
+    r->uids = calloc(len == 0 ? 1 : len, sizeof(uint32_t));
+    if (r->uids == NULL) goto fail;
+    for (uint32_t i = 0; i < len; i++) {
+      napi_value item;
+      CHECK(env, napi_get_element(env, v, i, &item));
+      CHECK(env, napi_get_value_uint32(env, item, &r->uids[i]));
+    }
+    r->uid_count = len;
+  }
+  if ((has = has_value(env, obj, "exe", &v)) < 0) goto fail;
+  if (has && (r->exes = strings_of(env, v, &r->exe_count)) == NULL) goto fail;
+  if ((has = has_value(env, obj, "containers", &v)) < 0) goto fail;
+  if (has && (r->containers = strings_of(env, v, &r->container_count)) == NULL) goto fail;
+  return r;
+fail:
+  throw_code(env, "ERR_NATIVE", "out of memory");
+  reader_rules_free(r);
+  return NULL;
+}
+
+static const uint8_t SAMPLE_ID[TOKEN_ID_BYTES] = {0};
+static const int64_t SAMPLE_NOW_MS = 946684800000LL; /* 2000-01-01: any time of ten-digit seconds */
+
+static int node_of(napi_env env, napi_value obj, vnode *n) {
+  napi_value v;
+  int has;
+  memset(n, 0, sizeof(*n));
+  if (!uint32_prop(env, obj, "pathId", &n->path_id) || !uint32_prop(env, obj, "parentId", &n->parent_id) ||
+      !bool_prop(env, obj, "dir", &n->is_dir) || !uint32_prop(env, obj, "mode", &n->mode) ||
+      !uint32_prop(env, obj, "uid", &n->uid) || !uint32_prop(env, obj, "gid", &n->gid))
+    return 0;
+  if (n->path_id == 0 || n->path_id > MAX_PATH_ID) {
+    throw_code(env, "ERR_NATIVE", "pathId out of range");
+    return 0;
+  }
+  if ((n->name = string_prop(env, obj, "name")) == NULL) return 0;
+  if (n->is_dir) {
+    uint32_t len;
+    if (!get_prop(env, obj, "children", &v) || !array_length(env, v, &len)) return 0;
+    n->children = calloc(len == 0 ? 1 : len, sizeof(uint32_t));
+    if (n->children == NULL) return 0;
+    for (uint32_t i = 0; i < len; i++) {
+      napi_value item;
+      CHECK(env, napi_get_element(env, v, i, &item));
+      CHECK(env, napi_get_value_uint32(env, item, &n->children[i]));
+    }
+    n->child_count = len;
+    return 1;
+  }
+  if (!get_prop(env, obj, "file", &v) || (n->tpl = template_of(env, v)) == NULL) return 0;
+  napi_value file = v;
+  if (!bool_prop(env, file, "readerCaveat", &n->reader_caveat)) return 0;
+  if ((has = has_value(env, file, "readers", &v)) < 0) return 0;
+  if (has && (n->rules = rules_of(env, v)) == NULL) return 0;
+  byte_buffer sample = {0};
+  mint_info info;
+  if (mint_render(n->tpl, SAMPLE_NOW_MS, SAMPLE_ID, NULL, &sample, &info) != 0) {
+    buffer_release(&sample);
+    throw_code(env, "ERR_NATIVE", "out of memory");
+    return 0;
+  }
+  n->size = sample.length;
+  buffer_release(&sample);
+  return 1;
+fail:
+  return 0;
+}
+
+static void vnode_free_fields(vnode *n) {
+  free(n->name);
+  mint_template_free(n->tpl);
+  reader_rules_free(n->rules);
+  free(n->children);
+}
+
+static tree *tree_of(napi_env env, napi_value arr) {
+  uint32_t len;
+  if (!array_length(env, arr, &len)) return NULL;
+  vnode *nodes = calloc(len == 0 ? 1 : len, sizeof(vnode));
+  if (nodes == NULL) {
+    throw_code(env, "ERR_NATIVE", "out of memory");
+    return NULL;
+  }
+  for (uint32_t i = 0; i < len; i++) {
+    napi_value item;
+    if (!check(env, napi_get_element(env, arr, i, &item), "napi_get_element") ||
+        !node_of(env, item, &nodes[i])) {
+      for (uint32_t j = 0; j <= i; j++) vnode_free_fields(&nodes[j]);
+      free(nodes);
+      return NULL;
+    }
+  }
+  tree *t = tree_new(nodes, len);
+  if (t == NULL) throw_code(env, "ERR_NATIVE", "out of memory");
+  return t;
+}
+
+/* ---- sessions ---- */
+
+typedef struct {
+  mintfs_session *session;
+  int stopped;
+} session_ref;
+
+static napi_value set_named(napi_env env, napi_value obj, const char *name, napi_value value) {
+  return napi_set_named_property(env, obj, name, value) == napi_ok ? obj : NULL;
+}
+
+static napi_value audit_object(napi_env env, const audit_event *ev) {
+  static const char *KINDS[] = {"", "minted", "denied", "failed"};
+  napi_value obj, reader, v;
+  if (napi_create_object(env, &obj) != napi_ok || napi_create_object(env, &reader) != napi_ok)
+    return NULL;
+  int ok = napi_create_string_utf8(env, KINDS[ev->kind], NAPI_AUTO_LENGTH, &v) == napi_ok &&
+           set_named(env, obj, "kind", v) &&
+           napi_create_uint32(env, ev->path_id, &v) == napi_ok && set_named(env, obj, "pathId", v) &&
+           napi_create_string_utf8(env, ev->token_id, NAPI_AUTO_LENGTH, &v) == napi_ok &&
+           set_named(env, obj, "tokenId", v) &&
+           napi_create_string_utf8(env, ev->key_id, NAPI_AUTO_LENGTH, &v) == napi_ok &&
+           set_named(env, obj, "keyId", v) &&
+           napi_create_int64(env, ev->expires_s, &v) == napi_ok && set_named(env, obj, "expiresS", v) &&
+           napi_get_boolean(env, ev->reader_caveat != 0, &v) == napi_ok &&
+           set_named(env, obj, "readerCaveat", v) &&
+           napi_create_string_utf8(env, ev->reason != NULL ? ev->reason : "", NAPI_AUTO_LENGTH, &v) ==
+               napi_ok &&
+           set_named(env, obj, "reason", v) &&
+           napi_create_uint32(env, ev->who.uid, &v) == napi_ok && set_named(env, reader, "uid", v) &&
+           napi_create_uint32(env, ev->who.gid, &v) == napi_ok && set_named(env, reader, "gid", v) &&
+           napi_create_int32(env, ev->who.pid, &v) == napi_ok && set_named(env, reader, "pid", v) &&
+           napi_create_int64(env, (int64_t)ev->who.start_ticks, &v) == napi_ok &&
+           set_named(env, reader, "startTicks", v) &&
+           napi_create_string_utf8(env, ev->who.exe, NAPI_AUTO_LENGTH, &v) == napi_ok &&
+           set_named(env, reader, "exe", v) &&
+           napi_create_string_utf8(env, ev->who.cgroup, NAPI_AUTO_LENGTH, &v) == napi_ok &&
+           set_named(env, reader, "cgroup", v) && set_named(env, obj, "reader", reader);
+  return ok ? obj : NULL;
+}
+
+static session_ref *ref_of(napi_env env, napi_value value) {
+  void *data = NULL;
+  if (!check(env, napi_get_value_external(env, value, &data), "session")) return NULL;
+  session_ref *ref = data;
+  if (ref->stopped) {
+    throw_code(env, "ERR_NATIVE", "session already stopped");
+    return NULL;
+  }
+  return ref;
+}
+
+/* start(mountpoint, nodes) -> session */
+static napi_value js_start(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result;
+  char *mountpoint = NULL;
+  session_ref *ref = NULL;
+  tree *t = NULL;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 2) {
+    throw_code(env, "ERR_NATIVE", "start(mountpoint, nodes)");
+    return NULL;
+  }
+  if ((mountpoint = string_of(env, argv[0], "mountpoint")) == NULL) goto fail;
+  if ((t = tree_of(env, argv[1])) == NULL) goto fail;
+  ref = calloc(1, sizeof(*ref));
+  if (ref == NULL) goto fail;
+  char error[512];
+  ref->session = session_start(mountpoint, t, error, sizeof(error));
+  t = NULL; /* owned by the session, or freed */
+  if (ref->session == NULL) {
+    throw_code(env, "ERR_MOUNT_FAILED", error);
+    goto fail;
+  }
+  free(mountpoint);
+  mountpoint = NULL;
+  CHECK(env, napi_create_external(env, ref, NULL, NULL, &result));
+  return result;
+fail:
+  free(mountpoint);
+  if (t != NULL) tree_release(t);
+  if (ref != NULL && ref->session == NULL) free(ref);
+  throw_code(env, "ERR_NATIVE", "start failed");
+  return NULL;
+}
+
+static napi_value js_set_tree(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  session_ref *ref = argc == 2 ? ref_of(env, argv[0]) : NULL;
+  if (ref == NULL) goto fail;
+  tree *t = tree_of(env, argv[1]);
+  if (t == NULL) goto fail;
+  session_set_tree(ref->session, t);
+  return NULL;
+fail:
+  throw_code(env, "ERR_NATIVE", "setTree(session, nodes)");
+  return NULL;
+}
+
+/* takeAudit(session) -> { events, refused } */
+static napi_value js_take_audit(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result, events, v;
+  audit_event *taken = NULL;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  session_ref *ref = argc == 1 ? ref_of(env, argv[0]) : NULL;
+  if (ref == NULL) goto fail;
+  uint64_t refused = 0;
+  taken = session_take_audit(ref->session, &refused);
+  CHECK(env, napi_create_object(env, &result));
+  CHECK(env, napi_create_array(env, &events));
+  uint32_t i = 0;
+  while (taken != NULL) {
+    audit_event *next = taken->next;
+    napi_value obj = audit_object(env, taken);
+    free(taken);
+    taken = next;
+    if (obj == NULL) goto fail;
+    CHECK(env, napi_set_element(env, events, i++, obj));
+  }
+  CHECK(env, napi_set_named_property(env, result, "events", events));
+  CHECK(env, napi_create_int64(env, (int64_t)refused, &v));
+  CHECK(env, napi_set_named_property(env, result, "refused", v));
+  return result;
+fail:
+  while (taken != NULL) {
+    audit_event *next = taken->next;
+    free(taken);
+    taken = next;
+  }
+  throw_code(env, "ERR_NATIVE", "takeAudit(session)");
+  return NULL;
+}
+
+static napi_value js_stats(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], obj, v;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  session_ref *ref = argc == 1 ? ref_of(env, argv[0]) : NULL;
+  if (ref == NULL) goto fail;
+  CHECK(env, napi_create_object(env, &obj));
+  CHECK(env, napi_create_int64(env, (int64_t)session_open_handles(ref->session), &v));
+  CHECK(env, napi_set_named_property(env, obj, "openHandles", v));
+  CHECK(env, napi_create_int64(env, session_last_activity_ms(ref->session), &v));
+  CHECK(env, napi_set_named_property(env, obj, "lastActivityMs", v));
+  return obj;
+fail:
+  throw_code(env, "ERR_NATIVE", "stats(session)");
+  return NULL;
+}
+
+static napi_value js_stop(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  void *data = NULL;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 1) goto fail;
+  CHECK(env, napi_get_value_external(env, argv[0], &data));
+  session_ref *ref = data;
+  if (ref->stopped) return NULL;
+  ref->stopped = 1;
+  session_stop(ref->session); /* joins the FUSE thread; unread audit events are dropped: take them first */
+  ref->session = NULL;
+  return NULL;
+fail:
+  throw_code(env, "ERR_NATIVE", "stop(session)");
+  return NULL;
+}
+
+/* mint(template, nowMs, idBytes, readerCaveat | null) -> Buffer: the pure minter, for test vectors. */
+static napi_value js_mint(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4], result;
+  mint_template *t = NULL;
+  char *caveat = NULL;
+  byte_buffer out = {0};
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 4) goto fail;
+  if ((t = template_of(env, argv[0])) == NULL) goto fail;
+  int64_t now_ms;
+  CHECK(env, napi_get_value_int64(env, argv[1], &now_ms));
+  void *id = NULL;
+  size_t id_len = 0;
+  CHECK(env, napi_get_buffer_info(env, argv[2], &id, &id_len));
+  if (id_len != TOKEN_ID_BYTES) goto fail;
+  napi_valuetype type;
+  CHECK(env, napi_typeof(env, argv[3], &type));
+  if (type == napi_string && (caveat = string_of(env, argv[3], "readerCaveat")) == NULL) goto fail;
+  mint_info minted;
+  if (mint_render(t, now_ms, id, caveat, &out, &minted) != 0) goto fail;
+  CHECK(env, napi_create_buffer_copy(env, out.length, out.bytes, NULL, &result));
+  buffer_release(&out);
+  mint_template_free(t);
+  free(caveat);
+  return result;
+fail:
+  buffer_release(&out);
+  mint_template_free(t);
+  free(caveat);
+  throw_code(env, "ERR_NATIVE", "mint(template, nowMs, idBytes, readerCaveat)");
+  return NULL;
+}
+
+static napi_value js_hmac(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result;
+  void *key = NULL, *data = NULL;
+  size_t key_len = 0, data_len = 0;
+  uint8_t out[SHA256_DIGEST_LENGTH];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 2) goto fail;
+  CHECK(env, napi_get_buffer_info(env, argv[0], &key, &key_len));
+  CHECK(env, napi_get_buffer_info(env, argv[1], &data, &data_len));
+  hmac_sha256(key, key_len, data, data_len, out);
+  CHECK(env, napi_create_buffer_copy(env, sizeof(out), out, NULL, &result));
+  return result;
+fail:
+  throw_code(env, "ERR_NATIVE", "hmacSha256(key, data)");
+  return NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"start", NULL, js_start, NULL, NULL, NULL, napi_default, NULL},
+      {"setTree", NULL, js_set_tree, NULL, NULL, NULL, napi_default, NULL},
+      {"stats", NULL, js_stats, NULL, NULL, NULL, napi_default, NULL},
+      {"takeAudit", NULL, js_take_audit, NULL, NULL, NULL, napi_default, NULL},
+      {"stop", NULL, js_stop, NULL, NULL, NULL, napi_default, NULL},
+      {"mint", NULL, js_mint, NULL, NULL, NULL, napi_default, NULL},
+      {"hmacSha256", NULL, js_hmac, NULL, NULL, NULL, napi_default, NULL},
+  };
+  if (!check(env, napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props),
+             "napi_define_properties"))
+    return NULL;
+  return exports;
+}
+
+NAPI_MODULE_INIT() { return init(env, exports); }

@@ -1,0 +1,154 @@
+#include "reader.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static ssize_t read_small_file(const char *path, char *buf, size_t size) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  size_t used = 0;
+  while (used + 1 < size) {
+    ssize_t n = read(fd, buf + used, size - 1 - used);
+    if (n <= 0) break;
+    used += (size_t)n;
+  }
+  close(fd);
+  buf[used] = '\0';
+  return (ssize_t)used;
+}
+
+/* Field 22 of /proc/PID/stat, counted after the command name's closing parenthesis. */
+static uint64_t start_ticks_of(pid_t pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+  if (read_small_file(path, buf, sizeof(buf)) <= 0) return 0;
+  char *p = strrchr(buf, ')');
+  if (p == NULL) return 0;
+  /* After ") " comes field 3 (state); starttime is field 22. */
+  int field = 2;
+  for (; *p != '\0'; p++) {
+    if (*p == ' ' && ++field == 22) return strtoull(p + 1, NULL, 10);
+  }
+  return 0;
+}
+
+static void cgroups_of(pid_t pid, reader_identity *out) {
+  char path[64], buf[READER_CGROUP_MAX];
+  snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+  if (read_small_file(path, buf, sizeof(buf)) <= 0) return;
+  size_t used = 0;
+  size_t best = 0;
+  for (char *line = strtok(buf, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+    /* hierarchy-id:controllers:path; the path may itself hold ':'. */
+    char *first = strchr(line, ':');
+    char *second = first == NULL ? NULL : strchr(first + 1, ':');
+    if (second == NULL) continue;
+    const char *cg = second + 1;
+    size_t len = strlen(cg);
+    if (len > best && len < sizeof(out->cgroup)) {
+      memcpy(out->cgroup, cg, len + 1);
+      best = len;
+    }
+    if (used + len + 2 <= sizeof(out->cgroups)) {
+      memcpy(out->cgroups + used, cg, len);
+      used += len;
+      out->cgroups[used++] = '\n';
+      out->cgroups[used] = '\0';
+    }
+  }
+}
+
+void reader_identify(uid_t uid, gid_t gid, pid_t pid, reader_identity *out) {
+  memset(out, 0, sizeof(*out));
+  out->uid = uid;
+  out->gid = gid;
+  out->pid = pid;
+  if (pid <= 0) return;
+  out->start_ticks = start_ticks_of(pid);
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+  ssize_t n = readlink(path, out->exe, sizeof(out->exe) - 1);
+  out->exe[n > 0 ? n : 0] = '\0';
+  cgroups_of(pid, out);
+}
+
+/* Does any cgroup path of the reader have `name` as one of its segments? */
+static int in_container(const reader_identity *who, const char *name) {
+  size_t name_len = strlen(name);
+  const char *p = who->cgroups;
+  while (*p != '\0') {
+    const char *segment = p;
+    while (*p != '\0' && *p != '/' && *p != '\n') p++;
+    if ((size_t)(p - segment) == name_len && memcmp(segment, name, name_len) == 0) return 1;
+    if (*p != '\0') p++;
+  }
+  return 0;
+}
+
+const char *reader_refusal(const reader_rules *rules, const reader_identity *who) {
+  if (rules == NULL) return NULL;
+  if (rules->has_uids) {
+    int allowed = 0;
+    for (size_t i = 0; i < rules->uid_count && !allowed; i++) allowed = rules->uids[i] == who->uid;
+    if (!allowed) return "uid not in readers.uids";
+  }
+  if (rules->exes != NULL) {
+    int allowed = 0;
+    for (size_t i = 0; i < rules->exe_count && !allowed; i++)
+      allowed = who->exe[0] != '\0' && strcmp(rules->exes[i], who->exe) == 0;
+    if (!allowed) return "executable not in readers.exe";
+  }
+  if (rules->containers != NULL) {
+    int allowed = 0;
+    for (size_t i = 0; i < rules->container_count && !allowed; i++)
+      allowed = in_container(who, rules->containers[i]);
+    if (!allowed) return "cgroup not in readers.containers";
+  }
+  return NULL;
+}
+
+/* Caveats are space-separated words: percent-encode anything outside printable ASCII, and %. */
+static size_t append_encoded(char *out, size_t used, size_t size, const char *value) {
+  static const char HEX[] = "0123456789ABCDEF";
+  for (const unsigned char *p = (const unsigned char *)value; *p != '\0'; p++) {
+    if (*p <= 0x20 || *p >= 0x7f || *p == '%') {
+      if (used + 4 > size) break;
+      out[used++] = '%';
+      out[used++] = HEX[*p >> 4];
+      out[used++] = HEX[*p & 15];
+    } else {
+      if (used + 2 > size) break;
+      out[used++] = (char)*p;
+    }
+  }
+  out[used] = '\0';
+  return used;
+}
+
+void reader_caveat(const reader_identity *who, char *out, size_t size) {
+  int n = snprintf(out, size, "reader uid=%u gid=%u pid=%d start=%llu exe=", (unsigned)who->uid,
+                   (unsigned)who->gid, (int)who->pid, (unsigned long long)who->start_ticks);
+  if (n < 0 || (size_t)n >= size) {
+    out[0] = '\0';
+    return;
+  }
+  size_t used = append_encoded(out, (size_t)n, size, who->exe);
+  if (used + 8 < size) {
+    memcpy(out + used, " cgroup=", 9);
+    used += 8;
+    append_encoded(out, used, size, who->cgroup);
+  }
+}
+
+void reader_rules_free(reader_rules *rules) {
+  if (rules == NULL) return;
+  free(rules->uids);
+  for (size_t i = 0; i < rules->exe_count; i++) free(rules->exes[i]);
+  free(rules->exes);
+  for (size_t i = 0; i < rules->container_count; i++) free(rules->containers[i]);
+  free(rules->containers);
+  free(rules);
+}

@@ -1,0 +1,675 @@
+#define FUSE_USE_VERSION 35
+#define _GNU_SOURCE
+#include "session.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Directories change only with the profile: the kernel may cache them for a second. */
+#define DIRECTORY_TIMEOUT_S 1.0
+#define INODE_BUCKETS 4096
+#define RANDOM_POOL_BYTES 4096
+/* Beyond this many unwritten audit lines, opens fail (EIO): no token goes out unaudited. */
+#define AUDIT_QUEUE_LIMIT 65536
+
+struct tree {
+  atomic_int refs;
+  vnode *nodes;
+  size_t count;
+  int32_t *index; /* path id -> node position, -1 */
+  uint32_t index_size;
+};
+
+/*
+ * A file inode handed out by one lookup. Its number is (sequence << 24) |
+ * path id, never reused, so no two opens through separate lookups share an
+ * inode, and so never share page-cache pages. The record exists once the
+ * inode is opened: it remembers the attributes of the token opened on it.
+ */
+typedef struct inode_record {
+  uint64_t ino;
+  size_t size;
+  uint32_t mode, uid, gid;
+  struct inode_record *next;
+} inode_record;
+
+/* One open file: its own token, wiped on release. */
+typedef struct handle {
+  struct handle *prev, *next;
+  size_t length;
+  uint8_t bytes[];
+} handle;
+
+struct mintfs_session {
+  struct fuse_session *se;
+  pthread_t thread;
+  int thread_started;
+  pthread_mutex_t lock; /* guards `current` */
+  tree *current;
+  pthread_mutex_t audit_lock; /* guards the audit queue */
+  audit_event *audit_head, *audit_tail;
+  size_t audit_length;
+  uint64_t audit_refused;
+  time_t started; /* every node's times: when the mount started */
+  /* Owned by the FUSE thread alone: */
+  uint64_t next_sequence;
+  inode_record *inodes[INODE_BUCKETS];
+  handle *first_handle; /* every open handle, so stop can wipe them */
+  uint8_t random_pool[RANDOM_POOL_BYTES];
+  size_t random_used;
+  /* Read by the JavaScript thread: */
+  atomic_uint_fast64_t open_handles;
+  atomic_int_fast64_t last_activity_ms;
+};
+
+/* ---- trees ---- */
+
+static void vnode_clear(vnode *n) {
+  free(n->name);
+  mint_template_free(n->tpl);
+  reader_rules_free(n->rules);
+  free(n->children);
+}
+
+tree *tree_new(vnode *nodes, size_t count) {
+  tree *t = calloc(1, sizeof(*t));
+  uint32_t index_size = ROOT_PATH_ID + 1;
+  for (size_t i = 0; i < count; i++)
+    if (nodes[i].path_id >= index_size) index_size = nodes[i].path_id + 1;
+  int32_t *index = t == NULL ? NULL : malloc(sizeof(int32_t) * index_size);
+  if (t == NULL || index == NULL) {
+    free(t);
+    free(index);
+    for (size_t i = 0; i < count; i++) vnode_clear(&nodes[i]);
+    free(nodes);
+    return NULL;
+  }
+  for (uint32_t i = 0; i < index_size; i++) index[i] = -1;
+  for (size_t i = 0; i < count; i++) index[nodes[i].path_id] = (int32_t)i;
+  atomic_init(&t->refs, 1);
+  t->nodes = nodes;
+  t->count = count;
+  t->index = index;
+  t->index_size = index_size;
+  return t;
+}
+
+static const vnode *tree_node(const tree *t, uint32_t path_id) {
+  if (t == NULL || path_id >= t->index_size || t->index[path_id] < 0) return NULL;
+  return &t->nodes[t->index[path_id]];
+}
+
+size_t tree_size_of(const tree *t, uint32_t path_id) {
+  const vnode *n = tree_node(t, path_id);
+  return n == NULL ? (size_t)-1 : n->size;
+}
+
+void tree_release(tree *t) {
+  if (t == NULL || atomic_fetch_sub(&t->refs, 1) != 1) return;
+  for (size_t i = 0; i < t->count; i++) vnode_clear(&t->nodes[i]);
+  free(t->nodes);
+  free(t->index);
+  free(t);
+}
+
+static tree *acquire_tree(mintfs_session *s) {
+  pthread_mutex_lock(&s->lock);
+  tree *t = s->current;
+  atomic_fetch_add(&t->refs, 1);
+  pthread_mutex_unlock(&s->lock);
+  return t;
+}
+
+/* ---- helpers ---- */
+
+static int64_t clock_ms(clockid_t clock) {
+  struct timespec ts;
+  clock_gettime(clock, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void touch(mintfs_session *s) {
+  atomic_store(&s->last_activity_ms, clock_ms(CLOCK_MONOTONIC));
+}
+
+static uint32_t path_id_of(fuse_ino_t ino) { return (uint32_t)(ino & MAX_PATH_ID); }
+static int is_file_inode(fuse_ino_t ino) { return (ino >> PATH_ID_BITS) != 0; }
+
+static void node_attr(const vnode *n, fuse_ino_t ino, size_t size, time_t at, struct stat *st) {
+  memset(st, 0, sizeof(*st));
+  st->st_atime = st->st_mtime = st->st_ctime = at;
+  /*
+   * stat shows the path's stable id, not the per-lookup node id: tools such as
+   * cp compare st_ino before and after opening and would call the file
+   * replaced. The kernel keys its inodes (and page cache) by node id alone.
+   */
+  st->st_ino = path_id_of(ino);
+  st->st_mode = (n->is_dir ? S_IFDIR : S_IFREG) | n->mode;
+  st->st_nlink = n->is_dir ? 2 : 1;
+  st->st_uid = n->uid;
+  st->st_gid = n->gid;
+  st->st_size = n->is_dir ? 0 : (off_t)size;
+  st->st_blksize = 4096;
+}
+
+static inode_record **record_slot(mintfs_session *s, uint64_t ino) {
+  inode_record **slot = &s->inodes[(ino ^ (ino >> PATH_ID_BITS)) % INODE_BUCKETS];
+  while (*slot != NULL && (*slot)->ino != ino) slot = &(*slot)->next;
+  return slot;
+}
+
+static void forget_inode(mintfs_session *s, uint64_t ino) {
+  inode_record **slot = record_slot(s, ino);
+  if (*slot == NULL) return;
+  inode_record *gone = *slot;
+  *slot = gone->next;
+  free(gone);
+}
+
+/* 16 random bytes for a token id; the pool is refilled from the kernel and used bytes are wiped. */
+static int random_id(mintfs_session *s, uint8_t out[TOKEN_ID_BYTES]) {
+  if (s->random_used + TOKEN_ID_BYTES > sizeof(s->random_pool)) {
+    size_t filled = 0;
+    while (filled < sizeof(s->random_pool)) {
+      ssize_t n = getrandom(s->random_pool + filled, sizeof(s->random_pool) - filled, 0);
+      if (n < 0 && errno != EINTR) return -1;
+      if (n > 0) filled += (size_t)n;
+    }
+    s->random_used = 0;
+  }
+  memcpy(out, s->random_pool + s->random_used, TOKEN_ID_BYTES);
+  wipe(s->random_pool + s->random_used, TOKEN_ID_BYTES);
+  s->random_used += TOKEN_ID_BYTES;
+  return 0;
+}
+
+/* Queues an audit event; -1 when it cannot be (the queue is full, or no memory). */
+static int emit(mintfs_session *s, enum audit_kind kind, const vnode *n, const char *reason,
+                const reader_identity *who, const mint_info *info) {
+  audit_event *ev = malloc(sizeof(*ev));
+  if (ev == NULL) return -1;
+  memset(ev, 0, offsetof(audit_event, who));
+  ev->kind = kind;
+  ev->path_id = n->path_id;
+  ev->reason = reason;
+  ev->who = *who;
+  ev->reader_caveat = n->reader_caveat;
+  if (n->tpl != NULL) snprintf(ev->key_id, sizeof(ev->key_id), "%s", n->tpl->key_id);
+  if (info != NULL) {
+    memcpy(ev->token_id, info->token_id, sizeof(ev->token_id));
+    ev->expires_s = info->expires_s;
+  }
+  pthread_mutex_lock(&s->audit_lock);
+  int full = s->audit_length >= AUDIT_QUEUE_LIMIT;
+  if (full) {
+    s->audit_refused++;
+  } else {
+    if (s->audit_tail != NULL) s->audit_tail->next = ev;
+    else s->audit_head = ev;
+    s->audit_tail = ev;
+    s->audit_length++;
+  }
+  pthread_mutex_unlock(&s->audit_lock);
+  if (full) free(ev);
+  return full ? -1 : 0;
+}
+
+audit_event *session_take_audit(mintfs_session *s, uint64_t *refused) {
+  pthread_mutex_lock(&s->audit_lock);
+  audit_event *taken = s->audit_head;
+  s->audit_head = s->audit_tail = NULL;
+  s->audit_length = 0;
+  *refused = s->audit_refused;
+  s->audit_refused = 0;
+  pthread_mutex_unlock(&s->audit_lock);
+  return taken;
+}
+
+static void link_handle(mintfs_session *s, handle *h) {
+  h->prev = NULL;
+  h->next = s->first_handle;
+  if (h->next != NULL) h->next->prev = h;
+  s->first_handle = h;
+  atomic_fetch_add(&s->open_handles, 1);
+}
+
+static void drop_handle(mintfs_session *s, handle *h) {
+  if (h->prev != NULL) h->prev->next = h->next;
+  else s->first_handle = h->next;
+  if (h->next != NULL) h->next->prev = h->prev;
+  atomic_fetch_sub(&s->open_handles, 1);
+  wipe(h->bytes, h->length);
+  free(h);
+}
+
+/* ---- operations ---- */
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  mintfs_session *s = fuse_req_userdata(req);
+  tree *t = acquire_tree(s);
+  const vnode *dir = is_file_inode(parent) ? NULL : tree_node(t, path_id_of(parent));
+  const vnode *found = NULL;
+  if (dir != NULL && dir->is_dir) {
+    for (size_t i = 0; i < dir->child_count && found == NULL; i++) {
+      const vnode *child = tree_node(t, dir->children[i]);
+      if (child != NULL && strcmp(child->name, name) == 0) found = child;
+    }
+  }
+  if (found == NULL) {
+    tree_release(t);
+    fuse_reply_err(req, dir == NULL ? ENOENT : (dir->is_dir ? ENOENT : ENOTDIR));
+    return;
+  }
+  struct fuse_entry_param e;
+  memset(&e, 0, sizeof(e));
+  if (found->is_dir) {
+    e.ino = found->path_id;
+    e.entry_timeout = DIRECTORY_TIMEOUT_S;
+    e.attr_timeout = DIRECTORY_TIMEOUT_S;
+  } else {
+    /* A fresh inode and zero timeouts: every open looks up again and gets its own. */
+    e.ino = (fuse_ino_t)(++s->next_sequence << PATH_ID_BITS) | found->path_id;
+  }
+  node_attr(found, e.ino, found->size, s->started, &e.attr);
+  tree_release(t);
+  fuse_reply_entry(req, &e);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  (void)nlookup; /* every file inode is looked up once */
+  mintfs_session *s = fuse_req_userdata(req);
+  if (is_file_inode(ino)) forget_inode(s, ino);
+  fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets) {
+  mintfs_session *s = fuse_req_userdata(req);
+  for (size_t i = 0; i < count; i++)
+    if (is_file_inode(forgets[i].ino)) forget_inode(s, forgets[i].ino);
+  fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  (void)fi;
+  mintfs_session *s = fuse_req_userdata(req);
+  struct stat st;
+  /* An opened inode keeps the attributes of its own token, even if the profile changed since. */
+  inode_record *record = is_file_inode(ino) ? *record_slot(s, ino) : NULL;
+  if (record != NULL) {
+    memset(&st, 0, sizeof(st));
+    st.st_ino = path_id_of(ino);
+    st.st_mode = S_IFREG | record->mode;
+    st.st_nlink = 1;
+    st.st_uid = record->uid;
+    st.st_gid = record->gid;
+    st.st_size = (off_t)record->size;
+    st.st_blksize = 4096;
+    st.st_atime = st.st_mtime = st.st_ctime = s->started;
+    fuse_reply_attr(req, &st, 0);
+    return;
+  }
+  tree *t = acquire_tree(s);
+  const vnode *n = tree_node(t, path_id_of(ino));
+  if (n == NULL || n->is_dir == is_file_inode(ino)) {
+    tree_release(t);
+    fuse_reply_err(req, ENOENT);
+    return;
+  }
+  node_attr(n, ino, n->size, s->started, &st);
+  tree_release(t);
+  fuse_reply_attr(req, &st, n->is_dir ? DIRECTORY_TIMEOUT_S : 0);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi) {
+  (void)fi;
+  mintfs_session *s = fuse_req_userdata(req);
+  tree *t = acquire_tree(s);
+  const vnode *dir = is_file_inode(ino) ? NULL : tree_node(t, path_id_of(ino));
+  if (dir == NULL || !dir->is_dir) {
+    tree_release(t);
+    fuse_reply_err(req, dir == NULL ? ENOENT : ENOTDIR);
+    return;
+  }
+  char *buf = malloc(size);
+  if (buf == NULL) {
+    tree_release(t);
+    fuse_reply_err(req, ENOMEM);
+    return;
+  }
+  size_t used = 0;
+  /* Offsets: 0 ".", 1 "..", then 2 + i for child i. */
+  for (off_t i = off; i < (off_t)(dir->child_count + 2); i++) {
+    struct stat st;
+    memset(&st, 0, sizeof(st));
+    const char *name;
+    if (i < 2) {
+      name = i == 0 ? "." : "..";
+      st.st_ino = i == 0 ? dir->path_id : (dir->parent_id != 0 ? dir->parent_id : dir->path_id);
+      st.st_mode = S_IFDIR;
+    } else {
+      const vnode *child = tree_node(t, dir->children[i - 2]);
+      if (child == NULL) continue;
+      name = child->name;
+      st.st_ino = child->path_id;
+      st.st_mode = child->is_dir ? S_IFDIR : S_IFREG;
+    }
+    size_t need = fuse_add_direntry(req, NULL, 0, name, NULL, 0);
+    if (used + need > size) break;
+    fuse_add_direntry(req, buf + used, size - used, name, &st, i + 1);
+    used += need;
+  }
+  tree_release(t);
+  fuse_reply_buf(req, buf, used);
+  free(buf);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  mintfs_session *s = fuse_req_userdata(req);
+  touch(s);
+  if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC) != 0) {
+    fuse_reply_err(req, EROFS);
+    return;
+  }
+  tree *t = acquire_tree(s);
+  const vnode *n = tree_node(t, path_id_of(ino));
+  if (n == NULL || n->is_dir) {
+    tree_release(t);
+    fuse_reply_err(req, n == NULL ? ENOENT : EISDIR);
+    return;
+  }
+  const struct fuse_ctx *ctx = fuse_req_ctx(req);
+  reader_identity who;
+  reader_identify(ctx->uid, ctx->gid, ctx->pid, &who);
+  const char *refusal = reader_refusal(n->rules, &who);
+  if (refusal != NULL) {
+    emit(s, AUDIT_DENIED, n, refusal, &who, NULL);
+    tree_release(t);
+    fuse_reply_err(req, EACCES);
+    return;
+  }
+  char caveat[1200];
+  if (n->reader_caveat) reader_caveat(&who, caveat, sizeof(caveat));
+  uint8_t id[TOKEN_ID_BYTES];
+  byte_buffer content = {0};
+  mint_info info;
+  int failed = random_id(s, id) != 0 ||
+               mint_render(n->tpl, clock_ms(CLOCK_REALTIME), id, n->reader_caveat ? caveat : NULL,
+                           &content, &info) != 0;
+  wipe(id, sizeof(id));
+  handle *h = failed ? NULL : malloc(sizeof(handle) + content.length);
+  inode_record *record = NULL;
+  if (h != NULL) {
+    inode_record **slot = record_slot(s, ino);
+    record = *slot != NULL ? *slot : calloc(1, sizeof(inode_record));
+    if (record != NULL && *slot == NULL) {
+      record->ino = ino;
+      *slot = record;
+    }
+  }
+  if (record == NULL) {
+    free(h);
+    buffer_release(&content);
+    emit(s, AUDIT_FAILED, n, "out of memory or entropy", &who, NULL);
+    tree_release(t);
+    fuse_reply_err(req, EIO);
+    return;
+  }
+  h->length = content.length;
+  memcpy(h->bytes, content.bytes, content.length);
+  buffer_release(&content);
+  record->size = h->length;
+  record->mode = n->mode;
+  record->uid = n->uid;
+  record->gid = n->gid;
+  /* Queued before the token leaves: no token is handed out without its audit line. */
+  if (emit(s, AUDIT_MINTED, n, NULL, &who, &info) != 0) {
+    tree_release(t);
+    wipe(h->bytes, h->length);
+    free(h);
+    fuse_reply_err(req, EIO);
+    return;
+  }
+  tree_release(t);
+  link_handle(s, h);
+  fi->fh = (uint64_t)(uintptr_t)h;
+  fi->direct_io = 1;
+  fi->keep_cache = 0;
+  if (fuse_reply_open(req, fi) != 0) {
+    /* The opener is gone (interrupted): nobody will release this handle. */
+    drop_handle(s, h);
+  }
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi) {
+  (void)ino;
+  mintfs_session *s = fuse_req_userdata(req);
+  touch(s);
+  const handle *h = (const handle *)(uintptr_t)fi->fh;
+  if (off < 0 || (size_t)off >= h->length) {
+    fuse_reply_buf(req, NULL, 0);
+    return;
+  }
+  size_t n = h->length - (size_t)off;
+  fuse_reply_buf(req, (const char *)h->bytes + off, n < size ? n : size);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
+  (void)ino;
+  mintfs_session *s = fuse_req_userdata(req);
+  touch(s);
+  drop_handle(s, (handle *)(uintptr_t)fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+static void op_read_only(fuse_req_t req) { fuse_reply_err(req, EROFS); }
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                       struct fuse_file_info *fi) {
+  (void)ino, (void)attr, (void)to_set, (void)fi;
+  op_read_only(req);
+}
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev) {
+  (void)parent, (void)name, (void)mode, (void)rdev;
+  op_read_only(req);
+}
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode) {
+  (void)parent, (void)name, (void)mode;
+  op_read_only(req);
+}
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name) {
+  (void)parent, (void)name;
+  op_read_only(req);
+}
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name) {
+  (void)link, (void)parent, (void)name;
+  op_read_only(req);
+}
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                      const char *newname, unsigned int flags) {
+  (void)parent, (void)name, (void)newparent, (void)newname, (void)flags;
+  op_read_only(req);
+}
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname) {
+  (void)ino, (void)newparent, (void)newname;
+  op_read_only(req);
+}
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                     struct fuse_file_info *fi) {
+  (void)ino, (void)buf, (void)size, (void)off, (void)fi;
+  op_read_only(req);
+}
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                      struct fuse_file_info *fi) {
+  (void)parent, (void)name, (void)mode, (void)fi;
+  op_read_only(req);
+}
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+                        size_t size, int flags) {
+  (void)ino, (void)name, (void)value, (void)size, (void)flags;
+  op_read_only(req);
+}
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name) {
+  (void)ino, (void)name;
+  op_read_only(req);
+}
+
+static const struct fuse_lowlevel_ops OPS = {
+    .lookup = op_lookup,
+    .forget = op_forget,
+    .forget_multi = op_forget_multi,
+    .getattr = op_getattr,
+    .setattr = op_setattr,
+    .readdir = op_readdir,
+    .open = op_open,
+    .read = op_read,
+    .release = op_release,
+    .mknod = op_mknod,
+    .mkdir = op_mkdir,
+    .unlink = op_unlink,
+    .rmdir = op_unlink,
+    .symlink = op_symlink,
+    .rename = op_rename,
+    .link = op_link,
+    .write = op_write,
+    .create = op_create,
+    .setxattr = op_setxattr,
+    .removexattr = op_removexattr,
+};
+
+/* ---- the loop ---- */
+
+/*
+ * One thread reading /dev/fuse. Not libfuse's multi-threaded loop: on this
+ * class of machine it served per-open lookups at half the rate of a single
+ * thread (see README, benchmarks), and nothing here blocks. The thread waits
+ * in read(2) alone (no poll: one system call per request, as libfuse's own
+ * loop); session_stop() ends it by cancelling it, which is enabled only
+ * while it waits there, so it never stops halfway through a reply.
+ */
+static void free_buffer(void *arg) {
+  struct fuse_buf *buf = arg;
+  free(buf->mem);
+  buf->mem = NULL;
+}
+
+static void *serve(void *arg) {
+  mintfs_session *s = arg;
+  struct fuse_buf buf;
+  memset(&buf, 0, sizeof(buf));
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+  pthread_cleanup_push(free_buffer, &buf);
+  while (!fuse_session_exited(s->se)) {
+    pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+    pthread_testcancel();
+    int res = fuse_session_receive_buf(s->se, &buf);
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+    if (res == -EINTR || res == -EAGAIN) continue;
+    if (res <= 0) break; /* unmounted, or the connection was aborted */
+    fuse_session_process_buf(s->se, &buf);
+  }
+  pthread_cleanup_pop(1);
+  return NULL;
+}
+
+mintfs_session *session_start(const char *mountpoint, tree *initial, char *error,
+                              size_t error_size) {
+  mintfs_session *s = calloc(1, sizeof(*s));
+  if (s == NULL) {
+    snprintf(error, error_size, "out of memory");
+    tree_release(initial);
+    return NULL;
+  }
+  s->current = initial;
+  s->random_used = sizeof(s->random_pool);
+  pthread_mutex_init(&s->lock, NULL);
+  pthread_mutex_init(&s->audit_lock, NULL);
+  s->started = time(NULL);
+  touch(s);
+
+  char *argv[] = {"mintfs", "-o",
+                  "allow_other,default_permissions,fsname=mintfs,subtype=mintfs", NULL};
+  struct fuse_args args = FUSE_ARGS_INIT(3, argv);
+  s->se = fuse_session_new(&args, &OPS, sizeof(OPS), s);
+  fuse_opt_free_args(&args);
+  if (s->se == NULL) {
+    snprintf(error, error_size, "libfuse could not create a session");
+    session_stop(s);
+    return NULL;
+  }
+  if (fuse_session_mount(s->se, mountpoint) != 0) {
+    snprintf(error, error_size, "libfuse could not mount %s (is /dev/fuse available?)", mountpoint);
+    fuse_session_destroy(s->se);
+    s->se = NULL;
+    session_stop(s);
+    return NULL;
+  }
+  int rc = pthread_create(&s->thread, NULL, serve, s);
+  if (rc != 0) {
+    snprintf(error, error_size, "cannot start the FUSE thread: %s", strerror(rc));
+    /* Nothing is served: detach what was just mounted, by the path we made it at. */
+    fuse_session_unmount(s->se);
+    session_stop(s);
+    return NULL;
+  }
+  s->thread_started = 1;
+  pthread_setname_np(s->thread, "mintfs-fuse"); /* for top -H and perf; failure is harmless */
+  return s;
+}
+
+void session_set_tree(mintfs_session *s, tree *next) {
+  pthread_mutex_lock(&s->lock);
+  tree *previous = s->current;
+  s->current = next;
+  pthread_mutex_unlock(&s->lock);
+  /* Directories the kernel may have cached and the new tree no longer has. */
+  for (size_t i = 0; previous != NULL && s->se != NULL && i < previous->count; i++) {
+    const vnode *old = &previous->nodes[i];
+    if (!old->is_dir || old->parent_id == 0) continue;
+    const vnode *now = tree_node(next, old->path_id);
+    if (now == NULL || !now->is_dir)
+      fuse_lowlevel_notify_inval_entry(s->se, old->parent_id, old->name, strlen(old->name));
+  }
+  tree_release(previous);
+}
+
+uint64_t session_open_handles(mintfs_session *s) { return atomic_load(&s->open_handles); }
+int64_t session_last_activity_ms(mintfs_session *s) { return atomic_load(&s->last_activity_ms); }
+
+void session_stop(mintfs_session *s) {
+  if (s->thread_started) {
+    pthread_cancel(s->thread);
+    pthread_join(s->thread, NULL);
+  }
+  /* Closing /dev/fuse ends the connection: anything still open gets ENOTCONN. */
+  if (s->se != NULL) fuse_session_destroy(s->se);
+  while (s->first_handle != NULL) drop_handle(s, s->first_handle);
+  for (size_t i = 0; i < INODE_BUCKETS; i++) {
+    for (inode_record *r = s->inodes[i]; r != NULL;) {
+      inode_record *next = r->next;
+      free(r);
+      r = next;
+    }
+  }
+  wipe(s->random_pool, sizeof(s->random_pool));
+  tree_release(s->current);
+  for (audit_event *ev = s->audit_head; ev != NULL;) {
+    audit_event *next = ev->next;
+    free(ev);
+    ev = next;
+  }
+  pthread_mutex_destroy(&s->lock);
+  pthread_mutex_destroy(&s->audit_lock);
+  free(s);
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds the native FUSE backend (native/binding.gyp) with node-gyp.
+#
+# The addon uses Node-API alone, whose ABI every Node.js release keeps, so it
+# is compiled against the `node-api-headers` package rather than the headers
+# of whichever Node runs the build: node-gyp would otherwise download those
+# from nodejs.org, and Debian's nodejs headers describe the machine's Node,
+# not the one the user runs. --nodedir points node-gyp at a directory laid out
+# like a Node.js header tarball that holds just those headers.
+#
+# Exits non-zero when it cannot build (no libfuse3-dev, no compiler); mintfs
+# then falls back to fuse-native and says so (src/fuse/select-backend.ts).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+nodedir=build/node-api-dir
+mkdir -p "$nodedir/include/node"
+cp node_modules/node-api-headers/include/*.h "$nodedir/include/node/"
+# node-gyp includes these two; Node-API addons need nothing from them.
+echo "{ 'variables': {}, 'target_defaults': { 'default_configuration': 'Release', 'configurations': { 'Release': { 'cflags': ['-O2', '-fPIC'] } } } }" >"$nodedir/include/node/common.gypi"
+echo "{ 'variables': { 'node_module_version': 0, 'napi_build_version': 8 } }" >"$nodedir/include/node/config.gypi"
+
+cd native
+node ../node_modules/node-gyp/bin/node-gyp.js rebuild --nodedir="$(cd .. && pwd)/$nodedir" --loglevel=warn >&2
+mkdir -p ../dist/native
+cp build/Release/mintfs_native.node ../dist/native/mintfs_native.node

@@ -1,0 +1,115 @@
+/**
+ * Loading the native backend's addon (native/, built by
+ * scripts/build-native-addon.sh into dist/native/), and its JavaScript face.
+ * Loading fails with ERR_NATIVE_UNAVAILABLE and the reason, never a crash:
+ * the caller falls back to fuse-native or reports it.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { MintfsError, describeError } from '../errors.js';
+import type { TokenFormat } from '../profile/schema.js';
+
+export interface NativeReaderRules {
+  readonly uids?: readonly number[] | undefined;
+  readonly exe?: readonly string[] | undefined;
+  readonly containers?: readonly string[] | undefined;
+}
+
+/** Everything the C minter needs for one file; the derived key, never the root key. */
+export interface NativeTemplate {
+  readonly keyId: string;
+  readonly derivedKey: Buffer;
+  readonly location: string;
+  /** Every caveat but time-before, in mintToken's order. */
+  readonly caveats: readonly string[];
+  readonly ttlMs: number;
+  readonly format: TokenFormat;
+}
+
+export interface NativeFile extends NativeTemplate {
+  readonly readerCaveat: boolean;
+  readonly readers?: NativeReaderRules | undefined;
+}
+
+export interface NativeNode {
+  readonly pathId: number;
+  /** 0 for the root. */
+  readonly parentId: number;
+  readonly name: string;
+  readonly dir: boolean;
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly children?: readonly number[];
+  readonly file?: NativeFile;
+}
+
+export interface NativeAuditEvent {
+  readonly kind: 'minted' | 'denied' | 'failed';
+  readonly pathId: number;
+  readonly tokenId: string;
+  readonly keyId: string;
+  readonly expiresS: number;
+  readonly readerCaveat: boolean;
+  readonly reason: string;
+  readonly reader: {
+    readonly uid: number;
+    readonly gid: number;
+    readonly pid: number;
+    readonly startTicks: number;
+    readonly exe: string;
+    readonly cgroup: string;
+  };
+}
+
+declare const sessionBrand: unique symbol;
+export type NativeSession = { readonly [sessionBrand]: true };
+
+export interface NativeAddon {
+  start(mountpoint: string, nodes: readonly NativeNode[]): NativeSession;
+  /** Audit events queued since the last call, oldest first; `refused`: opens failed on a full queue. */
+  takeAudit(session: NativeSession): { events: NativeAuditEvent[]; refused: number };
+  setTree(session: NativeSession, nodes: readonly NativeNode[]): void;
+  stats(session: NativeSession): { openHandles: number; lastActivityMs: number };
+  /** Stops serving; audit events not yet taken are dropped. */
+  stop(session: NativeSession): void;
+  /** The pure minter: the file content for these inputs. */
+  mint(
+    template: NativeTemplate,
+    nowMs: number,
+    idBytes: Buffer,
+    readerCaveat: string | null,
+  ): Buffer;
+  hmacSha256(key: Buffer, data: Buffer): Buffer;
+}
+
+export const NATIVE_ADDON_PATH = fileURLToPath(
+  new URL('../../native/mintfs_native.node', import.meta.url),
+);
+
+let loaded: NativeAddon | MintfsError | undefined;
+
+/** The addon, loaded once; throws ERR_NATIVE_UNAVAILABLE saying why it cannot be. */
+export function loadNativeAddon(): NativeAddon {
+  loaded ??= tryLoad();
+  if (loaded instanceof MintfsError) throw loaded;
+  return loaded;
+}
+
+function tryLoad(): NativeAddon | MintfsError {
+  if (!existsSync(NATIVE_ADDON_PATH))
+    return new MintfsError(
+      'ERR_NATIVE_UNAVAILABLE',
+      `the native backend is not built (${NATIVE_ADDON_PATH} is missing; scripts/setup.sh installs libfuse3-dev and builds it)`,
+    );
+  try {
+    return createRequire(import.meta.url)(NATIVE_ADDON_PATH) as NativeAddon;
+  } catch (err) {
+    return new MintfsError(
+      'ERR_NATIVE_UNAVAILABLE',
+      `the native backend does not load: ${describeError(err)}`,
+      { cause: err },
+    );
+  }
+}

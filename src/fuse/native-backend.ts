@@ -1,0 +1,115 @@
+/**
+ * The native backend: libfuse3's low-level API in C (native/addon), on a
+ * thread of its own. Every lookup of a file answers a fresh inode with zero
+ * timeouts, so no two opens share page-cache pages (sendfile readers such as
+ * busybox cat included); opens mint in C and read the caller's uid, gid, pid,
+ * start time, executable and cgroup, so `readers` rules are enforced and every
+ * audit line names the reader. JavaScript is not woken to answer anything: it
+ * hands the tree and signing key to C when they change and, on a timer, writes
+ * the audit lines C queued (one wake-up per batch; C refuses opens, EIO, if
+ * the queue ever fills, so no token goes out unaudited).
+ */
+import type { MintFs, ReaderIdentity } from '../fs/mint-fs.js';
+import { MintfsError, describeError } from '../errors.js';
+import type { FuseBackend, MountedFileSystem } from './backend.js';
+import { loadNativeAddon, type NativeAuditEvent, type NativeSession } from './native-addon.js';
+import { PathIds, nativeNodes } from './native-tree.js';
+import { detachMount, topMountAt } from './mount-table.js';
+import { detachMountById, type DetachOutcome } from './propagation.js';
+
+/** How often queued audit lines are written: they trail the reads by at most this. */
+const AUDIT_INTERVAL_MS = 20;
+
+export const nativeBackend: FuseBackend = {
+  name: 'native',
+  readerIdentity: true,
+  async mount(mountpoint, fs, options) {
+    const addon = loadNativeAddon();
+    const { logger } = options;
+    const ids = new PathIds();
+    const nodes = () => nativeNodes(fs.tree, fs.signingKey, ids);
+    let session: NativeSession;
+    try {
+      session = addon.start(mountpoint, nodes());
+    } catch (err) {
+      throw new MintfsError('ERR_MOUNT_FAILED', `mount ${mountpoint}: ${describeError(err)}`, {
+        cause: err,
+      });
+    }
+    const writeAudit = () => {
+      const { events, refused } = addon.takeAudit(session);
+      for (const event of events) audit(fs, ids, event);
+      if (refused > 0)
+        logger.error(
+          { event: 'audit-queue-full', refused },
+          'opens refused: audit lines were not being written fast enough',
+        );
+    };
+    // Referenced: while it serves, the mount keeps the process alive.
+    const auditTimer = setInterval(writeAudit, AUDIT_INTERVAL_MS);
+    const stopSession = () => {
+      unsubscribe();
+      clearInterval(auditTimer);
+      writeAudit();
+      addon.stop(session);
+    };
+    // The profile or keyring changed: the next open mints from the new tree and key.
+    const unsubscribe = fs.subscribe(() => {
+      try {
+        addon.setTree(session, nodes());
+      } catch (err) {
+        logger.error(
+          { event: 'native-tree-failed', err: describeError(err) },
+          'could not hand the new tree to the native backend; still serving the previous one',
+        );
+      }
+    });
+    const entry = topMountAt(mountpoint);
+    if (entry?.fstype !== 'fuse.mintfs') {
+      await detachMount(mountpoint).catch(() => undefined);
+      stopSession();
+      throw new MintfsError('ERR_MOUNT_FAILED', `mount ${mountpoint}: not in the mount table`);
+    }
+    let detaching: Promise<DetachOutcome> | undefined;
+    let closing: Promise<void> | undefined;
+    const mounted: MountedFileSystem = {
+      mountpoint,
+      mountId: entry.id,
+      detach: () => (detaching ??= detachMountById(entry.id)),
+      close: () =>
+        (closing ??= (async () => {
+          await mounted.detach();
+          stopSession();
+        })()),
+      activity: () => {
+        if (closing) return { openHandles: 0, idleMs: Infinity };
+        const stats = addon.stats(session);
+        // Both clocks are CLOCK_MONOTONIC: libuv's hrtime and the addon's.
+        const nowMs = Number(process.hrtime.bigint() / 1_000_000n);
+        return { openHandles: stats.openHandles, idleMs: nowMs - stats.lastActivityMs };
+      },
+    };
+    return mounted;
+  },
+};
+
+function audit(fs: MintFs, ids: PathIds, event: NativeAuditEvent): void {
+  const file = ids.fileOf(event.pathId);
+  if (!file) return;
+  const reader: ReaderIdentity = event.reader;
+  switch (event.kind) {
+    case 'minted':
+      fs.logMinted(
+        file,
+        { tokenId: event.tokenId, keyId: event.keyId, expiresAt: new Date(event.expiresS * 1000) },
+        { reader },
+      );
+      return;
+    case 'denied':
+      fs.logDenied(file, reader, event.reason);
+      return;
+    case 'failed':
+      fs.logFailed(file, reader, event.reason);
+      return;
+  }
+}

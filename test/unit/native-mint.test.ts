@@ -1,0 +1,148 @@
+/**
+ * The native backend mints in C. These vectors hold it to the TypeScript
+ * minter byte for byte (same key, clock reading and token id give the same
+ * file content, in every format), and pymacaroons, an independent
+ * implementation, verifies what C signs, reader caveat included.
+ */
+import assert from 'node:assert/strict';
+import { createHmac, randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { renderContent } from '../../src/fs/token-content.js';
+import type { VirtualFile } from '../../src/fs/virtual-tree.js';
+import { loadNativeAddon } from '../../src/fuse/native-addon.js';
+import { nativeFile } from '../../src/fuse/native-tree.js';
+import { TOKEN_FORMATS, type TokenFormat } from '../../src/profile/schema.js';
+import { decodeToken } from '../../src/token/token-text.js';
+import { mintToken, type TokenGrant } from '../../src/token/mint.js';
+import { authenticateToken } from '../../src/token/verify.js';
+import { pymacaroonsVerify } from '../helpers/pymacaroons.js';
+import { GRANT, NOW, keyLookup, newKey } from '../helpers/tokens.js';
+
+const native = loadNativeAddon();
+
+function fileOf(grant: TokenGrant, format: TokenFormat, readerCaveat = false): VirtualFile {
+  return {
+    path: 'x/token',
+    grant,
+    format,
+    uid: 0,
+    gid: 0,
+    mode: 0o440,
+    readers: undefined,
+    readerCaveat,
+  };
+}
+
+const GRANTS: TokenGrant[] = [
+  GRANT,
+  {
+    agent: 'ci-bot@example.org',
+    service: 'gitlab',
+    hosts: ['gitlab.example.com', 'registry.example.com'],
+    methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+    paths: [
+      '/**',
+      '/api/v4/projects/*/merge_requests',
+      '/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u/v/w/x/y/z/**',
+    ],
+    ttlMs: 3_600_000,
+  },
+  { ...GRANT, ttlMs: 10_000 },
+];
+
+describe('native HMAC-SHA256', () => {
+  it('matches RFC 4231 test cases 1 and 2', () => {
+    const case1 = native.hmacSha256(Buffer.alloc(20, 0x0b), Buffer.from('Hi There'));
+    assert.equal(
+      case1.toString('hex'),
+      'b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7',
+    );
+    const case2 = native.hmacSha256(
+      Buffer.from('Jefe'),
+      Buffer.from('what do ya want for nothing?'),
+    );
+    assert.equal(
+      case2.toString('hex'),
+      '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843',
+    );
+  });
+
+  it('matches node:crypto at every length around the block boundaries', () => {
+    for (const keyLength of [0, 1, 32, 63, 64, 65, 200]) {
+      for (let dataLength = 0; dataLength <= 200; dataLength++) {
+        const key = randomBytes(keyLength);
+        const data = randomBytes(dataLength);
+        assert.equal(
+          native.hmacSha256(key, data).toString('hex'),
+          createHmac('sha256', key).update(data).digest('hex'),
+          `key ${keyLength} bytes, data ${dataLength} bytes`,
+        );
+      }
+    }
+  });
+});
+
+describe('native minting', () => {
+  it('renders exactly what mintToken and renderContent render, in every format', () => {
+    let compared = 0;
+    for (const grant of GRANTS) {
+      for (const format of TOKEN_FORMATS) {
+        for (const keyId of ['20261122T010000Z-00000001', 'k', 'a'.repeat(64)]) {
+          const key = newKey(keyId);
+          for (const now of [
+            NOW,
+            new Date('2026-11-22T01:18:00.999Z'),
+            new Date(1_999_999_999_000),
+          ]) {
+            const id = randomBytes(16);
+            const expected = renderContent(
+              mintToken(grant, { key, now, tokenId: id.toString('base64url') }),
+              format,
+            );
+            const actual = native.mint(
+              nativeFile(fileOf(grant, format), key),
+              now.getTime(),
+              id,
+              null,
+            );
+            assert.equal(
+              actual.toString(),
+              expected.toString(),
+              `${format} ${keyId} ${now.toISOString()}`,
+            );
+            compared++;
+          }
+        }
+      }
+    }
+    assert.equal(compared, GRANTS.length * TOKEN_FORMATS.length * 9);
+  });
+
+  it('appends the reader caveat last; our verifier and pymacaroons accept the signature', () => {
+    const key = newKey();
+    const reader = 'reader uid=1000 gid=1000 pid=4242 start=99 exe=/usr/bin/cat cgroup=/ctr%20x';
+    const token = native
+      .mint(nativeFile(fileOf(GRANT, 'raw', true), key), NOW.getTime(), randomBytes(16), reader)
+      .toString();
+    const decoded = decodeToken(token);
+    assert.equal(decoded.caveats.at(-1), reader);
+    assert.equal(decoded.caveats.length, 7);
+    const authenticated = authenticateToken(token, keyLookup(key));
+    assert.ok('authenticated' in authenticated, JSON.stringify(authenticated));
+    assert.equal(authenticated.reader, reader.slice('reader '.length));
+    const py = pymacaroonsVerify(token, key.secret.toString('hex'));
+    assert.equal(py.ok, true);
+    assert.deepEqual(py.caveats, decoded.caveats);
+    assert.equal(pymacaroonsVerify(token, newKey().secret.toString('hex')).ok, false);
+  });
+
+  it('never sees the root key: the template carries the derived key alone', () => {
+    const key = newKey();
+    const template = nativeFile(fileOf(GRANT, 'raw'), key);
+    assert.notDeepEqual(template.derivedKey, key.secret);
+    assert.deepEqual(
+      template.derivedKey,
+      createHmac('sha256', 'macaroons-key-generator').update(key.secret).digest(),
+    );
+  });
+});
