@@ -1,12 +1,13 @@
 #!/usr/bin/env node
-// Runs the compiled tests with node's test runner: `unit`, `integration`, or both.
+// Runs the compiled tests with node's test runner: `unit`, `integration`,
+// `conformance` (every backend held to the same behaviour), or all of them.
 // Lists the files itself because Node 20 takes no globs on `node --test`.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 const suites = process.argv.slice(2);
-const wanted = suites.length > 0 ? suites : ['unit', 'integration'];
+const wanted = suites.length > 0 ? suites : ['unit', 'integration', 'conformance'];
 const files = wanted.flatMap((suite) => findTests(join('dist', 'test', suite)));
 if (files.length === 0) {
   console.error(`no compiled tests under dist/test/{${wanted.join(',')}}; run npm run build`);

@@ -35,22 +35,39 @@ static uint64_t start_ticks_of(pid_t pid) {
   return 0;
 }
 
+/*
+ * Which hierarchy names the container best: the unified one (cgroup v2), else
+ * v1's pids controller (every runtime sets it; mintfs run limits pids), else
+ * the systemd one, else any other. Root paths ("/") name nothing.
+ */
+static int cgroup_rank(const char *controllers, const char *path) {
+  if (strcmp(path, "/") == 0) return 0;
+  if (controllers[0] == '\0') return 5;
+  if (strcmp(controllers, "pids") == 0) return 4;
+  if (strcmp(controllers, "name=systemd") == 0) return 3;
+  return 2;
+}
+
 static void cgroups_of(pid_t pid, reader_identity *out) {
   char path[64], buf[READER_CGROUP_MAX];
   snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
   if (read_small_file(path, buf, sizeof(buf)) <= 0) return;
   size_t used = 0;
-  size_t best = 0;
-  for (char *line = strtok(buf, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+  int best = -1;
+  char *saved = NULL;
+  for (char *line = strtok_r(buf, "\n", &saved); line != NULL; line = strtok_r(NULL, "\n", &saved)) {
     /* hierarchy-id:controllers:path; the path may itself hold ':'. */
     char *first = strchr(line, ':');
     char *second = first == NULL ? NULL : strchr(first + 1, ':');
     if (second == NULL) continue;
+    *second = '\0';
+    const char *controllers = first + 1;
     const char *cg = second + 1;
     size_t len = strlen(cg);
-    if (len > best && len < sizeof(out->cgroup)) {
+    int rank = cgroup_rank(controllers, cg);
+    if (rank > best && len < sizeof(out->cgroup)) {
       memcpy(out->cgroup, cg, len + 1);
-      best = len;
+      best = rank;
     }
     if (used + len + 2 <= sizeof(out->cgroups)) {
       memcpy(out->cgroups + used, cg, len);

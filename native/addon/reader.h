@@ -18,7 +18,7 @@ typedef struct {
   pid_t pid;
   uint64_t start_ticks; /* 0: unknown */
   char exe[READER_PATH_MAX];
-  /* The most specific cgroup path (the longest across hierarchies). */
+  /* The cgroup path that names the container best (see cgroup_rank in reader.c). */
   char cgroup[READER_PATH_MAX];
   /* Every hierarchy's path, '\n'-separated, for container matching. */
   char cgroups[READER_CGROUP_MAX];

@@ -6,6 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
+import type { BackendName } from '../../src/fuse/backend.js';
 import { mountedPaths, topMountAt } from '../../src/fuse/mount-table.js';
 import { initKeyring, loadKeyring, type Keyring } from '../../src/keys/keyring.js';
 import { CLI } from './paths.js';
@@ -52,6 +53,8 @@ export interface MountFixtureOptions {
   readonly keysDir?: string;
   /** Mount at `<dir>/agent/secrets` with `--shared-parent`, as the propagation recipe says. */
   readonly sharedParent?: boolean;
+  /** `--backend`; by default the CLI's own choice (native where built). */
+  readonly backend?: BackendName;
 }
 
 export async function startMountFixture(
@@ -89,6 +92,7 @@ export async function startMountFixture(
         '--keys',
         keysDir,
         ...(options.sharedParent ? ['--shared-parent'] : []),
+        ...(options.backend ? ['--backend', options.backend] : []),
         ...extraArgs,
       ],
       {

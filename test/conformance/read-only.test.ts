@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
+import { BACKENDS } from '../helpers/backends.js';
 import { startMountFixture } from '../helpers/mount-fixture.js';
 
 const PROBE = `
@@ -34,30 +35,32 @@ ops = {
 print(json.dumps({name: attempt(fn) for name, fn in ops.items()}))
 `;
 
-describe('read-only mount', () => {
-  it('refuses every write-like operation', async (t) => {
-    const fixture = await startMountFixture(t);
-    const result = spawnSync('/usr/bin/python3', ['-c', PROBE, fixture.mountpoint], {
-      encoding: 'utf8',
+for (const backend of BACKENDS) {
+  describe(`read-only mount (${backend})`, () => {
+    it('refuses every write-like operation', async (t) => {
+      const fixture = await startMountFixture(t, undefined, { backend });
+      const result = spawnSync('/usr/bin/python3', ['-c', PROBE, fixture.mountpoint], {
+        encoding: 'utf8',
+      });
+      assert.equal(result.status, 0, result.stderr);
+      const outcomes = JSON.parse(result.stdout) as Record<string, string>;
+      for (const [op, outcome] of Object.entries(outcomes)) {
+        assert.ok(['EROFS', 'EACCES', 'EPERM'].includes(outcome), `${op}: ${outcome}`);
+      }
+      t.diagnostic(JSON.stringify(outcomes));
+      // Nothing was minted for the refused opens.
+      assert.doesNotMatch(fixture.stderr(), /"event":"mint"/);
     });
-    assert.equal(result.status, 0, result.stderr);
-    const outcomes = JSON.parse(result.stdout) as Record<string, string>;
-    for (const [op, outcome] of Object.entries(outcomes)) {
-      assert.ok(['EROFS', 'EACCES', 'EPERM'].includes(outcome), `${op}: ${outcome}`);
-    }
-    t.diagnostic(JSON.stringify(outcomes));
-    // Nothing was minted for the refused opens.
-    assert.doesNotMatch(fixture.stderr(), /"event":"mint"/);
-  });
 
-  it('a shell redirect into a token file fails with "Read-only file system"', async (t) => {
-    const fixture = await startMountFixture(t);
-    const result = spawnSync(
-      'bash',
-      ['-c', 'echo x > "$1"', 'bash', `${fixture.mountpoint}/github/token`],
-      { encoding: 'utf8' },
-    );
-    assert.notEqual(result.status, 0);
-    assert.match(result.stderr, /Read-only file system/);
+    it('a shell redirect into a token file fails with "Read-only file system"', async (t) => {
+      const fixture = await startMountFixture(t, undefined, { backend });
+      const result = spawnSync(
+        'bash',
+        ['-c', 'echo x > "$1"', 'bash', `${fixture.mountpoint}/github/token`],
+        { encoding: 'utf8' },
+      );
+      assert.notEqual(result.status, 0);
+      assert.match(result.stderr, /Read-only file system/);
+    });
   });
-});
+}

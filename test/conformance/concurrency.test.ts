@@ -1,0 +1,161 @@
+/**
+ * Concurrent readers, on every backend. read() readers never get an empty,
+ * partial or duplicate token. sendfile and copy readers (busybox cat,
+ * shutil.copyfile, fs.copyFileSync) go through the page cache: the native
+ * backend gives every open its own inode, so they never share a token either;
+ * fuse-native's high-level API can let overlapping opens share a page, so
+ * there they get whole, valid tokens and how often they share is reported.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { verifyToken } from '../../src/token/verify.js';
+import { startMountFixture, type MountFixture } from '../helpers/mount-fixture.js';
+import { BACKENDS } from '../helpers/backends.js';
+import { ALLOWED } from '../helpers/tokens.js';
+
+const READERS = 8;
+const READS = 30;
+
+// Each process reads the file READS times with open/read/close and prints one token per line.
+const PY_READER = `
+import os, sys
+for _ in range(int(sys.argv[2])):
+    fd = os.open(sys.argv[1], os.O_RDONLY)
+    chunks = []
+    while True:
+        b = os.read(fd, 4096)
+        if not b: break
+        chunks.append(b)
+    os.close(fd)
+    sys.stdout.write(b"".join(chunks).decode() + "\\n")
+`;
+
+const BUSYBOX_READER = 'for i in $(seq "$2"); do t=$(busybox cat "$1"); echo "${t:-<empty>}"; done';
+
+/** Runs READERS processes at once; `args` may name its own command (when `command` is ''). */
+function runAll(
+  command: string,
+  args: (i: number) => string[] | [string, string[]],
+): Promise<string[]> {
+  return Promise.all(
+    Array.from(
+      { length: READERS },
+      (_, i) =>
+        new Promise<string>((resolve, reject) => {
+          const spec = args(i);
+          const [cmd, argv] =
+            command === '' ? (spec as [string, string[]]) : [command, spec as string[]];
+          const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+          let out = '';
+          let err = '';
+          child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+          child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
+          // 'close', not 'exit': only then has all of stdout been read.
+          child.on('close', (code) =>
+            code === 0 ? resolve(out) : reject(new Error(`reader ${i} exited ${code}: ${err}`)),
+          );
+        }),
+    ),
+  );
+}
+
+function checkTokens(
+  fixture: MountFixture,
+  outputs: string[],
+): { tokens: string[]; distinct: number } {
+  const size = statSync(join(fixture.mountpoint, 'github/token')).size;
+  const tokens = outputs.flatMap((out) => out.split('\n').filter((line) => line !== ''));
+  const lengths = new Map<number, number>();
+  for (const token of tokens) lengths.set(token.length, (lengths.get(token.length) ?? 0) + 1);
+  assert.deepEqual([...lengths], [[size, READERS * READS]], 'every read produced one whole token');
+  const keyring = fixture.keyring();
+  for (const token of tokens) {
+    assert.equal(token.length, size, 'whole token');
+    const verdict = verifyToken(token, ALLOWED, { keyById: keyring.keyById, now: new Date() });
+    assert.equal(verdict.allowed, true);
+  }
+  return { tokens, distinct: new Set(tokens).size };
+}
+
+// Each process copies the file READS times and prints one token per line.
+const PY_COPY_READER = `
+import os, shutil, sys, tempfile
+d = tempfile.mkdtemp()
+for i in range(int(sys.argv[2])):
+    dest = os.path.join(d, str(i))
+    shutil.copyfile(sys.argv[1], dest)
+    sys.stdout.write(open(dest).read() + "\\n")
+`;
+const NODE_COPY_READER = `
+const fs = require('fs'), os = require('os'), path = require('path');
+const d = fs.mkdtempSync(path.join(os.tmpdir(), 'copy-'));
+for (let i = 0; i < Number(process.argv[2]); i++) {
+  const dest = path.join(d, String(i));
+  fs.copyFileSync(process.argv[1], dest);
+  process.stdout.write(fs.readFileSync(dest, 'utf8') + '\\n');
+}
+`;
+
+/** Reader i of a mixed crowd: sendfile, copy_file_range, shutil and read() readers at once. */
+function mixedReader(i: number, file: string): [string, string[]] {
+  switch (i % 4) {
+    case 0:
+      return ['bash', ['-c', BUSYBOX_READER, 'bash', file, String(READS)]];
+    case 1:
+      return ['/usr/bin/python3', ['-c', PY_COPY_READER, file, String(READS)]];
+    case 2:
+      return [process.execPath, ['-e', NODE_COPY_READER, file, String(READS)]];
+    default:
+      return ['/usr/bin/python3', ['-c', PY_READER, file, String(READS)]];
+  }
+}
+
+for (const backend of BACKENDS) {
+  // fuse-native cannot give each open its own inode: sendfile readers may share a page.
+  const distinctPerOpen = backend === 'native';
+
+  describe(`concurrent readers (${backend})`, () => {
+    it(`${READERS} read() readers x ${READS} reads: all whole, valid and distinct`, async (t) => {
+      const fixture = await startMountFixture(t, undefined, { backend });
+      const file = join(fixture.mountpoint, 'github/token');
+      const outputs = await runAll('/usr/bin/python3', () => [
+        '-c',
+        PY_READER,
+        file,
+        String(READS),
+      ]);
+      const { tokens, distinct } = checkTokens(fixture, outputs);
+      assert.equal(distinct, tokens.length, 'no token was served twice');
+    });
+
+    it(`${READERS} busybox (sendfile) readers x ${READS} reads: all whole and valid${distinctPerOpen ? ' and distinct' : '; sharing is measured'}`, async (t) => {
+      const fixture = await startMountFixture(t, undefined, { backend });
+      const file = join(fixture.mountpoint, 'github/token');
+      const outputs = await runAll('bash', () => [
+        '-c',
+        BUSYBOX_READER,
+        'bash',
+        file,
+        String(READS),
+      ]);
+      const { tokens, distinct } = checkTokens(fixture, outputs);
+      t.diagnostic(
+        `busybox concurrent: ${distinct} distinct of ${tokens.length} reads (${((100 * distinct) / tokens.length).toFixed(0)}%)`,
+      );
+      if (distinctPerOpen) assert.equal(distinct, tokens.length, 'no two opens shared a token');
+      else assert.ok(distinct > 0);
+    });
+
+    it(`${READERS} mixed readers (busybox cat, shutil.copyfile, fs.copyFileSync, read()) at once: all whole and valid${distinctPerOpen ? ' and distinct' : ''}`, async (t) => {
+      const fixture = await startMountFixture(t, undefined, { backend });
+      const file = join(fixture.mountpoint, 'github/token');
+      const outputs = await runAll('', (i) => mixedReader(i, file));
+      const { tokens, distinct } = checkTokens(fixture, outputs);
+      t.diagnostic(`mixed concurrent: ${distinct} distinct of ${tokens.length} reads`);
+      if (distinctPerOpen) assert.equal(distinct, tokens.length, 'no two opens shared a token');
+    });
+  });
+}

@@ -1,0 +1,188 @@
+/** Start, stop, crash and recovery of a real mount daemon. */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { mountedPaths } from '../../src/fuse/mount-table.js';
+import { runCli, diagnostics } from '../helpers/cli.js';
+import { BACKENDS } from '../helpers/backends.js';
+import { startMountFixture } from '../helpers/mount-fixture.js';
+import { pollUntil } from '../helpers/poll.js';
+import { tempDir, teardownOf } from '../helpers/temp.js';
+
+function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: string | null }> {
+  if (child.exitCode !== null || child.signalCode !== null)
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+}
+
+for (const backend of BACKENDS) {
+  describe(`mount life cycle (${backend})`, () => {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      it(`${signal} unmounts cleanly and exits 0`, async (t) => {
+        const fixture = await startMountFixture(t, undefined, { backend });
+        const exited = exitOf(fixture.child);
+        fixture.child.kill(signal);
+        assert.deepEqual(await exited, { code: 0, signal: null });
+        assert.equal(mountedPaths().includes(fixture.mountpoint), false);
+        assert.match(fixture.stderr(), /"event":"unmounted"/);
+      });
+    }
+
+    it('shutdown lets a reader holding a token file open finish reading it', async (t) => {
+      const fixture = await startMountFixture(t, undefined, { backend });
+      const size = statSync(join(fixture.mountpoint, 'github/token')).size;
+      // Open, read 10 bytes, signal readiness, wait for a line on stdin, read the rest.
+      const holder = spawn(
+        '/usr/bin/python3',
+        [
+          '-c',
+          'import os,sys\nfd=os.open(sys.argv[1],os.O_RDONLY)\na=os.read(fd,10)\nprint("open",flush=True)\nsys.stdin.readline()\nb=os.read(fd,4096)\nos.close(fd)\nprint((a+b).decode(),flush=True)',
+          join(fixture.mountpoint, 'github/token'),
+        ],
+        { stdio: ['pipe', 'pipe', 'inherit'] },
+      );
+      let out = '';
+      holder.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+      await pollUntil('the holder to open the token', () => out.startsWith('open\n'));
+      const exited = exitOf(fixture.child);
+      fixture.child.kill('SIGTERM');
+      await pollUntil(
+        'the mount to be detached',
+        () => !mountedPaths().includes(fixture.mountpoint),
+      );
+      assert.equal(fixture.child.exitCode, null, 'still serving the open file');
+      holder.stdin.end('go\n');
+      await new Promise((resolve) => holder.once('close', resolve));
+      const token = out.split('\n')[1] ?? '';
+      assert.equal(token.length, size);
+      assert.deepEqual(await exited, { code: 0, signal: null });
+    });
+
+    it('a second signal exits at once, even while a reader is still reading', async (t) => {
+      const fixture = await startMountFixture(t, undefined, { backend });
+      // Keeps reading one byte every 50 ms, so the drain waits for it.
+      const holder = spawn(
+        '/usr/bin/python3',
+        [
+          '-c',
+          'import os,sys,time\nfd=os.open(sys.argv[1],os.O_RDONLY)\nprint("open",flush=True)\nwhile True:\n  os.pread(fd,1,0)\n  time.sleep(0.05)',
+          join(fixture.mountpoint, 'github/token'),
+        ],
+        { stdio: ['pipe', 'pipe', 'inherit'] },
+      );
+      teardownOf(t).add(() => holder.kill());
+      let out = '';
+      holder.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+      await pollUntil('the holder to open the token', () => out.startsWith('open'));
+      const exited = exitOf(fixture.child);
+      fixture.child.kill('SIGTERM');
+      await pollUntil('the drain to start', () => fixture.stderr().includes('"event":"shutdown"'));
+      fixture.child.kill('SIGTERM');
+      assert.deepEqual(await exited, { code: 130, signal: null });
+      assert.match(fixture.stderr(), /"event":"forced-exit"/);
+    });
+
+    it('a daemon killed with SIGKILL leaves readers an error, never a token; the next mount recovers', async (t) => {
+      const fixture = await startMountFixture(t, undefined, { backend });
+      const exited = exitOf(fixture.child);
+      fixture.child.kill('SIGKILL');
+      await exited;
+      const dead = spawnSync('cat', [join(fixture.mountpoint, 'github/token')], {
+        encoding: 'utf8',
+      });
+      assert.notEqual(dead.status, 0);
+      assert.equal(dead.stdout, '');
+      assert.match(dead.stderr, /Transport endpoint is not connected/);
+
+      await fixture.restart();
+      assert.match(fixture.stderr(), /"event":"stale-mount"/);
+      const alive = spawnSync('cat', [join(fixture.mountpoint, 'github/token')], {
+        encoding: 'utf8',
+      });
+      assert.equal(alive.status, 0);
+      assert.ok(alive.stdout.length > 100);
+      assert.equal(
+        mountedPaths().filter((p) => p === fixture.mountpoint).length,
+        1,
+        'exactly one mount',
+      );
+    });
+
+    it('refuses to mount over a live mount, leaving it serving', async (t) => {
+      const fixture = await startMountFixture(t, undefined, { backend });
+      const second = runCli([
+        'mount',
+        fixture.profileFile,
+        fixture.mountpoint,
+        '--keys',
+        fixture.keysDir,
+        '--backend',
+        backend,
+      ]);
+      assert.equal(second.code, 3);
+      assert.deepEqual(diagnostics(second.stderr), [
+        `mintfs: ${fixture.mountpoint} is already mounted by a running file system (--takeover replaces a running mintfs without a gap)`,
+      ]);
+      assert.equal(spawnSync('cat', [join(fixture.mountpoint, 'github/token')]).status, 0);
+    });
+
+    it('refuses a mountpoint that is not empty or not a directory', (t) => {
+      const dir = tempDir(t);
+      runCli(['keys', 'init', '--keys', join(dir, 'keys')]);
+      writeFileSync(
+        join(dir, 'p.yaml'),
+        'agent: a\nfiles:\n  t:\n    service: s\n    hosts: [h]\n    methods: [GET]\n    paths: [/]\n',
+      );
+      mkdirSync(join(dir, 'full'));
+      writeFileSync(join(dir, 'full', 'x'), '');
+      const full = runCli([
+        'mount',
+        join(dir, 'p.yaml'),
+        join(dir, 'full'),
+        '--keys',
+        join(dir, 'keys'),
+        '--backend',
+        backend,
+      ]);
+      assert.equal(full.code, 3);
+      assert.match(full.stderr, /is not empty/);
+      const file = runCli([
+        'mount',
+        join(dir, 'p.yaml'),
+        join(dir, 'p.yaml'),
+        '--keys',
+        join(dir, 'keys'),
+        '--backend',
+        backend,
+      ]);
+      assert.equal(file.code, 3);
+      assert.match(file.stderr, /is not a directory/);
+    });
+
+    it('creates a missing mountpoint', async (t) => {
+      const dir = tempDir(t);
+      const keys = join(dir, 'keys');
+      runCli(['keys', 'init', '--keys', keys]);
+      writeFileSync(
+        join(dir, 'p.yaml'),
+        'agent: a\nfiles:\n  t:\n    service: s\n    hosts: [h]\n    methods: [GET]\n    paths: [/]\n',
+      );
+      const mountpoint = join(dir, 'run', 'agent1');
+      const { CLI } = await import('../helpers/paths.js');
+      const child = spawn(
+        process.execPath,
+        [CLI, 'mount', join(dir, 'p.yaml'), mountpoint, '--keys', keys, '--backend', backend],
+        { stdio: 'ignore' },
+      );
+      teardownOf(t).add(async () => {
+        const exited = exitOf(child);
+        child.kill('SIGTERM');
+        await exited;
+      });
+      await pollUntil('mount', () => mountedPaths().includes(mountpoint));
+      assert.equal(spawnSync('cat', [join(mountpoint, 't')]).status, 0);
+    });
+  });
+}

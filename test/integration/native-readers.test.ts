@@ -1,0 +1,302 @@
+/**
+ * What only the native backend can do, because it knows who reads: every
+ * mint's audit line names the reader (uid, gid, pid, start time, executable,
+ * cgroup); `readers` rules refuse other readers with EACCES and an audit line
+ * (root included); a `reader` caveat carries the reader to the gateway's log.
+ * fuse-native refuses such profiles rather than serve them to anyone. And the
+ * daemon can read its own mount from its JavaScript thread without hanging.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  rmdirSync,
+  writeFileSync,
+} from 'node:fs';
+import { Agent } from 'node:http';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { startMount } from '../../src/daemon/mount-daemon.js';
+import { nativeBackend } from '../../src/fuse/native-backend.js';
+import { initKeyring } from '../../src/keys/keyring.js';
+import { createLogger } from '../../src/log/logger.js';
+import { decodeToken } from '../../src/token/token-text.js';
+import { diagnostics, runCli } from '../helpers/cli.js';
+import { bearerGet, startGatewayFixture, upstreamProfile } from '../helpers/gateway-fixture.js';
+import { startMountFixture, type MountFixture } from '../helpers/mount-fixture.js';
+import { pollUntil } from '../helpers/poll.js';
+import { teardownOf, tempDir } from '../helpers/temp.js';
+
+const CAT = realpathSync('/usr/bin/cat');
+const BUSYBOX = realpathSync('/usr/bin/busybox');
+
+function profileWith(fileLines: string): string {
+  return `agent: test-agent
+files:
+  github/token:
+    service: github
+    hosts: [api.github.com]
+    methods: [GET]
+    paths: ["/repos/**"]
+${fileLines
+  .split('\n')
+  .filter((line) => line !== '')
+  .map((line) => `    ${line}`)
+  .join('\n')}
+`;
+}
+
+interface AuditLine {
+  event: string;
+  file: string;
+  tokenId?: string;
+  reason?: string;
+  error?: string;
+  reader: {
+    uid: number;
+    gid: number;
+    pid: number;
+    startTicks: number;
+    exe: string;
+    cgroup: string;
+  };
+}
+
+function auditLines(fixture: MountFixture, event: string): AuditLine[] {
+  return fixture
+    .stderr()
+    .split('\n')
+    .filter((line) => line.includes(`"event":"${event}"`))
+    .map((line) => JSON.parse(line) as AuditLine);
+}
+
+/** The audit line of the reader with this pid (they are written within tens of ms). */
+function auditFor(fixture: MountFixture, event: string, pid: number): Promise<AuditLine> {
+  return pollUntil(`a ${event} line for pid ${pid}`, () =>
+    auditLines(fixture, event).find((line) => line.reader.pid === pid),
+  );
+}
+
+function readAs(args: string[], file: string) {
+  return spawnSync(args[0] as string, [...args.slice(1), file], { encoding: 'utf8' });
+}
+
+/** This process's cgroup path as the mount names a reader's: unified, else pids, else systemd, else any. */
+function ownCgroup(): string {
+  const rank = (controllers: string, path: string) =>
+    path === '/'
+      ? 0
+      : controllers === ''
+        ? 5
+        : controllers === 'pids'
+          ? 4
+          : controllers === 'name=systemd'
+            ? 3
+            : 2;
+  let best = { rank: -1, path: '' };
+  for (const line of readFileSync('/proc/self/cgroup', 'utf8').split('\n')) {
+    const [, controllers, ...rest] = line.split(':');
+    if (controllers === undefined || rest.length === 0) continue;
+    const path = rest.join(':');
+    if (rank(controllers, path) > best.rank) best = { rank: rank(controllers, path), path };
+  }
+  return best.path;
+}
+
+/**
+ * A fresh cgroup (v2, or v1's pids hierarchy) whose name stands for a
+ * container id; `run` starts a reader inside it. Removed at the end.
+ */
+function makeContainerCgroup(t: Parameters<typeof teardownOf>[0], name: string) {
+  const root = existsSync('/sys/fs/cgroup/cgroup.controllers')
+    ? '/sys/fs/cgroup'
+    : '/sys/fs/cgroup/pids';
+  const dir = join(root, name);
+  mkdirSync(dir);
+  teardownOf(t).add(() => rmdirSync(dir));
+  return {
+    run: (file: string) =>
+      spawnSync('sh', ['-c', 'echo $$ > "$1/cgroup.procs" && exec cat "$2"', 'sh', dir, file], {
+        encoding: 'utf8',
+      }),
+  };
+}
+
+describe('native backend: who reads', () => {
+  it('every mint audit line names the reader: uid, gid, pid, start time, executable, cgroup', async (t) => {
+    const fixture = await startMountFixture(t, undefined, { backend: 'native' });
+    const file = join(fixture.mountpoint, 'github/token');
+    const cat = readAs(['cat'], file);
+    const busybox = readAs(['busybox', 'cat'], file);
+    assert.equal(cat.status, 0);
+    assert.equal(busybox.status, 0);
+    const catLine = await auditFor(fixture, 'mint', cat.pid);
+    assert.equal(catLine.tokenId, decodeToken(cat.stdout).tokenId);
+    assert.equal(catLine.reader.exe, CAT);
+    assert.equal(catLine.reader.uid, 0);
+    assert.equal(catLine.reader.gid, 0);
+    assert.ok(catLine.reader.startTicks > 0);
+    assert.equal(catLine.reader.cgroup, ownCgroup());
+    const busyboxLine = await auditFor(fixture, 'mint', busybox.pid);
+    assert.equal(busyboxLine.reader.exe, BUSYBOX);
+    assert.equal(busyboxLine.tokenId, decodeToken(busybox.stdout).tokenId);
+  });
+
+  it('readers.uids refuses other uids with EACCES, root included, and audits the refusal', async (t) => {
+    const profile = `${profileWith('readers: { uids: [1000] }')}uid: 1000\nmode: "0444"\n`;
+    const fixture = await startMountFixture(t, profile, { backend: 'native' });
+    const file = join(fixture.mountpoint, 'github/token');
+    const root = readAs(['cat'], file);
+    assert.equal(root.status, 1);
+    assert.match(root.stderr, /Permission denied/);
+    assert.equal(root.stdout, '');
+    const denied = await auditFor(fixture, 'mint-denied', root.pid);
+    assert.equal(denied.reason, 'uid not in readers.uids');
+    assert.equal(denied.error, 'ERR_READER_DENIED');
+    assert.equal(denied.reader.uid, 0);
+    const agent = readAs(
+      ['setpriv', '--reuid=1000', '--regid=1000', '--clear-groups', 'cat'],
+      file,
+    );
+    assert.equal(agent.status, 0, agent.stderr);
+    const minted = await auditFor(fixture, 'mint', agent.pid);
+    assert.equal(minted.tokenId, decodeToken(agent.stdout).tokenId);
+    assert.equal(minted.reader.uid, 1000);
+    assert.equal(auditLines(fixture, 'mint').length, 1, 'only the allowed reader got a token');
+  });
+
+  it('readers.exe allows the listed executables only', async (t) => {
+    const fixture = await startMountFixture(t, profileWith(`readers: { exe: [${CAT}] }`), {
+      backend: 'native',
+    });
+    const file = join(fixture.mountpoint, 'github/token');
+    assert.equal(readAs(['cat'], file).status, 0);
+    const busybox = readAs(['busybox', 'cat'], file);
+    assert.notEqual(busybox.status, 0);
+    assert.match(busybox.stderr, /Permission denied/);
+    const python = readAs(['/usr/bin/python3', '-c', 'import sys; open(sys.argv[1]).read()'], file);
+    assert.match(python.stderr, /PermissionError/);
+    const denied = await auditFor(fixture, 'mint-denied', busybox.pid);
+    assert.equal(denied.reason, 'executable not in readers.exe');
+    assert.equal(denied.reader.exe, BUSYBOX);
+  });
+
+  it('readers.containers allows readers whose cgroup path names the container', async (t) => {
+    const container = `mintfs-test-${process.pid}-${Date.now()}`;
+    const fixture = await startMountFixture(
+      t,
+      profileWith(`readers: { containers: [${container}] }`),
+      { backend: 'native' },
+    );
+    const file = join(fixture.mountpoint, 'github/token');
+    const cgroup = makeContainerCgroup(t, container);
+    const inside = cgroup.run(file);
+    assert.equal(inside.status, 0, inside.stderr);
+    const line = await auditFor(fixture, 'mint', inside.pid);
+    assert.ok(line.reader.cgroup.split('/').includes(container), line.reader.cgroup);
+    const outside = readAs(['cat'], file);
+    assert.equal(outside.status, 1);
+    assert.equal(
+      (await auditFor(fixture, 'mint-denied', outside.pid)).reason,
+      'cgroup not in readers.containers',
+    );
+  });
+
+  it('a profile edit that adds readers applies to the next open', async (t) => {
+    const fixture = await startMountFixture(t, undefined, { backend: 'native' });
+    const file = join(fixture.mountpoint, 'github/token');
+    assert.equal(readAs(['cat'], file).status, 0);
+    writeFileSync(
+      fixture.profileFile,
+      readFileSync(fixture.profileFile, 'utf8').replace(
+        '    format: line\n',
+        '    format: line\n    readers: { uids: [4242] }\n',
+      ),
+    );
+    await pollUntil('the line file to refuse root', () => {
+      const line = readAs(['cat'], join(fixture.mountpoint, 'github/token.line'));
+      return line.status === 1 && /Permission denied/.test(line.stderr);
+    });
+    assert.equal(readAs(['cat'], file).status, 0, 'the other files are unaffected');
+  });
+
+  it('readerCaveat: the token names its reader, and the gateway logs it', async (t) => {
+    const gateway = await startGatewayFixture(t);
+    const fixture = await startMountFixture(
+      t,
+      upstreamProfile('test-agent', 'readerCaveat: true\n'),
+      {
+        backend: 'native',
+        keysDir: gateway.keysDir,
+      },
+    );
+    const cat = readAs(['cat'], join(fixture.mountpoint, 'github/token'));
+    assert.equal(cat.status, 0);
+    const reader = decodeToken(cat.stdout).caveats.at(-1) ?? '';
+    assert.match(
+      reader,
+      new RegExp(`^reader uid=0 gid=0 pid=${cat.pid} start=[1-9][0-9]* exe=${CAT} cgroup=`),
+    );
+    const agent = new Agent({ keepAlive: false });
+    const response = await bearerGet(
+      agent,
+      `${gateway.base}/github/repos/acme/widgets/x`,
+      cat.stdout,
+    );
+    assert.equal(response.status, 200, response.body);
+    const logged = await pollUntil('the request log line', () => gateway.requestLogs()[0]);
+    assert.equal(logged.reader, reader.slice('reader '.length));
+  });
+
+  it('fuse-native refuses a profile with readers or readerCaveat: it cannot tell who reads', (t) => {
+    const dir = tempDir(t);
+    initKeyring(join(dir, 'keys'), new Date());
+    for (const [lines, field] of [
+      ['readers: { uids: [1000] }', 'readers'],
+      ['readerCaveat: true', 'readerCaveat'],
+    ] as const) {
+      writeFileSync(join(dir, 'p.yaml'), profileWith(lines));
+      const result = runCli([
+        'mount',
+        join(dir, 'p.yaml'),
+        join(dir, 'mnt'),
+        '--keys',
+        join(dir, 'keys'),
+        '--backend',
+        'fuse-native',
+      ]);
+      assert.equal(result.code, 2);
+      assert.deepEqual(diagnostics(result.stderr), [
+        `mintfs: ${join(dir, 'p.yaml')}: files.github/token.${field} needs the native backend, which knows who reads; the fuse-native backend does not (mintfs mount --backend native)`,
+      ]);
+      assert.equal(existsSync(join(dir, 'mnt')), false, 'nothing was created or mounted');
+    }
+  });
+});
+
+describe('native backend: the daemon touching its own mount', () => {
+  it('reads its own files from the JavaScript thread without hanging (no JS on the FUSE path)', async (t) => {
+    const dir = tempDir(t);
+    const keysDir = join(dir, 'keys');
+    initKeyring(keysDir, new Date());
+    writeFileSync(join(dir, 'p.yaml'), profileWith(''));
+    const mount = await startMount({
+      profileFile: join(dir, 'p.yaml'),
+      mountpoint: join(dir, 'mnt'),
+      keysDir,
+      backend: nativeBackend,
+      logger: createLogger({ destination: join(dir, 'mount.log') }),
+    });
+    teardownOf(t).add(() => mount.unmount({ drainMs: 0 }));
+    // Synchronous reads on this very thread: were any request answered in
+    // JavaScript, this would wait on itself forever (fuse-native would).
+    const first = readFileSync(join(mount.mountpoint, 'github/token'), 'utf8');
+    const second = readFileSync(join(mount.mountpoint, 'github/token'), 'utf8');
+    assert.notEqual(decodeToken(first).tokenId, decodeToken(second).tokenId);
+    await mount.unmount({ drainMs: 0 });
+    assert.equal(existsSync(join(mount.mountpoint, 'github')), false, 'unmounted');
+  });
+});
