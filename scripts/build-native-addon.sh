@@ -23,4 +23,6 @@ echo "{ 'variables': { 'node_module_version': 0, 'napi_build_version': 8 } }" >"
 cd native
 node ../node_modules/node-gyp/bin/node-gyp.js rebuild --nodedir="$(cd .. && pwd)/$nodedir" --loglevel=warn >&2
 mkdir -p ../dist/native
-cp build/Release/mintfs_native.node ../dist/native/mintfs_native.node
+# Replace, never overwrite in place: a running daemon has the old file mapped.
+cp build/Release/mintfs_native.node ../dist/native/.mintfs_native.node.tmp
+mv -f ../dist/native/.mintfs_native.node.tmp ../dist/native/mintfs_native.node

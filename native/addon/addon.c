@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "mint.h"
 #include "session.h"
@@ -434,6 +436,10 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   CHECK(env, napi_set_named_property(env, obj, "openHandles", v));
   CHECK(env, napi_create_int64(env, session_last_activity_ms(ref->session), &v));
   CHECK(env, napi_set_named_property(env, obj, "lastActivityMs", v));
+  CHECK(env, napi_create_int64(env, (int64_t)session_reply_failures(ref->session), &v));
+  CHECK(env, napi_set_named_property(env, obj, "replyFailures", v));
+  CHECK(env, napi_create_int64(env, (int64_t)session_invalidation_failures(ref->session), &v));
+  CHECK(env, napi_set_named_property(env, obj, "invalidationFailures", v));
   return obj;
 fail:
   throw_code(env, "ERR_NATIVE", "stats(session)");
@@ -492,21 +498,74 @@ fail:
   return NULL;
 }
 
-static napi_value js_hmac(napi_env env, napi_callback_info info) {
+/*
+ * mintLoop(template, count) -> nanoseconds: `count` mints as an open does them
+ * (clock reading, pooled random id, render, wipe), for the benchmark's mints/s.
+ */
+static napi_value js_mint_loop(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2], result;
+  mint_template *t = NULL;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 2) goto fail;
+  if ((t = template_of(env, argv[0])) == NULL) goto fail;
+  uint32_t count;
+  CHECK(env, napi_get_value_uint32(env, argv[1], &count));
+  uint8_t pool[TOKEN_ID_BYTES * 256];
+  struct timespec start, end, now;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  for (uint32_t i = 0; i < count; i++) {
+    if (i % 256 == 0 && getrandom(pool, sizeof(pool), 0) != (ssize_t)sizeof(pool)) goto fail;
+    clock_gettime(CLOCK_REALTIME, &now);
+    byte_buffer out = {0};
+    mint_info minted;
+    int rc = mint_render(t, (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
+                         pool + (i % 256) * TOKEN_ID_BYTES, NULL, &out, &minted);
+    buffer_release(&out);
+    if (rc != 0) goto fail;
+  }
+  clock_gettime(CLOCK_MONOTONIC, &end);
+  wipe(pool, sizeof(pool));
+  mint_template_free(t);
+  CHECK(env, napi_create_double(env, (double)(end.tv_sec - start.tv_sec) * 1e9 +
+                                         (double)(end.tv_nsec - start.tv_nsec), &result));
+  return result;
+fail:
+  mint_template_free(t);
+  throw_code(env, "ERR_NATIVE", "mintLoop(template, count)");
+  return NULL;
+}
+
+/* hmacSha256(key, data, portable?) -> Buffer; `portable` forces the plain C compression (tests). */
+static napi_value js_hmac(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], result;
   void *key = NULL, *data = NULL;
   size_t key_len = 0, data_len = 0;
   uint8_t out[SHA256_DIGEST_LENGTH];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 2) goto fail;
+  if (argc < 2) goto fail;
+  bool portable = false;
+  if (argc == 3) CHECK(env, napi_get_value_bool(env, argv[2], &portable));
   CHECK(env, napi_get_buffer_info(env, argv[0], &key, &key_len));
   CHECK(env, napi_get_buffer_info(env, argv[1], &data, &data_len));
+  /* The JavaScript thread is the only caller that switches, and only in tests. */
+  if (portable) sha256_use_portable(1);
   hmac_sha256(key, key_len, data, data_len, out);
+  if (portable) sha256_use_portable(0);
   CHECK(env, napi_create_buffer_copy(env, sizeof(out), out, NULL, &result));
   return result;
 fail:
   throw_code(env, "ERR_NATIVE", "hmacSha256(key, data)");
+  return NULL;
+}
+
+static napi_value js_accelerated(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value result;
+  CHECK(env, napi_get_boolean(env, sha256_accelerated() != 0, &result));
+  return result;
+fail:
   return NULL;
 }
 
@@ -519,6 +578,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"stop", NULL, js_stop, NULL, NULL, NULL, napi_default, NULL},
       {"mint", NULL, js_mint, NULL, NULL, NULL, napi_default, NULL},
       {"hmacSha256", NULL, js_hmac, NULL, NULL, NULL, napi_default, NULL},
+      {"mintLoop", NULL, js_mint_loop, NULL, NULL, NULL, napi_default, NULL},
+      {"sha256Accelerated", NULL, js_accelerated, NULL, NULL, NULL, napi_default, NULL},
   };
   if (!check(env, napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props),
              "napi_define_properties"))

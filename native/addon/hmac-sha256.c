@@ -16,7 +16,7 @@ static const uint32_t K[64] = {
 
 static uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
 
-static void compress(uint32_t state[8], const uint8_t block[64]) {
+static void compress_portable(uint32_t state[8], const uint8_t block[64]) {
   uint32_t w[64];
   for (int i = 0; i < 16; i++)
     w[i] = (uint32_t)block[4 * i] << 24 | (uint32_t)block[4 * i + 1] << 16 |
@@ -48,6 +48,79 @@ static void compress(uint32_t state[8], const uint8_t block[64]) {
   state[5] += f;
   state[6] += g;
   state[7] += h;
+}
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+
+/*
+ * The same compression with the SHA extensions (most x86 CPUs since 2016):
+ * about five times faster, and minting is mostly SHA-256 (29 blocks a token).
+ * Four rounds per step; message words are expanded with sha256msg1/msg2 from
+ * step 1 to 14, as Intel's reference arranges them.
+ */
+__attribute__((target("sha,sse4.1,ssse3"))) static void compress_shani(uint32_t state[8],
+                                                                       const uint8_t block[64]) {
+  const __m128i byteswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+  __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&state[0]), 0xB1); /* CDAB */
+  __m128i state1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&state[4]), 0x1B); /* EFGH */
+  __m128i state0 = _mm_alignr_epi8(tmp, state1, 8);     /* ABEF */
+  state1 = _mm_blend_epi16(state1, tmp, 0xF0);          /* CDGH */
+  const __m128i abef = state0, cdgh = state1;
+  __m128i m[4];
+  for (int j = 0; j < 4; j++)
+    m[j] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(block + 16 * j)), byteswap);
+  for (int i = 0; i < 16; i++) {
+    const __m128i cur = m[i & 3];
+    __m128i msg = _mm_add_epi32(cur, _mm_loadu_si128((const __m128i *)&K[4 * i]));
+    state1 = _mm_sha256rnds2_epu32(state1, state0, msg);
+    if (i >= 3 && i <= 14) {
+      const __m128i carry = _mm_alignr_epi8(cur, m[(i - 1) & 3], 4);
+      m[(i + 1) & 3] = _mm_sha256msg2_epu32(_mm_add_epi32(m[(i + 1) & 3], carry), cur);
+    }
+    msg = _mm_shuffle_epi32(msg, 0x0E);
+    state0 = _mm_sha256rnds2_epu32(state0, state1, msg);
+    if (i >= 1 && i <= 12) m[(i - 1) & 3] = _mm_sha256msg1_epu32(m[(i - 1) & 3], cur);
+  }
+  state0 = _mm_add_epi32(state0, abef);
+  state1 = _mm_add_epi32(state1, cdgh);
+  tmp = _mm_shuffle_epi32(state0, 0x1B);        /* FEBA */
+  state1 = _mm_shuffle_epi32(state1, 0xB1);     /* DCHG */
+  state0 = _mm_blend_epi16(tmp, state1, 0xF0);  /* DCBA */
+  state1 = _mm_alignr_epi8(state1, tmp, 8);     /* ABEF */
+  _mm_storeu_si128((__m128i *)&state[0], state0);
+  _mm_storeu_si128((__m128i *)&state[4], state1);
+}
+
+static int cpu_has_sha(void) {
+  unsigned int a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+  int ssse3 = (c >> 9) & 1, sse41 = (c >> 19) & 1;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+  return ssse3 && sse41 && ((b >> 29) & 1);
+}
+#endif
+
+typedef void (*compress_fn)(uint32_t state[8], const uint8_t block[64]);
+static compress_fn compress = compress_portable;
+
+/* Picks the compression once, when the addon loads. */
+__attribute__((constructor)) static void choose_compress(void) {
+#if defined(__x86_64__)
+  if (cpu_has_sha()) compress = compress_shani;
+#endif
+}
+
+int sha256_accelerated(void) { return compress != compress_portable; }
+
+int sha256_use_portable(int portable) {
+  compress_fn previous = compress;
+  compress = compress_portable;
+#if defined(__x86_64__)
+  if (!portable && cpu_has_sha()) compress = compress_shani;
+#endif
+  return previous != compress_portable;
 }
 
 void sha256_init(sha256_ctx *ctx) {

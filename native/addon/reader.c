@@ -1,13 +1,15 @@
+#define _GNU_SOURCE
 #include "reader.h"
 
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
-static ssize_t read_small_file(const char *path, char *buf, size_t size) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+static ssize_t read_small_file(int dir, const char *name, char *buf, size_t size) {
+  int fd = openat(dir, name, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
   size_t used = 0;
   while (used + 1 < size) {
@@ -21,10 +23,9 @@ static ssize_t read_small_file(const char *path, char *buf, size_t size) {
 }
 
 /* Field 22 of /proc/PID/stat, counted after the command name's closing parenthesis. */
-static uint64_t start_ticks_of(pid_t pid) {
-  char path[64], buf[1024];
-  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-  if (read_small_file(path, buf, sizeof(buf)) <= 0) return 0;
+static uint64_t start_ticks_of(int dir) {
+  char buf[1024];
+  if (read_small_file(dir, "stat", buf, sizeof(buf)) <= 0) return 0;
   char *p = strrchr(buf, ')');
   if (p == NULL) return 0;
   /* After ") " comes field 3 (state); starttime is field 22. */
@@ -48,10 +49,9 @@ static int cgroup_rank(const char *controllers, const char *path) {
   return 2;
 }
 
-static void cgroups_of(pid_t pid, reader_identity *out) {
-  char path[64], buf[READER_CGROUP_MAX];
-  snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-  if (read_small_file(path, buf, sizeof(buf)) <= 0) return;
+static void cgroups_of(int dir, reader_identity *out, reader_cgroups *all) {
+  char buf[READER_CGROUP_MAX];
+  if (read_small_file(dir, "cgroup", buf, sizeof(buf)) <= 0) return;
   size_t used = 0;
   int best = -1;
   char *saved = NULL;
@@ -69,33 +69,71 @@ static void cgroups_of(pid_t pid, reader_identity *out) {
       memcpy(out->cgroup, cg, len + 1);
       best = rank;
     }
-    if (used + len + 2 <= sizeof(out->cgroups)) {
-      memcpy(out->cgroups + used, cg, len);
+    if (used + len + 2 <= sizeof(all->paths)) {
+      memcpy(all->paths + used, cg, len);
       used += len;
-      out->cgroups[used++] = '\n';
-      out->cgroups[used] = '\0';
+      all->paths[used++] = '\n';
+      all->paths[used] = '\0';
     }
   }
 }
 
-void reader_identify(uid_t uid, gid_t gid, pid_t pid, reader_identity *out) {
+#define CGROUP_CACHE_SLOTS 64
+#define CGROUP_CACHE_MS 1000
+
+static struct {
+  pid_t pid;
+  uint64_t start_ticks;
+  int64_t read_at_ms;
+  char cgroup[READER_PATH_MAX];
+  reader_cgroups all;
+} cgroup_cache[CGROUP_CACHE_SLOTS];
+
+static int64_t monotonic_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void reader_identify(uid_t uid, gid_t gid, pid_t pid, reader_identity *out, reader_cgroups *all) {
   memset(out, 0, sizeof(*out));
+  all->paths[0] = '\0';
   out->uid = uid;
   out->gid = gid;
   out->pid = pid;
   if (pid <= 0) return;
-  out->start_ticks = start_ticks_of(pid);
-  char path[64];
-  snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-  ssize_t n = readlink(path, out->exe, sizeof(out->exe) - 1);
+  /* One lookup of /proc/PID, then its files relative to it. */
+  char path[32];
+  snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+  int dir = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return;
+  out->start_ticks = start_ticks_of(dir);
+  ssize_t n = readlinkat(dir, "exe", out->exe, sizeof(out->exe) - 1);
   out->exe[n > 0 ? n : 0] = '\0';
-  cgroups_of(pid, out);
+  /* The same process (pid and start time) within a second: its cgroups as read then. */
+  int64_t now = monotonic_ms();
+  __typeof__(&cgroup_cache[0]) slot = &cgroup_cache[(unsigned)pid % CGROUP_CACHE_SLOTS];
+  if (out->start_ticks != 0 && slot->pid == pid && slot->start_ticks == out->start_ticks &&
+      now - slot->read_at_ms < CGROUP_CACHE_MS) {
+    memcpy(out->cgroup, slot->cgroup, sizeof(out->cgroup));
+    memcpy(all, &slot->all, sizeof(*all));
+  } else {
+    cgroups_of(dir, out, all);
+    if (out->start_ticks != 0) {
+      slot->pid = pid;
+      slot->start_ticks = out->start_ticks;
+      slot->read_at_ms = now;
+      memcpy(slot->cgroup, out->cgroup, sizeof(slot->cgroup));
+      memcpy(&slot->all, all, sizeof(*all));
+    }
+  }
+  close(dir);
 }
 
 /* Does any cgroup path of the reader have `name` as one of its segments? */
-static int in_container(const reader_identity *who, const char *name) {
+static int in_container(const reader_cgroups *all, const char *name) {
   size_t name_len = strlen(name);
-  const char *p = who->cgroups;
+  const char *p = all->paths;
   while (*p != '\0') {
     const char *segment = p;
     while (*p != '\0' && *p != '/' && *p != '\n') p++;
@@ -105,7 +143,8 @@ static int in_container(const reader_identity *who, const char *name) {
   return 0;
 }
 
-const char *reader_refusal(const reader_rules *rules, const reader_identity *who) {
+const char *reader_refusal(const reader_rules *rules, const reader_identity *who,
+                           const reader_cgroups *cgroups) {
   if (rules == NULL) return NULL;
   if (rules->has_uids) {
     int allowed = 0;
@@ -121,7 +160,7 @@ const char *reader_refusal(const reader_rules *rules, const reader_identity *who
   if (rules->containers != NULL) {
     int allowed = 0;
     for (size_t i = 0; i < rules->container_count && !allowed; i++)
-      allowed = in_container(who, rules->containers[i]);
+      allowed = in_container(cgroups, rules->containers[i]);
     if (!allowed) return "cgroup not in readers.containers";
   }
   return NULL;

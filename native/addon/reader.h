@@ -20,9 +20,12 @@ typedef struct {
   char exe[READER_PATH_MAX];
   /* The cgroup path that names the container best (see cgroup_rank in reader.c). */
   char cgroup[READER_PATH_MAX];
-  /* Every hierarchy's path, '\n'-separated, for container matching. */
-  char cgroups[READER_CGROUP_MAX];
 } reader_identity;
+
+/* Every cgroup hierarchy's path of a reader, '\n'-separated, for container matching. */
+typedef struct {
+  char paths[READER_CGROUP_MAX];
+} reader_cgroups;
 
 typedef struct {
   int has_uids;
@@ -34,9 +37,15 @@ typedef struct {
   size_t container_count;
 } reader_rules;
 
-void reader_identify(uid_t uid, gid_t gid, pid_t pid, reader_identity *out);
+/*
+ * Reads /proc for `pid`. The FUSE thread's alone: a reader's cgroups are
+ * remembered for a second per (pid, start time), since reading them is the
+ * dearest part and a process changes cgroup only when its runtime moves it.
+ */
+void reader_identify(uid_t uid, gid_t gid, pid_t pid, reader_identity *out, reader_cgroups *cgroups);
 /* NULL when allowed, else why not (a static string). */
-const char *reader_refusal(const reader_rules *rules, const reader_identity *who);
+const char *reader_refusal(const reader_rules *rules, const reader_identity *who,
+                           const reader_cgroups *cgroups);
 /* `reader uid=.. gid=.. pid=.. start=.. exe=.. cgroup=..`, values percent-encoded. */
 void reader_caveat(const reader_identity *who, char *out, size_t size);
 void reader_rules_free(reader_rules *rules);

@@ -47,8 +47,10 @@ typedef struct inode_record {
 /* One open file: its own token, wiped on release. */
 typedef struct handle {
   struct handle *prev, *next;
+  int failed; /* minting failed after the open was answered: reads get EIO */
+  uint8_t *bytes;
   size_t length;
-  uint8_t bytes[];
+  size_t capacity;
 } handle;
 
 struct mintfs_session {
@@ -70,6 +72,8 @@ struct mintfs_session {
   size_t random_used;
   /* Read by the JavaScript thread: */
   atomic_uint_fast64_t open_handles;
+  atomic_uint_fast64_t reply_failures;
+  atomic_uint_fast64_t invalidation_failures;
   atomic_int_fast64_t last_activity_ms;
 };
 
@@ -249,9 +253,23 @@ static void drop_handle(mintfs_session *s, handle *h) {
   else s->first_handle = h->next;
   if (h->next != NULL) h->next->prev = h->prev;
   atomic_fetch_sub(&s->open_handles, 1);
-  wipe(h->bytes, h->length);
+  if (h->bytes != NULL) {
+    wipe(h->bytes, h->capacity);
+    free(h->bytes);
+  }
   free(h);
 }
+
+/*
+ * Every reply's status is checked: a reply the kernel refuses (the request was
+ * interrupted, its caller killed) is counted, and the count is logged at stop.
+ * The request is freed by the reply, so the session is read before it.
+ */
+#define REPLY(req, call)                                        \
+  do {                                                          \
+    mintfs_session *session_ = fuse_req_userdata(req);          \
+    if ((call) != 0) atomic_fetch_add(&session_->reply_failures, 1); \
+  } while (0)
 
 /* ---- operations ---- */
 
@@ -268,7 +286,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
   }
   if (found == NULL) {
     tree_release(t);
-    fuse_reply_err(req, dir == NULL ? ENOENT : (dir->is_dir ? ENOENT : ENOTDIR));
+    REPLY(req, fuse_reply_err(req, dir == NULL ? ENOENT : (dir->is_dir ? ENOENT : ENOTDIR)));
     return;
   }
   struct fuse_entry_param e;
@@ -283,7 +301,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
   }
   node_attr(found, e.ino, found->size, s->started, &e.attr);
   tree_release(t);
-  fuse_reply_entry(req, &e);
+  REPLY(req, fuse_reply_entry(req, &e));
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
@@ -316,19 +334,19 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     st.st_size = (off_t)record->size;
     st.st_blksize = 4096;
     st.st_atime = st.st_mtime = st.st_ctime = s->started;
-    fuse_reply_attr(req, &st, 0);
+    REPLY(req, fuse_reply_attr(req, &st, 0));
     return;
   }
   tree *t = acquire_tree(s);
   const vnode *n = tree_node(t, path_id_of(ino));
   if (n == NULL || n->is_dir == is_file_inode(ino)) {
     tree_release(t);
-    fuse_reply_err(req, ENOENT);
+    REPLY(req, fuse_reply_err(req, ENOENT));
     return;
   }
   node_attr(n, ino, n->size, s->started, &st);
   tree_release(t);
-  fuse_reply_attr(req, &st, n->is_dir ? DIRECTORY_TIMEOUT_S : 0);
+  REPLY(req, fuse_reply_attr(req, &st, n->is_dir ? DIRECTORY_TIMEOUT_S : 0));
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -339,13 +357,13 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
   const vnode *dir = is_file_inode(ino) ? NULL : tree_node(t, path_id_of(ino));
   if (dir == NULL || !dir->is_dir) {
     tree_release(t);
-    fuse_reply_err(req, dir == NULL ? ENOENT : ENOTDIR);
+    REPLY(req, fuse_reply_err(req, dir == NULL ? ENOENT : ENOTDIR));
     return;
   }
   char *buf = malloc(size);
   if (buf == NULL) {
     tree_release(t);
-    fuse_reply_err(req, ENOMEM);
+    REPLY(req, fuse_reply_err(req, ENOMEM));
     return;
   }
   size_t used = 0;
@@ -371,34 +389,69 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     used += need;
   }
   tree_release(t);
-  fuse_reply_buf(req, buf, used);
+  REPLY(req, fuse_reply_buf(req, buf, used));
   free(buf);
 }
 
+/*
+ * Opens reply first and mint after: the reader's next request (fstat, read)
+ * can only be served once this returns, so the token, its attributes and its
+ * audit line are all in place before any byte leaves, while the reader spends
+ * its way back from open() in parallel. Files with reader rules or a reader
+ * caveat need the reader's identity before the reply; the others read it
+ * after (the reader is waiting on this thread for its first read by then).
+ */
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   mintfs_session *s = fuse_req_userdata(req);
   touch(s);
   if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC) != 0) {
-    fuse_reply_err(req, EROFS);
+    REPLY(req, fuse_reply_err(req, EROFS));
     return;
   }
   tree *t = acquire_tree(s);
   const vnode *n = tree_node(t, path_id_of(ino));
   if (n == NULL || n->is_dir) {
     tree_release(t);
-    fuse_reply_err(req, n == NULL ? ENOENT : EISDIR);
+    REPLY(req, fuse_reply_err(req, n == NULL ? ENOENT : EISDIR));
     return;
   }
+  /* The request (and its context) is gone once replied to. */
   const struct fuse_ctx *ctx = fuse_req_ctx(req);
+  const uid_t uid = ctx->uid;
+  const gid_t gid = ctx->gid;
+  const pid_t pid = ctx->pid;
+  const int identity_first = n->rules != NULL || n->reader_caveat;
   reader_identity who;
-  reader_identify(ctx->uid, ctx->gid, ctx->pid, &who);
-  const char *refusal = reader_refusal(n->rules, &who);
-  if (refusal != NULL) {
-    emit(s, AUDIT_DENIED, n, refusal, &who, NULL);
+  reader_cgroups cgroups;
+  if (identity_first) {
+    reader_identify(uid, gid, pid, &who, &cgroups);
+    const char *refusal = reader_refusal(n->rules, &who, &cgroups);
+    if (refusal != NULL) {
+      emit(s, AUDIT_DENIED, n, refusal, &who, NULL);
+      tree_release(t);
+      REPLY(req, fuse_reply_err(req, EACCES));
+      return;
+    }
+  }
+  handle *h = calloc(1, sizeof(handle));
+  if (h == NULL) {
     tree_release(t);
-    fuse_reply_err(req, EACCES);
+    REPLY(req, fuse_reply_err(req, ENOMEM));
     return;
   }
+  link_handle(s, h);
+  fi->fh = (uint64_t)(uintptr_t)h;
+  fi->direct_io = 1;
+  fi->keep_cache = 0;
+  if (fuse_reply_open(req, fi) != 0) {
+    /* The opener is gone (interrupted): nobody will read or release this handle. */
+    atomic_fetch_add(&s->reply_failures, 1);
+    drop_handle(s, h);
+    tree_release(t);
+    return;
+  }
+
+  if (!identity_first) reader_identify(uid, gid, pid, &who, &cgroups);
   char caveat[1200];
   if (n->reader_caveat) reader_caveat(&who, caveat, sizeof(caveat));
   uint8_t id[TOKEN_ID_BYTES];
@@ -408,9 +461,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
                mint_render(n->tpl, clock_ms(CLOCK_REALTIME), id, n->reader_caveat ? caveat : NULL,
                            &content, &info) != 0;
   wipe(id, sizeof(id));
-  handle *h = failed ? NULL : malloc(sizeof(handle) + content.length);
   inode_record *record = NULL;
-  if (h != NULL) {
+  if (!failed) {
     inode_record **slot = record_slot(s, ino);
     record = *slot != NULL ? *slot : calloc(1, sizeof(inode_record));
     if (record != NULL && *slot == NULL) {
@@ -418,38 +470,23 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
       *slot = record;
     }
   }
-  if (record == NULL) {
-    free(h);
+  /* Queued before the token can leave: no token is handed out without its audit line. */
+  if (record == NULL || emit(s, AUDIT_MINTED, n, NULL, &who, &info) != 0) {
     buffer_release(&content);
-    emit(s, AUDIT_FAILED, n, "out of memory or entropy", &who, NULL);
+    h->failed = 1; /* its reads fail with EIO */
+    emit(s, AUDIT_FAILED, n,
+         record == NULL ? "out of memory or entropy" : "audit queue full", &who, NULL);
     tree_release(t);
-    fuse_reply_err(req, EIO);
     return;
   }
+  h->bytes = content.bytes;
   h->length = content.length;
-  memcpy(h->bytes, content.bytes, content.length);
-  buffer_release(&content);
+  h->capacity = content.capacity;
   record->size = h->length;
   record->mode = n->mode;
   record->uid = n->uid;
   record->gid = n->gid;
-  /* Queued before the token leaves: no token is handed out without its audit line. */
-  if (emit(s, AUDIT_MINTED, n, NULL, &who, &info) != 0) {
-    tree_release(t);
-    wipe(h->bytes, h->length);
-    free(h);
-    fuse_reply_err(req, EIO);
-    return;
-  }
   tree_release(t);
-  link_handle(s, h);
-  fi->fh = (uint64_t)(uintptr_t)h;
-  fi->direct_io = 1;
-  fi->keep_cache = 0;
-  if (fuse_reply_open(req, fi) != 0) {
-    /* The opener is gone (interrupted): nobody will release this handle. */
-    drop_handle(s, h);
-  }
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -458,12 +495,16 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
   mintfs_session *s = fuse_req_userdata(req);
   touch(s);
   const handle *h = (const handle *)(uintptr_t)fi->fh;
+  if (h->failed) {
+    REPLY(req, fuse_reply_err(req, EIO));
+    return;
+  }
   if (off < 0 || (size_t)off >= h->length) {
-    fuse_reply_buf(req, NULL, 0);
+    REPLY(req, fuse_reply_buf(req, NULL, 0));
     return;
   }
   size_t n = h->length - (size_t)off;
-  fuse_reply_buf(req, (const char *)h->bytes + off, n < size ? n : size);
+  REPLY(req, fuse_reply_buf(req, (const char *)h->bytes + off, n < size ? n : size));
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
@@ -471,10 +512,10 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   mintfs_session *s = fuse_req_userdata(req);
   touch(s);
   drop_handle(s, (handle *)(uintptr_t)fi->fh);
-  fuse_reply_err(req, 0);
+  REPLY(req, fuse_reply_err(req, 0));
 }
 
-static void op_read_only(fuse_req_t req) { fuse_reply_err(req, EROFS); }
+static void op_read_only(fuse_req_t req) { REPLY(req, fuse_reply_err(req, EROFS)); }
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                        struct fuse_file_info *fi) {
   (void)ino, (void)attr, (void)to_set, (void)fi;
@@ -638,13 +679,21 @@ void session_set_tree(mintfs_session *s, tree *next) {
     const vnode *old = &previous->nodes[i];
     if (!old->is_dir || old->parent_id == 0) continue;
     const vnode *now = tree_node(next, old->path_id);
-    if (now == NULL || !now->is_dir)
-      fuse_lowlevel_notify_inval_entry(s->se, old->parent_id, old->name, strlen(old->name));
+    if (now == NULL || !now->is_dir) {
+      int rc =
+          fuse_lowlevel_notify_inval_entry(s->se, old->parent_id, old->name, strlen(old->name));
+      /* -ENOENT: the kernel had not cached it; nothing to drop. */
+      if (rc != 0 && rc != -ENOENT) atomic_fetch_add(&s->invalidation_failures, 1);
+    }
   }
   tree_release(previous);
 }
 
 uint64_t session_open_handles(mintfs_session *s) { return atomic_load(&s->open_handles); }
+uint64_t session_reply_failures(mintfs_session *s) { return atomic_load(&s->reply_failures); }
+uint64_t session_invalidation_failures(mintfs_session *s) {
+  return atomic_load(&s->invalidation_failures);
+}
 int64_t session_last_activity_ms(mintfs_session *s) { return atomic_load(&s->last_activity_ms); }
 
 void session_stop(mintfs_session *s) {

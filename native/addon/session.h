@@ -73,6 +73,9 @@ void session_set_tree(mintfs_session *s, tree *next);
  */
 audit_event *session_take_audit(mintfs_session *s, uint64_t *refused);
 uint64_t session_open_handles(mintfs_session *s);
+/* Replies the kernel refused (interrupted requests), and directory invalidations that failed. */
+uint64_t session_reply_failures(mintfs_session *s);
+uint64_t session_invalidation_failures(mintfs_session *s);
 /* CLOCK_MONOTONIC milliseconds of the last open, read or release. */
 int64_t session_last_activity_ms(mintfs_session *s);
 /* Stops serving, wipes every token still held and frees everything. The mount must be detached first. */

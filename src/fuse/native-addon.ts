@@ -71,7 +71,14 @@ export interface NativeAddon {
   /** Audit events queued since the last call, oldest first; `refused`: opens failed on a full queue. */
   takeAudit(session: NativeSession): { events: NativeAuditEvent[]; refused: number };
   setTree(session: NativeSession, nodes: readonly NativeNode[]): void;
-  stats(session: NativeSession): { openHandles: number; lastActivityMs: number };
+  stats(session: NativeSession): {
+    openHandles: number;
+    lastActivityMs: number;
+    /** Replies the kernel refused: their requests were interrupted (the caller was killed). */
+    replyFailures: number;
+    /** Cached directory entries a tree change could not drop (they expire within a second). */
+    invalidationFailures: number;
+  };
   /** Stops serving; audit events not yet taken are dropped. */
   stop(session: NativeSession): void;
   /** The pure minter: the file content for these inputs. */
@@ -81,7 +88,12 @@ export interface NativeAddon {
     idBytes: Buffer,
     readerCaveat: string | null,
   ): Buffer;
-  hmacSha256(key: Buffer, data: Buffer): Buffer;
+  /** `portable`: use the plain C compression even where the CPU has SHA extensions (tests). */
+  hmacSha256(key: Buffer, data: Buffer, portable?: boolean): Buffer;
+  /** Whether SHA-256 runs on the CPU's SHA extensions. */
+  sha256Accelerated(): boolean;
+  /** `count` mints as an open does them, in C; returns the nanoseconds taken (benchmark). */
+  mintLoop(template: NativeTemplate, count: number): number;
 }
 
 export const NATIVE_ADDON_PATH = fileURLToPath(

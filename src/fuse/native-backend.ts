@@ -51,6 +51,12 @@ export const nativeBackend: FuseBackend = {
       unsubscribe();
       clearInterval(auditTimer);
       writeAudit();
+      const { replyFailures, invalidationFailures } = addon.stats(session);
+      if (replyFailures > 0 || invalidationFailures > 0)
+        logger.info(
+          { event: 'native-stats', replyFailures, invalidationFailures },
+          'some replies found their request gone (interrupted readers)',
+        );
       addon.stop(session);
     };
     // The profile or keyring changed: the next open mints from the new tree and key.
@@ -78,8 +84,13 @@ export const nativeBackend: FuseBackend = {
       detach: () => (detaching ??= detachMountById(entry.id)),
       close: () =>
         (closing ??= (async () => {
-          await mounted.detach();
-          stopSession();
+          // Stop serving even if the detach failed: a stale mount is recovered by the next start,
+          // a daemon that cannot stop is not.
+          try {
+            await mounted.detach();
+          } finally {
+            stopSession();
+          }
         })()),
       activity: () => {
         if (closing) return { openHandles: 0, idleMs: Infinity };

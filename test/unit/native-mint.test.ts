@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { renderContent } from '../../src/fs/token-content.js';
 import type { VirtualFile } from '../../src/fs/virtual-tree.js';
@@ -67,18 +68,26 @@ describe('native HMAC-SHA256', () => {
     );
   });
 
-  it('matches node:crypto at every length around the block boundaries', () => {
-    for (const keyLength of [0, 1, 32, 63, 64, 65, 200]) {
-      for (let dataLength = 0; dataLength <= 200; dataLength++) {
-        const key = randomBytes(keyLength);
-        const data = randomBytes(dataLength);
-        assert.equal(
-          native.hmacSha256(key, data).toString('hex'),
-          createHmac('sha256', key).update(data).digest('hex'),
-          `key ${keyLength} bytes, data ${dataLength} bytes`,
-        );
+  // Both compressions: the CPU's SHA extensions where it has them, and the portable C.
+  for (const portable of [false, true]) {
+    it(`matches node:crypto at every length around the block boundaries (${portable ? 'portable C' : 'default'} compression)`, () => {
+      for (const keyLength of [0, 1, 32, 63, 64, 65, 200]) {
+        for (let dataLength = 0; dataLength <= 200; dataLength++) {
+          const key = randomBytes(keyLength);
+          const data = randomBytes(dataLength);
+          assert.equal(
+            native.hmacSha256(key, data, portable).toString('hex'),
+            createHmac('sha256', key).update(data).digest('hex'),
+            `key ${keyLength} bytes, data ${dataLength} bytes`,
+          );
+        }
       }
-    }
+    });
+  }
+
+  it('reports whether it uses the SHA extensions, as /proc/cpuinfo says the CPU has them', () => {
+    const cpuHasSha = /^flags\s*:.*\bsha_ni\b/m.test(readFileSync('/proc/cpuinfo', 'utf8'));
+    assert.equal(native.sha256Accelerated(), process.arch === 'x64' && cpuHasSha);
   });
 });
 
