@@ -7,7 +7,7 @@
  */
 import { mkdirSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { MintfsError } from '../errors.js';
+import { MintfsError, describeError } from '../errors.js';
 import { MintFs } from '../fs/mint-fs.js';
 import {
   buildTree,
@@ -154,7 +154,15 @@ export async function startMount(request: MountRequest): Promise<RunningMount> {
   async function drain(drainMs: number): Promise<void> {
     stopping = true;
     stopWatching();
-    await mounted.detach();
+    try {
+      await mounted.detach();
+    } catch (err) {
+      // Still drain and stop: close() tries the detach again and stops serving regardless.
+      logger.warn(
+        { event: 'detach-failed', mountpoint, detail: describeError(err) },
+        'could not detach the mount; stopping anyway',
+      );
+    }
     const deadline = Date.now() + drainMs;
     // fuse-native does not deliver the release of a file closed after the
     // detach, so a handle can look open forever: a reader idle for a second

@@ -79,11 +79,16 @@ export const fuseNativeBackend: FuseBackend = {
       detach: () => (detaching ??= detachMountById(entry.id)),
       close: () =>
         (closing ??= (async () => {
-          await mounted.detach();
-          // Our Fuse.unmount detaches nothing; this stops fuse-native's loop.
-          await new Promise<void>((resolve, reject) => {
-            fuse.unmount((err) => (err ? reject(err) : resolve()));
-          });
+          // Stop serving even if the detach failed: a stale mount is recovered by the next start,
+          // a daemon that cannot stop is not.
+          try {
+            await mounted.detach();
+          } finally {
+            // Our Fuse.unmount detaches nothing; this stops fuse-native's loop.
+            await new Promise<void>((resolve, reject) => {
+              fuse.unmount((err) => (err ? reject(err) : resolve()));
+            });
+          }
         })()),
     };
     return mounted;

@@ -94,7 +94,13 @@ export async function detachMountById(id: number): Promise<DetachOutcome> {
   const entry = mountById(id, table);
   if (!entry) return 'already-gone';
   if (topMountAt(entry.mountpoint, table)?.id !== id) return 'covered';
-  await detachMount(entry.mountpoint);
+  try {
+    await detachMount(entry.mountpoint);
+  } catch (err) {
+    // Someone else (fusermount -u, a takeover) detached it between our look and our umount.
+    if (!mountById(id)) return 'already-gone';
+    throw err;
+  }
   return 'detached';
 }
 

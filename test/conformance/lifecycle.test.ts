@@ -30,6 +30,21 @@ for (const backend of BACKENDS) {
       });
     }
 
+    it(
+      'SIGTERM racing an admin lazy unmount (fusermount3 -u -z) still stops and exits 0',
+      { timeout: 20_000 },
+      async (t) => {
+        const fixture = await startMountFixture(t, undefined, { backend });
+        assert.equal(spawnSync('cat', [join(fixture.mountpoint, 'github/token')]).status, 0);
+        const exited = exitOf(fixture.child);
+        fixture.child.kill('SIGTERM');
+        spawnSync('fusermount3', ['-u', '-z', '--', fixture.mountpoint]);
+        assert.deepEqual(await exited, { code: 0, signal: null });
+        assert.equal(mountedPaths().includes(fixture.mountpoint), false);
+        assert.match(fixture.stderr(), /"event":"unmounted"/);
+      },
+    );
+
     it('shutdown lets a reader holding a token file open finish reading it', async (t) => {
       const fixture = await startMountFixture(t, undefined, { backend });
       const size = statSync(join(fixture.mountpoint, 'github/token')).size;
