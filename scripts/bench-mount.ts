@@ -1,11 +1,15 @@
 /**
- * npm run bench: the cost of reading a token from a mintfs mount, against
- *   - a tmpfs file of the same size (no FUSE at all), and
+ * npm run bench: the cost of reading a token from a mintfs mount, on both
+ * backends, against
+ *   - a tmpfs file of the same size (no FUSE at all),
  *   - a minimal C libfuse3 file system serving a static string with direct_io
- *     (the FUSE floor: the same kernel round trips, no JS, no minting).
- * Targets alternate within each round so drift hits all of them alike.
- * Also: mints/s in process, and how often concurrent sendfile readers
- * (busybox cat) share a page-cached token on the fuse-native backend.
+ *     (the static FUSE floor), and
+ *   - the per-open C floor (issue 6's fair floor: a fresh inode per lookup,
+ *     zero timeouts, direct_io, a distinct fixed-length string per open).
+ * Targets alternate within each round so drift hits all of them alike. Also:
+ * mints/s of the native minter against go-macaroon (Debian's
+ * golang-gopkg-macaroon.v2-dev) minting the same token, and how often
+ * concurrent sendfile readers (busybox cat) share a token on each backend.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import {
@@ -23,26 +27,35 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MintFs } from '../src/fs/mint-fs.js';
 import { buildTree } from '../src/fs/virtual-tree.js';
+import { loadNativeAddon } from '../src/fuse/native-addon.js';
+import { nativeFile } from '../src/fuse/native-tree.js';
 import { mountedPaths } from '../src/fuse/mount-table.js';
 import { initKeyring } from '../src/keys/keyring.js';
 import { createLogger } from '../src/log/logger.js';
 import { parseProfile } from '../src/profile/load-profile.js';
 import { newTokenId } from '../src/token/identifier.js';
-import { mintToken } from '../src/token/mint.js';
+import { decodeToken } from '../src/token/token-text.js';
+import { grantCaveats, mintToken } from '../src/token/mint.js';
 
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 1);
 
+// A file at the mount root, like the C floors' /token: the same kernel work per read.
 const PROFILE = `agent: bench-agent
 files:
-  github/token:
+  token:
     service: github
     hosts: [api.github.com]
     methods: [GET, HEAD]
     paths: ["/repos/acme/widgets/**"]
 `;
+
+const TARGETS = {
+  latency: 1.3,
+  throughput: 0.7,
+};
 
 interface ReaderResult {
   reads: number;
@@ -62,22 +75,25 @@ function main(): void {
   const keys = join(work, 'keys');
   initKeyring(keys, new Date());
   writeFileSync(join(work, 'profile.yaml'), PROFILE);
-  const mintMount = join(work, 'mintfs');
-  mkdirSync(mintMount);
-  const logFd = openSync(join(work, 'mintfs.log'), 'w');
-  startDaemon(
-    process.execPath,
-    [CLI, 'mount', join(work, 'profile.yaml'), mintMount, '--keys', keys],
-    mintMount,
-    logFd,
-  );
-  const tokenFile = join(mintMount, 'github/token');
-  const size = statSync(tokenFile).size;
+  const mintfsMount = (backend: string) => {
+    const mountpoint = join(work, `mintfs-${backend}`);
+    mkdirSync(mountpoint);
+    const logFd = openSync(join(work, `mintfs-${backend}.log`), 'w');
+    startDaemon(
+      process.execPath,
+      [CLI, 'mount', join(work, 'profile.yaml'), mountpoint, '--keys', keys, '--backend', backend],
+      mountpoint,
+      logFd,
+    );
+    return join(mountpoint, 'token');
+  };
+  const nativeFile = mintfsMount('native');
+  const fuseNativeFile = mintfsMount('fuse-native');
+  const size = statSync(nativeFile).size;
 
   const floorMount = join(work, 'c-floor');
   mkdirSync(floorMount);
   startDaemon(join(work, 'static-fuse'), [floorMount, 'x'.repeat(size)], floorMount, 'ignore');
-  // Issue 6's fair floor: a fresh inode per lookup, zero timeouts, a distinct string per open.
   const perOpenMount = join(work, 'c-per-open');
   mkdirSync(perOpenMount);
   startDaemon(join(work, 'per-open-fuse'), [perOpenMount, String(size)], perOpenMount, 'ignore');
@@ -86,11 +102,15 @@ function main(): void {
   cleanups.push(() => rmSync(shm, { recursive: true, force: true }));
   writeFileSync(join(shm, 'token'), 'x'.repeat(size));
 
+  const STATIC = 'C libfuse3 static floor';
+  const PER_OPEN = 'C per-open floor';
+  const NATIVE = 'mintfs native';
   const targets = [
     { name: 'tmpfs file', file: join(shm, 'token') },
-    { name: 'C libfuse3 floor', file: join(floorMount, 'token') },
-    { name: 'C per-open floor', file: join(perOpenMount, 'token') },
-    { name: 'mintfs (fuse-native)', file: tokenFile },
+    { name: STATIC, file: join(floorMount, 'token') },
+    { name: PER_OPEN, file: join(perOpenMount, 'token') },
+    { name: NATIVE, file: nativeFile },
+    { name: 'mintfs fuse-native', file: fuseNativeFile },
   ];
 
   console.log(
@@ -110,11 +130,11 @@ function main(): void {
 
   const single = measure(1);
   const eight = measure(8);
-  const floor1 = single.get('C libfuse3 floor')!;
-  const tmpfs1 = single.get('tmpfs file')!;
-  const floor8 = eight.get('C libfuse3 floor')!;
+  const perOpen1 = single.get(PER_OPEN)!;
+  const static1 = single.get(STATIC)!;
+  const perOpen8 = eight.get(PER_OPEN)!;
   console.log('open+read+close, 1 reader (median of rounds)');
-  console.log(row(['target', 'p50 µs', 'p99 µs', 'reads/s', 'p50 vs C floor', 'p50 vs tmpfs']));
+  console.log(row(['target', 'p50 µs', 'p99 µs', 'reads/s', 'p50 vs per-open', 'p50 vs static']));
   for (const [name, r] of single)
     console.log(
       row([
@@ -122,32 +142,72 @@ function main(): void {
         r.p50Us.toFixed(1),
         r.p99Us.toFixed(1),
         r.readsPerSecond.toFixed(0),
-        ratio(r.p50Us, floor1.p50Us),
-        ratio(r.p50Us, tmpfs1.p50Us),
+        ratio(r.p50Us, perOpen1.p50Us),
+        ratio(r.p50Us, static1.p50Us),
       ]),
     );
   console.log('\nthroughput, 8 concurrent readers (median of rounds)');
-  console.log(row(['target', 'reads/s', 'vs C floor', 'p50 µs', 'p99 µs']));
+  console.log(row(['target', 'reads/s', 'vs per-open', 'p50 µs', 'p99 µs']));
   for (const [name, r] of eight)
     console.log(
       row([
         name,
         r.readsPerSecond.toFixed(0),
-        ratio(r.readsPerSecond, floor8.readsPerSecond),
+        ratio(r.readsPerSecond, perOpen8.readsPerSecond),
         r.p50Us.toFixed(1),
         r.p99Us.toFixed(1),
       ]),
     );
 
-  const mints = benchMints();
-  console.log('\nminting in process (no FUSE)');
-  console.log(row(['operation', 'per second', 'µs each']));
-  for (const [name, perSecond] of mints)
-    console.log(row([name, perSecond.toFixed(0), (1e6 / perSecond).toFixed(1)]));
-
-  const sharing = busyboxSharing(tokenFile, work);
+  const mints = benchMints(work);
   console.log(
-    `\nsendfile readers (8 busybox cat x 50, concurrent): ${sharing.distinct} distinct tokens of ${sharing.reads} reads (${((100 * sharing.distinct) / sharing.reads).toFixed(0)}%)`,
+    '\nminting (no FUSE), the same token: identifier, time-before and five grant caveats',
+  );
+  console.log(row(['minter', 'per second', 'µs each', 'vs go-macaroon']));
+  const go = mints.find(([name]) => name.startsWith('go-macaroon'))?.[1];
+  for (const [name, perSecond] of mints)
+    console.log(
+      row([
+        name,
+        perSecond.toFixed(0),
+        (1e6 / perSecond).toFixed(1),
+        go === undefined ? '-' : ratio(perSecond, go),
+      ]),
+    );
+
+  console.log('\nsendfile readers (8 busybox cat x 50, concurrent)');
+  for (const [name, file] of [
+    [NATIVE, nativeFile],
+    ['mintfs fuse-native', fuseNativeFile],
+  ] as const) {
+    const sharing = busyboxSharing(file, work);
+    console.log(
+      `  ${name}: ${sharing.distinct} distinct tokens of ${sharing.reads} reads (${((100 * sharing.distinct) / sharing.reads).toFixed(0)}%)`,
+    );
+  }
+
+  const native1 = single.get(NATIVE)!;
+  const native8 = eight.get(NATIVE)!;
+  const nativeMints = mints.find(([name]) => name.startsWith('native'))?.[1] ?? 0;
+  console.log('\nissue 6 targets (native backend against the per-open C floor)');
+  verdict(
+    'latency, 1 reader',
+    native1.p50Us / perOpen1.p50Us,
+    `<= ${TARGETS.latency}x`,
+    (v) => v <= TARGETS.latency,
+  );
+  verdict(
+    'throughput, 8 readers',
+    native8.readsPerSecond / perOpen8.readsPerSecond,
+    `>= ${TARGETS.throughput}x`,
+    (v) => v >= TARGETS.throughput,
+  );
+  if (go !== undefined) verdict('mints/s vs go-macaroon', nativeMints / go, '>= 1x', (v) => v >= 1);
+}
+
+function verdict(what: string, value: number, target: string, met: (v: number) => boolean): void {
+  console.log(
+    `  ${what.padEnd(28)} ${value.toFixed(2)}x  (target ${target}: ${met(value) ? 'met' : 'NOT met'})`,
   );
 }
 
@@ -177,6 +237,24 @@ function compile(work: string): string {
     join(work, 'bench-reader'),
     join(src, 'bench-reader.c'),
   ]);
+  // go-macaroon from Debian's package, in GOPATH mode (no module download).
+  const go = spawnSync(
+    'go',
+    ['build', '-o', join(work, 'go-mint'), join(src, 'go-mint', 'main.go')],
+    {
+      env: {
+        ...process.env,
+        GO111MODULE: 'off',
+        GOPATH: '/usr/share/gocode',
+        GOCACHE: join(work, 'go-cache'),
+      },
+      encoding: 'utf8',
+    },
+  );
+  if (go.status !== 0)
+    console.error(
+      `go-macaroon baseline not built (scripts/install-system-packages.sh bench installs it): ${go.error?.message ?? go.stderr}`,
+    );
   return join(work, 'bench-reader');
 }
 
@@ -229,11 +307,10 @@ function summarise(results: ReaderResult[]): ReaderResult {
   };
 }
 
-function benchMints(): Array<[string, number]> {
-  const keyring = initKeyring(mkdtempSync(join(tmpdir(), 'mintfs-bench-keys-')), new Date());
-  cleanups.push(() => rmSync(keyring.dir, { recursive: true, force: true }));
+function benchMints(work: string): Array<[string, number]> {
+  const keyring = initKeyring(join(work, 'mint-keys'), new Date());
   const tree = buildTree(parseProfile(PROFILE, 'bench'));
-  const grant = tree.files.get('github/token')!.grant;
+  const file = tree.files.get('token')!;
   const fs = new MintFs({
     tree: () => tree,
     keyring: () => keyring,
@@ -254,22 +331,52 @@ function benchMints(): Array<[string, number]> {
     }
     return n / (Number(now - start) / 1e9);
   };
-  return [
-    [
-      'mintToken (sign + encode)',
-      rate(() =>
-        mintToken(grant, { key: keyring.current, now: new Date(), tokenId: newTokenId() }),
-      ),
-    ],
-    [
-      'MintFs open+read+release (with audit log)',
-      rate(() => {
-        const handle = fs.open('/github/token', 0);
-        fs.read(handle, 4096, 0);
-        fs.release(handle);
-      }),
-    ],
-  ];
+  const results: Array<[string, number]> = [];
+  const template = nativeFile(file, keyring.current);
+  loadNativeAddon().mintLoop(template, 2000);
+  const count = 20_000;
+  const runs = Array.from(
+    { length: ROUNDS },
+    () => count / (loadNativeAddon().mintLoop(template, count) / 1e9),
+  );
+  results.push(['native (C, as an open mints)', median(runs)]);
+  const goMint = join(work, 'go-mint');
+  const caveats = grantCaveats(file.grant, new Date()).slice(1);
+  const goRuns: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    const out = spawnSync(goMint, [String(SECONDS), keyring.current.id, ...caveats], {
+      encoding: 'utf8',
+    });
+    if (out.status !== 0) break;
+    const parsed = JSON.parse(out.stdout) as { mintsPerSecond: number; sample: string };
+    // The same token shape: our decoder reads go-macaroon's and finds the same caveats.
+    const decoded = decodeToken(parsed.sample);
+    if (decoded.caveats.slice(1).join('|') !== caveats.join('|'))
+      throw new Error('go-macaroon minted a different token');
+    goRuns.push(parsed.mintsPerSecond);
+  }
+  if (goRuns.length > 0)
+    results.push(['go-macaroon (Debian golang-gopkg-macaroon.v2)', median(goRuns)]);
+  results.push([
+    'mintToken (TypeScript)',
+    rate(() =>
+      mintToken(file.grant, { key: keyring.current, now: new Date(), tokenId: newTokenId() }),
+    ),
+  ]);
+  results.push([
+    'MintFs open+read+release (fuse-native path)',
+    rate(() => {
+      const handle = fs.open('/token', 0);
+      fs.read(handle, 4096, 0);
+      fs.release(handle);
+    }),
+  ]);
+  return results;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 function busyboxSharing(file: string, work: string): { reads: number; distinct: number } {

@@ -8,9 +8,11 @@ set -euo pipefail
 packages=(
   fuse3          # /dev/fuse tooling: fusermount3 (unmount, stale-mount recovery)
   libfuse2       # fuse-native's prebuilt addon links libfuse.so.2
-  libfuse3-dev   # the C libfuse3 floor compiled by the benchmark
+  libfuse3-dev   # the native backend (native/addon) and the benchmark's C floors
   pkg-config
   gcc
+  g++            # node-gyp links addons with $(CXX)
+  make           # node-gyp's build
   libc6-dev
   busybox        # the sendfile reader Alpine-based agent images use
   python3        # /usr/bin/python3 for reader tests
@@ -34,6 +36,8 @@ if [ "${1:-}" = bench ]; then
     nginx-light  # the static upstream, and the C reverse-proxy reference
     wrk          # the load generator
     mitmproxy    # the header-injecting proxy many deployment guides recommend
+    golang-go    # builds the go-macaroon minting baseline
+    golang-gopkg-macaroon.v2-dev  # go-macaroon, the mints/s baseline of the mount benchmark
   )
 fi
 
