@@ -157,6 +157,45 @@ describe('profiles', () => {
     assert.match(problem('agent: a\nagent: b\nfiles: {}\n'), /invalid YAML/);
   });
 
+  it('readers and readerCaveat: per file, or profile-wide defaults a file may override', () => {
+    const tree = buildTree(
+      parseProfile(
+        `${VALID}readers: { uids: [1000] }\nreaderCaveat: true\n`.replace(
+          '    ttl: 2m\n',
+          '    ttl: 2m\n    readers: { exe: [/usr/bin/cat], containers: [ctr-1] }\n    readerCaveat: false\n',
+        ),
+        'p.yaml',
+      ),
+    );
+    const file = tree.files.get('github/token');
+    assert.deepEqual(file?.readers, { exe: ['/usr/bin/cat'], containers: ['ctr-1'] });
+    assert.equal(file?.readerCaveat, false);
+    const defaults = buildTree(parseProfile(`${VALID}readers: { uids: [0, 1000] }\n`, 'p.yaml'));
+    assert.deepEqual(defaults.files.get('github/token')?.readers, { uids: [0, 1000] });
+    assert.equal(defaults.files.get('github/token')?.readerCaveat, false);
+  });
+
+  it('refuses empty or malformed readers rules, naming the field', () => {
+    assert.match(
+      problem(`${VALID}readers: {}\n`),
+      /readers: must restrict by at least one of uids, exe, containers/,
+    );
+    assert.match(
+      problem(`${VALID}readers: { uids: [] }\n`),
+      /readers\.uids: must list at least one uid/,
+    );
+    assert.match(
+      problem(`${VALID}readers: { exe: [cat] }\n`),
+      /readers\.exe\[0\]: must be an absolute executable path/,
+    );
+    assert.match(
+      problem(`${VALID}readers: { containers: [a/b] }\n`),
+      /readers\.containers\[0\]: must be one cgroup path segment/,
+    );
+    assert.match(problem(`${VALID}readers: { pids: [1] }\n`), /readers\.pids: unknown field/);
+    assert.match(problem(`${VALID}readerCaveat: yes please\n`), /readerCaveat/);
+  });
+
   it('a missing file is unreadable, not invalid', () => {
     assert.throws(
       () => loadProfile('/nonexistent/p.yaml'),
