@@ -527,6 +527,7 @@ static napi_value js_mint_loop(napi_env env, napi_callback_info info) {
   clock_gettime(CLOCK_MONOTONIC, &end);
   wipe(pool, sizeof(pool));
   mint_template_free(t);
+  t = NULL;
   CHECK(env, napi_create_double(env, (double)(end.tv_sec - start.tv_sec) * 1e9 +
                                          (double)(end.tv_nsec - start.tv_nsec), &result));
   return result;

@@ -6,7 +6,7 @@
  */
 import type { MintFs } from '../fs/mint-fs.js';
 import type { Logger } from '../log/logger.js';
-import type { DetachOutcome } from './propagation.js';
+import { detachMountById, type DetachOutcome } from './propagation.js';
 
 export interface MountOptions {
   /** Let other users (the container's) reach the mount; permissions still apply. */
@@ -38,4 +38,34 @@ export interface FuseBackend {
   /** Whether it learns who reads a file: `readers` rules and `readerCaveat` need it. */
   readonly readerIdentity: boolean;
   mount(mountpoint: string, fs: MintFs, options: MountOptions): Promise<MountedFileSystem>;
+}
+
+/**
+ * The MountedFileSystem both backends return: detach by mount id (once), and
+ * close = detach, then stop serving whatever the detach did (a stale mount
+ * is recovered by the next start; a daemon that cannot stop is not).
+ */
+export function mountedFileSystem(parts: {
+  readonly mountpoint: string;
+  readonly mountId: number;
+  readonly stopServing: () => void | Promise<void>;
+  readonly activity: () => { openHandles: number; idleMs: number };
+}): MountedFileSystem {
+  let detaching: Promise<DetachOutcome> | undefined;
+  let closing: Promise<void> | undefined;
+  const detach = () => (detaching ??= detachMountById(parts.mountId));
+  return {
+    mountpoint: parts.mountpoint,
+    mountId: parts.mountId,
+    detach,
+    close: () =>
+      (closing ??= (async () => {
+        try {
+          await detach();
+        } finally {
+          await parts.stopServing();
+        }
+      })()),
+    activity: () => (closing ? { openHandles: 0, idleMs: Infinity } : parts.activity()),
+  };
 }

@@ -6,11 +6,10 @@ import type { FuseOps, FuseStat } from 'fuse-native';
 import type { FileAttributes, FsOperations } from '../fs/mint-fs.js';
 import type { Logger } from '../log/logger.js';
 import { MintfsError, describeError } from '../errors.js';
-import type { FuseBackend, MountedFileSystem } from './backend.js';
+import { mountedFileSystem, type FuseBackend } from './backend.js';
 import { EIO, EROFS, errnoFor } from './errno.js';
 import { fsnameWithOptions, loadFuseNative } from './fuse-native-workarounds.js';
 import { detachMount, topMountAt } from './mount-table.js';
-import { detachMountById, type DetachOutcome } from './propagation.js';
 
 // Everything that would change the tree answers EROFS.
 const WRITE_OPS = [
@@ -67,30 +66,19 @@ export const fuseNativeBackend: FuseBackend = {
       await detachMount(mountpoint).catch(() => undefined);
       throw new MintfsError('ERR_MOUNT_FAILED', `mount ${mountpoint}: not in the mount table`);
     }
-    let detaching: Promise<DetachOutcome> | undefined;
-    let closing: Promise<void> | undefined;
-    const mounted: MountedFileSystem = {
+    const mounted = mountedFileSystem({
       mountpoint,
       mountId: entry.id,
+      // Our Fuse.unmount detaches nothing; this stops fuse-native's loop.
+      stopServing: () =>
+        new Promise<void>((resolve, reject) => {
+          fuse.unmount((err) => (err ? reject(err) : resolve()));
+        }),
       activity: () => ({
         openHandles: operations.openHandles,
         idleMs: performance.now() - operations.lastActivity,
       }),
-      detach: () => (detaching ??= detachMountById(entry.id)),
-      close: () =>
-        (closing ??= (async () => {
-          // Stop serving even if the detach failed: a stale mount is recovered by the next start,
-          // a daemon that cannot stop is not.
-          try {
-            await mounted.detach();
-          } finally {
-            // Our Fuse.unmount detaches nothing; this stops fuse-native's loop.
-            await new Promise<void>((resolve, reject) => {
-              fuse.unmount((err) => (err ? reject(err) : resolve()));
-            });
-          }
-        })()),
-    };
+    });
     return mounted;
   },
 };

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { MintfsError, describeError } from '../errors.js';
+import type { ReaderIdentity } from '../fs/mint-fs.js';
 import type { TokenFormat } from '../profile/schema.js';
 
 export interface NativeReaderRules {
@@ -53,14 +54,7 @@ export interface NativeAuditEvent {
   readonly expiresS: number;
   readonly readerCaveat: boolean;
   readonly reason: string;
-  readonly reader: {
-    readonly uid: number;
-    readonly gid: number;
-    readonly pid: number;
-    readonly startTicks: number;
-    readonly exe: string;
-    readonly cgroup: string;
-  };
+  readonly reader: ReaderIdentity;
 }
 
 declare const sessionBrand: unique symbol;

@@ -11,11 +11,10 @@
  */
 import type { MintFs, ReaderIdentity } from '../fs/mint-fs.js';
 import { MintfsError, describeError } from '../errors.js';
-import type { FuseBackend, MountedFileSystem } from './backend.js';
+import { mountedFileSystem, type FuseBackend } from './backend.js';
 import { loadNativeAddon, type NativeAuditEvent, type NativeSession } from './native-addon.js';
 import { PathIds, nativeNodes } from './native-tree.js';
 import { detachMount, topMountAt } from './mount-table.js';
-import { detachMountById, type DetachOutcome } from './propagation.js';
 
 /** How often queued audit lines are written: they trail the reads by at most this. */
 const AUDIT_INTERVAL_MS = 20;
@@ -76,30 +75,17 @@ export const nativeBackend: FuseBackend = {
       stopSession();
       throw new MintfsError('ERR_MOUNT_FAILED', `mount ${mountpoint}: not in the mount table`);
     }
-    let detaching: Promise<DetachOutcome> | undefined;
-    let closing: Promise<void> | undefined;
-    const mounted: MountedFileSystem = {
+    const mounted = mountedFileSystem({
       mountpoint,
       mountId: entry.id,
-      detach: () => (detaching ??= detachMountById(entry.id)),
-      close: () =>
-        (closing ??= (async () => {
-          // Stop serving even if the detach failed: a stale mount is recovered by the next start,
-          // a daemon that cannot stop is not.
-          try {
-            await mounted.detach();
-          } finally {
-            stopSession();
-          }
-        })()),
+      stopServing: stopSession,
       activity: () => {
-        if (closing) return { openHandles: 0, idleMs: Infinity };
         const stats = addon.stats(session);
         // Both clocks are CLOCK_MONOTONIC: libuv's hrtime and the addon's.
         const nowMs = Number(process.hrtime.bigint() / 1_000_000n);
         return { openHandles: stats.openHandles, idleMs: nowMs - stats.lastActivityMs };
       },
-    };
+    });
     return mounted;
   },
 };

@@ -31,6 +31,45 @@ for (const backend of BACKENDS) {
     }
 
     it(
+      'a SIGTERM while the mount is still starting unmounts it once up and exits 0',
+      { timeout: 20_000 },
+      async (t) => {
+        const dir = tempDir(t);
+        const keys = join(dir, 'keys');
+        runCli(['keys', 'init', '--keys', keys]);
+        writeFileSync(
+          join(dir, 'p.yaml'),
+          'agent: a\nfiles:\n  t:\n    service: s\n    hosts: [h]\n    methods: [GET]\n    paths: [/]\n',
+        );
+        const mountpoint = join(dir, 'mnt');
+        const { CLI } = await import('../helpers/paths.js');
+        let stderr = '';
+        const child = spawn(
+          process.execPath,
+          [CLI, 'mount', join(dir, 'p.yaml'), mountpoint, '--keys', keys, '--backend', backend],
+          { stdio: ['ignore', 'ignore', 'pipe'] },
+        );
+        child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+        const exited = exitOf(child);
+        teardownOf(t).add(async () => {
+          child.kill('SIGKILL');
+          await exited;
+          if (mountedPaths().includes(mountpoint)) spawnSync('umount', ['-l', '--', mountpoint]);
+        });
+        // The signal lands as soon as the mount is in place, before start-up has finished
+        // (readers can be served from then on, so that window must not kill the daemon).
+        while (!mountedPaths().includes(mountpoint)) {
+          if (child.exitCode !== null) assert.fail(`mount exited early: ${stderr}`);
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        child.kill('SIGTERM');
+        assert.deepEqual(await exited, { code: 0, signal: null }, stderr);
+        assert.equal(mountedPaths().includes(mountpoint), false, 'no mount left behind');
+        assert.match(stderr, /"event":"unmounted"/);
+      },
+    );
+
+    it(
       'SIGTERM racing an admin lazy unmount (fusermount3 -u -z) still stops and exits 0',
       { timeout: 20_000 },
       async (t) => {
