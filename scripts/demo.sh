@@ -42,4 +42,9 @@ echo "== two reads, two different tokens" >&2
 a=$(cat "$mountpoint/github/token"); b=$(cat "$mountpoint/github/token")
 [ "$a" != "$b" ] && echo "distinct: yes"
 echo "== audit log (.state/mount.log)" >&2
+# Audit lines are written within tens of milliseconds of each read: wait for all three.
+for _ in $(seq 100); do
+  [ "$(grep -c '"event":"mint"' .state/mount.log)" -ge 3 ] && break
+  sleep 0.02
+done
 grep '"event":"mint"' .state/mount.log | tail -n 2
