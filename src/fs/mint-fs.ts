@@ -44,12 +44,13 @@ export interface MintFsSources {
 export interface ReaderIdentity {
   readonly uid: number;
   readonly gid: number;
+  /** The reading thread's id, as the kernel gives it to FUSE (the process id when single-threaded). */
   readonly pid: number;
   /** Process start time in clock ticks since boot (/proc/PID/stat field 22): pid + start names one process. */
   readonly startTicks: number;
   /** /proc/PID/exe; '' when unknown. */
   readonly exe: string;
-  /** The most specific cgroup path, which names the container; '' when unknown. */
+  /** The cgroup path that names the container (unified, else v1 pids, else systemd); '' when unknown. */
   readonly cgroup: string;
 }
 
@@ -139,7 +140,15 @@ export class MintFs implements FsOperations {
   /** The audit line of a mint that failed (the reader got EIO). */
   logFailed(file: VirtualFile, reader: ReaderIdentity, reason: string): void {
     this.#sources.logger.error(
-      { event: 'mint-failed', file: file.path, reader, reason, error: 'ERR_MINT_FAILED' },
+      {
+        event: 'mint-failed',
+        file: file.path,
+        agent: file.grant.agent,
+        service: file.grant.service,
+        reader,
+        reason,
+        error: 'ERR_MINT_FAILED',
+      },
       'mint failed',
     );
   }
