@@ -20,8 +20,14 @@ cp node_modules/node-api-headers/include/*.h "$nodedir/include/node/"
 echo "{ 'variables': {}, 'target_defaults': { 'default_configuration': 'Release', 'configurations': { 'Release': { 'cflags': ['-O2', '-fPIC'] } } } }" >"$nodedir/include/node/common.gypi"
 echo "{ 'variables': { 'node_module_version': 0, 'napi_build_version': 8 } }" >"$nodedir/include/node/config.gypi"
 
+log="$PWD/build/native-addon.log"
 cd native
-node ../node_modules/node-gyp/bin/node-gyp.js rebuild --nodedir="$(cd .. && pwd)/$nodedir" --loglevel=warn >&2
+# Quiet unless it fails: then the compiler's own words, and where the whole log is.
+if ! node ../node_modules/node-gyp/bin/node-gyp.js rebuild --nodedir="$(cd .. && pwd)/$nodedir" --loglevel=warn >"$log" 2>&1; then
+  grep -E 'error|Error|not found|No such' "$log" | head -n 20 >&2
+  echo "native backend: build failed (full log: $log)" >&2
+  exit 1
+fi
 mkdir -p ../dist/native
 # Replace, never overwrite in place: a running daemon has the old file mapped.
 cp build/Release/mintfs_native.node ../dist/native/.mintfs_native.node.tmp

@@ -52,7 +52,7 @@ async function main(args: string[]): Promise<void> {
       .parseAsync();
   } catch (err) {
     if (err instanceof UsageError) {
-      printDiagnostic(`${err.message} (see mintfs --help)`);
+      printDiagnostic(`${err.message}${dashValueHint(err.message, args)} (see mintfs --help)`);
       process.exitCode = EXIT_INVALID;
       return;
     }
@@ -63,5 +63,20 @@ async function main(args: string[]): Promise<void> {
 }
 
 class UsageError extends Error {}
+
+/**
+ * Token ids are base64url and one in 64 starts with "-": yargs reads
+ * `--token -NQB...` as the flags -N -Q -B. Say how to write such a value
+ * (without repeating it: it may be a token).
+ */
+function dashValueHint(message: string, args: readonly string[]): string {
+  if (!message.startsWith('Unknown argument')) return '';
+  for (let i = 0; i + 1 < args.length; i++) {
+    const name = args[i] as string;
+    if (/^--[a-z][a-z-]*$/.test(name) && /^-[^-]/.test(args[i + 1] as string))
+      return `; a value that starts with "-" must be written ${name}=<value>`;
+  }
+  return '';
+}
 
 await main(hideBin(process.argv));

@@ -49,6 +49,10 @@ export function curl(args: readonly string[], input?: string | Buffer): Promise<
         body: cut < 0 ? stdout : stdout.slice(0, cut),
       });
     });
+    // curl may exit (a refusal, no body to send) before reading its stdin: that EPIPE is not an error.
+    child.stdin.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') reject(err);
+    });
     child.stdin.end(input ?? '');
   });
 }

@@ -285,4 +285,19 @@ describe('mintfs CLI', () => {
       `mintfs: profile ${join(dir, 'none.yaml')}: no such file`,
     ]);
   });
+
+  it('a token id that starts with "-": `--token <id>` explains itself, `--token=<id>` works', (t) => {
+    const { keys } = setup(t);
+    const id = `-${'N'.repeat(21)}`;
+    const spaced = runCli(['revoke', '--token', id, '--keys', keys]);
+    assert.equal(spaced.code, 2);
+    assert.equal(diagnostics(spaced.stderr).length, 1);
+    assert.match(
+      spaced.stderr,
+      /; a value that starts with "-" must be written --token=<value> \(see mintfs --help\)/,
+    );
+    assert.equal(spaced.stderr.includes(id), false, 'the value is not repeated');
+    const joined = runCli(['revoke', `--token=${id}`, '--keys', keys]);
+    assert.equal(joined.code, 0, joined.stderr);
+  });
 });

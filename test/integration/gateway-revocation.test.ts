@@ -46,7 +46,8 @@ describe('gateway: revocation', () => {
     assert.equal((await call(gw, victim)).status, 200);
     const id = inspectToken(victim).id;
 
-    const revoked = runCli(['revoke', '--token', id, '--keys', gw.keysDir]);
+    // --token=<id>: one id in 64 starts with '-', which `--token <id>` would read as flags.
+    const revoked = runCli(['revoke', `--token=${id}`, '--keys', gw.keysDir]);
     assert.equal(revoked.code, 0, revoked.stderr);
     const refusal = await answersWithin(gw, victim, 401);
     assert.equal(errorOf(refusal), 'ERR_TOKEN_REVOKED');
