@@ -6,7 +6,7 @@
  * partial reads of one handle are consistent. Failures are MintfsErrors; the
  * backend adapters map their codes to errno.
  */
-import { MintfsError } from '../errors.js';
+import { MintfsError, type MintfsErrorCode } from '../errors.js';
 import type { Keyring } from '../keys/keyring.js';
 import type { RootKey } from '../keys/root-key.js';
 import type { Logger } from '../log/logger.js';
@@ -123,33 +123,33 @@ export class MintFs implements FsOperations {
 
   /** The audit line of a reader the file's `readers` rules refused. */
   logDenied(file: VirtualFile, reader: ReaderIdentity, reason: string): void {
-    this.#sources.logger.warn(
-      {
-        event: 'mint-denied',
-        file: file.path,
-        agent: file.grant.agent,
-        service: file.grant.service,
-        reader,
-        reason,
-        error: 'ERR_READER_DENIED',
-      },
-      'reader refused',
-    );
+    this.#logUnserved('warn', 'mint-denied', 'ERR_READER_DENIED', file, reader, reason);
   }
 
   /** The audit line of a mint that failed (the reader got EIO). */
   logFailed(file: VirtualFile, reader: ReaderIdentity, reason: string): void {
-    this.#sources.logger.error(
+    this.#logUnserved('error', 'mint-failed', 'ERR_MINT_FAILED', file, reader, reason);
+  }
+
+  #logUnserved(
+    level: 'warn' | 'error',
+    event: string,
+    error: MintfsErrorCode,
+    file: VirtualFile,
+    reader: ReaderIdentity,
+    reason: string,
+  ): void {
+    this.#sources.logger[level](
       {
-        event: 'mint-failed',
+        event,
         file: file.path,
         agent: file.grant.agent,
         service: file.grant.service,
         reader,
         reason,
-        error: 'ERR_MINT_FAILED',
+        error,
       },
-      'mint failed',
+      level === 'warn' ? 'reader refused' : 'mint failed',
     );
   }
 

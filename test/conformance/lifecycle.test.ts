@@ -3,10 +3,12 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { mountedPaths } from '../../src/fuse/mount-table.js';
 import { runCli, diagnostics } from '../helpers/cli.js';
+import type { BackendName } from '../../src/fuse/backend.js';
 import { BACKENDS } from '../helpers/backends.js';
+import { CLI } from '../helpers/paths.js';
 import { startMountFixture } from '../helpers/mount-fixture.js';
 import { pollUntil } from '../helpers/poll.js';
 import { tempDir, teardownOf } from '../helpers/temp.js';
@@ -15,6 +17,35 @@ function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: str
   if (child.exitCode !== null || child.signalCode !== null)
     return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+}
+
+/**
+ * `mintfs mount` of a one-file profile at `<dir>/<at>` (not the fixture: these
+ * tests watch the daemon from its first moment). Killed and cleaned up at the end.
+ */
+function spawnMount(t: TestContext, backend: BackendName, at: string) {
+  const dir = tempDir(t);
+  const keys = join(dir, 'keys');
+  runCli(['keys', 'init', '--keys', keys]);
+  writeFileSync(
+    join(dir, 'p.yaml'),
+    'agent: a\nfiles:\n  t:\n    service: s\n    hosts: [h]\n    methods: [GET]\n    paths: [/]\n',
+  );
+  const mountpoint = join(dir, at);
+  const child = spawn(
+    process.execPath,
+    [CLI, 'mount', join(dir, 'p.yaml'), mountpoint, '--keys', keys, '--backend', backend],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = exitOf(child);
+  teardownOf(t).add(async () => {
+    child.kill('SIGKILL');
+    await exited;
+    if (mountedPaths().includes(mountpoint)) spawnSync('umount', ['-l', '--', mountpoint]);
+  });
+  return { child, mountpoint, exited, stderr: () => stderr };
 }
 
 for (const backend of BACKENDS) {
@@ -34,38 +65,17 @@ for (const backend of BACKENDS) {
       'a SIGTERM while the mount is still starting unmounts it once up and exits 0',
       { timeout: 20_000 },
       async (t) => {
-        const dir = tempDir(t);
-        const keys = join(dir, 'keys');
-        runCli(['keys', 'init', '--keys', keys]);
-        writeFileSync(
-          join(dir, 'p.yaml'),
-          'agent: a\nfiles:\n  t:\n    service: s\n    hosts: [h]\n    methods: [GET]\n    paths: [/]\n',
-        );
-        const mountpoint = join(dir, 'mnt');
-        const { CLI } = await import('../helpers/paths.js');
-        let stderr = '';
-        const child = spawn(
-          process.execPath,
-          [CLI, 'mount', join(dir, 'p.yaml'), mountpoint, '--keys', keys, '--backend', backend],
-          { stdio: ['ignore', 'ignore', 'pipe'] },
-        );
-        child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-        const exited = exitOf(child);
-        teardownOf(t).add(async () => {
-          child.kill('SIGKILL');
-          await exited;
-          if (mountedPaths().includes(mountpoint)) spawnSync('umount', ['-l', '--', mountpoint]);
-        });
+        const { child, mountpoint, exited, stderr } = spawnMount(t, backend, 'mnt');
         // The signal lands as soon as the mount is in place, before start-up has finished
         // (readers can be served from then on, so that window must not kill the daemon).
         while (!mountedPaths().includes(mountpoint)) {
-          if (child.exitCode !== null) assert.fail(`mount exited early: ${stderr}`);
+          if (child.exitCode !== null) assert.fail(`mount exited early: ${stderr()}`);
           await new Promise((resolve) => setImmediate(resolve));
         }
         child.kill('SIGTERM');
-        assert.deepEqual(await exited, { code: 0, signal: null }, stderr);
+        assert.deepEqual(await exited, { code: 0, signal: null }, stderr());
         assert.equal(mountedPaths().includes(mountpoint), false, 'no mount left behind');
-        assert.match(stderr, /"event":"unmounted"/);
+        assert.match(stderr(), /"event":"unmounted"/);
       },
     );
 
@@ -216,25 +226,7 @@ for (const backend of BACKENDS) {
     });
 
     it('creates a missing mountpoint', async (t) => {
-      const dir = tempDir(t);
-      const keys = join(dir, 'keys');
-      runCli(['keys', 'init', '--keys', keys]);
-      writeFileSync(
-        join(dir, 'p.yaml'),
-        'agent: a\nfiles:\n  t:\n    service: s\n    hosts: [h]\n    methods: [GET]\n    paths: [/]\n',
-      );
-      const mountpoint = join(dir, 'run', 'agent1');
-      const { CLI } = await import('../helpers/paths.js');
-      const child = spawn(
-        process.execPath,
-        [CLI, 'mount', join(dir, 'p.yaml'), mountpoint, '--keys', keys, '--backend', backend],
-        { stdio: 'ignore' },
-      );
-      teardownOf(t).add(async () => {
-        const exited = exitOf(child);
-        child.kill('SIGTERM');
-        await exited;
-      });
+      const { mountpoint } = spawnMount(t, backend, 'run/agent1');
       await pollUntil('mount', () => mountedPaths().includes(mountpoint));
       assert.equal(spawnSync('cat', [join(mountpoint, 't')]).status, 0);
     });

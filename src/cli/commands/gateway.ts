@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { startGateway, type RunningGateway } from '../../gateway/server.js';
+import { startGateway } from '../../gateway/server.js';
 import { createLogger } from '../../log/logger.js';
 import { defineCommand } from '../define-command.js';
 import { untilSignalled } from '../until-signalled.js';
@@ -17,24 +17,20 @@ export const gatewayCommand = defineCommand({
   args: z.object({ config: z.string().min(1), keys: KeysArg, 'log-level': LogLevelArg }),
   run: async (args) => {
     const logger = createLogger({ level: args['log-level'], sync: false });
-    // Signals are handled from the start: one during start-up closes the gateway once it is up.
-    // A second signal exits at once; a later start recovers what is left.
-    const signalled = untilSignalled(
-      logger,
-      'finishing in-flight requests',
-      async () => (await started.catch(() => undefined))?.close(),
-      () =>
-        void started.then(
-          (gateway) => gateway.reload('SIGHUP'),
-          () => undefined,
-        ),
-    );
-    // Declared after the handlers: they only run on a signal, by when it exists.
-    const started: Promise<RunningGateway> = startGateway({
+    const started = startGateway({
       configFile: args.config,
       keysDir: keysDirFrom(args),
       logger,
     });
+    // In the same tick: a signal during start-up closes the gateway once it is up.
+    // A second signal exits at once; a later start recovers what is left.
+    const signalled = untilSignalled(
+      logger,
+      'finishing in-flight requests',
+      started,
+      (gateway) => gateway.close(),
+      (gateway) => gateway.reload('SIGHUP'),
+    );
     await started;
     await signalled;
   },

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { startMount, type RunningMount } from '../../daemon/mount-daemon.js';
+import { startMount } from '../../daemon/mount-daemon.js';
 import { selectBackend } from '../../fuse/select-backend.js';
 import { createLogger } from '../../log/logger.js';
 import { defineCommand } from '../define-command.js';
@@ -58,22 +58,7 @@ export const mountCommand = defineCommand({
   run: async (args) => {
     const logger = createLogger({ level: args['log-level'] });
     const backend = selectBackend(args.backend, logger);
-    // Signals are handled from before the mount exists: one that arrives while
-    // it is being placed (readers may already be served) unmounts it once it is
-    // up, instead of killing the daemon and leaving a dead mount behind.
-    // A second signal exits at once; a later start recovers what is left.
-    const signalled = untilSignalled(
-      logger,
-      'unmounting',
-      async () => (await started.catch(() => undefined))?.unmount(),
-      () =>
-        void started.then(
-          (mount) => mount.reload('SIGHUP'),
-          () => undefined,
-        ),
-    );
-    // Declared after the handlers: they only run on a signal, by when it exists.
-    const started: Promise<RunningMount> = startMount({
+    const started = startMount({
       profileFile: args.profile,
       mountpoint: args.mountpoint,
       keysDir: keysDirFrom(args),
@@ -82,6 +67,16 @@ export const mountCommand = defineCommand({
       takeover: args.takeover,
       sharedParent: args['shared-parent'],
     });
+    // In the same tick: a signal while the mount is being placed (readers may
+    // already be served) unmounts it once it is up, leaving no dead mount.
+    // A second signal exits at once; a later start recovers what is left.
+    const signalled = untilSignalled(
+      logger,
+      'unmounting',
+      started,
+      (mount) => mount.unmount(),
+      (mount) => mount.reload('SIGHUP'),
+    );
     const mount = await started;
     // Taken over by a newer daemon: drain and exit 0, as on SIGTERM.
     await Promise.race([
