@@ -259,13 +259,6 @@ fail:
   return 0;
 }
 
-static void vnode_free_fields(vnode *n) {
-  free(n->name);
-  mint_template_free(n->tpl);
-  reader_rules_free(n->rules);
-  free(n->children);
-}
-
 static tree *tree_of(napi_env env, napi_value arr) {
   uint32_t len;
   if (!array_length(env, arr, &len)) return NULL;
@@ -278,7 +271,7 @@ static tree *tree_of(napi_env env, napi_value arr) {
     napi_value item;
     if (!check(env, napi_get_element(env, arr, i, &item), "napi_get_element") ||
         !node_of(env, item, &nodes[i])) {
-      for (uint32_t j = 0; j <= i; j++) vnode_free_fields(&nodes[j]);
+      for (uint32_t j = 0; j <= i; j++) vnode_clear(&nodes[j]);
       free(nodes);
       return NULL;
     }

@@ -114,13 +114,11 @@ __attribute__((constructor)) static void choose_compress(void) {
 
 int sha256_accelerated(void) { return compress != compress_portable; }
 
-int sha256_use_portable(int portable) {
-  compress_fn previous = compress;
+void sha256_use_portable(int portable) {
   compress = compress_portable;
 #if defined(__x86_64__)
   if (!portable && cpu_has_sha()) compress = compress_shani;
 #endif
-  return previous != compress_portable;
 }
 
 void sha256_init(sha256_ctx *ctx) {

@@ -31,8 +31,8 @@ void hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *data, size_t
 
 /* Whether blocks go through the CPU's SHA extensions. */
 int sha256_accelerated(void);
-/* Tests only: force (1) or stop forcing (0) the portable code; returns whether it was accelerated. */
-int sha256_use_portable(int portable);
+/* Tests only: force (1) or stop forcing (0) the portable code. */
+void sha256_use_portable(int portable);
 
 /* Overwrites memory in a way the compiler may not drop. */
 void wipe(void *p, size_t n);

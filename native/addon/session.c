@@ -79,7 +79,7 @@ struct mintfs_session {
 
 /* ---- trees ---- */
 
-static void vnode_clear(vnode *n) {
+void vnode_clear(vnode *n) {
   free(n->name);
   mint_template_free(n->tpl);
   reader_rules_free(n->rules);
@@ -112,11 +112,6 @@ tree *tree_new(vnode *nodes, size_t count) {
 static const vnode *tree_node(const tree *t, uint32_t path_id) {
   if (t == NULL || path_id >= t->index_size || t->index[path_id] < 0) return NULL;
   return &t->nodes[t->index[path_id]];
-}
-
-size_t tree_size_of(const tree *t, uint32_t path_id) {
-  const vnode *n = tree_node(t, path_id);
-  return n == NULL ? (size_t)-1 : n->size;
 }
 
 void tree_release(tree *t) {

@@ -36,10 +36,11 @@ typedef struct {
 
 typedef struct tree tree;
 
+/* Frees what a node points to (not the node itself). */
+void vnode_clear(vnode *n);
+
 /* Takes ownership of nodes (and everything they point to). NULL when out of memory. */
 tree *tree_new(vnode *nodes, size_t count);
-/* The node's nominal size, or (size_t)-1 when there is no such node. */
-size_t tree_size_of(const tree *t, uint32_t path_id);
 void tree_release(tree *t);
 
 enum audit_kind { AUDIT_MINTED = 1, AUDIT_DENIED = 2, AUDIT_FAILED = 3 };
