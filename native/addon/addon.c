@@ -288,6 +288,17 @@ typedef struct {
   int stopped;
 } session_ref;
 
+/* Marks the externals start() returns, so no other external can pass for a session. */
+static const napi_type_tag SESSION_TAG = {0x6d696e7466732d73ULL, 0x657373696f6e2d31ULL};
+
+/* A session JavaScript dropped without stop(): end it rather than leak a mount thread. */
+static void finalize_ref(napi_env env, void *data, void *hint) {
+  (void)env, (void)hint;
+  session_ref *ref = data;
+  if (!ref->stopped && ref->session != NULL) session_stop(ref->session);
+  free(ref);
+}
+
 static napi_value set_named(napi_env env, napi_value obj, const char *name, napi_value value) {
   return napi_set_named_property(env, obj, name, value) == napi_ok ? obj : NULL;
 }
@@ -322,10 +333,26 @@ static napi_value audit_object(napi_env env, const audit_event *ev) {
   return ok ? obj : NULL;
 }
 
-static session_ref *ref_of(napi_env env, napi_value value) {
+/* The session behind a start() result, checked by its type tag; NULL (and a throw) otherwise. */
+static session_ref *tagged_ref(napi_env env, napi_value value) {
+  bool tagged = false;
+  napi_valuetype type;
+  if (!check(env, napi_typeof(env, value, &type), "session")) return NULL;
+  if (type != napi_external ||
+      !check(env, napi_check_object_type_tag(env, value, &SESSION_TAG, &tagged), "session"))
+    tagged = false;
+  if (!tagged) {
+    throw_code(env, "ERR_NATIVE", "not a session");
+    return NULL;
+  }
   void *data = NULL;
   if (!check(env, napi_get_value_external(env, value, &data), "session")) return NULL;
-  session_ref *ref = data;
+  return data;
+}
+
+static session_ref *ref_of(napi_env env, napi_value value) {
+  session_ref *ref = tagged_ref(env, value);
+  if (ref == NULL) return NULL;
   if (ref->stopped) {
     throw_code(env, "ERR_NATIVE", "session already stopped");
     return NULL;
@@ -358,7 +385,13 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   }
   free(mountpoint);
   mountpoint = NULL;
-  CHECK(env, napi_create_external(env, ref, NULL, NULL, &result));
+  if (napi_create_external(env, ref, finalize_ref, NULL, &result) != napi_ok) {
+    session_stop(ref->session);
+    ref->session = NULL;
+    goto fail;
+  }
+  ref = NULL; /* the external owns it now: its finalizer frees it */
+  CHECK(env, napi_type_tag_object(env, result, &SESSION_TAG));
   return result;
 fail:
   free(mountpoint);
@@ -383,16 +416,17 @@ fail:
   return NULL;
 }
 
-/* takeAudit(session) -> { events, refused } */
-static napi_value js_take_audit(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], result, events, v;
-  audit_event *taken = NULL;
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  session_ref *ref = argc == 1 ? ref_of(env, argv[0]) : NULL;
-  if (ref == NULL) goto fail;
-  uint64_t refused = 0;
-  taken = session_take_audit(ref->session, &refused);
+static void free_events(audit_event *taken) {
+  while (taken != NULL) {
+    audit_event *next = taken->next;
+    free(taken);
+    taken = next;
+  }
+}
+
+/* { events, refused } from a taken queue, which it frees. */
+static napi_value audit_result(napi_env env, audit_event *taken, uint64_t refused) {
+  napi_value result, events, v;
   CHECK(env, napi_create_object(env, &result));
   CHECK(env, napi_create_array(env, &events));
   uint32_t i = 0;
@@ -409,11 +443,22 @@ static napi_value js_take_audit(napi_env env, napi_callback_info info) {
   CHECK(env, napi_set_named_property(env, result, "refused", v));
   return result;
 fail:
-  while (taken != NULL) {
-    audit_event *next = taken->next;
-    free(taken);
-    taken = next;
-  }
+  free_events(taken);
+  return NULL;
+}
+
+/* takeAudit(session) -> { events, refused } */
+static napi_value js_take_audit(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  session_ref *ref = argc == 1 ? ref_of(env, argv[0]) : NULL;
+  if (ref == NULL) goto fail;
+  uint64_t refused = 0;
+  napi_value result = audit_result(env, session_take_audit(ref->session, &refused), refused);
+  if (result == NULL) goto fail;
+  return result;
+fail:
   throw_code(env, "ERR_NATIVE", "takeAudit(session)");
   return NULL;
 }
@@ -439,19 +484,28 @@ fail:
   return NULL;
 }
 
+/*
+ * stop(session) -> { events, refused }: the audit events queued since the last
+ * takeAudit, taken after the FUSE thread is joined, so no open served before
+ * the stop goes unaudited. A second stop returns no events.
+ */
 static napi_value js_stop(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  void *data = NULL;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc != 1) goto fail;
-  CHECK(env, napi_get_value_external(env, argv[0], &data));
-  session_ref *ref = data;
-  if (ref->stopped) return NULL;
+  session_ref *ref = tagged_ref(env, argv[0]);
+  if (ref == NULL) goto fail;
+  if (ref->stopped) return audit_result(env, NULL, 0);
   ref->stopped = 1;
-  session_stop(ref->session); /* joins the FUSE thread; unread audit events are dropped: take them first */
+  session_halt(ref->session);
+  uint64_t refused = 0;
+  audit_event *last = session_take_audit(ref->session, &refused);
+  session_stop(ref->session);
   ref->session = NULL;
-  return NULL;
+  napi_value result = audit_result(env, last, refused);
+  if (result == NULL) goto fail;
+  return result;
 fail:
   throw_code(env, "ERR_NATIVE", "stop(session)");
   return NULL;
@@ -543,10 +597,8 @@ static napi_value js_hmac(napi_env env, napi_callback_info info) {
   if (argc == 3) CHECK(env, napi_get_value_bool(env, argv[2], &portable));
   CHECK(env, napi_get_buffer_info(env, argv[0], &key, &key_len));
   CHECK(env, napi_get_buffer_info(env, argv[1], &data, &data_len));
-  /* The JavaScript thread is the only caller that switches, and only in tests. */
-  if (portable) sha256_use_portable(1);
-  hmac_sha256(key, key_len, data, data_len, out);
-  if (portable) sha256_use_portable(0);
+  /* Per call: no process-wide switch that a session's FUSE thread could see mid-mint. */
+  hmac_sha256_with(key, key_len, data, data_len, out, portable ? 1 : 0);
   CHECK(env, napi_create_buffer_copy(env, sizeof(out), out, NULL, &result));
   return result;
 fail:

@@ -102,26 +102,25 @@ static int cpu_has_sha(void) {
 }
 #endif
 
-typedef void (*compress_fn)(uint32_t state[8], const uint8_t block[64]);
-static compress_fn compress = compress_portable;
+/*
+ * Chosen once, when the addon loads, before any thread can hash, and never
+ * written again: every context copies it at init (sha256_init_with lets a
+ * test pick the portable code for one context without touching the others).
+ */
+static sha256_compress_fn best_compress = compress_portable;
 
-/* Picks the compression once, when the addon loads. */
 __attribute__((constructor)) static void choose_compress(void) {
 #if defined(__x86_64__)
-  if (cpu_has_sha()) compress = compress_shani;
+  if (cpu_has_sha()) best_compress = compress_shani;
 #endif
 }
 
-int sha256_accelerated(void) { return compress != compress_portable; }
+int sha256_accelerated(void) { return best_compress != compress_portable; }
 
-void sha256_use_portable(int portable) {
-  compress = compress_portable;
-#if defined(__x86_64__)
-  if (!portable && cpu_has_sha()) compress = compress_shani;
-#endif
-}
+void sha256_init(sha256_ctx *ctx) { sha256_init_with(ctx, 0); }
 
-void sha256_init(sha256_ctx *ctx) {
+void sha256_init_with(sha256_ctx *ctx, int portable) {
+  ctx->compress = portable ? compress_portable : best_compress;
   static const uint32_t initial[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                       0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
   memcpy(ctx->state, initial, sizeof(initial));
@@ -134,7 +133,7 @@ void sha256_update(sha256_ctx *ctx, const uint8_t *data, size_t len) {
   /* Whole blocks straight from the input. */
   if (ctx->used == 0) {
     while (len >= SHA256_BLOCK_LENGTH) {
-      compress(ctx->state, data);
+      ctx->compress(ctx->state, data);
       data += SHA256_BLOCK_LENGTH;
       len -= SHA256_BLOCK_LENGTH;
     }
@@ -147,7 +146,7 @@ void sha256_update(sha256_ctx *ctx, const uint8_t *data, size_t len) {
     data += take;
     len -= take;
     if (ctx->used == SHA256_BLOCK_LENGTH) {
-      compress(ctx->state, ctx->block);
+      ctx->compress(ctx->state, ctx->block);
       ctx->used = 0;
     }
   }
@@ -158,12 +157,12 @@ void sha256_final(sha256_ctx *ctx, uint8_t out[SHA256_DIGEST_LENGTH]) {
   ctx->block[ctx->used++] = 0x80;
   if (ctx->used > 56) {
     memset(ctx->block + ctx->used, 0, SHA256_BLOCK_LENGTH - ctx->used);
-    compress(ctx->state, ctx->block);
+    ctx->compress(ctx->state, ctx->block);
     ctx->used = 0;
   }
   memset(ctx->block + ctx->used, 0, 56 - ctx->used);
   for (int i = 0; i < 8; i++) ctx->block[56 + i] = (uint8_t)(bits >> (56 - 8 * i));
-  compress(ctx->state, ctx->block);
+  ctx->compress(ctx->state, ctx->block);
   for (int i = 0; i < 8; i++) {
     out[4 * i] = (uint8_t)(ctx->state[i] >> 24);
     out[4 * i + 1] = (uint8_t)(ctx->state[i] >> 16);
@@ -175,10 +174,15 @@ void sha256_final(sha256_ctx *ctx, uint8_t out[SHA256_DIGEST_LENGTH]) {
 
 void hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *data, size_t data_len,
                  uint8_t out[SHA256_DIGEST_LENGTH]) {
+  hmac_sha256_with(key, key_len, data, data_len, out, 0);
+}
+
+void hmac_sha256_with(const uint8_t *key, size_t key_len, const uint8_t *data, size_t data_len,
+                      uint8_t out[SHA256_DIGEST_LENGTH], int portable) {
   uint8_t block[SHA256_BLOCK_LENGTH] = {0};
   if (key_len > SHA256_BLOCK_LENGTH) {
     sha256_ctx kctx;
-    sha256_init(&kctx);
+    sha256_init_with(&kctx, portable);
     sha256_update(&kctx, key, key_len);
     sha256_final(&kctx, block);
   } else {
@@ -188,12 +192,12 @@ void hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *data, size_t
   uint8_t inner[SHA256_DIGEST_LENGTH];
   sha256_ctx ctx;
   for (int i = 0; i < SHA256_BLOCK_LENGTH; i++) pad[i] = block[i] ^ 0x36;
-  sha256_init(&ctx);
+  sha256_init_with(&ctx, portable);
   sha256_update(&ctx, pad, sizeof(pad));
   sha256_update(&ctx, data, data_len);
   sha256_final(&ctx, inner);
   for (int i = 0; i < SHA256_BLOCK_LENGTH; i++) pad[i] = block[i] ^ 0x5c;
-  sha256_init(&ctx);
+  sha256_init_with(&ctx, portable);
   sha256_update(&ctx, pad, sizeof(pad));
   sha256_update(&ctx, inner, sizeof(inner));
   sha256_final(&ctx, out);

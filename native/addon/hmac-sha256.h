@@ -15,7 +15,10 @@
 #define SHA256_DIGEST_LENGTH 32
 #define SHA256_BLOCK_LENGTH 64
 
+typedef void (*sha256_compress_fn)(uint32_t state[8], const uint8_t block[64]);
+
 typedef struct {
+  sha256_compress_fn compress;
   uint32_t state[8];
   uint64_t length; /* bytes hashed so far */
   uint8_t block[SHA256_BLOCK_LENGTH];
@@ -23,6 +26,8 @@ typedef struct {
 } sha256_ctx;
 
 void sha256_init(sha256_ctx *ctx);
+/* portable = 1: the plain C compression whatever the CPU has (tests compare both). */
+void sha256_init_with(sha256_ctx *ctx, int portable);
 void sha256_update(sha256_ctx *ctx, const uint8_t *data, size_t len);
 void sha256_final(sha256_ctx *ctx, uint8_t out[SHA256_DIGEST_LENGTH]);
 
@@ -31,8 +36,9 @@ void hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *data, size_t
 
 /* Whether blocks go through the CPU's SHA extensions. */
 int sha256_accelerated(void);
-/* Tests only: force (1) or stop forcing (0) the portable code. */
-void sha256_use_portable(int portable);
+/* hmac_sha256 on the portable compression when `portable` is 1. */
+void hmac_sha256_with(const uint8_t *key, size_t key_len, const uint8_t *data, size_t data_len,
+                      uint8_t out[SHA256_DIGEST_LENGTH], int portable);
 
 /* Overwrites memory in a way the compiler may not drop. */
 void wipe(void *p, size_t n);

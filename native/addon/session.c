@@ -70,6 +70,7 @@ struct mintfs_session {
   handle *first_handle; /* every open handle, so stop can wipe them */
   uint8_t random_pool[RANDOM_POOL_BYTES];
   size_t random_used;
+  reader_cache readers;
   /* Read by the JavaScript thread: */
   atomic_uint_fast64_t open_handles;
   atomic_uint_fast64_t reply_failures;
@@ -419,7 +420,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   reader_identity who;
   reader_cgroups cgroups;
   if (identity_first) {
-    reader_identify(uid, gid, pid, &who, &cgroups);
+    reader_identify(&s->readers, uid, gid, pid, &who, &cgroups);
     const char *refusal = reader_refusal(n->rules, &who, &cgroups);
     if (refusal != NULL) {
       emit(s, AUDIT_DENIED, n, refusal, &who, NULL);
@@ -446,15 +447,20 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
     return;
   }
 
-  if (!identity_first) reader_identify(uid, gid, pid, &who, &cgroups);
-  char caveat[1200];
-  if (n->reader_caveat) reader_caveat(&who, caveat, sizeof(caveat));
+  if (!identity_first) reader_identify(&s->readers, uid, gid, pid, &who, &cgroups);
+  char caveat[READER_CAVEAT_MAX + 1];
+  const char *failure = "out of memory or entropy";
+  int failed = 0;
+  if (n->reader_caveat && reader_caveat(&who, caveat, sizeof(caveat)) != 0) {
+    failed = 1;
+    failure = "reader caveat over the caveat size limit (executable or cgroup path too long)";
+  }
   uint8_t id[TOKEN_ID_BYTES];
   byte_buffer content = {0};
   mint_info info;
-  int failed = random_id(s, id) != 0 ||
-               mint_render(n->tpl, clock_ms(CLOCK_REALTIME), id, n->reader_caveat ? caveat : NULL,
-                           &content, &info) != 0;
+  failed = failed || random_id(s, id) != 0 ||
+           mint_render(n->tpl, clock_ms(CLOCK_REALTIME), id, n->reader_caveat ? caveat : NULL,
+                       &content, &info) != 0;
   wipe(id, sizeof(id));
   inode_record *record = NULL;
   if (!failed) {
@@ -469,8 +475,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   if (record == NULL || emit(s, AUDIT_MINTED, n, NULL, &who, &info) != 0) {
     buffer_release(&content);
     h->failed = 1; /* its reads fail with EIO */
-    emit(s, AUDIT_FAILED, n,
-         record == NULL ? "out of memory or entropy" : "audit queue full", &who, NULL);
+    emit(s, AUDIT_FAILED, n, record == NULL ? failure : "audit queue full", &who, NULL);
     tree_release(t);
     return;
   }
@@ -635,7 +640,7 @@ mintfs_session *session_start(const char *mountpoint, tree *initial, char *error
   touch(s);
 
   char *argv[] = {"mintfs", "-o",
-                  "allow_other,default_permissions,fsname=mintfs,subtype=mintfs", NULL};
+                  "ro,allow_other,default_permissions,fsname=mintfs,subtype=mintfs", NULL};
   struct fuse_args args = FUSE_ARGS_INIT(3, argv);
   s->se = fuse_session_new(&args, &OPS, sizeof(OPS), s);
   fuse_opt_free_args(&args);
@@ -691,14 +696,20 @@ uint64_t session_invalidation_failures(mintfs_session *s) {
 }
 int64_t session_last_activity_ms(mintfs_session *s) { return atomic_load(&s->last_activity_ms); }
 
-void session_stop(mintfs_session *s) {
+void session_halt(mintfs_session *s) {
   if (s->thread_started) {
     pthread_cancel(s->thread);
     pthread_join(s->thread, NULL);
+    s->thread_started = 0;
   }
   /* Closing /dev/fuse ends the connection: anything still open gets ENOTCONN. */
   if (s->se != NULL) fuse_session_destroy(s->se);
+  s->se = NULL;
   while (s->first_handle != NULL) drop_handle(s, s->first_handle);
+}
+
+void session_stop(mintfs_session *s) {
+  session_halt(s);
   for (size_t i = 0; i < INODE_BUCKETS; i++) {
     for (inode_record *r = s->inodes[i]; r != NULL;) {
       inode_record *next = r->next;

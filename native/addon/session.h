@@ -80,5 +80,11 @@ uint64_t session_invalidation_failures(mintfs_session *s);
 /* CLOCK_MONOTONIC milliseconds of the last open, read or release. */
 int64_t session_last_activity_ms(mintfs_session *s);
 /* Stops serving, wipes every token still held and frees everything. The mount must be detached first. */
+/*
+ * Ends the FUSE thread (joined: no open is being served any more) and the
+ * connection; the audit queue stays, so the caller can take its last events.
+ */
+void session_halt(mintfs_session *s);
+/* session_halt, then frees everything, unread audit events included. */
 void session_stop(mintfs_session *s);
 #endif

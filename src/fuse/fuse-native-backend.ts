@@ -46,7 +46,7 @@ export const fuseNativeBackend: FuseBackend = {
       // 1 s cache (negative entries are not cached): a removed file may stay
       // listed for a second, but opening it fails at once, and each read
       // saves two lookups (zero entry timeouts made reads 2-4x slower).
-      fsname: fsnameWithOptions('mintfs', ['direct_io', 'subtype=mintfs', 'attr_timeout=0']),
+      fsname: fsnameWithOptions('mintfs', ['ro', 'direct_io', 'subtype=mintfs', 'attr_timeout=0']),
       // A mint never takes long; a stuck one should fail the read, not hang it.
       timeout: 10_000,
     });

@@ -73,8 +73,12 @@ export interface NativeAddon {
     /** Cached directory entries a tree change could not drop (they expire within a second). */
     invalidationFailures: number;
   };
-  /** Stops serving; audit events not yet taken are dropped. */
-  stop(session: NativeSession): void;
+  /**
+   * Stops serving (the FUSE thread is joined first) and returns the audit
+   * events queued since the last takeAudit, so none is lost; a second stop
+   * returns none.
+   */
+  stop(session: NativeSession): { events: NativeAuditEvent[]; refused: number };
   /** The pure minter: the file content for these inputs. */
   mint(
     template: NativeTemplate,

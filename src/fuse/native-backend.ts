@@ -35,8 +35,8 @@ export const nativeBackend: FuseBackend = {
         cause: err,
       });
     }
-    const writeAudit = () => {
-      const { events, refused } = addon.takeAudit(session);
+    const writeAudit = (taken = addon.takeAudit(session)) => {
+      const { events, refused } = taken;
       for (const event of events) audit(fs, ids, event);
       if (refused > 0)
         logger.error(
@@ -56,7 +56,9 @@ export const nativeBackend: FuseBackend = {
           { event: 'native-stats', replyFailures, invalidationFailures },
           'some replies found their request gone (interrupted readers)',
         );
-      addon.stop(session);
+      // Opens served between the last drain and the join (a reader whose cwd
+      // is inside a lazily detached mount) are audited too.
+      writeAudit(addon.stop(session));
     };
     // The profile or keyring changed: the next open mints from the new tree and key.
     const unsubscribe = fs.subscribe(() => {
