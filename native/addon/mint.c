@@ -121,10 +121,15 @@ int mint_render(const mint_template *t, int64_t now_ms, const uint8_t id_bytes[T
   hmac_sha256(t->derived_key, sizeof(t->derived_key), (const uint8_t *)identifier, (size_t)id_len,
               sig);
   hmac_sha256(sig, sizeof(sig), (const uint8_t *)time_caveat, strlen(time_caveat), sig);
-  for (size_t i = 0; i < t->caveat_count; i++)
-    hmac_sha256(sig, sizeof(sig), (const uint8_t *)t->caveats[i], strlen(t->caveats[i]), sig);
+  /*
+   * The reader caveat comes second, straight after time-before: a holder can
+   * only append, so one anywhere else was not written here, and verifiers
+   * refuse it (src/token/verify.ts) rather than log a forged reader.
+   */
   if (reader_caveat != NULL)
     hmac_sha256(sig, sizeof(sig), (const uint8_t *)reader_caveat, strlen(reader_caveat), sig);
+  for (size_t i = 0; i < t->caveat_count; i++)
+    hmac_sha256(sig, sizeof(sig), (const uint8_t *)t->caveats[i], strlen(t->caveats[i]), sig);
 
   byte_buffer binary = {0};
   append_byte(&binary, 2);
@@ -134,12 +139,12 @@ int mint_render(const mint_template *t, int64_t now_ms, const uint8_t id_bytes[T
   append_byte(&binary, FIELD_EOS);
   append_field(&binary, FIELD_IDENTIFIER, time_caveat, strlen(time_caveat));
   append_byte(&binary, FIELD_EOS);
-  for (size_t i = 0; i < t->caveat_count; i++) {
-    append_field(&binary, FIELD_IDENTIFIER, t->caveats[i], strlen(t->caveats[i]));
-    append_byte(&binary, FIELD_EOS);
-  }
   if (reader_caveat != NULL) {
     append_field(&binary, FIELD_IDENTIFIER, reader_caveat, strlen(reader_caveat));
+    append_byte(&binary, FIELD_EOS);
+  }
+  for (size_t i = 0; i < t->caveat_count; i++) {
+    append_field(&binary, FIELD_IDENTIFIER, t->caveats[i], strlen(t->caveats[i]));
     append_byte(&binary, FIELD_EOS);
   }
   append_byte(&binary, FIELD_EOS);

@@ -78,16 +78,7 @@ static void cgroups_of(int dir, reader_identity *out, reader_cgroups *all) {
   }
 }
 
-#define CGROUP_CACHE_SLOTS 64
 #define CGROUP_CACHE_MS 1000
-
-static struct {
-  pid_t pid;
-  uint64_t start_ticks;
-  int64_t read_at_ms;
-  char cgroup[READER_PATH_MAX];
-  reader_cgroups all;
-} cgroup_cache[CGROUP_CACHE_SLOTS];
 
 static int64_t monotonic_ms(void) {
   struct timespec ts;
@@ -95,7 +86,8 @@ static int64_t monotonic_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void reader_identify(uid_t uid, gid_t gid, pid_t pid, reader_identity *out, reader_cgroups *all) {
+void reader_identify(reader_cache *cache, uid_t uid, gid_t gid, pid_t pid, reader_identity *out,
+                     reader_cgroups *all) {
   memset(out, 0, sizeof(*out));
   all->paths[0] = '\0';
   out->uid = uid;
@@ -112,7 +104,7 @@ void reader_identify(uid_t uid, gid_t gid, pid_t pid, reader_identity *out, read
   out->exe[n > 0 ? n : 0] = '\0';
   /* The same process (pid and start time) within a second: its cgroups as read then. */
   int64_t now = monotonic_ms();
-  __typeof__(&cgroup_cache[0]) slot = &cgroup_cache[(unsigned)pid % CGROUP_CACHE_SLOTS];
+  __typeof__(&cache->slots[0]) slot = &cache->slots[(unsigned)pid % READER_CACHE_SLOTS];
   if (out->start_ticks != 0 && slot->pid == pid && slot->start_ticks == out->start_ticks &&
       now - slot->read_at_ms < CGROUP_CACHE_MS) {
     memcpy(out->cgroup, slot->cgroup, sizeof(out->cgroup));
@@ -166,17 +158,20 @@ const char *reader_refusal(const reader_rules *rules, const reader_identity *who
   return NULL;
 }
 
-/* Caveats are space-separated words: percent-encode anything outside printable ASCII, and %. */
+/*
+ * Caveats are space-separated words: percent-encode anything outside printable
+ * ASCII, and %. Returns the new length, or 0 when out[size] has no room.
+ */
 static size_t append_encoded(char *out, size_t used, size_t size, const char *value) {
   static const char HEX[] = "0123456789ABCDEF";
   for (const unsigned char *p = (const unsigned char *)value; *p != '\0'; p++) {
     if (*p <= 0x20 || *p >= 0x7f || *p == '%') {
-      if (used + 4 > size) break;
+      if (used + 4 > size) return 0;
       out[used++] = '%';
       out[used++] = HEX[*p >> 4];
       out[used++] = HEX[*p & 15];
     } else {
-      if (used + 2 > size) break;
+      if (used + 2 > size) return 0;
       out[used++] = (char)*p;
     }
   }
@@ -184,19 +179,18 @@ static size_t append_encoded(char *out, size_t used, size_t size, const char *va
   return used;
 }
 
-void reader_caveat(const reader_identity *who, char *out, size_t size) {
+int reader_caveat(const reader_identity *who, char *out, size_t size) {
   int n = snprintf(out, size, "reader uid=%u gid=%u pid=%d start=%llu exe=", (unsigned)who->uid,
                    (unsigned)who->gid, (int)who->pid, (unsigned long long)who->start_ticks);
-  if (n < 0 || (size_t)n >= size) {
-    out[0] = '\0';
-    return;
-  }
-  size_t used = append_encoded(out, (size_t)n, size, who->exe);
-  if (used + 8 < size) {
-    memcpy(out + used, " cgroup=", 9);
-    used += 8;
-    append_encoded(out, used, size, who->cgroup);
-  }
+  size_t used = n < 0 || (size_t)n >= size ? 0 : append_encoded(out, (size_t)n, size, who->exe);
+  if (used == 0 || used + 9 > size) goto too_long;
+  memcpy(out + used, " cgroup=", 9);
+  used += 8;
+  if (append_encoded(out, used, size, who->cgroup) == 0) goto too_long;
+  return 0;
+too_long:
+  if (size > 0) out[0] = '\0';
+  return -1;
 }
 
 void reader_rules_free(reader_rules *rules) {

@@ -11,6 +11,13 @@
 
 #define READER_PATH_MAX 512
 #define READER_CGROUP_MAX 2048
+/*
+ * The longest reader caveat: TOKEN_LIMITS.maxCaveatBytes in src/token/limits.ts
+ * (test/unit/native-mint.test.ts checks they agree). A reader whose encoded
+ * exe and cgroup would not fit gets no token (EIO and a mint-failed line),
+ * never a truncated caveat.
+ */
+#define READER_CAVEAT_MAX 2048
 
 typedef struct {
   uid_t uid;
@@ -37,16 +44,34 @@ typedef struct {
   size_t container_count;
 } reader_rules;
 
+#define READER_CACHE_SLOTS 64
+
 /*
- * Reads /proc for `pid`. The FUSE thread's alone: a reader's cgroups are
- * remembered for a second per (pid, start time), since reading them is the
- * dearest part and a process changes cgroup only when its runtime moves it.
+ * A reader's cgroups, remembered for a second per (pid, start time), since
+ * reading them is the dearest part and a process changes cgroup only when its
+ * runtime moves it. One per session, used by its FUSE thread alone.
  */
-void reader_identify(uid_t uid, gid_t gid, pid_t pid, reader_identity *out, reader_cgroups *cgroups);
+typedef struct {
+  struct {
+    pid_t pid;
+    uint64_t start_ticks;
+    int64_t read_at_ms;
+    char cgroup[READER_PATH_MAX];
+    reader_cgroups all;
+  } slots[READER_CACHE_SLOTS];
+} reader_cache;
+
+/* Reads /proc for `pid`, through the session's cache. */
+void reader_identify(reader_cache *cache, uid_t uid, gid_t gid, pid_t pid, reader_identity *out,
+                     reader_cgroups *cgroups);
 /* NULL when allowed, else why not (a static string). */
 const char *reader_refusal(const reader_rules *rules, const reader_identity *who,
                            const reader_cgroups *cgroups);
-/* `reader uid=.. gid=.. pid=.. start=.. exe=.. cgroup=..`, values percent-encoded. */
-void reader_caveat(const reader_identity *who, char *out, size_t size);
+/*
+ * `reader uid=.. gid=.. pid=.. start=.. exe=.. cgroup=..`, values
+ * percent-encoded, into out[size]. 0, or -1 when it does not fit (out is then
+ * empty): never a truncated caveat.
+ */
+int reader_caveat(const reader_identity *who, char *out, size_t size);
 void reader_rules_free(reader_rules *rules);
 #endif

@@ -5,6 +5,7 @@
  */
 import { MintfsError } from '../errors.js';
 import { parseCaveat } from './caveats.js';
+import { TOKEN_LIMITS } from './limits.js';
 import { encodeMacaroonV2, signCaveat } from './macaroon-codec.js';
 import { decodeToken, encodeTokenText } from './token-text.js';
 
@@ -18,15 +19,25 @@ export function attenuateToken(token: string, extraCaveats: readonly string[]): 
     if (!parsed.ok) throw new MintfsError(parsed.code, parsed.reason);
   }
   const decoded = decodeToken(token);
-  const mac = decoded.macaroon;
+  if (decoded.caveats.length + extraCaveats.length > TOKEN_LIMITS.maxCaveats)
+    throw new MintfsError(
+      'ERR_INPUT_INVALID',
+      `a token holds at most ${TOKEN_LIMITS.maxCaveats} caveats; this one has ${decoded.caveats.length}`,
+    );
   const added = extraCaveats.map((text) => Buffer.from(text));
-  let signature: Uint8Array = mac.signature;
+  let signature: Uint8Array = decoded.signature;
   for (const caveat of added) signature = signCaveat(signature, caveat);
   const bytes = encodeMacaroonV2({
-    location: mac.location,
-    identifier: mac.identifier,
-    caveats: [...mac.caveats.map((caveat) => caveat.identifier), ...added],
+    location: decoded.location,
+    identifier: decoded.identifier,
+    caveats: [...decoded.caveatBytes, ...added],
     signature,
   });
-  return encodeTokenText(bytes);
+  const text = encodeTokenText(bytes);
+  if (text.length > TOKEN_LIMITS.maxTokenChars)
+    throw new MintfsError(
+      'ERR_INPUT_INVALID',
+      `the attenuated token would be longer than ${TOKEN_LIMITS.maxTokenChars} characters`,
+    );
+  return text;
 }

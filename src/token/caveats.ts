@@ -14,6 +14,7 @@
  */
 import type { MintfsErrorCode } from '../errors.js';
 import { formatInstant } from '../util/instant.js';
+import { TOKEN_LIMITS } from './limits.js';
 import { matchPathGlob, parsePathGlob, pathGlobProblem, type PathGlob } from './path-glob.js';
 import { AGENT_NAME, HOST_NAME, SERVICE_NAME, isHttpMethod } from './vocabulary.js';
 
@@ -67,7 +68,37 @@ export function formatTimeBefore(at: Date): string {
   return `time-before ${formatInstant(at)}`;
 }
 
+/**
+ * Why a caveat is over TOKEN_LIMITS, or undefined. Cheap (one scan, no
+ * parsing), so the verifier runs it on every caveat before any HMAC work.
+ */
+export function caveatLimitProblem(text: string): string | undefined {
+  if (Buffer.byteLength(text) > TOKEN_LIMITS.maxCaveatBytes)
+    return `a caveat is over ${TOKEN_LIMITS.maxCaveatBytes} bytes`;
+  let values = 0;
+  for (let at = text.indexOf(' '); at >= 0; at = text.indexOf(' ', at + 1)) values++;
+  // A reader caveat is one record of key=value fields, not a list of alternatives.
+  if (values > TOKEN_LIMITS.maxListValues && !text.startsWith('reader '))
+    return `a caveat lists more than ${TOKEN_LIMITS.maxListValues} values`;
+  if (text.startsWith('path ')) {
+    for (const glob of text.slice(5).split(' ')) {
+      if (glob.split('/').length - 1 > TOKEN_LIMITS.maxGlobSegments)
+        return `a path glob has more than ${TOKEN_LIMITS.maxGlobSegments} segments`;
+      if (glob.split('**').length - 1 > TOKEN_LIMITS.maxDoubleStars)
+        return `a path glob has more than ${TOKEN_LIMITS.maxDoubleStars} ** segments`;
+    }
+  }
+  return undefined;
+}
+
 export function parseCaveat(text: string): ParsedCaveat {
+  const limit = caveatLimitProblem(text);
+  if (limit !== undefined)
+    return {
+      ok: false,
+      code: 'ERR_CAVEAT_MALFORMED',
+      reason: `caveat "${printable(text)}": ${limit}`,
+    };
   const words = text.split(' ');
   const [kind, ...values] = words;
   const malformed = (reason: string): ParsedCaveat => ({

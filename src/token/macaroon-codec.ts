@@ -4,16 +4,16 @@
  * Why not `macaroon`'s own `exportBinary()`: its ByteBuffer compares against
  * an undefined `_capacity`, so every append doubles the buffer, and a token
  * with about six caveats asks for a multi-gigabyte array and throws
- * (test/unit/macaroon-package-bug.test.ts shows it). This is the one place
- * that works around it. The package still decodes tokens and checks their
- * signatures (token-text.ts, verify.ts), so every token mintfs writes is read
- * back by an implementation other than the one that wrote it.
+ * (test/unit/macaroon-package-bug.test.ts shows it). Why not its verify():
+ * sjcl's HMAC costs ~100 µs a token on the gateway's hot path, and it decodes
+ * any number of caveats before it checks anything. The package stays the
+ * reference both are tested against (test/unit/macaroon-reference.test.ts).
  *
  * Signatures follow libmacaroons: the root key is first derived with
  * HMAC-SHA256("macaroons-key-generator", key), then sig = HMAC(key', id) and
  * sig = HMAC(sig, caveat) for each first-party caveat.
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 
 export interface MacaroonParts {
   readonly location: string;
@@ -31,6 +31,41 @@ const KEY_GENERATOR = Buffer.from('macaroons-key-generator');
 
 export function deriveMacaroonKey(rootKey: Uint8Array): Buffer {
   return createHmac('sha256', KEY_GENERATOR).update(rootKey).digest();
+}
+
+// The derived key depends only on the root key's bytes: derive it once per key.
+const derivedKeys = new WeakMap<Uint8Array, Buffer>();
+
+/** deriveMacaroonKey, remembered per root-key buffer (a RootKey keeps one buffer for life). */
+export function derivedKeyOf(rootKey: Uint8Array): Buffer {
+  let derived = derivedKeys.get(rootKey);
+  if (!derived) {
+    derived = deriveMacaroonKey(rootKey);
+    derivedKeys.set(rootKey, derived);
+  }
+  return derived;
+}
+
+/** The HMAC chain over an identifier and its caveats, as the token's signature should be. */
+export function chainSignature(
+  derivedKey: Uint8Array,
+  identifier: Uint8Array,
+  caveats: readonly Uint8Array[],
+): Buffer {
+  let signature = signIdentifier(derivedKey, identifier);
+  for (const caveat of caveats) signature = signCaveat(signature, caveat);
+  return signature;
+}
+
+/** Whether `signature` is the chain's, compared in constant time. */
+export function signatureMatches(
+  rootKey: Uint8Array,
+  identifier: Uint8Array,
+  caveats: readonly Uint8Array[],
+  signature: Uint8Array,
+): boolean {
+  const expected = chainSignature(derivedKeyOf(rootKey), identifier, caveats);
+  return signature.length === expected.length && timingSafeEqual(expected, signature);
 }
 
 export function signIdentifier(derivedKey: Uint8Array, identifier: Uint8Array): Buffer {

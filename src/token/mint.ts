@@ -5,12 +5,7 @@
 import type { RootKey } from '../keys/root-key.js';
 import { formatTimeBefore } from './caveats.js';
 import { formatIdentifier } from './identifier.js';
-import {
-  deriveMacaroonKey,
-  encodeMacaroonV2,
-  signCaveat,
-  signIdentifier,
-} from './macaroon-codec.js';
+import { chainSignature, derivedKeyOf, encodeMacaroonV2 } from './macaroon-codec.js';
 import { encodeTokenText } from './token-text.js';
 import { TOKEN_LOCATION } from './vocabulary.js';
 
@@ -53,8 +48,6 @@ export function grantCaveats(grant: TokenGrant, expiresAt: Date): string[] {
   ];
 }
 
-// The derived key depends only on the root key: derive it once per key.
-const derivedKeys = new WeakMap<RootKey, Buffer>();
 // Every caveat but time-before depends only on the grant: encode them once per grant.
 const staticCaveats = new WeakMap<TokenGrant, { texts: string[]; bytes: Buffer[] }>();
 
@@ -77,16 +70,7 @@ export function signingParts(
   grant: TokenGrant,
   key: RootKey,
 ): { derivedKey: Buffer; caveats: readonly string[] } {
-  return { derivedKey: derivedKeyOf(key), caveats: staticCaveatsOf(grant).texts };
-}
-
-function derivedKeyOf(key: RootKey): Buffer {
-  let derived = derivedKeys.get(key);
-  if (!derived) {
-    derived = deriveMacaroonKey(key.secret);
-    derivedKeys.set(key, derived);
-  }
-  return derived;
+  return { derivedKey: derivedKeyOf(key.secret), caveats: staticCaveatsOf(grant).texts };
 }
 
 export function mintToken(grant: TokenGrant, context: MintContext): MintedToken {
@@ -98,8 +82,7 @@ export function mintToken(grant: TokenGrant, context: MintContext): MintedToken 
     formatIdentifier({ keyId: context.key.id, tokenId: context.tokenId, issuedAt: context.now }),
   );
   const caveatBytes = [Buffer.from(timeBefore), ...fixed.bytes];
-  let signature = signIdentifier(derivedKeyOf(context.key), identifier);
-  for (const caveat of caveatBytes) signature = signCaveat(signature, caveat);
+  const signature = chainSignature(derivedKeyOf(context.key.secret), identifier, caveatBytes);
   const bytes = encodeMacaroonV2({
     location: TOKEN_LOCATION,
     identifier,

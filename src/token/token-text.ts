@@ -1,24 +1,26 @@
 /**
  * Tokens as text (base64url, no padding) and their decoded form.
  *
- * Decoding uses the `macaroon` package, an implementation independent of the
- * encoder in macaroon-codec.ts. Any input, however malformed, becomes either
- * a DecodedToken or a MintfsError with code ERR_TOKEN_MALFORMED.
+ * Any input, however malformed, becomes either a DecodedToken or a
+ * MintfsError with code ERR_TOKEN_MALFORMED, and costs at most one pass over
+ * TOKEN_LIMITS.maxTokenChars characters: limits are checked while decoding,
+ * before any signature work.
  */
-import macaroon, { type Macaroon } from 'macaroon';
 import { MintfsError } from '../errors.js';
 import { parseIdentifier, type TokenIdentifier } from './identifier.js';
+import { TOKEN_LIMITS } from './limits.js';
+import { MacaroonDecodeError, decodeMacaroonV2 } from './macaroon-decode.js';
 import { TOKEN_LOCATION } from './vocabulary.js';
 
-/** Far above any real token; keeps hostile input from costing much. */
-export const MAX_TOKEN_LENGTH = 16 * 1024;
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 export interface DecodedToken extends TokenIdentifier {
   readonly location: string;
+  readonly identifier: Buffer;
   readonly caveats: readonly string[];
-  readonly macaroon: Macaroon;
+  readonly caveatBytes: readonly Buffer[];
+  readonly signature: Buffer;
 }
 
 export function encodeTokenText(bytes: Uint8Array): string {
@@ -28,24 +30,29 @@ export function encodeTokenText(bytes: Uint8Array): string {
 export function decodeToken(text: string): DecodedToken {
   const trimmed = text.trim();
   if (trimmed === '') throw malformed('token is empty');
-  if (trimmed.length > MAX_TOKEN_LENGTH) throw malformed('token is too long');
+  if (trimmed.length > TOKEN_LIMITS.maxTokenChars)
+    throw malformed(`token is longer than ${TOKEN_LIMITS.maxTokenChars} characters`);
   if (!BASE64URL.test(trimmed)) throw malformed('token is not base64url text');
 
-  let mac: Macaroon;
+  let mac;
   try {
-    mac = macaroon.importMacaroon(Uint8Array.from(Buffer.from(trimmed, 'base64url')));
+    mac = decodeMacaroonV2(Buffer.from(trimmed, 'base64url'));
   } catch (err) {
-    throw malformed('token is not a V2 macaroon', err);
+    if (err instanceof MacaroonDecodeError) throw malformed(err.message, err);
+    throw err;
   }
   if (mac.location !== TOKEN_LOCATION) throw malformed(`token location is not "${TOKEN_LOCATION}"`);
   const id = parseIdentifier(decodeUtf8(mac.identifier, 'identifier'));
   if (!id) throw malformed('token identifier is not a mintfs identifier');
-  const caveats = mac.caveats.map((caveat) => {
-    // Third-party caveats need discharges mintfs never issues: refuse them.
-    if (caveat.vid !== undefined) throw malformed('token has a third-party caveat');
-    return decodeUtf8(caveat.identifier, 'caveat');
-  });
-  return { ...id, location: mac.location, caveats, macaroon: mac };
+  const caveats = mac.caveats.map((caveat) => decodeUtf8(caveat, 'caveat'));
+  return {
+    ...id,
+    location: mac.location,
+    identifier: mac.identifier,
+    caveats,
+    caveatBytes: mac.caveats,
+    signature: mac.signature,
+  };
 }
 
 function decodeUtf8(bytes: Uint8Array, what: string): string {

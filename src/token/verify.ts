@@ -8,13 +8,16 @@
  *   authorizeRequest: normalise the path and check each caveat.
  * verifyToken does both. Nothing here throws for bad input: every failure
  * is a denial with an error code and a reason. The signature is checked
- * before any caveat, so an unverified token learns nothing from caveat checks.
+ * before any caveat, so an unverified token learns nothing from caveat checks;
+ * the limits (TOKEN_LIMITS) are checked before the signature, so a hostile
+ * token costs no more HMAC work than any other bad token.
  */
 import type { MintfsErrorCode } from '../errors.js';
 import { isMintfsError } from '../errors.js';
 import type { RootKey } from '../keys/root-key.js';
 import { formatInstant } from '../util/instant.js';
 import {
+  caveatLimitProblem,
   parseCaveat,
   type AgentCaveat,
   type Caveat,
@@ -23,7 +26,11 @@ import {
 } from './caveats.js';
 import { describeRevocation, type RevocationList } from '../revocation/revocations.js';
 import { normaliseRequestPath } from './request-path.js';
+import { signatureMatches } from './macaroon-codec.js';
 import { decodeToken, type DecodedToken } from './token-text.js';
+
+/** Where the minter puts a reader caveat (native/addon/mint.c): right after time-before. */
+export const READER_CAVEAT_INDEX = 1;
 
 export interface VerifyRequest {
   readonly service: string;
@@ -87,20 +94,30 @@ export function authenticateToken(
     return deny({}, isMintfsError(err) ? err.code : 'ERR_TOKEN_MALFORMED', reasonOf(err));
   }
   const facts: TokenFacts = { tokenId: decoded.tokenId, keyId: decoded.keyId };
+  for (const text of decoded.caveats) {
+    const problem = caveatLimitProblem(text);
+    if (problem !== undefined) return deny(facts, 'ERR_TOKEN_MALFORMED', problem);
+  }
 
   const key = keyById(decoded.keyId);
   if (!key)
     return deny(facts, 'ERR_KEY_UNKNOWN', `token was signed by unknown key ${decoded.keyId}`);
-  try {
-    decoded.macaroon.verify(key.secret, () => null);
-  } catch {
+  if (!signatureMatches(key.secret, decoded.identifier, decoded.caveatBytes, decoded.signature))
     return deny(facts, 'ERR_TOKEN_SIGNATURE', 'token signature is not valid');
-  }
 
   const caveats: Caveat[] = [];
-  for (const text of decoded.caveats) {
+  for (const [index, text] of decoded.caveats.entries()) {
     const parsed = parseCaveat(text);
     if (!parsed.ok) return deny(facts, parsed.code, parsed.reason, text);
+    // The mount writes its reader caveat second, straight after time-before;
+    // a holder can only append, so one anywhere else is a forged audit claim.
+    if (parsed.caveat.kind === 'reader' && index !== READER_CAVEAT_INDEX)
+      return deny(
+        facts,
+        'ERR_CAVEAT_MALFORMED',
+        'a reader caveat was added after minting: only the mount names the reader',
+        text,
+      );
     caveats.push(parsed.caveat);
   }
   const agent = caveats.find((c): c is AgentCaveat => c.kind === 'agent')?.agent;

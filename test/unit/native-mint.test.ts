@@ -15,7 +15,8 @@ import { nativeFile } from '../../src/fuse/native-tree.js';
 import { TOKEN_FORMATS, type TokenFormat } from '../../src/profile/schema.js';
 import { decodeToken } from '../../src/token/token-text.js';
 import { mintToken, type TokenGrant } from '../../src/token/mint.js';
-import { authenticateToken } from '../../src/token/verify.js';
+import { TOKEN_LIMITS } from '../../src/token/limits.js';
+import { READER_CAVEAT_INDEX, authenticateToken } from '../../src/token/verify.js';
 import { pymacaroonsVerify } from '../helpers/pymacaroons.js';
 import { GRANT, NOW, keyLookup, newKey } from '../helpers/tokens.js';
 
@@ -127,14 +128,15 @@ describe('native minting', () => {
     assert.equal(compared, GRANTS.length * TOKEN_FORMATS.length * 9);
   });
 
-  it('appends the reader caveat last; our verifier and pymacaroons accept the signature', () => {
+  it('writes the reader caveat second; our verifier and pymacaroons accept the signature', () => {
     const key = newKey();
     const reader = 'reader uid=1000 gid=1000 pid=4242 start=99 exe=/usr/bin/cat cgroup=/ctr%20x';
     const token = native
       .mint(nativeFile(fileOf(GRANT, 'raw', true), key), NOW.getTime(), randomBytes(16), reader)
       .toString();
     const decoded = decodeToken(token);
-    assert.equal(decoded.caveats.at(-1), reader);
+    assert.equal(decoded.caveats[READER_CAVEAT_INDEX], reader);
+    assert.match(decoded.caveats[0] ?? '', /^time-before /);
     assert.equal(decoded.caveats.length, 7);
     const authenticated = authenticateToken(token, keyLookup(key));
     assert.ok('authenticated' in authenticated, JSON.stringify(authenticated));
@@ -143,6 +145,12 @@ describe('native minting', () => {
     assert.equal(py.ok, true);
     assert.deepEqual(py.caveats, decoded.caveats);
     assert.equal(pymacaroonsVerify(token, newKey().secret.toString('hex')).ok, false);
+  });
+
+  it('the C reader caveat buffer is sized by the token caveat limit', () => {
+    const header = readFileSync(new URL('../../../native/addon/reader.h', import.meta.url), 'utf8');
+    const max = Number(/#define READER_CAVEAT_MAX (\d+)/.exec(header)?.[1]);
+    assert.equal(max, TOKEN_LIMITS.maxCaveatBytes);
   });
 
   it('never sees the root key: the template carries the derived key alone', () => {

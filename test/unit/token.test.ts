@@ -24,13 +24,13 @@ function mint(grant = GRANT, now = NOW) {
 
 /** Appends a caveat with a valid signature, bypassing attenuate's vocabulary check. */
 function appendRawCaveat(token: string, caveat: string): string {
-  const mac = decodeToken(token).macaroon;
+  const decoded = decodeToken(token);
   return encodeTokenText(
     encodeMacaroonV2({
-      location: mac.location,
-      identifier: mac.identifier,
-      caveats: [...mac.caveats.map((c) => c.identifier), Buffer.from(caveat)],
-      signature: signCaveat(mac.signature, Buffer.from(caveat)),
+      location: decoded.location,
+      identifier: decoded.identifier,
+      caveats: [...decoded.caveatBytes, Buffer.from(caveat)],
+      signature: signCaveat(decoded.signature, Buffer.from(caveat)),
     }),
   );
 }
@@ -228,12 +228,12 @@ describe('verification', () => {
   it('refuses a token that never expires', () => {
     const minted = mint();
     // Rebuild the same token without its time-before caveat, correctly signed.
-    const mac = decodeToken(minted.token).macaroon;
-    const caveats = mac.caveats.map((c) => c.identifier).slice(1);
-    let signature = signIdentifier(deriveMacaroonKey(key.secret), mac.identifier);
+    const decoded = decodeToken(minted.token);
+    const caveats = decoded.caveatBytes.slice(1);
+    let signature = signIdentifier(deriveMacaroonKey(key.secret), decoded.identifier);
     for (const c of caveats) signature = signCaveat(signature, c);
     const token = encodeTokenText(
-      encodeMacaroonV2({ location: 'mintfs', identifier: mac.identifier, caveats, signature }),
+      encodeMacaroonV2({ location: 'mintfs', identifier: decoded.identifier, caveats, signature }),
     );
     const verdict = verifyToken(token, ALLOWED, context);
     assert.equal(verdict.allowed ? '' : verdict.code, 'ERR_CAVEAT_MALFORMED');

@@ -1,0 +1,90 @@
+/**
+ * Decoding of Macaroon V2 binary tokens, bounded by TOKEN_LIMITS.
+ *
+ * Written here rather than taken from the `macaroon` package because the
+ * decoder is where hostile input is cheapest to refuse: it stops at the first
+ * field past a limit (caveat count, caveat size) before anything is signed or
+ * parsed, and it refuses every form mintfs never writes (third-party
+ * caveats, caveat locations, unknown fields). The `macaroon` package stays
+ * the reference this is tested against (test/unit/macaroon-decode.test.ts).
+ *
+ * Layout (libmacaroons' V2): version 2; [location]; identifier; EOS;
+ * per caveat: identifier, EOS; EOS; signature. Each field is a type byte, a
+ * uvarint length and that many bytes.
+ */
+import { TOKEN_LIMITS } from './limits.js';
+
+export interface DecodedMacaroon {
+  readonly location: string;
+  readonly identifier: Buffer;
+  readonly caveats: readonly Buffer[];
+  readonly signature: Buffer;
+}
+
+export class MacaroonDecodeError extends Error {
+  override readonly name = 'MacaroonDecodeError';
+}
+
+const FIELD_EOS = 0;
+const FIELD_LOCATION = 1;
+const FIELD_IDENTIFIER = 2;
+const FIELD_VID = 4;
+const FIELD_SIGNATURE = 6;
+const SIGNATURE_BYTES = 32;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export function decodeMacaroonV2(bytes: Buffer): DecodedMacaroon {
+  let at = 0;
+  const fail = (reason: string): never => {
+    throw new MacaroonDecodeError(reason);
+  };
+  const byte = (): number => {
+    if (at >= bytes.length) fail('token ends early');
+    return bytes[at++] as number;
+  };
+  const field = (type: number, what: string, max: number): Buffer => {
+    const found = byte();
+    if (found !== type) fail(`token has an unexpected field (${found}) where ${what} belongs`);
+    let length = 0;
+    for (let shift = 0; ; shift += 7) {
+      if (shift > 21) fail(`token ${what} is too long`);
+      const next = byte();
+      length += (next & 0x7f) * 2 ** shift;
+      if (next < 0x80) break;
+    }
+    if (length > max) fail(`token ${what} is over ${max} bytes`);
+    if (at + length > bytes.length) fail('token ends early');
+    const data = bytes.subarray(at, at + length);
+    at += length;
+    return data;
+  };
+
+  if (byte() !== 2) fail('token is not a V2 macaroon');
+  let location = '';
+  if (bytes[at] === FIELD_LOCATION) {
+    const raw = field(FIELD_LOCATION, 'location', 256);
+    try {
+      location = utf8.decode(raw);
+    } catch {
+      fail('token location is not UTF-8');
+    }
+  }
+  const identifier = field(FIELD_IDENTIFIER, 'identifier', 256);
+  if (byte() !== FIELD_EOS) fail('token identifier section does not end');
+  const caveats: Buffer[] = [];
+  while (bytes[at] !== FIELD_EOS) {
+    if (at >= bytes.length) fail('token ends early');
+    // Third-party caveats (a location or a verification id) need discharges mintfs never issues.
+    if (bytes[at] === FIELD_LOCATION || bytes[at] === FIELD_VID)
+      fail('token has a third-party caveat');
+    if (caveats.length === TOKEN_LIMITS.maxCaveats)
+      fail(`token has more than ${TOKEN_LIMITS.maxCaveats} caveats`);
+    caveats.push(field(FIELD_IDENTIFIER, 'caveat', TOKEN_LIMITS.maxCaveatBytes));
+    if (byte() !== FIELD_EOS) fail('token has a third-party caveat');
+  }
+  at++;
+  const signature = field(FIELD_SIGNATURE, 'signature', SIGNATURE_BYTES);
+  if (signature.length !== SIGNATURE_BYTES) fail('token signature is not 32 bytes');
+  if (at !== bytes.length) fail('token has bytes after its signature');
+  return { location, identifier, caveats, signature };
+}
