@@ -35,6 +35,7 @@ export type MintfsErrorCode =
   | 'ERR_METHOD_NOT_ALLOWED'
   | 'ERR_BODY_TOO_LARGE'
   | 'ERR_REQUEST_TIMEOUT'
+  | 'ERR_TOO_MANY_REQUESTS'
   | 'ERR_UPSTREAM_UNREACHABLE'
   | 'ERR_UPSTREAM_TIMEOUT'
   // file system

@@ -6,7 +6,7 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { parseYamlConfig, readConfigFile, type ConfigKind } from '../config/yaml-config.js';
-import { SERVICE_NAME } from '../token/vocabulary.js';
+import { HTTP_METHODS, SERVICE_NAME } from '../token/vocabulary.js';
 import { parseDuration } from '../util/duration.js';
 
 const GATEWAY_CONFIG: ConfigKind = {
@@ -109,7 +109,10 @@ const InjectSchema = z
       ctx.addIssue({ code: 'custom', message: 'must not contain control characters' });
       return z.NEVER;
     }
-    return { header: name.toLowerCase(), template };
+    const [before, after] = template.split('{credential}') as [string, string];
+    // Concatenated, never String.replace: a credential holding `$&` or `$'`
+    // would be rewritten by replacement patterns (test: a '$' credential).
+    return { header: name.toLowerCase(), before, after };
   });
 
 const UpstreamSchema = z.strictObject({
@@ -121,6 +124,12 @@ const UpstreamSchema = z.strictObject({
     .min(1)
     .optional()
     .describe('Extra CA certificates (PEM) to trust for this upstream'),
+  bodyMethods: z
+    .array(z.enum(HTTP_METHODS))
+    .default(['POST', 'PUT', 'PATCH', 'DELETE'])
+    .describe(
+      'Methods whose requests may carry a body; a body on any other method is refused (400), so a GET-only token cannot stream data or hold a connection with one',
+    ),
 });
 
 const Bytes = z.number().int().positive();
@@ -150,6 +159,23 @@ export const LimitsSchema = z
     shutdownGrace: Duration.prefault('30s').describe(
       'On SIGTERM, time in-flight requests get to finish',
     ),
+    bodyIdleTimeout: Duration.prefault('10s').describe(
+      'A request body that sends nothing for this long is cut (408), and its upstream request aborted',
+    ),
+    agentConcurrency: z
+      .number()
+      .int()
+      .positive()
+      .default(32)
+      .describe(
+        "Requests one agent (the token's agent caveat) may have in flight; more get 429, so one agent cannot take every upstream connection",
+      ),
+    upstreamConnections: z
+      .number()
+      .int()
+      .positive()
+      .default(128)
+      .describe('Connections the gateway opens to each upstream at most'),
   })
   .describe('Limits that keep slow or hostile clients from pinning the gateway');
 

@@ -7,16 +7,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { MintfsErrorCode } from '../errors.js';
 import type { Keyring } from '../keys/keyring.js';
 import type { Logger } from '../log/logger.js';
 import type { RevocationList } from '../revocation/revocations.js';
 import { authorizeRequest, checkRevocation } from '../token/verify.js';
+import type { HttpMethod } from '../token/vocabulary.js';
 import type { Limits } from './config.js';
 import type { CredentialStore } from './credentials.js';
 import { sendError } from './http-errors.js';
 import { HOP_BY_HOP, UpstreamExchange } from './upstream-exchange.js';
+import { overrideProblem } from './request-overrides.js';
 import { routeRequest, type Route } from './route.js';
 import { extractToken } from './token-extract.js';
 import type { VerificationCache } from './verify-cache.js';
@@ -45,6 +46,8 @@ export interface ProxyDeps {
   readonly pools: ReadonlyMap<string, Dispatcher>;
   readonly logger: Logger;
   readonly clock: () => Date;
+  /** Requests in flight per agent (or per token without an agent caveat). */
+  readonly inFlight: Map<string, number>;
 }
 
 interface Audit {
@@ -98,6 +101,14 @@ export function createProxyHandler(
     audit.mode = route.mode;
     audit.service = route.service;
     audit.path = route.upstreamPath;
+    const override = overrideProblem(req.rawHeaders, route.query);
+    if (override !== undefined) return refuse('ERR_REQUEST_INVALID', override);
+    const method = req.method ?? '';
+    if (hasBody(req) && !route.upstream.bodyMethods.includes(method as HttpMethod))
+      return refuse(
+        'ERR_REQUEST_INVALID',
+        `a ${method} request may not carry a body here (upstreams.${route.service}.bodyMethods)`,
+      );
 
     const found = extractToken(req.headers);
     if (!found)
@@ -129,7 +140,7 @@ export function createProxyHandler(
       {
         service: route.service,
         host: route.upstream.url.hostname,
-        method: req.method ?? '',
+        method,
         rawPath: route.upstreamPath,
         pathSegments: route.upstreamSegments,
       },
@@ -144,6 +155,22 @@ export function createProxyHandler(
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > limits.maxBodyBytes)
       return refuse('ERR_BODY_TOO_LARGE', `request body is over ${limits.maxBodyBytes} bytes`);
+
+    // One agent's requests in flight are capped, so it cannot hold every
+    // upstream connection (a trickled body holds one for minutes).
+    const owner = authenticated.agent ?? `token:${authenticated.tokenId}`;
+    const inFlight = deps.inFlight.get(owner) ?? 0;
+    if (inFlight >= limits.agentConcurrency)
+      return refuse(
+        'ERR_TOO_MANY_REQUESTS',
+        `agent ${owner} already has ${inFlight} requests in flight (limits.agentConcurrency)`,
+      );
+    deps.inFlight.set(owner, inFlight + 1);
+    res.once('close', () => {
+      const left = (deps.inFlight.get(owner) ?? 1) - 1;
+      if (left <= 0) deps.inFlight.delete(owner);
+      else deps.inFlight.set(owner, left);
+    });
 
     forward(req, res, route, deps, audit, limits);
   };
@@ -176,9 +203,11 @@ function forward(
     secrets: deps.credentials.secretsFor(route.service),
     secretBytes: deps.credentials.secretBytesFor(route.service),
     countOut: (n) => (audit.bytesOut += n),
-    decoderFor,
     failed: (err) => {
-      if ((err as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT')
+      const code = (err as { code?: string }).code;
+      if (code === 'MINTFS_UNDECODABLE')
+        fail('ERR_UPSTREAM_UNREACHABLE', `upstream ${route.service} sent an ${err.message}`);
+      else if (code === 'UND_ERR_HEADERS_TIMEOUT')
         fail(
           'ERR_UPSTREAM_TIMEOUT',
           `upstream ${route.service} did not answer in ${limits.upstreamTimeout} ms`,
@@ -193,7 +222,19 @@ function forward(
 
   let body: Readable | null = null;
   if (hasBody(req)) {
-    const limiter = limited(limits.maxBodyBytes, (n) => (audit.bytesIn += n));
+    // A body that goes quiet is cut, and the connection with it (its framing is lost).
+    const idle = setTimeout(() => {
+      fail('ERR_REQUEST_TIMEOUT', `the request body sent nothing for ${limits.bodyIdleTimeout} ms`);
+      res.shouldKeepAlive = false;
+      if (res.writableFinished) req.socket.destroy();
+      else res.once('finish', () => req.socket.destroy());
+    }, limits.bodyIdleTimeout);
+    req.once('end', () => clearTimeout(idle));
+    res.once('close', () => clearTimeout(idle));
+    const limiter = limited(limits.maxBodyBytes, (n) => {
+      audit.bytesIn += n;
+      idle.refresh();
+    });
     limiter.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'ERR_BODY_TOO_LARGE_MINTFS')
         fail('ERR_BODY_TOO_LARGE', `request body is over ${limits.maxBodyBytes} bytes`);
@@ -261,29 +302,9 @@ function upstreamHeaders(
   // Identity encoding keeps the response body readable for credential redaction.
   headers['accept-encoding'] = 'identity';
   // Replaced, never merged: the client's own header of this name is dropped above.
-  headers[inject.header] = inject.template.replace('{credential}', credential);
+  headers[inject.header] = inject.before + credential + inject.after;
   // A body without Content-Length is sent chunked by the client library.
   return headers;
-}
-
-/**
- * An upstream may compress despite `accept-encoding: identity`; decode it so
- * the redaction sees the real bytes (fail closed: never pass through an
- * encoding we could not search).
- */
-function decoderFor(encoding: string | string[] | undefined): Transform | undefined {
-  const value = String(encoding ?? '')
-    .trim()
-    .toLowerCase();
-  if (value === '' || value === 'identity') return undefined;
-  if (value === 'gzip' || value === 'x-gzip') return createGunzip();
-  if (value === 'deflate') return createInflate();
-  if (value === 'br') return createBrotliDecompress();
-  return new Transform({
-    transform(_chunk, _enc, done) {
-      done(new Error(`unsupported content-encoding ${value}`));
-    },
-  });
 }
 
 function limited(max: number, add: (n: number) => void): Transform {

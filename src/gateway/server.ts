@@ -5,7 +5,7 @@
  */
 import { readFileSync, chmodSync, lstatSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { rootCertificates } from 'node:tls';
 import { Pool } from 'undici';
 import { MintfsError } from '../errors.js';
@@ -53,7 +53,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       return [
         service,
         new Pool(upstream.url.origin, {
-          connections: 256,
+          connections: config.limits.upstreamConnections,
           ...(ca === undefined ? {} : { connect: { ca } }),
         }),
       ] as const;
@@ -71,6 +71,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     pools,
     logger,
     clock: options.clock ?? (() => new Date()),
+    inFlight: new Map(),
   });
 
   const servers: Server[] = [];
@@ -149,6 +150,10 @@ function createGatewayServer(
     },
     handler,
   );
+  // Every accepted socket has an error listener from its first moment: a
+  // client that resets at any stage (mid-head, after a refusal, inside a
+  // CONNECT handed to us) costs it its own connection, never the process.
+  server.on('connection', (socket: Socket) => socket.on('error', ignoreSocketError));
   // A client that never finishes its head is cut by headersTimeout, one that
   // stops mid-body by requestTimeout; both are answered here.
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
@@ -190,6 +195,10 @@ function createGatewayServer(
   return server;
 }
 
+function ignoreSocketError(): void {
+  // The socket is closed by Node (or by us) after an error; nothing else to do.
+}
+
 function rawResponse(status: number, reason: string, body: string): string {
   return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
 }
@@ -205,7 +214,7 @@ function readCa(service: string, file: string): string {
 }
 
 async function listen(server: Server, address: ListenAddress): Promise<string> {
-  if (address.kind === 'unix') removeStaleSocket(address.path);
+  if (address.kind === 'unix') await removeStaleSocket(address.path);
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       reject(
@@ -236,8 +245,11 @@ async function listen(server: Server, address: ListenAddress): Promise<string> {
   return `${host}:${port}`;
 }
 
-/** A socket file left by a gateway that died is replaced; anything else there is refused. */
-function removeStaleSocket(path: string): void {
+/**
+ * A socket file left by a gateway that died is replaced. One that something
+ * still listens on is another gateway's (or anyone's): refused, never stolen.
+ */
+async function removeStaleSocket(path: string): Promise<void> {
   let info;
   try {
     info = lstatSync(path);
@@ -248,6 +260,19 @@ function removeStaleSocket(path: string): void {
     throw new MintfsError(
       'ERR_CONFIG_INVALID',
       `listen unix:${path}: a file that is not a socket is in the way`,
+    );
+  const listening = await new Promise<boolean>((resolve) => {
+    const probe = connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (listening)
+    throw new MintfsError(
+      'ERR_CONFIG_INVALID',
+      `listen unix:${path}: another process is listening on this socket`,
     );
   rmSync(path);
 }

@@ -5,9 +5,10 @@
  * AbortSignal, no intermediate body stream, which was a tenth of a request.
  */
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { Transform, Writable } from 'node:stream';
+import type { Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { RedactStream, maskSecrets, redactText } from './redact.js';
+import { responseDecoding } from './response-decoding.js';
 
 // Hop-by-hop headers (RFC 9110 7.6.1) never cross the gateway.
 export const HOP_BY_HOP = [
@@ -32,11 +33,6 @@ export interface ExchangeOptions {
   readonly countOut: (n: number) => void;
   /** The upstream failed before its response head: answer the client with an error. */
   readonly failed: (err: Error) => void;
-  /**
-   * An upstream may compress despite `accept-encoding: identity`; the
-   * decoder lets redaction see the real bytes (undefined: identity).
-   */
-  readonly decoderFor: (encoding: string | string[] | undefined) => Transform | undefined;
 }
 
 export class UpstreamExchange implements Dispatcher.DispatchHandler {
@@ -75,8 +71,17 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   ): void {
     if (statusCode < 200) return; // 1xx: informational, the real head follows
     const { res, secrets } = this.#o;
-    const decoder = this.#o.decoderFor(headers['content-encoding']);
-    res.writeHead(statusCode, responseHeaders(headers, secrets, decoder !== undefined));
+    const decoding = responseDecoding(headers);
+    if (decoding instanceof Error) {
+      // Nothing of this response reaches the client: it could hide the credential.
+      const err: NodeJS.ErrnoException = new Error(`undecodable response (${decoding.message})`);
+      err.code = 'MINTFS_UNDECODABLE';
+      controller.abort(err);
+      this.#o.failed(err);
+      return;
+    }
+    const decoder = decoding?.input;
+    res.writeHead(statusCode, responseHeaders(headers, secrets, decoding !== undefined));
     const length = Number(headers['content-length'] ?? NaN);
     if (!decoder && length <= SMALL_BODY_BYTES) {
       this.#chunks = [];
@@ -87,12 +92,13 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     const redact = new RedactStream(secrets, this.#o.countOut);
     redact.on('error', () => res.destroy());
     redact.pipe(res);
-    if (decoder) {
-      decoder.on('error', () => {
-        res.destroy();
-        controller.abort(new Error('undecodable upstream body'));
-      });
-      decoder.pipe(redact);
+    if (decoding) {
+      for (const stage of decoding.stages)
+        stage.on('error', () => {
+          res.destroy();
+          controller.abort(new Error('undecodable upstream body'));
+        });
+      decoding.output.pipe(redact);
     }
     this.#sink = decoder ?? redact;
     // Backpressure: a slow client pauses the upstream.

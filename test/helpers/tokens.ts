@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { encodeMacaroonV2, signCaveat } from '../../src/token/macaroon-codec.js';
+import { decodeToken, encodeTokenText } from '../../src/token/token-text.js';
 import { RootKey } from '../../src/keys/root-key.js';
 import type { TokenGrant } from '../../src/token/mint.js';
 import type { VerifyRequest } from '../../src/token/verify.js';
@@ -27,4 +29,23 @@ export function newKey(id = '20261122T010000Z-00000001'): RootKey {
 
 export function keyLookup(...keys: RootKey[]): (keyId: string) => RootKey | undefined {
   return (keyId) => keys.find((key) => key.id === keyId);
+}
+
+/**
+ * Appends caveats with a valid signature chain, as any holder can without a
+ * key, bypassing every check `mintfs attenuate` makes (the hostile agent's way).
+ */
+export function appendRawCaveats(token: string, caveats: readonly string[]): string {
+  const decoded = decodeToken(token);
+  const added = caveats.map((c) => Buffer.from(c));
+  let signature: Uint8Array = decoded.signature;
+  for (const caveat of added) signature = signCaveat(signature, caveat);
+  return encodeTokenText(
+    encodeMacaroonV2({
+      location: decoded.location,
+      identifier: decoded.identifier,
+      caveats: [...decoded.caveatBytes, ...added],
+      signature,
+    }),
+  );
 }

@@ -22,6 +22,8 @@ export interface TestUpstream {
   readonly port: number;
   readonly url: string;
   readonly requests: Recorded[];
+  /** Request targets in the order their heads arrived (before any body). */
+  readonly started: string[];
 }
 
 export async function startUpstream(
@@ -30,7 +32,9 @@ export async function startUpstream(
   gitRoot?: string,
 ): Promise<TestUpstream> {
   const requests: Recorded[] = [];
+  const started: string[] = [];
   const server: Server = createServer({ cert: pki.cert, key: pki.key }, (req, res) => {
+    started.push(req.url ?? '');
     if (gitRoot !== undefined && (req.url ?? '').startsWith('/git/')) {
       requests.push({
         method: req.method ?? '',
@@ -63,6 +67,31 @@ export async function startUpstream(
       } else if (url.pathname.endsWith('/echo-gzip')) {
         res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
         res.end(gzipSync(echoed));
+      } else if (url.pathname.endsWith('/echo-gzip-gzip')) {
+        // Two content codings, as `content-encoding: gzip, gzip`.
+        res.writeHead(200, {
+          'content-type': 'application/json',
+          'content-encoding': 'gzip, gzip',
+        });
+        res.end(gzipSync(gzipSync(echoed)));
+      } else if (url.pathname.endsWith('/echo-compress')) {
+        // A coding the gateway cannot decode, with the credential in plain sight.
+        res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'compress' });
+        res.end(echoed);
+      } else if (url.pathname.endsWith('/echo-te-gzip')) {
+        // A gzip *transfer* coding under the chunked framing: written raw, as
+        // Node's server would never produce it.
+        const gz = gzipSync(echoed);
+        req.socket.end(
+          Buffer.concat([
+            Buffer.from(
+              'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: gzip, chunked\r\nconnection: close\r\n\r\n' +
+                `${gz.length.toString(16)}\r\n`,
+            ),
+            gz,
+            Buffer.from('\r\n0\r\n\r\n'),
+          ]),
+        );
       } else if (url.pathname.endsWith('/big')) {
         const total = Number(url.searchParams.get('bytes') ?? 1 << 20);
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': total });
@@ -113,7 +142,7 @@ export async function startUpstream(
       }),
   );
   const port = (server.address() as AddressInfo).port;
-  return { port, url: `https://localhost:${port}`, requests };
+  return { port, url: `https://localhost:${port}`, requests, started };
 }
 
 /** `git http-backend` as a CGI program: smart HTTP for clone and fetch. */

@@ -50,7 +50,7 @@ describe('gateway config', () => {
     });
     assert.deepEqual(config.upstreams.github?.inject, {
       header: 'authorization',
-      template: 'token {credential}',
+      before: 'token ', after: '',
     });
     assert.equal(config.limits.maxBodyBytes, 100 * 1024 * 1024);
     assert.equal(config.limits.headersTimeout, 10_000);

@@ -36,7 +36,7 @@ describe('path globs', () => {
   });
 
   it('matches decoded segments', () => {
-    assert.equal(matches('/files/aAb', '/files/a%41b'), true);
+    assert.equal(matches('/files/a:b', '/files/a%3Ab'), true);
     assert.equal(matches('/files/*', '/files/a%20b'), true);
   });
 
@@ -61,9 +61,24 @@ describe('request path normalisation', () => {
   const refused: Array<[string, RegExp]> = [
     ['/repos/acme/widgets/../secret', /dot segment/],
     ['/repos/acme/widgets/./x', /dot segment/],
-    ['/repos/acme/widgets/%2e%2e/secret', /dot segment/],
-    ['/repos/acme/widgets/%2E%2e/secret', /dot segment/],
-    ['/repos/acme/widgets/.%2e/secret', /dot segment/],
+    ['/repos/acme/widgets/%2e%2e/secret', /unreserved/],
+    ['/repos/acme/widgets/%2E%2e/secret', /unreserved/],
+    ['/repos/acme/widgets/.%2e/secret', /unreserved/],
+    ['/repos/acme/widgets/..;/..;/evil', /;/],
+    ['/repos/acme/widgets/%2e%2e;/evil', /unreserved|;/],
+    ['/repos/acme/widgets/%2E%2E%3B/evil', /unreserved|;/],
+    ['/repos/acme/widgets/x;jsessionid=1', /;/],
+    ['/repos/acme/widgets/%252e%252e/evil', /%25/],
+    ['/repos/acme/widgets/%25', /%25/],
+    ['/repos/%61cme/widgets', /unreserved/],
+    ['/repos/acme/widgets/...', /dot segment/],
+    ['/repos/acme/widgets/..%20/evil', /dot segment/],
+    ['/repos/acme/widgets/%EF%BC%8E%EF%BC%8E/evil', /NFKC/],
+    ['/repos/acme/widgets/a%EF%BC%8Fb', /NFKC/],
+    ['/repos/acme/%C0%AE%C0%AE/evil', /%-escape/],
+    ['/repos/acme/%u002e%u002e/evil', /%-escape/],
+    ['/repos/a b', /control|space/],
+    [`/${'a/'.repeat(129)}`, /more than 128 segments/],
     ['/repos/acme%2fwidgets', /encoded slash/],
     ['/repos/acme%5Cwidgets', /encoded slash/],
     ['/repos/acme\\widgets', /backslash/],
@@ -87,7 +102,8 @@ describe('request path normalisation', () => {
       ok: true,
       segments: ['repos', 'acme', 'widgets'],
     });
-    assert.deepEqual(normaliseRequestPath('/a%41b'), { ok: true, segments: ['aAb'] });
+    assert.deepEqual(normaliseRequestPath('/a%3Ab'), { ok: true, segments: ['a:b'] });
+    assert.deepEqual(normaliseRequestPath('/caf%C3%A9'), { ok: true, segments: ['café'] });
     assert.deepEqual(normaliseRequestPath('/'), { ok: true, segments: [] });
     assert.deepEqual(normaliseRequestPath('/.well-known/x'), {
       ok: true,

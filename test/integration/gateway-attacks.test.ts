@@ -1,0 +1,349 @@
+/**
+ * The gateway against a hostile token holder: one test per attack class of
+ * docs/security.md, each played from the client side against the real
+ * gateway process and a real HTTPS upstream. "Never reached the upstream" is
+ * checked on the upstream's own request log.
+ */
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import { describe, it } from 'node:test';
+import { writeFileAtomic } from '../../src/keys/atomic-write.js';
+import { TOKEN_LIMITS } from '../../src/token/limits.js';
+import {
+  CREDENTIAL,
+  startGatewayFixture,
+  type GatewayFixture,
+} from '../helpers/gateway-fixture.js';
+import { pollUntil } from '../helpers/poll.js';
+import { appendRawCaveats } from '../helpers/tokens.js';
+
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** One request with the path and headers exactly as given (no URL normalisation). */
+function send(
+  gw: GatewayFixture,
+  path: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: gw.port,
+        path,
+        method: options.method ?? 'GET',
+        headers: options.headers ?? {},
+        agent: false,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+function bearer(token: string): Record<string, string> {
+  return { authorization: `Bearer ${token}` };
+}
+
+function errorCode(reply: Reply): string {
+  return (JSON.parse(reply.body) as { error: string }).error;
+}
+
+describe('gateway attacks: work a token holder can cause', () => {
+  it(
+    'a ** storm is refused at the caps, and a glob inside them costs a bounded match',
+    { timeout: 60_000 },
+    async (t) => {
+      const gw = await startGatewayFixture(t);
+      const deep = `/github/repos/acme/widgets/${Array.from({ length: 40 }, () => 'a').join('/')}`;
+      // Over the ** cap: refused before any HMAC work.
+      const storm = appendRawCaveats(gw.token(), [
+        `path /${Array.from({ length: 12 }, () => '**').join('/')}/z`,
+      ]);
+      const refused = await send(gw, deep, { headers: bearer(storm) });
+      assert.equal(refused.status, 401);
+      assert.equal(errorCode(refused), 'ERR_TOKEN_MALFORMED');
+      // Inside the caps, interleaved: answered (refused by the caveat), not hung.
+      const interleaved = appendRawCaveats(gw.token(), ['path /**/a/**/a/**/a/**/z']);
+      const longest = `/github/repos/acme/widgets/${Array.from({ length: 120 }, () => 'a').join('/')}`;
+      const judged = await send(gw, longest, { headers: bearer(interleaved) });
+      assert.equal(judged.status, 403);
+      assert.equal(errorCode(judged), 'ERR_CAVEAT_UNSATISFIED');
+      // A path past the segment cap is refused before any token work.
+      const tooLong = `/github/${Array.from({ length: 200 }, () => 'a').join('/')}`;
+      const past = await send(gw, tooLong, { headers: bearer(interleaved) });
+      assert.equal(past.status, 400);
+      assert.match(past.body, /more than 128 segments/);
+      assert.equal(gw.upstream.requests.length, 0);
+    },
+  );
+
+  it(
+    'a token with hundreds of caveats is refused as malformed, like any other bad token',
+    { timeout: 60_000 },
+    async (t) => {
+      const gw = await startGatewayFixture(t);
+      const forged = appendRawCaveatsUnchecked(gw.token(), 900);
+      const reply = await send(gw, '/github/repos/acme/widgets', { headers: bearer(forged) });
+      assert.equal(reply.status, 401);
+      assert.equal(errorCode(reply), 'ERR_TOKEN_MALFORMED');
+      assert.match(reply.body, new RegExp(`more than ${TOKEN_LIMITS.maxCaveats} caveats`));
+      // Still serving.
+      assert.equal(
+        (await send(gw, '/github/repos/acme/widgets', { headers: bearer(gw.token()) })).status,
+        200,
+      );
+    },
+  );
+});
+
+/** Resolves with the first response head a raw socket receives. */
+function responseHead(socket: Socket): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => {
+      text += chunk;
+      if (text.includes('\r\n\r\n')) resolve(text);
+    });
+    socket.on('close', () => resolve(text));
+  });
+}
+
+/** Hundreds of tiny caveats: over the count cap, under the length cap. */
+function appendRawCaveatsUnchecked(token: string, count: number): string {
+  return appendRawCaveats(
+    token,
+    Array.from({ length: count }, () => 'm'),
+  );
+}
+
+describe('gateway attacks: requests the upstream would read differently', () => {
+  it('method, path and host override headers and query keys are refused, underscores too', async (t) => {
+    const gw = await startGatewayFixture(t);
+    const token = gw.token({ methods: ['GET'] });
+    const headerCases: Array<Record<string, string>> = [
+      { 'X-HTTP-Method-Override': 'DELETE' },
+      { 'X-HTTP-Method': 'DELETE' },
+      { 'X-Method-Override': 'DELETE' },
+      { X_HTTP_METHOD_OVERRIDE: 'DELETE' },
+      { 'X-Original-URL': '/repos/acme/secret' },
+      { 'X-Rewrite-URL': '/repos/acme/secret' },
+      { 'X-Forwarded-Host': 'evil.example' },
+      { 'X-Forwarded-Prefix': '/admin' },
+      { Forwarded: 'host=evil.example' },
+      { x_original_url: '/repos/acme/secret' },
+    ];
+    for (const extra of headerCases) {
+      const reply = await send(gw, '/github/repos/acme/widgets', {
+        headers: { ...bearer(token), ...extra },
+      });
+      assert.equal(reply.status, 400, JSON.stringify(extra));
+      assert.equal(errorCode(reply), 'ERR_REQUEST_INVALID');
+    }
+    for (const query of [
+      '?_method=DELETE',
+      '?%5Fmethod=DELETE',
+      '?a=1;_method=DELETE',
+      '?X-HTTP-Method-Override=PUT',
+    ]) {
+      const reply = await send(gw, `/github/repos/acme/widgets${query}`, {
+        headers: bearer(token),
+      });
+      assert.equal(reply.status, 400, query);
+    }
+    assert.equal(gw.upstream.requests.length, 0, 'none reached the upstream');
+    // An ordinary query still passes.
+    assert.equal(
+      (await send(gw, '/github/repos/acme/widgets?page=2&method=x', { headers: bearer(token) }))
+        .status,
+      200,
+    );
+  });
+
+  it('paths a ;-dropping, double-decoding or Unicode-folding server would read as another are refused', async (t) => {
+    const gw = await startGatewayFixture(t);
+    const token = gw.token();
+    const smuggled = [
+      '/repos/acme/widgets/..;/..;/evil',
+      '/repos/acme/widgets/%2e%2e;/%2e%2e;/evil',
+      '/repos/acme/widgets/%2E%2E%3B/evil',
+      '/repos/acme/widgets/%252e%252e/%252e%252e/evil',
+      '/repos/acme/widgets/..%20/..%20/evil',
+      '/repos/acme/widgets/.../evil',
+      '/repos/acme/widgets/%EF%BC%8E%EF%BC%8E/evil',
+      '/repos/acme/widgets%3b/../evil',
+      '/repos/%61cme/widgets',
+    ];
+    for (const path of smuggled) {
+      for (const mode of ['reverse', 'forward']) {
+        const target =
+          mode === 'reverse' ? `/github${path}` : `http://localhost:${gw.upstream.port}${path}`;
+        const reply = await send(gw, target, { headers: bearer(token) });
+        assert.equal(reply.status, 400, `${mode} ${path}: ${reply.body}`);
+        assert.equal(errorCode(reply), 'ERR_PATH_AMBIGUOUS');
+      }
+    }
+    assert.equal(gw.upstream.requests.length, 0, 'none reached the upstream');
+  });
+});
+
+describe('gateway attacks: one agent against the others', () => {
+  it(
+    'a greedy agent is capped and its trickled bodies cut; another agent is still served',
+    { timeout: 60_000 },
+    async (t) => {
+      const gw = await startGatewayFixture(t, {
+        limits: 'agentConcurrency: 2\nupstreamConnections: 3\nbodyIdleTimeout: 1s',
+      });
+      const greedy = gw.token({ agent: 'greedy', methods: ['GET', 'POST'] });
+      const sockets: Socket[] = [];
+      t.after(() => sockets.forEach((s) => s.destroy()));
+      const heads: Array<Promise<string>> = [];
+      for (let i = 0; i < 3; i++) {
+        const socket = connect(gw.port, '127.0.0.1');
+        sockets.push(socket);
+        socket.on('error', () => undefined);
+        heads.push(responseHead(socket));
+        socket.write(
+          `POST /github/repos/acme/widgets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${greedy}\r\ncontent-length: 100000\r\n\r\nx`,
+        );
+        // In order, so the third is the one over the limit.
+        if (i < 2)
+          await pollUntil(
+            'the upstream to hold the body',
+            () => gw.upstream.started.length === i + 1,
+          );
+      }
+      assert.match(await (heads[2] as Promise<string>), /^HTTP\/1\.1 429 /);
+      // Meanwhile another agent is served at once.
+      const other = await send(gw, '/github/repos/acme/widgets', {
+        headers: bearer(gw.token({ agent: 'polite' })),
+      });
+      assert.equal(other.status, 200);
+      // The two stalled bodies are cut by the body idle timeout.
+      for (const head of await Promise.all(heads.slice(0, 2)))
+        assert.match(head, /^HTTP\/1\.1 408 /);
+    },
+  );
+
+  it('a body on a method that has none is refused before the upstream', async (t) => {
+    const gw = await startGatewayFixture(t);
+    const reply = await send(gw, '/github/repos/acme/widgets', {
+      headers: { ...bearer(gw.token()), 'content-type': 'text/plain', 'content-length': '1000' },
+      body: 'x'.repeat(1000),
+    });
+    assert.equal(reply.status, 400);
+    assert.match(reply.body, /bodyMethods/);
+    assert.equal(gw.upstream.requests.length, 0);
+  });
+});
+
+describe('gateway attacks: audit, redaction, injection', () => {
+  it('a holder-appended reader caveat is refused and never reaches the audit line', async (t) => {
+    const gw = await startGatewayFixture(t);
+    const spoofed = appendRawCaveats(gw.token(), [
+      'reader uid=0 gid=0 pid=1 start=1 exe=/usr/bin/innocent cgroup=/',
+    ]);
+    const reply = await send(gw, '/github/repos/acme/widgets', { headers: bearer(spoofed) });
+    assert.equal(reply.status, 401);
+    assert.equal(errorCode(reply), 'ERR_CAVEAT_MALFORMED');
+    const line = await pollUntil('the audit line', () => gw.requestLogs()[0]);
+    assert.equal(line.reader, undefined);
+    assert.equal(gw.upstream.requests.length, 0);
+  });
+
+  it('every coding an upstream applies is decoded before redaction, or the response refused', async (t) => {
+    const gw = await startGatewayFixture(t);
+    const token = gw.token();
+    for (const route of ['echo-te-gzip', 'echo-gzip-gzip', 'echo-gzip']) {
+      const reply = await send(gw, `/github/repos/acme/widgets/${route}`, {
+        headers: bearer(token),
+      });
+      assert.equal(reply.status, 200, route);
+      assert.ok(!reply.body.includes(CREDENTIAL), `${route} leaked the credential`);
+      const echoed = JSON.parse(reply.body) as { headers: { authorization: string } };
+      assert.match(echoed.headers.authorization, /^token \*+$/, route);
+    }
+    const refused = await send(gw, '/github/repos/acme/widgets/echo-compress', {
+      headers: bearer(token),
+    });
+    assert.equal(refused.status, 502);
+    assert.ok(!refused.body.includes(CREDENTIAL));
+    assert.match(refused.body, /unsupported coding compress/);
+  });
+
+  it('a credential holding $ patterns reaches the upstream byte for byte', async (t) => {
+    const gw = await startGatewayFixture(t);
+    const tricky = "ghp_$&x$'y$`z$$w$1";
+    writeFileAtomic(gw.credentialFile, `${tricky}\n`, { mode: 0o600 });
+    const token = gw.token();
+    await pollUntil('the new credential upstream', async () => {
+      await send(gw, '/github/repos/acme/widgets', { headers: bearer(token) });
+      return gw.upstream.requests.at(-1)?.headers.authorization === `token ${tricky}`;
+    });
+  });
+});
+
+describe('gateway attacks: connections that reset at any stage', () => {
+  const stages: Array<[string, (gw: GatewayFixture, token: string) => string, number]> = [
+    ['mid-head', () => 'GET /github/repos/acme/wid', 0],
+    [
+      'after the head',
+      (_gw, token) =>
+        `POST /github/repos/acme/widgets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\ncontent-length: 50\r\n\r\n`,
+      0,
+    ],
+    [
+      'after a CONNECT refusal',
+      () => 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n',
+      1,
+    ],
+    ['after a refusal', () => 'GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n', 1],
+    [
+      'mid-body',
+      (_gw, token) =>
+        `POST /github/repos/acme/widgets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\ncontent-length: 50\r\n\r\nabc`,
+      0,
+    ],
+    [
+      'mid-response',
+      (_gw, token) =>
+        `GET /github/repos/acme/widgets/big?bytes=20000000 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n\r\n`,
+      1,
+    ],
+  ];
+  it(
+    'resets at every stage, three times each, leave the gateway serving',
+    { timeout: 120_000 },
+    async (t) => {
+      const gw = await startGatewayFixture(t);
+      const token = gw.token();
+      for (const [stage, text, waitForBytes] of stages) {
+        for (let round = 0; round < 3; round++) {
+          const socket = connect(gw.port, '127.0.0.1');
+          socket.on('error', () => undefined);
+          await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+          socket.write(text(gw, token));
+          if (waitForBytes > 0) await new Promise((resolve) => socket.once('data', resolve));
+          else await new Promise((resolve) => setImmediate(resolve));
+          socket.resetAndDestroy();
+          const ok = await send(gw, '/github/repos/acme/widgets', { headers: bearer(token) });
+          assert.equal(ok.status, 200, `after a reset ${stage}`);
+        }
+      }
+      assert.equal(gw.child.exitCode, null);
+      assert.doesNotMatch(gw.stderr(), /unexpected error|Unhandled/);
+    },
+  );
+});
