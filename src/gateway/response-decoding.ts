@@ -39,7 +39,8 @@ export function responseDecoding(
   const transfer = codings(headers['transfer-encoding']);
   // chunked is the framing the HTTP client already removed; it must come last (RFC 9112 6.1).
   if (transfer.at(-1) === 'chunked') transfer.pop();
-  if (transfer.includes('chunked')) return new Error('transfer-encoding lists chunked before another coding');
+  if (transfer.includes('chunked'))
+    return new Error('transfer-encoding lists chunked before another coding');
   // Applied content codings first, then transfer codings: undo them in reverse.
   const applied = [...codings(headers['content-encoding']), ...transfer];
   if (applied.length === 0) return undefined;
@@ -50,7 +51,8 @@ export function responseDecoding(
     if (make === undefined) return new Error(`unsupported coding ${coding}`);
     stages.push(make());
   }
-  for (let i = 0; i + 1 < stages.length; i++) (stages[i] as Transform).pipe(stages[i + 1] as Transform);
+  for (let i = 0; i + 1 < stages.length; i++)
+    (stages[i] as Transform).pipe(stages[i + 1] as Transform);
   return { input: stages[0] as Transform, output: stages.at(-1) as Transform, stages };
 }
 

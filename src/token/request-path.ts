@@ -43,14 +43,16 @@ export function normaliseRequestPath(rawPath: string): NormalisedPath {
   if (rawPath.includes('?') || rawPath.includes('#'))
     return refuse('path contains a query or fragment');
   if (rawPath.includes('\\')) return refuse('path contains a backslash');
-  if (rawPath.includes(';')) return refuse('path contains ; (servers read ;parameters differently)');
+  if (rawPath.includes(';'))
+    return refuse('path contains ; (servers read ;parameters differently)');
   if (CONTROL.test(rawPath)) return refuse('path contains a control character or space');
   for (const match of rawPath.matchAll(PERCENT)) {
     const hex = match[1];
     if (hex === undefined) return refuse('path has a malformed %-escape');
     const upper = hex.toUpperCase();
     if (upper === '25') return refuse('path contains %25 (a second decode would read it again)');
-    if (upper === '2F' || upper === '5C') return refuse('path contains an encoded slash or backslash');
+    if (upper === '2F' || upper === '5C')
+      return refuse('path contains an encoded slash or backslash');
     if (upper === '3B') return refuse('path contains an encoded ;');
     if (UNRESERVED_BYTE.test(hex))
       return refuse(`path encodes an unreserved character (%${hex}); send it as is`);

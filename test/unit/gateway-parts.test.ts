@@ -50,7 +50,8 @@ describe('gateway config', () => {
     });
     assert.deepEqual(config.upstreams.github?.inject, {
       header: 'authorization',
-      before: 'token ', after: '',
+      before: 'token ',
+      after: '',
     });
     assert.equal(config.limits.maxBodyBytes, 100 * 1024 * 1024);
     assert.equal(config.limits.headersTimeout, 10_000);
