@@ -1,9 +1,10 @@
 /*
- * mintfs-seccomp-bpf SYSCALL...
+ * mintfs-seccomp-bpf SYSCALL... [socket-family:N]...
  *
  * Writes a seccomp BPF program to stdout that allows everything except the
- * named system calls (EPERM), clone() with any namespace flag (EPERM), and
- * clone3() (ENOSYS, so libc falls back to clone, whose flags we can see).
+ * named system calls (EPERM), clone() with any namespace flag (EPERM),
+ * clone3() (ENOSYS, so libc falls back to clone, whose flags we can see), and
+ * socket() of each named address family (EAFNOSUPPORT).
  * bubblewrap loads it with --seccomp FD. The list of names comes from
  * src/contain/seccomp-policy.ts, the single source for this and for the
  * OCI profile runc gets.
@@ -15,7 +16,11 @@
 #include <sched.h>
 #include <seccomp.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+
+#define FAMILY_PREFIX "socket-family:"
 
 static const unsigned long NAMESPACE_FLAGS[] = {
     CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER,
@@ -34,6 +39,18 @@ int main(int argc, char **argv) {
   }
   int rc = 0;
   for (int i = 1; i < argc && rc == 0; i++) {
+    if (strncmp(argv[i], FAMILY_PREFIX, strlen(FAMILY_PREFIX)) == 0) {
+      char *end = NULL;
+      long family = strtol(argv[i] + strlen(FAMILY_PREFIX), &end, 10);
+      if (end == NULL || *end != '\0' || family <= 0 || family > 255) {
+        fprintf(stderr, "bad address family in %s\n", argv[i]);
+        seccomp_release(ctx);
+        return 2;
+      }
+      rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
+                            SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)family));
+      continue;
+    }
     int nr = seccomp_syscall_resolve_name(argv[i]);
     if (nr == __NR_SCMP_ERROR) {
       fprintf(stderr, "unknown system call %s\n", argv[i]);

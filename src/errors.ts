@@ -19,6 +19,7 @@ export type MintfsErrorCode =
   | 'ERR_KEY_UNKNOWN'
   | 'ERR_KEY_SIGNING'
   | 'ERR_REVOCATIONS_UNREADABLE'
+  | 'ERR_PATH_UNSAFE'
   // tokens
   | 'ERR_TOKEN_MALFORMED'
   | 'ERR_TOKEN_SIGNATURE'
@@ -30,6 +31,7 @@ export type MintfsErrorCode =
   | 'ERR_PATH_AMBIGUOUS'
   // gateway requests
   | 'ERR_TOKEN_MISSING'
+  | 'ERR_LISTEN_FAILED'
   | 'ERR_REQUEST_INVALID'
   | 'ERR_SERVICE_UNKNOWN'
   | 'ERR_METHOD_NOT_ALLOWED'

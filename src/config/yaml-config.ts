@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { MintfsError, type MintfsErrorCode } from '../errors.js';
+import { assertTrustedPath } from '../util/trusted-path.js';
 
 export interface ConfigKind {
   /** How the file is named in messages: "profile", "gateway config". */
@@ -16,6 +17,8 @@ export interface ConfigKind {
 }
 
 export function readConfigFile(file: string, kind: ConfigKind): string {
+  // Before reading: a config someone else can rewrite must not configure us.
+  assertTrustedPath(file, kind.noun);
   try {
     return readFileSync(file, 'utf8');
   } catch (err) {
@@ -44,7 +47,17 @@ export function parseYamlConfig<S extends z.ZodType>(
       `${kind.noun} ${source}: invalid YAML${where}: ${message}`,
     );
   }
-  const result = schema.safeParse(doc.toJS({ maxAliasCount: 100 }), {
+  let value: unknown;
+  try {
+    // Aliases are expanded with a budget: a billion-laughs document is an error, not a hang.
+    value = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    throw new MintfsError(
+      kind.invalidCode,
+      `${kind.noun} ${source}: invalid YAML: ${err instanceof Error ? err.message.split('\n')[0] : 'cannot be read'}`,
+    );
+  }
+  const result = schema.safeParse(value, {
     error: (issue) =>
       issue.code === 'invalid_type' && issue.input === undefined ? 'required' : undefined,
   });

@@ -19,7 +19,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { constants } from 'node:os';
-import { join } from 'node:path';
+import { basename, join, relative, isAbsolute } from 'node:path';
+import { realpathSync } from 'node:fs';
 import { MintfsError, describeError } from '../errors.js';
 import { startMount, type RunningMount } from '../daemon/mount-daemon.js';
 import type { BackendName } from '../fuse/backend.js';
@@ -27,6 +28,8 @@ import { selectBackend } from '../fuse/select-backend.js';
 import { startGateway, type RunningGateway } from '../gateway/server.js';
 import type { Logger } from '../log/logger.js';
 import { bwrapArgs, type HostRoot } from './bwrap.js';
+import { createRunCgroup, type RunLimits } from './cgroup.js';
+import { allocateRunUid, processUsingUid, type RunUid } from './run-uid.js';
 import { seccompBpf } from './seccomp-policy.js';
 
 export const RUN_DIR = '/run/mintfs-run';
@@ -38,6 +41,9 @@ const FORWARDED_SIGNALS: NodeJS.Signals[] = [
   'SIGUSR1',
   'SIGUSR2',
 ];
+
+/** How long the command gets after a forwarded SIGINT or SIGTERM before everything is killed. */
+export const STOP_GRACE_MS = 5_000;
 
 export interface RunRequest {
   /** Serve this profile on a private mount... */
@@ -51,9 +57,11 @@ export interface RunRequest {
   readonly keysDir: string;
   /** The backend of the private mount (default: native where built). */
   readonly backend?: BackendName | undefined;
-  readonly uid: number;
-  readonly gid: number;
+  /** Run as this uid; by default a fresh one from the run range (run-uid.ts). */
+  readonly uid?: number | undefined;
+  readonly gid?: number | undefined;
   readonly workdir?: string | undefined;
+  readonly limits: RunLimits;
   readonly command: readonly string[];
   readonly logger: Logger;
 }
@@ -61,13 +69,10 @@ export interface RunRequest {
 /** Runs the command; resolves to the exit status to leave with (128+N for signal N). */
 export async function runInSandbox(request: RunRequest): Promise<number> {
   const { logger } = request;
-  const bpf = await seccompBpf();
-  // Traversable, not listable: the sandbox user must reach its mount and socket by name.
-  mkdirSync(RUN_DIR, { recursive: true, mode: 0o711 });
-  chmodSync(RUN_DIR, 0o711);
-  const work = mkdtempSync(join(RUN_DIR, 'run-'));
-  chmodSync(work, 0o711);
-  const cleanups: Array<() => Promise<void> | void> = [() => removeWorkDir(work)];
+  // Signals are ours from the first moment: one that comes during start-up
+  // stops it and cleans up (no mount, directory or process left behind).
+  const stopper = new Stopper();
+  const cleanups: Array<() => Promise<void> | void> = [];
   const cleanUp = async () => {
     for (const cleanup of cleanups.reverse()) {
       try {
@@ -78,6 +83,20 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
     }
   };
   try {
+    refuseSandboxWritableConfig(request);
+    const bpf = await seccompBpf();
+    stopper.check();
+    // Traversable, not listable: each run's directory is its own uid's alone.
+    mkdirSync(RUN_DIR, { recursive: true, mode: 0o711 });
+    chmodSync(RUN_DIR, 0o711);
+    const identity = runIdentity(request);
+    cleanups.push(() => identity.release());
+    const { uid, gid } = identity;
+    const work = mkdtempSync(join(RUN_DIR, 'run-'));
+    cleanups.push(() => removeWorkDir(work));
+    chownSync(work, uid, gid);
+    chmodSync(work, 0o700);
+
     const secretsDir = request.mountDir ?? join(work, 'secrets');
     if (request.profileFile !== undefined) {
       const mount: RunningMount = await startMount({
@@ -86,9 +105,10 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
         keysDir: request.keysDir,
         backend: selectBackend(request.backend, logger),
         logger,
-        fileOwner: { uid: request.uid, gid: request.gid },
+        fileOwner: { uid, gid },
       });
       cleanups.push(() => mount.unmount({ drainMs: 1_000 }));
+      stopper.check();
     }
     let gatewaySocket = request.gatewaySocket;
     if (request.gatewayConfig !== undefined) {
@@ -101,28 +121,29 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
       });
       cleanups.push(() => gateway.close());
       // The socket is the sandbox user's alone (the gateway makes it 0660).
-      chownSync(gatewaySocket, request.uid, request.gid);
+      chownSync(gatewaySocket, uid, gid);
+      stopper.check();
     }
     if (gatewaySocket === undefined || !isSocket(gatewaySocket))
       throw new MintfsError(
         'ERR_INPUT_INVALID',
         `--gateway-socket: ${gatewaySocket} is not a socket`,
       );
+    if (request.mountDir !== undefined)
+      await requireReachable(request.mountDir, 'directory', '--mount', identity);
+    if (request.gatewaySocket !== undefined)
+      await requireReachable(request.gatewaySocket, 'socket', '--gateway-socket', identity);
 
+    const cgroup = createRunCgroup(`mintfs-${basename(work)}`, request.limits);
+    cleanups.push(() => cgroup.remove());
     const bpfFile = join(work, 'seccomp.bpf');
     writeFileSync(bpfFile, bpf, { mode: 0o600 });
     const infoFile = join(work, 'info.json');
-    const bpfFd = openSync(bpfFile, 'r');
-    const infoFd = openSync(infoFile, 'w', 0o600);
-    cleanups.push(() => {
-      closeSync(bpfFd);
-      closeSync(infoFd);
-    });
     const args = bwrapArgs({
       secretsDir,
       gatewaySocket,
-      uid: request.uid,
-      gid: request.gid,
+      uid,
+      gid,
       workdir: request.workdir,
       command: request.command,
       seccompFd: 3,
@@ -130,51 +151,208 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
       hostRoot: readHostRoot(),
       env: passThroughEnv(),
     });
+    // Handed over on a descriptor (--args), so the sandbox's pid 1, which is
+    // bubblewrap itself, shows `bwrap --args 5` as its command line, not
+    // host paths.
+    // bubblewrap reads options alone from the descriptor; the command follows on its command line.
+    const split = args.indexOf('--');
+    const argsFile = join(work, 'bwrap.args');
+    writeFileSync(argsFile, `${args.slice(0, split).join('\0')}\0`, { mode: 0o600 });
+    const fds = [openSync(bpfFile, 'r'), openSync(infoFile, 'w', 0o600), openSync(argsFile, 'r')];
+    cleanups.push(() => fds.forEach((fd) => closeSync(fd)));
+    stopper.check();
     logger.info(
-      { event: 'sandbox-start', uid: request.uid, command: request.command[0] },
+      { event: 'sandbox-start', uid, command: request.command[0] },
       'starting the sandbox',
     );
-    return await supervise(args, [bpfFd, infoFd], infoFile, request, logger);
+    return await supervise(args.slice(split), fds, infoFile, identity, cgroup, stopper, logger);
+  } catch (err) {
+    if (err instanceof Interrupted) return 128 + constants.signals[err.signal];
+    throw err;
   } finally {
     await cleanUp();
+    stopper.close();
   }
 }
 
+/** A signal that came before the sandbox existed: start-up stops, cleanup runs. */
+class Interrupted extends Error {
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`interrupted by ${signal}`);
+  }
+}
+
+/** Holds the process's signal handlers for the whole run. */
+class Stopper {
+  #signal: NodeJS.Signals | undefined;
+  #onSignal: ((signal: NodeJS.Signals) => void) | undefined;
+  readonly #handler = (signal: NodeJS.Signals) => {
+    this.#signal ??= signal;
+    this.#onSignal?.(signal);
+  };
+
+  constructor() {
+    for (const signal of FORWARDED_SIGNALS) process.on(signal, this.#handler);
+  }
+
+  /** Throws Interrupted when a stop signal has come. */
+  check(): void {
+    if (this.#signal !== undefined && STOPPING.includes(this.#signal))
+      throw new Interrupted(this.#signal);
+  }
+
+  /** From now on, signals go here (the sandbox is running). */
+  route(onSignal: (signal: NodeJS.Signals) => void): void {
+    this.#onSignal = onSignal;
+    if (this.#signal !== undefined) onSignal(this.#signal);
+  }
+
+  close(): void {
+    for (const signal of FORWARDED_SIGNALS) process.off(signal, this.#handler);
+  }
+}
+
+const STOPPING: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
+
+function runIdentity(request: RunRequest): RunUid {
+  if (request.uid === undefined) return allocateRunUid(RUN_DIR);
+  const user = processUsingUid(request.uid);
+  if (user !== undefined)
+    throw new MintfsError(
+      'ERR_INPUT_INVALID',
+      `--uid ${request.uid}: host process ${user} runs as this uid and could reach the run's tokens; leave --uid out to get a fresh one`,
+    );
+  return { uid: request.uid, gid: request.gid ?? request.uid, release: () => undefined };
+}
+
+/**
+ * A profile, gateway config or keyring inside --workdir is one the sandbox
+ * can rewrite, widening its own scope on the next reload: refused.
+ */
+function refuseSandboxWritableConfig(request: RunRequest): void {
+  if (request.workdir === undefined) return;
+  const workdir = realpathOr(request.workdir);
+  const inputs: Array<[string, string | undefined]> = [
+    ['--profile', request.profileFile],
+    ['--gateway', request.gatewayConfig],
+    ['--keys', request.keysDir],
+  ];
+  for (const [flag, path] of inputs) {
+    if (path === undefined) continue;
+    const rel = relative(workdir, realpathOr(path));
+    if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel)))
+      throw new MintfsError(
+        'ERR_INPUT_INVALID',
+        `${flag} ${path} is inside --workdir ${request.workdir}, which the sandbox can write; keep it outside`,
+      );
+  }
+}
+
+function realpathOr(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
+
+/** Checks, as the sandbox user, that it can reach a running mount or socket; names the fix if not. */
+async function requireReachable(
+  path: string,
+  kind: 'directory' | 'socket',
+  flag: string,
+  identity: RunUid,
+): Promise<void> {
+  const test =
+    kind === 'directory' ? ['-x', path, '-a', '-r', path] : ['-S', path, '-a', '-w', path];
+  const ok = await new Promise<boolean>((resolve) => {
+    const child = spawn(
+      SETPRIV,
+      [
+        `--reuid=${identity.uid}`,
+        `--regid=${identity.gid}`,
+        '--clear-groups',
+        '/usr/bin/test',
+        ...test,
+      ],
+      { stdio: 'ignore', env: {} },
+    );
+    child.once('error', () => resolve(false));
+    child.once('close', (code) => resolve(code === 0));
+  });
+  if (!ok)
+    throw new MintfsError(
+      'ERR_INPUT_INVALID',
+      `${flag} ${path}: the sandbox user (uid ${identity.uid}) cannot ${kind === 'directory' ? 'read' : 'connect to'} it; give it to that uid (or a group it has), or use ${kind === 'directory' ? '--profile' : '--gateway'} for a private one`,
+    );
+}
+
+const SETPRIV = '/usr/bin/setpriv';
+
+/**
+ * Joins the run's cgroup, then becomes the sandbox user and execs bubblewrap:
+ * every process of the sandbox is inside the limits from its first
+ * instruction, and none of the operator's environment reaches it (the
+ * spawn's environment is empty; bubblewrap's pid 1 shows an empty environ).
+ */
+const ENTER = `
+setpriv=$1 uid=$2 gid=$3 bwrap=$4 groups=$5; shift 5
+while [ "$groups" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; groups=$((groups - 1)); done
+exec "$setpriv" --reuid="$uid" --regid="$gid" --clear-groups "$bwrap" --args 5 "$@"
+`;
+
 function supervise(
-  args: string[],
-  fds: [number, number],
+  command: readonly string[],
+  fds: number[],
   infoFile: string,
-  user: { uid: number; gid: number },
+  user: RunUid,
+  cgroup: ReturnType<typeof createRunCgroup>,
+  stopper: Stopper,
   logger: Logger,
 ): Promise<number> {
   return new Promise((resolve, reject) => {
-    // bubblewrap starts as the sandbox user: run as root, its --uid would be
-    // root on the host behind a user namespace; this way the command really is
-    // that user to the kernel (file owners, FUSE permissions, signals).
-    const child = spawn('bwrap', args, {
-      stdio: ['inherit', 'inherit', 'inherit', ...fds],
-      uid: user.uid,
-      gid: user.gid,
-    });
-    const forward = (signal: NodeJS.Signals) => {
-      const target = commandPid(infoFile);
-      try {
-        if (target !== undefined) process.kill(target, signal);
-        else child.kill(signal);
-      } catch {
-        // Already gone.
+    const child = spawn(
+      '/bin/sh',
+      [
+        '-c',
+        ENTER,
+        'mintfs-run',
+        SETPRIV,
+        String(user.uid),
+        String(user.gid),
+        BWRAP,
+        String(cgroup.procsFiles.length),
+        ...cgroup.procsFiles,
+        ...command,
+      ],
+      { stdio: ['inherit', 'inherit', 'inherit', ...fds], env: {} },
+    );
+    let killer: NodeJS.Timeout | undefined;
+    // A signal reaches every process of the agent (not bubblewrap's own,
+    // whose death would SIGKILL the rest at once); after STOP_GRACE_MS of a
+    // stop signal, everything in the cgroup is killed.
+    stopper.route((signal) => {
+      const own = new Set([child.pid, bwrapInit(infoFile)]);
+      let reached = 0;
+      for (const pid of cgroup.pids()) {
+        if (own.has(pid)) continue;
+        try {
+          process.kill(pid, signal);
+          reached++;
+        } catch {
+          // Already gone.
+        }
       }
-    };
-    for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
-    const done = () => {
-      for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);
-    };
+      if (reached === 0) child.kill(signal);
+      if (STOPPING.includes(signal))
+        killer ??= setTimeout(() => cgroup.signalAll('SIGKILL'), STOP_GRACE_MS);
+    });
     child.once('error', (err) => {
-      done();
+      clearTimeout(killer);
       reject(new MintfsError('ERR_SANDBOX_FAILED', `bwrap: ${describeError(err)}`, { cause: err }));
     });
     child.once('close', (code, signal) => {
-      done();
+      clearTimeout(killer);
       const status = code ?? 128 + (signal ? constants.signals[signal] : 0);
       logger.info({ event: 'sandbox-exit', status }, 'the sandboxed command ended');
       resolve(status);
@@ -182,21 +360,24 @@ function supervise(
   });
 }
 
-/**
- * The command's pid on the host: bubblewrap reports its pid-1 helper, whose
- * one child is the command.
- */
-function commandPid(infoFile: string): number | undefined {
+const BWRAP = findOnPath('bwrap') ?? '/usr/bin/bwrap';
+
+function findOnPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
+    const candidate = join(dir, name);
+    try {
+      if (lstatSync(candidate).isFile() || lstatSync(candidate).isSymbolicLink()) return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** bubblewrap's pid-1 helper, as its info file reports it. */
+function bwrapInit(infoFile: string): number | undefined {
   try {
-    const init = (JSON.parse(readFileSync(infoFile, 'utf8')) as { 'child-pid'?: number })[
-      'child-pid'
-    ];
-    if (init === undefined) return undefined;
-    const children = readFileSync(`/proc/${init}/task/${init}/children`, 'utf8')
-      .trim()
-      .split(/\s+/);
-    const first = Number(children[0]);
-    return Number.isInteger(first) && first > 0 ? first : undefined;
+    return (JSON.parse(readFileSync(infoFile, 'utf8')) as { 'child-pid'?: number })['child-pid'];
   } catch {
     return undefined;
   }
@@ -216,13 +397,18 @@ function readHostRoot(): HostRoot {
   return root;
 }
 
+/**
+ * The only things of the caller's environment a sandbox gets: its terminal
+ * type (for a person at a terminal), if it looks like one. Nothing else of
+ * the operator's environment may be visible inside, since it can hold
+ * credentials (`credential: { env: NAME }`).
+ */
 function passThroughEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const name of ['TERM', 'LANG', 'LC_ALL', 'TZ']) {
-    const value = process.env[name];
-    if (value !== undefined) env[name] = value;
-  }
-  return env;
+  const term = process.env.TERM;
+  return {
+    LANG: 'C.UTF-8',
+    ...(term !== undefined && /^[A-Za-z0-9._+-]{1,64}$/.test(term) ? { TERM: term } : {}),
+  };
 }
 
 function isSocket(path: string): boolean {
@@ -235,7 +421,7 @@ function isSocket(path: string): boolean {
 
 /** Removes what run created, entry by entry: never a recursive delete into a mount. */
 function removeWorkDir(work: string): void {
-  for (const name of ['seccomp.bpf', 'info.json', 'gateway.sock'])
+  for (const name of ['seccomp.bpf', 'info.json', 'bwrap.args', 'gateway.sock'])
     rmSync(join(work, name), { force: true });
   try {
     rmdirSync(join(work, 'secrets'));

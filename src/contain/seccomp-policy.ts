@@ -5,9 +5,9 @@
  * else is allowed: agents run compilers, interpreters and test suites, and a
  * short deny list of kernel attack surface breaks none of them.
  *
- * On top of this list: clone() with any namespace flag is denied, and
+ * On top of this list: clone() with any namespace flag is denied,
  * clone3() answers ENOSYS (its flags live in memory a filter cannot read;
- * libc then falls back to clone()).
+ * libc then falls back to clone()), and socket() refuses the families below.
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -62,7 +62,18 @@ export const DENIED_SYSCALLS = [
   // file handles bypass path-based confinement
   'open_by_handle_at',
   'name_to_handle_at',
+  // io_uring: a second system call interface, which filters do not see into
+  'io_uring_setup',
+  'io_uring_enter',
+  'io_uring_register',
 ] as const;
+
+/**
+ * Socket families refused by socket() (EAFNOSUPPORT). AF_VSOCK reaches the
+ * host and other VMs, and network namespaces do not isolate it.
+ */
+export const DENIED_SOCKET_FAMILIES = [{ name: 'AF_VSOCK', value: 40 }] as const;
+const EAFNOSUPPORT = 97;
 
 // CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET
 const NAMESPACE_FLAGS = [
@@ -91,6 +102,12 @@ export function ociSeccompProfile(): Record<string, unknown> {
         args: [{ index: 0, value: flag, valueTwo: flag, op: 'SCMP_CMP_MASKED_EQ' }],
       })),
       { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS },
+      ...DENIED_SOCKET_FAMILIES.map((family) => ({
+        names: ['socket'],
+        action: 'SCMP_ACT_ERRNO',
+        errnoRet: EAFNOSUPPORT,
+        args: [{ index: 0, value: family.value, op: 'SCMP_CMP_EQ' }],
+      })),
     ],
   };
 }
@@ -100,7 +117,11 @@ const BPF_HELPER = fileURLToPath(new URL('../../native/mintfs-seccomp-bpf', impo
 /** The policy as a BPF program for `bwrap --seccomp FD`. */
 export async function seccompBpf(): Promise<Buffer> {
   try {
-    const { stdout } = await promisify(execFile)(BPF_HELPER, [...DENIED_SYSCALLS], {
+    const args = [
+      ...DENIED_SYSCALLS,
+      ...DENIED_SOCKET_FAMILIES.map((family) => `socket-family:${family.value}`),
+    ];
+    const { stdout } = await promisify(execFile)(BPF_HELPER, args, {
       encoding: 'buffer',
     });
     return stdout;

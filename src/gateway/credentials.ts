@@ -10,6 +10,7 @@
 import { lstatSync, readFileSync, unwatchFile, watchFile } from 'node:fs';
 import { inspect } from 'node:util';
 import { MintfsError } from '../errors.js';
+import { untrustedPathProblem } from '../util/trusted-path.js';
 import type { Logger } from '../log/logger.js';
 import type { UpstreamConfig } from './config.js';
 
@@ -165,6 +166,8 @@ function readCredentialFile(service: string, file: string): string {
     throw fail('does not exist');
   }
   if (!info.isFile()) throw fail('is not a regular file');
+  const untrusted = untrustedPathProblem(file);
+  if (untrusted !== undefined) throw fail(untrusted.replace(/^it /, ''));
   if ((info.mode & 0o077) !== 0)
     throw fail(
       `is accessible by group or others (mode ${(info.mode & 0o777).toString(8)}); chmod 600 it`,

@@ -218,11 +218,9 @@ async function listen(server: Server, address: ListenAddress): Promise<string> {
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       reject(
-        new MintfsError(
-          'ERR_CONFIG_INVALID',
-          `listen ${address.text}: ${err.code ?? err.message}`,
-          { cause: err },
-        ),
+        new MintfsError('ERR_LISTEN_FAILED', `listen ${address.text}: ${err.code ?? err.message}`, {
+          cause: err,
+        }),
       );
     };
     server.once('error', onError);
@@ -271,7 +269,7 @@ async function removeStaleSocket(path: string): Promise<void> {
   });
   if (listening)
     throw new MintfsError(
-      'ERR_CONFIG_INVALID',
+      'ERR_LISTEN_FAILED',
       `listen unix:${path}: another process is listening on this socket`,
     );
   rmSync(path);

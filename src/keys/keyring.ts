@@ -23,6 +23,7 @@ import {
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { assertTrustedPath } from '../util/trusted-path.js';
 import { MintfsError } from '../errors.js';
 import { KEY_ID } from '../token/identifier.js';
 import { formatInstant, parseInstant } from '../util/instant.js';
@@ -114,6 +115,7 @@ export function loadKeyring(dir: string): Keyring {
   }
   if (!info.isDirectory())
     throw new MintfsError('ERR_KEYRING_MISSING', `keyring ${dir} is not a directory`);
+  assertTrustedPath(dir, 'keyring');
   if ((info.mode & 0o077) !== 0)
     throw new MintfsError(
       'ERR_KEYRING_PERMISSIONS',
@@ -267,6 +269,7 @@ function readKeyFile(dir: string, file: string): RootKey {
       'ERR_KEYRING_PERMISSIONS',
       `key file ${path} is accessible by group or others (mode ${octal(info.mode)}); chmod 600 it`,
     );
+  assertTrustedPath(path, 'key file');
   const text = readFileSync(path, 'utf8');
   if (!KEY_TEXT.test(text))
     throw new MintfsError(

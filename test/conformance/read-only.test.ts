@@ -1,6 +1,7 @@
 /** Nothing on the mount can be changed: every write-like call fails with EROFS or EACCES. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { BACKENDS } from '../helpers/backends.js';
 import { startMountFixture } from '../helpers/mount-fixture.js';
@@ -50,6 +51,16 @@ for (const backend of BACKENDS) {
       t.diagnostic(JSON.stringify(outcomes));
       // Nothing was minted for the refused opens.
       assert.doesNotMatch(fixture.stderr(), /"event":"mint"/);
+    });
+
+    it('is read-only at the VFS too (mount option ro), a second wall behind EROFS', async (t) => {
+      const fixture = await startMountFixture(t, undefined, { backend });
+      const line = readFileSync('/proc/self/mountinfo', 'utf8')
+        .split('\n')
+        .find((l) => l.split(' ')[4] === fixture.mountpoint);
+      assert.ok(line, 'the mount is in mountinfo');
+      // Field 6 holds the per-mount options: ro or rw.
+      assert.equal(line.split(' ')[5]?.split(',')[0], 'ro', line);
     });
 
     it('a shell redirect into a token file fails with "Read-only file system"', async (t) => {

@@ -14,9 +14,13 @@ export function runAsync(
   command: string,
   args: readonly string[],
   onSpawn?: (pid: number) => void,
+  env?: NodeJS.ProcessEnv,
 ): Promise<Completed> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(env === undefined ? {} : { env }),
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));

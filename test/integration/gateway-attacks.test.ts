@@ -5,7 +5,10 @@
  * checked on the upstream's own request log.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { writeFileAtomic } from '../../src/keys/atomic-write.js';
@@ -15,7 +18,9 @@ import {
   startGatewayFixture,
   type GatewayFixture,
 } from '../helpers/gateway-fixture.js';
+import { CLI } from '../helpers/paths.js';
 import { pollUntil } from '../helpers/poll.js';
+import { runAsync } from '../helpers/spawn.js';
 import { appendRawCaveats } from '../helpers/tokens.js';
 
 interface Reply {
@@ -344,6 +349,49 @@ describe('gateway attacks: connections that reset at any stage', () => {
       }
       assert.equal(gw.child.exitCode, null);
       assert.doesNotMatch(gw.stderr(), /unexpected error|Unhandled/);
+    },
+  );
+});
+
+describe('gateway: unix sockets', () => {
+  it(
+    'never takes over a socket something listens on; replaces a stale one',
+    { timeout: 60_000 },
+    async (t) => {
+      const gw = await startGatewayFixture(t);
+      const config = join(gw.dir, 'second.yaml');
+      writeFileSync(
+        config,
+        readFileSync(join(gw.dir, 'gateway.yaml'), 'utf8').replace(/ {2}- 127\.0\.0\.1:0\n/, ''),
+      );
+      const live = await runAsync(process.execPath, [CLI, 'gateway', config, '--keys', gw.keysDir]);
+      assert.equal(live.code, 3, live.stderr);
+      assert.match(live.stderr, /another process is listening on this socket/);
+      assert.equal(
+        (await send(gw, '/github/repos/acme/widgets', { headers: bearer(gw.token()) })).status,
+        200,
+      );
+
+      // A socket left by a process that died: replaced.
+      const stalePath = join(gw.dir, 'stale.sock');
+      const holder = spawn(process.execPath, [
+        '-e',
+        `require('net').createServer().listen(${JSON.stringify(stalePath)})`,
+      ]);
+      await pollUntil('the stale socket', () => existsSync(stalePath));
+      holder.kill('SIGKILL');
+      await new Promise((resolve) => holder.once('exit', resolve));
+      writeFileSync(config, readFileSync(config, 'utf8').replace(gw.socketPath, stalePath));
+      let stderr = '';
+      const second = spawn(process.execPath, [CLI, 'gateway', config, '--keys', gw.keysDir], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      t.after(() => second.kill('SIGKILL'));
+      second.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+      await pollUntil('the second gateway to listen on the stale path', () => {
+        if (second.exitCode !== null) throw new Error(stderr);
+        return stderr.includes('"event":"gateway-listening"');
+      });
     },
   );
 });

@@ -9,6 +9,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import {
+  chmodSync,
+  copyFileSync,
   existsSync,
   mkdirSync,
   readFileSync,
@@ -118,10 +120,14 @@ function makeContainerCgroup(t: Parameters<typeof teardownOf>[0], name: string) 
   mkdirSync(dir);
   teardownOf(t).add(() => rmdirSync(dir));
   return {
-    run: (file: string) =>
-      spawnSync('sh', ['-c', 'echo $$ > "$1/cgroup.procs" && exec cat "$2"', 'sh', dir, file], {
-        encoding: 'utf8',
-      }),
+    run: (file: string, cat = 'cat') =>
+      spawnSync(
+        'sh',
+        ['-c', 'echo $$ > "$1/cgroup.procs" && exec "$3" "$2"', 'sh', dir, file, cat],
+        {
+          encoding: 'utf8',
+        },
+      ),
   };
 }
 
@@ -235,7 +241,8 @@ describe('native backend: who reads', () => {
     );
     const cat = readAs(['cat'], join(fixture.mountpoint, 'github/token'));
     assert.equal(cat.status, 0);
-    const reader = decodeToken(cat.stdout).caveats.at(-1) ?? '';
+    // Second, straight after time-before: where only the mount can put it.
+    const reader = decodeToken(cat.stdout).caveats[1] ?? '';
     assert.match(
       reader,
       new RegExp(`^reader uid=0 gid=0 pid=${cat.pid} start=[1-9][0-9]* exe=${CAT} cgroup=`),
@@ -249,6 +256,31 @@ describe('native backend: who reads', () => {
     assert.equal(response.status, 200, response.body);
     const logged = await pollUntil('the request log line', () => gateway.requestLogs()[0]);
     assert.equal(logged.reader, reader.slice('reader '.length));
+  });
+
+  it('a reader caveat that would be over the size limit fails the mint (EIO, mint-failed), never truncated', async (t) => {
+    const fixture = await startMountFixture(t, profileWith('readerCaveat: true'), {
+      backend: 'native',
+    });
+    const file = join(fixture.mountpoint, 'github/token');
+    // A reader whose executable path and cgroup percent-encode to over 2048 bytes.
+    const dir = tempDir(t);
+    let exeDir = dir;
+    while (Buffer.byteLength(exeDir) < 400) {
+      exeDir = join(exeDir, '\u00e9'.repeat(60));
+      mkdirSync(exeDir);
+    }
+    const exe = join(exeDir, 'cat');
+    copyFileSync(CAT, exe);
+    chmodSync(exe, 0o755);
+    const cgroup = makeContainerCgroup(t, `mintfs-${'%'.repeat(200)}-${process.pid}`);
+    const long = cgroup.run(file, exe);
+    assert.notEqual(long.status, 0);
+    assert.match(long.stderr, /Input\/output error/);
+    const failed = await auditFor(fixture, 'mint-failed', long.pid);
+    assert.match(String(failed.reason), /reader caveat over the caveat size limit/);
+    // An ordinary reader of the same file still gets its token.
+    assert.equal(readAs(['cat'], file).status, 0);
   });
 
   it('fuse-native refuses a profile with readers or readerCaveat: it cannot tell who reads', (t) => {

@@ -3,10 +3,12 @@
  * mount and gateway in front of the real HTTPS test upstream.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { RUN_DIR } from '../../src/contain/run-sandbox.js';
+import { RUN_UID_COUNT, RUN_UID_FIRST } from '../../src/contain/run-uid.js';
 import { mountedPaths } from '../../src/fuse/mount-table.js';
 import { diagnostics, runCli } from '../helpers/cli.js';
 import {
@@ -42,8 +44,28 @@ function runArgs(gw: GatewayFixture): string[] {
   return ['run', '--profile', profile, '--gateway', config, '--keys', gw.keysDir];
 }
 
-function mintfsRun(args: readonly string[], onSpawn?: (pid: number) => void): Promise<Completed> {
-  return runAsync(process.execPath, [CLI, ...args], onSpawn);
+function mintfsRun(
+  args: readonly string[],
+  onSpawn?: (pid: number) => void,
+  env?: NodeJS.ProcessEnv,
+): Promise<Completed> {
+  return runAsync(process.execPath, [CLI, ...args], onSpawn, env);
+}
+
+/** Host pids of processes whose command line is exactly `args`, running as a uid of the run range. */
+async function sandboxedPids(args: string): Promise<number[]> {
+  const ps = await runAsync('ps', ['-eo', 'pid=,uid=,args=']);
+  return ps.stdout
+    .split('\n')
+    .map((line) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .filter(
+      ([, , uid, command]) =>
+        command === args &&
+        Number(uid) >= RUN_UID_FIRST &&
+        Number(uid) < RUN_UID_FIRST + RUN_UID_COUNT,
+    )
+    .map(([, pid]) => Number(pid));
 }
 
 function runDirEntries(): string[] {
@@ -84,8 +106,8 @@ describe('mintfs run: a command in a bubblewrap sandbox', () => {
         .filter((word) => word.includes('='))
         .map((word) => word.split('=') as [string, string]),
     );
-    assert.equal(out.uid, '65534');
-    assert.equal(out.gid, '65534');
+    assert.ok(Number(out.uid) >= RUN_UID_FIRST && Number(out.uid) < RUN_UID_FIRST + RUN_UID_COUNT);
+    assert.equal(out.gid, out.uid);
     assert.equal(out.CapEff, '0000000000000000');
     assert.equal(out.NoNewPrivs, '1');
     assert.equal(out.Seccomp, '2');
@@ -118,7 +140,7 @@ describe('mintfs run: a command in a bubblewrap sandbox', () => {
     // The sandbox starts after the mount: wait until sleep runs as the sandbox user.
     await pollUntil(
       'sleep in the sandbox',
-      async () => (await runAsync('pgrep', ['-u', '65534', '-x', 'sleep'])).stdout.trim() !== '',
+      async () => (await sandboxedPids('sleep 60')).length > 0,
     );
     process.kill(pid, 'SIGTERM');
     const result = await running;
@@ -147,4 +169,235 @@ describe('mintfs run: a command in a bubblewrap sandbox', () => {
       assert.match(lines[0] as string, message);
     }
   });
+});
+
+describe('mintfs run: from inside, as a hostile agent', () => {
+  it('sees nothing of the operator environment, nor host paths, in any process', async (t) => {
+    const gw = await startGatewayFixture(t);
+    const args = runArgs(gw);
+    // The gateway credential from the environment, as `credential: { env: NAME }` does.
+    const config = join(gw.dir, 'env-gateway.yaml');
+    writeFileSync(
+      config,
+      readFileSync(join(gw.dir, 'run-gateway.yaml'), 'utf8').replace(
+        /credential: \{ file: [^}]+\}/,
+        'credential: { env: MINTFS_TEST_GH_CREDENTIAL }',
+      ),
+    );
+    args[args.indexOf('--gateway') + 1] = config;
+    const marker = 'operator-secret-7f3a9c';
+    // The patterns travel base64-encoded, so the script's own command line does not hold them.
+    const patterns = Buffer.from(
+      [marker, CREDENTIAL, '/run/mintfs-run', gw.dir].join('\n'),
+    ).toString('base64');
+    const script = `
+      echo ${patterns} | base64 -d > /tmp/patterns
+      head -2 /tmp/patterns > /tmp/operator; tail -2 /tmp/patterns > /tmp/hostpaths
+      for p in /proc/[0-9]*; do cat $p/environ $p/cmdline 2>/dev/null; done | tr '\\0' '\\n' > /tmp/seen
+      echo "pids=$(ls -d /proc/[0-9]* | wc -l)"
+      echo "operator=$(grep -c -F -f /tmp/operator /tmp/seen)"
+      echo "hostpaths=$(grep -c -F -f /tmp/hostpaths /tmp/seen)"
+      echo "pid1=$(tr '\\0' ' ' </proc/1/cmdline | cut -c1-24)"
+    `;
+    const result = await mintfsRun([...args, '--', 'bash', '-c', script], undefined, {
+      ...process.env,
+      MINTFS_TEST_MARKER: marker,
+      MINTFS_TEST_GH_CREDENTIAL: CREDENTIAL,
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.ok(Number(/pids=(\d+)/.exec(result.stdout)?.[1]) >= 3, result.stdout);
+    assert.match(result.stdout, /operator=0\b/);
+    assert.match(result.stdout, /hostpaths=0\b/);
+    assert.match(result.stdout, /pid1=\S*bwrap --args 5/);
+  });
+
+  it('runs as a fresh uid no host process has, in a run directory only that uid can enter', async (t) => {
+    const gw = await startGatewayFixture(t);
+    let pid = 0;
+    const running = mintfsRun([...runArgs(gw), '--', 'sleep', '31'], (p) => (pid = p));
+    const [sleeper] = await pollUntil('the sandboxed sleep', async () => {
+      const pids = await sandboxedPids('sleep 31');
+      return pids.length > 0 ? pids : undefined;
+    });
+    const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${sleeper}/status`, 'utf8'))?.[1]);
+    const hostUsers = (await runAsync('ps', ['-eo', 'uid='])).stdout
+      .split('\n')
+      .filter((u) => Number(u) === uid);
+    // Only the sandbox's own processes (bwrap, its helper, socat, sleep) have it.
+    const sandboxed = (await runAsync('ps', ['-eo', 'uid=,comm='])).stdout
+      .split('\n')
+      .filter((line) => Number(line.trim().split(/\s+/)[0]) === uid)
+      .map((line) => line.trim().split(/\s+/)[1]);
+    assert.equal(hostUsers.length, sandboxed.length);
+    for (const comm of sandboxed) assert.match(comm ?? '', /^(bwrap|bash|socat|sleep)$/);
+    const dir = runDirEntries().find((name) => name.startsWith('run-')) as string;
+    const info = statSync(join(RUN_DIR, dir));
+    assert.equal(info.uid, uid);
+    assert.equal(info.mode & 0o777, 0o700);
+    // Another uid (the host's nobody) cannot enter it.
+    const nobody = await runAsync('setpriv', [
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+      'ls',
+      join(RUN_DIR, dir),
+    ]);
+    assert.notEqual(nobody.code, 0);
+    process.kill(pid, 'SIGTERM');
+    await running;
+  });
+
+  it('refuses --uid of a host process, and a profile or config the sandbox could write', async (t) => {
+    const gw = await startGatewayFixture(t);
+    const args = runArgs(gw);
+    // A host daemon running as uid 4242.
+    const daemon = spawn(
+      'setpriv',
+      ['--reuid=4242', '--regid=4242', '--clear-groups', 'sleep', '60'],
+      {
+        stdio: 'ignore',
+      },
+    );
+    t.after(() => daemon.kill('SIGKILL'));
+    await pollUntil(
+      'the host daemon',
+      () =>
+        readFileSync(`/proc/${daemon.pid}/status`, 'utf8').includes('\tUid:\t4242') ||
+        /^Uid:\s+4242/m.test(readFileSync(`/proc/${daemon.pid}/status`, 'utf8')),
+    );
+    const refused = runCli([...args, '--uid', '4242', '--', 'true']);
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(diagnostics(refused.stderr)[0] ?? '', /host process \d+ runs as this uid/);
+    const workdir = join(gw.dir, 'work');
+    mkdirSync(workdir);
+    const inside = join(workdir, 'agent.yaml');
+    writeFileSync(inside, PROFILE);
+    const before = runDirEntries();
+    const result = runCli([
+      ...args.map((a) => (a.endsWith('agent.yaml') ? inside : a)),
+      '--workdir',
+      workdir,
+      '--',
+      'true',
+    ]);
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(
+      diagnostics(result.stderr)[0] ?? '',
+      /inside --workdir .* which the sandbox can write/,
+    );
+    assert.deepEqual(runDirEntries(), before);
+  });
+
+  it(
+    'contains fork and memory bombs, and denies io_uring and vsock',
+    { timeout: 120_000 },
+    async (t) => {
+      const gw = await startGatewayFixture(t);
+      const script = `
+      python3 - <<'PY'
+import ctypes, errno, socket
+libc = ctypes.CDLL(None, use_errno=True)
+r = libc.syscall(425, 4, ctypes.c_void_p(0))  # io_uring_setup
+print("io_uring", r, ctypes.get_errno())
+try:
+    socket.socket(40, socket.SOCK_STREAM)  # AF_VSOCK
+    print("vsock 0")
+except OSError as e:
+    print("vsock", e.errno)
+PY
+      python3 - <<'PY'
+import os, time
+n = 0
+for i in range(100):
+    try:
+        if os.fork() == 0:
+            time.sleep(3)
+            os._exit(0)
+        n += 1
+    except OSError:
+        pass
+print("forks=%d" % n)
+PY
+      python3 -c 'b = bytearray(512 * 1024 * 1024); print("allocated")' >/dev/null 2>&1; echo "memory=$?"
+    `;
+      const result = await mintfsRun([
+        ...runArgs(gw),
+        '--pids',
+        '32',
+        '--memory',
+        '256M',
+        '--',
+        'bash',
+        '-c',
+        script,
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /io_uring -1 1\b/, 'io_uring_setup: EPERM');
+      assert.match(result.stdout, /vsock 97\b/, 'socket(AF_VSOCK): EAFNOSUPPORT');
+      const forks = Number(/forks=(\d+)/.exec(result.stdout)?.[1]);
+      assert.ok(forks < 100, `the pids limit stopped some of 100 forks (${forks} started)`);
+      assert.match(result.stdout, /memory=137/, 'the memory bomb was killed');
+      assert.ok(
+        !existsSync('/sys/fs/cgroup/pids') ||
+          !readdirSync('/sys/fs/cgroup/pids').some((n) => n.startsWith('mintfs-run-')),
+      );
+    },
+  );
+
+  it(
+    'an interrupt reaches the whole tree: sh -c sleep stops at once, nothing left behind',
+    { timeout: 60_000 },
+    async (t) => {
+      const gw = await startGatewayFixture(t);
+      const before = runDirEntries();
+      let pid = 0;
+      const running = mintfsRun(
+        [...runArgs(gw), '--', 'sh', '-c', 'sleep 20; echo done'],
+        (p) => (pid = p),
+      );
+      await pollUntil(
+        'sleep in the sandbox',
+        async () => (await sandboxedPids('sleep 20')).length > 0,
+      );
+      const sent = Date.now();
+      process.kill(pid, 'SIGINT');
+      const result = await running;
+      assert.ok(Date.now() - sent < 4_000, 'stopped well before the sleep would end');
+      assert.equal(result.code, 130, result.stderr);
+      assert.deepEqual(await sandboxedPids('sleep 20'), []);
+      assert.deepEqual(runDirEntries(), before);
+    },
+  );
+
+  it(
+    'interrupted at any point of start-up, leaves no mount, directory, cgroup or process',
+    { timeout: 180_000 },
+    async (t) => {
+      const gw = await startGatewayFixture(t);
+      const before = runDirEntries();
+      for (const delayMs of [0, 50, 100, 200, 300, 450, 600, 800, 1000, 1300]) {
+        let pid = 0;
+        const running = mintfsRun([...runArgs(gw), '--', 'sleep', '32'], (p) => (pid = p));
+        await pollUntil('the run to start', () => pid > 0);
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        process.kill(pid, 'SIGINT');
+        const result = await running;
+        // Killed by the signal itself (null) before Node installed any handler, else 130.
+        assert.ok(
+          result.code === 130 || result.code === null,
+          `after ${delayMs} ms: exit ${result.code}: ${result.stderr}`,
+        );
+        assert.deepEqual(
+          runDirEntries().filter((n) => n.startsWith('run-')),
+          before.filter((n) => n.startsWith('run-')),
+          `after ${delayMs} ms`,
+        );
+        assert.ok(
+          !mountedPaths().some((p) => p.startsWith(RUN_DIR)),
+          `a mount left after ${delayMs} ms`,
+        );
+        assert.deepEqual(await sandboxedPids('sleep 32'), [], `a process left after ${delayMs} ms`);
+      }
+    },
+  );
 });

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { runInSandbox } from '../../contain/run-sandbox.js';
+import { RUN_UID_COUNT, RUN_UID_FIRST } from '../../contain/run-uid.js';
+import { parseByteSize } from '../../util/byte-size.js';
 import { createLogger } from '../../log/logger.js';
 import { defineCommand } from '../define-command.js';
 import {
@@ -20,7 +22,7 @@ const Id = z.coerce
 export const runCommand = defineCommand({
   command: 'run',
   describe:
-    'Run a command in a bubblewrap sandbox: /secrets from a token mount, no network but the gateway at 127.0.0.1:8787, no capabilities, seccomp, a non-root uid',
+    'Run a command in a bubblewrap sandbox: /secrets from a token mount, no network but the gateway at 127.0.0.1:8787, no capabilities, seccomp, a fresh non-root uid, memory/pids/cpu limits',
   builder: (yargs) =>
     yargs
       .options(keysOption)
@@ -32,8 +34,18 @@ export const runCommand = defineCommand({
         type: 'string',
         describe: "Or reach this running gateway's unix socket",
       })
-      .option('uid', { type: 'number', default: 65534, describe: 'User the command runs as' })
+      .option('uid', {
+        type: 'number',
+        describe: `User the command runs as (default: a fresh uid from ${RUN_UID_FIRST}..${RUN_UID_FIRST + RUN_UID_COUNT - 1} that no host process has)`,
+      })
       .option('gid', { type: 'number', describe: 'Group (default: the uid)' })
+      .option('memory', {
+        type: 'string',
+        default: '2G',
+        describe: 'Memory for the whole sandbox (512M, 2G)',
+      })
+      .option('pids', { type: 'number', default: 1024, describe: 'Processes and threads at once' })
+      .option('cpus', { type: 'number', describe: 'CPU time, in CPUs (1.5); default: no limit' })
       .option('workdir', { type: 'string', describe: 'Host directory bound read-write at /work' })
       .option('log', { type: 'string', describe: 'Write mintfs logs to this file, not stderr' })
       .parserConfiguration({ 'populate--': true })
@@ -49,8 +61,21 @@ export const runCommand = defineCommand({
       mount: z.string().min(1).optional(),
       gateway: z.string().min(1).optional(),
       'gateway-socket': z.string().min(1).optional(),
-      uid: Id,
+      uid: Id.optional(),
       gid: Id.optional(),
+      memory: z.string().transform((text, ctx) => {
+        const bytes = parseByteSize(text);
+        if (bytes === undefined || bytes < 16 * 1024 * 1024) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `"${text}" is not a size of at least 16M, such as 512M or 2G`,
+          });
+          return z.NEVER;
+        }
+        return bytes;
+      }),
+      pids: z.number().int().min(8, 'must be at least 8').max(4_194_304),
+      cpus: z.number().positive().max(4096).optional(),
       workdir: z.string().min(1).optional(),
       log: z.string().min(1).optional(),
       'log-level': LogLevelArg,
@@ -85,6 +110,7 @@ export const runCommand = defineCommand({
       backend: args.backend,
       uid: args.uid,
       gid: args.gid ?? args.uid,
+      limits: { memoryBytes: args.memory, pids: args.pids, cpus: args.cpus },
       workdir: args.workdir,
       command: args['--'] ?? [],
       logger,
