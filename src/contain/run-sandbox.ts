@@ -22,7 +22,7 @@ import { constants } from 'node:os';
 import { basename, join, relative, isAbsolute } from 'node:path';
 import { realpathSync } from 'node:fs';
 import { MintfsError, describeError } from '../errors.js';
-import { startMount, type RunningMount } from '../daemon/mount-daemon.js';
+import { requireRoot, startMount, type RunningMount } from '../daemon/mount-daemon.js';
 import type { BackendName } from '../fuse/backend.js';
 import { selectBackend } from '../fuse/select-backend.js';
 import { startGateway, type RunningGateway } from '../gateway/server.js';
@@ -83,6 +83,7 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
     }
   };
   try {
+    requireRoot('run');
     refuseSandboxWritableConfig(request);
     const bpf = await seccompBpf();
     stopper.check();

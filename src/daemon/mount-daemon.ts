@@ -17,7 +17,7 @@ import {
 } from '../fs/virtual-tree.js';
 import type { FuseBackend, MountedFileSystem } from '../fuse/backend.js';
 import { detachMount, mountById, mountpointState, topMountAt } from '../fuse/mount-table.js';
-import { checkSharedParent, ensureSharedParent } from '../fuse/propagation.js';
+import { STAGING_DIR, checkSharedParent, ensureSharedParent } from '../fuse/propagation.js';
 import { watchKeyring } from '../keys/watch-keyring.js';
 import type { Logger } from '../log/logger.js';
 import { loadProfile } from '../profile/load-profile.js';
@@ -60,6 +60,7 @@ const LOST_POLL_MS = 250;
 
 export async function startMount(request: MountRequest): Promise<RunningMount> {
   const { logger } = request;
+  requireRoot('mount');
   const profileFile = request.profileFile;
   const owner = request.fileOwner;
   const loadTree = () => {
@@ -252,4 +253,18 @@ async function prepareMountpoint(
   if (readdirSync(mountpoint).length > 0)
     throw new MintfsError('ERR_MOUNTPOINT_INVALID', `${mountpoint} is not empty`);
   return { mountpoint, takeover: false };
+}
+
+/**
+ * Mounting stages the file system under /run/mintfs-staging and moves it into
+ * place (so a restart can take over without a gap), which needs root:
+ * refuse at once with the reason, not with an EACCES from somewhere inside.
+ */
+export function requireRoot(what: string): void {
+  const euid = process.geteuid?.() ?? 0;
+  if (euid !== 0)
+    throw new MintfsError(
+      'ERR_MOUNT_FAILED',
+      `${what} needs root (it stages each mount under ${STAGING_DIR} and moves it into place; uid ${euid} cannot): run it as root, for example from a system service`,
+    );
 }

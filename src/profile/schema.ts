@@ -4,6 +4,7 @@
  * than a caveat silently left out of every token.
  */
 import { z } from 'zod';
+import { TOKEN_LIMITS } from '../token/limits.js';
 import { pathGlobProblem } from '../token/path-glob.js';
 import { AGENT_NAME, HOST_NAME, HTTP_METHODS, SERVICE_NAME } from '../token/vocabulary.js';
 import { parseDuration } from '../util/duration.js';
@@ -130,6 +131,25 @@ export const FileSpecSchema = z
       ),
     ...Ownership,
     ...ReaderControls,
+  })
+  .superRefine((spec, ctx) => {
+    // Every caveat minted from a profile stays inside what verifiers accept
+    // (src/token/limits.ts); a profile past them would mint refused tokens.
+    for (const field of ['hosts', 'paths'] as const) {
+      const values = spec[field];
+      if (values.length > TOKEN_LIMITS.maxListValues)
+        ctx.addIssue({
+          code: 'custom',
+          path: [field],
+          message: `lists at most ${TOKEN_LIMITS.maxListValues} values`,
+        });
+      else if (Buffer.byteLength(values.join(' ')) > TOKEN_LIMITS.maxCaveatBytes - 16)
+        ctx.addIssue({
+          code: 'custom',
+          path: [field],
+          message: `together are over ${TOKEN_LIMITS.maxCaveatBytes - 16} bytes`,
+        });
+    }
   })
   .describe('One virtual file: every read mints a token with these caveats');
 

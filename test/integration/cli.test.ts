@@ -1,12 +1,13 @@
 /** The command line, spawned for real: output on stdout, one-line errors, exit codes. */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { mountedPaths } from '../../src/fuse/mount-table.js';
 import { diagnostics, runCli } from '../helpers/cli.js';
 import { DEMO_PROFILE } from '../helpers/mount-fixture.js';
-import { REPO_ROOT } from '../helpers/paths.js';
+import { CLI, REPO_ROOT } from '../helpers/paths.js';
 import { tempDir } from '../helpers/temp.js';
 
 const URL = 'https://api.github.com/repos/acme/widgets/pulls';
@@ -229,6 +230,39 @@ describe('mintfs CLI', () => {
     assert.equal(diagnostics(result.stderr).length, 1);
     assert.match(result.stderr, /files\."github\/token"\.methdos: unknown field/);
     assert.equal(mountedPaths().includes(mountpoint), false);
+  });
+
+  it('mount and run as a non-root user fail with one line saying root is needed', (t) => {
+    const dir = tempDir(t);
+    chownSync(dir, 4242, 4242);
+    const keys = join(dir, 'keys');
+    const asUser = (args: string[]) =>
+      spawnSync(
+        'setpriv',
+        ['--reuid=4242', '--regid=4242', '--clear-groups', process.execPath, CLI, ...args],
+        {
+          encoding: 'utf8',
+          env: { ...process.env, HOME: dir },
+        },
+      );
+    assert.equal(asUser(['keys', 'init', '--keys', keys]).status, 0);
+    const profile = join(dir, 'profile.yaml');
+    writeFileSync(profile, DEMO_PROFILE);
+    chownSync(profile, 4242, 4242);
+    const mountpoint = join(dir, 'mnt');
+    mkdirSync(mountpoint);
+    chownSync(mountpoint, 4242, 4242);
+    for (const args of [
+      ['mount', profile, mountpoint, '--keys', keys],
+      ['run', '--profile', profile, '--gateway', profile, '--keys', keys, '--', 'true'],
+    ]) {
+      const result = asUser(args);
+      assert.equal(result.status, 3, result.stderr);
+      const lines = diagnostics(result.stderr);
+      assert.equal(lines.length, 1, result.stderr);
+      assert.match(lines[0] ?? '', /^mintfs: (mount|run) needs root/);
+    }
+    assert.ok(!mountedPaths().includes(mountpoint));
   });
 
   it('a missing keyring never mounts and says how to create one', (t) => {

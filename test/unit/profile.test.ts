@@ -117,6 +117,29 @@ describe('profiles', () => {
     );
   });
 
+  it('refuses lists and globs a verifier would refuse in a token (the token limits)', () => {
+    const many = Array.from({ length: 17 }, (_, i) => `"/p${i}/**"`).join(', ');
+    assert.match(
+      problem(VALID.replace('["/repos/acme/widgets/**"]', `[${many}]`)),
+      /paths: lists at most 16/,
+    );
+    const long = Array.from({ length: 16 }, (_, i) => `"/${`s${i}`.padEnd(150, 'x')}/**"`).join(
+      ', ',
+    );
+    assert.match(
+      problem(VALID.replace('["/repos/acme/widgets/**"]', `[${long}]`)),
+      /paths: together are over/,
+    );
+    assert.match(
+      problem(VALID.replace('/repos/acme/widgets/**', '/**/a/**/b/**/c/**/d/**')),
+      /more than 4 \*\* segments/,
+    );
+    assert.match(
+      problem(VALID.replace('/repos/acme/widgets/**', `/${Array(33).fill('a').join('/')}`)),
+      /more than 32 segments/,
+    );
+  });
+
   it('refuses file paths that escape or clash', () => {
     assert.match(
       problem(VALID.replace('github/token:', '../token:')),
