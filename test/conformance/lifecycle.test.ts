@@ -5,6 +5,7 @@ import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { mountedPaths } from '../../src/fuse/mount-table.js';
+import { decodeToken } from '../../src/token/token-text.js';
 import { runCli, diagnostics } from '../helpers/cli.js';
 import type { BackendName } from '../../src/fuse/backend.js';
 import { BACKENDS } from '../helpers/backends.js';
@@ -122,6 +123,47 @@ for (const backend of BACKENDS) {
       const token = out.split('\n')[1] ?? '';
       assert.equal(token.length, size);
       assert.deepEqual(await exited, { code: 0, signal: null });
+    });
+
+    it('every token served up to the stop has its audit line, reads through a detached cwd included', async (t) => {
+      const fixture = await startMountFixture(t, undefined, { backend });
+      // A reader whose cwd is inside the mount keeps opening files after the lazy detach.
+      const reader = spawn(
+        '/usr/bin/python3',
+        [
+          '-c',
+          'import os,sys\nos.chdir(sys.argv[1])\nwhile True:\n  try:\n    f=open("token")\n    t=f.read()\n    f.close()\n  except OSError:\n    break\n  print(t,flush=True)',
+          join(fixture.mountpoint, 'github'),
+        ],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      teardownOf(t).add(() => reader.kill('SIGKILL'));
+      let out = '';
+      reader.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+      await pollUntil('the reader to get tokens', () => out.split('\n').length > 50);
+      const exited = exitOf(fixture.child);
+      fixture.child.kill('SIGTERM');
+      assert.deepEqual(await exited, { code: 0, signal: null });
+      await new Promise((resolve) =>
+        reader.exitCode !== null ? resolve(null) : reader.once('close', resolve),
+      );
+      const served = out
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => decodeToken(line).tokenId);
+      const audited = new Set(
+        fixture
+          .stderr()
+          .split('\n')
+          .filter((line) => line.includes('"event":"mint"'))
+          .map((line) => (JSON.parse(line) as { tokenId: string }).tokenId),
+      );
+      const missing = served.filter((id) => !audited.has(id));
+      assert.deepEqual(
+        missing,
+        [],
+        `${missing.length} of ${served.length} tokens have no audit line`,
+      );
     });
 
     it('a second signal exits at once, even while a reader is still reading', async (t) => {
