@@ -78,7 +78,7 @@ describe('caveat parsing (properties)', () => {
         (kind, n) => {
           const value = { service: 'github', host: 'a.example', method: 'GET', path: '/a' }[
             kind
-          ] as string;
+          ];
           const parsed = parseCaveat(`${kind} ${Array(n).fill(value).join(' ')}`);
           assert.equal(parsed.ok, false);
         },
