@@ -76,9 +76,7 @@ describe('caveat parsing (properties)', () => {
         fc.constantFrom('service', 'host', 'method', 'path'),
         fc.integer({ min: 17, max: 60 }),
         (kind, n) => {
-          const value = { service: 'github', host: 'a.example', method: 'GET', path: '/a' }[
-            kind
-          ];
+          const value = { service: 'github', host: 'a.example', method: 'GET', path: '/a' }[kind];
           const parsed = parseCaveat(`${kind} ${Array(n).fill(value).join(' ')}`);
           assert.equal(parsed.ok, false);
         },
