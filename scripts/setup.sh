@@ -9,5 +9,16 @@ if [ ! -c /dev/fuse ]; then
   echo "setup: /dev/fuse is missing; mintfs needs FUSE (modprobe fuse, or run the container with --device /dev/fuse)" >&2
   exit 1
 fi
-npm ci --no-audit --no-fund --loglevel=error
+# npm ci wipes and reinstalls node_modules (half a minute): skip it when the
+# installed tree came from this very lock file.
+lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
+stamp=node_modules/.mintfs-lock-sha256
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$lock_sum" ]; then
+  echo "npm dependencies: up to date with package-lock.json" >&2
+else
+  echo "npm dependencies: installing from package-lock.json (npm ci)" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$lock_sum" >"$stamp"
+fi
+echo "building (TypeScript, the native addon and helpers)" >&2
 npm run build --silent

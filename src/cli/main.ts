@@ -3,6 +3,7 @@
  * The mintfs command line: wires the command modules into yargs and maps
  * every failure to one line on stderr and an exit code (exit-codes.ts).
  */
+import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { describeError, isMintfsError } from '../errors.js';
@@ -19,30 +20,44 @@ import { verifyCommand } from './commands/verify.js';
 import { EXIT_INVALID, exitCodeFor } from './exit-codes.js';
 import { printDiagnostic } from './io.js';
 
+const COMMANDS = [
+  keysCommand,
+  mountCommand,
+  mintCommand,
+  inspectCommand,
+  verifyCommand,
+  revokeCommand,
+  runCommand,
+  gatewayCommand,
+  attenuateCommand,
+  profileCommand,
+];
+
 async function main(args: string[]): Promise<void> {
   const debug = args.includes('--debug');
+  if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
+    process.stdout.write(`mintfs ${packageVersion()}\n`);
+    return;
+  }
+  const cli = yargs(args);
   try {
-    await yargs(args)
+    await cli
       .scriptName('mintfs')
       .usage('$0 <command>\n\nMint fresh, caveated macaroons on every read of a FUSE file.')
       .option('debug', { type: 'boolean', default: false, describe: 'Show stack traces on errors' })
       .option('log-level', {
         type: 'string',
-        default: process.env.MINTFS_LOG_LEVEL ?? 'info',
         choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
-        describe: 'Log level for the JSON logs on stderr ($MINTFS_LOG_LEVEL)',
+        describe: 'Log level ($MINTFS_LOG_LEVEL; default info, and warn for mint at a terminal)',
       })
-      .command(keysCommand)
-      .command(mountCommand)
-      .command(mintCommand)
-      .command(inspectCommand)
-      .command(verifyCommand)
-      .command(revokeCommand)
-      .command(runCommand)
-      .command(gatewayCommand)
-      .command(attenuateCommand)
-      .command(profileCommand)
-      .demandCommand(1, 'name a command (see --help)')
+      .option('log-format', {
+        type: 'string',
+        choices: ['json', 'pretty'],
+        describe:
+          'Log lines as JSON or for a person ($MINTFS_LOG_FORMAT; default: pretty at a terminal, else json)',
+      })
+      .command(COMMANDS)
+      .demandCommand(1, NO_COMMAND)
       .strict()
       .fail((message, err) => {
         throw err ?? new UsageError(message);
@@ -52,7 +67,10 @@ async function main(args: string[]): Promise<void> {
       .parseAsync();
   } catch (err) {
     if (err instanceof UsageError) {
-      printDiagnostic(`${err.message}${dashValueHint(err.message, args)} (see mintfs --help)`);
+      if (err.message === NO_COMMAND) {
+        // `mintfs` alone: the usage, as --help prints it, on stderr.
+        process.stderr.write(`${await cli.getHelp()}\n`);
+      } else printDiagnostic(`${usageMessage(err.message, args)} (see mintfs --help)`);
       process.exitCode = EXIT_INVALID;
       return;
     }
@@ -63,6 +81,70 @@ async function main(args: string[]): Promise<void> {
 }
 
 class UsageError extends Error {}
+
+const NO_COMMAND = 'no command';
+
+/** yargs' generic texts, said for a person: the command's usage line, the command meant. */
+function usageMessage(message: string, args: readonly string[]): string {
+  const named = args.find((arg) => !arg.startsWith('-'));
+  const command = COMMANDS.find((c) => String(c.command).split(' ')[0] === named);
+  if (message.startsWith('Not enough non-option arguments') && command)
+    return `usage: mintfs ${String(command.command)}`;
+  if (
+    message.startsWith('Unknown argument') &&
+    named !== undefined &&
+    !command &&
+    args[0] === named
+  ) {
+    const near = closest(
+      named,
+      COMMANDS.map((c) => String(c.command).split(' ')[0] as string),
+    );
+    return `unknown command ${printable(named)}${near === undefined ? '' : ` (did you mean ${near}?)`}`;
+  }
+  return `${message}${dashValueHint(message, args)}`;
+}
+
+/** The known word within two edits of `word`, if any. */
+function closest(word: string, known: readonly string[]): string | undefined {
+  let best: { name: string; distance: number } | undefined;
+  for (const name of known) {
+    const distance = editDistance(word.toLowerCase(), name);
+    if (distance <= 2 && (best === undefined || distance < best.distance))
+      best = { name, distance };
+  }
+  return best?.name;
+}
+
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++)
+      next[j] = Math.min(
+        (row[j] as number) + 1,
+        (next[j - 1] as number) + 1,
+        (row[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    row = next;
+  }
+  return row[b.length] as number;
+}
+
+/** What the user typed, short and printable (it could be a pasted token). */
+function printable(word: string): string {
+  const clean = word.replace(/[^\x21-\x7e]/g, '?');
+  return clean.length > 40 ? `${clean.slice(0, 37)}...` : clean;
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(
+    readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'),
+  ) as {
+    version: string;
+  };
+  return pkg.version;
+}
 
 /**
  * Token ids are base64url and one in 64 starts with "-": yargs reads

@@ -93,3 +93,25 @@ export function formatPath(path: readonly PropertyKey[]): string {
   }
   return out;
 }
+
+/**
+ * A zod string option whose type error says what was expected, for a person:
+ * `ttl: a duration such as 5m, not the number 300` rather than zod's
+ * "expected string, received number".
+ */
+export function textOf(what: string): {
+  error: (issue: { input?: unknown }) => string | undefined;
+} {
+  return {
+    error: (issue) =>
+      issue.input === undefined ? undefined : `${what}, not ${describeValue(issue.input)}`,
+  };
+}
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'number') return `the number ${value}`;
+  if (typeof value === 'boolean') return `${value}`;
+  if (value === null) return 'null (an empty value)';
+  if (Array.isArray(value)) return 'a list';
+  return `a ${typeof value === 'object' ? 'mapping' : typeof value}`;
+}

@@ -5,7 +5,7 @@
  */
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
-import { parseYamlConfig, readConfigFile, type ConfigKind } from '../config/yaml-config.js';
+import { parseYamlConfig, readConfigFile, textOf, type ConfigKind } from '../config/yaml-config.js';
 import { HTTP_METHODS, SERVICE_NAME } from '../token/vocabulary.js';
 import { parseDuration } from '../util/duration.js';
 
@@ -20,7 +20,7 @@ export type ListenAddress =
   | { readonly kind: 'unix'; readonly path: string; readonly text: string };
 
 const ListenSchema = z
-  .string()
+  .string(textOf('an address such as 127.0.0.1:8787 or unix:/run/mintfs/gateway.sock'))
   .describe(
     'host:port (such as 127.0.0.1:8787 or [::1]:8787; port 0 picks a free one) or unix:/absolute/path',
   )
@@ -43,7 +43,7 @@ const ListenSchema = z
   });
 
 const UpstreamUrlSchema = z
-  .string()
+  .string(textOf('a URL such as https://api.github.com'))
   .describe('Base URL of the upstream, http:// or https://, optionally with a path prefix')
   .transform((text, ctx) => {
     let url: URL;
@@ -87,7 +87,7 @@ const CredentialSourceSchema = z
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 
 const InjectSchema = z
-  .string()
+  .string(textOf('a header such as "Authorization: token {credential}"'))
   .describe('The header to set upstream, with {credential} where the credential goes')
   .transform((text, ctx) => {
     const colon = text.indexOf(':');
@@ -133,7 +133,7 @@ const UpstreamSchema = z.strictObject({
 });
 
 const Bytes = z.number().int().positive();
-const Duration = z.string().transform((text, ctx) => {
+const Duration = z.string(textOf('a duration such as 30s or 5m')).transform((text, ctx) => {
   const ms = parseDuration(text);
   if (ms === undefined || ms <= 0) {
     ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration such as 30s or 5m` });

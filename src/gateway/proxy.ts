@@ -34,16 +34,24 @@ const DROPPED_REQUEST_HEADERS = new Set([
   'expect',
 ]);
 
-export interface ProxyDeps {
+/**
+ * What the config file decides, swapped whole on a reload (SIGHUP or an
+ * edit): a request uses the runtime it started with from first to last.
+ */
+export interface GatewayRuntime {
   readonly config: GatewayConfig;
   readonly credentials: CredentialStore;
+  /** One connection pool per upstream (undici: about a third cheaper per request than node:http). */
+  readonly pools: ReadonlyMap<string, Dispatcher>;
+}
+
+export interface ProxyDeps {
+  readonly runtime: () => GatewayRuntime;
   readonly keyring: () => Keyring;
   /** Reloads the keyring if a key with this id has appeared on disk since the last load. */
   readonly reloadKeyringFor: (keyId: string | undefined) => boolean;
   readonly revocations: () => RevocationList;
   readonly cache: VerificationCache;
-  /** One connection pool per upstream (undici: about a third cheaper per request than node:http). */
-  readonly pools: ReadonlyMap<string, Dispatcher>;
   readonly logger: Logger;
   readonly clock: () => Date;
   /** Requests in flight per agent (or per token without an agent caveat). */
@@ -96,7 +104,8 @@ export function createProxyHandler(
       sendError(res, code, message);
     };
 
-    const route = routeRequest(req.url ?? '', deps.config.upstreams);
+    const runtime = deps.runtime();
+    const route = routeRequest(req.url ?? '', runtime.config.upstreams);
     if (!route.ok) return refuse(route.code, route.message);
     audit.mode = route.mode;
     audit.service = route.service;
@@ -151,7 +160,7 @@ export function createProxyHandler(
       return refuse(verdict.code, `${verdict.reason}${caveat}`);
     }
 
-    const limits = deps.config.limits;
+    const limits = runtime.config.limits;
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > limits.maxBodyBytes)
       return refuse('ERR_BODY_TOO_LARGE', `request body is over ${limits.maxBodyBytes} bytes`);
@@ -172,7 +181,7 @@ export function createProxyHandler(
       else deps.inFlight.set(owner, left);
     });
 
-    forward(req, res, route, deps, audit, limits);
+    forward(req, res, route, runtime, audit, limits);
   };
 }
 
@@ -180,13 +189,13 @@ function forward(
   req: IncomingMessage,
   res: ServerResponse,
   route: Route,
-  deps: ProxyDeps,
+  runtime: GatewayRuntime,
   audit: Audit,
   limits: Limits,
 ): void {
-  const pool = deps.pools.get(route.service);
+  const pool = runtime.pools.get(route.service);
   if (!pool) return void sendError(res, 'ERR_SERVICE_UNKNOWN', `no upstream ${route.service}`);
-  const credential = deps.credentials.current(route.service);
+  const credential = runtime.credentials.current(route.service);
   const headers = upstreamHeaders(req, route, credential.value);
 
   let failed = false;
@@ -200,8 +209,8 @@ function forward(
   const exchange = new UpstreamExchange({
     res,
     // Captured with the credential injected, so a rotation mid-response still masks it.
-    secrets: deps.credentials.secretsFor(route.service),
-    secretBytes: deps.credentials.secretBytesFor(route.service),
+    secrets: runtime.credentials.secretsFor(route.service),
+    secretBytes: runtime.credentials.secretBytesFor(route.service),
     countOut: (n) => (audit.bytesOut += n),
     failed: (err) => {
       const code = (err as { code?: string }).code;

@@ -9,6 +9,7 @@ import { connect, type Socket } from 'node:net';
 import { rootCertificates } from 'node:tls';
 import { Pool } from 'undici';
 import { MintfsError } from '../errors.js';
+import { Reloadable, fileFingerprint } from '../util/reloadable.js';
 import { reloadIfKeyAppeared, watchKeyring } from '../keys/watch-keyring.js';
 import { revocationsDir } from '../revocation/revocations.js';
 import { watchRevocations } from '../revocation/watch-revocations.js';
@@ -16,7 +17,7 @@ import type { Logger } from '../log/logger.js';
 import { loadGatewayConfig, type GatewayConfig, type ListenAddress } from './config.js';
 import { CredentialStore } from './credentials.js';
 import { errorBody } from './http-errors.js';
-import { createProxyHandler } from './proxy.js';
+import { createProxyHandler, type GatewayRuntime } from './proxy.js';
 import { VerificationCache } from './verify-cache.js';
 
 export interface GatewayOptions {
@@ -34,41 +35,49 @@ export interface RunningGateway {
   readonly addresses: readonly string[];
   /** Stops accepting, lets in-flight requests finish (up to the grace), then closes. */
   close(): Promise<void>;
-  /** Re-reads the keyring, revocations and credentials now (SIGHUP). */
+  /** Re-reads the config, keyring, revocations and credentials now (SIGHUP). */
   reload(reason: string): void;
 }
 
 export async function startGateway(options: GatewayOptions): Promise<RunningGateway> {
   const { logger } = options;
   // Start-up checks everything, so a gateway that starts is correctly configured.
-  const loaded = loadGatewayConfig(options.configFile);
-  const config = options.listen ? { ...loaded, listen: [...options.listen] } : loaded;
+  const loadConfig = (): GatewayConfig => {
+    const loaded = loadGatewayConfig(options.configFile);
+    return options.listen ? { ...loaded, listen: [...options.listen] } : loaded;
+  };
+  const initial = buildRuntime(loadConfig(), logger);
+  const config = initial.config;
+  // The runtime a reload replaces is closed once its in-flight requests are done.
+  let previous = initial;
+  const runtime = new Reloadable(initial, {
+    name: 'gateway-config',
+    load: () => buildRuntime(loadConfig(), logger),
+    fingerprint: () =>
+      [options.configFile, ...caFiles(previous.config)].map(fileFingerprint).join('/'),
+    describe: (next) => ({ upstreams: Object.keys(next.config.upstreams) }),
+    logger,
+  });
+  runtime.onReload((next) => {
+    const old = previous;
+    previous = next;
+    if (listenText(next.config) !== listenText(config))
+      logger.warn(
+        { event: 'gateway-restart-needed', listen: next.config.listen.map((a) => a.text) },
+        'listen addresses and server limits (head size and timeouts) change only with a restart; still listening where it was',
+      );
+    void closeRuntime(old);
+  });
   const keyring = watchKeyring(options.keysDir, logger);
   const revocations = watchRevocations(revocationsDir(options.keysDir), logger);
-  const credentials = new CredentialStore(config.upstreams, logger);
-  const pools = new Map(
-    Object.entries(config.upstreams).map(([service, upstream]) => {
-      const ca =
-        upstream.ca === undefined ? undefined : [...rootCertificates, readCa(service, upstream.ca)];
-      return [
-        service,
-        new Pool(upstream.url.origin, {
-          connections: config.limits.upstreamConnections,
-          ...(ca === undefined ? {} : { connect: { ca } }),
-        }),
-      ] as const;
-    }),
-  );
 
   const limits = config.limits;
   const handler = createProxyHandler({
-    config,
-    credentials,
+    runtime: () => runtime.current,
     keyring: () => keyring.current,
     reloadKeyringFor: (keyId) => reloadIfKeyAppeared(keyring, keyId),
     revocations: () => revocations.current,
     cache: new VerificationCache(),
-    pools,
     logger,
     clock: options.clock ?? (() => new Date()),
     inFlight: new Map(),
@@ -84,10 +93,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     }
   } catch (err) {
     for (const server of servers) server.close();
-    credentials.close();
+    runtime.close();
     keyring.close();
     revocations.close();
-    await Promise.all([...pools.values()].map((pool) => pool.destroy()));
+    await closeRuntime(runtime.current, true);
     throw err;
   }
   logger.info(
@@ -103,12 +112,15 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   let closing: Promise<void> | undefined;
   return {
-    config,
+    get config() {
+      return runtime.current.config;
+    },
     addresses,
     reload: (reason) => {
+      runtime.reload(reason);
       keyring.reload(reason);
       revocations.reload(reason);
-      credentials.reloadAll();
+      runtime.current.credentials.reloadAll();
     },
     close: () =>
       (closing ??= (async () => {
@@ -121,15 +133,59 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         }, limits.shutdownGrace);
         await Promise.all(closed);
         clearTimeout(timer);
-        credentials.close();
+        runtime.close();
         keyring.close();
         revocations.close();
-        await Promise.all([...pools.values()].map((pool) => pool.close()));
+        await closeRuntime(runtime.current);
         for (const address of config.listen)
           if (address.kind === 'unix') rmSync(address.path, { force: true });
         logger.info({ event: 'gateway-stopped' }, 'gateway stopped');
       })()),
   };
+}
+
+/** Credentials and pools for a config; a failure closes what it made and throws. */
+function buildRuntime(config: GatewayConfig, logger: Logger): GatewayRuntime {
+  const credentials = new CredentialStore(config.upstreams, logger);
+  try {
+    const pools = new Map(
+      Object.entries(config.upstreams).map(([service, upstream]) => {
+        const ca =
+          upstream.ca === undefined
+            ? undefined
+            : [...rootCertificates, readCa(service, upstream.ca)];
+        return [
+          service,
+          new Pool(upstream.url.origin, {
+            connections: config.limits.upstreamConnections,
+            ...(ca === undefined ? {} : { connect: { ca } }),
+          }),
+        ] as const;
+      }),
+    );
+    return { config, credentials, pools };
+  } catch (err) {
+    credentials.close();
+    throw err;
+  }
+}
+
+/** Stops watching credentials and closes the pools (after their in-flight requests, unless `now`). */
+async function closeRuntime(runtime: GatewayRuntime, now = false): Promise<void> {
+  runtime.credentials.close();
+  await Promise.all(
+    [...runtime.pools.values()].map((pool) => (now ? pool.destroy() : pool.close())),
+  );
+}
+
+function caFiles(config: GatewayConfig): string[] {
+  return Object.values(config.upstreams).flatMap((upstream) =>
+    upstream.ca === undefined ? [] : [upstream.ca],
+  );
+}
+
+function listenText(config: GatewayConfig): string {
+  return config.listen.map((address) => address.text).join(' ');
 }
 
 function createGatewayServer(

@@ -36,7 +36,9 @@ export class VerificationCache {
       return cached;
     }
     if (cached) this.#entries.delete(token);
-    const result = authenticateToken(token, keyring.keyById);
+    const result = authenticateToken(token, keyring.keyById, (id) =>
+      keyring.retired.some((key) => key.id === id),
+    );
     // Denials are not cached: garbage must not fill the cache.
     if ('authenticated' in result) {
       if (this.#entries.size >= this.#maxEntries) {

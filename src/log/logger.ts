@@ -35,7 +35,15 @@ export interface LoggerOptions {
    * a SIGKILL loses at most that much.
    */
   readonly sync?: boolean;
+  /**
+   * `json`: one JSON object per line (machines, files, pipes). `pretty`: one
+   * readable line per event for a person at a terminal (time, level, event,
+   * the fields that matter). Default: json.
+   */
+  readonly format?: LogFormat;
 }
+
+export type LogFormat = 'json' | 'pretty';
 
 /** How often buffered (asynchronous) log lines are written at the latest. */
 export const LOG_FLUSH_MS = 250;
@@ -51,7 +59,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       timestamp: isoTimestamp,
     },
     options.stream ??
-      pino.destination({ dest: options.destination ?? 2, sync, minLength: sync ? 0 : 4096 }),
+      (options.format === 'pretty'
+        ? prettyStream(pino.destination({ dest: options.destination ?? 2, sync: true }))
+        : pino.destination({ dest: options.destination ?? 2, sync, minLength: sync ? 0 : 4096 })),
   );
   if (!sync && !options.stream) setInterval(() => logger.flush(), LOG_FLUSH_MS).unref();
   return logger;
@@ -73,4 +83,43 @@ export function isoTimestamp(): string {
     cachedPrefix = `,"time":"${new Date(second * 1000).toISOString().slice(0, 20)}`;
   }
   return `${cachedPrefix}${String(now % 1000).padStart(3, '0')}Z"`;
+}
+
+const LEVELS: Record<number, string> = {
+  10: 'trace',
+  20: 'debug',
+  30: 'info',
+  40: 'WARN',
+  50: 'ERROR',
+  60: 'FATAL',
+};
+// Fields every line has, or that the line's shape already says.
+const PLAIN_OMITTED = new Set(['level', 'time', 'pid', 'name', 'msg', 'event']);
+
+/** Formats pino's JSON lines for a person; the same events, fields as key=value. */
+function prettyStream(out: DestinationStream): DestinationStream {
+  return {
+    write(line: string) {
+      out.write(`${prettyLine(line)}\n`);
+    },
+  };
+}
+
+export function prettyLine(line: string): string {
+  let record: Record<string, unknown>;
+  try {
+    record = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line.trimEnd();
+  }
+  const time = typeof record.time === 'string' ? record.time.slice(11, 19) : '';
+  const level = LEVELS[Number(record.level)] ?? String(record.level);
+  const fields = Object.entries(record)
+    .filter(([key, value]) => !PLAIN_OMITTED.has(key) && value !== undefined)
+    .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`);
+  const event = typeof record.event === 'string' ? record.event : '';
+  const msg = typeof record.msg === 'string' ? record.msg : '';
+  return [time, level.padEnd(5), event, msg === '' ? '' : `${msg}`, fields.join(' ')]
+    .filter((part) => part !== '')
+    .join('  ');
 }

@@ -4,6 +4,7 @@
  * than a caveat silently left out of every token.
  */
 import { z } from 'zod';
+import { textOf } from '../config/yaml-config.js';
 import { TOKEN_LIMITS } from '../token/limits.js';
 import { pathGlobProblem } from '../token/path-glob.js';
 import { AGENT_NAME, HOST_NAME, HTTP_METHODS, SERVICE_NAME } from '../token/vocabulary.js';
@@ -16,7 +17,7 @@ export const DEFAULT_TTL = '5m';
 const FILE_SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,254}$/;
 
 const Ttl = z
-  .string()
+  .string(textOf('a duration such as 90s, 5m or 1h'))
   .describe('Token lifetime such as 90s, 5m or 1h; between 10s and 1h')
   .transform((text, ctx) => {
     const ms = parseDuration(text);
@@ -106,7 +107,11 @@ export const FileSpecSchema = z
       .regex(SERVICE_NAME, 'must be a lower-case name such as github')
       .describe('Gateway upstream this token is for; stamped as the `service` caveat'),
     hosts: z
-      .array(z.string().regex(HOST_NAME, 'must be a lower-case hostname without port'))
+      .array(
+        z
+          .string(textOf('a hostname such as api.github.com'))
+          .regex(HOST_NAME, 'must be a lower-case hostname without port'),
+      )
       .min(1, 'must list at least one host')
       .describe('Hostnames the token may be used against (`host` caveat)'),
     methods: z
@@ -115,7 +120,7 @@ export const FileSpecSchema = z
       .describe('HTTP methods the token allows (`method` caveat)'),
     paths: z
       .array(
-        z.string().superRefine((glob, ctx) => {
+        z.string(textOf('a path glob such as "/repos/acme/**"')).superRefine((glob, ctx) => {
           const problem = pathGlobProblem(glob);
           if (problem) ctx.addIssue({ code: 'custom', message: `glob ${problem}` });
         }),

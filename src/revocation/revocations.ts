@@ -139,6 +139,13 @@ export function recordRevocation(
           ),
         };
   const checked = RevocationRecord.parse(record);
+  // Every token minted before `before` has expired by now: a record would
+  // cover nothing and be pruned at once. Say so rather than write it.
+  if (Date.parse(checked.expiresAt) <= now.getTime())
+    throw new MintfsError(
+      'ERR_INPUT_INVALID',
+      `--before ${checked.kind === 'agent' ? checked.before : ''}: every token minted before then has expired (tokens live at most ${MAX_TTL_MS / 60_000} min), so nothing would be revoked; nothing was recorded`,
+    );
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);
   writeFileAtomic(join(dir, fileNameOf(checked)), `${JSON.stringify(checked)}\n`, { mode: 0o600 });

@@ -46,6 +46,8 @@ export interface VerifyRequest {
 export interface VerifyContext {
   /** Looks a root key up by id; undefined for an unknown or retired key. */
   readonly keyById: (keyId: string) => RootKey | undefined;
+  /** Whether an id names a retired key (refused as ERR_KEY_RETIRED). */
+  readonly isRetired?: (keyId: string) => boolean;
   readonly now: Date;
   /** Host-side revocations; none when omitted. */
   readonly revocations?: RevocationList;
@@ -86,6 +88,8 @@ export interface AuthenticatedToken {
 export function authenticateToken(
   token: string,
   keyById: (keyId: string) => RootKey | undefined,
+  /** Whether an id is of a retired key: such a token is refused as retired, not unknown. */
+  isRetired: (keyId: string) => boolean = () => false,
 ): AuthenticatedToken | Denial {
   let decoded: DecodedToken;
   try {
@@ -101,7 +105,9 @@ export function authenticateToken(
 
   const key = keyById(decoded.keyId);
   if (!key)
-    return deny(facts, 'ERR_KEY_UNKNOWN', `token was signed by unknown key ${decoded.keyId}`);
+    return isRetired(decoded.keyId)
+      ? deny(facts, 'ERR_KEY_RETIRED', `token was signed by key ${decoded.keyId}, which is retired`)
+      : deny(facts, 'ERR_KEY_UNKNOWN', `token was signed by unknown key ${decoded.keyId}`);
   if (!signatureMatches(key.secret, decoded.identifier, decoded.caveatBytes, decoded.signature))
     return deny(facts, 'ERR_TOKEN_SIGNATURE', 'token signature is not valid');
 
@@ -179,7 +185,7 @@ export function verifyToken(
   request: VerifyRequest,
   context: VerifyContext,
 ): Verdict {
-  const authenticated = authenticateToken(token, context.keyById);
+  const authenticated = authenticateToken(token, context.keyById, context.isRetired);
   if ('allowed' in authenticated) return authenticated;
   const revoked = checkRevocation(authenticated, context.revocations, context.now);
   if (revoked) return revoked;

@@ -1,11 +1,13 @@
 /** The command line, spawned for real: output on stdout, one-line errors, exit codes. */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { mountedPaths } from '../../src/fuse/mount-table.js';
-import { diagnostics, runCli } from '../helpers/cli.js';
+import { diagnostics, runCli, type CliResult } from '../helpers/cli.js';
+import { runAsync } from '../helpers/spawn.js';
 import { DEMO_PROFILE } from '../helpers/mount-fixture.js';
 import { CLI, REPO_ROOT } from '../helpers/paths.js';
 import { tempDir } from '../helpers/temp.js';
@@ -239,13 +241,24 @@ describe('mintfs CLI', () => {
     const asUser = (args: string[]) =>
       spawnSync(
         'setpriv',
-        ['--reuid=4242', '--regid=4242', '--clear-groups', process.execPath, CLI, ...args],
+        // CAP_DAC_READ_SEARCH alone, so it reads the CLI wherever the checkout is (CI clones into a 0700 directory).
+        [
+          '--reuid=4242',
+          '--regid=4242',
+          '--clear-groups',
+          '--inh-caps=+dac_read_search',
+          '--ambient-caps=+dac_read_search',
+          process.execPath,
+          CLI,
+          ...args,
+        ],
         {
           encoding: 'utf8',
           env: { ...process.env, HOME: dir },
         },
       );
-    assert.equal(asUser(['keys', 'init', '--keys', keys]).status, 0);
+    const init = asUser(['keys', 'init', '--keys', keys]);
+    assert.equal(init.status, 0, init.stderr);
     const profile = join(dir, 'profile.yaml');
     writeFileSync(profile, DEMO_PROFILE);
     chownSync(profile, 4242, 4242);
@@ -333,5 +346,175 @@ describe('mintfs CLI', () => {
     assert.equal(spaced.stderr.includes(id), false, 'the value is not repeated');
     const joined = runCli(['revoke', `--token=${id}`, '--keys', keys]);
     assert.equal(joined.code, 0, joined.stderr);
+  });
+});
+
+/** The CLI with stdin fed by a writer slower than the reader (a pipe from `sleep 1; echo`). */
+function runWithSlowStdin(args: readonly string[], input: string): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    // The reader is up and waiting on an empty pipe well before the writer speaks.
+    child.stdin.write(input.slice(0, 10));
+    setTimeout(() => child.stdin.end(input.slice(10)), 700);
+  });
+}
+
+/** The CLI under a real pseudo-terminal (util-linux `script`), as a person runs it. */
+function runAtTerminal(args: readonly string[]): CliResult {
+  const command = [process.execPath, CLI, ...args]
+    .map((a) => `'${a.replaceAll("'", "'\\''")}'`)
+    .join(' ');
+  const result = spawnSync('script', ['-qec', command, '/dev/null'], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  return {
+    code: result.status,
+    stdout: result.stdout.replaceAll('\r\n', '\n'),
+    stderr: result.stderr,
+  };
+}
+
+describe('mintfs CLI: the first hour', () => {
+  it('reads a token from a slow pipe whole (inspect, verify, attenuate)', async (t) => {
+    const { keys, token } = setup(t);
+    const inspected = await runWithSlowStdin(['inspect'], `${token}\n`);
+    assert.equal(inspected.code, 0, inspected.stderr);
+    assert.match(inspected.stdout, /"id"/);
+    const verified = await runWithSlowStdin(
+      ['verify', '--service', 'github', '--method', 'GET', '--url', URL, '--keys', keys],
+      token,
+    );
+    assert.equal(verified.code, 0, verified.stderr);
+    const narrowed = await runWithSlowStdin(['attenuate', '--caveat', 'method GET'], token);
+    assert.equal(narrowed.code, 0, narrowed.stderr);
+    assert.match(narrowed.stdout.trim(), /^[A-Za-z0-9_-]+$/);
+  });
+
+  it('--version and -V print the version; no arguments print the usage; mistakes name what was meant', () => {
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+      version: string;
+    };
+    for (const flag of ['--version', '-V']) {
+      const result = runCli([flag]);
+      assert.equal(result.code, 0);
+      assert.equal(result.stdout, `mintfs ${pkg.version}\n`);
+    }
+    const bare = runCli([]);
+    assert.equal(bare.code, 2);
+    assert.match(bare.stderr, /mintfs <command>/);
+    assert.match(bare.stderr, /Commands:/);
+    assert.doesNotMatch(bare.stderr, /name a command/);
+    const typo = runCli(['mout', 'p.yaml', 'mnt']);
+    assert.equal(typo.code, 2);
+    assert.deepEqual(diagnostics(typo.stderr), [
+      'mintfs: unknown command mout (did you mean mount?) (see mintfs --help)',
+    ]);
+    const short = runCli(['mount']);
+    assert.equal(short.code, 2);
+    assert.match(
+      diagnostics(short.stderr)[0] ?? '',
+      /^mintfs: usage: mintfs mount <profile> <mountpoint>/,
+    );
+  });
+
+  it('a number where a duration or address belongs says so, naming the field', (t) => {
+    const { dir, keys } = setup(t);
+    const profile = join(dir, 'ttl.yaml');
+    writeFileSync(profile, DEMO_PROFILE.replace('ttl: 5m', 'ttl: 300'));
+    const ttl = runCli(['profile', 'check', profile]);
+    assert.equal(ttl.code, 2);
+    assert.match(
+      diagnostics(ttl.stderr)[0] ?? '',
+      /ttl: a duration such as 90s, 5m or 1h, not the number 300/,
+    );
+    const config = join(dir, 'gateway.yaml');
+    writeFileSync(
+      config,
+      'listen: [8787]\nupstreams:\n  github:\n    url: https://api.github.com\n    credential: { env: X }\n    inject: "Authorization: token {credential}"\n',
+    );
+    const listen = runCli(['gateway', config, '--keys', keys]);
+    assert.equal(listen.code, 2);
+    assert.match(
+      diagnostics(listen.stderr)[0] ?? '',
+      /listen\[0\]: an address such as 127\.0\.0\.1:8787 .*not the number 8787/,
+    );
+  });
+
+  it('a listen address in use is an environment failure, exit 3', async (t) => {
+    const { dir, keys } = setup(t);
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    t.after(() => busy.close());
+    const port = (busy.address() as AddressInfo).port;
+    const config = join(dir, 'gateway.yaml');
+    writeFileSync(
+      config,
+      `listen: [127.0.0.1:${port}]\nupstreams:\n  github:\n    url: https://api.github.com\n    credential: { env: MINTFS_TEST_X }\n    inject: "Authorization: token {credential}"\n`,
+    );
+    const result = await runAsync(
+      process.execPath,
+      [CLI, 'gateway', config, '--keys', keys],
+      undefined,
+      {
+        ...process.env,
+        MINTFS_TEST_X: 'x',
+      },
+    );
+    assert.equal(result.code, 3, result.stderr);
+    assert.match(
+      diagnostics(result.stderr)[0] ?? '',
+      new RegExp(`listen 127\\.0\\.0\\.1:${port}: EADDRINUSE`),
+    );
+  });
+
+  it('revoke --before more than an hour ago says nothing can be covered and records nothing', (t) => {
+    const { keys } = setup(t);
+    const before = new Date(Date.now() - 2 * 3_600_000).toISOString();
+    const result = runCli(['revoke', '--agent', 'demo-agent', '--before', before, '--keys', keys]);
+    assert.equal(result.code, 2);
+    assert.match(
+      diagnostics(result.stderr)[0] ?? '',
+      /every token minted before then has expired .* nothing was recorded/,
+    );
+    const listed = JSON.parse(runCli(['revoke', '--list', '--keys', keys]).stdout) as {
+      records: unknown[];
+    };
+    assert.deepEqual(listed.records, []);
+  });
+
+  it('at a terminal: keys list is a table, mint prints the token without audit JSON, logs read as lines', (t) => {
+    const { keys, profile } = setup(t);
+    const table = runAtTerminal(['keys', 'list', '--keys', keys]);
+    assert.equal(table.code, 0, table.stdout);
+    assert.match(table.stdout, /^KEY ID\s+CREATED\s+STATE/m);
+    assert.match(table.stdout, /\bsigning\b/);
+    const json = runAtTerminal(['keys', 'list', '--keys', keys, '--json']);
+    assert.match(json.stdout, /"entries"/);
+    const mint = runAtTerminal(['mint', profile, 'github/token', '--keys', keys]);
+    assert.equal(mint.code, 0);
+    assert.match(mint.stdout.trim(), /^[A-Za-z0-9_-]+$/, 'the token alone');
+    const asked = runAtTerminal([
+      'mint',
+      profile,
+      'github/token',
+      '--keys',
+      keys,
+      '--log-level',
+      'info',
+    ]);
+    const lines = asked.stdout.trim().split('\n');
+    assert.equal(lines.length, 2, asked.stdout);
+    assert.match(
+      lines.find((l) => l.includes('mint')) ?? '',
+      /^\d\d:\d\d:\d\d {2}info {3}mint {2}.*tokenId=/,
+    );
+    assert.doesNotMatch(asked.stdout, /"level":/);
   });
 });

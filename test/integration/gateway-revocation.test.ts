@@ -143,7 +143,7 @@ describe('gateway: key rotation', () => {
 
     assert.equal(runCli(['keys', 'retire', oldKey, '--keys', gw.keysDir]).code, 0);
     const refusal = await answersWithin(gw, oldToken, 401);
-    assert.equal(errorOf(refusal), 'ERR_KEY_UNKNOWN');
+    assert.equal(errorOf(refusal), 'ERR_KEY_RETIRED');
     assert.equal((await call(gw, newToken)).status, 200);
   });
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { Agent } from 'node:http';
 import { connect } from 'node:net';
-import { statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { writeFileAtomic } from '../../src/keys/atomic-write.js';
@@ -58,6 +58,50 @@ describe('gateway: rotation and streaming', () => {
       `Authorization: Bearer ${token}`,
     ]);
     assert.ok(!echo.body.includes(rotated) && !echo.body.includes(CREDENTIAL));
+  });
+
+  it('the config reloads on an edit and on SIGHUP; a bad edit keeps the last good one; listen needs a restart', async (t) => {
+    const gw = await startGatewayFixture(t);
+    const configFile = join(gw.dir, 'gateway.yaml');
+    const original = readFileSync(configFile, 'utf8');
+    const token = gw.token({ service: 'mirror', hosts: ['127.0.0.1'], paths: ['/**'] });
+    const viaMirror = () =>
+      curl([`${gw.base}/mirror/repos/acme/widgets`, '-H', `Authorization: Bearer ${token}`]);
+    assert.equal((await viaMirror()).status, 404, 'no upstream named mirror yet');
+    // A new upstream: taken on the next poll, no restart.
+    const withMirror = original.replace(
+      'upstreams:\n',
+      `upstreams:\n  mirror:\n    url: https://127.0.0.1:${gw.upstream.port}\n    credential: { file: ./github.credential }\n    inject: "X-Mirror-Key: {credential}"\n    ca: ./ca.pem\n`,
+    );
+    writeFileAtomic(configFile, withMirror, { mode: 0o644 });
+    await pollUntil('the mirror upstream', async () => (await viaMirror()).status === 200);
+    assert.equal(gw.upstream.requests.at(-1)?.headers['x-mirror-key'], CREDENTIAL);
+    // A bad edit: logged, the last good config keeps serving.
+    writeFileAtomic(configFile, `${withMirror}bogus: true\n`, { mode: 0o644 });
+    await pollUntil('the failed reload', () =>
+      gw.stderr().includes('"event":"gateway-config-reload-failed"'),
+    );
+    assert.equal((await viaMirror()).status, 200);
+    // SIGHUP reloads at once; a new listen address is refused with a warning, the rest is taken.
+    writeFileSync(
+      configFile,
+      original.replace('  - 127.0.0.1:0\n', '  - 127.0.0.1:0\n  - 127.0.0.1:1\n'),
+    );
+    gw.child.kill('SIGHUP');
+    await pollUntil('the restart warning', () =>
+      gw.stderr().includes('"event":"gateway-restart-needed"'),
+    );
+    assert.equal((await viaMirror()).status, 404, 'mirror is gone with the edit');
+    assert.equal(
+      (
+        await curl([
+          `${gw.base}/github/repos/acme/widgets`,
+          '-H',
+          `Authorization: Bearer ${gw.token()}`,
+        ])
+      ).status,
+      200,
+    );
   });
 
   it('a broken credential file keeps the last good credential serving', async (t) => {

@@ -87,7 +87,7 @@ describe('root key rotation on a running mount', () => {
     assert.equal(runCli(['keys', 'retire', oldKey, '--keys', fixture.keysDir]).code, 0);
     const refused = runCli(verifyArgs(fixture, old));
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /ERR_KEY_UNKNOWN/);
+    assert.match(refused.stderr, /ERR_KEY_RETIRED/);
     // The mount keeps minting with the signing key.
     assert.equal(inspectToken(readToken(fixture)).keyId, newKey);
 

@@ -67,9 +67,13 @@ describe('key rotation, retirement and pruning', () => {
     const retired = retireKey(dir, first.id, at(3));
     assert.equal(retired.retiredAt.toISOString(), at(3).toISOString());
     const keyring = loadKeyring(dir);
-    const verdict = verifyToken(token, ALLOWED, { keyById: keyring.keyById, now: at(3) });
+    const verdict = verifyToken(token, ALLOWED, {
+      keyById: keyring.keyById,
+      isRetired: (id) => keyring.retired.some((key) => key.id === id),
+      now: at(3),
+    });
     assert.equal(verdict.allowed, false);
-    assert.equal(!verdict.allowed && verdict.code, 'ERR_KEY_UNKNOWN');
+    assert.equal(!verdict.allowed && verdict.code, 'ERR_KEY_RETIRED');
     assert.equal(existsSync(join(dir, `${first.id}.key`)), false);
     const record = join(dir, `${first.id}.retired`);
     assert.equal(statSync(record).mode & 0o777, 0o600);

@@ -18,7 +18,7 @@ export const attenuateCommand = defineCommand({
       })
       .example('$0 attenuate "$T" --caveat "path /repos/acme/widgets/pulls/**"', ''),
   args: z.object({ token: TokenArg, caveat: z.array(z.string()).min(1) }),
-  run: (args) => {
-    printResult(attenuateToken(tokenArgument(args.token), args.caveat));
+  run: async (args) => {
+    printResult(attenuateToken(await tokenArgument(args.token), args.caveat));
   },
 });

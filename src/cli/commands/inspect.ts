@@ -12,7 +12,7 @@ export const inspectCommand = defineCommand({
       .positional('token', { type: 'string', describe: 'The token; read from stdin when omitted' })
       .example('$0 inspect "$(cat /run/mintfs/agent1/github/token)"', ''),
   args: z.object({ token: TokenArg }),
-  run: (args) => {
-    printJson(inspectToken(tokenArgument(args.token)));
+  run: async (args) => {
+    printJson(inspectToken(await tokenArgument(args.token)));
   },
 });

@@ -12,7 +12,7 @@ import { KEY_ID } from '../../token/identifier.js';
 import { parseDuration } from '../../util/duration.js';
 import { formatInstant } from '../../util/instant.js';
 import { defineCommand } from '../define-command.js';
-import { printJson } from '../io.js';
+import { formatTable, printJson, printResult } from '../io.js';
 import { KeysArg, keysDirFrom, keysOption } from '../options.js';
 
 // Key ids name keys; the keys themselves never leave their files.
@@ -46,12 +46,24 @@ const rotate = defineCommand({
 
 const list = defineCommand({
   command: 'list',
-  describe: 'List the keys: id, creation time, and state (signing, verifying or retired)',
-  builder: (yargs) => yargs.options(keysOption),
-  args: z.object({ keys: KeysArg }),
+  describe:
+    'List the keys: id, creation time, and state (signing, verifying or retired); a table at a terminal, JSON with --json or into a pipe',
+  builder: (yargs) =>
+    yargs.options(keysOption).option('json', { type: 'boolean', describe: 'Print JSON' }),
+  args: z.object({ keys: KeysArg, json: z.boolean().optional() }),
   run: (args) => {
     const keyring = loadKeyring(keysDirFrom(args));
-    printJson({ keys: keyring.dir, entries: listKeys(keyring) });
+    const entries = listKeys(keyring);
+    if (args.json === true || process.stdout.isTTY !== true) {
+      printJson({ keys: keyring.dir, entries });
+      return;
+    }
+    printResult(
+      formatTable(
+        ['KEY ID', 'CREATED', 'STATE', 'RETIRED'],
+        entries.map((e) => [e.id, e.created ?? '-', e.state, e.retiredAt ?? '']),
+      ),
+    );
   },
 });
 

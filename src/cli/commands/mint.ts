@@ -2,11 +2,17 @@ import { z } from 'zod';
 import { MintFs } from '../../fs/mint-fs.js';
 import { buildTree } from '../../fs/virtual-tree.js';
 import { loadKeyring } from '../../keys/keyring.js';
-import { createLogger } from '../../log/logger.js';
 import { loadProfile } from '../../profile/load-profile.js';
 import { newTokenId } from '../../token/identifier.js';
 import { defineCommand } from '../define-command.js';
-import { KeysArg, LogLevelArg, keysDirFrom, keysOption } from '../options.js';
+import {
+  KeysArg,
+  LogFormatArg,
+  LogLevelArg,
+  commandLogger,
+  keysDirFrom,
+  keysOption,
+} from '../options.js';
 
 export const mintCommand = defineCommand({
   command: 'mint <profile> <file>',
@@ -22,6 +28,7 @@ export const mintCommand = defineCommand({
     file: z.string().min(1),
     keys: KeysArg,
     'log-level': LogLevelArg,
+    'log-format': LogFormatArg,
   }),
   run: (args) => {
     const tree = buildTree(loadProfile(args.profile));
@@ -32,7 +39,7 @@ export const mintCommand = defineCommand({
       keyring: () => keyring,
       clock: () => new Date(),
       newTokenId,
-      logger: createLogger({ level: args['log-level'] }),
+      logger: commandLogger(args, { oneShot: true }),
     });
     const handle = fs.open(args.file, 0);
     try {

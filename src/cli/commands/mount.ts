@@ -1,13 +1,14 @@
 import { z } from 'zod';
 import { startMount } from '../../daemon/mount-daemon.js';
 import { selectBackend } from '../../fuse/select-backend.js';
-import { createLogger } from '../../log/logger.js';
 import { defineCommand } from '../define-command.js';
 import { untilSignalled } from '../until-signalled.js';
 import {
   BackendArg,
   KeysArg,
+  LogFormatArg,
   LogLevelArg,
+  commandLogger,
   backendOption,
   keysDirFrom,
   keysOption,
@@ -54,9 +55,10 @@ export const mountCommand = defineCommand({
     takeover: z.boolean(),
     'shared-parent': z.boolean(),
     'log-level': LogLevelArg,
+    'log-format': LogFormatArg,
   }),
   run: async (args) => {
-    const logger = createLogger({ level: args['log-level'] });
+    const logger = commandLogger(args);
     const backend = selectBackend(args.backend, logger);
     const started = startMount({
       profileFile: args.profile,

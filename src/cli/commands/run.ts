@@ -2,12 +2,13 @@ import { z } from 'zod';
 import { runInSandbox } from '../../contain/run-sandbox.js';
 import { RUN_UID_COUNT, RUN_UID_FIRST } from '../../contain/run-uid.js';
 import { parseByteSize } from '../../util/byte-size.js';
-import { createLogger } from '../../log/logger.js';
 import { defineCommand } from '../define-command.js';
 import {
   BackendArg,
   KeysArg,
+  LogFormatArg,
   LogLevelArg,
+  commandLogger,
   backendOption,
   keysDirFrom,
   keysOption,
@@ -79,6 +80,7 @@ export const runCommand = defineCommand({
       workdir: z.string().min(1).optional(),
       log: z.string().min(1).optional(),
       'log-level': LogLevelArg,
+      'log-format': LogFormatArg,
       '--': z.array(z.coerce.string()).optional(),
     })
     .superRefine((args, ctx) => {
@@ -97,10 +99,7 @@ export const runCommand = defineCommand({
         });
     }),
   run: async (args) => {
-    const logger = createLogger({
-      level: args['log-level'],
-      ...(args.log === undefined ? {} : { destination: args.log }),
-    });
+    const logger = commandLogger(args, { destination: args.log });
     process.exitCode = await runInSandbox({
       profileFile: args.profile,
       mountDir: args.mount,

@@ -41,8 +41,8 @@ export const verifyCommand = defineCommand({
     url: UrlArg,
     at: InstantArg.optional(),
   }),
-  run: (args) => {
-    const token = tokenArgument(args.token);
+  run: async (args) => {
+    const token = await tokenArgument(args.token);
     const keysDir = keysDirFrom(args);
     const keyring = loadKeyring(keysDir);
     const revocations = loadRevocations(revocationsDir(keysDir));
@@ -54,7 +54,12 @@ export const verifyCommand = defineCommand({
         host: args.url.host,
         rawPath: args.url.rawPath,
       },
-      { keyById: keyring.keyById, now: args.at ?? new Date(), revocations },
+      {
+        keyById: keyring.keyById,
+        isRetired: (id) => keyring.retired.some((key) => key.id === id),
+        now: args.at ?? new Date(),
+        revocations,
+      },
     );
     printJson(verdict);
     if (!verdict.allowed) {
