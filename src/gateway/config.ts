@@ -6,7 +6,7 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { parseYamlConfig, readConfigFile, textOf, type ConfigKind } from '../config/yaml-config.js';
-import { HTTP_METHODS, SERVICE_NAME } from '../token/vocabulary.js';
+import { HOST_NAME, HTTP_METHODS, SERVICE_NAME } from '../token/vocabulary.js';
 import { parseDuration } from '../util/duration.js';
 
 const GATEWAY_CONFIG: ConfigKind = {
@@ -115,22 +115,35 @@ const InjectSchema = z
     return { header: name.toLowerCase(), before, after };
   });
 
-const UpstreamSchema = z.strictObject({
-  url: UpstreamUrlSchema,
-  credential: CredentialSourceSchema,
-  inject: InjectSchema,
-  ca: z
-    .string()
-    .min(1)
-    .optional()
-    .describe('Extra CA certificates (PEM) to trust for this upstream'),
-  bodyMethods: z
-    .array(z.enum(HTTP_METHODS))
-    .default(['POST', 'PUT', 'PATCH', 'DELETE'])
-    .describe(
-      'Methods whose requests may carry a body; a body on any other method is refused (400), so a GET-only token cannot stream data or hold a connection with one',
-    ),
-});
+const UpstreamSchema = z
+  .strictObject({
+    url: UpstreamUrlSchema,
+    hosts: z
+      .array(
+        z
+          .string(textOf('a hostname such as api.github.com'))
+          .regex(HOST_NAME, 'must be a lower-case hostname without port'),
+      )
+      .min(1, 'must list at least one host')
+      .optional()
+      .describe(
+        "The names agents use for this upstream (default: the url's host): forward-proxy requests for them come here, and the `host` caveat is checked against the name used. The url may then point elsewhere (a mirror, a test server)",
+      ),
+    credential: CredentialSourceSchema,
+    inject: InjectSchema,
+    ca: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Extra CA certificates (PEM) to trust for this upstream'),
+    bodyMethods: z
+      .array(z.enum(HTTP_METHODS))
+      .default(['POST', 'PUT', 'PATCH', 'DELETE'])
+      .describe(
+        'Methods whose requests may carry a body; a body on any other method is refused (400), so a GET-only token cannot stream data or hold a connection with one',
+      ),
+  })
+  .transform((upstream) => ({ ...upstream, hosts: upstream.hosts ?? [upstream.url.hostname] }));
 
 const Bytes = z.number().int().positive();
 const Duration = z.string(textOf('a duration such as 30s or 5m')).transform((text, ctx) => {
@@ -203,14 +216,16 @@ export const GatewayConfigSchema = z
     const byHost = new Map<string, string>();
     for (const [name, upstream] of Object.entries(config.upstreams)) {
       // Forward-proxy requests pick their upstream by host: two upstreams on one host are ambiguous.
-      const other = byHost.get(upstream.url.hostname);
-      if (other)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['upstreams', name, 'url'],
-          message: `same host as upstream "${other}"`,
-        });
-      byHost.set(upstream.url.hostname, name);
+      for (const host of upstream.hosts) {
+        const other = byHost.get(host);
+        if (other)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['upstreams', name, 'hosts'],
+            message: `host ${host} is also upstream "${other}"'s`,
+          });
+        byHost.set(host, name);
+      }
     }
   })
   .describe('mintfs gateway configuration');

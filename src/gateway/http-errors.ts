@@ -39,9 +39,12 @@ export function sendError(res: ServerResponse, code: MintfsErrorCode, message: s
     return;
   }
   const status = statusFor(code);
-  const body = errorBody(code, message);
+  // git shows a text/plain error body to its user as `remote:` lines (and a
+  // JSON one not at all): tell git's user which caveat refused the request.
+  const plain = String(res.req.headers['user-agent'] ?? '').startsWith('git/');
+  const body = plain ? `mintfs: ${code}: ${message}\n` : errorBody(code, message);
   const headers: Record<string, string | number> = {
-    'content-type': 'application/json',
+    'content-type': plain ? 'text/plain; charset=utf-8' : 'application/json',
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',
   };

@@ -148,7 +148,7 @@ export function createProxyHandler(
       authenticated,
       {
         service: route.service,
-        host: route.upstream.url.hostname,
+        host: route.host,
         method,
         rawPath: route.upstreamPath,
         pathSegments: route.upstreamSegments,

@@ -17,6 +17,8 @@ export interface Route {
   readonly mode: 'reverse' | 'forward';
   readonly service: string;
   readonly upstream: UpstreamConfig;
+  /** The name the agent used for the upstream (one of its `hosts`): what the `host` caveat judges. */
+  readonly host: string;
   /** The raw path as the upstream will see it, base path included, no query. */
   readonly upstreamPath: string;
   /** The raw query with its `?`, or ''. */
@@ -52,13 +54,16 @@ export function routeRequest(
     (absolute[2] as string).slice((absolute[2] as string).lastIndexOf('@') + 1),
   );
   const rest = absolute[3] === '' ? '/' : (absolute[3] as string);
-  const entry = Object.entries(upstreams).find(([, upstream]) => upstream.url.hostname === host);
-  if (!entry)
+  const entry =
+    host === undefined
+      ? undefined
+      : Object.entries(upstreams).find(([, upstream]) => upstream.hosts.includes(host));
+  if (!entry || host === undefined)
     return fail('ERR_SERVICE_UNKNOWN', `no upstream is configured for host ${host ?? '(none)'}`);
   const [path, query] = splitQuery(rest);
   const normalised = normaliseRequestPath(path);
   if (!normalised.ok) return ambiguous(normalised.reason);
-  return route('forward', entry[0], entry[1], path, query, normalised.segments);
+  return route('forward', entry[0], entry[1], host, path, query, normalised.segments);
 }
 
 function reverse(rawUrl: string, upstreams: GatewayConfig['upstreams']): Route | RouteError {
@@ -71,13 +76,24 @@ function reverse(rawUrl: string, upstreams: GatewayConfig['upstreams']): Route |
   if (!upstream) return fail('ERR_SERVICE_UNKNOWN', `no upstream named "${service.slice(0, 64)}"`);
   // The service name is the first segment; the rest is the upstream's path.
   const segments = normalised.segments.slice(1);
-  return route('reverse', service, upstream, slash < 0 ? '/' : path.slice(slash), query, segments);
+  // Reverse routes name the service, not a host: the upstream's first name is the one judged.
+  const host = upstream.hosts[0] as string;
+  return route(
+    'reverse',
+    service,
+    upstream,
+    host,
+    slash < 0 ? '/' : path.slice(slash),
+    query,
+    segments,
+  );
 }
 
 function route(
   mode: Route['mode'],
   service: string,
   upstream: UpstreamConfig,
+  host: string,
   path: string,
   query: string,
   pathSegments: readonly string[],
@@ -91,7 +107,7 @@ function route(
     if (!normalised.ok) return ambiguous(normalised.reason);
     upstreamSegments = normalised.segments;
   }
-  return { ok: true, mode, service, upstream, upstreamPath, query, upstreamSegments };
+  return { ok: true, mode, service, upstream, host, upstreamPath, query, upstreamSegments };
 }
 
 function splitQuery(target: string): [string, string] {

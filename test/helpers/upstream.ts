@@ -35,7 +35,7 @@ export async function startUpstream(
   const started: string[] = [];
   const server: Server = createServer({ cert: pki.cert, key: pki.key }, (req, res) => {
     started.push(req.url ?? '');
-    if (gitRoot !== undefined && (req.url ?? '').startsWith('/git/')) {
+    if (gitRoot !== undefined && isGitRequest(req.url ?? '')) {
       requests.push({
         method: req.method ?? '',
         url: req.url ?? '',
@@ -145,6 +145,14 @@ export async function startUpstream(
   return { port, url: `https://localhost:${port}`, requests, started };
 }
 
+/** Smart-HTTP requests: under /git/, or any repository path as github.com has them. */
+function isGitRequest(url: string): boolean {
+  return (
+    url.startsWith('/git/') ||
+    /\.git\/(info\/refs|git-upload-pack|git-receive-pack)(\?|$)/.test(url)
+  );
+}
+
 /** `git http-backend` as a CGI program: smart HTTP for clone and fetch. */
 function serveGit(root: string, req: IncomingMessage, res: ServerResponse): void {
   const url = new URL(req.url ?? '/', 'https://localhost');
@@ -153,7 +161,9 @@ function serveGit(root: string, req: IncomingMessage, res: ServerResponse): void
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       GIT_PROJECT_ROOT: root,
       GIT_HTTP_EXPORT_ALL: '1',
-      PATH_INFO: url.pathname.slice('/git'.length),
+      PATH_INFO: url.pathname.startsWith('/git/')
+        ? url.pathname.slice('/git'.length)
+        : url.pathname,
       QUERY_STRING: url.search.slice(1),
       REQUEST_METHOD: req.method ?? 'GET',
       CONTENT_TYPE: req.headers['content-type'] ?? '',

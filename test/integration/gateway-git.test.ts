@@ -103,6 +103,11 @@ describe('git through the gateway', () => {
       root,
     );
     assert.notEqual(clone.code, 0);
+    // git's user is told why, not just "403".
+    assert.match(
+      clone.stderr,
+      /remote: mintfs: ERR_CAVEAT_UNSATISFIED: path \/git\/acme\/widgets\.git\/info\/refs is not allowed/,
+    );
     assert.equal(gw.upstream.requests.length, 0);
   });
 });

@@ -93,7 +93,16 @@ describe('gateway config', () => {
     assert.match(configProblem(`${CONFIG}extra: 1\n`), /extra: unknown field/);
     assert.match(
       configProblem(CONFIG.replace('internal.example.com', 'api.github.com')),
-      /upstreams\.internal\.url: same host as upstream "github"/,
+      /upstreams\.internal\.hosts: host api\.github\.com is also upstream "github"'s/,
+    );
+    assert.match(
+      configProblem(
+        CONFIG.replace(
+          '    url: https://internal.example.com/api/\n',
+          '    url: https://internal.example.com/api/\n    hosts: [api.github.com]\n',
+        ),
+      ),
+      /upstreams\.internal\.hosts: host api\.github\.com is also upstream "github"'s/,
     );
   });
 });
@@ -121,6 +130,26 @@ describe('routing', () => {
     const forward = routeRequest('http://api.github.com/repos/a', upstreams);
     assert.ok(forward.ok);
     assert.deepEqual(forward.upstreamSegments, ['repos', 'a']);
+  });
+
+  it('hosts: the names agents use pick the upstream, and are what the host caveat judges', () => {
+    const mirrored = parseGatewayConfig(
+      CONFIG.replace(
+        '    url: https://api.github.com\n',
+        '    url: https://mirror.internal:8443\n    hosts: [api.github.com, github.example]\n',
+      ),
+      '/etc/gw.yaml',
+    ).upstreams;
+    for (const name of ['api.github.com', 'github.example']) {
+      const route = routeRequest(`http://${name}/repos/a`, mirrored);
+      assert.ok(route.ok);
+      assert.equal(route.service, 'github');
+      assert.equal(route.host, name);
+      assert.equal(route.upstream.url.host, 'mirror.internal:8443');
+    }
+    assert.equal(routeRequest('http://mirror.internal/repos/a', mirrored).ok, false);
+    const reverse = routeRequest('/github/repos/a', mirrored);
+    assert.ok(reverse.ok && reverse.host === 'api.github.com');
   });
 
   it('forward: the upstream is chosen by host, port ignored', () => {
