@@ -171,8 +171,8 @@ describe('README examples', () => {
               MINTFS_DIR: dir,
               MINTFS_PORT: String(port),
               MINTFS_LOG_LEVEL: 'warn',
-          // The default keyring (/var/lib/mintfs/keys for root), moved like the rest.
-          MINTFS_KEYS: join(dir, 'keys'),
+              // The default keyring (/var/lib/mintfs/keys for root), moved like the rest.
+              MINTFS_KEYS: join(dir, 'keys'),
               GITHUB_TOKEN: CREDENTIAL,
               HOME: dir,
               GIT_TERMINAL_PROMPT: '0',
