@@ -257,35 +257,62 @@ function realpathOr(path: string): string {
   }
 }
 
-/** Checks, as the sandbox user, that it can reach a running mount or socket; names the fix if not. */
+/**
+ * Checks, as the sandbox user, that it can reach a running mount (every
+ * directory enterable, every token file readable: access(2), no open, so
+ * nothing is minted) or a gateway socket; names the fix if not.
+ */
 async function requireReachable(
   path: string,
   kind: 'directory' | 'socket',
   flag: string,
   identity: RunUid,
 ): Promise<void> {
-  const test =
-    kind === 'directory' ? ['-x', path, '-a', '-r', path] : ['-S', path, '-a', '-w', path];
-  const ok = await new Promise<boolean>((resolve) => {
+  const probe =
+    kind === 'directory'
+      ? [
+          '/usr/bin/find',
+          path,
+          '-maxdepth',
+          '16',
+          '(',
+          '-type',
+          'd',
+          '!',
+          '-executable',
+          '-o',
+          '-type',
+          'f',
+          '!',
+          '-readable',
+          ')',
+          '-print',
+          '-quit',
+        ]
+      : ['/usr/bin/test', '-S', path, '-a', '-w', path];
+  const result = await new Promise<{ ok: boolean; first: string }>((resolve) => {
     const child = spawn(
       SETPRIV,
-      [
-        `--reuid=${identity.uid}`,
-        `--regid=${identity.gid}`,
-        '--clear-groups',
-        '/usr/bin/test',
-        ...test,
-      ],
-      { stdio: 'ignore', env: {} },
+      [`--reuid=${identity.uid}`, `--regid=${identity.gid}`, '--clear-groups', ...probe],
+      { stdio: ['ignore', 'pipe', 'ignore'], env: {} },
     );
-    child.once('error', () => resolve(false));
-    child.once('close', (code) => resolve(code === 0));
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+    child.once('error', () => resolve({ ok: false, first: '' }));
+    child.once('close', (code) => resolve({ ok: code === 0 && out === '', first: out.trim() }));
   });
-  if (!ok)
+  if (!result.ok) {
+    const what =
+      kind === 'socket'
+        ? 'connect to it'
+        : result.first === '' || result.first === path
+          ? 'read it'
+          : `read ${result.first}`;
     throw new MintfsError(
       'ERR_INPUT_INVALID',
-      `${flag} ${path}: the sandbox user (uid ${identity.uid}) cannot ${kind === 'directory' ? 'read' : 'connect to'} it; give it to that uid (or a group it has), or use ${kind === 'directory' ? '--profile' : '--gateway'} for a private one`,
+      `${flag} ${path}: the sandbox user (uid ${identity.uid}) cannot ${what}; give it to that uid (the profile's uid/gid, or --uid to match them), or use ${kind === 'directory' ? '--profile' : '--gateway'} for a private one`,
     );
+  }
 }
 
 const SETPRIV = '/usr/bin/setpriv';

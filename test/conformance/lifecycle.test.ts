@@ -106,7 +106,7 @@ for (const backend of BACKENDS) {
           'import os,sys\nfd=os.open(sys.argv[1],os.O_RDONLY)\na=os.read(fd,10)\nprint("open",flush=True)\nsys.stdin.readline()\nb=os.read(fd,4096)\nos.close(fd)\nprint((a+b).decode(),flush=True)',
           join(fixture.mountpoint, 'github/token'),
         ],
-        { stdio: ['pipe', 'pipe', 'inherit'] },
+        { stdio: ['pipe', 'pipe', 'pipe'] },
       );
       let out = '';
       holder.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
@@ -135,7 +135,7 @@ for (const backend of BACKENDS) {
           'import os,sys\nos.chdir(sys.argv[1])\nwhile True:\n  try:\n    f=open("token")\n    t=f.read()\n    f.close()\n  except OSError:\n    break\n  print(t,flush=True)',
           join(fixture.mountpoint, 'github'),
         ],
-        { stdio: ['ignore', 'pipe', 'inherit'] },
+        { stdio: ['ignore', 'pipe', 'pipe'] },
       );
       teardownOf(t).add(() => reader.kill('SIGKILL'));
       let out = '';
@@ -173,10 +173,10 @@ for (const backend of BACKENDS) {
         '/usr/bin/python3',
         [
           '-c',
-          'import os,sys,time\nfd=os.open(sys.argv[1],os.O_RDONLY)\nprint("open",flush=True)\nwhile True:\n  os.pread(fd,1,0)\n  time.sleep(0.05)',
+          'import os,sys,time\nfd=os.open(sys.argv[1],os.O_RDONLY)\nprint("open",flush=True)\nwhile True:\n  try:\n    os.pread(fd,1,0)\n  except OSError as e:\n    print("failed",e.errno,flush=True)\n    break\n  time.sleep(0.05)',
           join(fixture.mountpoint, 'github/token'),
         ],
-        { stdio: ['pipe', 'pipe', 'inherit'] },
+        { stdio: ['pipe', 'pipe', 'pipe'] },
       );
       teardownOf(t).add(() => holder.kill());
       let out = '';
@@ -188,6 +188,8 @@ for (const backend of BACKENDS) {
       fixture.child.kill('SIGTERM');
       assert.deepEqual(await exited, { code: 130, signal: null });
       assert.match(fixture.stderr(), /"event":"forced-exit"/);
+      // The reader's next read fails (the connection is gone), never hangs or gets bytes.
+      await pollUntil('the reader to see its read fail', () => /failed \d+/.test(out));
     });
 
     it('a daemon killed with SIGKILL leaves readers an error, never a token; the next mount recovers', async (t) => {

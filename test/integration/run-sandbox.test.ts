@@ -19,6 +19,7 @@ import {
 } from '../helpers/gateway-fixture.js';
 import { runAsync, type Completed } from '../helpers/spawn.js';
 import { CLI } from '../helpers/paths.js';
+import { startMountFixture } from '../helpers/mount-fixture.js';
 import { pollUntil } from '../helpers/poll.js';
 
 const PROFILE = upstreamProfile('sandboxed-agent');
@@ -286,6 +287,54 @@ describe('mintfs run: from inside, as a hostile agent', () => {
       /inside --workdir .* which the sandbox can write/,
     );
     assert.deepEqual(runDirEntries(), before);
+  });
+
+  it('a --mount or --gateway-socket the sandbox user cannot reach is refused up front, naming it', async (t) => {
+    const gw = await startGatewayFixture(t);
+    // The fixture's mount: files 0440 owned by root, which a fresh run uid cannot read.
+    const mount = await startMountFixture(t, upstreamProfile('sandboxed-agent'), {
+      keysDir: gw.keysDir,
+    });
+    const before = runDirEntries();
+    runArgs(gw);
+    const config = join(gw.dir, 'run-gateway.yaml');
+    const unreadable = await mintfsRun([
+      'run',
+      '--mount',
+      mount.mountpoint,
+      '--gateway',
+      config,
+      '--keys',
+      gw.keysDir,
+      '--',
+      'true',
+    ]);
+    assert.equal(unreadable.code, 2, unreadable.stderr);
+    assert.match(
+      diagnostics(unreadable.stderr)[0] ?? '',
+      new RegExp(
+        `--mount ${mount.mountpoint}: the sandbox user \\(uid \\d+\\) cannot read ${mount.mountpoint}/github/token`,
+      ),
+    );
+    // The fixture gateway's socket is root's (0660): unreachable too.
+    const socket = await mintfsRun([
+      'run',
+      '--profile',
+      join(gw.dir, 'agent.yaml'),
+      '--gateway-socket',
+      gw.socketPath,
+      '--keys',
+      gw.keysDir,
+      '--',
+      'true',
+    ]);
+    assert.equal(socket.code, 2, socket.stderr);
+    assert.match(
+      diagnostics(socket.stderr)[0] ?? '',
+      /--gateway-socket .*: the sandbox user \(uid \d+\) cannot connect to it/,
+    );
+    assert.deepEqual(runDirEntries(), before);
+    assert.ok(!mountedPaths().some((p) => p.startsWith(RUN_DIR)));
   });
 
   it(
