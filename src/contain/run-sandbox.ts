@@ -356,31 +356,46 @@ function supervise(
       { stdio: ['inherit', 'inherit', 'inherit', ...fds], env: {} },
     );
     let killer: NodeJS.Timeout | undefined;
+    let sweeper: NodeJS.Timeout | undefined;
     // A signal reaches every process of the agent (not bubblewrap's own,
-    // whose death would SIGKILL the rest at once); after STOP_GRACE_MS of a
-    // stop signal, everything in the cgroup is killed.
-    stopper.route((signal) => {
+    // whose death would SIGKILL the rest at once). A stop signal is then
+    // delivered again to every process that appears later, or that has since
+    // exec'd another program (a shell that waited out its child's SIGINT and
+    // went on to exec the command), until the sandbox ends; after
+    // STOP_GRACE_MS everything in the cgroup is killed.
+    const delivered = new Set<string>();
+    const deliver = (signal: NodeJS.Signals): number => {
       const own = new Set([child.pid, bwrapInit(infoFile)]);
       let reached = 0;
       for (const pid of cgroup.pids()) {
         if (own.has(pid)) continue;
+        const identity = `${pid}:${programOf(pid)}:${signal}`;
+        if (delivered.has(identity)) continue;
         try {
           process.kill(pid, signal);
+          delivered.add(identity);
           reached++;
         } catch {
           // Already gone.
         }
       }
-      if (reached === 0) child.kill(signal);
-      if (STOPPING.includes(signal))
+      return reached;
+    };
+    stopper.route((signal) => {
+      if (deliver(signal) === 0 && delivered.size === 0) child.kill(signal);
+      if (STOPPING.includes(signal)) {
+        sweeper ??= setInterval(() => deliver(signal), 50);
         killer ??= setTimeout(() => cgroup.signalAll('SIGKILL'), STOP_GRACE_MS);
+      }
     });
     child.once('error', (err) => {
       clearTimeout(killer);
+      clearInterval(sweeper);
       reject(new MintfsError('ERR_SANDBOX_FAILED', `bwrap: ${describeError(err)}`, { cause: err }));
     });
     child.once('close', (code, signal) => {
       clearTimeout(killer);
+      clearInterval(sweeper);
       const status = code ?? 128 + (signal ? constants.signals[signal] : 0);
       logger.info({ event: 'sandbox-exit', status }, 'the sandboxed command ended');
       resolve(status);
@@ -400,6 +415,15 @@ function findOnPath(name: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/** The program a process runs now (its exe link), '' when it cannot be read. */
+function programOf(pid: number): string {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return '';
+  }
 }
 
 /** bubblewrap's pid-1 helper, as its info file reports it. */

@@ -9,7 +9,7 @@ import { MintfsError, describeError } from '../errors.js';
 import { mountedFileSystem, type FuseBackend } from './backend.js';
 import { EIO, EROFS, errnoFor } from './errno.js';
 import { fsnameWithOptions, loadFuseNative } from './fuse-native-workarounds.js';
-import { detachMount, topMountAt } from './mount-table.js';
+import { abortFuseConnection, detachMount, topMountAt } from './mount-table.js';
 
 // Everything that would change the tree answers EROFS.
 const WRITE_OPS = [
@@ -69,11 +69,16 @@ export const fuseNativeBackend: FuseBackend = {
     const mounted = mountedFileSystem({
       mountpoint,
       mountId: entry.id,
-      // Our Fuse.unmount detaches nothing; this stops fuse-native's loop.
-      stopServing: () =>
-        new Promise<void>((resolve, reject) => {
+      // Our Fuse.unmount detaches nothing, and fuse-native's own stops nothing:
+      // its FUSE thread serves on while anything (a reader's cwd) holds the
+      // detached mount, and the process exiting under it crashed (SIGSEGV on
+      // Node 24). Aborting the connection ends that thread's loop first.
+      stopServing: async () => {
+        await abortFuseConnection(entry.device);
+        await new Promise<void>((resolve, reject) => {
           fuse.unmount((err) => (err ? reject(err) : resolve()));
-        }),
+        });
+      },
       activity: () => ({
         openHandles: operations.openHandles,
         idleMs: performance.now() - operations.lastActivity,

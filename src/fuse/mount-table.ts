@@ -3,7 +3,8 @@
  * mount whose daemon died (every access then fails with ENOTCONN).
  */
 import { execFile } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -13,6 +14,8 @@ export type MountpointState = 'unmounted' | 'live' | 'stale';
 export interface MountEntry {
   readonly id: number;
   readonly parentId: number;
+  /** The file system's device, `major:minor`: a FUSE mount's connection is /sys/fs/fuse/connections/<minor>. */
+  readonly device: string;
   readonly mountpoint: string;
   readonly fstype: string;
   /** Propagation: `shared:N` (peer group) and `master:N` (slave of) optional fields. */
@@ -34,6 +37,7 @@ export function readMountTable(
       return {
         id: Number(fields[0]),
         parentId: Number(fields[1]),
+        device: fields[2] ?? '',
         mountpoint: unescapeMountinfo(fields[4] ?? ''),
         fstype: fields[separator + 1] ?? '',
         shared: optional.some((field) => field.startsWith('shared:')),
@@ -84,4 +88,25 @@ export function mountpointState(mountpoint: string): MountpointState {
 /** Lazily detaches whatever is mounted at `mountpoint`. No shell is involved. */
 export async function detachMount(mountpoint: string): Promise<void> {
   await run('fusermount3', ['-u', '-z', '--', mountpoint]);
+}
+
+const FUSECTL = '/sys/fs/fuse/connections';
+
+/**
+ * Aborts a FUSE connection (fusectl): every request in flight and every
+ * later one fails with ENOTCONN, and the daemon's loop ends. For a mount
+ * that can no longer be unmounted (a reader's cwd holds it after a lazy
+ * detach), this is the only way to end it. Mounts fusectl when it is not.
+ */
+export async function abortFuseConnection(device: string): Promise<void> {
+  const minor = device.split(':')[1];
+  if (minor === undefined || !/^\d+$/.test(minor)) return;
+  if (!existsSync(join(FUSECTL, minor))) {
+    await run('mount', ['-t', 'fusectl', 'fusectl', FUSECTL]).catch(() => undefined);
+  }
+  try {
+    writeFileSync(join(FUSECTL, minor, 'abort'), '1');
+  } catch {
+    // Already gone: nothing left to abort.
+  }
 }
