@@ -7,31 +7,38 @@ import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { describeError, isMintfsError } from '../errors.js';
-import { attenuateCommand } from './commands/attenuate.js';
-import { gatewayCommand } from './commands/gateway.js';
-import { inspectCommand } from './commands/inspect.js';
-import { keysCommand } from './commands/keys.js';
-import { mintCommand } from './commands/mint.js';
-import { mountCommand } from './commands/mount.js';
-import { profileCommand } from './commands/profile.js';
-import { revokeCommand } from './commands/revoke.js';
-import { runCommand } from './commands/run.js';
-import { verifyCommand } from './commands/verify.js';
+import type { CommandModule } from 'yargs';
 import { EXIT_INVALID, exitCodeFor } from './exit-codes.js';
 import { printDiagnostic } from './io.js';
 
-const COMMANDS = [
-  keysCommand,
-  mountCommand,
-  mintCommand,
-  inspectCommand,
-  verifyCommand,
-  revokeCommand,
-  runCommand,
-  gatewayCommand,
-  attenuateCommand,
-  profileCommand,
-];
+/**
+ * Each command's module, loaded only when that command runs: a one-shot
+ * command (inspect, verify, attenuate; git credential helpers call them
+ * often) then loads its own module graph, not the gateway's and the mount's.
+ * `mintfs`, `--help` and unknown words load them all (help lists them).
+ */
+const COMMAND_MODULES: Readonly<Record<string, () => Promise<CommandModule>>> = {
+  keys: async () => (await import('./commands/keys.js')).keysCommand,
+  mount: async () => (await import('./commands/mount.js')).mountCommand,
+  mint: async () => (await import('./commands/mint.js')).mintCommand,
+  inspect: async () => (await import('./commands/inspect.js')).inspectCommand,
+  verify: async () => (await import('./commands/verify.js')).verifyCommand,
+  revoke: async () => (await import('./commands/revoke.js')).revokeCommand,
+  run: async () => (await import('./commands/run.js')).runCommand,
+  gateway: async () => (await import('./commands/gateway.js')).gatewayCommand,
+  attenuate: async () => (await import('./commands/attenuate.js')).attenuateCommand,
+  profile: async () => (await import('./commands/profile.js')).profileCommand,
+};
+const COMMAND_NAMES = Object.keys(COMMAND_MODULES);
+
+/** The modules this invocation needs: the named command's, or all of them. */
+function commandsFor(args: readonly string[]): Promise<CommandModule[]> {
+  const named = args.find((arg) => !arg.startsWith('-'));
+  const load = named === undefined ? undefined : COMMAND_MODULES[named];
+  if (load !== undefined && Object.hasOwn(COMMAND_MODULES, named as string))
+    return Promise.all([load()]);
+  return Promise.all(Object.values(COMMAND_MODULES).map((loader) => loader()));
+}
 
 async function main(args: string[]): Promise<void> {
   const debug = args.includes('--debug');
@@ -40,6 +47,7 @@ async function main(args: string[]): Promise<void> {
     return;
   }
   const cli = yargs(args);
+  const commands = await commandsFor(args);
   try {
     await cli
       .scriptName('mintfs')
@@ -56,7 +64,7 @@ async function main(args: string[]): Promise<void> {
         describe:
           'Log lines as JSON or for a person ($MINTFS_LOG_FORMAT; default: pretty at a terminal, else json)',
       })
-      .command(COMMANDS)
+      .command(commands)
       .demandCommand(1, NO_COMMAND)
       .strict()
       .fail((message, err) => {
@@ -70,7 +78,7 @@ async function main(args: string[]): Promise<void> {
       if (err.message === NO_COMMAND) {
         // `mintfs` alone: the usage, as --help prints it, on stderr.
         process.stderr.write(`${await cli.getHelp()}\n`);
-      } else printDiagnostic(`${usageMessage(err.message, args)} (see mintfs --help)`);
+      } else printDiagnostic(`${usageMessage(err.message, args, commands)} (see mintfs --help)`);
       process.exitCode = EXIT_INVALID;
       return;
     }
@@ -85,9 +93,13 @@ class UsageError extends Error {}
 const NO_COMMAND = 'no command';
 
 /** yargs' generic texts, said for a person: the command's usage line, the command meant. */
-function usageMessage(message: string, args: readonly string[]): string {
+function usageMessage(
+  message: string,
+  args: readonly string[],
+  commands: readonly CommandModule[],
+): string {
   const named = args.find((arg) => !arg.startsWith('-'));
-  const command = COMMANDS.find((c) => String(c.command).split(' ')[0] === named);
+  const command = commands.find((c) => String(c.command).split(' ')[0] === named);
   if (message.startsWith('Not enough non-option arguments') && command)
     return `usage: mintfs ${String(command.command)}`;
   if (
@@ -96,10 +108,7 @@ function usageMessage(message: string, args: readonly string[]): string {
     !command &&
     args[0] === named
   ) {
-    const near = closest(
-      named,
-      COMMANDS.map((c) => String(c.command).split(' ')[0] as string),
-    );
+    const near = closest(named, COMMAND_NAMES);
     return `unknown command ${printable(named)}${near === undefined ? '' : ` (did you mean ${near}?)`}`;
   }
   return `${message}${dashValueHint(message, args)}`;

@@ -8,7 +8,7 @@
  */
 import { MintfsError, type MintfsErrorCode } from '../errors.js';
 import type { Keyring } from '../keys/keyring.js';
-import type { RootKey } from '../keys/root-key.js';
+import type { RootKey } from '../token/root-key.js';
 import type { Logger } from '../log/logger.js';
 import { mintToken } from '../token/mint.js';
 import { formatInstant } from '../util/instant.js';

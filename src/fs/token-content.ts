@@ -7,7 +7,7 @@
  * and some readers stop at st_size. contentLength() finds it by rendering a
  * token with the same shape; open() then checks each real token against it.
  */
-import { RootKey } from '../keys/root-key.js';
+import { RootKey } from '../token/root-key.js';
 import type { TokenFormat } from '../profile/schema.js';
 import { mintToken, type MintedToken, type TokenGrant } from '../token/mint.js';
 import { formatInstant } from '../util/instant.js';

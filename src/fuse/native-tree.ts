@@ -5,7 +5,7 @@
  */
 import type { VirtualFile, VirtualTree } from '../fs/virtual-tree.js';
 import { DIRECTORY_MODE } from '../fs/virtual-tree.js';
-import type { RootKey } from '../keys/root-key.js';
+import type { RootKey } from '../token/root-key.js';
 import { signingParts } from '../token/mint.js';
 import { TOKEN_LOCATION } from '../token/vocabulary.js';
 import type { NativeFile, NativeNode } from './native-addon.js';

@@ -8,10 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { MintfsErrorCode } from '../errors.js';
-import type { Keyring } from '../keys/keyring.js';
 import type { Logger } from '../log/logger.js';
-import type { RevocationList } from '../revocation/revocations.js';
-import { authorizeRequest, checkRevocation } from '../token/verify.js';
 import type { HttpMethod } from '../token/vocabulary.js';
 import type { Limits } from './config.js';
 import type { CredentialStore } from './credentials.js';
@@ -20,7 +17,7 @@ import { HOP_BY_HOP, UpstreamExchange } from './upstream-exchange.js';
 import { overrideProblem } from './request-overrides.js';
 import { routeRequest, type Route } from './route.js';
 import { extractToken } from './token-extract.js';
-import type { VerificationCache } from './verify-cache.js';
+import type { Verifier } from '../verifier/verifier.js';
 import type { GatewayConfig } from './config.js';
 
 // Nor do the agent's own authorization, its Host, and its encoding wishes (see upstreamHeaders).
@@ -47,11 +44,8 @@ export interface GatewayRuntime {
 
 export interface ProxyDeps {
   readonly runtime: () => GatewayRuntime;
-  readonly keyring: () => Keyring;
-  /** Reloads the keyring if a key with this id has appeared on disk since the last load. */
-  readonly reloadKeyringFor: (keyId: string | undefined) => boolean;
-  readonly revocations: () => RevocationList;
-  readonly cache: VerificationCache;
+  /** The verification pipeline (with the gateway's cache and the watched keyring and revocations). */
+  readonly verifier: Verifier;
   readonly logger: Logger;
   readonly clock: () => Date;
   /** Requests in flight per agent (or per token without an agent caveat). */
@@ -125,27 +119,8 @@ export function createProxyHandler(
         'ERR_TOKEN_MISSING',
         'send a mintfs token as Authorization: Bearer <token> (or Basic password)',
       );
-    const now = deps.clock();
-    let authenticated = deps.cache.authenticate(found.token, deps.keyring(), now);
-    // Signed by a key rotated in since our last poll: pick it up now rather than refuse.
-    if (
-      'allowed' in authenticated &&
-      authenticated.code === 'ERR_KEY_UNKNOWN' &&
-      deps.reloadKeyringFor(authenticated.keyId)
-    )
-      authenticated = deps.cache.authenticate(found.token, deps.keyring(), now);
-    if ('allowed' in authenticated) {
-      audit.tokenId = authenticated.tokenId;
-      audit.agent = authenticated.agent;
-      return refuse(authenticated.code, authenticated.reason);
-    }
-    audit.tokenId = authenticated.tokenId;
-    audit.agent = authenticated.agent;
-    audit.reader = authenticated.reader;
-    const revoked = checkRevocation(authenticated, deps.revocations(), now);
-    if (revoked) return refuse(revoked.code, revoked.reason);
-    const verdict = authorizeRequest(
-      authenticated,
+    const { verdict, token: authenticated } = deps.verifier.check(
+      found.token,
       {
         service: route.service,
         host: route.host,
@@ -153,8 +128,11 @@ export function createProxyHandler(
         rawPath: route.upstreamPath,
         pathSegments: route.upstreamSegments,
       },
-      now,
+      deps.clock(),
     );
+    audit.tokenId = verdict.tokenId;
+    audit.agent = verdict.agent;
+    audit.reader = authenticated?.reader;
     if (!verdict.allowed) {
       const caveat = verdict.caveat === undefined ? '' : ` (caveat "${verdict.caveat}")`;
       return refuse(verdict.code, `${verdict.reason}${caveat}`);
@@ -167,7 +145,7 @@ export function createProxyHandler(
 
     // One agent's requests in flight are capped, so it cannot hold every
     // upstream connection (a trickled body holds one for minutes).
-    const owner = authenticated.agent ?? `token:${authenticated.tokenId}`;
+    const owner = verdict.agent ?? `token:${verdict.tokenId ?? ''}`;
     const inFlight = deps.inFlight.get(owner) ?? 0;
     if (inFlight >= limits.agentConcurrency)
       return refuse(

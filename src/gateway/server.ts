@@ -18,6 +18,7 @@ import { loadGatewayConfig, type GatewayConfig, type ListenAddress } from './con
 import { CredentialStore } from './credentials.js';
 import { errorBody } from './http-errors.js';
 import { createProxyHandler, type GatewayRuntime } from './proxy.js';
+import { createVerifier } from '../verifier/verifier.js';
 import { VerificationCache } from './verify-cache.js';
 
 export interface GatewayOptions {
@@ -74,10 +75,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const limits = config.limits;
   const handler = createProxyHandler({
     runtime: () => runtime.current,
-    keyring: () => keyring.current,
-    reloadKeyringFor: (keyId) => reloadIfKeyAppeared(keyring, keyId),
-    revocations: () => revocations.current,
-    cache: new VerificationCache(),
+    verifier: createVerifier({
+      keyring: () => keyring.current,
+      reloadKeyringFor: (keyId) => reloadIfKeyAppeared(keyring, keyId),
+      revocations: () => revocations.current,
+      cache: new VerificationCache(),
+    }),
     logger,
     clock: options.clock ?? (() => new Date()),
     inFlight: new Map(),

@@ -28,7 +28,7 @@ import { MintfsError } from '../errors.js';
 import { KEY_ID } from '../token/identifier.js';
 import { formatInstant, parseInstant } from '../util/instant.js';
 import { syncDirectory, writeFileAtomic } from './atomic-write.js';
-import { ROOT_KEY_BYTES, RootKey } from './root-key.js';
+import { ROOT_KEY_BYTES, RootKey } from '../token/root-key.js';
 
 const KEY_FILE = /^(.+)\.key$/;
 const RETIRED_FILE = /^(.+)\.retired$/;

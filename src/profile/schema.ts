@@ -5,12 +5,12 @@
  */
 import { z } from 'zod';
 import { textOf } from '../config/yaml-config.js';
-import { TOKEN_LIMITS } from '../token/limits.js';
+import { MAX_TTL_MS, TOKEN_LIMITS } from '../token/limits.js';
 import { pathGlobProblem } from '../token/path-glob.js';
 import { AGENT_NAME, HOST_NAME, HTTP_METHODS, SERVICE_NAME } from '../token/vocabulary.js';
 import { parseDuration } from '../util/duration.js';
 
-export const MAX_TTL_MS = 3_600_000;
+export { MAX_TTL_MS };
 export const MIN_TTL_MS = 10_000;
 export const DEFAULT_TTL = '5m';
 

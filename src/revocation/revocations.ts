@@ -18,7 +18,8 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { MintfsError } from '../errors.js';
 import { syncDirectory, writeFileAtomic } from '../keys/atomic-write.js';
-import { MAX_TTL_MS } from '../profile/schema.js';
+import { MAX_TTL_MS } from '../token/limits.js';
+import type { RevocationCheck } from '../token/verify.js';
 import { AGENT_NAME } from '../token/vocabulary.js';
 import { formatInstant, parseInstant } from '../util/instant.js';
 import { directoryFingerprint } from '../util/reloadable.js';
@@ -83,6 +84,14 @@ export class RevocationList {
     }
     return undefined;
   }
+}
+
+/** The verifier's view of a list: why a token is revoked, or undefined. */
+export function revocationCheck(list: RevocationList): RevocationCheck {
+  return (token, now) => {
+    const record = list.find(token, now);
+    return record === undefined ? undefined : describeRevocation(record);
+  };
 }
 
 /** Why a revoked token is refused, in one line. */

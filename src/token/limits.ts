@@ -7,6 +7,9 @@
  * The minter stays far inside them (profiles are checked against the same
  * numbers), so only hand-made or hostile tokens ever meet them.
  */
+/** The longest a token lives: revocation records and every TTL are bounded by it. */
+export const MAX_TTL_MS = 3_600_000;
+
 export const TOKEN_LIMITS = {
   /** Characters of token text (base64url). A minted token is well under 1 KiB. */
   maxTokenChars: 8192,

@@ -2,8 +2,11 @@
  * Minting: a grant (what a file allows) plus an injected key, clock and token
  * id give a token. Pure: no I/O, no clock reads, no randomness of its own.
  */
-import type { RootKey } from '../keys/root-key.js';
-import { formatTimeBefore } from './caveats.js';
+import type { RootKey } from './root-key.js';
+import { formatTimeBefore, grantCaveats } from './caveats.js';
+
+// One place decides what a grant mints: the caveat registry.
+export { grantCaveats };
 import { formatIdentifier } from './identifier.js';
 import { chainSignature, derivedKeyOf, encodeMacaroonV2 } from './macaroon-codec.js';
 import { encodeTokenText } from './token-text.js';
@@ -35,17 +38,6 @@ export interface MintedToken {
 /** Expiry in whole seconds, rounded down so a token never outlives its TTL. */
 export function expiryFor(now: Date, ttlMs: number): Date {
   return new Date(Math.floor((now.getTime() + ttlMs) / 1000) * 1000);
-}
-
-export function grantCaveats(grant: TokenGrant, expiresAt: Date): string[] {
-  return [
-    formatTimeBefore(expiresAt),
-    `service ${grant.service}`,
-    `agent ${grant.agent}`,
-    `host ${grant.hosts.join(' ')}`,
-    `method ${grant.methods.join(' ')}`,
-    `path ${grant.paths.join(' ')}`,
-  ];
 }
 
 // Every caveat but time-before depends only on the grant: encode them once per grant.

@@ -14,17 +14,17 @@
  */
 import type { MintfsErrorCode } from '../errors.js';
 import { isMintfsError } from '../errors.js';
-import type { RootKey } from '../keys/root-key.js';
+import type { RootKey } from './root-key.js';
 import { formatInstant } from '../util/instant.js';
 import {
   caveatLimitProblem,
   parseCaveat,
+  refusalCodeOf,
   type AgentCaveat,
   type Caveat,
   type ReaderCaveat,
   type TimeBeforeCaveat,
 } from './caveats.js';
-import { describeRevocation, type RevocationList } from '../revocation/revocations.js';
 import { normaliseRequestPath } from './request-path.js';
 import { signatureMatches } from './macaroon-codec.js';
 import { decodeToken, type DecodedToken } from './token-text.js';
@@ -49,8 +49,8 @@ export interface VerifyContext {
   /** Whether an id names a retired key (refused as ERR_KEY_RETIRED). */
   readonly isRetired?: (keyId: string) => boolean;
   readonly now: Date;
-  /** Host-side revocations; none when omitted. */
-  readonly revocations?: RevocationList;
+  /** Why a token is revoked, or undefined; none are when omitted (see revocation/). */
+  readonly revoked?: RevocationCheck;
 }
 
 export interface TokenFacts {
@@ -173,8 +173,7 @@ export function authorizeRequest(
   for (const caveat of token.caveats) {
     const refusal = caveat.check(checked);
     if (refusal !== undefined) {
-      const code = caveat.kind === 'time-before' ? 'ERR_TOKEN_EXPIRED' : 'ERR_CAVEAT_UNSATISFIED';
-      return deny(facts, code, refusal, caveat.text);
+      return deny(facts, refusalCodeOf(caveat.kind), refusal, caveat.text);
     }
   }
   return { ...facts, allowed: true, expiresAt: token.expiresAtText };
@@ -187,19 +186,22 @@ export function verifyToken(
 ): Verdict {
   const authenticated = authenticateToken(token, context.keyById, context.isRetired);
   if ('allowed' in authenticated) return authenticated;
-  const revoked = checkRevocation(authenticated, context.revocations, context.now);
+  const revoked = checkRevocation(authenticated, context.revoked, context.now);
   if (revoked) return revoked;
   return authorizeRequest(authenticated, request, context.now);
 }
 
+/** Why an authenticated token is revoked at `now`, or undefined when it is not. */
+export type RevocationCheck = (token: AuthenticatedToken, now: Date) => string | undefined;
+
 /** A denial when a revocation in force covers this (authenticated) token. */
 export function checkRevocation(
   token: AuthenticatedToken,
-  revocations: RevocationList | undefined,
+  revoked: RevocationCheck | undefined,
   now: Date,
 ): Denial | undefined {
-  const record = revocations?.find(token, now);
-  if (!record) return undefined;
+  const reason = revoked?.(token, now);
+  if (reason === undefined) return undefined;
   return deny(
     {
       tokenId: token.tokenId,
@@ -207,7 +209,7 @@ export function checkRevocation(
       ...(token.agent === undefined ? {} : { agent: token.agent }),
     },
     'ERR_TOKEN_REVOKED',
-    describeRevocation(record),
+    reason,
   );
 }
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { encodeMacaroonV2, signCaveat } from '../../src/token/macaroon-codec.js';
 import { decodeToken, encodeTokenText } from '../../src/token/token-text.js';
-import { RootKey } from '../../src/keys/root-key.js';
+import { RootKey } from '../../src/token/root-key.js';
 import type { TokenGrant } from '../../src/token/mint.js';
 import type { VerifyRequest } from '../../src/token/verify.js';
 

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import macaroon from 'macaroon';
-import { RootKey } from '../../src/keys/root-key.js';
+import { RootKey } from '../../src/token/root-key.js';
 import { signatureMatches } from '../../src/token/macaroon-codec.js';
 import { MacaroonDecodeError, decodeMacaroonV2 } from '../../src/token/macaroon-decode.js';
 import { newTokenId } from '../../src/token/identifier.js';

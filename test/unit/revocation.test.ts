@@ -6,6 +6,7 @@ import { isMintfsError } from '../../src/errors.js';
 import {
   loadRevocations,
   recordRevocation,
+  revocationCheck,
   revocationsDir,
 } from '../../src/revocation/revocations.js';
 import { newTokenId } from '../../src/token/identifier.js';
@@ -21,7 +22,11 @@ const later = (ms: number) => new Date(T0.getTime() + ms);
 const mint = (now: Date, agent = 'demo-agent') =>
   mintToken({ ...GRANT, agent }, { key, now, tokenId: newTokenId() });
 const verify = (token: string, dir: string, now: Date): Verdict =>
-  verifyToken(token, ALLOWED, { keyById: keyLookup(key), now, revocations: loadRevocations(dir) });
+  verifyToken(token, ALLOWED, {
+    keyById: keyLookup(key),
+    now,
+    revoked: revocationCheck(loadRevocations(dir)),
+  });
 const codeOf = (verdict: Verdict) => (verdict.allowed ? 'allowed' : verdict.code);
 
 describe('revocation', () => {

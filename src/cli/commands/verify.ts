@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { loadKeyring } from '../../keys/keyring.js';
 import { loadRevocations, revocationsDir } from '../../revocation/revocations.js';
 import { splitUrl } from '../../token/request-path.js';
-import { verifyToken } from '../../token/verify.js';
+import { createVerifier } from '../../verifier/verifier.js';
 import { defineCommand } from '../define-command.js';
 import { EXIT_DENIED } from '../exit-codes.js';
 import { printDiagnostic, printJson, tokenArgument } from '../io.js';
@@ -46,7 +46,10 @@ export const verifyCommand = defineCommand({
     const keysDir = keysDirFrom(args);
     const keyring = loadKeyring(keysDir);
     const revocations = loadRevocations(revocationsDir(keysDir));
-    const verdict = verifyToken(
+    const { verdict } = createVerifier({
+      keyring: () => keyring,
+      revocations: () => revocations,
+    }).check(
       token,
       {
         service: args.service,
@@ -54,12 +57,7 @@ export const verifyCommand = defineCommand({
         host: args.url.host,
         rawPath: args.url.rawPath,
       },
-      {
-        keyById: keyring.keyById,
-        isRetired: (id) => keyring.retired.some((key) => key.id === id),
-        now: args.at ?? new Date(),
-        revocations,
-      },
+      args.at ?? new Date(),
     );
     printJson(verdict);
     if (!verdict.allowed) {

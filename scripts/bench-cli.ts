@@ -1,0 +1,87 @@
+/**
+ * npm run bench:cli: start-up time of the one-shot commands (inspect,
+ * verify, attenuate) against a bare `node -e 0`, as the median of paired
+ * runs (each pair back to back, so machine noise hits both alike).
+ * Target: at most 2.5x.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { initKeyring } from '../src/keys/keyring.js';
+import { newTokenId } from '../src/token/identifier.js';
+import { mintToken } from '../src/token/mint.js';
+
+const ROOT = join(fileURLToPath(import.meta.url), '..', '..', '..');
+const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+const PAIRS = Number(process.env.BENCH_PAIRS ?? 15);
+
+function timed(args: readonly string[]): number {
+  const started = process.hrtime.bigint();
+  const result = spawnSync(process.execPath, args, { stdio: 'ignore' });
+  if (result.status !== 0) throw new Error(`${args.join(' ')} exited ${result.status}`);
+  return Number(process.hrtime.bigint() - started) / 1e6;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'mintfs-bench-cli-'));
+try {
+  const keyring = initKeyring(join(dir, 'keys'), new Date());
+  const token = mintToken(
+    {
+      agent: 'bench',
+      service: 'github',
+      hosts: ['api.github.com'],
+      methods: ['GET'],
+      paths: ['/repos/acme/**'],
+      ttlMs: 300_000,
+    },
+    { key: keyring.current, now: new Date(), tokenId: newTokenId() },
+  ).token;
+  const commands: Array<[string, string[]]> = [
+    ['inspect', [CLI, 'inspect', token]],
+    [
+      'verify',
+      [
+        CLI,
+        'verify',
+        token,
+        '--keys',
+        join(dir, 'keys'),
+        '--service',
+        'github',
+        '--method',
+        'GET',
+        '--url',
+        'https://api.github.com/repos/acme/x',
+      ],
+    ],
+    ['attenuate', [CLI, 'attenuate', token, '--caveat', 'method GET']],
+  ];
+  console.log(`node ${process.version}, ${PAIRS} paired runs each, median ms`);
+  console.log('command     node -e 0   mintfs   ratio   target');
+  let worst = 0;
+  for (const [name, args] of commands) {
+    const bare: number[] = [];
+    const cli: number[] = [];
+    for (let i = 0; i < PAIRS; i++) {
+      bare.push(timed(['-e', '0']));
+      cli.push(timed(args));
+    }
+    const ratio = median(cli) / median(bare);
+    worst = Math.max(worst, ratio);
+    console.log(
+      `${name.padEnd(10)}  ${median(bare).toFixed(1).padStart(9)}  ${median(cli).toFixed(1).padStart(7)}  ${ratio.toFixed(2).padStart(5)}x  <= 2.5x`,
+    );
+  }
+  console.log(
+    `verdict: worst ${worst.toFixed(2)}x ${worst <= 2.5 ? 'meets' : 'misses'} the 2.5x target`,
+  );
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
