@@ -7,10 +7,22 @@
  *   (c) client -> a bare Node.js pass-through proxy that only sets the header
  *   (d) client -> nginx reverse proxy setting a static header
  *   (e) client -> mitmproxy in reverse mode with a header-injection addon
- * Targets run in a rotating order within each round.
+ *   (f) client -> mintfs gateway with a fresh token on every request, as agents
+ *       that `cat` the token file per request send them: more distinct tokens
+ *       than requests, each read from a real mount beforehand
+ * Targets run in a rotating order within each round. The gateway's resident
+ * memory is sampled after each of its runs.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,7 +95,7 @@ async function main(): Promise<void> {
     `listen: [127.0.0.1:${PORTS.gateway}]\nupstreams:\n  bench:\n    url: http://127.0.0.1:${PORTS.upstream}\n    credential: { file: ./credential }\n    inject: "Authorization: token {credential}"\n`,
   );
   // Audit lines go to a file, as in production; they are part of the cost.
-  start(
+  const gatewayChild = start(
     process.execPath,
     [CLI, 'gateway', join(work, 'gateway.yaml'), '--keys', keys],
     openSync(join(work, 'gateway.log'), 'w'),
@@ -101,6 +113,34 @@ async function main(): Promise<void> {
   ).token;
 
   for (const port of Object.values(PORTS)) await waitForPort(port);
+
+  // Fresh tokens, read from a real mount of the same keyring (one open and read each).
+  const freshFile = join(work, 'fresh-tokens.txt');
+  const needed = Number(process.env.BENCH_FRESH_TOKENS ?? 120_000);
+  const mountpoint = join(work, 'mnt');
+  mkdirSync(mountpoint);
+  writeFileSync(
+    join(work, 'profile.yaml'),
+    'agent: bench\nttl: 1h\nfiles:\n  token:\n    service: bench\n    hosts: [127.0.0.1]\n    methods: [GET]\n    paths: ["/**"]\n',
+  );
+  const mount = spawn(
+    process.execPath,
+    [CLI, 'mount', join(work, 'profile.yaml'), mountpoint, '--keys', keys],
+    {
+      stdio: 'ignore',
+    },
+  );
+  children.push(mount);
+  cleanups.unshift(() => spawnSync('fusermount3', ['-u', '-z', '--', mountpoint]));
+  const deadline = Date.now() + 30_000;
+  while (!existsSync(join(mountpoint, 'token'))) {
+    if (Date.now() > deadline) throw new Error('the bench mount did not come up');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const fresh: string[] = [];
+  for (let i = 0; i < needed; i++) fresh.push(readFileSync(join(mountpoint, 'token'), 'utf8'));
+  writeFileSync(freshFile, `${fresh.join('\n')}\n`);
+  writeFileSync(join(work, 'fresh.lua'), freshLua(freshFile));
 
   const targets = [
     {
@@ -128,6 +168,12 @@ async function main(): Promise<void> {
       url: `http://127.0.0.1:${PORTS.mitm}/repos/acme/widgets`,
       auth: false,
     },
+    {
+      name: '(f) gateway, fresh tokens',
+      url: `http://127.0.0.1:${PORTS.gateway}/bench/repos/acme/widgets`,
+      auth: false,
+      script: join(work, 'fresh.lua'),
+    },
   ];
   const check = spawnSync(
     'curl',
@@ -146,8 +192,10 @@ async function main(): Promise<void> {
   if (check.stdout !== '200') throw new Error(`the gateway answered ${check.stdout}, not 200`);
 
   console.log(
-    `gateway benchmark: wrk, ${DURATION}s per run, ${ROUNDS} rounds, same nginx upstream\n`,
+    `gateway benchmark: wrk, ${DURATION}s per run, ${ROUNDS} rounds, same nginx upstream, ${needed} fresh tokens\n`,
   );
+  const gatewayPid = gatewayChild.pid ?? 0;
+  const rssSamples: number[] = [];
   const results = new Map<string, Map<number, WrkResult[]>>(
     targets.map((t) => [
       t.name,
@@ -162,10 +210,12 @@ async function main(): Promise<void> {
       const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
       for (const target of order) {
         const headers = target.auth ? ['-H', `Authorization: Bearer ${token}`] : [];
+        if ('script' in target) headers.push('-s', target.script);
         results
           .get(target.name)!
           .get(connections)!
           .push(wrk(target.url, connections, headers));
+        if (target.url.includes(String(PORTS.gateway))) rssSamples.push(rssMiB(gatewayPid));
       }
     }
   }
@@ -219,6 +269,10 @@ async function main(): Promise<void> {
     );
   }
   const gateway = summary.get(targets[1]!.name)!;
+  const freshRun = summary.get(targets[5]!.name)!;
+  console.log(
+    `fresh tokens: ${(freshRun.get(16)!.rps / bare16.rps).toFixed(2)}x the bare Node proxy at 16 connections (target >= 0.8x); one reused token: ${(gateway.get(16)!.rps / bare16.rps).toFixed(2)}x; gateway RSS after each run: ${rssSamples.map((m) => m.toFixed(0)).join(', ')} MiB`,
+  );
   const bare1 = summary.get(targets[2]!.name)!.get(1)!;
   console.log(
     `\ntargets: gateway throughput at 16 connections ${(gateway.get(16)!.rps / bare16.rps).toFixed(2)}x the bare Node proxy (target >= 0.8x); ` +
@@ -226,13 +280,52 @@ async function main(): Promise<void> {
   );
 }
 
+/** wrk script: every request carries the next unused token; each thread has its own stride. */
+function freshLua(file: string): string {
+  return `
+local threads = {}
+local counter = 0
+function setup(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+  table.insert(threads, thread)
+end
+function init(args)
+  tokens = {}
+  for line in io.lines("${file}") do tokens[#tokens + 1] = line end
+  step = 2
+  i = id + 1
+end
+function request()
+  local token = tokens[i]
+  i = i + step
+  if i > #tokens then i = id + 1 end
+  return wrk.format(nil, nil, { ["Authorization"] = "Bearer " .. token })
+end
+`;
+}
+
+function rssMiB(pid: number): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? NaN) / 1024;
+  } catch {
+    return NaN;
+  }
+}
+
 function nginxConf(work: string, name: string, server: string, http = ''): string {
   return `worker_processes 1;\npid ${work}/${name}.pid;\nerror_log ${work}/${name}.error.log;\nevents { worker_connections 1024; }\nhttp { access_log off; ${http} server { ${server} } }\n`;
 }
 
-function start(command: string, args: string[], stderr: number | 'ignore' = 'ignore'): void {
+function start(
+  command: string,
+  args: string[],
+  stderr: number | 'ignore' = 'ignore',
+): ChildProcess {
   const child = spawn(command, args, { stdio: ['ignore', 'ignore', stderr] });
   children.push(child);
+  return child;
 }
 
 async function waitForPort(port: number): Promise<void> {

@@ -38,3 +38,25 @@ export function pymacaroonsVerify(token: string, keyHex: string): PyResult {
   assert.equal(result.status, 0, result.stderr);
   return JSON.parse(result.stdout) as PyResult;
 }
+
+const ATTENUATE = `
+import sys, json
+from pymacaroons import Macaroon
+from pymacaroons.serializers import BinarySerializer
+req = json.load(sys.stdin)
+m = Macaroon.deserialize(req["token"], serializer=BinarySerializer())
+for caveat in req["caveats"]:
+    m.add_first_party_caveat(caveat)
+print(m.serialize(serializer=BinarySerializer()))
+`;
+
+/** pymacaroons appends first-party caveats (no key needed) and serialises the result. */
+export function pymacaroonsAttenuate(token: string, caveats: readonly string[]): string {
+  const result = spawnSync('/usr/bin/python3', ['-c', ATTENUATE], {
+    input: JSON.stringify({ token, caveats }),
+    encoding: 'utf8',
+  });
+  assert.equal(result.status, 0, result.stderr);
+  // pymacaroons writes URL-safe base64 with padding; mintfs tokens carry none.
+  return result.stdout.trim().replace(/=+$/, '');
+}

@@ -7,8 +7,9 @@ import { describe, it } from 'node:test';
 import { attenuateToken } from '../../src/token/attenuate.js';
 import { newTokenId } from '../../src/token/identifier.js';
 import { mintToken } from '../../src/token/mint.js';
-import { pymacaroonsVerify } from '../helpers/pymacaroons.js';
-import { GRANT, NOW, newKey } from '../helpers/tokens.js';
+import { verifyToken } from '../../src/token/verify.js';
+import { pymacaroonsAttenuate, pymacaroonsVerify } from '../helpers/pymacaroons.js';
+import { ALLOWED, GRANT, NOW, keyLookup, newKey } from '../helpers/tokens.js';
 
 describe('interoperability with pymacaroons', () => {
   const key = newKey();
@@ -31,6 +32,24 @@ describe('interoperability with pymacaroons', () => {
     const result = pymacaroonsVerify(token, key.secret.toString('hex'));
     assert.equal(result.ok, true);
     assert.equal(result.caveats.length, 14);
+  });
+
+  it('mintfs verifies a token pymacaroons attenuated, and enforces the caveat it added', () => {
+    const narrowed = pymacaroonsAttenuate(minted.token, ['method HEAD']);
+    const context = { keyById: keyLookup(key), now: NOW };
+    assert.equal(verifyToken(narrowed, { ...ALLOWED, method: 'HEAD' }, context).allowed, true);
+    const get = verifyToken(narrowed, ALLOWED, context);
+    assert.equal(get.allowed, false);
+    assert.equal(!get.allowed && get.caveat, 'method HEAD');
+    // And the chain is checked: a caveat changed after pymacaroons signed is refused.
+    const bytes = Buffer.from(pymacaroonsAttenuate(minted.token, ['method HEAX']), 'base64url');
+    bytes.write('HEAD', bytes.indexOf('HEAX'));
+    const tampered = verifyToken(
+      bytes.toString('base64url'),
+      { ...ALLOWED, method: 'HEAD' },
+      context,
+    );
+    assert.equal(!tampered.allowed && tampered.code, 'ERR_TOKEN_SIGNATURE');
   });
 
   it('rejects a minted token under another key', () => {

@@ -1,0 +1,103 @@
+/**
+ * npm run bench:verify: one token's full check (decode, signature, caveats;
+ * no cache) in µs, mintfs's verifier against go-macaroon (Debian's
+ * golang-gopkg-macaroon.v2-dev) on the same token and request, in one run.
+ * Target: mintfs at least as fast (ratio >= 1).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { initKeyring } from '../src/keys/keyring.js';
+import { newTokenId } from '../src/token/identifier.js';
+import { mintToken } from '../src/token/mint.js';
+import { authenticateToken, authorizeRequest } from '../src/token/verify.js';
+
+const ROOT = join(fileURLToPath(import.meta.url), '..', '..', '..');
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}
+
+const work = mkdtempSync(join(tmpdir(), 'mintfs-bench-verify-'));
+try {
+  const keyring = initKeyring(join(work, 'keys'), new Date());
+  const key = keyring.current;
+  const token = mintToken(
+    {
+      agent: 'bench',
+      service: 'github',
+      hosts: ['api.github.com'],
+      methods: ['GET', 'HEAD'],
+      paths: ['/repos/acme/widgets/**'],
+      ttlMs: 3_600_000,
+    },
+    { key, now: new Date(), tokenId: newTokenId() },
+  ).token;
+  const request = {
+    service: 'github',
+    host: 'api.github.com',
+    method: 'GET',
+    rawPath: '/repos/acme/widgets/pulls',
+  };
+  const ours = (): number => {
+    const deadline = process.hrtime.bigint() + BigInt(SECONDS * 1e9);
+    let n = 0;
+    const start = process.hrtime.bigint();
+    let now = start;
+    while (now < deadline) {
+      for (let i = 0; i < 100; i++) {
+        const authenticated = authenticateToken(token, (id) => (id === key.id ? key : undefined));
+        if ('allowed' in authenticated) throw new Error(authenticated.reason);
+        const verdict = authorizeRequest(authenticated, request, new Date());
+        if (!verdict.allowed) throw new Error(verdict.reason);
+      }
+      n += 100;
+      now = process.hrtime.bigint();
+    }
+    return Number(now - start) / 1e3 / n;
+  };
+  ours(); // warm up
+  const mintfsUs = median(Array.from({ length: ROUNDS }, ours));
+
+  const binary = join(work, 'go-verify');
+  const built = spawnSync(
+    'go',
+    ['build', '-o', binary, join(ROOT, 'scripts', 'bench', 'go-verify', 'main.go')],
+    {
+      env: {
+        ...process.env,
+        GO111MODULE: 'off',
+        GOPATH: '/usr/share/gocode',
+        GOCACHE: join(work, 'go-cache'),
+      },
+      encoding: 'utf8',
+    },
+  );
+  if (built.status !== 0)
+    throw new Error(
+      `go-verify did not build (scripts/install-system-packages.sh bench installs go-macaroon): ${built.stderr}`,
+    );
+  const goRuns = Array.from({ length: ROUNDS }, () => {
+    const out = spawnSync(binary, [String(SECONDS), key.secret.toString('hex'), token], {
+      encoding: 'utf8',
+    });
+    if (out.status !== 0) throw new Error(`go-verify: ${out.stderr}`);
+    return 1e6 / (JSON.parse(out.stdout) as { verifiesPerSecond: number }).verifiesPerSecond;
+  });
+  const goUs = median(goRuns);
+  console.log(
+    `node ${process.version}, ${ROUNDS} rounds of ${SECONDS}s, median µs per token (decode + signature + caveats, no cache)`,
+  );
+  console.log(`mintfs verifier      ${mintfsUs.toFixed(2)} µs`);
+  console.log(`go-macaroon (Debian) ${goUs.toFixed(2)} µs`);
+  console.log(
+    `verdict: mintfs is ${(goUs / mintfsUs).toFixed(2)}x go-macaroon's speed (target >= 1x)`,
+  );
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
