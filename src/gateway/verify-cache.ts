@@ -6,12 +6,19 @@
  * the text itself, not a digest: a Map lookup costs a fraction of a SHA-256,
  * compares whole strings (no collisions to reason about), and the gateway
  * holds each token in memory on every request anyway.
+ *
+ * Agents that read the token file per request send a fresh token every time:
+ * caching those is pure cost (memory that grew by ~100 MiB under such load).
+ * So a token is cached on its second use: the first only remembers its text
+ * in a bounded probation set.
  */
 import type { Keyring } from '../keys/keyring.js';
 import { authenticateToken, type AuthenticatedToken, type Denial } from '../token/verify.js';
 
 export class VerificationCache {
   readonly #entries = new Map<string, AuthenticatedToken>();
+  /** Tokens authenticated once, in arrival order: the next use caches them. */
+  readonly #seen = new Set<string>();
   readonly #maxEntries: number;
   #keyring: Keyring | undefined;
 
@@ -26,6 +33,7 @@ export class VerificationCache {
   authenticate(token: string, keyring: Keyring, now: Date): AuthenticatedToken | Denial {
     if (keyring !== this.#keyring) {
       this.#entries.clear();
+      this.#seen.clear();
       this.#keyring = keyring;
     }
     const cached = this.#entries.get(token);
@@ -40,13 +48,20 @@ export class VerificationCache {
       keyring.retired.some((key) => key.id === id),
     );
     // Denials are not cached: garbage must not fill the cache.
-    if ('authenticated' in result) {
-      if (this.#entries.size >= this.#maxEntries) {
-        const oldest = this.#entries.keys().next().value;
-        if (oldest !== undefined) this.#entries.delete(oldest);
-      }
-      this.#entries.set(token, result);
+    if (!('authenticated' in result)) return result;
+    if (!this.#seen.delete(token)) {
+      this.#seen.add(token);
+      if (this.#seen.size > this.#maxEntries) dropOldest(this.#seen);
+      return result;
     }
+    if (this.#entries.size >= this.#maxEntries) dropOldest(this.#entries);
+    this.#entries.set(token, result);
     return result;
   }
+}
+
+/** Removes the first-inserted key of a Map or Set (the least recently used here). */
+function dropOldest(collection: Map<string, unknown> | Set<string>): void {
+  const oldest = collection.keys().next().value;
+  if (oldest !== undefined) collection.delete(oldest);
 }

@@ -249,25 +249,42 @@ describe('verification cache', () => {
   };
   const now = new Date();
 
-  it('checks a signature once per token, then serves it from the cache', () => {
+  it('caches a token on its second use, then serves it without a signature check', () => {
     let lookups = 0;
     const counted: Keyring = { ...keyring, keyById: (id) => (lookups++, keyring.keyById(id)) };
     const cache = new VerificationCache();
     const token = mintToken(GRANT, { key, now, tokenId: newTokenId() }).token;
     for (let i = 0; i < 5; i++)
       assert.ok('authenticated' in cache.authenticate(token, counted, now));
-    assert.equal(lookups, 1);
+    assert.equal(lookups, 2, 'checked on the first and second use only');
+    assert.equal(cache.size, 1);
+  });
+
+  it('a token used once (fresh per request) is never cached', () => {
+    const cache = new VerificationCache(4);
+    for (let i = 0; i < 50; i++)
+      cache.authenticate(mintToken(GRANT, { key, now, tokenId: newTokenId() }).token, keyring, now);
+    assert.equal(cache.size, 0);
   });
 
   it('does not cache denials, drops expired entries, and empties on a keyring change', () => {
     const cache = new VerificationCache();
     assert.ok('allowed' in cache.authenticate('garbage', keyring, now));
+    assert.ok('allowed' in cache.authenticate('garbage', keyring, now));
     assert.equal(cache.size, 0);
     const minted = mintToken(GRANT, { key, now, tokenId: newTokenId() });
     cache.authenticate(minted.token, keyring, now);
+    cache.authenticate(minted.token, keyring, now);
     assert.equal(cache.size, 1);
     cache.authenticate(minted.token, { ...keyring }, now);
-    assert.equal(cache.size, 1, 'refilled after the change');
+    assert.equal(cache.size, 0, 'emptied by the change, on probation again');
+    const expired = new Date(minted.expiresAt.getTime() + 1);
+    assert.equal(
+      (cache.authenticate(minted.token, { ...keyring }, expired) as { authenticated?: boolean })
+        .authenticated,
+      true,
+      'signature still valid; expiry is the caveat check',
+    );
     const other = newKey('20261122T010000Z-00000009');
     const rotated: Keyring = {
       dir: '/k',
@@ -283,9 +300,20 @@ describe('verification cache', () => {
   });
 
   it('evicts the least recently used entry when full', () => {
+    let lookups = 0;
+    const counted: Keyring = { ...keyring, keyById: (id) => (lookups++, keyring.keyById(id)) };
     const cache = new VerificationCache(2);
-    const tokens = [0, 1, 2].map(() => mintToken(GRANT, { key, now, tokenId: newTokenId() }).token);
-    for (const token of tokens) cache.authenticate(token, keyring, now);
+    const [a, b, c] = [0, 1, 2].map(
+      () => mintToken(GRANT, { key, now, tokenId: newTokenId() }).token,
+    ) as [string, string, string];
+    for (const token of [a, a, b, b]) cache.authenticate(token, counted, now);
+    cache.authenticate(a, counted, now); // a is now the most recently used
+    for (const token of [c, c]) cache.authenticate(token, counted, now); // evicts b, not a
     assert.equal(cache.size, 2);
+    lookups = 0;
+    cache.authenticate(a, counted, now);
+    assert.equal(lookups, 0, 'a stayed cached');
+    cache.authenticate(b, counted, now);
+    assert.equal(lookups, 1, 'b was evicted');
   });
 });
