@@ -10,6 +10,7 @@
  *   (f) client -> mintfs gateway with a fresh token on every request, as agents
  *       that `cat` the token file per request send them: more distinct tokens
  *       than requests, each read from a real mount beforehand
+ *   (g) the same with `workers: 2` (one gateway process per core)
  * Targets run in a rotating order within each round. The gateway's resident
  * memory is sampled after each of its runs.
  */
@@ -35,7 +36,14 @@ const ROOT = join(fileURLToPath(import.meta.url), '..', '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const DURATION = process.env.BENCH_SECONDS ?? '4';
-const PORTS = { upstream: 18601, gateway: 18602, bare: 18603, nginx: 18604, mitm: 18605 };
+const PORTS = {
+  upstream: 18601,
+  gateway: 18602,
+  bare: 18603,
+  nginx: 18604,
+  mitm: 18605,
+  workers: 18606,
+};
 
 interface WrkResult {
   rps: number;
@@ -93,6 +101,15 @@ async function main(): Promise<void> {
   writeFileSync(
     join(work, 'gateway.yaml'),
     `listen: [127.0.0.1:${PORTS.gateway}]\nupstreams:\n  bench:\n    url: http://127.0.0.1:${PORTS.upstream}\n    credential: { file: ./credential }\n    inject: "Authorization: token {credential}"\n`,
+  );
+  writeFileSync(
+    join(work, 'gateway-workers.yaml'),
+    `listen: [127.0.0.1:${PORTS.workers}]\nworkers: 2\nupstreams:\n  bench:\n    url: http://127.0.0.1:${PORTS.upstream}\n    credential: { file: ./credential }\n    inject: "Authorization: token {credential}"\n`,
+  );
+  start(
+    process.execPath,
+    [CLI, 'gateway', join(work, 'gateway-workers.yaml'), '--keys', keys],
+    openSync(join(work, 'gateway-workers.log'), 'w'),
   );
   // Audit lines go to a file, as in production; they are part of the cost.
   const gatewayChild = start(
@@ -171,6 +188,12 @@ async function main(): Promise<void> {
     {
       name: '(f) gateway, fresh tokens',
       url: `http://127.0.0.1:${PORTS.gateway}/bench/repos/acme/widgets`,
+      auth: false,
+      script: join(work, 'fresh.lua'),
+    },
+    {
+      name: '(g) 2 workers, fresh',
+      url: `http://127.0.0.1:${PORTS.workers}/bench/repos/acme/widgets`,
       auth: false,
       script: join(work, 'fresh.lua'),
     },
@@ -270,8 +293,9 @@ async function main(): Promise<void> {
   }
   const gateway = summary.get(targets[1]!.name)!;
   const freshRun = summary.get(targets[5]!.name)!;
+  const workersRun = summary.get(targets[6]!.name)!;
   console.log(
-    `fresh tokens: ${(freshRun.get(16)!.rps / bare16.rps).toFixed(2)}x the bare Node proxy at 16 connections (target >= 0.8x); one reused token: ${(gateway.get(16)!.rps / bare16.rps).toFixed(2)}x; gateway RSS after each run: ${rssSamples.map((m) => m.toFixed(0)).join(', ')} MiB`,
+    `fresh tokens: ${(freshRun.get(16)!.rps / bare16.rps).toFixed(2)}x the bare Node proxy at 16 connections (target >= 0.8x); with 2 workers ${(workersRun.get(16)!.rps / bare16.rps).toFixed(2)}x; one reused token: ${(gateway.get(16)!.rps / bare16.rps).toFixed(2)}x; gateway RSS after each run: ${rssSamples.map((m) => m.toFixed(0)).join(', ')} MiB`,
   );
   const bare1 = summary.get(targets[2]!.name)!.get(1)!;
   console.log(

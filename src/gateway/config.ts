@@ -205,6 +205,12 @@ export const GatewayConfigSchema = z
       )
       .describe('Upstream services by name; the `service` caveat names one'),
     limits: LimitsSchema.prefault({}),
+    workers: z
+      .union([z.number().int().min(1).max(64), z.literal('auto')])
+      .default(1)
+      .describe(
+        "Processes serving requests, sharing the listen addresses ('auto': one per CPU). Default 1: limits.agentConcurrency and in-memory counters are per process, so N workers allow an agent N times as much; each worker writes its audit lines synchronously so lines from several processes never interleave. A restart is needed to change it",
+      ),
   })
   .superRefine((config, ctx) => {
     if (Object.keys(config.upstreams).length === 0)

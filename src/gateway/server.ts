@@ -28,6 +28,11 @@ export interface GatewayOptions {
   readonly clock?: () => Date;
   /** Listen here instead of the config's `listen` (mintfs run: a private unix socket). */
   readonly listen?: ListenAddress[];
+  /**
+   * A worker of a multi-process gateway: the primary holds the listeners, so
+   * this one neither clears nor removes unix socket paths (workers.ts).
+   */
+  readonly sharedListeners?: boolean;
 }
 
 export interface RunningGateway {
@@ -92,7 +97,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     for (const address of config.listen) {
       const server = createGatewayServer(config, handler, logger);
       servers.push(server);
-      addresses.push(await listen(server, address));
+      addresses.push(await listen(server, address, options.sharedListeners === true));
     }
   } catch (err) {
     for (const server of servers) server.close();
@@ -140,8 +145,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         keyring.close();
         revocations.close();
         await closeRuntime(runtime.current);
-        for (const address of config.listen)
-          if (address.kind === 'unix') rmSync(address.path, { force: true });
+        if (options.sharedListeners !== true)
+          for (const address of config.listen)
+            if (address.kind === 'unix') rmSync(address.path, { force: true });
         logger.info({ event: 'gateway-stopped' }, 'gateway stopped');
       })()),
   };
@@ -272,8 +278,8 @@ function readCa(service: string, file: string): string {
   }
 }
 
-async function listen(server: Server, address: ListenAddress): Promise<string> {
-  if (address.kind === 'unix') await removeStaleSocket(address.path);
+async function listen(server: Server, address: ListenAddress, shared: boolean): Promise<string> {
+  if (address.kind === 'unix' && !shared) await removeStaleSocket(address.path);
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       reject(
@@ -306,7 +312,7 @@ async function listen(server: Server, address: ListenAddress): Promise<string> {
  * A socket file left by a gateway that died is replaced. One that something
  * still listens on is another gateway's (or anyone's): refused, never stolen.
  */
-async function removeStaleSocket(path: string): Promise<void> {
+export async function removeStaleSocket(path: string): Promise<void> {
   let info;
   try {
     info = lstatSync(path);

@@ -70,6 +70,8 @@ export interface GatewayFixture {
 export interface GatewayFixtureOptions {
   /** YAML lines under `limits:`. */
   readonly limits?: string;
+  /** YAML lines at the top level of the config (`workers: 2`). */
+  readonly topLevel?: string;
   /** YAML lines appended under `upstreams:` (indented by the caller). */
   readonly extraUpstreams?: string;
   readonly env?: NodeJS.ProcessEnv;
@@ -102,6 +104,7 @@ export async function startGatewayFixture(
     '    ca: ./ca.pem',
     ...(options.extraUpstreams ? [options.extraUpstreams] : []),
     ...(options.limits ? ['limits:', ...options.limits.split('\n').map((l) => `  ${l}`)] : []),
+    ...(options.topLevel ? [options.topLevel] : []),
   ].join('\n');
   writeFileSync(join(dir, 'gateway.yaml'), `${config}\n`);
 

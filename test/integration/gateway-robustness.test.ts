@@ -104,6 +104,46 @@ describe('gateway: rotation and streaming', () => {
     );
   });
 
+  it(
+    'workers: 2 serves from two processes; SIGHUP reaches both; SIGTERM stops all and exits 0',
+    { timeout: 60_000 },
+    async (t) => {
+      const gw = await startGatewayFixture(t, { topLevel: 'workers: 2' });
+      const token = gw.token();
+      const once = () =>
+        curl([`${gw.base}/github/repos/acme/widgets`, '-H', `Authorization: Bearer ${token}`]);
+      await pollUntil('both workers to answer', async () => {
+        assert.equal((await once()).status, 200);
+        const pids = new Set(gw.requestLogs().map((line) => line.pid));
+        return pids.size >= 2;
+      });
+      const workerPids = [...new Set(gw.requestLogs().map((line) => Number(line.pid)))];
+      assert.ok(!workerPids.includes(gw.child.pid as number), 'the primary serves nothing itself');
+      // A config edit announced by SIGHUP reaches every worker.
+      const configFile = join(gw.dir, 'gateway.yaml');
+      writeFileSync(
+        configFile,
+        readFileSync(configFile, 'utf8').replace(
+          'upstreams:\n',
+          `upstreams:\n  mirror:\n    url: https://127.0.0.1:${gw.upstream.port}\n    credential: { file: ./github.credential }\n    inject: "X-Mirror-Key: {credential}"\n    ca: ./ca.pem\n`,
+        ),
+      );
+      gw.child.kill('SIGHUP');
+      const mirror = gw.token({ service: 'mirror', hosts: ['127.0.0.1'], paths: ['/**'] });
+      const viaMirror = () =>
+        curl([`${gw.base}/mirror/repos/acme/widgets`, '-H', `Authorization: Bearer ${mirror}`]);
+      await pollUntil('both workers to know the mirror', async () => {
+        const statuses = await Promise.all(Array.from({ length: 6 }, () => viaMirror()));
+        return statuses.every((r) => r.status === 200);
+      });
+      const exited = new Promise<number | null>((resolve) => gw.child.once('exit', resolve));
+      gw.child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+      for (const pid of workerPids)
+        assert.throws(() => process.kill(pid, 0), /ESRCH/, `worker ${pid} is gone`);
+    },
+  );
+
   it('a broken credential file keeps the last good credential serving', async (t) => {
     const gw = await startGatewayFixture(t);
     writeFileSync(gw.credentialFile, '', { mode: 0o600 });

@@ -1,5 +1,13 @@
+import { rmSync } from 'node:fs';
 import { z } from 'zod';
-import { startGateway } from '../../gateway/server.js';
+import { loadGatewayConfig } from '../../gateway/config.js';
+import { removeStaleSocket, startGateway } from '../../gateway/server.js';
+import {
+  disconnectWorker,
+  isGatewayWorker,
+  superviseWorkers,
+  workerCount,
+} from '../../gateway/workers.js';
 import { defineCommand } from '../define-command.js';
 import { untilSignalled } from '../until-signalled.js';
 import {
@@ -27,11 +35,28 @@ export const gatewayCommand = defineCommand({
     'log-format': LogFormatArg,
   }),
   run: async (args) => {
-    const logger = commandLogger(args, { sync: false });
+    // The primary of a multi-worker gateway only supervises; each worker is a whole gateway.
+    if (!isGatewayWorker()) {
+      const config = loadGatewayConfig(args.config);
+      const workers = workerCount(config);
+      if (workers > 1) {
+        const logger = commandLogger(args);
+        // Unix sockets are the primary's: it holds the listeners the workers share.
+        const sockets = config.listen.flatMap((a) => (a.kind === 'unix' ? [a.path] : []));
+        for (const path of sockets) await removeStaleSocket(path);
+        process.exitCode = await superviseWorkers(workers, logger);
+        for (const path of sockets) rmSync(path, { force: true });
+        logger.flush();
+        return;
+      }
+    }
+    // Several processes on one stderr: lines written one by one never interleave.
+    const logger = commandLogger(args, { sync: isGatewayWorker() });
     const started = startGateway({
       configFile: args.config,
       keysDir: keysDirFrom(args),
       logger,
+      sharedListeners: isGatewayWorker(),
     });
     // In the same tick: a signal during start-up closes the gateway once it is up.
     // A second signal exits at once; a later start recovers what is left.
@@ -44,5 +69,7 @@ export const gatewayCommand = defineCommand({
     );
     await started;
     await signalled;
+    // A worker's channel to the primary would keep it alive: let go of it.
+    if (isGatewayWorker()) disconnectWorker();
   },
 });
