@@ -5,6 +5,7 @@
  * Target: at most 2.5x.
  */
 import { spawnSync } from 'node:child_process';
+import { median } from './bench-common.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,11 +23,6 @@ function timed(args: readonly string[]): number {
   const result = spawnSync(process.execPath, args, { stdio: 'ignore' });
   if (result.status !== 0) throw new Error(`${args.join(' ')} exited ${result.status}`);
   return Number(process.hrtime.bigint() - started) / 1e6;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'mintfs-bench-cli-'));

@@ -30,6 +30,7 @@ import { buildTree } from '../src/fs/virtual-tree.js';
 import { loadNativeAddon } from '../src/fuse/native-addon.js';
 import { nativeFile } from '../src/fuse/native-tree.js';
 import { mountedPaths } from '../src/fuse/mount-table.js';
+import { buildGoBaseline, median } from './bench-common.js';
 import { initKeyring } from '../src/keys/keyring.js';
 import { createLogger } from '../src/log/logger.js';
 import { parseProfile } from '../src/profile/load-profile.js';
@@ -238,19 +239,7 @@ function compile(work: string): string {
     join(src, 'bench-reader.c'),
   ]);
   // go-macaroon from Debian's package, in GOPATH mode (no module download).
-  const go = spawnSync(
-    'go',
-    ['build', '-o', join(work, 'go-mint'), join(src, 'go-mint', 'main.go')],
-    {
-      env: {
-        ...process.env,
-        GO111MODULE: 'off',
-        GOPATH: '/usr/share/gocode',
-        GOCACHE: join(work, 'go-cache'),
-      },
-      encoding: 'utf8',
-    },
-  );
+  const go = buildGoBaseline(join(src, 'go-mint', 'main.go'), join(work, 'go-mint'), work);
   if (go.status !== 0)
     console.error(
       `go-macaroon baseline not built (scripts/install-system-packages.sh bench installs it): ${go.error?.message ?? go.stderr}`,
@@ -372,11 +361,6 @@ function benchMints(work: string): Array<[string, number]> {
     }),
   ]);
   return results;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 function busyboxSharing(file: string, work: string): { reads: number; distinct: number } {

@@ -5,6 +5,7 @@
  * Target: mintfs at least as fast (ratio >= 1).
  */
 import { spawnSync } from 'node:child_process';
+import { buildGoBaseline, median } from './bench-common.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,11 +18,6 @@ import { authenticateToken, authorizeRequest } from '../src/token/verify.js';
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..', '..');
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
-}
 
 const work = mkdtempSync(join(tmpdir(), 'mintfs-bench-verify-'));
 try {
@@ -65,18 +61,10 @@ try {
   const mintfsUs = median(Array.from({ length: ROUNDS }, ours));
 
   const binary = join(work, 'go-verify');
-  const built = spawnSync(
-    'go',
-    ['build', '-o', binary, join(ROOT, 'scripts', 'bench', 'go-verify', 'main.go')],
-    {
-      env: {
-        ...process.env,
-        GO111MODULE: 'off',
-        GOPATH: '/usr/share/gocode',
-        GOCACHE: join(work, 'go-cache'),
-      },
-      encoding: 'utf8',
-    },
+  const built = buildGoBaseline(
+    join(ROOT, 'scripts', 'bench', 'go-verify', 'main.go'),
+    binary,
+    work,
   );
   if (built.status !== 0)
     throw new Error(
