@@ -17,6 +17,8 @@ packages=(
   busybox        # the sendfile reader Alpine-based agent images use
   python3        # /usr/bin/python3 for reader tests
   python3-pymacaroons  # independent macaroon implementation for interop tests
+  golang-go      # builds the go-macaroon interop helper (test/fixtures/go-interop)
+  golang-gopkg-macaroon.v2-dev  # go-macaroon: a third implementation, for interop tests and benches
   util-linux     # setpriv, unshare
   coreutils
   curl           # gateway tests drive it with real curl
@@ -36,8 +38,6 @@ if [ "${1:-}" = bench ]; then
     nginx-light  # the static upstream, and the C reverse-proxy reference
     wrk          # the load generator
     mitmproxy    # the header-injecting proxy many deployment guides recommend
-    golang-go    # builds the go-macaroon minting baseline
-    golang-gopkg-macaroon.v2-dev  # go-macaroon, the mints/s baseline of the mount benchmark
   )
 fi
 
