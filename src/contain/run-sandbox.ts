@@ -152,10 +152,9 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
       hostRoot: readHostRoot(),
       env: passThroughEnv(),
     });
-    // Handed over on a descriptor (--args), so the sandbox's pid 1, which is
-    // bubblewrap itself, shows `bwrap --args 5` as its command line, not
-    // host paths.
-    // bubblewrap reads options alone from the descriptor; the command follows on its command line.
+    // The options are handed over on a descriptor (--args 5), the command on
+    // the command line: the sandbox's pid 1, bubblewrap itself, then shows
+    // `bwrap --args 5 -- bash -c LAUNCHER CMD`, with no host paths.
     const split = args.indexOf('--');
     const argsFile = join(work, 'bwrap.args');
     writeFileSync(argsFile, `${args.slice(0, split).join('\0')}\0`, { mode: 0o600 });

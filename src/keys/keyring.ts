@@ -10,7 +10,7 @@
  * Permissions are checked on every load: a keyring others can read is
  * refused, as ssh refuses a private key others can read.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import {
   chmodSync,
   lstatSync,
@@ -90,9 +90,30 @@ export function initKeyring(dir: string, now: Date): Keyring {
   return loadKeyring(dir);
 }
 
-/** Writes a new random key into the keyring and returns its id. */
+/**
+ * Writes a new random key into the keyring and returns its id. The newest key
+ * signs, and "newest" is the greatest id: a key added in the same second as
+ * another gets a suffix that sorts after it (a rotation right after `keys
+ * init` used to leave the old key signing half the time).
+ */
 export function addKey(dir: string, now: Date): string {
-  const id = newKeyId(now);
+  const existing = [...listKeyFiles(dir), ...listRetiredFiles(dir)].map((name) =>
+    name.replace(/\.(key|retired)$/, ''),
+  );
+  const newest = existing.sort().at(-1) ?? '';
+  let id = newKeyId(now);
+  if (id <= newest) {
+    const [stamp, suffix] = [id.slice(0, 16), newest.slice(17)];
+    const last = /^[0-9a-f]{8}$/.test(suffix) ? parseInt(suffix, 16) : NaN;
+    if (newest.slice(0, 16) !== stamp || !(last < 0xffffffff))
+      throw new MintfsError(
+        'ERR_KEYRING_EXISTS',
+        `keyring ${dir} already has key ${newest}, not older than one made now; is the clock behind? (or retry in a second)`,
+      );
+    // A small random step: thousands of keys fit in one second before the suffix runs out.
+    const next = last + 1 + randomInt(Math.min(0x10000, 0xffffffff - last));
+    id = `${stamp}-${next.toString(16).padStart(8, '0')}`;
+  }
   const secret = randomBytes(ROOT_KEY_BYTES);
   writeFileAtomic(join(dir, `${id}.key`), `${secret.toString('hex')}\n`, {
     mode: 0o600,

@@ -69,8 +69,17 @@ async function sandboxedPids(args: string): Promise<number[]> {
     .map(([, pid]) => Number(pid));
 }
 
+/** Cgroups `mintfs run` made that are still there (v2, else v1's pids hierarchy). */
+function runCgroups(): string[] {
+  const root = existsSync('/sys/fs/cgroup/cgroup.controllers')
+    ? '/sys/fs/cgroup'
+    : '/sys/fs/cgroup/pids';
+  return readdirSync(root).filter((name) => name.startsWith('mintfs-run-'));
+}
+
+/** The run directories under RUN_DIR (beside them, `uids/` holds the uid claims). */
 function runDirEntries(): string[] {
-  return existsSync(RUN_DIR) ? readdirSync(RUN_DIR) : [];
+  return existsSync(RUN_DIR) ? readdirSync(RUN_DIR).filter((name) => name.startsWith('run-')) : [];
 }
 
 describe('mintfs run: a command in a bubblewrap sandbox', () => {
@@ -386,10 +395,7 @@ PY
       const forks = Number(/forks=(\d+)/.exec(result.stdout)?.[1]);
       assert.ok(forks < 100, `the pids limit stopped some of 100 forks (${forks} started)`);
       assert.match(result.stdout, /memory=137/, 'the memory bomb was killed');
-      assert.ok(
-        !existsSync('/sys/fs/cgroup/pids') ||
-          !readdirSync('/sys/fs/cgroup/pids').some((n) => n.startsWith('mintfs-run-')),
-      );
+      assert.deepEqual(runCgroups(), []);
     },
   );
 
@@ -436,16 +442,13 @@ PY
           result.code === 130 || result.code === null,
           `after ${delayMs} ms: exit ${result.code}: ${result.stderr}`,
         );
-        assert.deepEqual(
-          runDirEntries().filter((n) => n.startsWith('run-')),
-          before.filter((n) => n.startsWith('run-')),
-          `after ${delayMs} ms`,
-        );
+        assert.deepEqual(runDirEntries(), before, `after ${delayMs} ms`);
         assert.ok(
           !mountedPaths().some((p) => p.startsWith(RUN_DIR)),
           `a mount left after ${delayMs} ms`,
         );
         assert.deepEqual(await sandboxedPids('sleep 32'), [], `a process left after ${delayMs} ms`);
+        assert.deepEqual(runCgroups(), [], `a cgroup left after ${delayMs} ms`);
       }
     },
   );

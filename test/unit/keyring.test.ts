@@ -45,6 +45,22 @@ describe('keyring', () => {
     assert.equal(keyring.keyById('nope'), undefined);
   });
 
+  it('keys added within one second still sign in the order they were added', (t) => {
+    const dir = join(tempDir(t), 'keys');
+    const now = new Date('2026-01-01T00:00:00.100Z');
+    initKeyring(dir, now);
+    for (let i = 0; i < 20; i++) {
+      const added = addKey(dir, now);
+      assert.equal(loadKeyring(dir).current.id, added, `rotation ${i}`);
+    }
+    // A clock behind the newest key is said, not silently ignored.
+    assert.throws(
+      () => addKey(dir, new Date('2025-12-31T23:59:59Z')),
+      (err: unknown) =>
+        isMintfsError(err, 'ERR_KEYRING_EXISTS') && /clock behind/.test(err.message),
+    );
+  });
+
   it('refuses a keyring or key others can read', (t) => {
     const dir = join(tempDir(t), 'keys');
     const keyring = initKeyring(dir, new Date());
