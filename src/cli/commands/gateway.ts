@@ -9,15 +9,9 @@ import {
   workerCount,
 } from '../../gateway/workers.js';
 import { defineCommand } from '../define-command.js';
+import { commandLogger } from '../logging.js';
 import { untilSignalled } from '../until-signalled.js';
-import {
-  KeysArg,
-  LogFormatArg,
-  LogLevelArg,
-  commandLogger,
-  keysDirFrom,
-  keysOption,
-} from '../options.js';
+import { KeysArg, LogFormatArg, LogLevelArg, keysDirFrom, keysOption } from '../options.js';
 
 export const gatewayCommand = defineCommand({
   command: 'gateway <config>',

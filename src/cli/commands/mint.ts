@@ -5,14 +5,8 @@ import { loadKeyring } from '../../keys/keyring.js';
 import { loadProfile } from '../../profile/load-profile.js';
 import { newTokenId } from '../../token/identifier.js';
 import { defineCommand } from '../define-command.js';
-import {
-  KeysArg,
-  LogFormatArg,
-  LogLevelArg,
-  commandLogger,
-  keysDirFrom,
-  keysOption,
-} from '../options.js';
+import { commandLogger } from '../logging.js';
+import { KeysArg, LogFormatArg, LogLevelArg, keysDirFrom, keysOption } from '../options.js';
 
 export const mintCommand = defineCommand({
   command: 'mint <profile> <file>',

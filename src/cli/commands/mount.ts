@@ -2,13 +2,13 @@ import { z } from 'zod';
 import { startMount } from '../../daemon/mount-daemon.js';
 import { selectBackend } from '../../fuse/select-backend.js';
 import { defineCommand } from '../define-command.js';
+import { commandLogger } from '../logging.js';
 import { untilSignalled } from '../until-signalled.js';
 import {
   BackendArg,
   KeysArg,
   LogFormatArg,
   LogLevelArg,
-  commandLogger,
   backendOption,
   keysDirFrom,
   keysOption,

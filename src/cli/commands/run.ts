@@ -3,12 +3,12 @@ import { runInSandbox } from '../../contain/run-sandbox.js';
 import { RUN_UID_COUNT, RUN_UID_FIRST } from '../../contain/run-uid.js';
 import { parseByteSize } from '../../util/byte-size.js';
 import { defineCommand } from '../define-command.js';
+import { commandLogger } from '../logging.js';
 import {
   BackendArg,
   KeysArg,
   LogFormatArg,
   LogLevelArg,
-  commandLogger,
   backendOption,
   keysDirFrom,
   keysOption,
