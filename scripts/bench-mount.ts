@@ -36,7 +36,8 @@ import { createLogger } from '../src/log/logger.js';
 import { parseProfile } from '../src/profile/load-profile.js';
 import { newTokenId } from '../src/token/identifier.js';
 import { decodeToken } from '../src/token/token-text.js';
-import { grantCaveats, mintToken } from '../src/token/mint.js';
+import { grantCaveats } from '../src/token/caveats.js';
+import { mintToken } from '../src/token/mint.js';
 
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');

@@ -105,7 +105,7 @@ function prettyStream(out: DestinationStream): DestinationStream {
   };
 }
 
-export function prettyLine(line: string): string {
+function prettyLine(line: string): string {
   let record: Record<string, unknown>;
   try {
     record = JSON.parse(line) as Record<string, unknown>;

@@ -10,7 +10,6 @@ import { pathGlobProblem } from '../token/path-glob.js';
 import { AGENT_NAME, HOST_NAME, HTTP_METHODS, SERVICE_NAME } from '../token/vocabulary.js';
 import { parseDuration } from '../util/duration.js';
 
-export { MAX_TTL_MS };
 export const MIN_TTL_MS = 10_000;
 export const DEFAULT_TTL = '5m';
 

@@ -4,9 +4,6 @@
  */
 import type { RootKey } from './root-key.js';
 import { formatTimeBefore, grantCaveats } from './caveats.js';
-
-// One place decides what a grant mints: the caveat registry.
-export { grantCaveats };
 import { formatIdentifier } from './identifier.js';
 import { chainSignature, derivedKeyOf, encodeMacaroonV2 } from './macaroon-codec.js';
 import { encodeTokenText } from './token-text.js';

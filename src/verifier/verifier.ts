@@ -11,13 +11,14 @@
  * and a watched, reloading one.
  */
 import type { Keyring } from '../keys/keyring.js';
-import { revocationCheck, type RevocationList } from '../revocation/revocations.js';
+import { describeRevocation, type RevocationList } from '../revocation/revocations.js';
 import {
   authenticateToken,
   authorizeRequest,
   checkRevocation,
   type AuthenticatedToken,
   type Denial,
+  type RevocationCheck,
   type Verdict,
   type VerifyRequest,
 } from '../token/verify.js';
@@ -65,17 +66,21 @@ export function createVerifier(sources: VerifierSources): Verifier {
       return once(token, now);
     return first;
   };
+  // Reads the current list on each call (it reloads); made once, not per request.
+  const revocations = sources.revocations;
+  const revokedBy: RevocationCheck | undefined =
+    revocations === undefined
+      ? undefined
+      : (token, now) => {
+          const record = revocations().find(token, now);
+          return record === undefined ? undefined : describeRevocation(record);
+        };
   return {
     authenticate,
     check(token, request, now) {
       const authenticated = authenticate(token, now);
       if ('allowed' in authenticated) return { verdict: authenticated };
-      const revocations = sources.revocations?.();
-      const revoked = checkRevocation(
-        authenticated,
-        revocations === undefined ? undefined : revocationCheck(revocations),
-        now,
-      );
+      const revoked = checkRevocation(authenticated, revokedBy, now);
       if (revoked) return { verdict: revoked, token: authenticated };
       return { verdict: authorizeRequest(authenticated, request, now), token: authenticated };
     },

@@ -2,7 +2,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { z } from 'zod';
 import { buildTree } from '../../fs/virtual-tree.js';
 import { loadProfile } from '../../profile/load-profile.js';
-import { grantCaveats } from '../../token/mint.js';
+import { grantCaveats } from '../../token/caveats.js';
 import { formatDuration } from '../../util/duration.js';
 import { defineCommand } from '../define-command.js';
 import { printResult } from '../io.js';
