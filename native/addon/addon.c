@@ -606,6 +606,45 @@ fail:
   return NULL;
 }
 
+/*
+ * hmacChain(derivedKey, identifier, caveats[], out) -> undefined: writes the
+ * macaroon signature chain into the 32-byte `out`, sig = HMAC(key, id) then
+ * sig = HMAC(sig, caveat) each. The gateway's verifier uses it when the
+ * addon loads (src/token/hmac-chain.ts says why); `out` is the caller's so
+ * no buffer is made here (napi_create_buffer_copy costs ~1 µs).
+ */
+static napi_value js_hmac_chain(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  void *key = NULL, *data = NULL, *out = NULL;
+  size_t key_len = 0, data_len = 0, out_len = 0;
+  uint32_t count = 0;
+  bool is_array = false;
+  uint8_t sig[SHA256_DIGEST_LENGTH];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc != 4) goto fail;
+  CHECK(env, napi_get_buffer_info(env, argv[0], &key, &key_len));
+  CHECK(env, napi_get_buffer_info(env, argv[1], &data, &data_len));
+  CHECK(env, napi_is_array(env, argv[2], &is_array));
+  CHECK(env, napi_get_buffer_info(env, argv[3], &out, &out_len));
+  if (!is_array || out_len != SHA256_DIGEST_LENGTH) goto fail;
+  CHECK(env, napi_get_array_length(env, argv[2], &count));
+  hmac_sha256(key, key_len, data, data_len, sig);
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value element;
+    CHECK(env, napi_get_element(env, argv[2], i, &element));
+    CHECK(env, napi_get_buffer_info(env, element, &data, &data_len));
+    hmac_sha256(sig, sizeof(sig), data, data_len, sig);
+  }
+  memcpy(out, sig, sizeof(sig));
+  wipe(sig, sizeof(sig));
+  return NULL;
+fail:
+  wipe(sig, sizeof(sig));
+  throw_code(env, "ERR_NATIVE", "hmacChain(key, identifier, caveats, out)");
+  return NULL;
+}
+
 static napi_value js_accelerated(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value result;
@@ -624,6 +663,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"stop", NULL, js_stop, NULL, NULL, NULL, napi_default, NULL},
       {"mint", NULL, js_mint, NULL, NULL, NULL, napi_default, NULL},
       {"hmacSha256", NULL, js_hmac, NULL, NULL, NULL, napi_default, NULL},
+      {"hmacChain", NULL, js_hmac_chain, NULL, NULL, NULL, napi_default, NULL},
       {"mintLoop", NULL, js_mint_loop, NULL, NULL, NULL, napi_default, NULL},
       {"sha256Accelerated", NULL, js_accelerated, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -88,6 +88,8 @@ export interface NativeAddon {
   ): Buffer;
   /** `portable`: use the plain C compression even where the CPU has SHA extensions (tests). */
   hmacSha256(key: Buffer, data: Buffer, portable?: boolean): Buffer;
+  /** Writes the macaroon signature chain over an identifier and caveats into `out` (32 bytes; the verifier's fast path). */
+  hmacChain(key: Buffer, identifier: Buffer, caveats: readonly Buffer[], out: Buffer): void;
   /** Whether SHA-256 runs on the CPU's SHA extensions. */
   sha256Accelerated(): boolean;
   /** `count` mints as an open does them, in C; returns the nanoseconds taken (benchmark). */

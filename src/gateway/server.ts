@@ -19,6 +19,7 @@ import { CredentialStore } from './credentials.js';
 import { errorBody } from './http-errors.js';
 import { createProxyHandler, type GatewayRuntime } from './proxy.js';
 import { createVerifier } from '../verifier/verifier.js';
+import { installNativeHmacChain } from '../verifier/native-hmac.js';
 import { VerificationCache } from './verify-cache.js';
 
 export interface GatewayOptions {
@@ -78,6 +79,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const revocations = watchRevocations(revocationsDir(options.keysDir), logger);
 
   const limits = config.limits;
+  const hmacChain = installNativeHmacChain();
   const handler = createProxyHandler({
     runtime: () => runtime.current,
     verifier: createVerifier({
@@ -114,6 +116,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       upstreams: Object.keys(config.upstreams),
       keyId: keyring.current.current.id,
       revocations: revocations.current.records.length,
+      hmacChain,
     },
     'gateway is serving',
   );

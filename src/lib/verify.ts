@@ -18,6 +18,7 @@ import { watchRevocations } from '../revocation/watch-revocations.js';
 import { splitUrl } from '../token/request-path.js';
 import type { Denial, Verdict } from '../token/verify.js';
 import { createVerifier } from '../verifier/verifier.js';
+import { installNativeHmacChain } from '../verifier/native-hmac.js';
 
 export type { Denial, MintfsErrorCode, Verdict };
 export { MintfsError };
@@ -49,6 +50,7 @@ export interface TokenVerifier {
 /** Throws ERR_KEYRING_MISSING (and the like) when the keyring cannot be used at all. */
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
   const logger = options.logger ?? createLogger({ level: 'silent' });
+  installNativeHmacChain();
   const keyring = watchKeyring(options.keys, logger);
   const revocations = watchRevocations(revocationsDir(options.keys), logger);
   const verifier = createVerifier({

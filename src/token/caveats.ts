@@ -18,5 +18,6 @@ export {
   caveatLimitProblem,
   grantCaveats,
   parseCaveat,
+  parseCaveatWithinLimits,
   refusalCodeOf,
 } from './caveats/registry.js';

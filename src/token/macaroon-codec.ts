@@ -5,7 +5,7 @@
  * an undefined `_capacity`, so every append doubles the buffer, and a token
  * with about six caveats asks for a multi-gigabyte array and throws
  * (test/unit/macaroon-package-bug.test.ts shows it). Why not its verify():
- * sjcl's HMAC costs ~100 µs a token on the gateway's hot path, and it decodes
+ * sjcl's HMAC costs ~100 µs a token on the gateway's hot path (ours: hmac-chain.ts), and it decodes
  * any number of caveats before it checks anything. The package stays the
  * reference both are tested against (test/unit/macaroon-reference.test.ts).
  *
@@ -13,7 +13,8 @@
  * HMAC-SHA256("macaroons-key-generator", key), then sig = HMAC(key', id) and
  * sig = HMAC(sig, caveat) for each first-party caveat.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { hmacChain, hmacSha256 } from './hmac-chain.js';
 
 export interface MacaroonParts {
   readonly location: string;
@@ -30,7 +31,7 @@ const FIELD_SIGNATURE = 6;
 const KEY_GENERATOR = Buffer.from('macaroons-key-generator');
 
 export function deriveMacaroonKey(rootKey: Uint8Array): Buffer {
-  return createHmac('sha256', KEY_GENERATOR).update(rootKey).digest();
+  return hmacSha256(KEY_GENERATOR, rootKey);
 }
 
 // The derived key depends only on the root key's bytes: derive it once per key.
@@ -52,9 +53,7 @@ export function chainSignature(
   identifier: Uint8Array,
   caveats: readonly Uint8Array[],
 ): Buffer {
-  let signature = signIdentifier(derivedKey, identifier);
-  for (const caveat of caveats) signature = signCaveat(signature, caveat);
-  return signature;
+  return hmacChain(derivedKey, identifier, caveats);
 }
 
 /** Whether `signature` is the chain's, compared in constant time. */
@@ -69,11 +68,11 @@ export function signatureMatches(
 }
 
 export function signIdentifier(derivedKey: Uint8Array, identifier: Uint8Array): Buffer {
-  return createHmac('sha256', derivedKey).update(identifier).digest();
+  return hmacSha256(derivedKey, identifier);
 }
 
 export function signCaveat(signature: Uint8Array, caveat: Uint8Array): Buffer {
-  return createHmac('sha256', signature).update(caveat).digest();
+  return hmacSha256(signature, caveat);
 }
 
 export function encodeMacaroonV2(parts: MacaroonParts): Buffer {

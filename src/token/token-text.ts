@@ -6,6 +6,7 @@
  * TOKEN_LIMITS.maxTokenChars characters: limits are checked while decoding,
  * before any signature work.
  */
+import { isAscii } from 'node:buffer';
 import { MintfsError } from '../errors.js';
 import { parseIdentifier, type TokenIdentifier } from './identifier.js';
 import { TOKEN_LIMITS } from './limits.js';
@@ -56,6 +57,10 @@ export function decodeToken(text: string): DecodedToken {
 }
 
 function decodeUtf8(bytes: Uint8Array, what: string): string {
+  // Caveats and identifiers are ASCII in practice; isAscii is a native scan,
+  // and ASCII decodes the same as latin1, without the fatal decoder's cost.
+  if (isAscii(bytes))
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
   try {
     return utf8.decode(bytes);
   } catch (err) {

@@ -18,7 +18,7 @@ import type { RootKey } from './root-key.js';
 import { formatInstant } from '../util/instant.js';
 import {
   caveatLimitProblem,
-  parseCaveat,
+  parseCaveatWithinLimits,
   refusalCodeOf,
   type AgentCaveat,
   type Caveat,
@@ -113,7 +113,7 @@ export function authenticateToken(
 
   const caveats: Caveat[] = [];
   for (const [index, text] of decoded.caveats.entries()) {
-    const parsed = parseCaveat(text);
+    const parsed = parseCaveatWithinLimits(text);
     if (!parsed.ok) return deny(facts, parsed.code, parsed.reason, text);
     // The mount writes its reader caveat second, straight after time-before;
     // a holder can only append, so one anywhere else is a forged audit claim.

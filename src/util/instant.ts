@@ -1,6 +1,7 @@
 /** RFC 3339 UTC, whole seconds when the instant has no fraction: 2026-11-22T01:20:00Z. */
 export function formatInstant(at: Date): string {
-  return at.toISOString().replace(/\.000Z$/, 'Z');
+  const iso = at.toISOString();
+  return iso.endsWith('.000Z') ? `${iso.slice(0, -5)}Z` : iso;
 }
 
 /** A strict RFC 3339 timestamp with an explicit zone, or undefined. */

@@ -39,7 +39,11 @@ export function grantCaveats(grant: TokenGrant, expiresAt: Date): string[] {
  * parsing), so the verifier runs it on every caveat before any HMAC work.
  */
 export function caveatLimitProblem(text: string): string | undefined {
-  if (Buffer.byteLength(text) > TOKEN_LIMITS.maxCaveatBytes)
+  // A UTF-16 unit is at most 3 UTF-8 bytes: short text needs no byte count.
+  if (
+    text.length * 3 > TOKEN_LIMITS.maxCaveatBytes &&
+    Buffer.byteLength(text) > TOKEN_LIMITS.maxCaveatBytes
+  )
     return `a caveat is over ${TOKEN_LIMITS.maxCaveatBytes} bytes`;
   let values = 0;
   for (let at = text.indexOf(' '); at >= 0; at = text.indexOf(' ', at + 1)) values++;
@@ -58,13 +62,42 @@ export function caveatLimitProblem(text: string): string | undefined {
 }
 
 export function parseCaveat(text: string): ParsedCaveat {
-  const malformed = (reason: string): ParsedCaveat => ({
+  const limit = caveatLimitProblem(text);
+  if (limit !== undefined) return malformedCaveat(text, limit);
+  return parseCaveatWithinLimits(text);
+}
+
+function malformedCaveat(text: string, reason: string): ParsedCaveat {
+  return {
     ok: false,
     code: 'ERR_CAVEAT_MALFORMED',
     reason: `caveat "${printable(text)}": ${reason}`,
-  });
-  const limit = caveatLimitProblem(text);
-  if (limit !== undefined) return malformed(limit);
+  };
+}
+
+/**
+ * Parsed caveats by text. Fresh tokens from one profile share every caveat
+ * but time-before and reader, so most parses are repeats; a parsed caveat
+ * is an immutable value that depends on its text alone. Bounded: when full
+ * it starts over, so hostile variety costs a re-parse, never memory.
+ */
+const parsedByText = new Map<string, ParsedCaveat>();
+const PARSED_CACHE_ENTRIES = 4096;
+
+/** parseCaveat for text caveatLimitProblem has already passed (the verifier checks every caveat before any HMAC). */
+export function parseCaveatWithinLimits(text: string): ParsedCaveat {
+  const known = parsedByText.get(text);
+  if (known !== undefined) return known;
+  const parsed = parseUncached(text);
+  if (parsed.ok) {
+    if (parsedByText.size >= PARSED_CACHE_ENTRIES) parsedByText.clear();
+    parsedByText.set(text, parsed);
+  }
+  return parsed;
+}
+
+function parseUncached(text: string): ParsedCaveat {
+  const malformed = (reason: string): ParsedCaveat => malformedCaveat(text, reason);
   const [name, ...values] = text.split(' ');
   const kind = name === undefined ? undefined : BY_NAME.get(name);
   if (kind === undefined)
