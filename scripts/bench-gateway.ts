@@ -49,6 +49,9 @@ interface WrkResult {
   rps: number;
   p50Ms: number;
   p99Ms: number;
+  requests: number;
+  /** Fresh-token runs: the index of the first token not sent. */
+  freshNext: number | undefined;
 }
 
 const children: ChildProcess[] = [];
@@ -112,9 +115,18 @@ async function main(): Promise<void> {
     openSync(join(work, 'gateway-workers.log'), 'w'),
   );
   // Audit lines go to a file, as in production; they are part of the cost.
+  // BENCH_PROFILE_DIR=DIR: the gateway writes a V8 CPU profile there when it stops.
+  const profile = process.env.BENCH_PROFILE_DIR;
   const gatewayChild = start(
     process.execPath,
-    [CLI, 'gateway', join(work, 'gateway.yaml'), '--keys', keys],
+    [
+      ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []),
+      CLI,
+      'gateway',
+      join(work, 'gateway.yaml'),
+      '--keys',
+      keys,
+    ],
     openSync(join(work, 'gateway.log'), 'w'),
   );
   const token = mintToken(
@@ -133,7 +145,7 @@ async function main(): Promise<void> {
 
   // Fresh tokens, read from a real mount of the same keyring (one open and read each).
   const freshFile = join(work, 'fresh-tokens.txt');
-  const needed = Number(process.env.BENCH_FRESH_TOKENS ?? 120_000);
+  const needed = Number(process.env.BENCH_FRESH_TOKENS ?? 200_000);
   const mountpoint = join(work, 'mnt');
   mkdirSync(mountpoint);
   writeFileSync(
@@ -197,7 +209,19 @@ async function main(): Promise<void> {
       auth: false,
       script: join(work, 'fresh.lua'),
     },
+    {
+      // The baseline for (f) and (g): the same client work (a distinct
+      // Authorization header per request, chosen in Lua) against bare Node.
+      name: '(h) bare Node, fresh headers',
+      url: `http://127.0.0.1:${PORTS.bare}/repos/acme/widgets`,
+      auth: false,
+      script: join(work, 'fresh.lua'),
+    },
   ];
+  // Each gateway sees every token once: a run starts where that process's
+  // last run stopped, so none reaches the verification cache (which keeps a
+  // token from its second use).
+  const tokensUsed = new Map<string, number>();
   const check = spawnSync(
     'curl',
     [
@@ -233,11 +257,22 @@ async function main(): Promise<void> {
       const order = targets.map((_, i) => targets[(i + round) % targets.length]!);
       for (const target of order) {
         const headers = target.auth ? ['-H', `Authorization: Bearer ${token}`] : [];
+        const port = new URL(target.url).port;
+        const offset = tokensUsed.get(port) ?? 0;
+        const args =
+          'script' in target ? ['--', String(offset), String(wrkThreads(connections))] : [];
         if ('script' in target) headers.push('-s', target.script);
-        results
-          .get(target.name)!
-          .get(connections)!
-          .push(wrk(target.url, connections, headers));
+        const result = wrk(target.url, connections, headers, args);
+        if ('script' in target) {
+          // +1: a thread may have taken a token whose request never completed.
+          const next = (result.freshNext ?? Infinity) + 1;
+          tokensUsed.set(port, next);
+          if (next > needed)
+            throw new Error(
+              `${target.name} needed more than ${needed} fresh tokens: set BENCH_FRESH_TOKENS higher`,
+            );
+        }
+        results.get(target.name)!.get(connections)!.push(result);
         if (target.url.includes(String(PORTS.gateway))) rssSamples.push(rssMiB(gatewayPid));
       }
     }
@@ -294,8 +329,9 @@ async function main(): Promise<void> {
   const gateway = summary.get(targets[1]!.name)!;
   const freshRun = summary.get(targets[5]!.name)!;
   const workersRun = summary.get(targets[6]!.name)!;
+  const bareFresh16 = summary.get(targets[7]!.name)!.get(16)!;
   console.log(
-    `fresh tokens: ${(freshRun.get(16)!.rps / bare16.rps).toFixed(2)}x the bare Node proxy at 16 connections (target >= 0.8x); with 2 workers ${(workersRun.get(16)!.rps / bare16.rps).toFixed(2)}x; one reused token: ${(gateway.get(16)!.rps / bare16.rps).toFixed(2)}x; gateway RSS after each run: ${rssSamples.map((m) => m.toFixed(0)).join(', ')} MiB`,
+    `fresh tokens: ${(freshRun.get(16)!.rps / bareFresh16.rps).toFixed(2)}x the bare Node proxy at 16 connections, both sent a distinct header per request (target >= 0.8x; ${(freshRun.get(16)!.rps / bare16.rps).toFixed(2)}x against (c)); with 2 workers ${(workersRun.get(16)!.rps / bareFresh16.rps).toFixed(2)}x; one reused token: ${(gateway.get(16)!.rps / bare16.rps).toFixed(2)}x; gateway RSS after each run: ${rssSamples.map((m) => m.toFixed(0)).join(', ')} MiB`,
   );
   const bare1 = summary.get(targets[2]!.name)!.get(1)!;
   console.log(
@@ -317,14 +353,29 @@ end
 function init(args)
   tokens = {}
   for line in io.lines("${file}") do tokens[#tokens + 1] = line end
-  step = 2
-  i = id + 1
+  step = tonumber(args[2] or "2")
+  start = tonumber(args[1] or "0") + id + 1
+  i = start
 end
 function request()
   local token = tokens[i]
   i = i + step
-  if i > #tokens then i = id + 1 end
+  -- Past the end only if the bench miscounted; it refuses such a run.
+  if i > #tokens then
+    i = id + 1
+    wrapped = 1
+  end
   return wrk.format(nil, nil, { ["Authorization"] = "Bearer " .. token })
+end
+function done(summary, latency, requests)
+  -- The first token no thread has sent: where the next run must start.
+  local next = 0
+  for _, thread in ipairs(threads) do
+    local at = thread:get("i")
+    if at > next then next = at end
+    if thread:get("wrapped") then next = math.huge end
+  end
+  io.write("fresh-next " .. (next - 1) .. "\\n")
 end
 `;
 }
@@ -366,11 +417,11 @@ async function waitForPort(port: number): Promise<void> {
   }
 }
 
-function wrk(url: string, connections: number, headers: string[]): WrkResult {
-  const threads = connections === 1 ? 1 : 2;
+function wrk(url: string, connections: number, headers: string[], args: string[]): WrkResult {
+  const threads = wrkThreads(connections);
   const out = execFileSync(
     'wrk',
-    [`-t${threads}`, `-c${connections}`, `-d${DURATION}s`, '--latency', ...headers, url],
+    [`-t${threads}`, `-c${connections}`, `-d${DURATION}s`, '--latency', ...headers, url, ...args],
     { encoding: 'utf8' },
   );
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
@@ -378,7 +429,21 @@ function wrk(url: string, connections: number, headers: string[]): WrkResult {
   const p99Ms = toMs(/\n\s+99%\s+([\d.]+\w+)/.exec(out)?.[1]);
   const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out);
   if (errors) throw new Error(`${url}: ${errors[1]} failed responses`);
-  return { rps, p50Ms, p99Ms };
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
+  // inf: a thread ran out of tokens and wrapped round (refused by the caller).
+  const freshNext = /fresh-next (\d+|inf)/.exec(out)?.[1];
+  return {
+    rps,
+    p50Ms,
+    p99Ms,
+    requests,
+    freshNext:
+      freshNext === undefined ? undefined : freshNext === 'inf' ? Infinity : Number(freshNext),
+  };
+}
+
+function wrkThreads(connections: number): number {
+  return connections === 1 ? 1 : 2;
 }
 
 function toMs(text: string | undefined): number {
