@@ -23,6 +23,8 @@ packages=(
   coreutils
   curl           # gateway tests drive it with real curl
   git            # ... and real git (smart HTTP through git http-backend)
+  gh             # GitHub's CLI, through HTTPS interception (test/integration/gateway-intercept)
+  python3-requests  # Python's requests, the same
   openssl        # test CA and certificates for the HTTPS test upstream
   ca-certificates
   libseccomp-dev # the seccomp filter helper for mintfs run (native/seccomp-bpf.c)

@@ -21,6 +21,8 @@ export type MintfsErrorCode =
   | 'ERR_KEY_SIGNING'
   | 'ERR_REVOCATIONS_UNREADABLE'
   | 'ERR_PATH_UNSAFE'
+  | 'ERR_CA_EXISTS'
+  | 'ERR_CA_INVALID'
   // tokens
   | 'ERR_TOKEN_MALFORMED'
   | 'ERR_TOKEN_SIGNATURE'
@@ -32,6 +34,8 @@ export type MintfsErrorCode =
   | 'ERR_PATH_AMBIGUOUS'
   // gateway requests
   | 'ERR_TOKEN_MISSING'
+  | 'ERR_TUNNEL_REFUSED'
+  | 'ERR_HOST_MISMATCH'
   | 'ERR_LISTEN_FAILED'
   | 'ERR_REQUEST_INVALID'
   | 'ERR_SERVICE_UNKNOWN'

@@ -28,6 +28,7 @@ const COMMAND_MODULES: Readonly<Record<string, () => Promise<CommandModule>>> = 
   gateway: async () => (await import('./commands/gateway.js')).gatewayCommand,
   attenuate: async () => (await import('./commands/attenuate.js')).attenuateCommand,
   profile: async () => (await import('./commands/profile.js')).profileCommand,
+  ca: async () => (await import('./commands/ca.js')).caCommand,
 };
 const COMMAND_NAMES = Object.keys(COMMAND_MODULES);
 

@@ -136,6 +136,32 @@ const UpstreamSchema = z
       .min(1)
       .optional()
       .describe('Extra CA certificates (PEM) to trust for this upstream'),
+    tokenHeader: z
+      .string(textOf('a header name such as x-api-key'))
+      .regex(/^[a-z0-9-]{1,64}$/, 'must be a lower-case header name such as x-api-key')
+      .refine(
+        (name) =>
+          ![
+            'host',
+            'authorization',
+            'proxy-authorization',
+            'connection',
+            'content-length',
+            'transfer-encoding',
+          ].includes(name),
+        'must not be a header the gateway reads for routing or framing (Authorization is always read)',
+      )
+      .optional()
+      .describe(
+        "Another request header an agent's client puts its key in (e.g. x-api-key for Anthropic's SDK): its value is taken as the token, and the header is never sent upstream",
+      ),
+    tokenPrefix: z
+      .string(textOf('a prefix such as ghp_'))
+      .regex(/^[A-Za-z0-9_-]{1,16}$/, 'must be 1-16 characters of A-Z a-z 0-9 _ -')
+      .optional()
+      .describe(
+        "A fixed prefix the profile's `prefix` puts before the token text, for clients that check a key's shape (ghp_ for gh): stripped before verification",
+      ),
     bodyMethods: z
       .array(z.enum(HTTP_METHODS))
       .default(['POST', 'PUT', 'PATCH', 'DELETE'])
@@ -205,6 +231,17 @@ export const GatewayConfigSchema = z
       )
       .describe('Upstream services by name; the `service` caveat names one'),
     limits: LimitsSchema.prefault({}),
+    intercept: z
+      .strictObject({
+        ca: z
+          .string(textOf('a directory made by mintfs ca init'))
+          .min(1)
+          .describe('Directory holding ca.crt and ca.key (mintfs ca init); read at start'),
+      })
+      .optional()
+      .describe(
+        'HTTPS interception: CONNECT to a name some upstream lists is answered with a certificate from this CA, and each request inside goes through the same checks. Without it CONNECT is refused',
+      ),
     workers: z
       .union([z.number().int().min(1).max(64), z.literal('auto')])
       .default(1)
@@ -260,5 +297,7 @@ export function parseGatewayConfig(text: string, source: string): GatewayConfig 
       },
     ]),
   );
-  return { ...config, upstreams };
+  const intercept =
+    config.intercept === undefined ? undefined : { ca: resolve(base, config.intercept.ca) };
+  return { ...config, upstreams, ...(intercept === undefined ? {} : { intercept }) };
 }

@@ -15,7 +15,8 @@ import type { CredentialStore } from './credentials.js';
 import { sendError } from './http-errors.js';
 import { HOP_BY_HOP, UpstreamExchange } from './upstream-exchange.js';
 import { overrideProblem } from './request-overrides.js';
-import { routeRequest, type Route } from './route.js';
+import { routeIntercepted, routeRequest, type Route } from './route.js';
+import { tunnelHostOf } from './tunnel.js';
 import { extractToken } from './token-extract.js';
 import type { Verifier } from '../verifier/verifier.js';
 import type { GatewayConfig } from './config.js';
@@ -99,7 +100,11 @@ export function createProxyHandler(
     };
 
     const runtime = deps.runtime();
-    const route = routeRequest(req.url ?? '', runtime.config.upstreams);
+    const tunnelHost = tunnelHostOf(req.socket);
+    const route =
+      tunnelHost === undefined
+        ? routeRequest(req.url ?? '', runtime.config.upstreams)
+        : routeIntercepted(tunnelHost, req.url ?? '', req.headers.host, runtime.config.upstreams);
     if (!route.ok) return refuse(route.code, route.message);
     audit.mode = route.mode;
     audit.service = route.service;
@@ -113,11 +118,17 @@ export function createProxyHandler(
         `a ${method} request may not carry a body here (upstreams.${route.service}.bodyMethods)`,
       );
 
-    const found = extractToken(req.headers);
+    // A protocol switch would carry bytes no caveat judged: refused, never passed through.
+    if (req.headers.upgrade !== undefined)
+      return refuse(
+        'ERR_REQUEST_INVALID',
+        `protocol upgrades (${String(req.headers.upgrade).slice(0, 40)}) are not supported through the gateway`,
+      );
+    const found = extractToken(req.headers, route.upstream);
     if (!found)
       return refuse(
         'ERR_TOKEN_MISSING',
-        'send a mintfs token as Authorization: Bearer <token> (or Basic password)',
+        `send a mintfs token as Authorization: Bearer <token> (or Basic password)${route.upstream.tokenHeader === undefined ? '' : ` or in ${route.upstream.tokenHeader}`}`,
       );
     const { verdict, token: authenticated } = deps.verifier.check(
       found.token,
@@ -278,7 +289,12 @@ function upstreamHeaders(
   const headers: Record<string, string | string[]> = {};
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = (raw[i] as string).toLowerCase();
-    if (DROPPED_REQUEST_HEADERS.has(name) || connectionListed.has(name) || name === inject.header)
+    if (
+      DROPPED_REQUEST_HEADERS.has(name) ||
+      connectionListed.has(name) ||
+      name === inject.header ||
+      name === route.upstream.tokenHeader
+    )
       continue;
     const value = raw[i + 1] as string;
     const existing = headers[name];

@@ -14,7 +14,7 @@ import type { GatewayConfig, UpstreamConfig } from './config.js';
 
 export interface Route {
   readonly ok: true;
-  readonly mode: 'reverse' | 'forward';
+  readonly mode: 'reverse' | 'forward' | 'intercept';
   readonly service: string;
   readonly upstream: UpstreamConfig;
   /** The name the agent used for the upstream (one of its `hosts`): what the `host` caveat judges. */
@@ -64,6 +64,37 @@ export function routeRequest(
   const normalised = normaliseRequestPath(path);
   if (!normalised.ok) return ambiguous(normalised.reason);
   return route('forward', entry[0], entry[1], host, path, query, normalised.segments);
+}
+
+/**
+ * A request inside an intercepted tunnel: origin-form only, and its Host
+ * must be the CONNECT host (with or without :443), so a client cannot open
+ * a tunnel for one listed name and address another through it.
+ */
+export function routeIntercepted(
+  tunnelHost: string,
+  rawUrl: string,
+  hostHeader: string | undefined,
+  upstreams: GatewayConfig['upstreams'],
+): Route | RouteError {
+  if (!rawUrl.startsWith('/'))
+    return fail('ERR_REQUEST_INVALID', 'requests inside a tunnel use a path, not an absolute URL');
+  const named = (hostHeader ?? '').toLowerCase();
+  if (named !== tunnelHost && named !== `${tunnelHost}:443`)
+    return fail(
+      'ERR_HOST_MISMATCH',
+      `Host ${named.slice(0, 253) || '(none)'} is not the tunnel's host ${tunnelHost}`,
+    );
+  const entry = Object.entries(upstreams).find(([, upstream]) =>
+    upstream.hosts.includes(tunnelHost),
+  );
+  // The config was reloaded without this host since the tunnel opened.
+  if (!entry)
+    return fail('ERR_SERVICE_UNKNOWN', `no upstream is configured for host ${tunnelHost}`);
+  const [path, query] = splitQuery(rawUrl);
+  const normalised = normaliseRequestPath(path);
+  if (!normalised.ok) return ambiguous(normalised.reason);
+  return route('intercept', entry[0], entry[1], tunnelHost, path, query, normalised.segments);
 }
 
 function reverse(rawUrl: string, upstreams: GatewayConfig['upstreams']): Route | RouteError {

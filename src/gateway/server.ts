@@ -4,6 +4,7 @@
  * a graceful stop that lets in-flight requests finish.
  */
 import { readFileSync, chmodSync, lstatSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { rootCertificates } from 'node:tls';
@@ -21,6 +22,9 @@ import { createProxyHandler, type GatewayRuntime } from './proxy.js';
 import { createVerifier } from '../verifier/verifier.js';
 import { installNativeHmacChain } from '../verifier/native-hmac.js';
 import { VerificationCache } from './verify-cache.js';
+import { createConnectHandler } from './tunnel.js';
+import { caPermits, loadCa, type LoadedCa } from '../intercept/ca.js';
+import { LeafIssuer } from '../intercept/leaf-certs.js';
 
 export interface GatewayOptions {
   readonly configFile: string;
@@ -53,13 +57,21 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const loaded = loadGatewayConfig(options.configFile);
     return options.listen ? { ...loaded, listen: [...options.listen] } : loaded;
   };
-  const initial = buildRuntime(loadConfig(), logger);
+  const firstConfig = loadConfig();
+  const clock = options.clock ?? (() => new Date());
+  // Before anything that needs closing: a bad CA stops the start cleanly.
+  const interception = await loadInterception(firstConfig, clock);
+  const initial = buildRuntime(firstConfig, logger);
   const config = initial.config;
   // The runtime a reload replaces is closed once its in-flight requests are done.
   let previous = initial;
   const runtime = new Reloadable(initial, {
     name: 'gateway-config',
-    load: () => buildRuntime(loadConfig(), logger),
+    load: () => {
+      const next = loadConfig();
+      if (interception !== undefined) assertCaCovers(interception.ca, next);
+      return buildRuntime(next, logger);
+    },
     fingerprint: () =>
       [options.configFile, ...caFiles(previous.config)].map(fileFingerprint).join('/'),
     describe: (next) => ({ upstreams: Object.keys(next.config.upstreams) }),
@@ -68,6 +80,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   runtime.onReload((next) => {
     const old = previous;
     previous = next;
+    if (next.config.intercept?.ca !== config.intercept?.ca)
+      logger.warn(
+        { event: 'gateway-restart-needed', intercept: next.config.intercept?.ca ?? null },
+        'intercept.ca changes only with a restart; still intercepting as before',
+      );
     if (listenText(next.config) !== listenText(config))
       logger.warn(
         { event: 'gateway-restart-needed', listen: next.config.listen.map((a) => a.text) },
@@ -89,15 +106,30 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       cache: new VerificationCache(),
     }),
     logger,
-    clock: options.clock ?? (() => new Date()),
+    clock,
     inFlight: new Map(),
+  });
+  // Requests inside intercepted tunnels: the same handler and limits, on a server that never listens.
+  const inner = createGatewayServer(
+    config,
+    handler,
+    // CONNECT inside a tunnel: refused, never a tunnel within a tunnel.
+    createConnectHandler({ interception: undefined, upstreams: () => ({}), logger }),
+  );
+  const onConnect = createConnectHandler({
+    interception:
+      interception === undefined
+        ? undefined
+        : { issuer: interception.issuer, inner, handshakeTimeoutMs: limits.headersTimeout },
+    upstreams: () => runtime.current.config.upstreams,
+    logger,
   });
 
   const servers: Server[] = [];
   const addresses: string[] = [];
   try {
     for (const address of config.listen) {
-      const server = createGatewayServer(config, handler, logger);
+      const server = createGatewayServer(config, handler, onConnect);
       servers.push(server);
       addresses.push(await listen(server, address, options.sharedListeners === true));
     }
@@ -117,6 +149,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       keyId: keyring.current.current.id,
       revocations: revocations.current.records.length,
       hmacChain,
+      ...(interception === undefined
+        ? {}
+        : {
+            intercept: { ca: interception.ca.certPath, fingerprint: interception.ca.fingerprint },
+          }),
     },
     'gateway is serving',
   );
@@ -139,8 +176,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           (server) => new Promise<void>((resolve) => server.close(() => resolve())),
         );
         for (const server of servers) server.closeIdleConnections();
+        inner.closeIdleConnections();
         const timer = setTimeout(() => {
           for (const server of servers) server.closeAllConnections();
+          inner.closeAllConnections();
         }, limits.shutdownGrace);
         await Promise.all(closed);
         clearTimeout(timer);
@@ -203,7 +242,7 @@ function listenText(config: GatewayConfig): string {
 function createGatewayServer(
   config: GatewayConfig,
   handler: ReturnType<typeof createProxyHandler>,
-  logger: Logger,
+  onConnect: (req: IncomingMessage, socket: Socket, head: Buffer) => void,
 ): Server {
   const limits = config.limits;
   const server = createServer(
@@ -242,25 +281,34 @@ function createGatewayServer(
     }
     socket.end(rawResponse(status, reason, errorBody(code, message)));
   });
-  server.on('connect', (req: IncomingMessage, socket: Socket) => {
-    // HTTPS interception does not exist yet: refuse tunnels clearly rather than pass blind bytes.
-    const body = errorBody(
-      'ERR_METHOD_NOT_ALLOWED',
-      'CONNECT tunnels are not supported; send http:// URLs through the gateway, which speaks HTTPS upstream',
-    );
-    socket.end(rawResponse(405, 'Method Not Allowed', body));
-    logger.info(
-      {
-        event: 'request',
-        method: 'CONNECT',
-        path: req.url,
-        status: 405,
-        error: 'ERR_METHOD_NOT_ALLOWED',
-      },
-      'gateway request',
-    );
-  });
+  server.on('connect', onConnect);
   return server;
+}
+
+interface Interception {
+  readonly ca: LoadedCa;
+  readonly issuer: LeafIssuer;
+}
+
+async function loadInterception(
+  config: GatewayConfig,
+  clock: () => Date,
+): Promise<Interception | undefined> {
+  if (config.intercept === undefined) return undefined;
+  const ca = await loadCa(config.intercept.ca, clock());
+  assertCaCovers(ca, config);
+  return { ca, issuer: new LeafIssuer(ca, clock) };
+}
+
+/** A name-constrained CA must cover every host agents may tunnel to, or their clients would refuse our leaf. */
+function assertCaCovers(ca: LoadedCa, config: GatewayConfig): void {
+  for (const [name, upstream] of Object.entries(config.upstreams))
+    for (const host of upstream.hosts)
+      if (!caPermits(ca.permittedHosts, host))
+        throw new MintfsError(
+          'ERR_CONFIG_INVALID',
+          `upstreams.${name}.hosts: ${host} is outside the names the CA in ${dirname(ca.certPath)} may issue for (${(ca.permittedHosts ?? []).join(', ')}); make a new CA that lists it (mintfs ca init --host ...)`,
+        );
 }
 
 function ignoreSocketError(): void {

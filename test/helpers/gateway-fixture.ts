@@ -11,6 +11,7 @@ import { initKeyring, loadKeyring, type Keyring } from '../../src/keys/keyring.j
 import { newTokenId } from '../../src/token/identifier.js';
 import { mintToken, type TokenGrant } from '../../src/token/mint.js';
 import { writeFileAtomic } from '../../src/keys/atomic-write.js';
+import { initCa } from '../../src/intercept/ca.js';
 import { CLI } from './paths.js';
 import { pollUntil } from './poll.js';
 import { tempDir, teardownOf, type Teardown } from './temp.js';
@@ -58,6 +59,8 @@ export interface GatewayFixture {
   readonly port: number;
   readonly upstream: TestUpstream;
   readonly pki: TestPki;
+  /** With `intercept`: the interception CA's certificate file (what sandboxes trust). */
+  readonly interceptCa: string | undefined;
   readonly child: ChildProcess;
   keyring(): Keyring;
   stderr(): string;
@@ -77,6 +80,14 @@ export interface GatewayFixtureOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Serve `git http-backend` for repositories under this directory at /git/. */
   readonly gitRoot?: string;
+  /**
+   * HTTPS interception: a CA made by `initCa` in DIR/intercept-ca (constrained
+   * to these hosts), `intercept.ca` in the config, and these names as the
+   * github upstream's `hosts`.
+   */
+  readonly intercept?: { readonly hosts: readonly string[] };
+  /** YAML lines added to the github upstream (indented by the caller: 4 spaces). */
+  readonly githubUpstream?: string;
 }
 
 export async function startGatewayFixture(
@@ -92,6 +103,11 @@ export async function startGatewayFixture(
   const credentialFile = join(dir, 'github.credential');
   writeFileAtomic(credentialFile, `${CREDENTIAL}\n`, { mode: 0o600 });
   const socketPath = join(dir, 'gateway.sock');
+  let caDir: string | undefined;
+  if (options.intercept) {
+    caDir = join(dir, 'intercept-ca');
+    await initCa(caDir, { hosts: options.intercept.hosts, now: new Date(), validDays: 2 });
+  }
   const config = [
     'listen:',
     '  - 127.0.0.1:0',
@@ -102,9 +118,12 @@ export async function startGatewayFixture(
     '    credential: { file: ./github.credential }',
     '    inject: "Authorization: token {credential}"',
     '    ca: ./ca.pem',
+    ...(options.intercept ? [`    hosts: [${options.intercept.hosts.join(', ')}]`] : []),
+    ...(options.githubUpstream ? [options.githubUpstream] : []),
     ...(options.extraUpstreams ? [options.extraUpstreams] : []),
     ...(options.limits ? ['limits:', ...options.limits.split('\n').map((l) => `  ${l}`)] : []),
     ...(options.topLevel ? [options.topLevel] : []),
+    ...(options.intercept ? ['intercept:', '  ca: ./intercept-ca'] : []),
   ].join('\n');
   writeFileSync(join(dir, 'gateway.yaml'), `${config}\n`);
 
@@ -150,6 +169,7 @@ export async function startGatewayFixture(
     port,
     upstream,
     pki,
+    interceptCa: caDir === undefined ? undefined : join(caDir, 'ca.crt'),
     child,
     keyring: () => loadKeyring(keysDir),
     stderr: () => stderr,
