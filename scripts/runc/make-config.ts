@@ -3,7 +3,7 @@
  *
  *   node dist/scripts/runc/make-config.js --rootfs DIR --mintfs-dir DIR --netns PATH \
  *     [--uid 1000] [--gid 1000] [--memory 512M] [--pids 256] [--cpus 1] \
- *     [--ro-bind HOST:CONTAINER ...] -- CMD [ARGS...]
+ *     [--ro-bind HOST:CONTAINER ...] [--ca-cert FILE] -- CMD [ARGS...]
  *
  * Every value is checked by src/contain/oci-config.ts; a bad one is one line
  * on stderr naming the option, and exit 2.
@@ -33,6 +33,7 @@ try {
       pids: { type: 'string', default: '256' },
       cpus: { type: 'string', default: '1' },
       'ro-bind': { type: 'string', multiple: true, default: [] },
+      'ca-cert': { type: 'string' },
     },
   });
   const config = ociConfig({
@@ -44,6 +45,7 @@ try {
     memoryBytes: bytes(values.memory),
     pids: Number(values.pids),
     cpus: Number(values.cpus),
+    ...(values['ca-cert'] === undefined ? {} : { caCert: values['ca-cert'] }),
     readOnlyBinds: values['ro-bind'].map((pair) => pair.split(':') as [string, string]),
     args: positionals,
   });

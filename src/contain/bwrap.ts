@@ -11,6 +11,8 @@
  * (bubblewrap always sets it), the seccomp filter, a new session (no TIOCSTI
  * into the caller's terminal), and death with the parent.
  */
+import { SANDBOX_CA_FILE, sandboxProxyEnv } from './sandbox-env.js';
+
 export const GATEWAY_PORT = 8787;
 export const SANDBOX_GATEWAY_SOCKET = '/run/mintfs/gateway.sock';
 export const SANDBOX_SECRETS = '/secrets';
@@ -37,6 +39,11 @@ export interface SandboxSpec {
   readonly hostRoot: HostRoot;
   /** Extra environment (TERM, LANG) passed from the caller. */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * HTTPS interception: the CA certificate (a copy in the run directory),
+   * bound as the sandbox's only trust bundle in place of the host's /etc/ssl.
+   */
+  readonly caCertFile?: string | undefined;
 }
 
 const ROOT_ENTRIES = ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32'];
@@ -50,6 +57,8 @@ const ETC_FILES = [
   '/etc/ssl',
   '/etc/ca-certificates',
 ];
+/** The host's trust store: left out when the interception CA is the only trust. */
+const TRUST_STORE_DIRS = ['/etc/ssl', '/etc/ca-certificates'];
 
 // Waits (up to 5 s) for the bridge to listen, so the command's first request cannot race it.
 const LAUNCHER = `
@@ -80,10 +89,13 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
     if (entry?.symlink !== undefined) args.push('--symlink', entry.symlink, `/${name}`);
     else if (entry?.directory) args.push('--ro-bind', `/${name}`, `/${name}`);
   }
-  for (const file of ETC_FILES) args.push('--ro-bind-try', file, file);
+  const intercepting = spec.caCertFile !== undefined;
+  for (const file of ETC_FILES)
+    if (!intercepting || !TRUST_STORE_DIRS.includes(file)) args.push('--ro-bind-try', file, file);
   args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--tmpfs', '/run');
   args.push('--ro-bind', spec.secretsDir, SANDBOX_SECRETS);
   args.push('--bind', spec.gatewaySocket, SANDBOX_GATEWAY_SOCKET);
+  if (spec.caCertFile !== undefined) args.push('--ro-bind', spec.caCertFile, SANDBOX_CA_FILE);
   if (spec.workdir !== undefined) args.push('--bind', spec.workdir, SANDBOX_WORK);
   else args.push('--tmpfs', SANDBOX_WORK);
   args.push('--chdir', SANDBOX_WORK, '--clearenv');
@@ -91,14 +103,7 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
     ...spec.env,
     PATH: '/usr/local/bin:/usr/bin:/bin',
     HOME: SANDBOX_WORK,
-    // curl reads only the lower-case names; Node reads them with NODE_USE_ENV_PROXY.
-    HTTP_PROXY: `http://127.0.0.1:${GATEWAY_PORT}`,
-    http_proxy: `http://127.0.0.1:${GATEWAY_PORT}`,
-    HTTPS_PROXY: `http://127.0.0.1:${GATEWAY_PORT}`,
-    https_proxy: `http://127.0.0.1:${GATEWAY_PORT}`,
-    NO_PROXY: '',
-    NODE_USE_ENV_PROXY: '1',
-    MINTFS_GATEWAY: `http://127.0.0.1:${GATEWAY_PORT}`,
+    ...sandboxProxyEnv(`http://127.0.0.1:${GATEWAY_PORT}`, intercepting),
   };
   for (const [name, value] of Object.entries(env)) args.push('--setenv', name, value);
   args.push('--seccomp', String(spec.seccompFd), '--info-fd', String(spec.infoFd));

@@ -9,6 +9,7 @@
  */
 import { z } from 'zod';
 import { ociSeccompProfile } from './seccomp-policy.js';
+import { SANDBOX_CA_FILE, sandboxProxyEnv } from './sandbox-env.js';
 
 export const CONTAINER_MINTFS_DIR = '/run/mintfs';
 export const CONTAINER_GATEWAY = 'http://127.0.0.1:8787';
@@ -30,6 +31,8 @@ export const OciOptions = z.strictObject({
   pids: z.number().int().min(1),
   /** CPUs, such as 0.5 or 2. */
   cpus: z.number().positive(),
+  /** HTTPS interception: the CA certificate, bound as the container's only trust bundle. */
+  caCert: HostPath.optional(),
   /** Extra read-only binds: host path to container path. */
   readOnlyBinds: z.array(z.tuple([HostPath, HostPath])).default([]),
   args: z.array(z.string()).min(1, 'name the command'),
@@ -53,12 +56,9 @@ export function ociConfig(input: OciOptions): Record<string, unknown> {
       env: [
         'PATH=/usr/local/bin:/usr/bin:/bin',
         'HOME=/tmp',
-        `HTTP_PROXY=${CONTAINER_GATEWAY}`,
-        `http_proxy=${CONTAINER_GATEWAY}`,
-        `HTTPS_PROXY=${CONTAINER_GATEWAY}`,
-        `https_proxy=${CONTAINER_GATEWAY}`,
-        'NODE_USE_ENV_PROXY=1',
-        `MINTFS_GATEWAY=${CONTAINER_GATEWAY}`,
+        ...Object.entries(sandboxProxyEnv(CONTAINER_GATEWAY, o.caCert !== undefined)).map(
+          ([name, value]) => `${name}=${value}`,
+        ),
       ],
       cwd: '/tmp',
       capabilities: { bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] },
@@ -117,6 +117,16 @@ export function ociConfig(input: OciOptions): Record<string, unknown> {
         source: o.mintfsDir,
         options: ['rbind', 'ro', 'rslave', 'nosuid', 'nodev', 'noexec'],
       },
+      ...(o.caCert === undefined
+        ? []
+        : [
+            {
+              destination: SANDBOX_CA_FILE,
+              type: 'bind',
+              source: o.caCert,
+              options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'],
+            },
+          ]),
       ...o.readOnlyBinds.map(([source, destination]) => ({
         destination,
         type: 'bind',

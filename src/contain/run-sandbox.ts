@@ -21,6 +21,8 @@ import {
 import { constants } from 'node:os';
 import { basename, join, relative, isAbsolute } from 'node:path';
 import { realpathSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { caFiles } from '../intercept/ca.js';
 import { MintfsError, describeError } from '../errors.js';
 import { requireRoot, startMount, type RunningMount } from '../daemon/mount-daemon.js';
 import type { BackendName } from '../fuse/backend.js';
@@ -54,6 +56,11 @@ export interface RunRequest {
   readonly gatewayConfig?: string | undefined;
   /** ...or bridge to this running gateway's unix socket. */
   readonly gatewaySocket?: string | undefined;
+  /**
+   * The interception CA certificate the sandbox trusts (with --gateway-socket;
+   * a private gateway's comes from its config's intercept.ca).
+   */
+  readonly caCert?: string | undefined;
   readonly keysDir: string;
   /** The backend of the private mount (default: native where built). */
   readonly backend?: BackendName | undefined;
@@ -112,6 +119,7 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
       stopper.check();
     }
     let gatewaySocket = request.gatewaySocket;
+    let caSource = request.caCert;
     if (request.gatewayConfig !== undefined) {
       gatewaySocket = join(work, 'gateway.sock');
       const gateway: RunningGateway = await startGateway({
@@ -121,6 +129,8 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
         listen: [{ kind: 'unix', path: gatewaySocket, text: `unix:${gatewaySocket}` }],
       });
       cleanups.push(() => gateway.close());
+      const intercept = gateway.config.intercept;
+      if (intercept !== undefined) caSource = caFiles(intercept.ca).certPath;
       // The socket is the sandbox user's alone (the gateway makes it 0660).
       chownSync(gatewaySocket, uid, gid);
       stopper.check();
@@ -134,6 +144,10 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
       await requireReachable(request.mountDir, 'directory', '--mount', identity);
     if (request.gatewaySocket !== undefined)
       await requireReachable(request.gatewaySocket, 'socket', '--gateway-socket', identity);
+
+    // A copy in the run directory: the sandbox sees neither the CA's directory nor its key.
+    const caCertFile = caSource === undefined ? undefined : join(work, 'ca.crt');
+    if (caSource !== undefined && caCertFile !== undefined) copyCaCertificate(caSource, caCertFile);
 
     const cgroup = createRunCgroup(`mintfs-${basename(work)}`, request.limits);
     cleanups.push(() => cgroup.remove());
@@ -151,6 +165,7 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
       infoFd: 4,
       hostRoot: readHostRoot(),
       env: passThroughEnv(),
+      caCertFile,
     });
     // The options are handed over on a descriptor (--args 5), the command on
     // the command line: the sandbox's pid 1, bubblewrap itself, then shows
@@ -223,6 +238,30 @@ function runIdentity(request: RunRequest): RunUid {
       `--uid ${request.uid}: host process ${user} runs as this uid and could reach the run's tokens; leave --uid out to get a fresh one`,
     );
   return { uid: request.uid, gid: request.gid ?? request.uid, release: () => undefined };
+}
+
+/**
+ * Copies a CA certificate for the sandbox, refusing anything that is not
+ * one certificate in PEM, and anything with a private key in it.
+ */
+function copyCaCertificate(source: string, target: string): void {
+  let text: string;
+  try {
+    text = readFileSync(source, 'utf8');
+  } catch (err) {
+    throw new MintfsError('ERR_INPUT_INVALID', `--ca-cert: ${source}: ${describeError(err)}`);
+  }
+  if (/PRIVATE KEY/.test(text))
+    throw new MintfsError(
+      'ERR_INPUT_INVALID',
+      `--ca-cert: ${source} holds a private key; a sandbox gets the certificate only`,
+    );
+  try {
+    new X509Certificate(text);
+  } catch {
+    throw new MintfsError('ERR_INPUT_INVALID', `--ca-cert: ${source} is not a PEM certificate`);
+  }
+  writeFileSync(target, text, { mode: 0o644 });
 }
 
 /**

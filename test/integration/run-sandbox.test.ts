@@ -25,9 +25,14 @@ import { pollUntil } from '../helpers/poll.js';
 const PROFILE = upstreamProfile('sandboxed-agent');
 
 /** Writes a profile and a gateway config for the fixture's upstream; returns `mintfs run` args. */
-function runArgs(gw: GatewayFixture): string[] {
+function runArgs(gw: GatewayFixture, intercept?: { hosts: string[] }): string[] {
   const profile = join(gw.dir, 'agent.yaml');
-  writeFileSync(profile, PROFILE);
+  writeFileSync(
+    profile,
+    intercept === undefined
+      ? PROFILE
+      : PROFILE.replace('hosts: [localhost]', `hosts: [${intercept.hosts.join(', ')}]`),
+  );
   const config = join(gw.dir, 'run-gateway.yaml');
   writeFileSync(
     config,
@@ -39,6 +44,13 @@ function runArgs(gw: GatewayFixture): string[] {
       `    credential: { file: ${gw.credentialFile} }`,
       '    inject: "Authorization: token {credential}"',
       `    ca: ${join(gw.dir, 'ca.pem')}`,
+      ...(intercept === undefined
+        ? []
+        : [
+            `    hosts: [${intercept.hosts.join(', ')}]`,
+            'intercept:',
+            `  ca: ${join(gw.dir, 'intercept-ca')}`,
+          ]),
       '',
     ].join('\n'),
   );
@@ -137,6 +149,51 @@ describe('mintfs run: a command in a bubblewrap sandbox', () => {
     // Everything it started is gone: mount, gateway socket, run directory.
     assert.deepEqual(runDirEntries(), before);
     assert.ok(!mountedPaths().some((p) => p.startsWith(RUN_DIR)));
+  });
+
+  it('with HTTPS interception: tools reach https://api.github.com, trusting only the CA certificate', async (t) => {
+    const hosts = ['api.github.com'];
+    const gw = await startGatewayFixture(t, { intercept: { hosts } });
+    const caDir = join(gw.dir, 'intercept-ca');
+    const script = `
+      T=$(cat /secrets/github/token)
+      echo "curl=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $T" https://api.github.com/repos/acme/widgets/pulls)"
+      echo "python=$(/usr/bin/python3 -c 'import requests,sys; print(requests.get("https://api.github.com/repos/acme/widgets/pulls", headers={"Authorization": "Bearer " + sys.argv[1]}).status_code)' "$T")"
+      for v in SSL_CERT_FILE CURL_CA_BUNDLE REQUESTS_CA_BUNDLE NODE_EXTRA_CA_CERTS GIT_SSL_CAINFO PIP_CERT AWS_CA_BUNDLE HTTPS_PROXY https_proxy NODE_USE_ENV_PROXY; do echo "$v=$(printenv $v)"; done
+      echo "trust=$(find /etc/ssl -type f | tr '\n' ,)"
+      echo "bundle-certs=$(grep -c 'BEGIN CERTIFICATE' /etc/ssl/certs/ca-certificates.crt)"
+      grep -rls 'PRIVATE KEY' /etc /work /tmp /run 2>/dev/null | head -1 | sed 's/^/key-file=/'
+      ls ${caDir} >/dev/null 2>&1; echo "ca-dir=$?"
+    `;
+    const result = await mintfsRun([...runArgs(gw, { hosts }), '--', 'bash', '-c', script]);
+    assert.equal(result.code, 0, result.stderr);
+    const out = Object.fromEntries(
+      result.stdout
+        .trim()
+        .split('\n')
+        .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+    );
+    assert.equal(out.curl, '200', result.stdout);
+    assert.equal(out.python, '200', result.stdout);
+    assert.equal(gw.upstream.requests.at(-1)?.headers.authorization, `token ${CREDENTIAL}`);
+    for (const name of [
+      'SSL_CERT_FILE',
+      'CURL_CA_BUNDLE',
+      'REQUESTS_CA_BUNDLE',
+      'NODE_EXTRA_CA_CERTS',
+      'GIT_SSL_CAINFO',
+      'PIP_CERT',
+      'AWS_CA_BUNDLE',
+    ])
+      assert.equal(out[name], '/etc/ssl/certs/ca-certificates.crt', name);
+    assert.equal(out.HTTPS_PROXY, 'http://127.0.0.1:8787');
+    assert.equal(out.https_proxy, 'http://127.0.0.1:8787');
+    assert.equal(out.NODE_USE_ENV_PROXY, '1');
+    // The only trust is the CA certificate: one certificate, the host's bundle absent.
+    assert.equal(out.trust, '/etc/ssl/certs/ca-certificates.crt,');
+    assert.equal(out['bundle-certs'], '1');
+    assert.equal(out['key-file'], undefined, 'a private key is readable in the sandbox');
+    assert.notEqual(out['ca-dir'], '0', 'the CA directory is reachable');
   });
 
   it('passes signals to the command and leaves with its status', async (t) => {

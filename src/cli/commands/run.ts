@@ -35,6 +35,11 @@ export const runCommand = defineCommand({
         type: 'string',
         describe: "Or reach this running gateway's unix socket",
       })
+      .option('ca-cert', {
+        type: 'string',
+        describe:
+          "With --gateway-socket: that gateway's interception CA certificate, the sandbox's only trust (a private gateway's comes from its intercept.ca)",
+      })
       .option('uid', {
         type: 'number',
         describe: `User the command runs as (default: a fresh uid from ${RUN_UID_FIRST}..${RUN_UID_FIRST + RUN_UID_COUNT - 1} that no host process has)`,
@@ -62,6 +67,7 @@ export const runCommand = defineCommand({
       mount: z.string().min(1).optional(),
       gateway: z.string().min(1).optional(),
       'gateway-socket': z.string().min(1).optional(),
+      'ca-cert': z.string().min(1).optional(),
       uid: Id.optional(),
       gid: Id.optional(),
       memory: z.string().transform((text, ctx) => {
@@ -97,6 +103,12 @@ export const runCommand = defineCommand({
           path: ['gateway'],
           message: 'give --gateway or --gateway-socket',
         });
+      if (args['ca-cert'] !== undefined && args.gateway !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['ca-cert'],
+          message: "only with --gateway-socket (a private gateway's CA comes from its config)",
+        });
     }),
   run: async (args) => {
     const logger = commandLogger(args, { destination: args.log });
@@ -105,6 +117,7 @@ export const runCommand = defineCommand({
       mountDir: args.mount,
       gatewayConfig: args.gateway,
       gatewaySocket: args['gateway-socket'],
+      caCert: args['ca-cert'],
       keysDir: keysDirFrom(args),
       backend: args.backend,
       uid: args.uid,
