@@ -152,6 +152,11 @@ static mint_template *template_of(napi_env env, napi_value obj) {
   }
   free(format);
   format = NULL;
+  if ((t->prefix = string_prop(env, obj, "prefix")) == NULL) goto fail;
+  if (strlen(t->prefix) > 16) {
+    throw_code(env, "ERR_NATIVE", "prefix is too long");
+    goto fail;
+  }
   void *data = NULL;
   size_t len = 0;
   bool is_buffer = false;

@@ -153,6 +153,7 @@ int mint_render(const mint_template *t, int64_t now_ms, const uint8_t id_bytes[T
   if (binary.failed) return -1;
 
   if (t->format == FORMAT_JSON) buffer_append_str(out, "{\"token\":\"");
+  buffer_append_str(out, t->prefix);
   append_base64url(out, binary.bytes, binary.length);
   buffer_release(&binary);
   switch (t->format) {
@@ -177,6 +178,7 @@ void mint_template_free(mint_template *t) {
   wipe(t->derived_key, sizeof(t->derived_key));
   free(t->key_id);
   free(t->location);
+  free(t->prefix);
   for (size_t i = 0; i < t->caveat_count; i++) free(t->caveats[i]);
   free(t->caveats);
   free(t);

@@ -240,7 +240,7 @@ export class MintFs implements FsOperations {
       now: this.#sources.clock(),
       tokenId: this.#sources.newTokenId(),
     });
-    const content = renderContent(minted, file.format);
+    const content = renderContent(minted, file.format, file.prefix);
     const expected = this.#sizeOf(file, key.id);
     if (content.length !== expected) {
       // stat already promised `expected` bytes; a reader trusting it would get a
@@ -273,7 +273,7 @@ export class MintFs implements FsOperations {
     if (!byKey) this.#sizes.set(file, (byKey = new Map<string, number>()));
     let size = byKey.get(keyId);
     if (size === undefined) {
-      size = contentLength(file.grant, file.format, keyId);
+      size = contentLength(file.grant, file.format, keyId, file.prefix);
       byKey.set(keyId, size);
     }
     return size;

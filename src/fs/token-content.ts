@@ -12,16 +12,17 @@ import type { TokenFormat } from '../profile/schema.js';
 import { mintToken, type MintedToken, type TokenGrant } from '../token/mint.js';
 import { formatInstant } from '../util/instant.js';
 
-export function renderContent(minted: MintedToken, format: TokenFormat): Buffer {
+export function renderContent(minted: MintedToken, format: TokenFormat, prefix = ''): Buffer {
+  const token = `${prefix}${minted.token}`;
   switch (format) {
     case 'raw':
-      return Buffer.from(minted.token);
+      return Buffer.from(token);
     case 'line':
-      return Buffer.from(`${minted.token}\n`);
+      return Buffer.from(`${token}\n`);
     case 'json':
       return Buffer.from(
         `${JSON.stringify({
-          token: minted.token,
+          token,
           expiresAt: formatInstant(minted.expiresAt),
           tokenId: minted.tokenId,
         })}\n`,
@@ -33,8 +34,13 @@ const SAMPLE_TOKEN_ID = 'A'.repeat(22);
 const SAMPLE_TIME = new Date('2000-01-01T00:00:00Z');
 
 /** The byte length of every token this grant and key id produce. */
-export function contentLength(grant: TokenGrant, format: TokenFormat, keyId: string): number {
+export function contentLength(
+  grant: TokenGrant,
+  format: TokenFormat,
+  keyId: string,
+  prefix = '',
+): number {
   const sampleKey = new RootKey(keyId, Buffer.alloc(32));
   const sample = mintToken(grant, { key: sampleKey, now: SAMPLE_TIME, tokenId: SAMPLE_TOKEN_ID });
-  return renderContent(sample, format).length;
+  return renderContent(sample, format, prefix).length;
 }

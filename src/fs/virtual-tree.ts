@@ -13,6 +13,8 @@ export interface VirtualFile {
   readonly path: string;
   readonly grant: TokenGrant;
   readonly format: TokenFormat;
+  /** Text before the token in the file (profile `prefix`), '' for none. */
+  readonly prefix: string;
   readonly uid: number;
   readonly gid: number;
   readonly mode: number;
@@ -66,6 +68,7 @@ function virtualFile(profile: Profile, path: string, spec: FileSpec): VirtualFil
       ttlMs: spec.ttl ?? profile.ttl,
     },
     format: spec.format,
+    prefix: spec.prefix ?? '',
     uid: spec.uid ?? profile.uid ?? 0,
     gid: spec.gid ?? profile.gid ?? 0,
     mode: spec.mode ?? profile.mode ?? DEFAULT_FILE_MODE,

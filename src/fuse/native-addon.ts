@@ -26,6 +26,8 @@ export interface NativeTemplate {
   readonly caveats: readonly string[];
   readonly ttlMs: number;
   readonly format: TokenFormat;
+  /** Text the file puts before the token (profile `prefix`), '' for none. */
+  readonly prefix: string;
 }
 
 export interface NativeFile extends NativeTemplate {

@@ -47,6 +47,7 @@ export function nativeFile(file: VirtualFile, key: RootKey): NativeFile {
     caveats,
     ttlMs: file.grant.ttlMs,
     format: file.format,
+    prefix: file.prefix,
     readerCaveat: file.readerCaveat,
     readers: file.readers,
   };

@@ -133,6 +133,13 @@ export const FileSpecSchema = z
       .describe(
         'raw: the token alone; line: the token and a newline; json: {"token","expiresAt","tokenId"}',
       ),
+    prefix: z
+      .string(textOf('a prefix such as ghp_'))
+      .regex(/^[A-Za-z0-9_-]{1,16}$/, 'must be 1-16 characters of A-Z a-z 0-9 _ -')
+      .optional()
+      .describe(
+        "Fixed text before the token, for clients that check a key's shape (gh wants ghp_); the gateway upstream's tokenPrefix strips it",
+      ),
     ...Ownership,
     ...ReaderControls,
   })

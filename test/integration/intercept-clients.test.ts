@@ -17,6 +17,8 @@ import {
   type GatewayFixture,
 } from '../helpers/gateway-fixture.js';
 import { tempDir } from '../helpers/temp.js';
+import { BACKENDS } from '../helpers/backends.js';
+import { startMountFixture } from '../helpers/mount-fixture.js';
 
 const API = 'api.github.com';
 const WEB = 'github.com';
@@ -133,29 +135,47 @@ describe('agent tools through HTTPS interception', () => {
     assertOnlyCredentialUpstream(gw, [token]);
   });
 
-  it('gh api with GH_TOKEN read from the token file, prefix and all', async (t) => {
-    const gw = await startGatewayFixture(t, {
-      intercept: { hosts: [API, WEB] },
-      githubUpstream: '    tokenPrefix: ghp_',
+  for (const backend of BACKENDS)
+    it(`gh api with GH_TOKEN=$(cat token) from a ${backend} mount whose profile adds the ghp_ prefix`, async (t) => {
+      const gw = await startGatewayFixture(t, {
+        intercept: { hosts: [API, WEB] },
+        githubUpstream: '    tokenPrefix: ghp_',
+      });
+      const mount = await startMountFixture(
+        t,
+        `agent: gh-agent
+files:
+  github/token:
+    service: github
+    hosts: [${API}]
+    methods: [GET]
+    paths: ["/repos/acme/widgets/**"]
+    prefix: ghp_
+`,
+        { keysDir: gw.keysDir, backend },
+      );
+      const home = tempDir(t);
+      const tokenFile = join(mount.mountpoint, 'github', 'token');
+      assert.match(readFileSync(tokenFile, 'utf8'), /^ghp_AgEG/);
+      const result = await run(
+        'bash',
+        ['-c', `GH_TOKEN=$(cat ${tokenFile}) exec gh api repos/acme/widgets/pulls`],
+        {
+          ...proxyEnv(gw, home),
+          GH_CONFIG_DIR: join(home, 'gh'),
+          GH_NO_UPDATE_NOTIFIER: '1',
+          GH_PROMPT_DISABLED: '1',
+        },
+        home,
+      );
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(
+        (JSON.parse(result.stdout) as { path: string }).path,
+        '/repos/acme/widgets/pulls',
+      );
+      // Every mintfs token's text starts so (V2, location "mintfs").
+      assertOnlyCredentialUpstream(gw, ['AgEGbWludGZz']);
     });
-    const home = tempDir(t);
-    const token = gw.token({ hosts: [API], methods: ['GET'] });
-    const result = await run(
-      'gh',
-      ['api', 'repos/acme/widgets/pulls'],
-      {
-        ...proxyEnv(gw, home),
-        GH_TOKEN: `ghp_${token}`,
-        GH_CONFIG_DIR: join(home, 'gh'),
-        GH_NO_UPDATE_NOTIFIER: '1',
-        GH_PROMPT_DISABLED: '1',
-      },
-      home,
-    );
-    assert.equal(result.code, 0, result.stderr);
-    assert.equal((JSON.parse(result.stdout) as { path: string }).path, '/repos/acme/widgets/pulls');
-    assertOnlyCredentialUpstream(gw, [token]);
-  });
 
   it('Python requests and urllib, and a key in x-api-key (tokenHeader)', async (t) => {
     const gw = await startGatewayFixture(t, {

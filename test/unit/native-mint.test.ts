@@ -22,11 +22,17 @@ import { GRANT, NOW, keyLookup, newKey } from '../helpers/tokens.js';
 
 const native = loadNativeAddon();
 
-function fileOf(grant: TokenGrant, format: TokenFormat, readerCaveat = false): VirtualFile {
+function fileOf(
+  grant: TokenGrant,
+  format: TokenFormat,
+  readerCaveat = false,
+  prefix = '',
+): VirtualFile {
   return {
     path: 'x/token',
     grant,
     format,
+    prefix,
     uid: 0,
     gid: 0,
     mode: 0o440,
@@ -93,9 +99,15 @@ describe('native HMAC-SHA256', () => {
 });
 
 describe('native minting', () => {
-  it('renders exactly what mintToken and renderContent render, in every format', () => {
+  it('renders exactly what mintToken and renderContent render, in every format, with and without a prefix', () => {
     let compared = 0;
-    for (const grant of GRANTS) {
+    for (const [grant, prefix] of GRANTS.flatMap(
+      (g) =>
+        [
+          [g, ''],
+          [g, 'ghp_'],
+        ] as const,
+    )) {
       for (const format of TOKEN_FORMATS) {
         for (const keyId of ['20261122T010000Z-00000001', 'k', 'a'.repeat(64)]) {
           const key = newKey(keyId);
@@ -108,9 +120,10 @@ describe('native minting', () => {
             const expected = renderContent(
               mintToken(grant, { key, now, tokenId: id.toString('base64url') }),
               format,
+              prefix,
             );
             const actual = native.mint(
-              nativeFile(fileOf(grant, format), key),
+              nativeFile(fileOf(grant, format, false, prefix), key),
               now.getTime(),
               id,
               null,
@@ -118,14 +131,14 @@ describe('native minting', () => {
             assert.equal(
               actual.toString(),
               expected.toString(),
-              `${format} ${keyId} ${now.toISOString()}`,
+              `${format} ${keyId} ${now.toISOString()} prefix "${prefix}"`,
             );
             compared++;
           }
         }
       }
     }
-    assert.equal(compared, GRANTS.length * TOKEN_FORMATS.length * 9);
+    assert.equal(compared, GRANTS.length * 2 * TOKEN_FORMATS.length * 9);
   });
 
   it('writes the reader caveat second; our verifier and pymacaroons accept the signature', () => {
