@@ -259,7 +259,8 @@ export const GatewayConfigSchema = z
     const byHost = new Map<string, string>();
     for (const [name, upstream] of Object.entries(config.upstreams)) {
       // Forward-proxy requests pick their upstream by host: two upstreams on one host are ambiguous.
-      for (const host of upstream.hosts) {
+      // `?? []`: an upstream that failed its own checks reaches here untransformed.
+      for (const host of upstream.hosts ?? []) {
         const other = byHost.get(host);
         if (other)
           ctx.addIssue({

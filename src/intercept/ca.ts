@@ -196,7 +196,8 @@ function permittedHostsOf(certificate: x509.X509Certificate): readonly string[] 
   const extension = certificate.getExtension(id_ce_nameConstraints);
   if (!extension) return undefined;
   const parsed = AsnConvert.parse(extension.value, NameConstraints);
-  return (parsed.permittedSubtrees ?? [])
+  // A plain array (the ASN.1 list class would carry over through map).
+  return Array.from(parsed.permittedSubtrees ?? [])
     .map((subtree) => subtree.base.dNSName)
     .filter((name): name is string => name !== undefined)
     .map((name) => name.toLowerCase());

@@ -14,8 +14,10 @@ import { EC_P256, randomSerial, toPem, type LoadedCa } from './ca.js';
 
 export const LEAF_LIFETIME_MS = 60 * 60 * 1000;
 
-interface CachedLeaf {
+export interface Leaf {
   readonly context: SecureContext;
+  /** The leaf certificate alone, PEM. */
+  readonly certPem: string;
   readonly renewAt: number;
 }
 
@@ -27,7 +29,7 @@ export interface LeafIssuerStats {
 export class LeafIssuer {
   readonly #ca: LoadedCa;
   readonly #clock: () => Date;
-  readonly #cache = new Map<string, Promise<CachedLeaf>>();
+  readonly #cache = new Map<string, Promise<Leaf>>();
   #keys: Promise<{ pair: webcrypto.CryptoKeyPair; pem: string }> | undefined;
   #issued = 0;
 
@@ -42,11 +44,16 @@ export class LeafIssuer {
 
   /** A TLS context presenting a certificate for `host` (lower-case, already checked against the config). */
   async contextFor(host: string): Promise<SecureContext> {
+    return (await this.leafFor(host)).context;
+  }
+
+  /** The cached leaf for `host`, made (or renewed) when needed. */
+  async leafFor(host: string): Promise<Leaf> {
     const now = this.#clock().getTime();
     const pending = this.#cache.get(host);
     if (pending !== undefined) {
       const leaf = await pending;
-      if (now < leaf.renewAt) return leaf.context;
+      if (now < leaf.renewAt) return leaf;
       if (this.#cache.get(host) === pending) this.#cache.delete(host);
     }
     let fresh = this.#cache.get(host);
@@ -58,10 +65,10 @@ export class LeafIssuer {
         if (this.#cache.get(host) === fresh) this.#cache.delete(host);
       });
     }
-    return (await fresh).context;
+    return fresh;
   }
 
-  async #issue(host: string): Promise<CachedLeaf> {
+  async #issue(host: string): Promise<Leaf> {
     const keys = await (this.#keys ??= this.#leafKeys());
     const now = this.#clock();
     const notAfter = Math.min(
@@ -93,7 +100,11 @@ export class LeafIssuer {
       cert: `${certificate.toString('pem')}\n${this.#ca.certPem}`,
       minVersion: 'TLSv1.2',
     });
-    return { context, renewAt: now.getTime() + (notAfter - now.getTime()) / 2 };
+    return {
+      context,
+      certPem: certificate.toString('pem'),
+      renewAt: now.getTime() + (notAfter - now.getTime()) / 2,
+    };
   }
 
   async #leafKeys(): Promise<{ pair: webcrypto.CryptoKeyPair; pem: string }> {

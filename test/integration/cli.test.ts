@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
-import { chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { mountedPaths } from '../../src/fuse/mount-table.js';
@@ -313,6 +313,53 @@ describe('mintfs CLI', () => {
     assert.equal(missing.code, 3);
     assert.deepEqual(diagnostics(missing.stderr), [
       `mintfs: upstreams.github.credential: ${join(dir, 'missing')} does not exist`,
+    ]);
+  });
+
+  it('ca init prints the fingerprint, never the key; bad input and a CA that does not cover a host are one line', (t) => {
+    const { dir, keys } = setup(t);
+    const caDir = join(dir, 'ca');
+    const made = runCli(['ca', 'init', '--dir', caDir, '--host', 'api.github.com']);
+    assert.equal(made.code, 0, made.stderr);
+    const key = readFileSync(join(caDir, 'ca.key'), 'utf8');
+    const keyBody = key.split('\n')[1] ?? '';
+    assert.ok(!made.stdout.includes(keyBody) && !made.stderr.includes(keyBody));
+    assert.match(
+      (JSON.parse(made.stdout) as { fingerprintSha256: string }).fingerprintSha256,
+      /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/,
+    );
+    const again = runCli(['ca', 'init', '--dir', caDir, '--host', 'api.github.com']);
+    assert.equal(again.code, 3);
+    assert.deepEqual(diagnostics(again.stderr), [
+      `mintfs: ${join(caDir, 'ca.key')} exists: a CA is never overwritten`,
+    ]);
+    const noHost = runCli(['ca', 'init', '--dir', join(dir, 'ca2')]);
+    assert.equal(noHost.code, 2);
+    assert.deepEqual(diagnostics(noHost.stderr), [
+      'mintfs: --host: name the hosts the CA is for (or --any-host for an unconstrained CA)',
+    ]);
+    const badHost = runCli([
+      'ca',
+      'init',
+      '--dir',
+      join(dir, 'ca2'),
+      '--host',
+      'API.github.com:443',
+    ]);
+    assert.equal(badHost.code, 2);
+    assert.equal(diagnostics(badHost.stderr).length, 1);
+    assert.equal(existsSync(join(dir, 'ca2', 'ca.key')), false);
+
+    const config = join(dir, 'gateway.yaml');
+    writeFileSync(join(dir, 'cred'), 'x\n', { mode: 0o600 });
+    writeFileSync(
+      config,
+      'listen: [127.0.0.1:0]\nintercept: { ca: ./ca }\nupstreams:\n  github:\n    url: https://api.github.com\n    hosts: [api.github.com, uploads.github.com]\n    credential: { file: ./cred }\n    inject: "Authorization: token {credential}"\n',
+    );
+    const uncovered = runCli(['gateway', config, '--keys', keys]);
+    assert.equal(uncovered.code, 2);
+    assert.deepEqual(diagnostics(uncovered.stderr), [
+      `mintfs: upstreams.github.hosts: uploads.github.com is outside the names the CA in ${caDir} may issue for (api.github.com); make a new CA that lists it (mintfs ca init --host ...)`,
     ]);
   });
 

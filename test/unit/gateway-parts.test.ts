@@ -212,6 +212,46 @@ describe('token extraction', () => {
   });
 });
 
+describe("token extraction: the upstream's tokenHeader and tokenPrefix", () => {
+  it('takes the raw value of tokenHeader, after Authorization; strips tokenPrefix wherever found', () => {
+    const places = { tokenHeader: 'x-api-key', tokenPrefix: 'ghp_' };
+    assert.deepEqual(extractToken({ 'x-api-key': ' abc ' }, places), {
+      token: 'abc',
+      header: 'x-api-key',
+      scheme: 'raw',
+    });
+    assert.equal(extractToken({ 'x-api-key': 'k', authorization: 'Bearer a' }, places)?.token, 'a');
+    assert.equal(extractToken({ authorization: 'token ghp_AgEG' }, places)?.token, 'AgEG');
+    assert.equal(extractToken({ 'x-api-key': 'ghp_AgEG' }, places)?.token, 'AgEG');
+    // Without the setting the header is not a token place, and nothing is stripped.
+    assert.equal(extractToken({ 'x-api-key': 'abc' }), undefined);
+    assert.equal(extractToken({ authorization: 'Bearer ghp_x' })?.token, 'ghp_x');
+    // A repeated header (an array) is ambiguous: not taken.
+    assert.equal(extractToken({ 'x-api-key': ['a', 'b'] }, places), undefined);
+  });
+
+  it('the config refuses a tokenHeader the gateway reads for routing or framing, and odd prefixes', () => {
+    const base = (extra: string) =>
+      `listen: [127.0.0.1:0]\nupstreams:\n  github:\n    url: https://api.github.com\n    credential: { env: X }\n    inject: "Authorization: token {credential}"\n${extra}`;
+    for (const header of ['host', 'authorization', 'content-length', 'X-Api-Key', 'a b'])
+      assert.throws(
+        () => parseGatewayConfig(base(`    tokenHeader: "${header}"\n`), '/x.yaml'),
+        /tokenHeader/,
+      );
+    for (const prefix of ['', 'ghp_ ', 'a'.repeat(17), 'gh/p'])
+      assert.throws(
+        () => parseGatewayConfig(base(`    tokenPrefix: "${prefix}"\n`), '/x.yaml'),
+        /tokenPrefix/,
+      );
+    const ok = parseGatewayConfig(
+      base('    tokenHeader: x-api-key\n    tokenPrefix: ghp_\nintercept:\n  ca: ./ca\n'),
+      '/etc/mintfs/gateway.yaml',
+    );
+    assert.equal(ok.upstreams.github?.tokenHeader, 'x-api-key');
+    assert.equal(ok.intercept?.ca, '/etc/mintfs/ca');
+  });
+});
+
 describe('redaction', () => {
   it('masks a secret split across any chunk boundary, keeping the length', async () => {
     const secret = 'ghp_SECRETvalue1234';
