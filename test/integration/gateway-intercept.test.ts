@@ -111,8 +111,10 @@ function exchange(tls: TLSSocket, request: string): Promise<{ status: number; te
       text += chunk.toString('utf8');
       const end = text.indexOf('\r\n\r\n');
       if (end < 0) return;
+      const chunked = /transfer-encoding: chunked/i.test(text.slice(0, end));
       const length = Number(/content-length: (\d+)/i.exec(text)?.[1] ?? 0);
-      if (text.length - end - 4 >= length) {
+      const complete = chunked ? text.endsWith('\r\n0\r\n\r\n') : text.length - end - 4 >= length;
+      if (complete) {
         tls.off('data', onData);
         resolve({ status: Number(text.slice(9, 12)), text });
       }
@@ -145,6 +147,37 @@ describe('HTTPS interception (CONNECT) through the gateway', () => {
     await pollUntil('two intercept audit lines', () =>
       gw.requestLogs().filter((l) => l.mode === 'intercept').length === 2 ? true : undefined,
     );
+  });
+
+  it('keeps the tunnel alive across requests; a client asking for HTTP/2 gets HTTP/1.1', async (t) => {
+    const gw = await intercepting(t);
+    const ca = readFileSync(gw.interceptCa as string, 'utf8');
+    const { socket } = await openTunnel(gw, `${HOST}:443`);
+    const tls = await tlsOver(socket, HOST, ca);
+    for (let i = 0; i < 3; i++) {
+      const reply = await exchange(
+        tls,
+        `GET /repos/acme/widgets/pulls HTTP/1.1\r\nHost: ${HOST}\r\nAuthorization: Bearer ${gw.token({ hosts: [HOST] })}\r\n\r\n`,
+      );
+      assert.equal(reply.status, 200, reply.text);
+    }
+    tls.destroy();
+    assert.equal(gw.upstream.requests.length, 3);
+    await pollUntil('one tunnel, three requests in the log', () => {
+      const lines = gw.stderr().split('\n');
+      return lines.filter((l) => l.includes('"event":"tunnel"')).length === 1 &&
+        gw.requestLogs().filter((l) => l.mode === 'intercept').length === 3
+        ? true
+        : undefined;
+    });
+    const h2 = await curl(
+      gw,
+      `https://${HOST}/repos/acme/widgets/pulls`,
+      [`Authorization: Bearer ${gw.token({ hosts: [HOST] })}`],
+      // Replaces the helper's -w: the last line is then "status version".
+      ['--http2', '-w', '\n%{http_code} %{http_version}'],
+    );
+    assert.equal(h2.status, '200 1.1', h2.stderr);
   });
 
   it('the leaf is for the CONNECT host, signed by the CA, short-lived', async (t) => {
