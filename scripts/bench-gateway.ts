@@ -24,13 +24,13 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initKeyring } from '../src/keys/keyring.js';
 import { newTokenId } from '../src/token/identifier.js';
 import { mintToken } from '../src/token/mint.js';
+import { gatewayProfileFlags, waitForPort } from './bench-common.js';
 
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -115,18 +115,9 @@ async function main(): Promise<void> {
     openSync(join(work, 'gateway-workers.log'), 'w'),
   );
   // Audit lines go to a file, as in production; they are part of the cost.
-  // BENCH_PROFILE_DIR=DIR: the gateway writes a V8 CPU profile there when it stops.
-  const profile = process.env.BENCH_PROFILE_DIR;
   const gatewayChild = start(
     process.execPath,
-    [
-      ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []),
-      CLI,
-      'gateway',
-      join(work, 'gateway.yaml'),
-      '--keys',
-      keys,
-    ],
+    [...gatewayProfileFlags(), CLI, 'gateway', join(work, 'gateway.yaml'), '--keys', keys],
     openSync(join(work, 'gateway.log'), 'w'),
   );
   const token = mintToken(
@@ -401,20 +392,6 @@ function start(
   const child = spawn(command, args, { stdio: ['ignore', 'ignore', stderr] });
   children.push(child);
   return child;
-}
-
-async function waitForPort(port: number): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => (socket.destroy(), resolve(true)));
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on port ${port}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 function wrk(url: string, connections: number, headers: string[], args: string[]): WrkResult {

@@ -13,7 +13,6 @@
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +20,8 @@ import { initKeyring } from '../src/keys/keyring.js';
 import { newTokenId } from '../src/token/identifier.js';
 import { mintToken } from '../src/token/mint.js';
 import { initCa } from '../src/intercept/ca.js';
-import { median } from './bench-common.js';
+import { gatewayProfileFlags, median, waitForPort } from './bench-common.js';
+import { makeTestPki } from '../test/helpers/tls.js';
 
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -45,7 +45,8 @@ const children: ChildProcess[] = [];
 
 async function main(work: string): Promise<void> {
   const nginx = execFileSync('bash', ['-c', 'command -v nginx'], { encoding: 'utf8' }).trim();
-  makeUpstreamCert(work);
+  // The tests' throwaway PKI: ca.pem and leaf.pem/leaf.key for localhost and 127.0.0.1.
+  makeTestPki(work);
   writeFileSync(
     join(work, 'upstream.conf'),
     `worker_processes 1;\npid ${work}/nginx.pid;\nerror_log ${work}/nginx.error.log;\nevents { worker_connections 1024; }\nhttp { access_log off; keepalive_requests 1000000; server { listen 127.0.0.1:${PORTS.upstream} ssl; ssl_certificate ${work}/leaf.pem; ssl_certificate_key ${work}/leaf.key; location / { return 200 '{"ok":true}'; } } }\n`,
@@ -62,12 +63,10 @@ async function main(work: string): Promise<void> {
   writeFileSync(join(work, 'credential'), 'bench-credential\n', { mode: 0o600 });
   writeFileSync(
     join(work, 'gateway.yaml'),
-    `listen: [127.0.0.1:${PORTS.gateway}]\nintercept: { ca: ./ca }\nupstreams:\n  bench:\n    url: https://127.0.0.1:${PORTS.upstream}\n    hosts: [${[HOST, ...HANDSHAKE_HOSTS].join(', ')}]\n    ca: ./upstream-ca.pem\n    credential: { file: ./credential }\n    inject: "Authorization: token {credential}"\n`,
+    `listen: [127.0.0.1:${PORTS.gateway}]\nintercept: { ca: ./ca }\nupstreams:\n  bench:\n    url: https://127.0.0.1:${PORTS.upstream}\n    hosts: [${[HOST, ...HANDSHAKE_HOSTS].join(', ')}]\n    ca: ./ca.pem\n    credential: { file: ./credential }\n    inject: "Authorization: token {credential}"\n`,
   );
-  // BENCH_PROFILE_DIR=DIR: the gateway writes a V8 CPU profile there when it stops.
-  const profile = process.env.BENCH_PROFILE_DIR;
   start(process.execPath, [
-    ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : []),
+    ...gatewayProfileFlags(),
     CLI,
     'gateway',
     join(work, 'gateway.yaml'),
@@ -184,43 +183,6 @@ function handshake(port: number, ca: string, tokens: string): number[] {
   return (JSON.parse(out.stdout) as { ms: number[] }).ms;
 }
 
-function makeUpstreamCert(work: string): void {
-  const run = (args: string[]) => execFileSync('openssl', args, { cwd: work, stdio: 'pipe' });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
-  run([
-    'req',
-    '-x509',
-    ...ec,
-    '-days',
-    '2',
-    '-subj',
-    '/CN=bench upstream CA',
-    '-keyout',
-    'upstream-ca.key',
-    '-out',
-    'upstream-ca.pem',
-  ]);
-  run(['req', ...ec, '-subj', '/CN=127.0.0.1', '-keyout', 'leaf.key', '-out', 'leaf.csr']);
-  writeFileSync(join(work, 'leaf.ext'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n');
-  run([
-    'x509',
-    '-req',
-    '-in',
-    'leaf.csr',
-    '-CA',
-    'upstream-ca.pem',
-    '-CAkey',
-    'upstream-ca.key',
-    '-CAcreateserial',
-    '-days',
-    '2',
-    '-extfile',
-    'leaf.ext',
-    '-out',
-    'leaf.pem',
-  ]);
-}
-
 function start(command: string, args: string[], env: NodeJS.ProcessEnv = {}): void {
   children.push(
     spawn(command, args, {
@@ -228,20 +190,6 @@ function start(command: string, args: string[], env: NodeJS.ProcessEnv = {}): vo
       env: { ...process.env, ...env },
     }),
   );
-}
-
-async function waitForPort(port: number): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => (socket.destroy(), resolve(true)));
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on port ${port}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 async function waitForFile(path: string): Promise<void> {

@@ -6,7 +6,13 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { parseYamlConfig, readConfigFile, textOf, type ConfigKind } from '../config/yaml-config.js';
-import { HOST_NAME, HTTP_METHODS, SERVICE_NAME } from '../token/vocabulary.js';
+import {
+  HOST_NAME,
+  HTTP_METHODS,
+  SERVICE_NAME,
+  TOKEN_PREFIX,
+  TOKEN_PREFIX_RULE,
+} from '../token/vocabulary.js';
 import { parseDuration } from '../util/duration.js';
 
 const GATEWAY_CONFIG: ConfigKind = {
@@ -157,7 +163,7 @@ const UpstreamSchema = z
       ),
     tokenPrefix: z
       .string(textOf('a prefix such as ghp_'))
-      .regex(/^[A-Za-z0-9_-]{1,16}$/, 'must be 1-16 characters of A-Z a-z 0-9 _ -')
+      .regex(TOKEN_PREFIX, TOKEN_PREFIX_RULE)
       .optional()
       .describe(
         "A fixed prefix the profile's `prefix` puts before the token text, for clients that check a key's shape (ghp_ for gh): stripped before verification",

@@ -7,7 +7,14 @@ import { z } from 'zod';
 import { textOf } from '../config/yaml-config.js';
 import { MAX_TTL_MS, TOKEN_LIMITS } from '../token/limits.js';
 import { pathGlobProblem } from '../token/path-glob.js';
-import { AGENT_NAME, HOST_NAME, HTTP_METHODS, SERVICE_NAME } from '../token/vocabulary.js';
+import {
+  AGENT_NAME,
+  HOST_NAME,
+  HTTP_METHODS,
+  SERVICE_NAME,
+  TOKEN_PREFIX,
+  TOKEN_PREFIX_RULE,
+} from '../token/vocabulary.js';
 import { parseDuration } from '../util/duration.js';
 
 export const MIN_TTL_MS = 10_000;
@@ -135,7 +142,7 @@ export const FileSpecSchema = z
       ),
     prefix: z
       .string(textOf('a prefix such as ghp_'))
-      .regex(/^[A-Za-z0-9_-]{1,16}$/, 'must be 1-16 characters of A-Z a-z 0-9 _ -')
+      .regex(TOKEN_PREFIX, TOKEN_PREFIX_RULE)
       .optional()
       .describe(
         "Fixed text before the token, for clients that check a key's shape (gh wants ghp_); the gateway upstream's tokenPrefix strips it",

@@ -7,6 +7,9 @@ export const SERVICE_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 export const AGENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
 export const HOST_NAME =
   /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+/** A fixed prefix before a token's text (profile `prefix`, gateway `tokenPrefix`), such as ghp_. */
+export const TOKEN_PREFIX = /^[A-Za-z0-9_-]{1,16}$/;
+export const TOKEN_PREFIX_RULE = 'must be 1-16 characters of A-Z a-z 0-9 _ -';
 export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 export type HttpMethod = (typeof HTTP_METHODS)[number];
 
