@@ -511,7 +511,7 @@ function isSocket(path: string): boolean {
 
 /** Removes what run created, entry by entry: never a recursive delete into a mount. */
 function removeWorkDir(work: string): void {
-  for (const name of ['seccomp.bpf', 'info.json', 'bwrap.args', 'gateway.sock'])
+  for (const name of ['seccomp.bpf', 'info.json', 'bwrap.args', 'gateway.sock', 'ca.crt'])
     rmSync(join(work, name), { force: true });
   try {
     rmdirSync(join(work, 'secrets'));

@@ -155,6 +155,7 @@ describe('mintfs run: a command in a bubblewrap sandbox', () => {
     const hosts = ['api.github.com'];
     const gw = await startGatewayFixture(t, { intercept: { hosts } });
     const caDir = join(gw.dir, 'intercept-ca');
+    const before = runDirEntries();
     const script = `
       T=$(cat /secrets/github/token)
       echo "curl=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $T" https://api.github.com/repos/acme/widgets/pulls)"
@@ -194,6 +195,8 @@ describe('mintfs run: a command in a bubblewrap sandbox', () => {
     assert.equal(out['bundle-certs'], '1');
     assert.equal(out['key-file'], undefined, 'a private key is readable in the sandbox');
     assert.notEqual(out['ca-dir'], '0', 'the CA directory is reachable');
+    // The certificate's copy goes with the run directory.
+    assert.deepEqual(runDirEntries(), before);
   });
 
   it('passes signals to the command and leaves with its status', async (t) => {

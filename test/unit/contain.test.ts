@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { bwrapArgs, SANDBOX_SECRETS } from '../../src/contain/bwrap.js';
+import { ociConfig } from '../../src/contain/oci-config.js';
+import { SANDBOX_CA_FILE, TRUST_VARIABLES } from '../../src/contain/sandbox-env.js';
 import {
   DENIED_SYSCALLS,
   ociSeccompProfile,
@@ -34,6 +36,41 @@ describe('sandbox policy', () => {
     assert.match(joined, /--setenv http_proxy http:\/\/127\.0\.0\.1:8787/);
     assert.match(joined, /--setenv NODE_USE_ENV_PROXY 1/);
     assert.deepEqual(args.slice(-3), ['sh', '-c', 'echo $0'], 'the command is passed as words');
+  });
+
+  it('with an interception CA, both give the certificate as the only trust bundle and the same variables', () => {
+    const ca = '/run/mintfs-run/x/ca.crt';
+    const args = bwrapArgs({ ...SPEC, caCertFile: ca });
+    const joined = args.join(' ');
+    assert.match(joined, new RegExp(`--ro-bind ${ca} ${SANDBOX_CA_FILE}`));
+    assert.ok(
+      !joined.includes('--ro-bind-try /etc/ssl /etc/ssl'),
+      "the host's trust store is bound",
+    );
+    assert.ok(bwrapArgs(SPEC).join(' ').includes('--ro-bind-try /etc/ssl /etc/ssl'));
+    const oci = ociConfig({
+      rootfs: '/r',
+      mintfsDir: '/m',
+      netns: '/run/netns/x',
+      uid: 1000,
+      gid: 1000,
+      memoryBytes: 64 * 1024 * 1024,
+      pids: 64,
+      cpus: 1,
+      caCert: ca,
+      args: ['sh'],
+    }) as {
+      process: { env: string[] };
+      mounts: Array<{ destination: string; source?: string; options?: string[] }>;
+    };
+    for (const name of TRUST_VARIABLES) {
+      assert.match(joined, new RegExp(`--setenv ${name} ${SANDBOX_CA_FILE}`));
+      assert.ok(oci.process.env.includes(`${name}=${SANDBOX_CA_FILE}`), name);
+    }
+    assert.ok(oci.process.env.includes('HTTPS_PROXY=http://127.0.0.1:8787'));
+    const bound = oci.mounts.find((m) => m.destination === SANDBOX_CA_FILE);
+    assert.equal(bound?.source, ca);
+    assert.ok(bound?.options?.includes('ro'));
   });
 
   it('runc and bubblewrap deny the same system calls', async () => {
