@@ -10,6 +10,8 @@ if ! command -v cc >/dev/null 2>&1; then
   exit 0
 fi
 cc -O2 -Wall -Wextra -Werror -o dist/native/mintfs-move-beneath native/move-mount-beneath.c
+# pid 1 of `mintfs run --runtime docker` containers: static, for images without our libc.
+cc -O2 -Wall -Wextra -Werror -static -o dist/native/mintfs-run-init native/run-init.c
 if [ -e /usr/include/seccomp.h ]; then
   cc -O2 -Wall -Wextra -Werror -o dist/native/mintfs-seccomp-bpf native/seccomp-bpf.c -lseccomp
 else

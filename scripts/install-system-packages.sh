@@ -14,7 +14,7 @@ packages=(
   g++            # node-gyp links addons with $(CXX)
   make           # node-gyp's build
   libc6-dev
-  busybox        # the sendfile reader Alpine-based agent images use
+  busybox-static # the sendfile reader Alpine-based agent images use; static, for the Docker test image
   python3        # /usr/bin/python3 for reader tests
   python3-pymacaroons  # independent macaroon implementation for interop tests
   golang-go      # builds the go-macaroon interop helper (test/fixtures/go-interop)
@@ -30,6 +30,7 @@ packages=(
   libseccomp-dev # the seccomp filter helper for mintfs run (native/seccomp-bpf.c)
   bubblewrap     # mintfs run's sandbox
   runc           # the OCI runtime path (scripts/runc/), tested for real
+  docker.io      # mintfs run --runtime docker, tested against a private dockerd
   socat          # the loopback-to-gateway bridge inside a sandbox's network namespace
   apparmor       # apparmor_parser, to check the shipped profile parses
   iproute2       # ip netns for the runc network namespace

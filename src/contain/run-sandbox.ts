@@ -32,7 +32,9 @@ import type { Logger } from '../log/logger.js';
 import { bwrapArgs, type HostRoot } from './bwrap.js';
 import { createRunCgroup, type RunLimits } from './cgroup.js';
 import { allocateRunUid, processUsingUid, type RunUid } from './run-uid.js';
-import { seccompBpf } from './seccomp-policy.js';
+import { fileURLToPath } from 'node:url';
+import { ociSeccompProfile, seccompBpf } from './seccomp-policy.js';
+import { startDockerRun } from './docker.js';
 
 export const RUN_DIR = '/run/mintfs-run';
 const FORWARDED_SIGNALS: NodeJS.Signals[] = [
@@ -71,6 +73,9 @@ export interface RunRequest {
   readonly limits: RunLimits;
   readonly command: readonly string[];
   readonly logger: Logger;
+  /** bubblewrap (the default) or a Docker container of `image`. */
+  readonly runtime?: 'bwrap' | 'docker' | undefined;
+  readonly image?: string | undefined;
 }
 
 /** Runs the command; resolves to the exit status to leave with (128+N for signal N). */
@@ -148,6 +153,43 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
     // A copy in the run directory: the sandbox sees neither the CA's directory nor its key.
     const caCertFile = caSource === undefined ? undefined : join(work, 'ca.crt');
     if (caSource !== undefined && caCertFile !== undefined) copyCaCertificate(caSource, caCertFile);
+
+    if (request.runtime === 'docker') {
+      const seccompFile = join(work, 'seccomp.json');
+      writeFileSync(seccompFile, JSON.stringify(ociSeccompProfile()), { mode: 0o644 });
+      stopper.check();
+      logger.info(
+        { event: 'sandbox-start', runtime: 'docker', uid, command: request.command[0] },
+        'starting the container',
+      );
+      const run = await startDockerRun(
+        {
+          name: `mintfs-${basename(work)}`,
+          image: request.image ?? '',
+          secretsDir,
+          uid,
+          gid,
+          workdir: request.workdir,
+          caCertFile,
+          seccompFile,
+          initFile: RUN_INIT,
+          limits: request.limits,
+          env: passThroughEnv(),
+          command: request.command,
+        },
+        gatewaySocket,
+        logger,
+        (cleanup) => cleanups.push(cleanup),
+      );
+      let killer: NodeJS.Timeout | undefined;
+      stopper.route((signal) => {
+        run.signal(signal);
+        if (STOPPING.includes(signal)) killer ??= setTimeout(() => void run.kill(), STOP_GRACE_MS);
+      });
+      const status = await run.exited;
+      clearTimeout(killer);
+      return status;
+    }
 
     const cgroup = createRunCgroup(`mintfs-${basename(work)}`, request.limits);
     cleanups.push(() => cgroup.remove());
@@ -442,6 +484,8 @@ function supervise(
 }
 
 const BWRAP = findOnPath('bwrap') ?? '/usr/bin/bwrap';
+/** pid 1 of Docker containers (native/run-init.c, built static by scripts/build-native-helpers.sh). */
+const RUN_INIT = fileURLToPath(new URL('../../native/mintfs-run-init', import.meta.url));
 
 function findOnPath(name: string): string | undefined {
   for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {
@@ -511,7 +555,14 @@ function isSocket(path: string): boolean {
 
 /** Removes what run created, entry by entry: never a recursive delete into a mount. */
 function removeWorkDir(work: string): void {
-  for (const name of ['seccomp.bpf', 'info.json', 'bwrap.args', 'gateway.sock', 'ca.crt'])
+  for (const name of [
+    'seccomp.bpf',
+    'seccomp.json',
+    'info.json',
+    'bwrap.args',
+    'gateway.sock',
+    'ca.crt',
+  ])
     rmSync(join(work, name), { force: true });
   try {
     rmdirSync(join(work, 'secrets'));

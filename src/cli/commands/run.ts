@@ -35,6 +35,14 @@ export const runCommand = defineCommand({
         type: 'string',
         describe: "Or reach this running gateway's unix socket",
       })
+      .option('runtime', {
+        type: 'string',
+        choices: ['bwrap', 'docker'],
+        default: 'bwrap',
+        describe:
+          'bubblewrap on this host, or a Docker container of --image (the docker CLI, DOCKER_HOST honoured)',
+      })
+      .option('image', { type: 'string', describe: 'With --runtime docker: the image to run' })
       .option('ca-cert', {
         type: 'string',
         describe:
@@ -68,6 +76,8 @@ export const runCommand = defineCommand({
       gateway: z.string().min(1).optional(),
       'gateway-socket': z.string().min(1).optional(),
       'ca-cert': z.string().min(1).optional(),
+      runtime: z.enum(['bwrap', 'docker']),
+      image: z.string().min(1).optional(),
       uid: Id.optional(),
       gid: Id.optional(),
       memory: z.string().transform((text, ctx) => {
@@ -103,6 +113,14 @@ export const runCommand = defineCommand({
           path: ['gateway'],
           message: 'give --gateway or --gateway-socket',
         });
+      if (args.runtime === 'docker' && args.image === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['image'],
+          message: 'name the image to run with --runtime docker',
+        });
+      if (args.runtime !== 'docker' && args.image !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['image'], message: 'only with --runtime docker' });
       if (args['ca-cert'] !== undefined && args.gateway !== undefined)
         ctx.addIssue({
           code: 'custom',
@@ -118,6 +136,8 @@ export const runCommand = defineCommand({
       gatewayConfig: args.gateway,
       gatewaySocket: args['gateway-socket'],
       caCert: args['ca-cert'],
+      runtime: args.runtime,
+      image: args.image,
       keysDir: keysDirFrom(args),
       backend: args.backend,
       uid: args.uid,

@@ -1,0 +1,223 @@
+/**
+ * `mintfs run --runtime docker`: the agent in a Docker container, through
+ * the `docker` CLI (DOCKER_HOST and the rest of the operator's Docker
+ * settings honoured), with the guarantees the bubblewrap sandbox gives:
+ *
+ *   no network but loopback (`--network none`), where a bridge on
+ *   127.0.0.1:8787 leads to the gateway: socat started from the host side
+ *   inside the container's network namespace (nsenter --net), so the
+ *   gateway's socket is never in the container; a non-root uid, no
+ *   capabilities, no new privileges, the mintfs seccomp policy, a read-only
+ *   root with scratch /tmp and /work, memory/pids/cpu limits, the token
+ *   mount read-only at /secrets, the proxy and CA trust environment, and
+ *   mintfs-run-init (native/run-init.c) as pid 1: it waits for the bridge,
+ *   forwards signals to the command and exits with its status.
+ *
+ * dockerCreateArgs is pure (what exists is passed in), so tests can read
+ * the policy; superviseDocker runs it.
+ */
+import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MintfsError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import { SANDBOX_SECRETS, SANDBOX_WORK, GATEWAY_PORT } from './bwrap.js';
+import type { RunLimits } from './cgroup.js';
+import { SANDBOX_CA_FILE, sandboxProxyEnv } from './sandbox-env.js';
+
+export const CONTAINER_INIT = '/.mintfs-run-init';
+
+export interface DockerSpec {
+  readonly name: string;
+  readonly image: string;
+  readonly secretsDir: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly workdir?: string | undefined;
+  readonly caCertFile?: string | undefined;
+  /** The mintfs seccomp policy as a Docker/OCI JSON profile file. */
+  readonly seccompFile: string;
+  /** dist/native/mintfs-run-init. */
+  readonly initFile: string;
+  readonly limits: RunLimits;
+  readonly env?: Readonly<Record<string, string>>;
+  readonly command: readonly string[];
+}
+
+export function dockerCreateArgs(spec: DockerSpec): string[] {
+  const env: Record<string, string> = {
+    ...spec.env,
+    PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    HOME: SANDBOX_WORK,
+    ...sandboxProxyEnv(`http://127.0.0.1:${GATEWAY_PORT}`, spec.caCertFile !== undefined),
+  };
+  const args = [
+    'create',
+    '--name',
+    spec.name,
+    '--label',
+    'io.mintfs.run=1',
+    '--network',
+    'none',
+    '--hostname',
+    'agent',
+    '--user',
+    `${spec.uid}:${spec.gid}`,
+    '--cap-drop',
+    'ALL',
+    '--security-opt',
+    'no-new-privileges',
+    '--security-opt',
+    `seccomp=${spec.seccompFile}`,
+    '--read-only',
+    // uid/gid: an image's own /tmp or /work (copied up) keeps its mode, often root's 0755.
+    '--tmpfs',
+    `/tmp:rw,nosuid,nodev,mode=1777,uid=${spec.uid},gid=${spec.gid}`,
+    '--memory',
+    String(spec.limits.memoryBytes),
+    // No swap beyond the memory limit: a memory bomb meets the limit, not the disk.
+    '--memory-swap',
+    String(spec.limits.memoryBytes),
+    '--pids-limit',
+    String(spec.limits.pids),
+    ...(spec.limits.cpus === undefined ? [] : ['--cpus', String(spec.limits.cpus)]),
+    '--mount',
+    `type=bind,source=${spec.secretsDir},target=${SANDBOX_SECRETS},readonly`,
+    '--mount',
+    `type=bind,source=${spec.initFile},target=${CONTAINER_INIT},readonly`,
+    ...(spec.caCertFile === undefined
+      ? []
+      : ['--mount', `type=bind,source=${spec.caCertFile},target=${SANDBOX_CA_FILE},readonly`]),
+    ...(spec.workdir === undefined
+      ? ['--tmpfs', `${SANDBOX_WORK}:rw,nosuid,nodev,mode=0700,uid=${spec.uid},gid=${spec.gid}`]
+      : ['--mount', `type=bind,source=${spec.workdir},target=${SANDBOX_WORK}`]),
+    '--workdir',
+    SANDBOX_WORK,
+    '--entrypoint',
+    CONTAINER_INIT,
+  ];
+  for (const [name, value] of Object.entries(env)) args.push('--env', `${name}=${value}`);
+  args.push('--', spec.image, ...spec.command);
+  return args;
+}
+
+/** The operator's Docker settings, for the docker CLI only (never the container). */
+export function dockerCliEnv(): NodeJS.ProcessEnv {
+  const names = [
+    'PATH',
+    'HOME',
+    'DOCKER_HOST',
+    'DOCKER_CONTEXT',
+    'DOCKER_CONFIG',
+    'DOCKER_CERT_PATH',
+    'DOCKER_TLS_VERIFY',
+  ];
+  return Object.fromEntries(
+    names.flatMap((name) => (process.env[name] === undefined ? [] : [[name, process.env[name]]])),
+  );
+}
+
+export interface DockerRun {
+  /** Exit status to leave with (128+N for signal N, as the container reports it). */
+  readonly exited: Promise<number>;
+  /** Delivers a signal to the command (through the attached docker CLI, which proxies it). */
+  signal(signal: NodeJS.Signals): void;
+  /** Kills the container (after the stop grace). */
+  kill(): Promise<void>;
+}
+
+/**
+ * Creates and starts the container, then bridges its loopback to the
+ * gateway socket from the host side. The caller removes the container
+ * (removeContainer) whatever happens.
+ */
+export async function startDockerRun(
+  spec: DockerSpec,
+  gatewaySocket: string,
+  logger: Logger,
+  onCleanup: (cleanup: () => Promise<void> | void) => void,
+): Promise<DockerRun> {
+  const created = await docker(dockerCreateArgs(spec));
+  if (created.code !== 0)
+    throw new MintfsError(
+      'ERR_SANDBOX_FAILED',
+      `docker create failed: ${lastLine(created.stderr) || `exit ${created.code}`}`,
+    );
+  onCleanup(async () => {
+    await docker(['rm', '--force', '--volumes', spec.name]);
+  });
+  // Its own process group: a terminal's Ctrl-C reaches mintfs, which
+  // delivers it with `docker kill --signal`; the attached CLI keeps
+  // streaming the output until the container ends (signalled itself, it
+  // proxies and may stop streaming early), and `docker wait` gives the status.
+  const attached = spawn('docker', ['start', '--attach', spec.name], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: dockerCliEnv(),
+    detached: true,
+  });
+  const exited = new Promise<number>((resolve) => {
+    attached.once('error', () => resolve(125));
+    attached.once('close', () => {
+      void docker(['wait', spec.name]).then((waited) => {
+        const status = Number(waited.stdout.trim());
+        resolve(waited.code === 0 && Number.isInteger(status) ? status : 125);
+      });
+    });
+  });
+  let done = false;
+  void exited.then(() => (done = true));
+
+  // The container's init waits (5 s) for the bridge; start it as soon as there is a pid.
+  let pid = 0;
+  for (let waited = 0; pid === 0 && !done && waited < 10_000; waited += 20) {
+    const inspected = await docker(['inspect', '--format', '{{.State.Pid}}', spec.name]);
+    pid = inspected.code === 0 ? Number(inspected.stdout.trim()) || 0 : 0;
+    if (pid === 0) await sleep(20);
+  }
+  if (pid > 0) {
+    const bridge = spawn(
+      'nsenter',
+      [
+        `--net=/proc/${pid}/ns/net`,
+        '--',
+        'socat',
+        `TCP-LISTEN:${GATEWAY_PORT},bind=127.0.0.1,reuseaddr,fork`,
+        `UNIX-CONNECT:${gatewaySocket}`,
+      ],
+      { stdio: 'ignore', env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } },
+    );
+    bridge.once('error', (err) =>
+      logger.error(
+        { event: 'run-bridge-failed', detail: err.message },
+        'the gateway bridge failed',
+      ),
+    );
+    onCleanup(() => {
+      bridge.kill('SIGKILL');
+    });
+  }
+  return {
+    exited,
+    signal: (signal) => {
+      if (!done) void docker(['kill', '--signal', signal, spec.name]);
+    },
+    kill: async () => {
+      await docker(['kill', spec.name]);
+    },
+  };
+}
+
+function docker(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('docker', args, { stdio: ['ignore', 'pipe', 'pipe'], env: dockerCliEnv() });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.once('error', (err) => resolve({ code: 127, stdout, stderr: err.message }));
+    child.once('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').at(-1) ?? '';
+}
