@@ -140,7 +140,7 @@ export async function startDockerRun(
   if (created.code !== 0)
     throw new MintfsError(
       'ERR_SANDBOX_FAILED',
-      `docker create failed: ${lastLine(created.stderr) || `exit ${created.code}`}`,
+      `docker create of image ${spec.image} failed: ${lastLine(created.stderr) || `exit ${created.code}`}`,
     );
   onCleanup(async () => {
     await docker(['rm', '--force', '--volumes', spec.name]);
@@ -156,11 +156,17 @@ export async function startDockerRun(
   });
   const exited = new Promise<number>((resolve) => {
     attached.once('error', () => resolve(125));
-    attached.once('close', () => {
-      void docker(['wait', spec.name]).then((waited) => {
+    attached.once('close', (code) => {
+      void (async () => {
+        // A container that never started (a bad mount, an image that will not run)
+        // would keep `docker wait` waiting: only an exited one has a status to give.
+        const state = await docker(['inspect', '--format', '{{.State.Status}}', spec.name]);
+        if (state.stdout.trim() !== 'exited')
+          return resolve(code === 0 || code === null ? 125 : code);
+        const waited = await docker(['wait', spec.name]);
         const status = Number(waited.stdout.trim());
         resolve(waited.code === 0 && Number.isInteger(status) ? status : 125);
-      });
+      })();
     });
   });
   let done = false;

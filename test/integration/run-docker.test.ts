@@ -232,5 +232,16 @@ describe('mintfs run --runtime docker (a private dockerd)', () => {
     ]);
     assert.equal(stray.code, 2);
     assert.match(stray.stderr.trim(), /^mintfs: --image: only with --runtime docker$/);
+    // An image the engine cannot get fails the run with Docker's reason; nothing is left.
+    const before = runDirEntries();
+    const absent = await mintfsRun(engine, [
+      ...args.map((a) => (a === engine.image ? 'mintfs-no-such-image:1' : a)),
+      '--',
+      'true',
+    ]);
+    assert.equal(absent.code, 3, absent.stderr);
+    assert.match(absent.stderr, /\nmintfs: docker create of image mintfs-no-such-image:1 failed: /);
+    assert.deepEqual(containers(engine), []);
+    assert.deepEqual(runDirEntries(), before);
   });
 });
