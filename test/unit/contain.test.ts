@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { bwrapArgs, SANDBOX_SECRETS } from '../../src/contain/bwrap.js';
 import { ociConfig } from '../../src/contain/oci-config.js';
+import { CONTAINER_INIT, dockerCreateArgs } from '../../src/contain/docker.js';
 import { SANDBOX_CA_FILE, TRUST_VARIABLES } from '../../src/contain/sandbox-env.js';
 import {
   DENIED_SYSCALLS,
@@ -71,6 +72,49 @@ describe('sandbox policy', () => {
     const bound = oci.mounts.find((m) => m.destination === SANDBOX_CA_FILE);
     assert.equal(bound?.source, ca);
     assert.ok(bound?.options?.includes('ro'));
+  });
+
+  it('docker: no network, the user, no capabilities, seccomp, read-only root, limits, the init, the command as words', () => {
+    const args = dockerCreateArgs({
+      name: 'mintfs-run-x',
+      image: 'agent:1',
+      secretsDir: '/run/mintfs-run/x/secrets',
+      uid: 1879048200,
+      gid: 1879048200,
+      seccompFile: '/run/mintfs-run/x/seccomp.json',
+      initFile: '/opt/mintfs/dist/native/mintfs-run-init',
+      limits: { memoryBytes: 512 * 1024 * 1024, pids: 256, cpus: 1.5 },
+      env: { TERM: 'xterm' },
+      command: ['sh', '-c', 'echo $0', '--rm'],
+    });
+    const joined = args.join(' ');
+    for (const expected of [
+      '--network none',
+      '--user 1879048200:1879048200',
+      '--cap-drop ALL',
+      '--security-opt no-new-privileges',
+      '--security-opt seccomp=/run/mintfs-run/x/seccomp.json',
+      '--read-only',
+      `--memory ${512 * 1024 * 1024} --memory-swap ${512 * 1024 * 1024}`,
+      '--pids-limit 256',
+      '--cpus 1.5',
+      `--entrypoint ${CONTAINER_INIT}`,
+      'type=bind,source=/run/mintfs-run/x/secrets,target=/secrets,readonly',
+      '--env HTTPS_PROXY=http://127.0.0.1:8787',
+      '--env TERM=xterm',
+    ])
+      assert.ok(joined.includes(expected), expected);
+    assert.ok(!joined.includes('--privileged') && !joined.includes('--network host'));
+    // After `--`: the image, then the command exactly, its own flags not read by docker.
+    assert.deepEqual(args.slice(args.indexOf('--')), [
+      '--',
+      'agent:1',
+      'sh',
+      '-c',
+      'echo $0',
+      '--rm',
+    ]);
+    assert.ok(!joined.includes('SSL_CERT_FILE'), 'no trust variables without interception');
   });
 
   it('runc and bubblewrap deny the same system calls', async () => {
