@@ -23,7 +23,7 @@ const Id = z.coerce
 export const runCommand = defineCommand({
   command: 'run',
   describe:
-    'Run a command in a bubblewrap sandbox: /secrets from a token mount, no network but the gateway at 127.0.0.1:8787, no capabilities, seccomp, a fresh non-root uid, memory/pids/cpu limits',
+    'Run a command in a bubblewrap sandbox (or a Docker container: --runtime docker): /secrets from a token mount, no network but the gateway at 127.0.0.1:8787, no capabilities, seccomp, a fresh non-root uid, memory/pids/cpu limits',
   builder: (yargs) =>
     yargs
       .options(keysOption)
