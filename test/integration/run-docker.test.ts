@@ -24,7 +24,12 @@ import { pollUntil } from '../helpers/poll.js';
 import { runAsync, type Completed } from '../helpers/spawn.js';
 import type { Teardown } from '../helpers/temp.js';
 
-function runArgs(gw: GatewayFixture, engine: DockerEngine, extra: string[] = []): string[] {
+function runArgs(
+  gw: GatewayFixture,
+  engine: DockerEngine,
+  extra: string[] = [],
+  intercept = false,
+): string[] {
   const profile = join(gw.dir, 'agent.yaml');
   writeFileSync(profile, upstreamProfile('docker-agent'));
   const config = join(gw.dir, 'run-gateway.yaml');
@@ -38,6 +43,9 @@ function runArgs(gw: GatewayFixture, engine: DockerEngine, extra: string[] = [])
       `    credential: { file: ${gw.credentialFile} }`,
       '    inject: "Authorization: token {credential}"',
       `    ca: ${join(gw.dir, 'ca.pem')}`,
+      ...(intercept
+        ? ['    hosts: [api.github.com]', 'intercept:', `  ca: ${join(gw.dir, 'intercept-ca')}`]
+        : []),
       '',
     ].join('\n'),
   );
@@ -81,7 +89,7 @@ function fields(stdout: string): Record<string, string> {
   return Object.fromEntries(
     stdout
       .split('\n')
-      .filter((line) => /^[A-Za-z-]+=/.test(line))
+      .filter((line) => /^[A-Za-z_-]+=/.test(line))
       .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
   );
 }
@@ -210,6 +218,38 @@ describe('mintfs run --runtime docker (a private dockerd)', () => {
     ]);
     assert.ok(!memory.stdout.includes('survived'), 'a 300 MB shell variable fit in 64M');
     assert.notEqual(memory.code, 0);
+    assert.deepEqual(containers(engine), []);
+  });
+
+  it('with HTTPS interception: the CA certificate alone is the trust bundle, under every variable', async (t) => {
+    const gw = await startGatewayFixture(t, { intercept: { hosts: ['api.github.com'] } });
+    const script = `
+      env | grep -E '^(SSL_CERT_FILE|CURL_CA_BUNDLE|REQUESTS_CA_BUNDLE|NODE_EXTRA_CA_CERTS|GIT_SSL_CAINFO|PIP_CERT|AWS_CA_BUNDLE|HTTPS_PROXY)='
+      echo "certs=$(grep -c 'BEGIN CERTIFICATE' /etc/ssl/certs/ca-certificates.crt)"
+      echo "keys=$(grep -rl 'PRIVATE KEY' /etc /work /tmp /run 2>/dev/null | wc -l)"
+    `;
+    const result = await mintfsRun(engine, [
+      ...runArgs(gw, engine, [], true),
+      '--',
+      'sh',
+      '-c',
+      script,
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    const out = fields(result.stdout);
+    for (const name of [
+      'SSL_CERT_FILE',
+      'CURL_CA_BUNDLE',
+      'REQUESTS_CA_BUNDLE',
+      'NODE_EXTRA_CA_CERTS',
+      'GIT_SSL_CAINFO',
+      'PIP_CERT',
+      'AWS_CA_BUNDLE',
+    ])
+      assert.equal(out[name], '/etc/ssl/certs/ca-certificates.crt', name);
+    assert.equal(out.HTTPS_PROXY, 'http://127.0.0.1:8787');
+    assert.equal(out.certs, '1');
+    assert.equal(out.keys, '0', 'a private key is readable in the container');
     assert.deepEqual(containers(engine), []);
   });
 
