@@ -17,6 +17,7 @@
  * the policy; superviseDocker runs it.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MintfsError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
@@ -119,7 +120,7 @@ export function dockerCliEnv(): NodeJS.ProcessEnv {
 export interface DockerRun {
   /** Exit status to leave with (128+N for signal N, as the container reports it). */
   readonly exited: Promise<number>;
-  /** Delivers a signal to the command (through the attached docker CLI, which proxies it). */
+  /** Delivers a signal to the container's init (`docker kill --signal`), which passes it to the command. */
   signal(signal: NodeJS.Signals): void;
   /** Kills the container (after the stop grace). */
   kill(): Promise<void>;
@@ -127,8 +128,8 @@ export interface DockerRun {
 
 /**
  * Creates and starts the container, then bridges its loopback to the
- * gateway socket from the host side. The caller removes the container
- * (removeContainer) whatever happens.
+ * gateway socket from the host side. Everything it makes is handed to
+ * onCleanup (the container, the bridge), to be undone whatever happens.
  */
 export async function startDockerRun(
   spec: DockerSpec,
@@ -179,6 +180,17 @@ export async function startDockerRun(
     pid = inspected.code === 0 ? Number(inspected.stdout.trim()) || 0 : 0;
     if (pid === 0) await sleep(20);
   }
+  // The pid is the engine's view: only enter that network namespace if the
+  // process there is this container's (a remote or differently namespaced
+  // engine, or a pid reused after a quick exit, must not get a bridge).
+  const id = created.stdout.trim();
+  if (pid > 0 && !processBelongsTo(pid, id)) {
+    await docker(['kill', spec.name]);
+    throw new MintfsError(
+      'ERR_SANDBOX_FAILED',
+      `the container's process (pid ${pid}) is not this host's: mintfs run needs a local Docker engine`,
+    );
+  }
   if (pid > 0) {
     const bridge = spawn(
       'nsenter',
@@ -222,6 +234,16 @@ function docker(args: string[]): Promise<{ code: number; stdout: string; stderr:
     child.once('error', (err) => resolve({ code: 127, stdout, stderr: err.message }));
     child.once('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
   });
+}
+
+/** Whether /proc/PID/cgroup names the container (docker's cgroup paths carry its full id). */
+function processBelongsTo(pid: number, containerId: string): boolean {
+  if (!/^[0-9a-f]{64}$/.test(containerId)) return false;
+  try {
+    return readFileSync(`/proc/${pid}/cgroup`, 'utf8').includes(containerId);
+  } catch {
+    return false;
+  }
 }
 
 function lastLine(text: string): string {
