@@ -20,6 +20,7 @@ import {
   type GatewayFixture,
 } from '../helpers/gateway-fixture.js';
 import { CLI } from '../helpers/paths.js';
+import { EXPECTED_TRUST_VARIABLES } from '../helpers/trust-variables.js';
 import { pollUntil } from '../helpers/poll.js';
 import { runAsync, type Completed } from '../helpers/spawn.js';
 import type { Teardown } from '../helpers/temp.js';
@@ -237,15 +238,7 @@ describe('mintfs run --runtime docker (a private dockerd)', () => {
     ]);
     assert.equal(result.code, 0, result.stderr);
     const out = fields(result.stdout);
-    for (const name of [
-      'SSL_CERT_FILE',
-      'CURL_CA_BUNDLE',
-      'REQUESTS_CA_BUNDLE',
-      'NODE_EXTRA_CA_CERTS',
-      'GIT_SSL_CAINFO',
-      'PIP_CERT',
-      'AWS_CA_BUNDLE',
-    ])
+    for (const name of EXPECTED_TRUST_VARIABLES)
       assert.equal(out[name], '/etc/ssl/certs/ca-certificates.crt', name);
     assert.equal(out.HTTPS_PROXY, 'http://127.0.0.1:8787');
     assert.equal(out.certs, '1');

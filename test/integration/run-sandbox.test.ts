@@ -19,6 +19,7 @@ import {
 } from '../helpers/gateway-fixture.js';
 import { runAsync, type Completed } from '../helpers/spawn.js';
 import { CLI } from '../helpers/paths.js';
+import { EXPECTED_TRUST_VARIABLES } from '../helpers/trust-variables.js';
 import { startMountFixture } from '../helpers/mount-fixture.js';
 import { pollUntil } from '../helpers/poll.js';
 
@@ -177,15 +178,7 @@ describe('mintfs run: a command in a bubblewrap sandbox', () => {
     assert.equal(out.curl, '200', result.stdout);
     assert.equal(out.python, '200', result.stdout);
     assert.equal(gw.upstream.requests.at(-1)?.headers.authorization, `token ${CREDENTIAL}`);
-    for (const name of [
-      'SSL_CERT_FILE',
-      'CURL_CA_BUNDLE',
-      'REQUESTS_CA_BUNDLE',
-      'NODE_EXTRA_CA_CERTS',
-      'GIT_SSL_CAINFO',
-      'PIP_CERT',
-      'AWS_CA_BUNDLE',
-    ])
+    for (const name of EXPECTED_TRUST_VARIABLES)
       assert.equal(out[name], '/etc/ssl/certs/ca-certificates.crt', name);
     assert.equal(out.HTTPS_PROXY, 'http://127.0.0.1:8787');
     assert.equal(out.https_proxy, 'http://127.0.0.1:8787');
