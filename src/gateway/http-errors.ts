@@ -1,5 +1,5 @@
 /** The one place error codes become HTTP statuses, and the JSON error body. */
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { MintfsErrorCode } from '../errors.js';
 
 const STATUS: Partial<Record<MintfsErrorCode, number>> = {
@@ -54,4 +54,13 @@ export function sendError(res: ServerResponse, code: MintfsErrorCode, message: s
   if (status === 401) headers['www-authenticate'] = 'Basic realm="mintfs"';
   res.writeHead(status, headers);
   res.end(body);
+}
+
+/**
+ * A whole JSON error response for a raw socket, then close: for answers
+ * before (or instead of) an HTTP exchange (a malformed head, a refused CONNECT).
+ */
+export function rawErrorResponse(status: number, code: MintfsErrorCode, message: string): string {
+  const body = errorBody(code, message);
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
 }

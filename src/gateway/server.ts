@@ -17,7 +17,7 @@ import { watchRevocations } from '../revocation/watch-revocations.js';
 import type { Logger } from '../log/logger.js';
 import { loadGatewayConfig, type GatewayConfig, type ListenAddress } from './config.js';
 import { CredentialStore } from './credentials.js';
-import { errorBody } from './http-errors.js';
+import { rawErrorResponse } from './http-errors.js';
 import { createProxyHandler, type GatewayRuntime } from './proxy.js';
 import { createVerifier } from '../verifier/verifier.js';
 import { installNativeHmacChain } from '../verifier/native-hmac.js';
@@ -264,22 +264,17 @@ function createGatewayServer(
   // A client that never finishes its head is cut by headersTimeout, one that
   // stops mid-body by requestTimeout; both are answered here.
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    const [status, reason, code, message] =
+    const [status, code, message] =
       err.code === 'HPE_HEADER_OVERFLOW'
-        ? ([
-            431,
-            'Request Header Fields Too Large',
-            'ERR_REQUEST_INVALID',
-            'request head is too large',
-          ] as const)
+        ? ([431, 'ERR_REQUEST_INVALID', 'request head is too large'] as const)
         : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-          ? ([408, 'Request Timeout', 'ERR_REQUEST_TIMEOUT', 'request took too long'] as const)
-          : ([400, 'Bad Request', 'ERR_REQUEST_INVALID', 'malformed request'] as const);
+          ? ([408, 'ERR_REQUEST_TIMEOUT', 'request took too long'] as const)
+          : ([400, 'ERR_REQUEST_INVALID', 'malformed request'] as const);
     if (!socket.writable) {
       socket.destroy();
       return;
     }
-    socket.end(rawResponse(status, reason, errorBody(code, message)));
+    socket.end(rawErrorResponse(status, code, message));
   });
   server.on('connect', onConnect);
   return server;
@@ -313,10 +308,6 @@ function assertCaCovers(ca: LoadedCa, config: GatewayConfig): void {
 
 function ignoreSocketError(): void {
   // The socket is closed by Node (or by us) after an error; nothing else to do.
-}
-
-function rawResponse(status: number, reason: string, body: string): string {
-  return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
 }
 
 function readCa(service: string, file: string): string {

@@ -9,14 +9,14 @@
  * every request must carry Host = that name (route.ts); ALPN offers only
  * http/1.1, so HTTP/2 is not spoken, and upgrades are refused (proxy.ts).
  */
-import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { describeError, type MintfsErrorCode } from '../errors.js';
 import type { LeafIssuer } from '../intercept/leaf-certs.js';
 import type { Logger } from '../log/logger.js';
 import type { GatewayConfig } from './config.js';
-import { errorBody, statusFor } from './http-errors.js';
+import { rawErrorResponse, statusFor } from './http-errors.js';
 
 /** The only port tunnels are accepted for: the agents' HTTPS. */
 export const TUNNEL_PORT = 443;
@@ -60,7 +60,7 @@ export function createConnectHandler(
     const refuse = (code: MintfsErrorCode, message: string, host?: string) => {
       const status = statusFor(code);
       audit(status, code, host);
-      socket.end(rawResponse(status, errorBody(code, message)));
+      socket.end(rawErrorResponse(status, code, message));
     };
     const interception = deps.interception;
     if (interception === undefined)
@@ -126,8 +126,4 @@ export function createConnectHandler(
       },
     );
   };
-}
-
-function rawResponse(status: number, body: string): string {
-  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Refused'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
 }
