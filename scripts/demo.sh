@@ -11,7 +11,7 @@ profile=mount-profiles/github-readonly.yaml
 # Node.js 22 from the npm registry, resolved once: the daemon is then a direct child
 # of this script (no npm wrapper in between), so stopping it is a plain signal.
 node=$(scripts/with-node.sh 22 node -e 'process.stdout.write(process.execPath)' 2>/dev/null)
-mintfs() { "$node" dist/src/cli/main.js "$@"; }
+mintfs() { "$node" dist/src/bundle/mintfs.js "$@"; }
 
 [ -d "$MINTFS_KEYS" ] || mintfs keys init >/dev/null
 mkdir -p .state
@@ -19,7 +19,7 @@ echo "== mintfs profile check $profile" >&2
 mintfs profile check "$profile"
 
 # Started directly (not through the mintfs function) so $! is the daemon itself.
-"$node" dist/src/cli/main.js mount "$profile" "$mountpoint" 2>.state/mount.log &
+"$node" dist/src/bundle/mintfs.js mount "$profile" "$mountpoint" 2>.state/mount.log &
 daemon=$!
 cleanup() { kill -TERM "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null || true; }
 trap cleanup EXIT

@@ -4,7 +4,7 @@
  * becomes one line naming the option (`--at: not an RFC 3339 time`).
  */
 import type { Argv, CommandModule } from 'yargs';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { MintfsError } from '../errors.js';
 
 export interface CommandSpec<S extends z.ZodType> {

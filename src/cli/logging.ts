@@ -4,7 +4,7 @@
  */
 import { createLogger, type LogFormat, type Logger } from '../log/logger.js';
 import type { LogFormatArg, LogLevelArg } from './options.js';
-import type { z } from 'zod';
+import type * as z from 'zod';
 
 export interface LogArgs {
   readonly 'log-level'?: z.output<typeof LogLevelArg>;

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /**
  * The mintfs command line: wires the command modules into yargs and maps
  * every failure to one line on stderr and an exit code (exit-codes.ts).
@@ -10,6 +9,7 @@ import { describeError, isMintfsError } from '../errors.js';
 import type { CommandModule } from 'yargs';
 import { EXIT_INVALID, exitCodeFor } from './exit-codes.js';
 import { printDiagnostic } from './io.js';
+import { skipHelpCacheAfterCommands } from './yargs-help-cache.js';
 
 /**
  * Each command's module, loaded only when that command runs: a one-shot
@@ -48,10 +48,14 @@ async function main(args: string[]): Promise<void> {
     return;
   }
   const cli = yargs(args);
+  skipHelpCacheAfterCommands(cli);
   const commands = await commandsFor(args);
   try {
     await cli
       .scriptName('mintfs')
+      // usageMessage rewrites yargs' English texts, and the bundle carries no
+      // locale files (scripts/bundle-cli.mjs): the same words whatever LANG says.
+      .locale('en')
       .usage('$0 <command>\n\nMint fresh, caveated macaroons on every read of a FUSE file.')
       .option('debug', { type: 'boolean', default: false, describe: 'Show stack traces on errors' })
       .option('log-level', {

@@ -1,5 +1,5 @@
 /** Options several commands share, with their environment defaults and schemas. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { defaultKeysDir } from '../keys/keyring.js';
 import { parseInstant } from '../util/instant.js';
 

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { MintfsError, type MintfsErrorCode } from '../errors.js';
 import { assertTrustedPath } from '../util/trusted-path.js';
 

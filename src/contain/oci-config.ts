@@ -7,7 +7,7 @@
  * network namespace the caller prepared (loopback plus the gateway bridge).
  * The same config runs under gVisor's runsc for a stronger boundary.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ociSeccompProfile } from './seccomp-policy.js';
 import { SANDBOX_CA_FILE, sandboxProxyEnv } from './sandbox-env.js';
 

@@ -4,7 +4,7 @@
  * Relative paths (credential files, CA bundles) are relative to the config file.
  */
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseYamlConfig, readConfigFile, textOf, type ConfigKind } from '../config/yaml-config.js';
 import {
   HOST_NAME,

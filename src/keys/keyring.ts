@@ -22,7 +22,7 @@ import {
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { assertTrustedPath } from '../util/trusted-path.js';
 import { MintfsError } from '../errors.js';
 import { KEY_ID } from '../token/identifier.js';

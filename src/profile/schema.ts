@@ -3,7 +3,7 @@
  * Strict objects throughout, so a typo such as `methdos` is an error rather
  * than a caveat silently left out of every token.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { textOf } from '../config/yaml-config.js';
 import { MAX_TTL_MS, TOKEN_LIMITS } from '../token/limits.js';
 import { pathGlobProblem } from '../token/path-glob.js';

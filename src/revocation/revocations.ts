@@ -15,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { MintfsError } from '../errors.js';
 import { syncDirectory, writeFileAtomic } from '../keys/atomic-write.js';
 import { MAX_TTL_MS } from '../token/limits.js';

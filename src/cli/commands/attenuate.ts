@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { attenuateToken } from '../../token/attenuate.js';
 import { defineCommand } from '../define-command.js';
 import { printResult, tokenArgument } from '../io.js';

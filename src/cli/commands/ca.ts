@@ -3,7 +3,7 @@
  * (src/intercept/ca.ts). Prints the certificate's fingerprint, never the key.
  */
 import type { Argv, CommandModule } from 'yargs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { initCa, loadCa, type LoadedCa } from '../../intercept/ca.js';
 import { HOST_NAME } from '../../token/vocabulary.js';
 import { defineCommand } from '../define-command.js';

@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { loadGatewayConfig } from '../../gateway/config.js';
 import { removeStaleSocket, startGateway } from '../../gateway/server.js';
 import {

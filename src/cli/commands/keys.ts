@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   addKey,
   initKeyring,

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { MintFs } from '../../fs/mint-fs.js';
 import { buildTree } from '../../fs/virtual-tree.js';
 import { loadKeyring } from '../../keys/keyring.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { startMount } from '../../daemon/mount-daemon.js';
 import { selectBackend } from '../../fuse/select-backend.js';
 import { defineCommand } from '../define-command.js';

@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { buildTree } from '../../fs/virtual-tree.js';
 import { loadProfile } from '../../profile/load-profile.js';
 import { grantCaveats } from '../../token/caveats.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { loadRevocations, recordRevocation, revocationsDir } from '../../revocation/revocations.js';
 import { loadKeyring } from '../../keys/keyring.js';
 import { AGENT_NAME } from '../../token/vocabulary.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { loadKeyring } from '../../keys/keyring.js';
 import { loadRevocations, revocationsDir } from '../../revocation/revocations.js';
 import { splitUrl } from '../../token/request-path.js';

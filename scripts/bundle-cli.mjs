@@ -1,0 +1,104 @@
+#!/usr/bin/env node
+/**
+ * Bundles the compiled command line (dist/src/cli/bin.js and what it
+ * imports) into dist/src/bundle/: one module per command plus shared chunks,
+ * instead of the ~300 files of our code, yargs, zod and yaml that Node would
+ * otherwise resolve, read and compile on every start. `mintfs inspect` runs
+ * from git credential helpers and agent scripts, so start-up is a target
+ * (npm run bench:cli).
+ *
+ * Bundled: our code and every package but those in LEFT_TO_NODE: packages
+ * with native code or files they load at run time (fuse-native; pino, whose
+ * transports start workers from its own files), and the big ones only the
+ * gateway or `ca` load (undici, @peculiar/*), which
+ * splitting would keep out of the one-shot commands anyway. yargs' locale
+ * files are not bundled: main.ts fixes the locale to English, whose texts
+ * are built in.
+ *
+ * The bundle sits at dist/src/bundle/ so paths our modules build from
+ * import.meta.url ('../../native/...', '../../../package.json') resolve as
+ * they do from dist/src/<dir>/.
+ */
+import { build } from 'esbuild';
+import { readFileSync, rmSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(fileURLToPath(import.meta.url), '..', '..');
+const LEFT_TO_NODE = new Set([
+  'fuse-native',
+  'pino',
+  'undici',
+  'reflect-metadata',
+  '@peculiar/x509',
+  '@peculiar/asn1-schema',
+  '@peculiar/asn1-x509',
+]);
+
+/** The package a bare specifier names ("@scope/name/sub" -> "@scope/name"). */
+function packageOf(specifier) {
+  const parts = specifier.split('/');
+  return specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
+}
+
+const leaveSomeToNode = {
+  name: 'leave-some-to-node',
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, (args) => {
+      if (isBuiltin(args.path)) return { path: args.path, external: true };
+      return LEFT_TO_NODE.has(packageOf(args.path))
+        ? { path: args.path, external: true }
+        : undefined;
+    });
+  },
+};
+
+/**
+ * string-width (yargs' help layout, three copies in the tree) builds an
+ * Intl.Segmenter when it is imported: the first one loads ICU's break
+ * iterator data, ~15 ms, a tenth of every `mintfs inspect`, for help text
+ * the one-shot commands never render. Here it is built on first use instead.
+ * If a new string-width is written differently the build fails, so the
+ * start-up cost cannot come back unnoticed.
+ */
+const lazySegmenter = {
+  name: 'lazy-segmenter',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node_modules[\\/]string-width[\\/]index\.js$/ }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      const eager = 'const segmenter = new Intl.Segmenter();';
+      if (source.split(eager).length !== 2)
+        throw new Error(`${args.path}: expected one "${eager}" to make lazy`);
+      const lazy =
+        'let eagerSegmenter; const segmenter = { segment: (text) => (eagerSegmenter ??= new Intl.Segmenter()).segment(text) };';
+      return { contents: source.replace(eager, lazy), loader: 'js' };
+    });
+  },
+};
+
+// Chunk names carry content hashes: stale ones from the last build would pile up.
+rmSync(join(ROOT, 'dist', 'src', 'bundle'), { recursive: true, force: true });
+await build({
+  absWorkingDir: ROOT,
+  entryPoints: { mintfs: 'dist/src/cli/bin.js' },
+  outdir: 'dist/src/bundle',
+  chunkNames: 'chunk-[hash]',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  // No syntax lowering: tsc has compiled our code and the packages target
+  // Node 20+. esbuild's Node table lacks the /v regex flag, so a Node target
+  // turns string-width's /^\p{RGI_Emoji}$/v literal (compiled on first use)
+  // into new RegExp(...) (compiled at import: ~25 ms of start-up).
+  target: 'esnext',
+  plugins: [leaveSomeToNode, lazySegmenter],
+  // The bundled packages are ESM, but a CommonJS module among them would
+  // call require(): give the bundle one.
+  banner: {
+    js: "import { createRequire as __mintfsCreateRequire } from 'node:module'; const require = __mintfsCreateRequire(import.meta.url);",
+  },
+  legalComments: 'linked',
+  logLevel: 'warning',
+});
