@@ -12,6 +12,7 @@
  * into the caller's terminal), and death with the parent.
  */
 import { SANDBOX_CA_FILE, sandboxProxyEnv } from './sandbox-env.js';
+import { followedPath, SANDBOX_MOUNT_PARENT, type SecretsView } from './secrets-view.js';
 
 export const GATEWAY_PORT = 8787;
 export const SANDBOX_GATEWAY_SOCKET = '/run/mintfs/gateway.sock';
@@ -25,7 +26,7 @@ export type HostRoot = ReadonlyMap<
 >;
 
 export interface SandboxSpec {
-  readonly secretsDir: string;
+  readonly secrets: SecretsView;
   readonly gatewaySocket: string;
   readonly uid: number;
   readonly gid: number;
@@ -93,7 +94,17 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
   for (const file of ETC_FILES)
     if (!intercepting || !TRUST_STORE_DIRS.includes(file)) args.push('--ro-bind-try', file, file);
   args.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--tmpfs', '/run');
-  args.push('--ro-bind', spec.secretsDir, SANDBOX_SECRETS);
+  if (spec.secrets.kind === 'bind') args.push('--ro-bind', spec.secrets.dir, SANDBOX_SECRETS);
+  else
+    // bubblewrap's mounts are slaves already: the parent's later mounts show through.
+    args.push(
+      '--ro-bind',
+      spec.secrets.parent,
+      SANDBOX_MOUNT_PARENT,
+      '--symlink',
+      followedPath(spec.secrets),
+      SANDBOX_SECRETS,
+    );
   args.push('--bind', spec.gatewaySocket, SANDBOX_GATEWAY_SOCKET);
   if (spec.caCertFile !== undefined) args.push('--ro-bind', spec.caCertFile, SANDBOX_CA_FILE);
   if (spec.workdir !== undefined) args.push('--bind', spec.workdir, SANDBOX_WORK);

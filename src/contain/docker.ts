@@ -22,15 +22,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { MintfsError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { SANDBOX_SECRETS, SANDBOX_WORK, GATEWAY_PORT } from './bwrap.js';
+import { HOST_TOOLS_ENV, socatBridge, type ContainerRun } from './gateway-bridge.js';
 import type { RunLimits } from './cgroup.js';
 import { SANDBOX_CA_FILE, sandboxProxyEnv } from './sandbox-env.js';
+import { SANDBOX_MOUNT_PARENT, type SecretsView } from './secrets-view.js';
 
 export const CONTAINER_INIT = '/.mintfs-run-init';
 
 export interface DockerSpec {
   readonly name: string;
   readonly image: string;
-  readonly secretsDir: string;
+  readonly secrets: SecretsView;
   readonly uid: number;
   readonly gid: number;
   readonly workdir?: string | undefined;
@@ -81,8 +83,7 @@ export function dockerCreateArgs(spec: DockerSpec): string[] {
     '--pids-limit',
     String(spec.limits.pids),
     ...(spec.limits.cpus === undefined ? [] : ['--cpus', String(spec.limits.cpus)]),
-    '--mount',
-    `type=bind,source=${spec.secretsDir},target=${SANDBOX_SECRETS},readonly`,
+    ...secretsMounts(spec.secrets),
     '--mount',
     `type=bind,source=${spec.initFile},target=${CONTAINER_INIT},readonly`,
     ...(spec.caCertFile === undefined
@@ -101,6 +102,17 @@ export function dockerCreateArgs(spec: DockerSpec): string[] {
   return args;
 }
 
+function secretsMounts(view: SecretsView): string[] {
+  if (view.kind === 'bind')
+    return ['--mount', `type=bind,source=${view.dir},target=${SANDBOX_SECRETS},readonly`];
+  return [
+    '--mount',
+    `type=bind,source=${view.parent},target=${SANDBOX_MOUNT_PARENT},readonly,bind-propagation=rslave`,
+    '--mount',
+    `type=bind,source=${view.links},target=${SANDBOX_SECRETS},readonly`,
+  ];
+}
+
 /** The operator's Docker settings, for the docker CLI only (never the container). */
 export function dockerCliEnv(): NodeJS.ProcessEnv {
   const names = [
@@ -117,15 +129,6 @@ export function dockerCliEnv(): NodeJS.ProcessEnv {
   );
 }
 
-export interface DockerRun {
-  /** Exit status to leave with (128+N for signal N, as the container reports it). */
-  readonly exited: Promise<number>;
-  /** Delivers a signal to the container's init (`docker kill --signal`), which passes it to the command. */
-  signal(signal: NodeJS.Signals): void;
-  /** Kills the container (after the stop grace). */
-  kill(): Promise<void>;
-}
-
 /**
  * Creates and starts the container, then bridges its loopback to the
  * gateway socket from the host side. Everything it makes is handed to
@@ -136,7 +139,8 @@ export async function startDockerRun(
   gatewaySocket: string,
   logger: Logger,
   onCleanup: (cleanup: () => Promise<void> | void) => void,
-): Promise<DockerRun> {
+): Promise<ContainerRun> {
+  const bridgeCommand = socatBridge(gatewaySocket);
   const created = await docker(dockerCreateArgs(spec));
   if (created.code !== 0)
     throw new MintfsError(
@@ -192,17 +196,10 @@ export async function startDockerRun(
     );
   }
   if (pid > 0) {
-    const bridge = spawn(
-      'nsenter',
-      [
-        `--net=/proc/${pid}/ns/net`,
-        '--',
-        'socat',
-        `TCP-LISTEN:${GATEWAY_PORT},bind=127.0.0.1,reuseaddr,fork`,
-        `UNIX-CONNECT:${gatewaySocket}`,
-      ],
-      { stdio: 'ignore', env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } },
-    );
+    const bridge = spawn('nsenter', [`--net=/proc/${pid}/ns/net`, '--', ...bridgeCommand], {
+      stdio: 'ignore',
+      env: HOST_TOOLS_ENV,
+    });
     bridge.once('error', (err) =>
       logger.error(
         { event: 'run-bridge-failed', detail: err.message },

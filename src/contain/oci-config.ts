@@ -1,27 +1,40 @@
 /**
- * An OCI runtime config (config.json) for an agent container under runc:
- * the token mount's parent directory bound read-only as a slave at
- * /run/mintfs (so the container follows daemon restarts; /secrets is a
- * symlink into it), a non-root user, no capabilities, no new privileges,
- * the mintfs seccomp profile, cgroup limits, a read-only root, and a
- * network namespace the caller prepared (loopback plus the gateway bridge).
- * The same config runs under gVisor's runsc for a stronger boundary.
+ * The OCI runtime config (config.json) `mintfs run --runtime runc` (or
+ * runsc, gVisor) writes for an agent container: the token mount at
+ * /secrets read-only (or followed through its shared parent:
+ * secrets-view.ts), a non-root user, no capabilities, no new privileges,
+ * the mintfs seccomp profile, cgroup limits, a read-only root with scratch
+ * /tmp and /work, masked /proc paths, a network namespace the caller
+ * prepared (loopback plus the gateway bridge), and mintfs-run-init as the
+ * first process. Pure: what exists on the host is passed in.
  */
 import * as z from 'zod';
+import { SANDBOX_SECRETS, SANDBOX_WORK } from './bwrap.js';
 import { ociSeccompProfile } from './seccomp-policy.js';
 import { SANDBOX_CA_FILE, sandboxProxyEnv } from './sandbox-env.js';
+import { SANDBOX_MOUNT_PARENT } from './secrets-view.js';
 
-export const CONTAINER_MINTFS_DIR = '/run/mintfs';
 export const CONTAINER_GATEWAY = 'http://127.0.0.1:8787';
+/** Where mintfs-run-init is bound: in the container's own /run tmpfs, not the image. */
+export const OCI_INIT = '/run/mintfs/init';
 
 const HostPath = z.string().startsWith('/', 'must be an absolute path');
 
 export const OciOptions = z.strictObject({
   rootfs: HostPath,
-  /** The host directory holding the token mount (the shared parent). */
-  mintfsDir: HostPath,
-  /** The network namespace to join, e.g. /run/netns/mintfs-agent1. */
+  secrets: z.discriminatedUnion('kind', [
+    z.strictObject({ kind: z.literal('bind'), dir: HostPath }),
+    z.strictObject({
+      kind: z.literal('follow'),
+      parent: HostPath,
+      entry: z.string().min(1),
+      links: HostPath,
+    }),
+  ]),
+  /** The network namespace to join, e.g. /proc/PID/ns/net of the bridge. */
   netns: HostPath,
+  /** dist/native/mintfs-run-init. */
+  init: HostPath,
   uid: z.number().int().min(1, 'must not be root (0)'),
   gid: z.number().int().min(1, 'must not be root (0)'),
   memoryBytes: z
@@ -29,12 +42,14 @@ export const OciOptions = z.strictObject({
     .int()
     .min(4 * 1024 * 1024, 'is below 4 MiB'),
   pids: z.number().int().min(1),
-  /** CPUs, such as 0.5 or 2. */
-  cpus: z.number().positive(),
+  /** CPUs, such as 0.5 or 2; no limit when absent. */
+  cpus: z.number().positive().optional(),
   /** HTTPS interception: the CA certificate, bound as the container's only trust bundle. */
   caCert: HostPath.optional(),
-  /** Extra read-only binds: host path to container path. */
-  readOnlyBinds: z.array(z.tuple([HostPath, HostPath])).default([]),
+  /** A host directory bound read-write at /work; a tmpfs owned by the uid when absent. */
+  workdir: HostPath.optional(),
+  /** Extra environment (LANG, TERM). */
+  env: z.record(z.string(), z.string()).default({}),
   args: z.array(z.string()).min(1, 'name the command'),
   hostname: z
     .string()
@@ -52,15 +67,14 @@ export function ociConfig(input: OciOptions): Record<string, unknown> {
     process: {
       terminal: false,
       user: { uid: o.uid, gid: o.gid, additionalGids: [] },
-      args: o.args,
-      env: [
-        'PATH=/usr/local/bin:/usr/bin:/bin',
-        'HOME=/tmp',
-        ...Object.entries(sandboxProxyEnv(CONTAINER_GATEWAY, o.caCert !== undefined)).map(
-          ([name, value]) => `${name}=${value}`,
-        ),
-      ],
-      cwd: '/tmp',
+      args: [OCI_INIT, ...o.args],
+      env: Object.entries({
+        ...o.env,
+        PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+        HOME: SANDBOX_WORK,
+        ...sandboxProxyEnv(CONTAINER_GATEWAY, o.caCert !== undefined),
+      }).map(([name, value]) => `${name}=${value}`),
+      cwd: SANDBOX_WORK,
       capabilities: { bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] },
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: 4096, soft: 4096 }],
       noNewPrivileges: true,
@@ -99,10 +113,12 @@ export function ociConfig(input: OciOptions): Record<string, unknown> {
         options: ['nosuid', 'noexec', 'nodev', 'ro'],
       },
       {
+        // runc gives a tmpfs the mode of the image's directory (often 0755):
+        // owned by the uid, it stays writable for the agent whatever that is.
         destination: '/tmp',
         type: 'tmpfs',
         source: 'tmpfs',
-        options: ['nosuid', 'nodev', 'mode=1777', 'size=65536k'],
+        options: ['nosuid', 'nodev', 'mode=1777', 'size=65536k', `uid=${o.uid}`, `gid=${o.gid}`],
       },
       {
         destination: '/run',
@@ -110,13 +126,26 @@ export function ociConfig(input: OciOptions): Record<string, unknown> {
         source: 'tmpfs',
         options: ['nosuid', 'nodev', 'mode=755'],
       },
-      // A slave of the shared parent: later mounts (a restarted daemon) show up here.
       {
-        destination: CONTAINER_MINTFS_DIR,
+        destination: OCI_INIT,
         type: 'bind',
-        source: o.mintfsDir,
-        options: ['rbind', 'ro', 'rslave', 'nosuid', 'nodev', 'noexec'],
+        source: o.init,
+        options: ['bind', 'ro', 'nosuid', 'nodev'],
       },
+      ...secretsMounts(o.secrets),
+      o.workdir === undefined
+        ? {
+            destination: SANDBOX_WORK,
+            type: 'tmpfs',
+            source: 'tmpfs',
+            options: ['nosuid', 'nodev', 'mode=0700', `uid=${o.uid}`, `gid=${o.gid}`],
+          }
+        : {
+            destination: SANDBOX_WORK,
+            type: 'bind',
+            source: o.workdir,
+            options: ['rbind', 'rw', 'nosuid', 'nodev'],
+          },
       ...(o.caCert === undefined
         ? []
         : [
@@ -127,12 +156,6 @@ export function ociConfig(input: OciOptions): Record<string, unknown> {
               options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'],
             },
           ]),
-      ...o.readOnlyBinds.map(([source, destination]) => ({
-        destination,
-        type: 'bind',
-        source,
-        options: ['rbind', 'ro', 'nosuid', 'nodev'],
-      })),
     ],
     linux: {
       namespaces: [
@@ -147,7 +170,9 @@ export function ociConfig(input: OciOptions): Record<string, unknown> {
         devices: [{ allow: false, access: 'rwm' }],
         memory: { limit: o.memoryBytes, swap: o.memoryBytes },
         pids: { limit: o.pids },
-        cpu: { quota: Math.round(o.cpus * CPU_PERIOD_US), period: CPU_PERIOD_US },
+        ...(o.cpus === undefined
+          ? {}
+          : { cpu: { quota: Math.round(o.cpus * CPU_PERIOD_US), period: CPU_PERIOD_US } }),
       },
       seccomp: ociSeccompProfile(),
       rootfsPropagation: 'rslave',
@@ -166,4 +191,20 @@ export function ociConfig(input: OciOptions): Record<string, unknown> {
       readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
     },
   };
+}
+
+function secretsMounts(secrets: z.output<typeof OciOptions>['secrets']): object[] {
+  const options = ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'];
+  if (secrets.kind === 'bind')
+    return [{ destination: SANDBOX_SECRETS, type: 'bind', source: secrets.dir, options }];
+  return [
+    // A slave of the shared parent: later mounts (a restarted daemon) show up here.
+    {
+      destination: SANDBOX_MOUNT_PARENT,
+      type: 'bind',
+      source: secrets.parent,
+      options: [...options, 'rslave'],
+    },
+    { destination: SANDBOX_SECRETS, type: 'bind', source: secrets.links, options },
+  ];
 }

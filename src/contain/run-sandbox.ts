@@ -33,8 +33,11 @@ import { bwrapArgs, type HostRoot } from './bwrap.js';
 import { createRunCgroup, type RunLimits } from './cgroup.js';
 import { allocateRunUid, processUsingUid, type RunUid } from './run-uid.js';
 import { fileURLToPath } from 'node:url';
-import { ociSeccompProfile, seccompBpf } from './seccomp-policy.js';
+import { seccompBpf, seccompProfileJson } from './seccomp-policy.js';
 import { startDockerRun } from './docker.js';
+import type { ContainerRun } from './gateway-bridge.js';
+import { startRuncRun } from './runc.js';
+import { LinkFarm, runningMountView, type SecretsView } from './secrets-view.js';
 
 export const RUN_DIR = '/run/mintfs-run';
 const FORWARDED_SIGNALS: NodeJS.Signals[] = [
@@ -73,10 +76,14 @@ export interface RunRequest {
   readonly limits: RunLimits;
   readonly command: readonly string[];
   readonly logger: Logger;
-  /** bubblewrap (the default) or a Docker container of `image`. */
-  readonly runtime?: 'bwrap' | 'docker' | undefined;
+  /** bubblewrap (the default), a Docker container of `image`, or an OCI container of `rootfs`. */
+  readonly runtime?: RunRuntime | undefined;
   readonly image?: string | undefined;
+  readonly rootfs?: string | undefined;
 }
+
+export const RUN_RUNTIMES = ['bwrap', 'docker', 'runc', 'runsc'] as const;
+export type RunRuntime = (typeof RUN_RUNTIMES)[number];
 
 /** Runs the command; resolves to the exit status to leave with (128+N for signal N). */
 export async function runInSandbox(request: RunRequest): Promise<number> {
@@ -110,7 +117,17 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
     chownSync(work, uid, gid);
     chmodSync(work, 0o700);
 
+    const runtime = request.runtime ?? 'bwrap';
+    const runtimePath = runtime === 'runc' || runtime === 'runsc' ? ociRuntime(runtime) : '';
+    const rootfs = request.rootfs === undefined ? undefined : rootfsDir(request.rootfs);
     const secretsDir = request.mountDir ?? join(work, 'secrets');
+    // A running mount is checked before anything is started for the run.
+    if (request.mountDir !== undefined)
+      await requireReachable(request.mountDir, 'directory', '--mount', identity);
+    const secrets: SecretsView =
+      request.mountDir === undefined
+        ? { kind: 'bind', dir: secretsDir }
+        : runningMountView(request.mountDir, join(work, 'links'), logger);
     if (request.profileFile !== undefined) {
       const mount: RunningMount = await startMount({
         profileFile: request.profileFile,
@@ -145,8 +162,6 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
         'ERR_INPUT_INVALID',
         `--gateway-socket: ${gatewaySocket} is not a socket`,
       );
-    if (request.mountDir !== undefined)
-      await requireReachable(request.mountDir, 'directory', '--mount', identity);
     if (request.gatewaySocket !== undefined)
       await requireReachable(request.gatewaySocket, 'socket', '--gateway-socket', identity);
 
@@ -154,9 +169,50 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
     const caCertFile = caSource === undefined ? undefined : join(work, 'ca.crt');
     if (caSource !== undefined && caCertFile !== undefined) copyCaCertificate(caSource, caCertFile);
 
-    if (request.runtime === 'docker') {
+    if (secrets.kind === 'follow' && runtime !== 'bwrap') {
+      const links = new LinkFarm(secretsDir, secrets);
+      cleanups.push(() => links.remove());
+      links.create();
+      links.follow();
+    }
+
+    if (runtime === 'runc' || runtime === 'runsc') {
+      stopper.check();
+      logger.info(
+        { event: 'sandbox-start', runtime, uid, command: request.command[0] },
+        'starting the container',
+      );
+      const run = await startRuncRun(
+        {
+          runtime,
+          name: `mintfs-${basename(work)}`,
+          bundleDir: join(work, 'bundle'),
+          config: {
+            rootfs: rootfs ?? '',
+            secrets,
+            init: RUN_INIT,
+            uid,
+            gid,
+            memoryBytes: request.limits.memoryBytes,
+            pids: request.limits.pids,
+            cpus: request.limits.cpus,
+            caCert: caCertFile,
+            workdir: request.workdir === undefined ? undefined : realpathOr(request.workdir),
+            env: passThroughEnv(),
+            args: [...request.command],
+          },
+        },
+        gatewaySocket,
+        runtimePath,
+        logger,
+        (cleanup) => cleanups.push(cleanup),
+      );
+      return await superviseContainer(run, stopper);
+    }
+
+    if (runtime === 'docker') {
       const seccompFile = join(work, 'seccomp.json');
-      writeFileSync(seccompFile, JSON.stringify(ociSeccompProfile()), { mode: 0o644 });
+      writeFileSync(seccompFile, seccompProfileJson(), { mode: 0o644 });
       stopper.check();
       logger.info(
         { event: 'sandbox-start', runtime: 'docker', uid, command: request.command[0] },
@@ -166,7 +222,7 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
         {
           name: `mintfs-${basename(work)}`,
           image: request.image ?? '',
-          secretsDir,
+          secrets,
           uid,
           gid,
           workdir: request.workdir,
@@ -181,14 +237,7 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
         logger,
         (cleanup) => cleanups.push(cleanup),
       );
-      let killer: NodeJS.Timeout | undefined;
-      stopper.route((signal) => {
-        run.signal(signal);
-        if (STOPPING.includes(signal)) killer ??= setTimeout(() => void run.kill(), STOP_GRACE_MS);
-      });
-      const status = await run.exited;
-      clearTimeout(killer);
-      return status;
+      return await superviseContainer(run, stopper);
     }
 
     const cgroup = createRunCgroup(`mintfs-${basename(work)}`, request.limits);
@@ -197,7 +246,7 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
     writeFileSync(bpfFile, bpf, { mode: 0o600 });
     const infoFile = join(work, 'info.json');
     const args = bwrapArgs({
-      secretsDir,
+      secrets,
       gatewaySocket,
       uid,
       gid,
@@ -230,6 +279,49 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
     await cleanUp();
     stopper.close();
   }
+}
+
+/** Signals go to the container's init; a stop signal is followed by a kill after STOP_GRACE_MS. */
+async function superviseContainer(run: ContainerRun, stopper: Stopper): Promise<number> {
+  let killer: NodeJS.Timeout | undefined;
+  stopper.route((signal) => {
+    run.signal(signal);
+    if (STOPPING.includes(signal)) killer ??= setTimeout(() => void run.kill(), STOP_GRACE_MS);
+  });
+  const status = await run.exited;
+  clearTimeout(killer);
+  return status;
+}
+
+/** The runtime's binary; runsc (gVisor) is often not installed. */
+function ociRuntime(name: 'runc' | 'runsc'): string {
+  const path = findOnPath(name);
+  if (path === undefined)
+    throw new MintfsError(
+      'ERR_SANDBOX_FAILED',
+      name === 'runsc'
+        ? '--runtime runsc: runsc (gVisor) is not installed; install it or use --runtime runc'
+        : '--runtime runc: runc is not installed (scripts/install-system-packages.sh installs it)',
+    );
+  return path;
+}
+
+/** The root file system for runc: an existing directory, never the host's root. */
+function rootfsDir(path: string): string {
+  let real: string;
+  try {
+    real = realpathSync(path);
+  } catch (err) {
+    throw new MintfsError('ERR_INPUT_INVALID', `--rootfs ${path}: ${describeError(err)}`);
+  }
+  if (!lstatSync(real).isDirectory())
+    throw new MintfsError('ERR_INPUT_INVALID', `--rootfs ${path}: not a directory`);
+  if (real === '/')
+    throw new MintfsError(
+      'ERR_INPUT_INVALID',
+      "--rootfs /: the host's root is not a container image; use --runtime bwrap for the host's programs",
+    );
+  return real;
 }
 
 /** A signal that came before the sandbox existed: start-up stops, cleanup runs. */
@@ -484,7 +576,7 @@ function supervise(
 }
 
 const BWRAP = findOnPath('bwrap') ?? '/usr/bin/bwrap';
-/** pid 1 of Docker containers (native/run-init.c, built static by scripts/build-native-helpers.sh). */
+/** pid 1 of Docker and runc containers (native/run-init.c, built static by scripts/build-native-helpers.sh). */
 const RUN_INIT = fileURLToPath(new URL('../../native/mintfs-run-init', import.meta.url));
 
 function findOnPath(name: string): string | undefined {

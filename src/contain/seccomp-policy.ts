@@ -82,6 +82,11 @@ const NAMESPACE_FLAGS = [
 const EPERM = 1;
 const ENOSYS = 38;
 
+/** The OCI/Docker profile as a file's text (mount-profiles/compose/seccomp.json, each run's copy). */
+export function seccompProfileJson(): string {
+  return `${JSON.stringify(ociSeccompProfile(), null, 2)}\n`;
+}
+
 /** The same policy in the OCI runtime spec's `linux.seccomp` form (runc compiles it). */
 export function ociSeccompProfile(): Record<string, unknown> {
   return {

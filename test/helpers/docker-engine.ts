@@ -2,14 +2,15 @@
  * A private Docker engine for tests: Debian's dockerd with its own data
  * root, exec root and socket in a temporary directory (no iptables, no
  * bridge: containers get `--network none` anyway), and a busybox image
- * imported from a rootfs built here (no registry is needed). Stopped, and
+ * imported from a rootfs built here (busybox-rootfs.ts; no registry is needed). Stopped, and
  * its directories removed, at the end of the test, even when it fails. If
  * dockerd cannot start, this throws with its last log lines: nothing is
  * skipped.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { buildBusyboxRootfs } from './busybox-rootfs.js';
 import { pollUntil } from './poll.js';
 import { tempDir, type Teardown } from './temp.js';
 
@@ -77,37 +78,7 @@ export async function startDockerEngine(teardown: Teardown): Promise<DockerEngin
     60_000,
   );
   writeFileSync(logFile, '');
-  const rootfs = join(dir, 'rootfs');
-  for (const sub of ['bin', 'etc', 'tmp', 'work', 'proc', 'dev', 'sys', 'secrets', 'run'])
-    mkdirSync(join(rootfs, sub), { recursive: true });
-  const busybox = readFileSync('/bin/busybox');
-  if (busybox.subarray(0, 4).toString('latin1') !== '\u007fELF')
-    throw new Error('/bin/busybox is not an ELF binary (install busybox-static)');
-  copyFileSync('/bin/busybox', join(rootfs, 'bin', 'busybox'));
-  for (const applet of [
-    'sh',
-    'cat',
-    'id',
-    'grep',
-    'wc',
-    'sleep',
-    'echo',
-    'env',
-    'ls',
-    'nc',
-    'wget',
-    'head',
-    'tr',
-    'printenv',
-    'find',
-    'dd',
-    'true',
-    'sed',
-    'tail',
-    'kill',
-  ])
-    symlinkSync('busybox', join(rootfs, 'bin', applet));
-  writeFileSync(join(rootfs, 'etc', 'passwd'), 'root:x:0:0::/:/bin/sh\n');
+  const rootfs = buildBusyboxRootfs(join(dir, 'rootfs'));
   const tarball = join(dir, 'rootfs.tar');
   execFileSync('tar', ['-C', rootfs, '-cf', tarball, '.']);
   docker(['import', tarball, TEST_IMAGE]);

@@ -4,14 +4,26 @@ import { bwrapArgs, SANDBOX_SECRETS } from '../../src/contain/bwrap.js';
 import { ociConfig } from '../../src/contain/oci-config.js';
 import { CONTAINER_INIT, dockerCreateArgs } from '../../src/contain/docker.js';
 import { SANDBOX_CA_FILE, TRUST_VARIABLES } from '../../src/contain/sandbox-env.js';
+import { SANDBOX_MOUNT_PARENT, type SecretsView } from '../../src/contain/secrets-view.js';
 import {
   DENIED_SYSCALLS,
   ociSeccompProfile,
   seccompBpf,
+  seccompProfileJson,
 } from '../../src/contain/seccomp-policy.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../helpers/paths.js';
 
+const SECRETS_DIR = '/run/mintfs-run/x/secrets';
+const FOLLOW: SecretsView = {
+  kind: 'follow',
+  parent: '/run/mintfs/agent1',
+  entry: 'secrets',
+  links: '/run/mintfs-run/x/links',
+};
 const SPEC = {
-  secretsDir: '/run/mintfs-run/x/secrets',
+  secrets: { kind: 'bind', dir: SECRETS_DIR } as SecretsView,
   gatewaySocket: '/run/mintfs-run/x/gateway.sock',
   uid: 1000,
   gid: 1000,
@@ -19,6 +31,18 @@ const SPEC = {
   seccompFd: 3,
   infoFd: 4,
   hostRoot: new Map([['lib', { symlink: 'usr/lib' }]]),
+};
+
+const BASE_OCI = {
+  rootfs: '/images/agent',
+  secrets: { kind: 'bind', dir: SECRETS_DIR } as SecretsView,
+  netns: '/proc/42/ns/net',
+  init: '/i',
+  uid: 1000,
+  gid: 1000,
+  memoryBytes: 64 * 1024 * 1024,
+  pids: 64,
+  args: ['sh'],
 };
 
 describe('sandbox policy', () => {
@@ -29,7 +53,7 @@ describe('sandbox policy', () => {
     assert.ok(!args.includes('--share-net'), 'no host network');
     assert.match(joined, /--cap-drop ALL/);
     assert.match(joined, /--uid 1000 --gid 1000/);
-    assert.match(joined, new RegExp(`--ro-bind ${SPEC.secretsDir} ${SANDBOX_SECRETS}`));
+    assert.match(joined, new RegExp(`--ro-bind ${SECRETS_DIR} ${SANDBOX_SECRETS}`));
     assert.match(joined, /--seccomp 3/);
     assert.match(joined, /--die-with-parent/);
     assert.match(joined, /--new-session/);
@@ -51,8 +75,9 @@ describe('sandbox policy', () => {
     assert.ok(bwrapArgs(SPEC).join(' ').includes('--ro-bind-try /etc/ssl /etc/ssl'));
     const oci = ociConfig({
       rootfs: '/r',
-      mintfsDir: '/m',
-      netns: '/run/netns/x',
+      secrets: SPEC.secrets,
+      netns: '/proc/42/ns/net',
+      init: '/opt/mintfs/dist/native/mintfs-run-init',
       uid: 1000,
       gid: 1000,
       memoryBytes: 64 * 1024 * 1024,
@@ -78,7 +103,7 @@ describe('sandbox policy', () => {
     const args = dockerCreateArgs({
       name: 'mintfs-run-x',
       image: 'agent:1',
-      secretsDir: '/run/mintfs-run/x/secrets',
+      secrets: SPEC.secrets,
       uid: 1879048200,
       gid: 1879048200,
       seccompFile: '/run/mintfs-run/x/seccomp.json',
@@ -115,6 +140,115 @@ describe('sandbox policy', () => {
       '--rm',
     ]);
     assert.ok(!joined.includes('SSL_CERT_FILE'), 'no trust variables without interception');
+  });
+
+  it('runc: the user, no capabilities, no new privileges, seccomp, read-only root, limits, the init, the joined network namespace', () => {
+    const oci = ociConfig({
+      rootfs: '/images/agent',
+      secrets: SPEC.secrets,
+      netns: '/proc/42/ns/net',
+      init: '/opt/mintfs/dist/native/mintfs-run-init',
+      uid: 1879048200,
+      gid: 1879048201,
+      memoryBytes: 64 * 1024 * 1024,
+      pids: 64,
+      env: { TERM: 'xterm' },
+      args: ['sh', '-c', 'echo $0', '--rm'],
+    }) as {
+      process: {
+        user: { uid: number; gid: number };
+        args: string[];
+        env: string[];
+        noNewPrivileges: boolean;
+        capabilities: Record<string, string[]>;
+      };
+      root: { path: string; readonly: boolean };
+      mounts: Array<{ destination: string; source?: string; type: string; options?: string[] }>;
+      linux: {
+        namespaces: Array<{ type: string; path?: string }>;
+        resources: {
+          memory: { limit: number; swap: number };
+          pids: { limit: number };
+          cpu?: unknown;
+        };
+        seccomp: unknown;
+      };
+    };
+    assert.deepEqual(oci.process.user, { uid: 1879048200, gid: 1879048201, additionalGids: [] });
+    assert.deepEqual(oci.process.args, ['/run/mintfs/init', 'sh', '-c', 'echo $0', '--rm']);
+    assert.equal(oci.process.noNewPrivileges, true);
+    for (const set of Object.values(oci.process.capabilities)) assert.deepEqual(set, []);
+    assert.deepEqual(oci.root, { path: '/images/agent', readonly: true });
+    assert.deepEqual(
+      oci.linux.namespaces.find((ns) => ns.type === 'network'),
+      { type: 'network', path: '/proc/42/ns/net' },
+    );
+    for (const type of ['pid', 'mount', 'ipc', 'uts', 'cgroup'])
+      assert.ok(
+        oci.linux.namespaces.some((ns) => ns.type === type && ns.path === undefined),
+        type,
+      );
+    assert.deepEqual(oci.linux.resources.memory, {
+      limit: 64 * 1024 * 1024,
+      swap: 64 * 1024 * 1024,
+    });
+    assert.deepEqual(oci.linux.resources.pids, { limit: 64 });
+    assert.equal(oci.linux.resources.cpu, undefined, 'no cpu limit unless asked');
+    assert.deepEqual(oci.linux.seccomp, ociSeccompProfile());
+    const secrets = oci.mounts.find((m) => m.destination === SANDBOX_SECRETS);
+    assert.equal(secrets?.source, SECRETS_DIR);
+    assert.ok(secrets?.options?.includes('ro'));
+    const work = oci.mounts.find((m) => m.destination === '/work');
+    assert.equal(work?.type, 'tmpfs');
+    assert.ok(work?.options?.includes('uid=1879048200') && work.options.includes('gid=1879048201'));
+    assert.ok(oci.process.env.includes('TERM=xterm'));
+    assert.ok(oci.process.env.includes('HOME=/work'));
+    assert.throws(() => ociConfig({ ...BASE_OCI, uid: 0 }), /must not be root/);
+  });
+
+  it('a followed mount: its parent rslave and read-only, /secrets leading into it, on every runtime', () => {
+    const bwrap = bwrapArgs({ ...SPEC, secrets: FOLLOW }).join(' ');
+    assert.match(bwrap, new RegExp(`--ro-bind /run/mintfs/agent1 ${SANDBOX_MOUNT_PARENT}`));
+    assert.match(bwrap, new RegExp(`--symlink ${SANDBOX_MOUNT_PARENT}/secrets ${SANDBOX_SECRETS}`));
+    assert.ok(!bwrap.includes(SECRETS_DIR));
+
+    const docker = dockerCreateArgs({
+      name: 'mintfs-run-x',
+      image: 'agent:1',
+      secrets: FOLLOW,
+      uid: 1000,
+      gid: 1000,
+      seccompFile: '/s.json',
+      initFile: '/i',
+      limits: { memoryBytes: 64 * 1024 * 1024, pids: 64 },
+      command: ['sh'],
+    }).join(' ');
+    assert.ok(
+      docker.includes(
+        `type=bind,source=/run/mintfs/agent1,target=${SANDBOX_MOUNT_PARENT},readonly,bind-propagation=rslave`,
+      ),
+    );
+    assert.ok(docker.includes(`type=bind,source=/run/mintfs-run/x/links,target=/secrets,readonly`));
+
+    const oci = ociConfig({ ...BASE_OCI, secrets: FOLLOW }) as {
+      mounts: Array<{ destination: string; source?: string; options?: string[] }>;
+    };
+    const parent = oci.mounts.find((m) => m.destination === SANDBOX_MOUNT_PARENT);
+    assert.equal(parent?.source, '/run/mintfs/agent1');
+    assert.ok(parent?.options?.includes('rslave') && parent.options.includes('ro'));
+    assert.equal(
+      oci.mounts.find((m) => m.destination === SANDBOX_SECRETS)?.source,
+      '/run/mintfs-run/x/links',
+    );
+  });
+
+  it('the compose example carries the current seccomp policy', () => {
+    const file = join(REPO_ROOT, 'mount-profiles', 'compose', 'seccomp.json');
+    assert.equal(
+      readFileSync(file, 'utf8'),
+      seccompProfileJson(),
+      'stale: npm run build && node scripts/write-seccomp-json.mjs',
+    );
   });
 
   it('runc and bubblewrap deny the same system calls', async () => {

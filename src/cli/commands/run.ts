@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { runInSandbox } from '../../contain/run-sandbox.js';
+import { RUN_RUNTIMES, runInSandbox } from '../../contain/run-sandbox.js';
 import { RUN_UID_COUNT, RUN_UID_FIRST } from '../../contain/run-uid.js';
 import { parseByteSize } from '../../util/byte-size.js';
 import { defineCommand } from '../define-command.js';
@@ -23,13 +23,17 @@ const Id = z.coerce
 export const runCommand = defineCommand({
   command: 'run',
   describe:
-    'Run a command in a bubblewrap sandbox (or a Docker container: --runtime docker): /secrets from a token mount, no network but the gateway at 127.0.0.1:8787, no capabilities, seccomp, a fresh non-root uid, memory/pids/cpu limits',
+    'Run a command in a bubblewrap sandbox (or a container: --runtime docker|runc|runsc): /secrets from a token mount, no network but the gateway at 127.0.0.1:8787, no capabilities, seccomp, a fresh non-root uid, memory/pids/cpu limits',
   builder: (yargs) =>
     yargs
       .options(keysOption)
       .options(backendOption)
       .option('profile', { type: 'string', describe: 'Serve this profile on a private mount' })
-      .option('mount', { type: 'string', describe: 'Or bind this running mount at /secrets' })
+      .option('mount', {
+        type: 'string',
+        describe:
+          'Or this running mount at /secrets (followed across daemon restarts when mounted with --shared-parent)',
+      })
       .option('gateway', { type: 'string', describe: 'Run a private gateway with this config' })
       .option('gateway-socket', {
         type: 'string',
@@ -37,12 +41,16 @@ export const runCommand = defineCommand({
       })
       .option('runtime', {
         type: 'string',
-        choices: ['bwrap', 'docker'],
+        choices: RUN_RUNTIMES,
         default: 'bwrap',
         describe:
-          'bubblewrap on this host, or a Docker container of --image (the docker CLI, DOCKER_HOST honoured)',
+          'bubblewrap on this host, a Docker container of --image (the docker CLI, DOCKER_HOST honoured), or an OCI container of --rootfs (runc, or runsc for gVisor)',
       })
       .option('image', { type: 'string', describe: 'With --runtime docker: the image to run' })
+      .option('rootfs', {
+        type: 'string',
+        describe: 'With --runtime runc|runsc: the root file system directory to run',
+      })
       .option('ca-cert', {
         type: 'string',
         describe:
@@ -76,8 +84,9 @@ export const runCommand = defineCommand({
       gateway: z.string().min(1).optional(),
       'gateway-socket': z.string().min(1).optional(),
       'ca-cert': z.string().min(1).optional(),
-      runtime: z.enum(['bwrap', 'docker']),
+      runtime: z.enum(RUN_RUNTIMES),
       image: z.string().min(1).optional(),
+      rootfs: z.string().min(1).optional(),
       uid: Id.optional(),
       gid: Id.optional(),
       memory: z.string().transform((text, ctx) => {
@@ -121,6 +130,19 @@ export const runCommand = defineCommand({
         });
       if (args.runtime !== 'docker' && args.image !== undefined)
         ctx.addIssue({ code: 'custom', path: ['image'], message: 'only with --runtime docker' });
+      const oci = args.runtime === 'runc' || args.runtime === 'runsc';
+      if (oci && args.rootfs === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rootfs'],
+          message: `name the root file system to run with --runtime ${args.runtime}`,
+        });
+      if (!oci && args.rootfs !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rootfs'],
+          message: 'only with --runtime runc or runsc',
+        });
       if (args['ca-cert'] !== undefined && args.gateway !== undefined)
         ctx.addIssue({
           code: 'custom',
@@ -138,6 +160,7 @@ export const runCommand = defineCommand({
       caCert: args['ca-cert'],
       runtime: args.runtime,
       image: args.image,
+      rootfs: args.rootfs,
       keysDir: keysDirFrom(args),
       backend: args.backend,
       uid: args.uid,

@@ -1,0 +1,581 @@
+/**
+ * One containment suite, run on every runtime of `mintfs run`: bubblewrap,
+ * runc (a busybox root file system built here) and Docker (a private dockerd
+ * the file starts, with the same root file system imported as an image).
+ * Each gets a real token mount, a real gateway and the real HTTPS test
+ * upstream, and is checked from inside, as the agent: who it runs as, what
+ * it can read, reach and write, its limits, signals and exit status, what
+ * is left afterwards, and a daemon restart (`--takeover`) under a running
+ * sandbox.
+ */
+import assert from 'node:assert/strict';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it, type TestContext } from 'node:test';
+import { RUN_DIR } from '../../src/contain/run-sandbox.js';
+import { RUN_UID_COUNT, RUN_UID_FIRST } from '../../src/contain/run-uid.js';
+import { mountedPaths } from '../../src/fuse/mount-table.js';
+import { buildBusyboxRootfs } from '../helpers/busybox-rootfs.js';
+import { startDockerEngine, type DockerEngine } from '../helpers/docker-engine.js';
+import {
+  CREDENTIAL,
+  startGatewayFixture,
+  upstreamProfile,
+  type GatewayFixture,
+} from '../helpers/gateway-fixture.js';
+import { CLI } from '../helpers/paths.js';
+import { pollUntil } from '../helpers/poll.js';
+import { runAsync, type Completed } from '../helpers/spawn.js';
+import { tempDir, teardownOf, type Teardown } from '../helpers/temp.js';
+import { EXPECTED_TRUST_VARIABLES } from '../helpers/trust-variables.js';
+
+interface Runtime {
+  readonly name: 'bwrap' | 'runc' | 'docker';
+  /** The `mintfs run` options that pick it. */
+  args(): string[];
+  env(): NodeJS.ProcessEnv;
+  /** Containers of this runtime that still exist. */
+  containers(): string[];
+}
+
+const MARKER = 'operator-secret-marker';
+
+// One engine and one root file system for the file (starting dockerd takes seconds).
+const stops: Array<() => unknown> = [];
+const suite: Teardown = { add: (fn) => stops.push(fn) };
+let engine: DockerEngine;
+let rootfs: string;
+before(async () => {
+  engine = await startDockerEngine(suite);
+  rootfs = buildBusyboxRootfs(join(tempDir(suite, 'mintfs-rootfs-'), 'rootfs'));
+});
+after(async () => {
+  for (const stop of stops.reverse()) await stop();
+});
+
+const RUNTIMES: Runtime[] = [
+  {
+    name: 'bwrap',
+    args: () => [],
+    env: () => ({}),
+    containers: () => {
+      const root = existsSync('/sys/fs/cgroup/cgroup.controllers')
+        ? '/sys/fs/cgroup'
+        : '/sys/fs/cgroup/pids';
+      return readdirSync(root).filter((name) => name.startsWith('mintfs-run-'));
+    },
+  },
+  {
+    name: 'runc',
+    args: () => ['--runtime', 'runc', '--rootfs', rootfs],
+    env: () => ({}),
+    containers: () =>
+      execFileSync('runc', ['list', '--quiet'], { encoding: 'utf8' })
+        .split('\n')
+        .filter((name) => name.startsWith('mintfs-run-')),
+  },
+  {
+    name: 'docker',
+    args: () => ['--runtime', 'docker', '--image', engine.image],
+    env: () => ({ DOCKER_HOST: engine.host }),
+    containers: () => engine.docker(['ps', '--all', '--quiet']).trim().split('\n').filter(Boolean),
+  },
+];
+
+/** A gateway config for the fixture's upstream (optionally intercepting api.github.com). */
+function gatewayConfig(gw: GatewayFixture, intercept = false): string {
+  const config = join(gw.dir, 'run-gateway.yaml');
+  writeFileSync(
+    config,
+    [
+      'listen: [127.0.0.1:0]',
+      'upstreams:',
+      '  github:',
+      `    url: ${gw.upstream.url}`,
+      `    credential: { file: ${gw.credentialFile} }`,
+      '    inject: "Authorization: token {credential}"',
+      `    ca: ${join(gw.dir, 'ca.pem')}`,
+      ...(intercept
+        ? ['    hosts: [api.github.com]', 'intercept:', `  ca: ${join(gw.dir, 'intercept-ca')}`]
+        : []),
+      '',
+    ].join('\n'),
+  );
+  return config;
+}
+
+/** `mintfs run` options for a private mount and gateway on `runtime`. */
+function privateRunArgs(runtime: Runtime, gw: GatewayFixture, intercept = false): string[] {
+  const profile = join(gw.dir, 'agent.yaml');
+  writeFileSync(profile, upstreamProfile('contained-agent'));
+  return [
+    'run',
+    ...runtime.args(),
+    '--profile',
+    profile,
+    '--gateway',
+    gatewayConfig(gw, intercept),
+    '--keys',
+    gw.keysDir,
+  ];
+}
+
+function mintfsRun(runtime: Runtime, args: readonly string[]): Promise<Completed> {
+  return runAsync(process.execPath, [CLI, ...args], undefined, {
+    ...process.env,
+    ...runtime.env(),
+    MINTFS_TEST_MARKER: MARKER,
+  });
+}
+
+function spawnMintfs(runtime: Runtime, args: readonly string[]): ChildProcess {
+  return spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, ...runtime.env() },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+function fields(stdout: string): Record<string, string> {
+  return Object.fromEntries(
+    stdout
+      .split('\n')
+      .filter((line) => /^[A-Za-z_-]+=/.test(line))
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  );
+}
+
+function runDirEntries(): string[] {
+  return existsSync(RUN_DIR) ? readdirSync(RUN_DIR).filter((name) => name.startsWith('run-')) : [];
+}
+
+/** Host processes bridging to a gateway socket in a run directory. */
+function bridges(): string[] {
+  return readdirSync('/proc')
+    .filter((pid) => /^\d+$/.test(pid))
+    .flatMap((pid) => {
+      try {
+        const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        return args[0]?.endsWith('socat') && args.some((a) => a.includes(RUN_DIR)) ? [pid] : [];
+      } catch {
+        return [];
+      }
+    });
+}
+
+/** Everything a run may leave behind, so a test can say none is. */
+function leftovers(runtime: Runtime): Record<string, string[]> {
+  return {
+    containers: runtime.containers(),
+    runDirs: runDirEntries(),
+    mounts: mountedPaths().filter((path) => path.startsWith(RUN_DIR)),
+    bridges: bridges(),
+  };
+}
+
+const NOTHING = { containers: [], runDirs: [], mounts: [], bridges: [] };
+
+for (const runtime of RUNTIMES) {
+  describe(`containment on ${runtime.name}`, () => {
+    it('is a fresh non-root uid without privileges; reads tokens with both cats; reaches the upstream only through the gateway', async (t) => {
+      const gw = await startGatewayFixture(t);
+      const script = `
+        echo "uid=$(id -u)"
+        echo "gid=$(id -g)"
+        grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status | tr -d ' \\t' | sed 's/:/=/'
+        T=$(/usr/bin/cat /secrets/github/token); echo "cat=\${#T}"
+        echo "coreutils=$(/usr/bin/cat --version | grep -c 'GNU coreutils')"
+        B=$(busybox cat /secrets/github/token); echo "busybox=\${#B}"
+        [ "$T" != "$B" ]; echo "fresh=$?"
+        echo "status=$(busybox wget -q -S -O /dev/null --header "Authorization: Bearer $T" http://localhost/repos/acme/widgets/pulls 2>&1 | grep -c 'HTTP/1.1 200')"
+        busybox wget -q -O /dev/null -T 3 http://127.0.0.1:${gw.upstream.port}/ 2>/dev/null; echo "direct=$?"
+        echo "routes=$(wc -l < /proc/net/route)"
+        echo "interfaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ' ')"
+        ( echo x > /secrets/github/token ) 2>/dev/null; echo "write=$?"
+        ( echo x > /secrets/new ) 2>/dev/null; echo "create=$?"
+        ( echo x > /usr/bin/x ) 2>/dev/null; echo "rootfs-write=$?"
+        ( echo x > /work/x ) 2>/dev/null; echo "work-write=$?"
+        echo "tmp-error=$( ( echo x > /tmp/x ) 2>&1 | tr '\\n' ' ')"; ( echo x > /tmp/x ) 2>/dev/null; echo "tmp-write=$?"
+        busybox unshare -U true 2>/dev/null; echo "unshare=$?"
+        ls ${gw.keysDir} >/dev/null 2>&1; echo "keys=$?"
+        cat ${gw.credentialFile} >/dev/null 2>&1; echo "credential=$?"
+        echo "credential-in-env=$(cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c '${CREDENTIAL}')"
+        echo "marker=$(cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c ${MARKER})"
+        echo "proxy=$http_proxy"
+        exit 7
+      `;
+      const result = await mintfsRun(runtime, [
+        ...privateRunArgs(runtime, gw),
+        '--',
+        'busybox',
+        'sh',
+        '-c',
+        script,
+      ]);
+      assert.equal(result.code, 7, result.stderr + result.stdout);
+      const out = fields(result.stdout);
+      const uid = Number(out.uid);
+      assert.ok(uid >= RUN_UID_FIRST && uid < RUN_UID_FIRST + RUN_UID_COUNT, out.uid);
+      assert.equal(out.gid, out.uid);
+      assert.equal(out.CapEff, '0000000000000000');
+      assert.equal(out.NoNewPrivs, '1');
+      assert.equal(out.Seccomp, '2');
+      assert.ok(Number(out.cat) > 100, 'cat read a token');
+      assert.equal(out.coreutils, '1', 'coreutils cat');
+      assert.equal(out.busybox, out.cat, 'busybox cat read a whole token');
+      assert.equal(out.fresh, '0', 'each read mints a new token');
+      assert.equal(out.status, '1', 'the request through the gateway succeeded');
+      assert.equal(gw.upstream.requests.at(-1)?.headers.authorization, `token ${CREDENTIAL}`);
+      assert.notEqual(out.direct, '0', 'reached the upstream without the gateway');
+      assert.equal(out.routes, '1', 'a route out');
+      assert.equal(out.interfaces?.trim(), 'lo');
+      for (const denied of ['write', 'create', 'rootfs-write', 'unshare', 'keys', 'credential'])
+        assert.notEqual(out[denied], '0', `${denied} must fail`);
+      assert.equal(out['work-write'], '0', '/work is scratch');
+      assert.equal(out['tmp-write'], '0', `/tmp is scratch: ${out['tmp-error']}`);
+      assert.equal(out['credential-in-env'], '0');
+      assert.equal(out.marker, '0', "the operator's environment is visible");
+      assert.equal(out.proxy, 'http://127.0.0.1:8787');
+      assert.deepEqual(leftovers(runtime), NOTHING);
+    });
+
+    it('contains a fork bomb and a memory bomb', async (t) => {
+      const gw = await startGatewayFixture(t);
+      const args = privateRunArgs(runtime, gw);
+      // busybox sh gives up when fork fails. The same script under a higher
+      // limit runs all its processes (counted with builtins alone), so the
+      // failure is the limit's.
+      const bomb =
+        'i=0; while [ $i -lt 100 ]; do sleep 5 & i=$((i+1)); done; n=0; for p in /proc/[0-9]*; do n=$((n+1)); done; echo "procs=$n"; exit 0';
+      const limited = await mintfsRun(runtime, [
+        ...args,
+        '--pids',
+        '32',
+        '--',
+        'busybox',
+        'sh',
+        '-c',
+        bomb,
+      ]);
+      assert.notEqual(limited.code, 0, limited.stdout);
+      assert.match(limited.stderr, /fork/i);
+      assert.equal(fields(limited.stdout).procs, undefined);
+      const roomy = await mintfsRun(runtime, [
+        ...args,
+        '--pids',
+        '256',
+        '--',
+        'busybox',
+        'sh',
+        '-c',
+        bomb,
+      ]);
+      assert.equal(roomy.code, 0, roomy.stderr);
+      assert.ok(Number(fields(roomy.stdout).procs) > 100, roomy.stdout);
+      // A shell variable of 300 MB under --memory 64M: killed before it is whole.
+      const memory = await mintfsRun(runtime, [
+        ...args,
+        '--memory',
+        '64M',
+        '--',
+        'busybox',
+        'sh',
+        '-c',
+        "x=$(head -c 300000000 /dev/zero | tr '\\0' a); echo survived",
+      ]);
+      assert.ok(!memory.stdout.includes('survived'), 'a 300 MB shell variable fit in 64M');
+      assert.notEqual(memory.code, 0);
+      assert.deepEqual(leftovers(runtime), NOTHING);
+    });
+
+    it('passes a signal to the command and leaves with its status', async (t) => {
+      const gw = await startGatewayFixture(t);
+      const child = spawnMintfs(runtime, [
+        ...privateRunArgs(runtime, gw),
+        '--',
+        'busybox',
+        'sh',
+        '-c',
+        'trap "echo got-term; exit 42" TERM; echo started; while true; do sleep 0.1; done',
+      ]);
+      teardownOf(t).add(() => child.kill('SIGKILL'));
+      let stdout = '';
+      child.stdout?.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+      child.stderr?.resume();
+      const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+      await pollUntil('the command to set its trap', () => stdout.includes('started'), 30_000);
+      child.kill('SIGTERM');
+      assert.equal(await exited, 42, stdout);
+      assert.match(stdout, /got-term/);
+      assert.deepEqual(leftovers(runtime), NOTHING);
+    });
+
+    it('with HTTPS interception, trusts the CA certificate alone, under every variable', async (t) => {
+      const gw = await startGatewayFixture(t, { intercept: { hosts: ['api.github.com'] } });
+      const script = `
+        env | grep -E '^(SSL_CERT_FILE|CURL_CA_BUNDLE|REQUESTS_CA_BUNDLE|NODE_EXTRA_CA_CERTS|GIT_SSL_CAINFO|PIP_CERT|AWS_CA_BUNDLE|HTTPS_PROXY)='
+        echo "certs=$(grep -c 'BEGIN CERTIFICATE' /etc/ssl/certs/ca-certificates.crt)"
+        echo "keys=$(find /etc /work /tmp /run /secrets -type f 2>/dev/null | while read -r f; do grep -l 'PRIVATE KEY' "$f"; done | tr '\\n' ' ')"
+      `;
+      const result = await mintfsRun(runtime, [
+        ...privateRunArgs(runtime, gw, true),
+        '--',
+        'busybox',
+        'sh',
+        '-c',
+        script,
+      ]);
+      assert.equal(result.code, 0, result.stderr);
+      const out = fields(result.stdout);
+      for (const name of EXPECTED_TRUST_VARIABLES)
+        assert.equal(out[name], '/etc/ssl/certs/ca-certificates.crt', name);
+      assert.equal(out.HTTPS_PROXY, 'http://127.0.0.1:8787');
+      assert.equal(out.certs, '1');
+      assert.equal(out.keys, '', 'a private key is readable inside');
+      assert.deepEqual(leftovers(runtime), NOTHING);
+    });
+
+    it('keeps reading through a daemon restart (--takeover) of a running --mount', async (t) => {
+      await followsTakeover(t, runtime);
+    });
+  });
+}
+
+/** The uid the restart test's mount and sandbox share (no host process has it). */
+const SHARED_UID = 2_100_000_001;
+
+/**
+ * A mount served with --shared-parent, a sandbox reading its token in a
+ * loop, and a second daemon taking the mount over while it reads: not one
+ * read may fail, before, during or after (when only the new daemon serves).
+ */
+async function followsTakeover(t: TestContext, runtime: Runtime): Promise<void> {
+  const teardown = teardownOf(t);
+  const gw = await startGatewayFixture(t);
+  const profile = join(gw.dir, 'shared.yaml');
+  writeFileSync(
+    profile,
+    upstreamProfile('restarted-agent', `uid: ${SHARED_UID}\ngid: ${SHARED_UID}\n`),
+  );
+  mkdirSync('/run/mintfs-test', { recursive: true });
+  const parent = mkdtempSync(`/run/mintfs-test/${runtime.name}-`);
+  chmodSync(parent, 0o755);
+  const mountpoint = join(parent, 'secrets');
+  teardown.add(() => {
+    // After the daemons (registered later, so stopped first): the parent's self-bind, then the directory.
+    try {
+      execFileSync('umount', ['--lazy', parent], { stdio: 'ignore' });
+    } catch {
+      // not mounted
+    }
+    rmSync(parent, { recursive: true, force: true });
+  });
+  const work = tempDir(t);
+  chownSync(work, SHARED_UID, SHARED_UID);
+
+  const daemon = (extra: string[]): ChildProcess => {
+    const child = spawn(
+      process.execPath,
+      [CLI, 'mount', profile, mountpoint, '--keys', gw.keysDir, ...extra],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    child.stderr?.resume();
+    teardown.add(async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const gone = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await gone;
+    });
+    return child;
+  };
+  const first = daemon(['--shared-parent']);
+  await pollUntil(
+    'the first daemon to serve',
+    () => existsSync(join(mountpoint, 'github', 'token')),
+    15_000,
+  );
+
+  const loop = `
+    ok=0; fail=0
+    while [ ! -e /work/stop ]; do
+      T=$(cat /secrets/github/token 2>/dev/null)
+      if [ \${#T} -gt 100 ]; then ok=$((ok+1)); else fail=$((fail+1)); fi
+      echo "$ok $fail" > /work/progress.new; mv /work/progress.new /work/progress
+    done
+    echo "ok=$ok"; echo "fail=$fail"
+  `;
+  const run = spawnMintfs(runtime, [
+    'run',
+    ...runtime.args(),
+    '--mount',
+    mountpoint,
+    '--gateway',
+    gatewayConfig(gw),
+    '--keys',
+    gw.keysDir,
+    '--uid',
+    String(SHARED_UID),
+    '--workdir',
+    work,
+    '--',
+    'busybox',
+    'sh',
+    '-c',
+    loop,
+  ]);
+  teardown.add(() => run.kill('SIGKILL'));
+  let stdout = '';
+  let stderr = '';
+  run.stdout?.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  run.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  const finished = new Promise<number | null>((resolve) => run.once('close', resolve));
+  const progress = (): { ok: number; fail: number } => {
+    try {
+      const [ok, fail] = readFileSync(join(work, 'progress'), 'utf8').trim().split(' ');
+      return { ok: Number(ok), fail: Number(fail) };
+    } catch {
+      return { ok: 0, fail: 0 };
+    }
+  };
+  const readsPast = (count: number, what: string) =>
+    pollUntil(
+      what,
+      () => {
+        if (run.exitCode !== null) throw new Error(`mintfs run ended: ${stderr}`);
+        return progress().ok >= count;
+      },
+      30_000,
+    );
+  await readsPast(20, 'the sandbox to read tokens');
+
+  const second = daemon(['--takeover']);
+  const firstExit = await new Promise<number | null>((resolve) => first.once('exit', resolve));
+  assert.equal(firstExit, 0, 'the first daemon hands over and exits 0');
+  assert.equal(second.exitCode, null, 'the second daemon serves');
+  // Only the new daemon is left: reads go on, served by it.
+  await readsPast(progress().ok + 50, 'reads after the old daemon has gone');
+
+  writeFileSync(join(work, 'stop'), '');
+  assert.equal(await finished, 0, stderr);
+  const out = fields(stdout);
+  assert.equal(out.fail, '0', `reads failed across the takeover (ok=${out.ok})`);
+  assert.ok(Number(out.ok) >= 70, out.ok);
+  assert.deepEqual(leftovers(runtime), NOTHING);
+}
+
+describe('runtime-specific input', () => {
+  it('refuses --image or --rootfs without their runtime, and a missing runsc, in one line', async (t) => {
+    const gw = await startGatewayFixture(t);
+    const [bwrap, runc, docker] = RUNTIMES as [Runtime, Runtime, Runtime];
+    const base = privateRunArgs(bwrap, gw);
+    const cases: Array<[string[], RegExp]> = [
+      [['--runtime', 'docker'], /^mintfs: --image: name the image to run with --runtime docker$/],
+      [['--image', 'x'], /^mintfs: --image: only with --runtime docker$/],
+      [
+        ['--runtime', 'runc'],
+        /^mintfs: --rootfs: name the root file system to run with --runtime runc$/,
+      ],
+      [['--rootfs', rootfs], /^mintfs: --rootfs: only with --runtime runc or runsc$/],
+      [['--runtime', 'runc', '--rootfs', '/'], /^mintfs: --rootfs \/: the host's root is not/],
+      [
+        ['--runtime', 'runc', '--rootfs', join(gw.dir, 'missing')],
+        /^mintfs: --rootfs .*missing: ENOENT/,
+      ],
+    ];
+    for (const [extra, message] of cases) {
+      const result = await mintfsRun(runc, [...base, ...extra, '--', 'true']);
+      assert.equal(result.code, 2, `${extra.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr.trim(), message);
+    }
+    // runsc is not installed here: said plainly, nothing left behind.
+    const runsc = await mintfsRun(runc, [
+      ...base,
+      '--runtime',
+      'runsc',
+      '--rootfs',
+      rootfs,
+      '--',
+      'true',
+    ]);
+    assert.equal(runsc.code, 3, runsc.stderr);
+    assert.match(runsc.stderr, /^mintfs: --runtime runsc: runsc \(gVisor\) is not installed/m);
+    assert.deepEqual(leftovers(runc), NOTHING);
+    // An image the engine cannot get fails the run with Docker's reason.
+    const absent = await mintfsRun(docker, [
+      ...base,
+      '--runtime',
+      'docker',
+      '--image',
+      'mintfs-no-such-image:1',
+      '--',
+      'true',
+    ]);
+    assert.equal(absent.code, 3, absent.stderr);
+    assert.match(absent.stderr, /\nmintfs: docker create of image mintfs-no-such-image:1 failed: /);
+    assert.deepEqual(leftovers(docker), NOTHING);
+  });
+
+  it('refuses a followed mount whose parent holds anything else (the sandbox would see it)', async (t) => {
+    const gw = await startGatewayFixture(t);
+    const teardown = teardownOf(t);
+    mkdirSync('/run/mintfs-test', { recursive: true });
+    const parent = mkdtempSync('/run/mintfs-test/crowded-');
+    chmodSync(parent, 0o755);
+    const mountpoint = join(parent, 'secrets');
+    const profile = join(gw.dir, 'shared.yaml');
+    writeFileSync(
+      profile,
+      upstreamProfile('crowded-agent', `uid: ${SHARED_UID}\ngid: ${SHARED_UID}\n`),
+    );
+    teardown.add(() => {
+      try {
+        execFileSync('umount', ['--lazy', parent], { stdio: 'ignore' });
+      } catch {
+        // not mounted
+      }
+      rmSync(parent, { recursive: true, force: true });
+    });
+    const child = spawn(
+      process.execPath,
+      [CLI, 'mount', profile, mountpoint, '--keys', gw.keysDir, '--shared-parent'],
+      { stdio: 'ignore' },
+    );
+    teardown.add(async () => {
+      if (child.exitCode !== null) return;
+      const gone = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await gone;
+    });
+    await pollUntil('the daemon to serve', () => existsSync(join(mountpoint, 'github')), 15_000);
+    writeFileSync(join(parent, 'gateway.sock'), '');
+    const result = await mintfsRun(RUNTIMES[0] as Runtime, [
+      'run',
+      '--mount',
+      mountpoint,
+      '--gateway',
+      gatewayConfig(gw),
+      '--keys',
+      gw.keysDir,
+      '--uid',
+      String(SHARED_UID),
+      '--',
+      'true',
+    ]);
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(
+      result.stderr,
+      /^mintfs: --mount .*secrets: its parent .* also holds "gateway.sock", which the sandbox would see/m,
+    );
+    assert.deepEqual(leftovers(RUNTIMES[0] as Runtime), NOTHING);
+  });
+});
