@@ -29,11 +29,12 @@ packages=(
   ca-certificates
   libseccomp-dev # the seccomp filter helper for mintfs run (native/seccomp-bpf.c)
   bubblewrap     # mintfs run's sandbox
-  runc           # the OCI runtime path (scripts/runc/), tested for real
+  runc           # mintfs run --runtime runc, tested for real
   docker.io      # mintfs run --runtime docker, tested against a private dockerd
+  docker-compose # runs the compose example (mount-profiles/compose) against that dockerd
   socat          # the loopback-to-gateway bridge inside a sandbox's network namespace
   apparmor       # apparmor_parser, to check the shipped profile parses
-  iproute2       # ip netns for the runc network namespace
+  iproute2       # ip: loopback up in the runc container's network namespace
 )
 
 if [ "${1:-}" = bench ]; then

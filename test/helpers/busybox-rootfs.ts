@@ -5,6 +5,7 @@
  * `cat`s. Docker imports it as an image; runc runs it as is. It has no
  * /secrets, /work or /etc/ssl: the runtimes make what they mount.
  */
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
@@ -34,13 +35,6 @@ const APPLETS = [
   'cut',
 ];
 
-/** coreutils cat and what the dynamic linker needs for it (x86-64 Debian paths). */
-const COREUTILS_CAT = [
-  '/usr/bin/cat',
-  '/lib/x86_64-linux-gnu/libc.so.6',
-  '/lib64/ld-linux-x86-64.so.2',
-];
-
 export function buildBusyboxRootfs(rootfs: string): string {
   for (const sub of ['bin', 'usr/bin', 'etc', 'tmp', 'proc', 'dev', 'sys', 'run'])
     mkdirSync(join(rootfs, sub), { recursive: true });
@@ -49,10 +43,19 @@ export function buildBusyboxRootfs(rootfs: string): string {
     throw new Error('/bin/busybox is not an ELF binary (install busybox-static)');
   copyFileSync('/bin/busybox', join(rootfs, 'bin', 'busybox'));
   for (const applet of [...APPLETS, 'cat']) symlinkSync('busybox', join(rootfs, 'bin', applet));
-  for (const file of COREUTILS_CAT) {
+  addProgram(rootfs, '/usr/bin/cat');
+  writeFileSync(join(rootfs, 'etc', 'passwd'), 'root:x:0:0::/:/bin/sh\n');
+  return rootfs;
+}
+
+/** Copies a dynamically linked program of this machine, and every library ldd names for it. */
+export function addProgram(rootfs: string, program: string): void {
+  const libraries = execFileSync('ldd', [program], { encoding: 'utf8' })
+    .split('\n')
+    .map((line) => /(\/\S+) \(0x/.exec(line)?.[1])
+    .filter((path): path is string => path !== undefined);
+  for (const file of [program, ...libraries]) {
     mkdirSync(join(rootfs, dirname(file)), { recursive: true });
     copyFileSync(file, join(rootfs, file));
   }
-  writeFileSync(join(rootfs, 'etc', 'passwd'), 'root:x:0:0::/:/bin/sh\n');
-  return rootfs;
 }

@@ -15,11 +15,13 @@ export function runAsync(
   args: readonly string[],
   onSpawn?: (pid: number) => void,
   env?: NodeJS.ProcessEnv,
+  cwd?: string,
 ): Promise<Completed> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(env === undefined ? {} : { env }),
+      ...(cwd === undefined ? {} : { cwd }),
     });
     let stdout = '';
     let stderr = '';

@@ -19,6 +19,7 @@ import {
   readFileSync,
   readdirSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -26,7 +27,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { RUN_DIR } from '../../src/contain/run-sandbox.js';
 import { RUN_UID_COUNT, RUN_UID_FIRST } from '../../src/contain/run-uid.js';
 import { mountedPaths } from '../../src/fuse/mount-table.js';
-import { buildBusyboxRootfs } from '../helpers/busybox-rootfs.js';
+import { addProgram, buildBusyboxRootfs } from '../helpers/busybox-rootfs.js';
 import { startDockerEngine, type DockerEngine } from '../helpers/docker-engine.js';
 import {
   CREDENTIAL,
@@ -34,7 +35,7 @@ import {
   upstreamProfile,
   type GatewayFixture,
 } from '../helpers/gateway-fixture.js';
-import { CLI } from '../helpers/paths.js';
+import { CLI, REPO_ROOT } from '../helpers/paths.js';
 import { pollUntil } from '../helpers/poll.js';
 import { runAsync, type Completed } from '../helpers/spawn.js';
 import { tempDir, teardownOf, type Teardown } from '../helpers/temp.js';
@@ -577,5 +578,114 @@ describe('runtime-specific input', () => {
       /^mintfs: --mount .*secrets: its parent .* also holds "gateway.sock", which the sandbox would see/m,
     );
     assert.deepEqual(leftovers(RUNTIMES[0] as Runtime), NOTHING);
+  });
+});
+
+describe('the Docker Compose example (mount-profiles/compose)', () => {
+  it('runs an agent that reads its token and reaches the upstream through the bridge, and nothing else', async (t) => {
+    const teardown = teardownOf(t);
+    const gw = await startGatewayFixture(t);
+    // One image for both services: busybox, socat (for the bridge), and the
+    // /secrets link the example asks agent images for.
+    const image = 'mintfs-test-compose:1';
+    const root = buildBusyboxRootfs(join(tempDir(t), 'rootfs'));
+    addProgram(root, '/usr/bin/socat');
+    symlinkSync('/run/mintfs/mount/secrets', join(root, 'secrets'));
+    const tarball = join(tempDir(t), 'rootfs.tar');
+    execFileSync('tar', ['-C', root, '-cf', tarball, '.']);
+    engine.docker(['import', tarball, image]);
+
+    // The host side, as the example's comments say: a mount with a shared parent, a gateway on a socket.
+    mkdirSync('/run/mintfs-test', { recursive: true });
+    const agentDir = mkdtempSync('/run/mintfs-test/compose-agent-');
+    const gatewayDir = mkdtempSync('/run/mintfs-test/compose-gateway-');
+    chmodSync(agentDir, 0o755);
+    teardown.add(() => {
+      for (const dir of [agentDir, gatewayDir]) {
+        try {
+          execFileSync('umount', ['--lazy', dir], { stdio: 'ignore' });
+        } catch {
+          // not mounted
+        }
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+    const profile = join(gw.dir, 'compose.yaml');
+    writeFileSync(
+      profile,
+      upstreamProfile('compose-agent', `uid: ${SHARED_UID}\ngid: ${SHARED_UID}\n`),
+    );
+    const gatewayFile = join(gw.dir, 'compose-gateway.yaml');
+    writeFileSync(
+      gatewayFile,
+      readFileSync(gatewayConfig(gw), 'utf8').replace(
+        'listen: [127.0.0.1:0]',
+        `listen: [unix:${gatewayDir}/gateway.sock]`,
+      ),
+    );
+    const host = (args: string[]): ChildProcess => {
+      const child = spawn(process.execPath, [CLI, ...args, '--keys', gw.keysDir], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      child.stderr?.resume();
+      teardown.add(async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const gone = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await gone;
+      });
+      return child;
+    };
+    host(['mount', profile, join(agentDir, 'secrets'), '--shared-parent']);
+    host(['gateway', gatewayFile]);
+    await pollUntil(
+      'the mount and the gateway',
+      () =>
+        existsSync(join(agentDir, 'secrets', 'github')) &&
+        existsSync(join(gatewayDir, 'gateway.sock')),
+      15_000,
+    );
+
+    const composeDir = join(REPO_ROOT, 'mount-profiles', 'compose');
+    const project = `mintfs${process.pid}`;
+    const env = {
+      ...process.env,
+      DOCKER_HOST: engine.host,
+      AGENT_IMAGE: image,
+      BRIDGE_IMAGE: image,
+      AGENT_UID: String(SHARED_UID),
+      MINTFS_AGENT_DIR: agentDir,
+      MINTFS_GATEWAY_DIR: gatewayDir,
+    };
+    const compose = (args: string[]) =>
+      runAsync('docker-compose', ['--project-name', project, ...args], undefined, env, composeDir);
+    teardown.add(() => compose(['down', '--volumes', '--remove-orphans']));
+    const script = `
+      echo "uid=$(id -u)"
+      grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status | tr -d ' \\t' | sed 's/:/=/'
+      T=$(cat /secrets/github/token); echo "token=\${#T}"
+      echo "status=$(wget -q -S -O /dev/null --header "Authorization: Bearer $T" http://localhost/repos/acme/widgets/pulls 2>&1 | grep -c 'HTTP/1.1 200')"
+      echo "routes=$(wc -l < /proc/net/route)"
+      ls /run/mintfs/gateway >/dev/null 2>&1; echo "socket-dir=$?"
+      ( echo x > /secrets/github/token ) 2>/dev/null; echo "write=$?"
+      ( echo x > /bin/x ) 2>/dev/null; echo "rootfs-write=$?"
+    `;
+    const result = await compose(['run', '--rm', 'agent', 'sh', '-c', script]);
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    const out = fields(result.stdout);
+    assert.equal(out.uid, String(SHARED_UID));
+    assert.equal(out.CapEff, '0000000000000000');
+    assert.equal(out.NoNewPrivs, '1');
+    assert.equal(out.Seccomp, '2');
+    assert.ok(Number(out.token) > 100, result.stdout);
+    assert.equal(out.status, '1', 'the request through the bridge and gateway succeeded');
+    assert.equal(gw.upstream.requests.at(-1)?.headers.authorization, `token ${CREDENTIAL}`);
+    assert.equal(out.routes, '1', 'a route out');
+    assert.notEqual(out['socket-dir'], '0', "the gateway's socket is in the agent");
+    assert.notEqual(out.write, '0');
+    assert.notEqual(out['rootfs-write'], '0');
+    const down = await compose(['down', '--volumes', '--remove-orphans']);
+    assert.equal(down.code, 0, down.stderr);
+    assert.deepEqual(RUNTIMES[2]?.containers(), [], 'compose down left containers');
   });
 });
