@@ -356,9 +356,11 @@ for (const runtime of RUNTIMES) {
 const SHARED_UID = 2_100_000_001;
 
 /**
- * A mount served with --shared-parent, a sandbox reading its token in a
- * loop, and a second daemon taking the mount over while it reads: not one
- * read may fail, before, during or after (when only the new daemon serves).
+ * A running mount served with --shared-parent and a running gateway, a
+ * sandbox reading its token in a loop, and a second daemon taking the mount
+ * over while it reads: not one read may fail, before, during or after (when
+ * only the new daemon serves), and a request through the gateway works at
+ * the end.
  */
 async function followsTakeover(t: TestContext, runtime: Runtime): Promise<void> {
   const teardown = teardownOf(t);
@@ -414,14 +416,20 @@ async function followsTakeover(t: TestContext, runtime: Runtime): Promise<void> 
       echo "$ok $fail" > /work/progress.new; mv /work/progress.new /work/progress
     done
     echo "ok=$ok"; echo "fail=$fail"
+    T=$(cat /secrets/github/token)
+    echo "status=$(busybox wget -q -S -O /dev/null --header "Authorization: Bearer $T" http://localhost/repos/acme/widgets/pulls 2>&1 | grep -c 'HTTP/1.1 200')"
   `;
+  // The running gateway's socket, for the sandbox user (the bridge of runc
+  // and Docker connects as root; bubblewrap's runs inside, as that user).
+  chmodSync(gw.dir, 0o711);
+  chownSync(gw.socketPath, SHARED_UID, SHARED_UID);
   const run = spawnMintfs(runtime, [
     'run',
     ...runtime.args(),
     '--mount',
     mountpoint,
-    '--gateway',
-    gatewayConfig(gw),
+    '--gateway-socket',
+    gw.socketPath,
     '--keys',
     gw.keysDir,
     '--uid',
@@ -471,6 +479,12 @@ async function followsTakeover(t: TestContext, runtime: Runtime): Promise<void> 
   const out = fields(stdout);
   assert.equal(out.fail, '0', `reads failed across the takeover (ok=${out.ok})`);
   assert.ok(Number(out.ok) >= 70, out.ok);
+  assert.equal(
+    out.status,
+    '1',
+    'a request through the running gateway, with a token of the new daemon',
+  );
+  assert.equal(gw.upstream.requests.at(-1)?.headers.authorization, `token ${CREDENTIAL}`);
   assert.deepEqual(leftovers(runtime), NOTHING);
 }
 
