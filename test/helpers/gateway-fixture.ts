@@ -185,3 +185,33 @@ export async function startGatewayFixture(
       ).token,
   };
 }
+
+/**
+ * A gateway config of its own for `mintfs run --gateway` in front of the
+ * fixture's upstream (run-gateway.yaml in the fixture's directory; with
+ * interception of `intercept` hosts through the fixture's CA). Returns its path.
+ */
+export function runGatewayConfig(gw: GatewayFixture, intercept?: readonly string[]): string {
+  const config = join(gw.dir, 'run-gateway.yaml');
+  writeFileSync(
+    config,
+    [
+      'listen: [127.0.0.1:0]',
+      'upstreams:',
+      '  github:',
+      `    url: ${gw.upstream.url}`,
+      `    credential: { file: ${gw.credentialFile} }`,
+      '    inject: "Authorization: token {credential}"',
+      `    ca: ${join(gw.dir, 'ca.pem')}`,
+      ...(intercept === undefined
+        ? []
+        : [
+            `    hosts: [${intercept.join(', ')}]`,
+            'intercept:',
+            `  ca: ${join(gw.dir, 'intercept-ca')}`,
+          ]),
+      '',
+    ].join('\n'),
+  );
+  return config;
+}

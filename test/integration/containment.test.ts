@@ -31,6 +31,7 @@ import { addProgram, buildBusyboxRootfs } from '../helpers/busybox-rootfs.js';
 import { startDockerEngine, type DockerEngine } from '../helpers/docker-engine.js';
 import {
   CREDENTIAL,
+  runGatewayConfig,
   startGatewayFixture,
   upstreamProfile,
   type GatewayFixture,
@@ -96,24 +97,7 @@ const RUNTIMES: Runtime[] = [
 
 /** A gateway config for the fixture's upstream (optionally intercepting api.github.com). */
 function gatewayConfig(gw: GatewayFixture, intercept = false): string {
-  const config = join(gw.dir, 'run-gateway.yaml');
-  writeFileSync(
-    config,
-    [
-      'listen: [127.0.0.1:0]',
-      'upstreams:',
-      '  github:',
-      `    url: ${gw.upstream.url}`,
-      `    credential: { file: ${gw.credentialFile} }`,
-      '    inject: "Authorization: token {credential}"',
-      `    ca: ${join(gw.dir, 'ca.pem')}`,
-      ...(intercept
-        ? ['    hosts: [api.github.com]', 'intercept:', `  ca: ${join(gw.dir, 'intercept-ca')}`]
-        : []),
-      '',
-    ].join('\n'),
-  );
-  return config;
+  return runGatewayConfig(gw, intercept ? ['api.github.com'] : undefined);
 }
 
 /** `mintfs run` options for a private mount and gateway on `runtime`. */
@@ -352,6 +336,39 @@ for (const runtime of RUNTIMES) {
   });
 }
 
+/** A `mintfs` process on the host (a mount daemon, a gateway), stopped with SIGTERM at the end. */
+function hostMintfs(teardown: Teardown, args: readonly string[]): ChildProcess {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  child.stderr?.resume();
+  teardown.add(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await gone;
+  });
+  return child;
+}
+
+/**
+ * A directory of the test's own under /run/mintfs-test, traversable by the
+ * sandbox user, for a mount's shared parent; its self-bind (if
+ * --shared-parent made one) and itself removed at the end.
+ */
+function runTestDir(teardown: Teardown, prefix: string): string {
+  mkdirSync('/run/mintfs-test', { recursive: true });
+  const dir = mkdtempSync(`/run/mintfs-test/${prefix}-`);
+  chmodSync(dir, 0o755);
+  teardown.add(() => {
+    try {
+      execFileSync('umount', ['--lazy', dir], { stdio: 'ignore' });
+    } catch {
+      // not mounted
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return dir;
+}
+
 /** The uid the restart test's mount and sandbox share (no host process has it). */
 const SHARED_UID = 2_100_000_001;
 
@@ -370,37 +387,13 @@ async function followsTakeover(t: TestContext, runtime: Runtime): Promise<void> 
     profile,
     upstreamProfile('restarted-agent', `uid: ${SHARED_UID}\ngid: ${SHARED_UID}\n`),
   );
-  mkdirSync('/run/mintfs-test', { recursive: true });
-  const parent = mkdtempSync(`/run/mintfs-test/${runtime.name}-`);
-  chmodSync(parent, 0o755);
-  const mountpoint = join(parent, 'secrets');
-  teardown.add(() => {
-    // After the daemons (registered later, so stopped first): the parent's self-bind, then the directory.
-    try {
-      execFileSync('umount', ['--lazy', parent], { stdio: 'ignore' });
-    } catch {
-      // not mounted
-    }
-    rmSync(parent, { recursive: true, force: true });
-  });
+  // Registered before the daemons, so removed after they stop.
+  const mountpoint = join(runTestDir(teardown, runtime.name), 'secrets');
   const work = tempDir(t);
   chownSync(work, SHARED_UID, SHARED_UID);
 
-  const daemon = (extra: string[]): ChildProcess => {
-    const child = spawn(
-      process.execPath,
-      [CLI, 'mount', profile, mountpoint, '--keys', gw.keysDir, ...extra],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    child.stderr?.resume();
-    teardown.add(async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const gone = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await gone;
-    });
-    return child;
-  };
+  const daemon = (extra: string[]): ChildProcess =>
+    hostMintfs(teardown, ['mount', profile, mountpoint, '--keys', gw.keysDir, ...extra]);
   const first = daemon(['--shared-parent']);
   await pollUntil(
     'the first daemon to serve',
@@ -543,34 +536,14 @@ describe('runtime-specific input', () => {
   it('refuses a followed mount whose parent holds anything else (the sandbox would see it)', async (t) => {
     const gw = await startGatewayFixture(t);
     const teardown = teardownOf(t);
-    mkdirSync('/run/mintfs-test', { recursive: true });
-    const parent = mkdtempSync('/run/mintfs-test/crowded-');
-    chmodSync(parent, 0o755);
+    const parent = runTestDir(teardown, 'crowded');
     const mountpoint = join(parent, 'secrets');
     const profile = join(gw.dir, 'shared.yaml');
     writeFileSync(
       profile,
       upstreamProfile('crowded-agent', `uid: ${SHARED_UID}\ngid: ${SHARED_UID}\n`),
     );
-    teardown.add(() => {
-      try {
-        execFileSync('umount', ['--lazy', parent], { stdio: 'ignore' });
-      } catch {
-        // not mounted
-      }
-      rmSync(parent, { recursive: true, force: true });
-    });
-    const child = spawn(
-      process.execPath,
-      [CLI, 'mount', profile, mountpoint, '--keys', gw.keysDir, '--shared-parent'],
-      { stdio: 'ignore' },
-    );
-    teardown.add(async () => {
-      if (child.exitCode !== null) return;
-      const gone = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await gone;
-    });
+    hostMintfs(teardown, ['mount', profile, mountpoint, '--keys', gw.keysDir, '--shared-parent']);
     await pollUntil('the daemon to serve', () => existsSync(join(mountpoint, 'github')), 15_000);
     writeFileSync(join(parent, 'gateway.sock'), '');
     const result = await mintfsRun(RUNTIMES[0] as Runtime, [
@@ -610,20 +583,8 @@ describe('the Docker Compose example (mount-profiles/compose)', () => {
     engine.docker(['import', tarball, image]);
 
     // The host side, as the example's comments say: a mount with a shared parent, a gateway on a socket.
-    mkdirSync('/run/mintfs-test', { recursive: true });
-    const agentDir = mkdtempSync('/run/mintfs-test/compose-agent-');
-    const gatewayDir = mkdtempSync('/run/mintfs-test/compose-gateway-');
-    chmodSync(agentDir, 0o755);
-    teardown.add(() => {
-      for (const dir of [agentDir, gatewayDir]) {
-        try {
-          execFileSync('umount', ['--lazy', dir], { stdio: 'ignore' });
-        } catch {
-          // not mounted
-        }
-        rmSync(dir, { recursive: true, force: true });
-      }
-    });
+    const agentDir = runTestDir(teardown, 'compose-agent');
+    const gatewayDir = runTestDir(teardown, 'compose-gateway');
     const profile = join(gw.dir, 'compose.yaml');
     writeFileSync(
       profile,
@@ -637,21 +598,15 @@ describe('the Docker Compose example (mount-profiles/compose)', () => {
         `listen: [unix:${gatewayDir}/gateway.sock]`,
       ),
     );
-    const host = (args: string[]): ChildProcess => {
-      const child = spawn(process.execPath, [CLI, ...args, '--keys', gw.keysDir], {
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
-      child.stderr?.resume();
-      teardown.add(async () => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        const gone = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGTERM');
-        await gone;
-      });
-      return child;
-    };
-    host(['mount', profile, join(agentDir, 'secrets'), '--shared-parent']);
-    host(['gateway', gatewayFile]);
+    hostMintfs(teardown, [
+      'mount',
+      profile,
+      join(agentDir, 'secrets'),
+      '--shared-parent',
+      '--keys',
+      gw.keysDir,
+    ]);
+    hostMintfs(teardown, ['gateway', gatewayFile, '--keys', gw.keysDir]);
     await pollUntil(
       'the mount and the gateway',
       () =>

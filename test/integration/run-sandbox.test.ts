@@ -13,6 +13,7 @@ import { mountedPaths } from '../../src/fuse/mount-table.js';
 import { diagnostics, runCli } from '../helpers/cli.js';
 import {
   CREDENTIAL,
+  runGatewayConfig,
   startGatewayFixture,
   upstreamProfile,
   type GatewayFixture,
@@ -34,27 +35,7 @@ function runArgs(gw: GatewayFixture, intercept?: { hosts: string[] }): string[] 
       ? PROFILE
       : PROFILE.replace('hosts: [localhost]', `hosts: [${intercept.hosts.join(', ')}]`),
   );
-  const config = join(gw.dir, 'run-gateway.yaml');
-  writeFileSync(
-    config,
-    [
-      'listen: [127.0.0.1:0]',
-      'upstreams:',
-      '  github:',
-      `    url: ${gw.upstream.url}`,
-      `    credential: { file: ${gw.credentialFile} }`,
-      '    inject: "Authorization: token {credential}"',
-      `    ca: ${join(gw.dir, 'ca.pem')}`,
-      ...(intercept === undefined
-        ? []
-        : [
-            `    hosts: [${intercept.hosts.join(', ')}]`,
-            'intercept:',
-            `  ca: ${join(gw.dir, 'intercept-ca')}`,
-          ]),
-      '',
-    ].join('\n'),
-  );
+  const config = runGatewayConfig(gw, intercept?.hosts);
   return ['run', '--profile', profile, '--gateway', config, '--keys', gw.keysDir];
 }
 
