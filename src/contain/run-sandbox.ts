@@ -466,7 +466,9 @@ async function requireReachable(
     const child = spawn(
       SETPRIV,
       [`--reuid=${identity.uid}`, `--regid=${identity.gid}`, '--clear-groups', ...probe],
-      { stdio: ['ignore', 'pipe', 'ignore'], env: {} },
+      // From /: find must be able to come back to its starting directory,
+      // and the caller's (a private checkout, a home) may be closed to that uid.
+      { stdio: ['ignore', 'pipe', 'ignore'], env: {}, cwd: '/' },
     );
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));

@@ -124,10 +124,11 @@ function mintfsRun(runtime: Runtime, args: readonly string[]): Promise<Completed
   });
 }
 
-function spawnMintfs(runtime: Runtime, args: readonly string[]): ChildProcess {
+function spawnMintfs(runtime: Runtime, args: readonly string[], cwd?: string): ChildProcess {
   return spawn(process.execPath, [CLI, ...args], {
     env: { ...process.env, ...runtime.env() },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(cwd === undefined ? {} : { cwd }),
   });
 }
 
@@ -416,25 +417,31 @@ async function followsTakeover(t: TestContext, runtime: Runtime): Promise<void> 
   // and Docker connects as root; bubblewrap's runs inside, as that user).
   chmodSync(gw.dir, 0o711);
   chownSync(gw.socketPath, SHARED_UID, SHARED_UID);
-  const run = spawnMintfs(runtime, [
-    'run',
-    ...runtime.args(),
-    '--mount',
-    mountpoint,
-    '--gateway-socket',
-    gw.socketPath,
-    '--keys',
-    gw.keysDir,
-    '--uid',
-    String(SHARED_UID),
-    '--workdir',
-    work,
-    '--',
-    'busybox',
-    'sh',
-    '-c',
-    loop,
-  ]);
+  const run = spawnMintfs(
+    runtime,
+    [
+      'run',
+      ...runtime.args(),
+      '--mount',
+      mountpoint,
+      '--gateway-socket',
+      gw.socketPath,
+      '--keys',
+      gw.keysDir,
+      '--uid',
+      String(SHARED_UID),
+      '--workdir',
+      work,
+      '--',
+      'busybox',
+      'sh',
+      '-c',
+      loop,
+    ],
+    // Started from a directory the sandbox user cannot enter (a private
+    // checkout): mintfs run's checks as that user must not depend on it.
+    tempDir(t),
+  );
   teardown.add(() => run.kill('SIGKILL'));
   let stdout = '';
   let stderr = '';
