@@ -32,6 +32,7 @@ packages=(
   runc           # mintfs run --runtime runc, tested for real
   docker.io      # mintfs run --runtime docker, tested against a private dockerd
   docker-compose # runs the compose example (mount-profiles/compose) against that dockerd
+  redis-server   # shared state for many gateways (use budgets, revocations), tested with a real one
   socat          # the loopback-to-gateway bridge inside a sandbox's network namespace
   apparmor       # apparmor_parser, to check the shipped profile parses
   iproute2       # ip: loopback up in the runc container's network namespace

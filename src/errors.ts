@@ -28,6 +28,7 @@ export type MintfsErrorCode =
   | 'ERR_TOKEN_SIGNATURE'
   | 'ERR_TOKEN_EXPIRED'
   | 'ERR_TOKEN_REVOKED'
+  | 'ERR_TOKEN_USES_SPENT'
   | 'ERR_CAVEAT_UNKNOWN'
   | 'ERR_CAVEAT_MALFORMED'
   | 'ERR_CAVEAT_UNSATISFIED'
@@ -60,7 +61,9 @@ export type MintfsErrorCode =
   | 'ERR_NATIVE_UNAVAILABLE'
   | 'ERR_READER_DENIED'
   // sandboxes
-  | 'ERR_SANDBOX_FAILED';
+  | 'ERR_SANDBOX_FAILED'
+  // shared state (Redis)
+  | 'ERR_STATE_UNAVAILABLE';
 
 export class MintfsError extends Error {
   override readonly name = 'MintfsError';

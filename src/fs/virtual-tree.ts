@@ -66,6 +66,7 @@ function virtualFile(profile: Profile, path: string, spec: FileSpec): VirtualFil
       methods: spec.methods,
       paths: spec.paths,
       ttlMs: spec.ttl ?? profile.ttl,
+      ...(spec.uses === undefined ? {} : { uses: spec.uses }),
     },
     format: spec.format,
     prefix: spec.prefix ?? '',

@@ -224,6 +224,26 @@ export const LimitsSchema = z
   })
   .describe('Limits that keep slow or hostile clients from pinning the gateway');
 
+const RedisUrl = z.string(textOf('a URL such as redis://127.0.0.1:6379')).refine((text) => {
+  try {
+    const url = new URL(text);
+    return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}, 'is not a redis:// or rediss:// URL');
+
+// A bare URL is shorthand for { url }: one object schema, so errors name the field.
+const RedisSchema = z.preprocess(
+  (value) => (typeof value === 'string' ? { url: value } : value),
+  z.strictObject({
+    url: RedisUrl.describe('redis:// or rediss:// (TLS); user and password in the URL are used'),
+    staleAfter: Duration.prefault('30s').describe(
+      'While Redis is unreachable, revocations keep their last known set; once that set is older than this, every token is refused (503 ERR_STATE_UNAVAILABLE)',
+    ),
+  }),
+);
+
 export const GatewayConfigSchema = z
   .strictObject({
     listen: z
@@ -247,6 +267,19 @@ export const GatewayConfigSchema = z
       .optional()
       .describe(
         'HTTPS interception: CONNECT to a name some upstream lists is answered with a certificate from this CA, and each request inside goes through the same checks. Without it CONNECT is refused',
+      ),
+    redis: RedisSchema.optional().describe(
+      'Shared state for many gateways: use budgets and revocations in Redis (a URL such as redis://127.0.0.1:6379 or rediss://user:pass@host:6380/0, or { url, staleAfter }). A restart is needed to change it',
+    ),
+    metrics: z
+      .string(textOf('an address such as 127.0.0.1:9464'))
+      .regex(
+        /^(\[[0-9a-fA-F:]+\]|[0-9.]+|localhost):[0-9]{1,5}$/,
+        'is not HOST:PORT (an IP address or localhost)',
+      )
+      .optional()
+      .describe(
+        "Serve Prometheus metrics at http://HOST:PORT/metrics on a listener of their own (keep it off the agents' network). A restart is needed to change it",
       ),
     workers: z
       .union([z.number().int().min(1).max(64), z.literal('auto')])

@@ -10,6 +10,7 @@ const STATUS: Partial<Record<MintfsErrorCode, number>> = {
   ERR_TOKEN_SIGNATURE: 401,
   ERR_TOKEN_EXPIRED: 401,
   ERR_TOKEN_REVOKED: 401,
+  ERR_TOKEN_USES_SPENT: 401,
   ERR_KEY_UNKNOWN: 401,
   ERR_KEY_RETIRED: 401,
   ERR_CAVEAT_UNKNOWN: 401,
@@ -24,6 +25,8 @@ const STATUS: Partial<Record<MintfsErrorCode, number>> = {
   ERR_TOO_MANY_REQUESTS: 429,
   ERR_UPSTREAM_UNREACHABLE: 502,
   ERR_UPSTREAM_TIMEOUT: 504,
+  // Shared state the answer depends on is out of reach: fail closed, retry later.
+  ERR_STATE_UNAVAILABLE: 503,
 };
 
 export function statusFor(code: MintfsErrorCode): number {

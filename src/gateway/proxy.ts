@@ -18,6 +18,7 @@ import { overrideProblem } from './request-overrides.js';
 import { routeIntercepted, routeRequest, type Route } from './route.js';
 import { tunnelHostOf } from './tunnel.js';
 import { extractToken } from './token-extract.js';
+import type { UseCounter } from '../state/use-counter.js';
 import type { Verifier } from '../verifier/verifier.js';
 import type { GatewayConfig } from './config.js';
 
@@ -51,6 +52,10 @@ export interface ProxyDeps {
   readonly clock: () => Date;
   /** Requests in flight per agent (or per token without an agent caveat). */
   readonly inFlight: Map<string, number>;
+  /** Counts the uses of tokens with a use budget (`uses` caveat). */
+  readonly useCounter: UseCounter;
+  /** Why no token can be judged now (shared revocations unknown or stale), or undefined. */
+  readonly stateProblem: (now: Date) => string | undefined;
 }
 
 interface Audit {
@@ -130,6 +135,9 @@ export function createProxyHandler(
         'ERR_TOKEN_MISSING',
         `send a mintfs token as Authorization: Bearer <token> (or Basic password)${route.upstream.tokenHeader === undefined ? '' : ` or in ${route.upstream.tokenHeader}`}`,
       );
+    const now = deps.clock();
+    const stale = deps.stateProblem(now);
+    if (stale !== undefined) return refuse('ERR_STATE_UNAVAILABLE', stale);
     const { verdict, token: authenticated } = deps.verifier.check(
       found.token,
       {
@@ -139,7 +147,7 @@ export function createProxyHandler(
         rawPath: route.upstreamPath,
         pathSegments: route.upstreamSegments,
       },
-      deps.clock(),
+      now,
     );
     audit.tokenId = verdict.tokenId;
     audit.agent = verdict.agent;
@@ -170,7 +178,24 @@ export function createProxyHandler(
       else deps.inFlight.set(owner, left);
     });
 
-    forward(req, res, route, runtime, audit, limits);
+    const budget = authenticated?.uses;
+    if (budget === undefined || authenticated === undefined)
+      return forward(req, res, route, runtime, audit, limits);
+    // The last check, so a request refused for anything else spends nothing.
+    void deps.useCounter
+      .spend(authenticated.tokenId, budget, authenticated.expiresAt, now)
+      .then((spent) => {
+        if (spent.ok) return forward(req, res, route, runtime, audit, limits);
+        if (spent.reason === 'spent')
+          return refuse(
+            'ERR_TOKEN_USES_SPENT',
+            `token ${authenticated.tokenId} has made its ${budget} ${budget === 1 ? 'request' : 'requests'} (caveat "uses ${budget}")`,
+          );
+        return refuse(
+          'ERR_STATE_UNAVAILABLE',
+          `the use budget of token ${authenticated.tokenId} cannot be counted (${spent.detail}); refused rather than risk spending it twice`,
+        );
+      });
   };
 }
 

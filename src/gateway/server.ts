@@ -22,6 +22,8 @@ import { createProxyHandler, type GatewayRuntime } from './proxy.js';
 import { createVerifier } from '../verifier/verifier.js';
 import { installNativeHmacChain } from '../verifier/native-hmac.js';
 import { VerificationCache } from './verify-cache.js';
+import { workerCount } from './workers.js';
+import { openGatewayState } from '../state/gateway-state.js';
 import { createConnectHandler } from './tunnel.js';
 import { caPermits, loadCa, type LoadedCa } from '../intercept/ca.js';
 import { LeafIssuer } from '../intercept/leaf-certs.js';
@@ -85,6 +87,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         { event: 'gateway-restart-needed', intercept: next.config.intercept?.ca ?? null },
         'intercept.ca changes only with a restart; still intercepting as before',
       );
+    if (JSON.stringify(next.config.redis) !== JSON.stringify(config.redis))
+      logger.warn(
+        { event: 'gateway-restart-needed', setting: 'redis' },
+        'redis changes only with a restart; still using the Redis it started with',
+      );
     if (listenText(next.config) !== listenText(config))
       logger.warn(
         { event: 'gateway-restart-needed', listen: next.config.listen.map((a) => a.text) },
@@ -94,6 +101,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   });
   const keyring = watchKeyring(options.keysDir, logger);
   const revocations = watchRevocations(revocationsDir(options.keysDir), logger);
+  const state = await openGatewayState(
+    { redis: config.redis, workers: workerCount(config) },
+    logger,
+    clock,
+  );
 
   const limits = config.limits;
   const hmacChain = installNativeHmacChain();
@@ -102,12 +114,14 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     verifier: createVerifier({
       keyring: () => keyring.current,
       reloadKeyringFor: (keyId) => reloadIfKeyAppeared(keyring, keyId),
-      revocations: () => revocations.current,
+      revocations: () => state.revocations(revocations.current),
       cache: new VerificationCache(),
     }),
     logger,
     clock,
     inFlight: new Map(),
+    useCounter: state.useCounter,
+    stateProblem: (now) => state.problem(now),
   });
   // Requests inside intercepted tunnels: the same handler and limits, on a server that never listens.
   const inner = createGatewayServer(
@@ -138,6 +152,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     runtime.close();
     keyring.close();
     revocations.close();
+    await state.close();
     await closeRuntime(runtime.current, true);
     throw err;
   }
@@ -186,6 +201,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         runtime.close();
         keyring.close();
         revocations.close();
+        await state.close();
         await closeRuntime(runtime.current);
         if (options.sharedListeners !== true)
           for (const address of config.listen)

@@ -5,6 +5,7 @@
  */
 import * as z from 'zod';
 import { textOf } from '../config/yaml-config.js';
+import { MAX_USES } from '../token/caveats.js';
 import { MAX_TTL_MS, TOKEN_LIMITS } from '../token/limits.js';
 import { pathGlobProblem } from '../token/path-glob.js';
 import {
@@ -134,6 +135,15 @@ export const FileSpecSchema = z
       .min(1, 'must list at least one path glob')
       .describe('Request path globs (`path` caveat): * within a segment, ** for any segments'),
     ttl: Ttl.optional().describe('Per-file token lifetime; overrides the profile ttl'),
+    uses: z
+      .number(textOf('a whole number of requests'))
+      .int('must be a whole number')
+      .min(1, 'must be at least 1')
+      .max(MAX_USES, `must be at most ${MAX_USES}`)
+      .optional()
+      .describe(
+        'Requests each token may make (`uses` caveat), counted by the gateway per token id: 1 makes single-use tokens; no limit when absent',
+      ),
     format: z
       .enum(TOKEN_FORMATS)
       .default('raw')

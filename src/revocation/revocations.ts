@@ -123,12 +123,11 @@ export type RevocationRequest =
   | { readonly kind: 'token'; readonly tokenId: string }
   | { readonly kind: 'agent'; readonly agent: string; readonly before?: Date | undefined };
 
-/** Records a revocation (replacing an identical one) and deletes expired records. */
-export function recordRevocation(
-  dir: string,
-  request: RevocationRequest,
-  now: Date,
-): { record: RevocationRecord; pruned: number } {
+/**
+ * The record a request makes at `now`, checked; refused when it would cover
+ * nothing. The same record goes to a file or to Redis.
+ */
+export function revocationRecordFor(request: RevocationRequest, now: Date): RevocationRecord {
   const record: RevocationRecord =
     request.kind === 'token'
       ? {
@@ -155,6 +154,16 @@ export function recordRevocation(
       'ERR_INPUT_INVALID',
       `--before ${checked.kind === 'agent' ? checked.before : ''}: every token minted before then has expired (tokens live at most ${MAX_TTL_MS / 60_000} min), so nothing would be revoked; nothing was recorded`,
     );
+  return checked;
+}
+
+/** Records a revocation (replacing an identical one) and deletes expired records. */
+export function recordRevocation(
+  dir: string,
+  request: RevocationRequest,
+  now: Date,
+): { record: RevocationRecord; pruned: number } {
+  const checked = revocationRecordFor(request, now);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   chmodSync(dir, 0o700);
   writeFileAtomic(join(dir, fileNameOf(checked)), `${JSON.stringify(checked)}\n`, { mode: 0o600 });
@@ -177,10 +186,15 @@ function pruneExpired(dir: string, now: Date): number {
 }
 
 function fileNameOf(record: RevocationRecord): string {
-  if (record.kind === 'token') return `token-${record.tokenId}.json`;
+  return `${recordName(record)}.json`;
+}
+
+/** A record's name: the same record always has the same one (a file name, a Redis key). */
+export function recordName(record: RevocationRecord): string {
+  if (record.kind === 'token') return `token-${record.tokenId}`;
   // Agent names are safe in file names today; a digest keeps it so whatever they become.
   const agent = createHash('sha256').update(record.agent).digest('base64url').slice(0, 16);
-  return `agent-${agent}-${Date.parse(record.before)}.json`;
+  return `agent-${agent}-${Date.parse(record.before)}`;
 }
 
 function readRecord(path: string): RevocationRecord {

@@ -16,6 +16,8 @@ export interface TokenGrant {
   readonly methods: readonly string[];
   readonly paths: readonly string[];
   readonly ttlMs: number;
+  /** Requests the token may make (a `uses` caveat); no limit when absent. */
+  readonly uses?: number | undefined;
 }
 
 export interface MintContext {

@@ -24,6 +24,7 @@ import {
   type Caveat,
   type ReaderCaveat,
   type TimeBeforeCaveat,
+  type UsesCaveat,
 } from './caveats.js';
 import { normaliseRequestPath } from './request-path.js';
 import { signatureMatches } from './macaroon-codec.js';
@@ -79,6 +80,8 @@ export interface AuthenticatedToken {
   /** Who read it from the mount, when the token carries a `reader` caveat. */
   readonly reader?: string;
   readonly issuedAt: Date;
+  /** Requests the token may make (its smallest `uses` caveat), to be counted by the caller; absent: no limit. */
+  readonly uses?: number;
   readonly expiresAt: Date;
   /** expiresAt as RFC 3339, formatted once. */
   readonly expiresAtText: string;
@@ -134,12 +137,15 @@ export function authenticateToken(
   if (expiries.length === 0)
     return deny(audited, 'ERR_CAVEAT_MALFORMED', 'token has no time-before caveat');
   const expiresAt = new Date(Math.min(...expiries.map((c) => c.at.getTime())));
+  const budgets = caveats.filter((c): c is UsesCaveat => c.kind === 'uses');
+  const uses = budgets.length === 0 ? undefined : Math.min(...budgets.map((c) => c.uses));
   return {
     authenticated: true,
     tokenId: decoded.tokenId,
     keyId: decoded.keyId,
     ...(agent === undefined ? {} : { agent }),
     ...(reader === undefined ? {} : { reader }),
+    ...(uses === undefined ? {} : { uses }),
     issuedAt: decoded.issuedAt,
     expiresAt,
     expiresAtText: formatInstant(expiresAt),

@@ -1,6 +1,15 @@
 import * as z from 'zod';
-import { loadRevocations, recordRevocation, revocationsDir } from '../../revocation/revocations.js';
+import {
+  loadRevocations,
+  recordRevocation,
+  revocationsDir,
+  type RevocationRequest,
+} from '../../revocation/revocations.js';
+import { redisUrlForLog } from '../../state/redis.js';
+import { listRevocationsInRedis, recordRevocationInRedis } from '../../state/shared-revocations.js';
+import { commandLogger } from '../logging.js';
 import { loadKeyring } from '../../keys/keyring.js';
+import { MintfsError } from '../../errors.js';
 import { AGENT_NAME } from '../../token/vocabulary.js';
 import { defineCommand } from '../define-command.js';
 import { printJson } from '../io.js';
@@ -20,6 +29,11 @@ export const revokeCommand = defineCommand({
         describe: 'With --agent: revoke tokens minted before this RFC 3339 time (default: now)',
       })
       .option('list', { type: 'boolean', describe: 'Print the revocations in force' })
+      .option('redis', {
+        type: 'string',
+        describe:
+          'Record (or --list) in this Redis, which gateways with `redis` share, instead of the keyring ($MINTFS_REDIS)',
+      })
       .example('$0 revoke --token rQvGi5alYLQwFjeI4I-Tyw', '')
       .example('$0 revoke --agent ci-bot', 'every token ci-bot holds now')
       .example('$0 revoke --agent ci-bot --before 2026-11-22T10:00:00Z', ''),
@@ -33,6 +47,16 @@ export const revokeCommand = defineCommand({
       agent: z.string().regex(AGENT_NAME, 'not an agent name').optional(),
       before: InstantArg.optional(),
       list: z.boolean().optional(),
+      redis: z
+        .string()
+        .refine((text) => {
+          try {
+            return ['redis:', 'rediss:'].includes(new URL(text).protocol);
+          } catch {
+            return false;
+          }
+        }, 'not a redis:// or rediss:// URL')
+        .optional(),
     })
     .superRefine((args, ctx) => {
       const chosen = [args.token, args.agent, args.list ? true : undefined].filter(
@@ -43,7 +67,27 @@ export const revokeCommand = defineCommand({
       if (args.before !== undefined && args.agent === undefined)
         ctx.addIssue({ code: 'custom', path: ['before'], message: 'only applies with --agent' });
     }),
-  run: (args) => {
+  run: async (args) => {
+    const redis = args.redis ?? redisFromEnv();
+    const request: RevocationRequest | undefined =
+      args.token !== undefined
+        ? { kind: 'token', tokenId: args.token }
+        : args.agent !== undefined
+          ? { kind: 'agent', agent: args.agent, before: args.before }
+          : undefined;
+    if (redis !== undefined) {
+      const logger = commandLogger({}, { oneShot: true });
+      const where = redisUrlForLog(redis);
+      const now = new Date();
+      if (request === undefined)
+        printJson({ redis: where, records: await listRevocationsInRedis(redis, now, logger) });
+      else
+        printJson({
+          redis: where,
+          revoked: await recordRevocationInRedis(redis, request, now, logger),
+        });
+      return;
+    }
     const keysDir = keysDirFrom(args);
     // Revocations live beside the keys that verify tokens: refuse a keyring that is not there.
     loadKeyring(keysDir);
@@ -56,13 +100,19 @@ export const revokeCommand = defineCommand({
       printJson({ revocations: dir, records });
       return;
     }
-    const { record, pruned } = recordRevocation(
-      dir,
-      args.token !== undefined
-        ? { kind: 'token', tokenId: args.token }
-        : { kind: 'agent', agent: args.agent as string, before: args.before },
-      now,
-    );
+    const { record, pruned } = recordRevocation(dir, request as RevocationRequest, now);
     printJson({ revocations: dir, revoked: record, prunedExpired: pruned });
   },
 });
+
+/** $MINTFS_REDIS, checked like --redis. */
+function redisFromEnv(): string | undefined {
+  const value = process.env.MINTFS_REDIS;
+  if (value === undefined || value === '') return undefined;
+  try {
+    if (['redis:', 'rediss:'].includes(new URL(value).protocol)) return value;
+  } catch {
+    // fall through
+  }
+  throw new MintfsError('ERR_INPUT_INVALID', 'MINTFS_REDIS: not a redis:// or rediss:// URL');
+}

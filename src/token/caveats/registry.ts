@@ -16,6 +16,7 @@ import { path } from './path.js';
 import { reader } from './reader.js';
 import { service } from './service.js';
 import { timeBefore } from './time-before.js';
+import { uses } from './uses.js';
 
 export const CAVEAT_KINDS: readonly CaveatKind[] = [
   timeBefore,
@@ -24,6 +25,7 @@ export const CAVEAT_KINDS: readonly CaveatKind[] = [
   host,
   method,
   path,
+  uses,
   reader,
 ];
 

@@ -1,0 +1,401 @@
+/**
+ * Gateways on many hosts sharing one Redis (a real redis-server the test
+ * starts on a free port, with an append-only file fsynced on every write):
+ * use budgets spent once across all of them, even raced; revocations
+ * recorded in Redis honoured by every gateway within a second, and by one
+ * that starts later; Redis killed and restarted under load with nothing
+ * spent twice and nothing revoked forgotten, and the gateways failing
+ * closed meanwhile.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { Agent } from 'node:http';
+import { join } from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import { decodeToken } from '../../src/token/token-text.js';
+import { BACKENDS } from '../helpers/backends.js';
+import {
+  bearerGet,
+  startGatewayFixture,
+  upstreamProfile,
+  type GatewayFixture,
+} from '../helpers/gateway-fixture.js';
+import { startMountFixture } from '../helpers/mount-fixture.js';
+import { CLI } from '../helpers/paths.js';
+import { pollUntil } from '../helpers/poll.js';
+import { runAsync } from '../helpers/spawn.js';
+import { tempDir, teardownOf, type Teardown } from '../helpers/temp.js';
+
+const PATH = '/github/repos/acme/widgets/pulls';
+const PASSWORD = 'redis-password-not-for-logs';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+interface RedisServer {
+  readonly url: string;
+  /** SIGKILL: no shutdown save, as a crash. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port and data directory. */
+  start(): Promise<void>;
+}
+
+async function startRedis(teardown: Teardown): Promise<RedisServer> {
+  const dir = tempDir(teardown);
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  const start = async () => {
+    const server = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        // Every write on disk before it is acknowledged: a crash loses nothing.
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--save',
+        '',
+        '--requirepass',
+        PASSWORD,
+      ],
+      { stdio: 'ignore' },
+    );
+    child = server;
+    await pollUntil(
+      'redis-server to answer',
+      () => {
+        if (server.exitCode !== null) throw new Error(`redis-server exited ${server.exitCode}`);
+        try {
+          return execFileSync(
+            'redis-cli',
+            ['-p', String(port), '--no-auth-warning', '-a', PASSWORD, 'ping'],
+            {
+              encoding: 'utf8',
+            },
+          ).includes('PONG');
+        } catch {
+          return false;
+        }
+      },
+      15_000,
+    );
+  };
+  const kill = async () => {
+    const server = child;
+    if (server === undefined || server.exitCode !== null || server.signalCode !== null) return;
+    const gone = new Promise((resolve) => server.once('exit', resolve));
+    server.kill('SIGKILL');
+    await gone;
+  };
+  teardown.add(kill);
+  await start();
+  // Auth in the URL, as a deployment would have it.
+  return { url: `redis://:${PASSWORD}@127.0.0.1:${port}`, kill, start };
+}
+
+interface Peer {
+  readonly base: string;
+  readonly stderr: () => string;
+}
+
+/** Another gateway process with the fixture's config and keys (TCP only: the unix socket is the fixture's). */
+async function startPeer(t: TestContext, gw: GatewayFixture, name: string): Promise<Peer> {
+  const config = readFileSync(join(gw.dir, 'gateway.yaml'), 'utf8')
+    .split('\n')
+    .filter((line) => !line.includes('unix:'))
+    .join('\n');
+  const file = join(gw.dir, `${name}.yaml`);
+  writeFileSync(file, config);
+  let stderr = '';
+  const child = spawn(process.execPath, [CLI, 'gateway', file, '--keys', gw.keysDir], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  teardownOf(t).add(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await gone;
+  });
+  const listening = await pollUntil(
+    `${name} to listen`,
+    () => {
+      if (child.exitCode !== null) throw new Error(`${name} exited: ${stderr}`);
+      const line = stderr.split('\n').find((l) => l.includes('"event":"gateway-listening"'));
+      return line ? (JSON.parse(line) as { addresses: string[] }) : undefined;
+    },
+    15_000,
+  );
+  return { base: `http://${listening.addresses[0] as string}`, stderr: () => stderr };
+}
+
+function redisConfig(redis: RedisServer, staleAfter = '30s'): string {
+  return `redis:\n  url: ${redis.url}\n  staleAfter: ${staleAfter}`;
+}
+
+async function get(agent: Agent, base: string, token: string) {
+  const response = await bearerGet(agent, `${base}${PATH}`, token);
+  const code =
+    response.status === 200 ? 'ok' : (JSON.parse(response.body) as { error: string }).error;
+  return { status: response.status, code };
+}
+
+function events(stderr: string, event: string): number {
+  return stderr.split('\n').filter((line) => line.includes(`"event":"${event}"`)).length;
+}
+
+describe('use budgets without Redis', () => {
+  for (const backend of BACKENDS)
+    it(`a profile's uses: 1 makes single-use tokens (${backend} minter), counted in the one gateway's memory`, async (t) => {
+      const gw = await startGatewayFixture(t);
+      const mount = await startMountFixture(
+        t,
+        `${upstreamProfile('budget-agent').replace('    paths:', '    uses: 1\n    paths:')}`,
+        { keysDir: gw.keysDir, backend },
+      );
+      const token = readFileSync(join(mount.mountpoint, 'github', 'token'), 'utf8');
+      assert.ok(token.length > 100);
+      const inspected = await runAsync(process.execPath, [CLI, 'inspect', token]);
+      assert.match(inspected.stdout, /"uses 1"/);
+      const agent = new Agent({ keepAlive: true });
+      teardownOf(t).add(() => agent.destroy());
+      const url = gw.base;
+      assert.equal((await get(agent, url, token)).status, 200);
+      assert.deepEqual(await get(agent, url, token), { status: 401, code: 'ERR_TOKEN_USES_SPENT' });
+      // An attenuated copy has the same id: it spends the same budget.
+      const narrowed = await runAsync(process.execPath, [
+        CLI,
+        'attenuate',
+        token,
+        '--caveat',
+        'method GET',
+      ]);
+      assert.equal(narrowed.code, 0, narrowed.stderr);
+      assert.deepEqual(await get(agent, url, narrowed.stdout.trim()), {
+        status: 401,
+        code: 'ERR_TOKEN_USES_SPENT',
+      });
+      // The next read is a new token with a budget of its own.
+      const next = readFileSync(join(mount.mountpoint, 'github', 'token'), 'utf8');
+      assert.equal((await get(agent, url, next)).status, 200);
+    });
+});
+
+describe('shared state in Redis across gateways', () => {
+  it('spends a single-use token once across three gateways, even when thirty requests race for it', async (t) => {
+    const teardown = teardownOf(t);
+    const redis = await startRedis(teardown);
+    const gw = await startGatewayFixture(t, { topLevel: redisConfig(redis) });
+    const peers = [
+      { base: gw.base, stderr: () => gw.stderr() },
+      await startPeer(t, gw, 'b'),
+      await startPeer(t, gw, 'c'),
+    ];
+    const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+    teardown.add(() => agent.destroy());
+
+    const single = gw.token({ uses: 1 });
+    const before = gw.upstream.requests.length;
+    const raced = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => get(agent, (peers[i % 3] as Peer).base, single)),
+    );
+    assert.equal(raced.filter((r) => r.status === 200).length, 1, JSON.stringify(raced));
+    for (const refused of raced.filter((r) => r.status !== 200))
+      assert.deepEqual(refused, { status: 401, code: 'ERR_TOKEN_USES_SPENT' });
+    assert.equal(gw.upstream.requests.length, before + 1, 'refused requests reached the upstream');
+
+    // A budget of three: one use on each gateway, then refused on all.
+    const three = gw.token({ uses: 3 });
+    for (const peer of peers) assert.equal((await get(agent, peer.base, three)).status, 200);
+    for (const peer of peers)
+      assert.deepEqual(await get(agent, peer.base, three), {
+        status: 401,
+        code: 'ERR_TOKEN_USES_SPENT',
+      });
+    // A token without a budget is not counted.
+    const plain = gw.token();
+    for (let i = 0; i < 6; i++)
+      assert.equal((await get(agent, (peers[i % 3] as Peer).base, plain)).status, 200);
+  });
+
+  it('honours a revocation recorded in Redis on every gateway within a second, and on one started later', async (t) => {
+    const teardown = teardownOf(t);
+    const redis = await startRedis(teardown);
+    const gw = await startGatewayFixture(t, { topLevel: redisConfig(redis) });
+    const peers = [
+      { base: gw.base, stderr: () => gw.stderr() },
+      await startPeer(t, gw, 'b'),
+      await startPeer(t, gw, 'c'),
+    ];
+    const agent = new Agent({ keepAlive: true });
+    teardown.add(() => agent.destroy());
+    const token = gw.token();
+    const { tokenId } = decodeToken(token);
+    for (const peer of peers) assert.equal((await get(agent, peer.base, token)).status, 200);
+
+    const revoke = await runAsync(process.execPath, [
+      CLI,
+      'revoke',
+      '--token',
+      tokenId,
+      '--redis',
+      redis.url,
+    ]);
+    const revokedAt = Date.now();
+    assert.equal(revoke.code, 0, revoke.stderr);
+    assert.equal(
+      (JSON.parse(revoke.stdout) as { revoked: { tokenId: string } }).revoked.tokenId,
+      tokenId,
+    );
+    assert.ok(!(revoke.stdout + revoke.stderr).includes(PASSWORD), 'the Redis password is printed');
+    for (const peer of peers)
+      await pollUntil(
+        `${peer.base} to refuse the revoked token`,
+        async () => (await get(agent, peer.base, token)).code === 'ERR_TOKEN_REVOKED',
+        5_000,
+      );
+    const took = Date.now() - revokedAt;
+    assert.ok(took <= 1_000, `every gateway refused it after ${took} ms`);
+
+    // A gateway that starts now loads the whole set before it serves.
+    const late = await startPeer(t, gw, 'late');
+    assert.deepEqual(await get(agent, late.base, token), {
+      status: 401,
+      code: 'ERR_TOKEN_REVOKED',
+    });
+
+    // The same through MINTFS_REDIS, for an agent; --list shows both records.
+    const byAgent = await runAsync(
+      process.execPath,
+      [CLI, 'revoke', '--agent', 'test-agent'],
+      undefined,
+      { ...process.env, MINTFS_REDIS: redis.url },
+    );
+    assert.equal(byAgent.code, 0, byAgent.stderr);
+    const list = await runAsync(process.execPath, [CLI, 'revoke', '--list', '--redis', redis.url]);
+    const records = (JSON.parse(list.stdout) as { records: Array<{ kind: string }> }).records;
+    assert.deepEqual(records.map((r) => r.kind).sort(), ['agent', 'token']);
+    await pollUntil(
+      'a fresh token of the revoked agent to be refused',
+      async () =>
+        (await get(agent, late.base, gw.token({}, new Date(Date.now() - 2_000)))).code ===
+        'ERR_TOKEN_REVOKED',
+      5_000,
+    );
+  });
+
+  it('fails closed while Redis is down, and after a restart has spent nothing twice and forgotten no revocation', async (t) => {
+    const teardown = teardownOf(t);
+    const redis = await startRedis(teardown);
+    const gw = await startGatewayFixture(t, { topLevel: redisConfig(redis, '2s') });
+    const peer = await startPeer(t, gw, 'b');
+    const gateways = [{ base: gw.base, stderr: () => gw.stderr() }, peer];
+    const agent = new Agent({ keepAlive: true, maxSockets: 32 });
+    teardown.add(() => agent.destroy());
+
+    const revoked = gw.token();
+    assert.equal(
+      (
+        await runAsync(process.execPath, [
+          CLI,
+          'revoke',
+          '--token',
+          decodeToken(revoked).tokenId,
+          '--redis',
+          redis.url,
+        ])
+      ).code,
+      0,
+    );
+    const budget = gw.token({ uses: 2 });
+    assert.equal((await get(agent, gw.base, budget)).status, 200);
+
+    // Load: single-use tokens, each sent to both gateways, all through the outage.
+    const successes = new Map<string, number>();
+    let loading = true;
+    const load = (async () => {
+      while (loading) {
+        const token = gw.token({ uses: 1 });
+        const results = await Promise.all(gateways.map((g) => get(agent, g.base, token)));
+        successes.set(token, results.filter((r) => r.status === 200).length);
+        for (const r of results)
+          assert.ok(
+            ['ok', 'ERR_TOKEN_USES_SPENT', 'ERR_STATE_UNAVAILABLE'].includes(r.code),
+            r.code,
+          );
+      }
+    })();
+
+    await redis.kill();
+    // Budgeted tokens: refused at once, 503. Others: served from the last known set...
+    await pollUntil(
+      'budgeted tokens to be refused',
+      async () => (await get(agent, gw.base, budget)).code === 'ERR_STATE_UNAVAILABLE',
+      5_000,
+    );
+    const plain = gw.token();
+    // ...until it is older than staleAfter (2 s): then every token is refused.
+    await pollUntil(
+      'every token to be refused once the set is stale',
+      async () => (await get(agent, peer.base, plain)).code === 'ERR_STATE_UNAVAILABLE',
+      10_000,
+    );
+    assert.deepEqual(await get(agent, gw.base, revoked), {
+      status: 503,
+      code: 'ERR_STATE_UNAVAILABLE',
+    });
+
+    await redis.start();
+    for (const g of gateways)
+      await pollUntil(
+        `${g.base} to serve again`,
+        async () => (await get(agent, g.base, gw.token())).status === 200,
+        15_000,
+      );
+    loading = false;
+    await load;
+
+    // The budget survived: one use left, then spent.
+    assert.equal((await get(agent, peer.base, budget)).status, 200);
+    assert.deepEqual(await get(agent, gw.base, budget), {
+      status: 401,
+      code: 'ERR_TOKEN_USES_SPENT',
+    });
+    // The revocation survived.
+    for (const g of gateways)
+      assert.deepEqual(await get(agent, g.base, revoked), {
+        status: 401,
+        code: 'ERR_TOKEN_REVOKED',
+      });
+    // No single-use token got through twice, before, during or after the outage.
+    assert.ok(successes.size > 5, `only ${successes.size} tokens under load`);
+    for (const [, count] of successes) assert.ok(count <= 1, 'a single-use token was used twice');
+    // Each transition logged once per gateway (log lines may trail the
+    // requests: polled), the password never.
+    for (const g of gateways) {
+      await pollUntil(
+        'the transitions in the log',
+        () => events(g.stderr(), 'redis-up') >= 2 && events(g.stderr(), 'revocations-fresh') >= 1,
+        5_000,
+      );
+      assert.equal(events(g.stderr(), 'redis-down'), 1, g.stderr());
+      assert.equal(events(g.stderr(), 'revocations-stale'), 1);
+      assert.equal(events(g.stderr(), 'redis-up'), 2);
+      assert.equal(events(g.stderr(), 'revocations-fresh'), 1);
+      assert.ok(!g.stderr().includes(PASSWORD), 'the Redis password is logged');
+    }
+  });
+});
