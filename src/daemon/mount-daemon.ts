@@ -37,6 +37,9 @@ export interface MountRequest {
   readonly sharedParent?: boolean;
   /** Own every file as this user, whatever the profile says (mintfs run's sandbox user). */
   readonly fileOwner?: { readonly uid: number; readonly gid: number };
+  /** Hears the outcome of every open of a token file (metrics). */
+  readonly observeMint?:
+    ((file: string, outcome: 'minted' | 'denied' | 'failed') => void) | undefined;
   readonly clock?: () => Date;
 }
 
@@ -47,6 +50,8 @@ export interface RunningMount {
   readonly lost: Promise<void>;
   /** Re-reads the profile and the keyring now (SIGHUP); they are also polled. */
   reload(reason: string): void;
+  /** Token files open right now (readers between open and close). */
+  openHandles(): number;
   /**
    * Graceful stop: detach so no new opens arrive, let readers that already
    * hold a token file open finish (up to `drainMs`), then stop serving.
@@ -94,6 +99,7 @@ export async function startMount(request: MountRequest): Promise<RunningMount> {
     clock: request.clock ?? (() => new Date()),
     newTokenId,
     logger,
+    observeMint: request.observeMint,
     subscribe: (listener) => {
       const stops = [tree.onReload(listener), keyring.onReload(listener)];
       return () => stops.forEach((stop) => stop());
@@ -144,6 +150,7 @@ export async function startMount(request: MountRequest): Promise<RunningMount> {
   return {
     mountpoint,
     fs,
+    openHandles: () => mounted.activity().openHandles,
     reload: (reason) => {
       tree.reload(reason);
       keyring.reload(reason);

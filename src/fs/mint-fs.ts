@@ -38,6 +38,9 @@ export interface MintFsSources {
   readonly logger: Logger;
   /** Calls the listener after the tree or keyring changed; returns how to stop. */
   readonly subscribe?: (listener: () => void) => () => void;
+  /** Hears the outcome of every open of a token file (metrics count them by file). */
+  readonly observeMint?:
+    ((file: string, outcome: 'minted' | 'denied' | 'failed') => void) | undefined;
 }
 
 /** Who read a token, as the native backend learns it from the FUSE request and /proc. */
@@ -104,6 +107,7 @@ export class MintFs implements FsOperations {
     minted: MintRecord,
     details: { reader?: ReaderIdentity; durationMs?: number },
   ): void {
+    this.#sources.observeMint?.(file.path, 'minted');
     this.#sources.logger.info(
       {
         event: 'mint',
@@ -123,11 +127,13 @@ export class MintFs implements FsOperations {
 
   /** The audit line of a reader the file's `readers` rules refused. */
   logDenied(file: VirtualFile, reader: ReaderIdentity, reason: string): void {
+    this.#sources.observeMint?.(file.path, 'denied');
     this.#logUnserved('warn', 'mint-denied', 'ERR_READER_DENIED', file, reader, reason);
   }
 
   /** The audit line of a mint that failed (the reader got EIO). */
   logFailed(file: VirtualFile, reader: ReaderIdentity, reason: string): void {
+    this.#sources.observeMint?.(file.path, 'failed');
     this.#logUnserved('error', 'mint-failed', 'ERR_MINT_FAILED', file, reader, reason);
   }
 

@@ -14,6 +14,7 @@ import {
   TOKEN_PREFIX_RULE,
 } from '../token/vocabulary.js';
 import { parseDuration } from '../util/duration.js';
+import { MetricsAddress } from '../metrics/address.js';
 
 const GATEWAY_CONFIG: ConfigKind = {
   noun: 'gateway config',
@@ -271,16 +272,9 @@ export const GatewayConfigSchema = z
     redis: RedisSchema.optional().describe(
       'Shared state for many gateways: use budgets and revocations in Redis (a URL such as redis://127.0.0.1:6379 or rediss://user:pass@host:6380/0, or { url, staleAfter }). A restart is needed to change it',
     ),
-    metrics: z
-      .string(textOf('an address such as 127.0.0.1:9464'))
-      .regex(
-        /^(\[[0-9a-fA-F:]+\]|[0-9.]+|localhost):[0-9]{1,5}$/,
-        'is not HOST:PORT (an IP address or localhost)',
-      )
-      .optional()
-      .describe(
-        "Serve Prometheus metrics at http://HOST:PORT/metrics on a listener of their own (keep it off the agents' network). A restart is needed to change it",
-      ),
+    metrics: MetricsAddress.optional().describe(
+      "Serve Prometheus metrics at http://HOST:PORT/metrics on a listener of their own (keep it off the agents' network). A restart is needed to change it",
+    ),
     workers: z
       .union([z.number().int().min(1).max(64), z.literal('auto')])
       .default(1)
@@ -289,6 +283,13 @@ export const GatewayConfigSchema = z
       ),
   })
   .superRefine((config, ctx) => {
+    if (config.metrics !== undefined && config.workers !== 1)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['metrics'],
+        message:
+          'is served by a single-process gateway only (workers: 1); run one gateway process per port and scrape each',
+      });
     if (Object.keys(config.upstreams).length === 0)
       ctx.addIssue({
         code: 'custom',

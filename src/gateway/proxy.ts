@@ -18,6 +18,7 @@ import { overrideProblem } from './request-overrides.js';
 import { routeIntercepted, routeRequest, type Route } from './route.js';
 import { tunnelHostOf } from './tunnel.js';
 import { extractToken } from './token-extract.js';
+import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { UseCounter } from '../state/use-counter.js';
 import type { Verifier } from '../verifier/verifier.js';
 import type { GatewayConfig } from './config.js';
@@ -56,6 +57,7 @@ export interface ProxyDeps {
   readonly useCounter: UseCounter;
   /** Why no token can be judged now (shared revocations unknown or stale), or undefined. */
   readonly stateProblem: (now: Date) => string | undefined;
+  readonly metrics?: GatewayMetrics | undefined;
 }
 
 interface Audit {
@@ -66,6 +68,10 @@ interface Audit {
   tokenId?: string | undefined;
   path?: string;
   code?: MintfsErrorCode;
+  /** Whether the request was sent upstream (a failure after that is not a refusal). */
+  forwarded?: boolean;
+  /** When it was sent upstream (process.hrtime.bigint()). */
+  sentAt?: bigint;
   bytesIn: number;
   bytesOut: number;
 }
@@ -77,6 +83,11 @@ export function createProxyHandler(
     const started = process.hrtime.bigint();
     const audit: Audit = { bytesIn: 0, bytesOut: 0 };
     res.once('close', () => {
+      deps.metrics?.request(
+        audit.code,
+        audit.forwarded === true ? 1 : undefined,
+        Number(process.hrtime.bigint() - started) / 1e9,
+      );
       deps.logger.info(
         {
           event: 'request',
@@ -180,12 +191,13 @@ export function createProxyHandler(
 
     const budget = authenticated?.uses;
     if (budget === undefined || authenticated === undefined)
-      return forward(req, res, route, runtime, audit, limits);
+      return forward(req, res, route, runtime, audit, limits, deps.metrics);
     // The last check, so a request refused for anything else spends nothing.
     void deps.useCounter
       .spend(authenticated.tokenId, budget, authenticated.expiresAt, now)
       .then((spent) => {
-        if (spent.ok) return forward(req, res, route, runtime, audit, limits);
+        deps.metrics?.budget(spent.ok ? 'ok' : spent.reason);
+        if (spent.ok) return forward(req, res, route, runtime, audit, limits, deps.metrics);
         if (spent.reason === 'spent')
           return refuse(
             'ERR_TOKEN_USES_SPENT',
@@ -206,6 +218,7 @@ function forward(
   runtime: GatewayRuntime,
   audit: Audit,
   limits: Limits,
+  metrics: GatewayMetrics | undefined,
 ): void {
   const pool = runtime.pools.get(route.service);
   if (!pool) return void sendError(res, 'ERR_SERVICE_UNKNOWN', `no upstream ${route.service}`);
@@ -226,6 +239,10 @@ function forward(
     secrets: runtime.credentials.secretsFor(route.service),
     secretBytes: runtime.credentials.secretBytesFor(route.service),
     countOut: (n) => (audit.bytesOut += n),
+    responded: () => {
+      if (audit.sentAt !== undefined)
+        metrics?.upstream(route.service, Number(process.hrtime.bigint() - audit.sentAt) / 1e9);
+    },
     failed: (err) => {
       const code = (err as { code?: string }).code;
       if (code === 'MINTFS_UNDECODABLE')
@@ -270,6 +287,8 @@ function forward(
     req.resume();
   }
 
+  audit.forwarded = true;
+  audit.sentAt = process.hrtime.bigint();
   pool.dispatch(
     {
       path: `${route.upstreamPath}${route.query}`,

@@ -23,6 +23,8 @@ import { createVerifier } from '../verifier/verifier.js';
 import { installNativeHmacChain } from '../verifier/native-hmac.js';
 import { VerificationCache } from './verify-cache.js';
 import { workerCount } from './workers.js';
+import { createGatewayMetrics } from '../metrics/gateway-metrics.js';
+import { serveMetrics } from '../metrics/registry.js';
 import { openGatewayState } from '../state/gateway-state.js';
 import { createConnectHandler } from './tunnel.js';
 import { caPermits, loadCa, type LoadedCa } from '../intercept/ca.js';
@@ -109,19 +111,30 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   const limits = config.limits;
   const hmacChain = installNativeHmacChain();
+  const cache = new VerificationCache();
+  const metrics =
+    config.metrics === undefined
+      ? undefined
+      : createGatewayMetrics({
+          cacheStats: () => cache.stats,
+          redisUp: () => state.redisUp(),
+          revocationsStale: () => state.revocationsStale(),
+          revocationsInForce: () => state.revocations(revocations.current).records.length,
+        });
   const handler = createProxyHandler({
     runtime: () => runtime.current,
     verifier: createVerifier({
       keyring: () => keyring.current,
       reloadKeyringFor: (keyId) => reloadIfKeyAppeared(keyring, keyId),
       revocations: () => state.revocations(revocations.current),
-      cache: new VerificationCache(),
+      cache,
     }),
     logger,
     clock,
     inFlight: new Map(),
     useCounter: state.useCounter,
     stateProblem: (now) => state.problem(now),
+    metrics,
   });
   // Requests inside intercepted tunnels: the same handler and limits, on a server that never listens.
   const inner = createGatewayServer(
@@ -141,7 +154,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   const servers: Server[] = [];
   const addresses: string[] = [];
+  let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   try {
+    if (metrics !== undefined && config.metrics !== undefined)
+      metricsServer = await serveMetrics(config.metrics, metrics.metrics.registry, logger);
     for (const address of config.listen) {
       const server = createGatewayServer(config, handler, onConnect);
       servers.push(server);
@@ -149,6 +165,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     }
   } catch (err) {
     for (const server of servers) server.close();
+    await metricsServer?.close();
     runtime.close();
     keyring.close();
     revocations.close();
@@ -198,6 +215,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         }, limits.shutdownGrace);
         await Promise.all(closed);
         clearTimeout(timer);
+        await metricsServer?.close();
         runtime.close();
         keyring.close();
         revocations.close();

@@ -33,6 +33,8 @@ export interface ExchangeOptions {
   readonly countOut: (n: number) => void;
   /** The upstream failed before its response head: answer the client with an error. */
   readonly failed: (err: Error) => void;
+  /** The upstream's response head arrived (for its latency). */
+  readonly responded?: () => void;
 }
 
 export class UpstreamExchange implements Dispatcher.DispatchHandler {
@@ -70,6 +72,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     headers: Record<string, string | string[] | undefined>,
   ): void {
     if (statusCode < 200) return; // 1xx: informational, the real head follows
+    this.#o.responded?.();
     const { res, secrets } = this.#o;
     const decoding = responseDecoding(headers);
     if (decoding instanceof Error) {

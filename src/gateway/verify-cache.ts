@@ -21,9 +21,16 @@ export class VerificationCache {
   readonly #seen = new Set<string>();
   readonly #maxEntries: number;
   #keyring: Keyring | undefined;
+  #hits = 0;
+  #misses = 0;
 
   constructor(maxEntries = 10_000) {
     this.#maxEntries = maxEntries;
+  }
+
+  /** Lookups answered from the cache, and those that ran the signature check (for metrics). */
+  get stats(): { readonly hits: number; readonly misses: number } {
+    return { hits: this.#hits, misses: this.#misses };
   }
 
   get size(): number {
@@ -41,8 +48,10 @@ export class VerificationCache {
       // Least recently used goes first: move this one to the end.
       this.#entries.delete(token);
       this.#entries.set(token, cached);
+      this.#hits++;
       return cached;
     }
+    this.#misses++;
     if (cached) this.#entries.delete(token);
     const result = authenticateToken(token, keyring.keyById, (id) =>
       keyring.retired.some((key) => key.id === id),

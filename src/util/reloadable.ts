@@ -29,6 +29,15 @@ export interface ReloadableOptions<T> {
   readonly pollMs?: number;
 }
 
+const outcomeListeners = new Set<(kind: string, outcome: 'reloaded' | 'failed') => void>();
+
+/** Hears every reload of every Reloadable in the process (metrics count them by kind). */
+export function onReloadOutcome(
+  listener: (kind: string, outcome: 'reloaded' | 'failed') => void,
+): void {
+  outcomeListeners.add(listener);
+}
+
 export class Reloadable<T> {
   readonly #options: ReloadableOptions<T>;
   readonly #timer: NodeJS.Timeout;
@@ -66,6 +75,7 @@ export class Reloadable<T> {
         },
         `${name} reload failed; still serving the last good ${name}`,
       );
+      for (const listener of outcomeListeners) listener(name, 'failed');
       return false;
     }
     this.#value = next;
@@ -74,6 +84,7 @@ export class Reloadable<T> {
       { event: `${name}-reloaded`, reason, ...this.#options.describe?.(next) },
       `${name} reloaded`,
     );
+    for (const listener of outcomeListeners) listener(name, 'reloaded');
     return true;
   }
 

@@ -399,3 +399,109 @@ describe('shared state in Redis across gateways', () => {
     }
   });
 });
+
+/** Prometheus text as `name{labels}` -> value (comments and blank lines skipped). */
+function parseMetrics(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const at = line.lastIndexOf(' ');
+    const value = Number(line.slice(at + 1));
+    assert.ok(!Number.isNaN(value), `not a sample: ${line}`);
+    samples.set(line.slice(0, at), value);
+  }
+  return samples;
+}
+
+async function scrape(
+  stderr: () => string,
+): Promise<{ text: string; samples: Map<string, number> }> {
+  const line = await pollUntil('the metrics listener', () =>
+    stderr()
+      .split('\n')
+      .find((l) => l.includes('"event":"metrics-listening"')),
+  );
+  const { address } = JSON.parse(line) as { address: string };
+  const response = await fetch(`http://${address}/metrics`);
+  assert.equal(response.status, 200);
+  assert.match(response.headers.get('content-type') ?? '', /^text\/plain/);
+  const text = await response.text();
+  return { text, samples: parseMetrics(text) };
+}
+
+describe('metrics', () => {
+  it('the gateway counts requests by outcome and code, budgets, cache lookups and Redis health; no ids in labels', async (t) => {
+    const teardown = teardownOf(t);
+    const redis = await startRedis(teardown);
+    const gw = await startGatewayFixture(t, {
+      topLevel: `${redisConfig(redis)}\nmetrics: 127.0.0.1:0`,
+    });
+    const agent = new Agent({ keepAlive: true });
+    teardown.add(() => agent.destroy());
+    const token = gw.token();
+    // A token is cached on its second use, so the third is a cache hit.
+    for (let i = 0; i < 3; i++) assert.equal((await get(agent, gw.base, token)).status, 200);
+    assert.equal((await get(agent, gw.base, 'not-a-token')).status, 401);
+    const single = gw.token({ uses: 1 });
+    assert.equal((await get(agent, gw.base, single)).status, 200);
+    assert.equal((await get(agent, gw.base, single)).status, 401);
+
+    const { text, samples } = await scrape(() => gw.stderr());
+    const at = (key: string) => samples.get(key);
+    assert.equal(at('mintfs_gateway_requests_total{outcome="served",code="none"}'), 4);
+    assert.equal(at('mintfs_gateway_denials_total{code="ERR_TOKEN_MALFORMED"}'), 1);
+    assert.equal(at('mintfs_gateway_denials_total{code="ERR_TOKEN_USES_SPENT"}'), 1);
+    assert.equal(at('mintfs_gateway_use_budget_total{result="ok"}'), 1);
+    assert.equal(at('mintfs_gateway_use_budget_total{result="spent"}'), 1);
+    assert.equal(at('mintfs_gateway_request_duration_seconds_count{outcome="served"}'), 4);
+    assert.equal(at('mintfs_gateway_upstream_duration_seconds_count{service="github"}'), 4);
+    assert.ok((at('mintfs_gateway_verify_cache_lookups_total{result="hit"}') ?? 0) >= 1);
+    assert.equal(at('mintfs_redis_up'), 1);
+    assert.equal(at('mintfs_revocations_stale'), 0);
+    assert.ok((at('mintfs_process_open_fds') ?? 0) > 0);
+    assert.ok(at('mintfs_nodejs_active_handles_total') !== undefined);
+    for (const name of samples.keys()) assert.match(name, /^mintfs_/);
+    const { tokenId } = decodeToken(token);
+    for (const secret of [tokenId, token, 'test-agent', '/repos/acme', PASSWORD, 'ghp_'])
+      assert.ok(!text.includes(secret), `${secret} is in the metrics`);
+
+    await redis.kill();
+    await pollUntil(
+      'Redis to show as down',
+      async () => (await scrape(() => gw.stderr())).samples.get('mintfs_redis_up') === 0,
+      10_000,
+    );
+  });
+
+  it('the mount daemon counts mints by file and outcome', async (t) => {
+    const teardown = teardownOf(t);
+    const gw = await startGatewayFixture(t);
+    const dir = tempDir(t);
+    const profile = join(dir, 'profile.yaml');
+    writeFileSync(profile, upstreamProfile('metrics-agent'));
+    const mountpoint = join(dir, 'mnt');
+    let stderr = '';
+    const child = spawn(
+      process.execPath,
+      [CLI, 'mount', profile, mountpoint, '--keys', gw.keysDir, '--metrics', '127.0.0.1:0'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    teardown.add(async () => {
+      if (child.exitCode !== null) return;
+      const gone = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await gone;
+    });
+    await pollUntil('the mount', () => stderr.includes('"event":"mounted"'), 15_000);
+    for (let i = 0; i < 3; i++) readFileSync(join(mountpoint, 'github', 'token'), 'utf8');
+    // Counted as the audit lines are written (the native backend hands them over in batches).
+    const { samples } = await pollUntil('three mints counted', async () => {
+      const scraped = await scrape(() => stderr);
+      return scraped.samples.get('mintfs_mints_total{file="github/token",outcome="minted"}') === 3
+        ? scraped
+        : undefined;
+    });
+    assert.equal(samples.get('mintfs_mount_open_handles'), 0);
+  });
+});

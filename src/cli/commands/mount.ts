@@ -1,5 +1,8 @@
 import * as z from 'zod';
-import { startMount } from '../../daemon/mount-daemon.js';
+import { startMount, type RunningMount } from '../../daemon/mount-daemon.js';
+import { MetricsAddress } from '../../metrics/address.js';
+import { createMountMetrics } from '../../metrics/mount-metrics.js';
+import { serveMetrics } from '../../metrics/registry.js';
 import { selectBackend } from '../../fuse/select-backend.js';
 import { defineCommand } from '../define-command.js';
 import { commandLogger } from '../logging.js';
@@ -33,6 +36,11 @@ export const mountCommand = defineCommand({
         describe:
           'If a mintfs daemon serves the mountpoint, replace it without a gap: mount beneath it, detach it; it drains and exits',
       })
+      .option('metrics', {
+        type: 'string',
+        describe:
+          'Serve Prometheus metrics at http://HOST:PORT/metrics (mints by file and outcome)',
+      })
       .option('shared-parent', {
         type: 'boolean',
         default: false,
@@ -54,12 +62,24 @@ export const mountCommand = defineCommand({
     backend: BackendArg,
     takeover: z.boolean(),
     'shared-parent': z.boolean(),
+    metrics: MetricsAddress.optional(),
     'log-level': LogLevelArg,
     'log-format': LogFormatArg,
   }),
   run: async (args) => {
     const logger = commandLogger(args);
     const backend = selectBackend(args.backend, logger);
+    // Set once mounted; the metrics read it at each scrape.
+    const running: { mount?: RunningMount } = {};
+    const metrics =
+      args.metrics === undefined
+        ? undefined
+        : createMountMetrics(() => running.mount?.openHandles());
+    // Bound before mounting: an address in use fails the start with nothing mounted.
+    const served =
+      metrics === undefined || args.metrics === undefined
+        ? undefined
+        : await serveMetrics(args.metrics, metrics.metrics.registry, logger);
     const started = startMount({
       profileFile: args.profile,
       mountpoint: args.mountpoint,
@@ -68,6 +88,8 @@ export const mountCommand = defineCommand({
       logger,
       takeover: args.takeover,
       sharedParent: args['shared-parent'],
+      observeMint:
+        metrics === undefined ? undefined : (file, outcome) => metrics.mint(file, outcome),
     });
     // In the same tick: a signal while the mount is being placed (readers may
     // already be served) unmounts it once it is up, leaving no dead mount.
@@ -79,7 +101,11 @@ export const mountCommand = defineCommand({
       (mount) => mount.unmount(),
       (mount) => mount.reload('SIGHUP'),
     );
-    const mount = await started;
+    const mount = await started.catch(async (err: unknown) => {
+      await served?.close();
+      throw err;
+    });
+    running.mount = mount;
     // Taken over by a newer daemon: drain and exit 0, as on SIGTERM.
     await Promise.race([
       signalled,
@@ -87,5 +113,6 @@ export const mountCommand = defineCommand({
         .then(() => mount.unmount())
         .then(() => new Promise<void>((resolve) => logger.flush(() => resolve()))),
     ]);
+    await served?.close();
   },
 });

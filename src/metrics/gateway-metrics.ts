@@ -1,0 +1,97 @@
+/**
+ * The gateway's metrics: requests by outcome and error code, their latency
+ * and the upstream's, the verification cache, use budgets, Redis health and
+ * the shared revocation list (registry.ts says what labels may hold).
+ */
+import type { MintfsErrorCode } from '../errors.js';
+import { Counter } from 'prom-client';
+import { createMetricsRegistry, type MetricsRegistry } from './registry.js';
+
+export interface GatewayMetricSources {
+  readonly cacheStats: () => { readonly hits: number; readonly misses: number };
+  readonly redisUp: () => boolean | undefined;
+  readonly revocationsStale: () => boolean | undefined;
+  readonly revocationsInForce: () => number;
+}
+
+export interface GatewayMetrics {
+  readonly metrics: MetricsRegistry;
+  /** One request ended: `code` undefined when it was served. */
+  request(
+    code: MintfsErrorCode | undefined,
+    upstreamStatus: number | undefined,
+    seconds: number,
+  ): void;
+  /** Time from sending a request upstream to its response head. */
+  upstream(service: string, seconds: number): void;
+  budget(result: 'ok' | 'spent' | 'unavailable'): void;
+}
+
+export function createGatewayMetrics(sources: GatewayMetricSources): GatewayMetrics {
+  const metrics = createMetricsRegistry();
+  const requests = metrics.counter(
+    'mintfs_gateway_requests_total',
+    'Requests by outcome (served, refused before the upstream, failed on the way) and error code',
+    ['outcome', 'code'],
+  );
+  const denials = metrics.counter(
+    'mintfs_gateway_denials_total',
+    'Requests refused before reaching the upstream, by error code',
+    ['code'],
+  );
+  const duration = metrics.histogram(
+    'mintfs_gateway_request_duration_seconds',
+    'Time from a request head to the end of its response, by outcome',
+    ['outcome'],
+  );
+  const upstream = metrics.histogram(
+    'mintfs_gateway_upstream_duration_seconds',
+    'Time from forwarding a request to the upstream response head, by service',
+    ['service'],
+  );
+  const budgets = metrics.counter(
+    'mintfs_gateway_use_budget_total',
+    'Uses of budgeted tokens: spent, refused as used up, or refused as uncountable (Redis away)',
+    ['result'],
+  );
+  // The cache counts itself (no call per lookup on the hot path); read at each scrape.
+  new Counter({
+    name: 'mintfs_gateway_verify_cache_lookups_total',
+    help: 'Signature checks answered from the verification cache (hit) or computed (miss)',
+    labelNames: ['result'],
+    registers: [metrics.registry],
+    collect() {
+      const { hits, misses } = sources.cacheStats();
+      this.reset();
+      this.inc({ result: 'hit' }, hits);
+      this.inc({ result: 'miss' }, misses);
+    },
+  });
+  metrics.gauge('mintfs_redis_up', 'Whether Redis is reachable (absent without redis)', () => {
+    const up = sources.redisUp();
+    return up === undefined ? undefined : Number(up);
+  });
+  metrics.gauge(
+    'mintfs_revocations_stale',
+    'Whether the shared revocation list is too old to judge tokens by (every token refused)',
+    () => {
+      const stale = sources.revocationsStale();
+      return stale === undefined ? undefined : Number(stale);
+    },
+  );
+  metrics.gauge('mintfs_revocations_in_force', 'Revocation records in force', () =>
+    sources.revocationsInForce(),
+  );
+  return {
+    metrics,
+    request(code, upstreamStatus, seconds) {
+      const outcome =
+        code === undefined ? 'served' : upstreamStatus === undefined ? 'refused' : 'failed';
+      requests.inc({ outcome, code: code ?? 'none' });
+      if (outcome === 'refused') denials.inc({ code: code ?? 'none' });
+      duration.observe({ outcome }, seconds);
+    },
+    upstream: (service, seconds) => upstream.observe({ service }, seconds),
+    budget: (result) => budgets.inc({ result }),
+  };
+}
