@@ -33,7 +33,7 @@ import { mintToken } from '../src/token/mint.js';
 import { gatewayProfileFlags, waitForPort } from './bench-common.js';
 
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..', '..');
-const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+const CLI = join(ROOT, 'dist', 'src', 'bundle', 'mintfs.js');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const DURATION = process.env.BENCH_SECONDS ?? '4';
 const PORTS = {
@@ -43,6 +43,9 @@ const PORTS = {
   nginx: 18604,
   mitm: 18605,
   workers: 18606,
+  redis: 18607,
+  shared: 18608,
+  local: 18609,
 };
 
 interface WrkResult {
@@ -114,6 +117,38 @@ async function main(): Promise<void> {
     [CLI, 'gateway', join(work, 'gateway-workers.yaml'), '--keys', keys],
     openSync(join(work, 'gateway-workers.log'), 'w'),
   );
+  // Shared state: the same gateway with Redis (use budgets counted there,
+  // revocations subscribed and reloaded) and without (budgets in memory).
+  // Redis as a deployment would run it: append-only, fsync every second.
+  mkdirSync(join(work, 'redis'));
+  start('redis-server', [
+    '--port',
+    String(PORTS.redis),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    join(work, 'redis'),
+    '--appendonly',
+    'yes',
+    '--appendfsync',
+    'everysec',
+    '--save',
+    '',
+  ]);
+  for (const [name, port, redis] of [
+    ['shared', PORTS.shared, `redis: redis://127.0.0.1:${PORTS.redis}\n`],
+    ['local', PORTS.local, ''],
+  ] as const) {
+    writeFileSync(
+      join(work, `gateway-${name}.yaml`),
+      `listen: [127.0.0.1:${port}]\n${redis}upstreams:\n  bench:\n    url: http://127.0.0.1:${PORTS.upstream}\n    credential: { file: ./credential }\n    inject: "Authorization: token {credential}"\n`,
+    );
+    start(
+      process.execPath,
+      [CLI, 'gateway', join(work, `gateway-${name}.yaml`), '--keys', keys],
+      openSync(join(work, `gateway-${name}.log`), 'w'),
+    );
+  }
   // Audit lines go to a file, as in production; they are part of the cost.
   const gatewayChild = start(
     process.execPath,
@@ -141,7 +176,7 @@ async function main(): Promise<void> {
   mkdirSync(mountpoint);
   writeFileSync(
     join(work, 'profile.yaml'),
-    'agent: bench\nttl: 1h\nfiles:\n  token:\n    service: bench\n    hosts: [127.0.0.1]\n    methods: [GET]\n    paths: ["/**"]\n',
+    'agent: bench\nttl: 1h\nfiles:\n  token:\n    service: bench\n    hosts: [127.0.0.1]\n    methods: [GET]\n    paths: ["/**"]\n  single-use:\n    service: bench\n    hosts: [127.0.0.1]\n    methods: [GET]\n    paths: ["/**"]\n    uses: 1\n',
   );
   const mount = spawn(
     process.execPath,
@@ -161,6 +196,13 @@ async function main(): Promise<void> {
   for (let i = 0; i < needed; i++) fresh.push(readFileSync(join(mountpoint, 'token'), 'utf8'));
   writeFileSync(freshFile, `${fresh.join('\n')}\n`);
   writeFileSync(join(work, 'fresh.lua'), freshLua(freshFile));
+  // Single-use tokens (uses: 1), each spent once: one budget count per request.
+  const budgetFile = join(work, 'budget-tokens.txt');
+  const budgeted: string[] = [];
+  for (let i = 0; i < needed; i++)
+    budgeted.push(readFileSync(join(mountpoint, 'single-use'), 'utf8'));
+  writeFileSync(budgetFile, `${budgeted.join('\n')}\n`);
+  writeFileSync(join(work, 'budget.lua'), freshLua(budgetFile));
 
   const targets = [
     {
@@ -207,6 +249,18 @@ async function main(): Promise<void> {
       url: `http://127.0.0.1:${PORTS.bare}/repos/acme/widgets`,
       auth: false,
       script: join(work, 'fresh.lua'),
+    },
+    {
+      name: '(i) single-use, Redis',
+      url: `http://127.0.0.1:${PORTS.shared}/bench/repos/acme/widgets`,
+      auth: false,
+      script: join(work, 'budget.lua'),
+    },
+    {
+      name: '(j) single-use, in memory',
+      url: `http://127.0.0.1:${PORTS.local}/bench/repos/acme/widgets`,
+      auth: false,
+      script: join(work, 'budget.lua'),
     },
   ];
   // Each gateway sees every token once: a run starts where that process's
@@ -323,6 +377,11 @@ async function main(): Promise<void> {
   const bareFresh16 = summary.get(targets[7]!.name)!.get(16)!;
   console.log(
     `fresh tokens: ${(freshRun.get(16)!.rps / bareFresh16.rps).toFixed(2)}x the bare Node proxy at 16 connections, both sent a distinct header per request (target >= 0.8x; ${(freshRun.get(16)!.rps / bare16.rps).toFixed(2)}x against (c)); with 2 workers ${(workersRun.get(16)!.rps / bareFresh16.rps).toFixed(2)}x; one reused token: ${(gateway.get(16)!.rps / bare16.rps).toFixed(2)}x; gateway RSS after each run: ${rssSamples.map((m) => m.toFixed(0)).join(', ')} MiB`,
+  );
+  const sharedRun = summary.get(targets[8]!.name)!.get(16)!;
+  const localRun = summary.get(targets[9]!.name)!.get(16)!;
+  console.log(
+    `shared state: single-use tokens with Redis (one INCR each, revocations subscribed) ${(sharedRun.rps / localRun.rps).toFixed(2)}x the same gateway counting in memory at 16 connections (target >= 0.7x)`,
   );
   const bare1 = summary.get(targets[2]!.name)!.get(1)!;
   console.log(

@@ -23,8 +23,6 @@ import { createVerifier } from '../verifier/verifier.js';
 import { installNativeHmacChain } from '../verifier/native-hmac.js';
 import { VerificationCache } from './verify-cache.js';
 import { workerCount } from './workers.js';
-import { createGatewayMetrics } from '../metrics/gateway-metrics.js';
-import { serveMetrics } from '../metrics/registry.js';
 import { openGatewayState } from '../state/gateway-state.js';
 import { createConnectHandler } from './tunnel.js';
 import { caPermits, loadCa, type LoadedCa } from '../intercept/ca.js';
@@ -112,10 +110,11 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const limits = config.limits;
   const hmacChain = installNativeHmacChain();
   const cache = new VerificationCache();
+  // prom-client is loaded only when metrics are asked for.
   const metrics =
     config.metrics === undefined
       ? undefined
-      : createGatewayMetrics({
+      : (await import('../metrics/gateway-metrics.js')).createGatewayMetrics({
           cacheStats: () => cache.stats,
           redisUp: () => state.redisUp(),
           revocationsStale: () => state.revocationsStale(),
@@ -154,10 +153,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 
   const servers: Server[] = [];
   const addresses: string[] = [];
-  let metricsServer: Awaited<ReturnType<typeof serveMetrics>> | undefined;
+  let metricsServer: { close(): Promise<void> } | undefined;
   try {
     if (metrics !== undefined && config.metrics !== undefined)
-      metricsServer = await serveMetrics(config.metrics, metrics.metrics.registry, logger);
+      metricsServer = await (
+        await import('../metrics/registry.js')
+      ).serveMetrics(config.metrics, metrics.metrics.registry, logger);
     for (const address of config.listen) {
       const server = createGatewayServer(config, handler, onConnect);
       servers.push(server);

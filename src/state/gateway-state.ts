@@ -7,14 +7,7 @@
  */
 import type { Logger } from '../log/logger.js';
 import { RevocationList } from '../revocation/revocations.js';
-import { connectRedis, redisUrlForLog, type RedisConnection } from './redis.js';
-import { SharedRevocations } from './shared-revocations.js';
-import {
-  MemoryUseCounter,
-  RedisUseCounter,
-  RefusingUseCounter,
-  type UseCounter,
-} from './use-counter.js';
+import { MemoryUseCounter, RefusingUseCounter, type UseCounter } from './use-counter.js';
 
 export interface GatewayState {
   readonly useCounter: UseCounter;
@@ -61,7 +54,14 @@ export async function openGatewayState(
       close: () => Promise.resolve(),
     };
   }
-  const redis: RedisConnection = await connectRedis(config.redis.url, logger);
+  // Loaded only when configured: the Redis client is a tenth of a gateway's memory.
+  const [{ connectRedis, redisUrlForLog }, { SharedRevocations }, { RedisUseCounter }] =
+    await Promise.all([
+      import('./redis.js'),
+      import('./shared-revocations.js'),
+      import('./redis-use-counter.js'),
+    ]);
+  const redis = await connectRedis(config.redis.url, logger);
   const shared = await SharedRevocations.start(redis, {
     staleAfterMs: config.redis.staleAfter,
     logger,

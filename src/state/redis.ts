@@ -59,8 +59,14 @@ function clientFor(url: string): RedisClient {
 export async function connectRedis(
   url: string,
   logger: Logger,
-  firstConnectMs = 3_000,
+  options: {
+    /** How long to wait for the first connection before going on without one. */
+    readonly firstConnectMs?: number;
+    /** Give up at the first failed attempt (a one-shot command, not a server). */
+    readonly failFast?: boolean;
+  } = {},
 ): Promise<RedisConnection> {
+  const firstConnectMs = options.firstConnectMs ?? 3_000;
   const where = redisUrlForLog(url);
   const client = clientFor(url);
   const listeners: Array<(up: boolean) => void> = [];
@@ -84,9 +90,15 @@ export async function connectRedis(
   client.on('error', (err: unknown) => report(false, describeError(err)));
   client.on('end', () => report(false, 'connection closed'));
   const subscribers: RedisClient[] = [];
+  let failedOnce: () => void = () => undefined;
+  const firstFailure = new Promise<void>((resolve) => (failedOnce = resolve));
+  client.on('error', () => {
+    if (options.failFast === true) failedOnce();
+  });
   const connecting = client.connect().catch((err: unknown) => report(false, describeError(err)));
   await Promise.race([
     connecting,
+    firstFailure,
     new Promise((resolve) => setTimeout(resolve, firstConnectMs).unref()),
   ]);
   if (!healthy) report(false, 'no connection yet');

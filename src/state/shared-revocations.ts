@@ -182,7 +182,7 @@ export async function recordRevocationInRedis(
   logger: Logger,
 ): Promise<RevocationRecord> {
   const record = revocationRecordFor(request, now);
-  const redis = await connectRedis(url, logger);
+  const redis = await connectRedis(url, logger, { failFast: true });
   try {
     if (!redis.up())
       throw new MintfsError('ERR_STATE_UNAVAILABLE', 'Redis is unreachable; nothing was recorded');
@@ -209,7 +209,7 @@ export async function listRevocationsInRedis(
   now: Date,
   logger: Logger,
 ): Promise<RevocationRecord[]> {
-  const redis = await connectRedis(url, logger);
+  const redis = await connectRedis(url, logger, { failFast: true });
   try {
     if (!redis.up()) throw new MintfsError('ERR_STATE_UNAVAILABLE', 'Redis is unreachable');
     return (await loadAll(redis)).filter((r) => now.getTime() < Date.parse(r.expiresAt));

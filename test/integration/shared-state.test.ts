@@ -505,3 +505,27 @@ describe('metrics', () => {
     assert.equal(samples.get('mintfs_mount_open_handles'), 0);
   });
 });
+
+describe('mintfs revoke --redis', () => {
+  it('refuses a bad URL in one line, and says so when Redis cannot be reached, recording nothing', async (t) => {
+    const gw = await startGatewayFixture(t);
+    const tokenId = decodeToken(gw.token()).tokenId;
+    const revoke = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+      runAsync(process.execPath, [CLI, 'revoke', '--token', tokenId, ...args], undefined, {
+        ...process.env,
+        ...env,
+      });
+    const badFlag = await revoke(['--redis', 'http://127.0.0.1:6379']);
+    assert.equal(badFlag.code, 2);
+    assert.equal(badFlag.stderr.trim(), 'mintfs: --redis: not a redis:// or rediss:// URL');
+    const badEnv = await revoke([], { MINTFS_REDIS: 'localhost:6379' });
+    assert.equal(badEnv.code, 2);
+    assert.equal(badEnv.stderr.trim(), 'mintfs: MINTFS_REDIS: not a redis:// or rediss:// URL');
+    const port = await freePort(); // nothing listens there
+    const away = await revoke(['--redis', `redis://:${PASSWORD}@127.0.0.1:${port}`]);
+    assert.equal(away.code, 3, away.stderr);
+    assert.match(away.stderr, /^mintfs: Redis is unreachable; nothing was recorded$/m);
+    assert.ok(!away.stderr.includes(PASSWORD));
+    assert.equal(away.stdout, '');
+  });
+});

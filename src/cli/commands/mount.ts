@@ -1,8 +1,6 @@
 import * as z from 'zod';
 import { startMount, type RunningMount } from '../../daemon/mount-daemon.js';
 import { MetricsAddress } from '../../metrics/address.js';
-import { createMountMetrics } from '../../metrics/mount-metrics.js';
-import { serveMetrics } from '../../metrics/registry.js';
 import { selectBackend } from '../../fuse/select-backend.js';
 import { defineCommand } from '../define-command.js';
 import { commandLogger } from '../logging.js';
@@ -71,15 +69,20 @@ export const mountCommand = defineCommand({
     const backend = selectBackend(args.backend, logger);
     // Set once mounted; the metrics read it at each scrape.
     const running: { mount?: RunningMount } = {};
+    // prom-client is loaded only when metrics are asked for.
     const metrics =
       args.metrics === undefined
         ? undefined
-        : createMountMetrics(() => running.mount?.openHandles());
+        : (await import('../../metrics/mount-metrics.js')).createMountMetrics(() =>
+            running.mount?.openHandles(),
+          );
     // Bound before mounting: an address in use fails the start with nothing mounted.
     const served =
       metrics === undefined || args.metrics === undefined
         ? undefined
-        : await serveMetrics(args.metrics, metrics.metrics.registry, logger);
+        : await (
+            await import('../../metrics/registry.js')
+          ).serveMetrics(args.metrics, metrics.metrics.registry, logger);
     const started = startMount({
       profileFile: args.profile,
       mountpoint: args.mountpoint,

@@ -5,8 +5,6 @@ import {
   revocationsDir,
   type RevocationRequest,
 } from '../../revocation/revocations.js';
-import { redisUrlForLog } from '../../state/redis.js';
-import { listRevocationsInRedis, recordRevocationInRedis } from '../../state/shared-revocations.js';
 import { commandLogger } from '../logging.js';
 import { loadKeyring } from '../../keys/keyring.js';
 import { MintfsError } from '../../errors.js';
@@ -76,6 +74,11 @@ export const revokeCommand = defineCommand({
           ? { kind: 'agent', agent: args.agent, before: args.before }
           : undefined;
     if (redis !== undefined) {
+      const [{ redisUrlForLog }, { listRevocationsInRedis, recordRevocationInRedis }] =
+        await Promise.all([
+          import('../../state/redis.js'),
+          import('../../state/shared-revocations.js'),
+        ]);
       const logger = commandLogger({}, { oneShot: true });
       const where = redisUrlForLog(redis);
       const now = new Date();
