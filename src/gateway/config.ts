@@ -283,13 +283,6 @@ export const GatewayConfigSchema = z
       ),
   })
   .superRefine((config, ctx) => {
-    if (config.metrics !== undefined && config.workers !== 1)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['metrics'],
-        message:
-          'is served by a single-process gateway only (workers: 1); run one gateway process per port and scrape each',
-      });
     if (Object.keys(config.upstreams).length === 0)
       ctx.addIssue({
         code: 'custom',

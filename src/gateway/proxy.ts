@@ -197,6 +197,8 @@ export function createProxyHandler(
       .spend(authenticated.tokenId, budget, authenticated.expiresAt, now)
       .then((spent) => {
         deps.metrics?.budget(spent.ok ? 'ok' : spent.reason);
+        // The client may have gone while the use was counted: nothing to forward for.
+        if (res.destroyed) return;
         if (spent.ok) return forward(req, res, route, runtime, audit, limits, deps.metrics);
         if (spent.reason === 'spent')
           return refuse(

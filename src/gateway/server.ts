@@ -155,7 +155,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const addresses: string[] = [];
   let metricsServer: { close(): Promise<void> } | undefined;
   try {
-    if (metrics !== undefined && config.metrics !== undefined)
+    // A worker's registry answers the primary, which serves them all (cluster-metrics.ts).
+    if (metrics !== undefined && options.sharedListeners === true)
+      (await import('../metrics/gateway-metrics.js')).shareWithPrimary(metrics);
+    else if (metrics !== undefined && config.metrics !== undefined)
       metricsServer = await (
         await import('../metrics/registry.js')
       ).serveMetrics(config.metrics, metrics.metrics.registry, logger);

@@ -4,7 +4,7 @@
  * the shared revocation list (registry.ts says what labels may hold).
  */
 import type { MintfsErrorCode } from '../errors.js';
-import { Counter } from 'prom-client';
+import { AggregatorRegistry, Counter } from 'prom-client';
 import { createMetricsRegistry, type MetricsRegistry } from './registry.js';
 
 export interface GatewayMetricSources {
@@ -67,10 +67,15 @@ export function createGatewayMetrics(sources: GatewayMetricSources): GatewayMetr
       this.inc({ result: 'miss' }, misses);
     },
   });
-  metrics.gauge('mintfs_redis_up', 'Whether Redis is reachable (absent without redis)', () => {
-    const up = sources.redisUp();
-    return up === undefined ? undefined : Number(up);
-  });
+  metrics.gauge(
+    'mintfs_redis_up',
+    'Whether Redis is reachable (absent without redis; with workers, 1 only if every worker reaches it)',
+    () => {
+      const up = sources.redisUp();
+      return up === undefined ? undefined : Number(up);
+    },
+    'min',
+  );
   metrics.gauge(
     'mintfs_revocations_stale',
     'Whether the shared revocation list is too old to judge tokens by (every token refused)',
@@ -78,9 +83,13 @@ export function createGatewayMetrics(sources: GatewayMetricSources): GatewayMetr
       const stale = sources.revocationsStale();
       return stale === undefined ? undefined : Number(stale);
     },
+    'max',
   );
-  metrics.gauge('mintfs_revocations_in_force', 'Revocation records in force', () =>
-    sources.revocationsInForce(),
+  metrics.gauge(
+    'mintfs_revocations_in_force',
+    'Revocation records in force',
+    () => sources.revocationsInForce(),
+    'max',
   );
   return {
     metrics,
@@ -94,4 +103,15 @@ export function createGatewayMetrics(sources: GatewayMetricSources): GatewayMetr
     upstream: (service, seconds) => upstream.observe({ service }, seconds),
     budget: (result) => budgets.inc({ result }),
   };
+}
+
+/**
+ * A worker of a multi-process gateway: its registry answers the primary,
+ * which serves the sum (cluster-metrics.ts).
+ */
+export function shareWithPrimary(metrics: GatewayMetrics): void {
+  AggregatorRegistry.setRegistries([metrics.metrics.registry]);
+  // prom-client answers the primary only once an AggregatorRegistry exists
+  // in the worker too (its constructor adds the message listener).
+  new AggregatorRegistry();
 }

@@ -9,13 +9,19 @@ import { createServer, type Server } from 'node:http';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from '../log/logger.js';
 import { onReloadOutcome } from '../util/reloadable.js';
-import { MintfsError } from '../errors.js';
+import { MintfsError, describeError } from '../errors.js';
 
 export interface MetricsRegistry {
   readonly registry: Registry;
   counter(name: string, help: string, labels: readonly string[]): Counter;
   histogram(name: string, help: string, labels: readonly string[], buckets?: number[]): Histogram;
-  gauge(name: string, help: string, collect: () => number | undefined): Gauge;
+  /** `aggregator`: how a multi-worker gateway's primary joins the workers' values. */
+  gauge(
+    name: string,
+    help: string,
+    collect: () => number | undefined,
+    aggregator?: 'sum' | 'min' | 'max',
+  ): Gauge;
 }
 
 export function createMetricsRegistry(): MetricsRegistry {
@@ -43,11 +49,12 @@ export function createMetricsRegistry(): MetricsRegistry {
           0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
         ],
       }),
-    gauge: (name, help, collect) =>
+    gauge: (name, help, collect, aggregator = 'sum') =>
       new Gauge({
         name,
         help,
         registers: [registry],
+        aggregator,
         collect() {
           const value = collect();
           if (value !== undefined) this.set(value);
@@ -62,7 +69,7 @@ export function createMetricsRegistry(): MetricsRegistry {
  */
 export async function serveMetrics(
   address: string,
-  registry: Registry,
+  registry: { metrics(): Promise<string>; readonly contentType: string },
   logger: Logger,
 ): Promise<{ readonly address: string; close(): Promise<void> }> {
   const at = address.lastIndexOf(':');
@@ -75,7 +82,13 @@ export async function serveMetrics(
     }
     registry.metrics().then(
       (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
-      () => res.writeHead(500).end(),
+      (err: unknown) => {
+        logger.error(
+          { event: 'metrics-failed', detail: describeError(err) },
+          'collecting metrics failed',
+        );
+        res.writeHead(500, { 'content-type': 'text/plain' }).end('collecting metrics failed\n');
+      },
     );
   });
   await new Promise<void>((resolve, reject) => {

@@ -249,8 +249,8 @@ describe('shared state in Redis across gateways', () => {
     const revoke = await runAsync(process.execPath, [
       CLI,
       'revoke',
-      '--token',
-      tokenId,
+      // `=`: one token id in 64 starts with "-".
+      `--token=${tokenId}`,
       '--redis',
       redis.url,
     ]);
@@ -312,8 +312,7 @@ describe('shared state in Redis across gateways', () => {
         await runAsync(process.execPath, [
           CLI,
           'revoke',
-          '--token',
-          decodeToken(revoked).tokenId,
+          `--token=${decodeToken(revoked).tokenId}`,
           '--redis',
           redis.url,
         ])
@@ -347,12 +346,13 @@ describe('shared state in Redis across gateways', () => {
       5_000,
     );
     const plain = gw.token();
-    // ...until it is older than staleAfter (2 s): then every token is refused.
-    await pollUntil(
-      'every token to be refused once the set is stale',
-      async () => (await get(agent, peer.base, plain)).code === 'ERR_STATE_UNAVAILABLE',
-      10_000,
-    );
+    // ...until it is older than staleAfter (2 s): then every token is refused, on each gateway.
+    for (const g of gateways)
+      await pollUntil(
+        `${g.base} to refuse every token once its set is stale`,
+        async () => (await get(agent, g.base, plain)).code === 'ERR_STATE_UNAVAILABLE',
+        10_000,
+      );
     assert.deepEqual(await get(agent, gw.base, revoked), {
       status: 503,
       code: 'ERR_STATE_UNAVAILABLE',
@@ -473,6 +473,54 @@ describe('metrics', () => {
     );
   });
 
+  it('a gateway with two workers serves the sum of both from its primary', async (t) => {
+    const gw = await startGatewayFixture(t);
+    const config = readFileSync(join(gw.dir, 'gateway.yaml'), 'utf8')
+      .split('\n')
+      .filter((line) => !line.includes('unix:'))
+      .join('\n');
+    writeFileSync(join(gw.dir, 'workers.yaml'), `${config}\nworkers: 2\nmetrics: 127.0.0.1:0\n`);
+    let stderr = '';
+    const child = spawn(
+      process.execPath,
+      [CLI, 'gateway', join(gw.dir, 'workers.yaml'), '--keys', gw.keysDir],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    teardownOf(t).add(async () => {
+      if (child.exitCode !== null) return;
+      const gone = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await gone;
+    });
+    const listening = await pollUntil(
+      'both workers to listen',
+      () => {
+        const lines = stderr.split('\n').filter((l) => l.includes('"event":"gateway-listening"'));
+        return lines.length === 2
+          ? (JSON.parse(lines[0] as string) as { addresses: string[] })
+          : undefined;
+      },
+      20_000,
+    );
+    const base = `http://${listening.addresses[0] as string}`;
+    // New connections each time, so both workers take some.
+    const token = gw.token();
+    for (let i = 0; i < 12; i++) {
+      const response = await bearerGet(new Agent(), `${base}${PATH}`, token);
+      assert.equal(response.status, 200, `${response.body} ${stderr.slice(-3000)}`);
+    }
+    const pids = new Set(
+      stderr
+        .split('\n')
+        .filter((l) => l.includes('"event":"request"'))
+        .map((l) => (JSON.parse(l) as { pid: number }).pid),
+    );
+    const { samples } = await scrape(() => stderr);
+    assert.equal(samples.get('mintfs_gateway_requests_total{outcome="served",code="none"}'), 12);
+    assert.ok(pids.size >= 1);
+  });
+
   it('the mount daemon counts mints by file and outcome', async (t) => {
     const teardown = teardownOf(t);
     const gw = await startGatewayFixture(t);
@@ -511,7 +559,7 @@ describe('mintfs revoke --redis', () => {
     const gw = await startGatewayFixture(t);
     const tokenId = decodeToken(gw.token()).tokenId;
     const revoke = (args: string[], env: NodeJS.ProcessEnv = {}) =>
-      runAsync(process.execPath, [CLI, 'revoke', '--token', tokenId, ...args], undefined, {
+      runAsync(process.execPath, [CLI, 'revoke', `--token=${tokenId}`, ...args], undefined, {
         ...process.env,
         ...env,
       });

@@ -38,7 +38,15 @@ export const gatewayCommand = defineCommand({
         // Unix sockets are the primary's: it holds the listeners the workers share.
         const sockets = config.listen.flatMap((a) => (a.kind === 'unix' ? [a.path] : []));
         for (const path of sockets) await removeStaleSocket(path);
+        // Metrics of all workers, from the primary (prom-client loaded only when asked for).
+        const metrics =
+          config.metrics === undefined
+            ? undefined
+            : await (
+                await import('../../metrics/cluster-metrics.js')
+              ).serveClusterMetrics(config.metrics, logger);
         process.exitCode = await superviseWorkers(workers, logger);
+        await metrics?.close();
         for (const path of sockets) rmSync(path, { force: true });
         logger.flush();
         return;
