@@ -62,7 +62,13 @@ const ETC_FILES = [
 const TRUST_STORE_DIRS = ['/etc/ssl', '/etc/ca-certificates'];
 
 // Waits (up to 5 s) for the bridge to listen, so the command's first request cannot race it.
+// A stop signal during the wait ends the launcher at once: bash would otherwise
+// carry on after a child that did not die of it, and loop for the whole wait
+// while mintfs run delivers the signal to every short-lived child (socat
+// included), so the command would be killed only by the 5 s grace (137, not
+// 130). Trapped signals are reset by exec: the command gets the defaults.
 const LAUNCHER = `
+trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 129' HUP; trap 'exit 131' QUIT
 socat TCP-LISTEN:${GATEWAY_PORT},bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:${SANDBOX_GATEWAY_SOCKET} &
 for _ in $(seq 500); do (exec 3<>/dev/tcp/127.0.0.1/${GATEWAY_PORT}) 2>/dev/null && break; sleep 0.01; done
 exec "$@"
