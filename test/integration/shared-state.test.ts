@@ -142,6 +142,19 @@ async function startPeer(t: TestContext, gw: GatewayFixture, name: string): Prom
   return { base: `http://${listening.addresses[0] as string}`, stderr: () => stderr };
 }
 
+/** A real Redis and `count` gateway processes sharing it: the fixture's and peers. */
+async function gatewaysSharingRedis(
+  t: TestContext,
+  count: number,
+  staleAfter?: string,
+): Promise<{ redis: RedisServer; gw: GatewayFixture; gateways: Peer[] }> {
+  const redis = await startRedis(teardownOf(t));
+  const gw = await startGatewayFixture(t, { topLevel: redisConfig(redis, staleAfter) });
+  const gateways: Peer[] = [{ base: gw.base, stderr: () => gw.stderr() }];
+  for (let i = 1; i < count; i++) gateways.push(await startPeer(t, gw, `peer-${i}`));
+  return { redis, gw, gateways };
+}
+
 function redisConfig(redis: RedisServer, staleAfter = '30s'): string {
   return `redis:\n  url: ${redis.url}\n  staleAfter: ${staleAfter}`;
 }
@@ -197,13 +210,7 @@ describe('use budgets without Redis', () => {
 describe('shared state in Redis across gateways', () => {
   it('spends a single-use token once across three gateways, even when thirty requests race for it', async (t) => {
     const teardown = teardownOf(t);
-    const redis = await startRedis(teardown);
-    const gw = await startGatewayFixture(t, { topLevel: redisConfig(redis) });
-    const peers = [
-      { base: gw.base, stderr: () => gw.stderr() },
-      await startPeer(t, gw, 'b'),
-      await startPeer(t, gw, 'c'),
-    ];
+    const { gw, gateways: peers } = await gatewaysSharingRedis(t, 3);
     const agent = new Agent({ keepAlive: true, maxSockets: 64 });
     teardown.add(() => agent.destroy());
 
@@ -233,13 +240,7 @@ describe('shared state in Redis across gateways', () => {
 
   it('honours a revocation recorded in Redis on every gateway within a second, and on one started later', async (t) => {
     const teardown = teardownOf(t);
-    const redis = await startRedis(teardown);
-    const gw = await startGatewayFixture(t, { topLevel: redisConfig(redis) });
-    const peers = [
-      { base: gw.base, stderr: () => gw.stderr() },
-      await startPeer(t, gw, 'b'),
-      await startPeer(t, gw, 'c'),
-    ];
+    const { redis, gw, gateways: peers } = await gatewaysSharingRedis(t, 3);
     const agent = new Agent({ keepAlive: true });
     teardown.add(() => agent.destroy());
     const token = gw.token();
@@ -299,10 +300,8 @@ describe('shared state in Redis across gateways', () => {
 
   it('fails closed while Redis is down, and after a restart has spent nothing twice and forgotten no revocation', async (t) => {
     const teardown = teardownOf(t);
-    const redis = await startRedis(teardown);
-    const gw = await startGatewayFixture(t, { topLevel: redisConfig(redis, '2s') });
-    const peer = await startPeer(t, gw, 'b');
-    const gateways = [{ base: gw.base, stderr: () => gw.stderr() }, peer];
+    const { redis, gw, gateways } = await gatewaysSharingRedis(t, 2, '2s');
+    const peer = gateways[1] as Peer;
     const agent = new Agent({ keepAlive: true, maxSockets: 32 });
     teardown.add(() => agent.destroy());
 
