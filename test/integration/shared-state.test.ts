@@ -210,7 +210,7 @@ describe('use budgets without Redis', () => {
 describe('shared state in Redis across gateways', () => {
   it('spends a single-use token once across three gateways, even when thirty requests race for it', async (t) => {
     const teardown = teardownOf(t);
-    const { gw, gateways: peers } = await gatewaysSharingRedis(t, 3);
+    const { redis, gw, gateways: peers } = await gatewaysSharingRedis(t, 3);
     const agent = new Agent({ keepAlive: true, maxSockets: 64 });
     teardown.add(() => agent.destroy());
 
@@ -223,6 +223,24 @@ describe('shared state in Redis across gateways', () => {
     for (const refused of raced.filter((r) => r.status !== 200))
       assert.deepEqual(refused, { status: 401, code: 'ERR_TOKEN_USES_SPENT' });
     assert.equal(gw.upstream.requests.length, before + 1, 'refused requests reached the upstream');
+    // The count expires with the token (5 min here), plus a minute for clock skew.
+    const port = new URL(redis.url).port;
+    const ttl = Number(
+      execFileSync(
+        'redis-cli',
+        [
+          '-p',
+          port,
+          '--no-auth-warning',
+          '-a',
+          PASSWORD,
+          'PTTL',
+          `mintfs:uses:${decodeToken(single).tokenId}`,
+        ],
+        { encoding: 'utf8' },
+      ).trim(),
+    );
+    assert.ok(ttl > 300_000 && ttl <= 360_000, `PTTL ${ttl}`);
 
     // A budget of three: one use on each gateway, then refused on all.
     const three = gw.token({ uses: 3 });
