@@ -423,8 +423,18 @@ function parseMetrics(text: string): Map<string, number> {
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('#')) continue;
     const at = line.lastIndexOf(' ');
-    const value = Number(line.slice(at + 1));
-    assert.ok(!Number.isNaN(value), `not a sample: ${line}`);
+    const text = line.slice(at + 1);
+    // Prometheus reads values with Go's ParseFloat: NaN and Inf in any case
+    // (prom-client writes an event-loop mean with no samples yet as "Nan").
+    const special = /^([+-]?)(nan|inf)$/i.exec(text);
+    const value = special
+      ? special[2]?.toLowerCase() === 'nan'
+        ? NaN
+        : special[1] === '-'
+          ? -Infinity
+          : Infinity
+      : Number(text);
+    assert.ok(special !== null || (text !== '' && !Number.isNaN(value)), `not a sample: ${line}`);
     samples.set(line.slice(0, at), value);
   }
   return samples;
