@@ -85,7 +85,7 @@ export function createProxyHandler(
     res.once('close', () => {
       deps.metrics?.request(
         audit.code,
-        audit.forwarded === true ? 1 : undefined,
+        audit.forwarded === true,
         Number(process.hrtime.bigint() - started) / 1e9,
       );
       deps.logger.info(

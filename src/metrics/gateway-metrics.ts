@@ -19,7 +19,8 @@ export interface GatewayMetrics {
   /** One request ended: `code` undefined when it was served. */
   request(
     code: MintfsErrorCode | undefined,
-    upstreamStatus: number | undefined,
+    /** Whether it was sent upstream (a failure after that is not a refusal). */
+    forwarded: boolean,
     seconds: number,
   ): void;
   /** Time from sending a request upstream to its response head. */
@@ -93,9 +94,8 @@ export function createGatewayMetrics(sources: GatewayMetricSources): GatewayMetr
   );
   return {
     metrics,
-    request(code, upstreamStatus, seconds) {
-      const outcome =
-        code === undefined ? 'served' : upstreamStatus === undefined ? 'refused' : 'failed';
+    request(code, forwarded, seconds) {
+      const outcome = code === undefined ? 'served' : forwarded ? 'failed' : 'refused';
       requests.inc({ outcome, code: code ?? 'none' });
       if (outcome === 'refused') denials.inc({ code: code ?? 'none' });
       duration.observe({ outcome }, seconds);
