@@ -1,9 +1,15 @@
 /**
  * Revocations in Redis, for gateways on many hosts.
  *
- * `mintfs revoke --redis URL` stores each record under
- * `mintfs:revocation:<name>`, expiring when the last token it covers would
- * have (the record's expiresAt), and publishes it on `mintfs:revocations`.
+ * `mintfs revoke --redis URL` stores each record in one hash,
+ * `mintfs:{revocations}` (field: the record's name), with its expiry (when the
+ * last token it covers would have) in a sorted set beside it, and publishes
+ * it on the channel `mintfs:revocations`. One hash, not a key per record, so
+ * a gateway's reload is one HGETALL of the records in force, not a SCAN of
+ * the whole keyspace (which holds a key per budgeted token: a SCAN every
+ * two seconds on every gateway cost more than the budgets themselves).
+ * Whoever records a revocation drops the expired ones, and both keys expire
+ * with the last record.
  * A gateway subscribes first, then loads every stored record, and merges
  * both: records are only ever added (and dropped once expired), so a record
  * published during the load is never lost. Published records arrive within
@@ -24,7 +30,14 @@ import {
 } from '../revocation/revocations.js';
 import { connectRedis, withTimeout, type RedisConnection } from './redis.js';
 
-export const REVOCATION_KEY_PREFIX = 'mintfs:revocation:';
+/**
+ * The hash of records in force (field: record name; value: the record's
+ * JSON). Both keys share the hash tag {revocations}, so the script that
+ * writes them may run on a Redis Cluster too.
+ */
+export const REVOCATIONS_KEY = 'mintfs:{revocations}';
+/** The same names, scored by when each record expires (ms). */
+export const REVOCATION_EXPIRY_KEY = 'mintfs:{revocations}:expiry';
 export const REVOCATION_CHANNEL = 'mintfs:revocations';
 /** How often a gateway reloads the whole set (and so how old it is while Redis is up). */
 export const RESYNC_MS = 2_000;
@@ -39,19 +52,33 @@ function parseRecord(text: string | null): RevocationRecord | undefined {
   }
 }
 
+/**
+ * Records a revocation, atomically: drops the records that have expired,
+ * stores this one (unless one of the same name outlives it), keeps both keys
+ * until the last record expires, publishes it.
+ * KEYS: the hash, the expiry set. ARGV: name, record JSON, its expiry (ms), now (ms), channel.
+ */
+const RECORD_SCRIPT = `local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
+for _, name in ipairs(expired) do redis.call('HDEL', KEYS[1], name) end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
+local known = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not known or tonumber(known) < tonumber(ARGV[3]) then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+end
+local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[1], last[2])
+redis.call('PEXPIREAT', KEYS[2], last[2])
+redis.call('PUBLISH', ARGV[5], ARGV[2])
+return 1`;
+
 /** Every stored record (an unreadable one is skipped: only mintfs writes these keys). */
 async function loadAll(redis: RedisConnection): Promise<RevocationRecord[]> {
+  const stored = await withTimeout('loading revocations', redis.client.hGetAll(REVOCATIONS_KEY));
   const records: RevocationRecord[] = [];
-  for await (const keys of redis.client.scanIterator({
-    MATCH: `${REVOCATION_KEY_PREFIX}*`,
-    COUNT: 500,
-  })) {
-    if (keys.length === 0) continue;
-    const values = await withTimeout('loading revocations', redis.client.mGet(keys));
-    for (const value of values) {
-      const record = parseRecord(value);
-      if (record !== undefined) records.push(record);
-    }
+  for (const value of Object.values(stored)) {
+    const record = parseRecord(value);
+    if (record !== undefined) records.push(record);
   }
   return records;
 }
@@ -160,7 +187,11 @@ export class SharedRevocations {
     let changed = false;
     for (const record of records) {
       const name = recordName(record);
-      if (!this.#records.has(name) && now < Date.parse(record.expiresAt)) {
+      const known = this.#records.get(name);
+      // Of two records of one name, the one that lasts longer is kept.
+      const later =
+        known === undefined || Date.parse(known.expiresAt) < Date.parse(record.expiresAt);
+      if (later && now < Date.parse(record.expiresAt)) {
         this.#records.set(name, record);
         changed = true;
       }
@@ -186,16 +217,18 @@ export async function recordRevocationInRedis(
   try {
     if (!redis.up())
       throw new MintfsError('ERR_STATE_UNAVAILABLE', 'Redis is unreachable; nothing was recorded');
-    const text = JSON.stringify(record);
     await withTimeout(
       'recording the revocation',
-      redis.client
-        .multi()
-        .set(`${REVOCATION_KEY_PREFIX}${recordName(record)}`, text, {
-          expiration: { type: 'PXAT', value: Date.parse(record.expiresAt) },
-        })
-        .publish(REVOCATION_CHANNEL, text)
-        .exec(),
+      redis.client.eval(RECORD_SCRIPT, {
+        keys: [REVOCATIONS_KEY, REVOCATION_EXPIRY_KEY],
+        arguments: [
+          recordName(record),
+          JSON.stringify(record),
+          String(Date.parse(record.expiresAt)),
+          String(now.getTime()),
+          REVOCATION_CHANNEL,
+        ],
+      }),
     );
     return record;
   } finally {

@@ -14,6 +14,14 @@ import { createServer } from 'node:net';
 import { Agent } from 'node:http';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
+import { PassThrough } from 'node:stream';
+import { createLogger } from '../../src/log/logger.js';
+import {
+  REVOCATION_EXPIRY_KEY,
+  REVOCATIONS_KEY,
+  recordRevocationInRedis,
+} from '../../src/state/shared-revocations.js';
+import { MAX_TTL_MS } from '../../src/token/limits.js';
 import { decodeToken } from '../../src/token/token-text.js';
 import { BACKENDS } from '../helpers/backends.js';
 import {
@@ -314,6 +322,74 @@ describe('shared state in Redis across gateways', () => {
         'ERR_TOKEN_REVOKED',
       5_000,
     );
+  });
+
+  it('keeps revocations in one hash: a reload reads the records, never the keyspace; expired records are dropped', async (t) => {
+    const teardown = teardownOf(t);
+    const { redis, gw } = await gatewaysSharingRedis(t, 1);
+    const cli = (...args: string[]) =>
+      execFileSync(
+        'redis-cli',
+        ['-p', new URL(redis.url).port, '-a', PASSWORD, '--no-auth-warning', ...args],
+        {
+          encoding: 'utf8',
+        },
+      ).trim();
+    const agent = new Agent({ keepAlive: true });
+    teardown.add(() => agent.destroy());
+    // Budgeted tokens fill the keyspace (a key each), as on a busy fleet.
+    for (let i = 0; i < 20; i++)
+      assert.equal((await get(agent, gw.base, gw.token({ uses: 1 }))).status, 200);
+    assert.ok(Number(cli('DBSIZE')) >= 20);
+    cli('CONFIG', 'RESETSTAT');
+    const calls = (command: string) =>
+      Number(
+        new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(cli('INFO', 'commandstats'))?.[1] ?? 0,
+      );
+    await pollUntil('two reloads of the revocations', () => calls('hgetall') >= 2, 10_000);
+    assert.equal(calls('scan'), 0, 'a reload walked the keyspace');
+    assert.equal(calls('keys'), 0, 'a reload walked the keyspace');
+
+    // Recorded at three moments: the first has expired by the time the third
+    // is recorded (its `now` is past the first's expiry), so it is dropped.
+    const logger = createLogger({ stream: new PassThrough() });
+    const start = Date.now();
+    const request = (tokenId: string) => ({ kind: 'token' as const, tokenId });
+    await recordRevocationInRedis(redis.url, request('A'.repeat(22)), new Date(start), logger);
+    await recordRevocationInRedis(
+      redis.url,
+      request('B'.repeat(22)),
+      new Date(start + 1_000),
+      logger,
+    );
+    assert.deepEqual(cli('HKEYS', REVOCATIONS_KEY).split('\n').sort(), [
+      `token-${'A'.repeat(22)}`,
+      `token-${'B'.repeat(22)}`,
+    ]);
+    await recordRevocationInRedis(
+      redis.url,
+      request('C'.repeat(22)),
+      new Date(start + MAX_TTL_MS + 500),
+      logger,
+    );
+    assert.deepEqual(cli('HKEYS', REVOCATIONS_KEY).split('\n').sort(), [
+      `token-${'B'.repeat(22)}`,
+      `token-${'C'.repeat(22)}`,
+    ]);
+    assert.equal(cli('ZCARD', REVOCATION_EXPIRY_KEY), '2');
+    // Both keys go when the last record does, not before.
+    const lastExpiry = start + MAX_TTL_MS + 500 + MAX_TTL_MS;
+    for (const key of [REVOCATIONS_KEY, REVOCATION_EXPIRY_KEY])
+      assert.equal(Number(cli('PEXPIRETIME', key)), lastExpiry);
+    // A record already expired when written leaves nothing behind.
+    cli('DEL', REVOCATIONS_KEY, REVOCATION_EXPIRY_KEY);
+    await recordRevocationInRedis(
+      redis.url,
+      request('D'.repeat(22)),
+      new Date(start - MAX_TTL_MS - 1_000),
+      logger,
+    );
+    assert.equal(cli('EXISTS', REVOCATIONS_KEY, REVOCATION_EXPIRY_KEY), '0');
   });
 
   it('fails closed while Redis is down, and after a restart has spent nothing twice and forgotten no revocation', async (t) => {
