@@ -36,6 +36,8 @@ const ROOT = join(fileURLToPath(import.meta.url), '..', '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'bundle', 'mintfs.js');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const DURATION = process.env.BENCH_SECONDS ?? '4';
+/** BENCH_ONLY=i,j runs only those targets (and prints only the ratios they make). */
+const ONLY = process.env.BENCH_ONLY?.split(',').map((letter) => `(${letter.trim()})`);
 const PORTS = {
   upstream: 18601,
   gateway: 18602,
@@ -62,7 +64,8 @@ const cleanups: Array<() => void> = [];
 
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'mintfs-bench-gw-'));
-  cleanups.push(() => rmSync(work, { recursive: true, force: true }));
+  // BENCH_KEEP=1 leaves the work directory (logs, configs, tokens) for a look afterwards.
+  if (!process.env.BENCH_KEEP) cleanups.push(() => rmSync(work, { recursive: true, force: true }));
   const nginx = execFileSync('bash', ['-c', 'command -v nginx'], { encoding: 'utf8' }).trim();
 
   writeFileSync(
@@ -204,7 +207,7 @@ async function main(): Promise<void> {
   writeFileSync(budgetFile, `${budgeted.join('\n')}\n`);
   writeFileSync(join(work, 'budget.lua'), freshLua(budgetFile));
 
-  const targets = [
+  const allTargets = [
     {
       name: '(a) direct to upstream',
       url: `http://127.0.0.1:${PORTS.upstream}/repos/acme/widgets`,
@@ -263,6 +266,8 @@ async function main(): Promise<void> {
       script: join(work, 'budget.lua'),
     },
   ];
+  const targets = allTargets.filter((t) => !ONLY || ONLY.some((id) => t.name.startsWith(id)));
+  if (targets.length === 0) throw new Error(`BENCH_ONLY matched no target: ${ONLY?.join(', ')}`);
   // Each gateway sees every token once: a run starts where that process's
   // last run stopped, so none reaches the verification cache (which keeps a
   // token from its second use).
@@ -277,7 +282,7 @@ async function main(): Promise<void> {
       '%{http_code}',
       '-H',
       `Authorization: Bearer ${token}`,
-      targets[1]!.url,
+      allTargets[1]!.url,
     ],
     { encoding: 'utf8' },
   );
@@ -341,8 +346,13 @@ async function main(): Promise<void> {
       ),
     ]),
   );
-  const direct1 = summary.get(targets[0]!.name)!.get(1)!;
-  const bare16 = summary.get(targets[2]!.name)!.get(16)!;
+  /** The median figures of target (letter) at c connections, if it ran. */
+  const of = (letter: string, c: number) =>
+    [...summary].find(([name]) => name.startsWith(`(${letter})`))?.[1].get(c);
+  const ratio = (a: { rps: number } | undefined, b: { rps: number } | undefined) =>
+    a && b ? `${(a.rps / b.rps).toFixed(2)}x` : 'n/a';
+  const direct1 = of('a', 1);
+  const bare16 = of('c', 16);
   console.log(
     row([
       'target',
@@ -364,30 +374,28 @@ async function main(): Promise<void> {
         one.rps.toFixed(0),
         one.p50Ms.toFixed(3),
         one.p99Ms.toFixed(3),
-        `${(one.p50Ms - direct1.p50Ms).toFixed(3)} ms`,
+        direct1 ? `${(one.p50Ms - direct1.p50Ms).toFixed(3)} ms` : 'n/a',
         sixteen.rps.toFixed(0),
         sixteen.p99Ms.toFixed(3),
-        `${(sixteen.rps / bare16.rps).toFixed(2)}x`,
+        ratio(sixteen, bare16),
       ]),
     );
   }
-  const gateway = summary.get(targets[1]!.name)!;
-  const freshRun = summary.get(targets[5]!.name)!;
-  const workersRun = summary.get(targets[6]!.name)!;
-  const bareFresh16 = summary.get(targets[7]!.name)!.get(16)!;
-  console.log(
-    `fresh tokens: ${(freshRun.get(16)!.rps / bareFresh16.rps).toFixed(2)}x the bare Node proxy at 16 connections, both sent a distinct header per request (target >= 0.8x; ${(freshRun.get(16)!.rps / bare16.rps).toFixed(2)}x against (c)); with 2 workers ${(workersRun.get(16)!.rps / bareFresh16.rps).toFixed(2)}x; one reused token: ${(gateway.get(16)!.rps / bare16.rps).toFixed(2)}x; gateway RSS after each run: ${rssSamples.map((m) => m.toFixed(0)).join(', ')} MiB`,
-  );
-  const sharedRun = summary.get(targets[8]!.name)!.get(16)!;
-  const localRun = summary.get(targets[9]!.name)!.get(16)!;
-  console.log(
-    `shared state: single-use tokens with Redis (one INCR each, revocations subscribed) ${(sharedRun.rps / localRun.rps).toFixed(2)}x the same gateway counting in memory at 16 connections (target >= 0.7x)`,
-  );
-  const bare1 = summary.get(targets[2]!.name)!.get(1)!;
-  console.log(
-    `\ntargets: gateway throughput at 16 connections ${(gateway.get(16)!.rps / bare16.rps).toFixed(2)}x the bare Node proxy (target >= 0.8x); ` +
-      `added p50 at 1 connection ${(gateway.get(1)!.p50Ms - direct1.p50Ms).toFixed(3)} ms (target < 0.5 ms; bare Node adds ${(bare1.p50Ms - direct1.p50Ms).toFixed(3)} ms)`,
-  );
+  if (of('f', 16) && of('h', 16))
+    console.log(
+      `fresh tokens: ${ratio(of('f', 16), of('h', 16))} the bare Node proxy at 16 connections, both sent a distinct header per request (target >= 0.8x; ${ratio(of('f', 16), bare16)} against (c)); with 2 workers ${ratio(of('g', 16), of('h', 16))}; one reused token: ${ratio(of('b', 16), bare16)}; gateway RSS after each run: ${rssSamples.map((m) => m.toFixed(0)).join(', ')} MiB`,
+    );
+  if (of('i', 16) && of('j', 16))
+    console.log(
+      `shared state: single-use tokens with Redis (counted in Redis, revocations subscribed) ${ratio(of('i', 16), of('j', 16))} the same gateway counting in memory at 16 connections (target >= 0.7x)`,
+    );
+  const gateway1 = of('b', 1);
+  const bare1 = of('c', 1);
+  if (gateway1 && direct1 && bare1)
+    console.log(
+      `\ntargets: gateway throughput at 16 connections ${ratio(of('b', 16), bare16)} the bare Node proxy (target >= 0.8x); ` +
+        `added p50 at 1 connection ${(gateway1.p50Ms - direct1.p50Ms).toFixed(3)} ms (target < 0.5 ms; bare Node adds ${(bare1.p50Ms - direct1.p50Ms).toFixed(3)} ms)`,
+    );
 }
 
 /** wrk script: every request carries the next unused token; each thread has its own stride. */
@@ -463,18 +471,19 @@ function wrk(url: string, connections: number, headers: string[], args: string[]
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
   const p50Ms = toMs(/\n\s+50%\s+([\d.]+\w+)/.exec(out)?.[1]);
   const p99Ms = toMs(/\n\s+99%\s+([\d.]+\w+)/.exec(out)?.[1]);
+  // inf: a thread ran out of tokens and wrapped round, sending spent ones.
+  const freshNext = /fresh-next (\d+|inf)/.exec(out)?.[1];
+  if (freshNext === 'inf')
+    throw new Error(`${url}: ran out of fresh tokens: set BENCH_FRESH_TOKENS higher`);
   const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out);
   if (errors) throw new Error(`${url}: ${errors[1]} failed responses`);
   const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
-  // inf: a thread ran out of tokens and wrapped round (refused by the caller).
-  const freshNext = /fresh-next (\d+|inf)/.exec(out)?.[1];
   return {
     rps,
     p50Ms,
     p99Ms,
     requests,
-    freshNext:
-      freshNext === undefined ? undefined : freshNext === 'inf' ? Infinity : Number(freshNext),
+    freshNext: freshNext === undefined ? undefined : Number(freshNext),
   };
 }
 
