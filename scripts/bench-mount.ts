@@ -29,7 +29,7 @@ import { MintFs } from '../src/fs/mint-fs.js';
 import { buildTree } from '../src/fs/virtual-tree.js';
 import { loadNativeAddon } from '../src/fuse/native-addon.js';
 import { nativeFile } from '../src/fuse/native-tree.js';
-import { mountedPaths } from '../src/fuse/mount-table.js';
+import { mountedPaths } from '../src/mounts/mount-table.js';
 import { buildGoBaseline, median } from './bench-common.js';
 import { initKeyring } from '../src/keys/keyring.js';
 import { createLogger } from '../src/log/logger.js';

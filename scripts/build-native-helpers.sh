@@ -9,11 +9,11 @@ if ! command -v cc >/dev/null 2>&1; then
   echo "warning: no C compiler; mintfs mount --takeover will be unavailable (scripts/setup.sh installs gcc)" >&2
   exit 0
 fi
-cc -O2 -Wall -Wextra -Werror -o dist/native/mintfs-move-beneath native/move-mount-beneath.c
+cc -O2 -Wall -Wextra -Werror -o dist/native/mintfs-move-beneath native/helpers/move-mount-beneath.c
 # pid 1 of `mintfs run --runtime docker` containers: static, for images without our libc.
-cc -O2 -Wall -Wextra -Werror -static -o dist/native/mintfs-run-init native/run-init.c
+cc -O2 -Wall -Wextra -Werror -static -o dist/native/mintfs-run-init native/helpers/run-init.c
 if [ -e /usr/include/seccomp.h ]; then
-  cc -O2 -Wall -Wextra -Werror -o dist/native/mintfs-seccomp-bpf native/seccomp-bpf.c -lseccomp
+  cc -O2 -Wall -Wextra -Werror -o dist/native/mintfs-seccomp-bpf native/helpers/seccomp-bpf.c -lseccomp
 else
   echo "warning: no libseccomp headers; mintfs run will refuse to start (scripts/setup.sh installs libseccomp-dev)" >&2
 fi

@@ -27,7 +27,7 @@ packages=(
   python3-requests  # Python's requests, the same
   openssl        # test CA and certificates for the HTTPS test upstream
   ca-certificates
-  libseccomp-dev # the seccomp filter helper for mintfs run (native/seccomp-bpf.c)
+  libseccomp-dev # the seccomp filter helper for mintfs run (native/helpers/seccomp-bpf.c)
   bubblewrap     # mintfs run's sandbox
   runc           # mintfs run --runtime runc, tested for real
   docker.io      # mintfs run --runtime docker, tested against a private dockerd

@@ -10,7 +10,7 @@
  *   capabilities, no new privileges, the mintfs seccomp policy, a read-only
  *   root with scratch /tmp and /work, memory/pids/cpu limits, the token
  *   mount read-only at /secrets, the proxy and CA trust environment, and
- *   mintfs-run-init (native/run-init.c) as pid 1: it waits for the bridge,
+ *   mintfs-run-init (native/helpers/run-init.c) as pid 1: it waits for the bridge,
  *   forwards signals to the command and exits with its status.
  *
  * dockerCreateArgs is pure (what exists is passed in), so tests can read

@@ -578,7 +578,7 @@ function supervise(
 }
 
 const BWRAP = findOnPath('bwrap') ?? '/usr/bin/bwrap';
-/** pid 1 of Docker and runc containers (native/run-init.c, built static by scripts/build-native-helpers.sh). */
+/** pid 1 of Docker and runc containers (native/helpers/run-init.c, built static by scripts/build-native-helpers.sh). */
 const RUN_INIT = fileURLToPath(new URL('../../native/mintfs-run-init', import.meta.url));
 
 function findOnPath(name: string): string | undefined {

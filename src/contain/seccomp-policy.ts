@@ -1,7 +1,7 @@
 /**
  * The system calls an agent never needs, denied in every sandbox mintfs sets
  * up: the single source for bubblewrap's BPF filter (built by
- * native/seccomp-bpf.c) and for the OCI profile runc applies. Everything
+ * native/helpers/seccomp-bpf.c) and for the OCI profile runc applies. Everything
  * else is allowed: agents run compilers, interpreters and test suites, and a
  * short deny list of kernel attack surface breaks none of them.
  *

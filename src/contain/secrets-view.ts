@@ -27,7 +27,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { MintfsError } from '../errors.js';
-import { topMountAt } from '../fuse/mount-table.js';
+import { topMountAt } from '../mounts/mount-table.js';
 import type { Logger } from '../log/logger.js';
 
 /** Where a followed mount's parent appears inside the sandbox. */

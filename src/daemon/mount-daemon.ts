@@ -16,8 +16,8 @@ import {
   type VirtualTree,
 } from '../fs/virtual-tree.js';
 import type { FuseBackend, MountedFileSystem } from '../fuse/backend.js';
-import { detachMount, mountById, mountpointState, topMountAt } from '../fuse/mount-table.js';
-import { STAGING_DIR, checkSharedParent, ensureSharedParent } from '../fuse/propagation.js';
+import { detachMount, mountById, mountpointState, topMountAt } from '../mounts/mount-table.js';
+import { STAGING_DIR, checkSharedParent, ensureSharedParent } from '../mounts/propagation.js';
 import { watchKeyring } from '../keys/watch-keyring.js';
 import type { Logger } from '../log/logger.js';
 import { loadProfile } from '../profile/load-profile.js';

@@ -11,8 +11,8 @@ import { mkdtempSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { MintFs } from '../fs/mint-fs.js';
 import type { FuseBackend, MountedFileSystem } from '../fuse/backend.js';
-import { detachMount, topMountAt } from '../fuse/mount-table.js';
-import { ensurePrivateStaging, mountCommand, moveMountBeneath } from '../fuse/propagation.js';
+import { detachMount, topMountAt } from '../mounts/mount-table.js';
+import { ensurePrivateStaging, mountCommand, moveMountBeneath } from '../mounts/propagation.js';
 import type { Logger } from '../log/logger.js';
 
 export interface Placement {

@@ -6,7 +6,7 @@
  */
 import type { MintFs } from '../fs/mint-fs.js';
 import type { Logger } from '../log/logger.js';
-import { detachMountById, type DetachOutcome } from './propagation.js';
+import { detachMountById, type DetachOutcome } from '../mounts/propagation.js';
 
 export interface MountOptions {
   /** Let other users (the container's) reach the mount; permissions still apply. */

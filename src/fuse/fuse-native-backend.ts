@@ -9,7 +9,7 @@ import { MintfsError, describeError } from '../errors.js';
 import { mountedFileSystem, type FuseBackend } from './backend.js';
 import { EIO, EROFS, errnoFor } from './errno.js';
 import { fsnameWithOptions, loadFuseNative } from './fuse-native-workarounds.js';
-import { abortFuseConnection, detachMount, topMountAt } from './mount-table.js';
+import { abortFuseConnection, detachMount, topMountAt } from '../mounts/mount-table.js';
 
 // Everything that would change the tree answers EROFS.
 const WRITE_OPS = [

@@ -4,7 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { mountedPaths } from '../../src/fuse/mount-table.js';
+import { mountedPaths } from '../../src/mounts/mount-table.js';
 import { decodeToken } from '../../src/token/token-text.js';
 import { runCli, diagnostics } from '../helpers/cli.js';
 import type { BackendName } from '../../src/fuse/backend.js';

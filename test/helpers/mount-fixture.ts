@@ -7,7 +7,7 @@ import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import type { BackendName } from '../../src/fuse/backend.js';
-import { mountedPaths, topMountAt } from '../../src/fuse/mount-table.js';
+import { mountedPaths, topMountAt } from '../../src/mounts/mount-table.js';
 import { initKeyring, loadKeyring, type Keyring } from '../../src/keys/keyring.js';
 import { CLI } from './paths.js';
 import { pollUntil } from './poll.js';

@@ -5,7 +5,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { mountedPaths } from '../../src/fuse/mount-table.js';
+import { mountedPaths } from '../../src/mounts/mount-table.js';
 import { diagnostics, runCli, type CliResult } from '../helpers/cli.js';
 import { runAsync } from '../helpers/spawn.js';
 import { DEMO_PROFILE } from '../helpers/mount-fixture.js';

@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { RUN_DIR } from '../../src/contain/run-sandbox.js';
 import { RUN_UID_COUNT, RUN_UID_FIRST } from '../../src/contain/run-uid.js';
-import { mountedPaths } from '../../src/fuse/mount-table.js';
+import { mountedPaths } from '../../src/mounts/mount-table.js';
 import { addProgram, buildBusyboxRootfs } from '../helpers/busybox-rootfs.js';
 import { startDockerEngine, type DockerEngine } from '../helpers/docker-engine.js';
 import {

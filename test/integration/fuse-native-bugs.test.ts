@@ -9,8 +9,8 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Fuse from 'fuse-native';
-import { mountedPaths, topMountAt } from '../../src/fuse/mount-table.js';
-import { detachMountById } from '../../src/fuse/propagation.js';
+import { mountedPaths, topMountAt } from '../../src/mounts/mount-table.js';
+import { detachMountById } from '../../src/mounts/propagation.js';
 import { tempDir, teardownOf } from '../helpers/temp.js';
 
 // Captured before the workaround module is loaded (it replaces the static).

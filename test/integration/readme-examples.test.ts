@@ -18,7 +18,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { mountedPaths } from '../../src/fuse/mount-table.js';
+import { mountedPaths } from '../../src/mounts/mount-table.js';
 import { CREDENTIAL } from '../helpers/gateway-fixture.js';
 import { CLI, REPO_ROOT } from '../helpers/paths.js';
 import { tempDir, teardownOf } from '../helpers/temp.js';

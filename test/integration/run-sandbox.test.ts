@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { RUN_DIR } from '../../src/contain/run-sandbox.js';
 import { RUN_UID_COUNT, RUN_UID_FIRST } from '../../src/contain/run-uid.js';
-import { mountedPaths } from '../../src/fuse/mount-table.js';
+import { mountedPaths } from '../../src/mounts/mount-table.js';
 import { diagnostics, runCli } from '../helpers/cli.js';
 import {
   CREDENTIAL,
