@@ -15,7 +15,7 @@ export interface MountOptions {
 }
 
 export interface MountedFileSystem {
-  /** Where it was mounted; a takeover moves it (see fuse/propagation.ts). */
+  /** Where it was mounted; a takeover moves it (see mounts/propagation.ts). */
   readonly mountpoint: string;
   /** Its id in /proc/self/mountinfo, which follows it when it is moved. */
   readonly mountId: number;

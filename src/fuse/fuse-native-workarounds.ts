@@ -7,7 +7,7 @@
  *    does not stop `$(...)` in a double-quoted shell word, so a mountpoint
  *    name runs commands as root. We replace it with one that detaches
  *    nothing (`_close` calls the static before stopping its loop): the daemon
- *    detaches its own mount by mount id (fuse/propagation.ts), because by
+ *    detaches its own mount by mount id (mounts/propagation.ts), because by
  *    then another daemon may have taken the path over.
  * 2. No way to pass `direct_io` (nor zero timeouts: `entryTimeout: 0` is
  *    dropped as falsy). Options are joined with commas into one `-o`, so the

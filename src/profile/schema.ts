@@ -86,7 +86,7 @@ export const ReadersSchema = z
       .min(1, 'must list at least one container')
       .optional()
       .describe(
-        "Containers allowed: a segment of the reader's cgroup path (runc and Docker use the container id)",
+        "Containers allowed: one whole segment of the reader's cgroup path, matched exactly (Docker: docker-ID.scope with the systemd driver, ID with cgroupfs, ID being the full 64-character id; never a short id)",
       ),
   })
   .refine(
@@ -133,7 +133,7 @@ export const FileSpecSchema = z
         }),
       )
       .min(1, 'must list at least one path glob')
-      .describe('Request path globs (`path` caveat): * within a segment, ** for any segments'),
+      .describe('Request path globs (`path` caveat): `*` within a segment, `**` for any segments'),
     ttl: Ttl.optional().describe('Per-file token lifetime; overrides the profile ttl'),
     uses: z
       .number(textOf('a whole number of requests'))

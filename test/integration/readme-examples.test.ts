@@ -1,11 +1,13 @@
 /**
- * Every shell example in README.md runs, so none can rot. Each ```sh block is
- * preceded by a marker: `<!-- example: NAME -->` runs it, and
+ * Every shell example in README.md and docs/*.md runs, so none can rot. Each
+ * ```sh block is preceded by a marker: `<!-- example: NAME -->` runs it, and
  * `<!-- example: not run by the example test (WHY) -->` says why not (and
- * where it is tested instead). A block without a marker fails this test.
+ * where it is tested instead). A block without a marker fails this test. A
+ * ```yaml block marked `<!-- file: PATH -->` must be that shipped file, byte
+ * for byte.
  *
- * The runnable blocks run in order, as one bash session, as the README
- * prints them, with the machine's fixed places moved into a temporary
+ * The runnable blocks run in order (the README's, then each document's in
+ * the order of DOCUMENTS), as one bash session, as the documents print them, with the machine's fixed places moved into a temporary
  * directory (/var/lib/mintfs/keys, /run/mintfs/agent1, /etc/mintfs/credentials,
  * port 8787), the shipped configs copied there with their upstreams pointed at
  * a local HTTPS server standing in for api.github.com and github.com (this
@@ -14,7 +16,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -29,24 +31,42 @@ interface Example {
   readonly name: string;
   readonly runs: boolean;
   readonly code: string;
-  readonly line: number;
+  /** Where it is, as file:line. */
+  readonly at: string;
+}
+
+/** README.md first, then every document in docs/, in name order. */
+const DOCUMENTS = [
+  'README.md',
+  ...readdirSync(join(REPO_ROOT, 'docs'))
+    .filter((name) => name.endsWith('.md'))
+    .sort()
+    .map((name) => `docs/${name}`),
+];
+
+/** The fenced blocks of one language in a document, with the marker comment just above each. */
+function blocks(file: string, language: string, marker: string) {
+  const lines = readFileSync(join(REPO_ROOT, file), 'utf8').split('\n');
+  const found: Array<{ marker: string | undefined; code: string; at: string }> = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i] !== `\`\`\`${language}`) continue;
+    const above = lines
+      .slice(Math.max(0, i - 3), i)
+      .map((l) => new RegExp(`^<!-- ${marker}: (.*) -->$`).exec(l)?.[1])
+      .find((m) => m !== undefined);
+    const end = lines.indexOf('```', i + 1);
+    found.push({ marker: above, code: lines.slice(i + 1, end).join('\n'), at: `${file}:${i + 1}` });
+  }
+  return found;
 }
 
 function readmeExamples(): Example[] {
-  const lines = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8').split('\n');
-  const examples: Example[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    if (lines[i] !== '```sh') continue;
-    const marker = lines
-      .slice(Math.max(0, i - 3), i)
-      .map((l) => /^<!-- example: (.*) -->$/.exec(l)?.[1])
-      .find((m) => m !== undefined);
-    const end = lines.indexOf('```', i + 1);
-    const code = lines.slice(i + 1, end).join('\n');
-    const name = marker ?? '';
-    examples.push({ name, runs: !name.startsWith('not run'), code, line: i + 1 });
-  }
-  return examples;
+  return DOCUMENTS.flatMap((file) =>
+    blocks(file, 'sh', 'example').map(({ marker, code, at }) => {
+      const name = marker ?? '';
+      return { name, runs: !name.startsWith('not run'), code, at };
+    }),
+  );
 }
 
 async function freePort(): Promise<number> {
@@ -111,10 +131,22 @@ describe('README examples', () => {
   it('every shell block is marked as run here, or says why not', () => {
     const examples = readmeExamples();
     assert.ok(examples.length >= 8);
-    const unmarked = examples.filter((e) => e.name === '').map((e) => `README.md:${e.line}`);
+    const unmarked = examples.filter((e) => e.name === '').map((e) => e.at);
     assert.deepEqual(unmarked, []);
     for (const e of examples.filter((x) => !x.runs))
       assert.match(e.name, /^not run by the example test \(.+\)$/);
+  });
+
+  it('every config shown as a shipped file is that file, byte for byte', () => {
+    const shown = DOCUMENTS.flatMap((file) => blocks(file, 'yaml', 'file'));
+    const marked = shown.filter((b) => b.marker !== undefined);
+    assert.ok(marked.length >= 2, 'the README shows a profile and a gateway config');
+    for (const block of marked)
+      assert.equal(
+        `${block.code}\n`,
+        readFileSync(join(REPO_ROOT, block.marker ?? ''), 'utf8'),
+        `${block.at} differs from ${block.marker ?? ''}`,
+      );
   });
 
   it(
@@ -152,7 +184,7 @@ describe('README examples', () => {
       const runnable = readmeExamples().filter((e) => e.runs);
       assert.deepEqual(
         runnable.map((e) => e.name.split(' ')[0]),
-        ['quick-start', 'gateway', 'keys', 'revoke', 'run'],
+        ['quick-start', 'gateway', 'run', 'keys', 'revoke'],
       );
       const script = [
         PRELUDE,
