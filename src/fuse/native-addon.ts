@@ -115,14 +115,14 @@ function tryLoad(): NativeAddon | MintfsError {
   if (!existsSync(NATIVE_ADDON_PATH))
     return new MintfsError(
       'ERR_NATIVE_UNAVAILABLE',
-      `the native backend is not built (${NATIVE_ADDON_PATH} is missing; scripts/setup.sh installs libfuse3-dev and builds it)`,
+      `the native backend is not built (${NATIVE_ADDON_PATH} is missing): the npm package carries it prebuilt for linux-x64 only; in a checkout, scripts/setup.sh installs libfuse3-dev and builds it`,
     );
   try {
     return createRequire(import.meta.url)(NATIVE_ADDON_PATH) as NativeAddon;
   } catch (err) {
     return new MintfsError(
       'ERR_NATIVE_UNAVAILABLE',
-      `the native backend does not load: ${describeError(err)}`,
+      `the native backend does not load (it needs glibc and libfuse3: apt install libfuse3-3): ${describeError(err)}`,
       { cause: err },
     );
   }
