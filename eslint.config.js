@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.state/**'] },
+  { ignores: ['dist/**', 'build/**', 'native/build/**', 'node_modules/**', '.state/**'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {

@@ -36,6 +36,7 @@ packages=(
   socat          # the loopback-to-gateway bridge inside a sandbox's network namespace
   apparmor       # apparmor_parser, to check the shipped profile parses
   iproute2       # ip: loopback up in the runc container's network namespace
+  clang-format   # the C formatter, checked by npm run lint
 )
 
 if [ "${1:-}" = bench ]; then

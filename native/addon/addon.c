@@ -14,8 +14,8 @@
 #include "mint.h"
 #include "session.h"
 
-#define CHECK(env, call)                       \
-  do {                                         \
+#define CHECK(env, call)                         \
+  do {                                           \
     if (!check((env), (call), #call)) goto fail; \
   } while (0)
 
@@ -139,7 +139,8 @@ static mint_template *template_of(napi_env env, napi_value obj) {
   }
   if ((t->key_id = string_prop(env, obj, "keyId")) == NULL) goto fail;
   if ((t->location = string_prop(env, obj, "location")) == NULL) goto fail;
-  if (!get_prop(env, obj, "caveats", &v) || (t->caveats = strings_of(env, v, &t->caveat_count)) == NULL)
+  if (!get_prop(env, obj, "caveats", &v) ||
+      (t->caveats = strings_of(env, v, &t->caveat_count)) == NULL)
     goto fail;
   if (!int64_prop(env, obj, "ttlMs", &t->ttl_ms)) goto fail;
   if ((format = string_prop(env, obj, "format")) == NULL) goto fail;
@@ -223,7 +224,8 @@ static int node_of(napi_env env, napi_value obj, vnode *n) {
   napi_value v;
   int has;
   memset(n, 0, sizeof(*n));
-  if (!uint32_prop(env, obj, "pathId", &n->path_id) || !uint32_prop(env, obj, "parentId", &n->parent_id) ||
+  if (!uint32_prop(env, obj, "pathId", &n->path_id) ||
+      !uint32_prop(env, obj, "parentId", &n->parent_id) ||
       !bool_prop(env, obj, "dir", &n->is_dir) || !uint32_prop(env, obj, "mode", &n->mode) ||
       !uint32_prop(env, obj, "uid", &n->uid) || !uint32_prop(env, obj, "gid", &n->gid))
     return 0;
@@ -313,28 +315,29 @@ static napi_value audit_object(napi_env env, const audit_event *ev) {
   napi_value obj, reader, v;
   if (napi_create_object(env, &obj) != napi_ok || napi_create_object(env, &reader) != napi_ok)
     return NULL;
-  int ok = napi_create_string_utf8(env, KINDS[ev->kind], NAPI_AUTO_LENGTH, &v) == napi_ok &&
-           set_named(env, obj, "kind", v) &&
-           napi_create_uint32(env, ev->path_id, &v) == napi_ok && set_named(env, obj, "pathId", v) &&
-           napi_create_string_utf8(env, ev->token_id, NAPI_AUTO_LENGTH, &v) == napi_ok &&
-           set_named(env, obj, "tokenId", v) &&
-           napi_create_string_utf8(env, ev->key_id, NAPI_AUTO_LENGTH, &v) == napi_ok &&
-           set_named(env, obj, "keyId", v) &&
-           napi_create_int64(env, ev->expires_s, &v) == napi_ok && set_named(env, obj, "expiresS", v) &&
-           napi_get_boolean(env, ev->reader_caveat != 0, &v) == napi_ok &&
-           set_named(env, obj, "readerCaveat", v) &&
-           napi_create_string_utf8(env, ev->reason != NULL ? ev->reason : "", NAPI_AUTO_LENGTH, &v) ==
-               napi_ok &&
-           set_named(env, obj, "reason", v) &&
-           napi_create_uint32(env, ev->who.uid, &v) == napi_ok && set_named(env, reader, "uid", v) &&
-           napi_create_uint32(env, ev->who.gid, &v) == napi_ok && set_named(env, reader, "gid", v) &&
-           napi_create_int32(env, ev->who.pid, &v) == napi_ok && set_named(env, reader, "pid", v) &&
-           napi_create_int64(env, (int64_t)ev->who.start_ticks, &v) == napi_ok &&
-           set_named(env, reader, "startTicks", v) &&
-           napi_create_string_utf8(env, ev->who.exe, NAPI_AUTO_LENGTH, &v) == napi_ok &&
-           set_named(env, reader, "exe", v) &&
-           napi_create_string_utf8(env, ev->who.cgroup, NAPI_AUTO_LENGTH, &v) == napi_ok &&
-           set_named(env, reader, "cgroup", v) && set_named(env, obj, "reader", reader);
+  int ok =
+      napi_create_string_utf8(env, KINDS[ev->kind], NAPI_AUTO_LENGTH, &v) == napi_ok &&
+      set_named(env, obj, "kind", v) && napi_create_uint32(env, ev->path_id, &v) == napi_ok &&
+      set_named(env, obj, "pathId", v) &&
+      napi_create_string_utf8(env, ev->token_id, NAPI_AUTO_LENGTH, &v) == napi_ok &&
+      set_named(env, obj, "tokenId", v) &&
+      napi_create_string_utf8(env, ev->key_id, NAPI_AUTO_LENGTH, &v) == napi_ok &&
+      set_named(env, obj, "keyId", v) && napi_create_int64(env, ev->expires_s, &v) == napi_ok &&
+      set_named(env, obj, "expiresS", v) &&
+      napi_get_boolean(env, ev->reader_caveat != 0, &v) == napi_ok &&
+      set_named(env, obj, "readerCaveat", v) &&
+      napi_create_string_utf8(env, ev->reason != NULL ? ev->reason : "", NAPI_AUTO_LENGTH, &v) ==
+          napi_ok &&
+      set_named(env, obj, "reason", v) && napi_create_uint32(env, ev->who.uid, &v) == napi_ok &&
+      set_named(env, reader, "uid", v) && napi_create_uint32(env, ev->who.gid, &v) == napi_ok &&
+      set_named(env, reader, "gid", v) && napi_create_int32(env, ev->who.pid, &v) == napi_ok &&
+      set_named(env, reader, "pid", v) &&
+      napi_create_int64(env, (int64_t)ev->who.start_ticks, &v) == napi_ok &&
+      set_named(env, reader, "startTicks", v) &&
+      napi_create_string_utf8(env, ev->who.exe, NAPI_AUTO_LENGTH, &v) == napi_ok &&
+      set_named(env, reader, "exe", v) &&
+      napi_create_string_utf8(env, ev->who.cgroup, NAPI_AUTO_LENGTH, &v) == napi_ok &&
+      set_named(env, reader, "cgroup", v) && set_named(env, obj, "reader", reader);
   return ok ? obj : NULL;
 }
 
@@ -516,7 +519,8 @@ fail:
   return NULL;
 }
 
-/* mint(template, nowMs, idBytes, readerCaveat | null) -> Buffer: the pure minter, for test vectors. */
+/* mint(template, nowMs, idBytes, readerCaveat | null) -> Buffer: the pure minter, for test vectors.
+ */
 static napi_value js_mint(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4], result;
@@ -580,8 +584,10 @@ static napi_value js_mint_loop(napi_env env, napi_callback_info info) {
   wipe(pool, sizeof(pool));
   mint_template_free(t);
   t = NULL;
-  CHECK(env, napi_create_double(env, (double)(end.tv_sec - start.tv_sec) * 1e9 +
-                                         (double)(end.tv_nsec - start.tv_nsec), &result));
+  CHECK(env,
+        napi_create_double(
+            env, (double)(end.tv_sec - start.tv_sec) * 1e9 + (double)(end.tv_nsec - start.tv_nsec),
+            &result));
   return result;
 fail:
   mint_template_free(t);

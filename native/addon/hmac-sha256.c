@@ -63,10 +63,10 @@ static void compress_portable(uint32_t state[8], const uint8_t block[64]) {
 __attribute__((target("sha,sse4.1,ssse3"))) static void compress_shani(uint32_t state[8],
                                                                        const uint8_t block[64]) {
   const __m128i byteswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
-  __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&state[0]), 0xB1); /* CDAB */
+  __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&state[0]), 0xB1);    /* CDAB */
   __m128i state1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&state[4]), 0x1B); /* EFGH */
-  __m128i state0 = _mm_alignr_epi8(tmp, state1, 8);     /* ABEF */
-  state1 = _mm_blend_epi16(state1, tmp, 0xF0);          /* CDGH */
+  __m128i state0 = _mm_alignr_epi8(tmp, state1, 8);                                      /* ABEF */
+  state1 = _mm_blend_epi16(state1, tmp, 0xF0);                                           /* CDGH */
   const __m128i abef = state0, cdgh = state1;
   __m128i m[4];
   for (int j = 0; j < 4; j++)
@@ -85,10 +85,10 @@ __attribute__((target("sha,sse4.1,ssse3"))) static void compress_shani(uint32_t 
   }
   state0 = _mm_add_epi32(state0, abef);
   state1 = _mm_add_epi32(state1, cdgh);
-  tmp = _mm_shuffle_epi32(state0, 0x1B);        /* FEBA */
-  state1 = _mm_shuffle_epi32(state1, 0xB1);     /* DCHG */
-  state0 = _mm_blend_epi16(tmp, state1, 0xF0);  /* DCBA */
-  state1 = _mm_alignr_epi8(state1, tmp, 8);     /* ABEF */
+  tmp = _mm_shuffle_epi32(state0, 0x1B);       /* FEBA */
+  state1 = _mm_shuffle_epi32(state1, 0xB1);    /* DCHG */
+  state0 = _mm_blend_epi16(tmp, state1, 0xF0); /* DCBA */
+  state1 = _mm_alignr_epi8(state1, tmp, 8);    /* ABEF */
   _mm_storeu_si128((__m128i *)&state[0], state0);
   _mm_storeu_si128((__m128i *)&state[4], state1);
 }

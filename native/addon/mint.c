@@ -93,7 +93,9 @@ static void format_instant(int64_t unix_s, char out[32]) {
   strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+static int64_t floor_div(int64_t a, int64_t b) {
+  return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
+}
 
 int mint_render(const mint_template *t, int64_t now_ms, const uint8_t id_bytes[TOKEN_ID_BYTES],
                 const char *reader_caveat, byte_buffer *out, mint_info *info) {

@@ -26,7 +26,8 @@ typedef struct {
   size_t caveat_count;
   int64_t ttl_ms;
   enum token_format format;
-  /* Text before the token (profile `prefix`, e.g. ghp_), "" for none; checked by the profile schema. */
+  /* Text before the token (profile `prefix`, e.g. ghp_), "" for none; checked by the profile
+   * schema. */
   char *prefix;
 } mint_template;
 

@@ -55,7 +55,8 @@ static void cgroups_of(int dir, reader_identity *out, reader_cgroups *all) {
   size_t used = 0;
   int best = -1;
   char *saved = NULL;
-  for (char *line = strtok_r(buf, "\n", &saved); line != NULL; line = strtok_r(NULL, "\n", &saved)) {
+  for (char *line = strtok_r(buf, "\n", &saved); line != NULL;
+       line = strtok_r(NULL, "\n", &saved)) {
     /* hierarchy-id:controllers:path; the path may itself hold ':'. */
     char *first = strchr(line, ':');
     char *second = first == NULL ? NULL : strchr(first + 1, ':');

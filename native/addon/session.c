@@ -261,9 +261,9 @@ static void drop_handle(mintfs_session *s, handle *h) {
  * interrupted, its caller killed) is counted, and the count is logged at stop.
  * The request is freed by the reply, so the session is read before it.
  */
-#define REPLY(req, call)                                        \
-  do {                                                          \
-    mintfs_session *session_ = fuse_req_userdata(req);          \
+#define REPLY(req, call)                                             \
+  do {                                                               \
+    mintfs_session *session_ = fuse_req_userdata(req);               \
     if ((call) != 0) atomic_fetch_add(&session_->reply_failures, 1); \
   } while (0)
 
@@ -639,8 +639,8 @@ mintfs_session *session_start(const char *mountpoint, tree *initial, char *error
   s->started = time(NULL);
   touch(s);
 
-  char *argv[] = {"mintfs", "-o",
-                  "ro,allow_other,default_permissions,fsname=mintfs,subtype=mintfs", NULL};
+  char *argv[] = {"mintfs", "-o", "ro,allow_other,default_permissions,fsname=mintfs,subtype=mintfs",
+                  NULL};
   struct fuse_args args = FUSE_ARGS_INIT(3, argv);
   s->se = fuse_session_new(&args, &OPS, sizeof(OPS), s);
   fuse_opt_free_args(&args);

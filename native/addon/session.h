@@ -79,7 +79,8 @@ uint64_t session_reply_failures(mintfs_session *s);
 uint64_t session_invalidation_failures(mintfs_session *s);
 /* CLOCK_MONOTONIC milliseconds of the last open, read or release. */
 int64_t session_last_activity_ms(mintfs_session *s);
-/* Stops serving, wipes every token still held and frees everything. The mount must be detached first. */
+/* Stops serving, wipes every token still held and frees everything. The mount must be detached
+ * first. */
 /*
  * Ends the FUSE thread (joined: no open is being served any more) and the
  * connection; the audit queue stays, so the caller can take its last events.

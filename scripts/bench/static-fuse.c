@@ -34,7 +34,9 @@ static int static_getattr(const char *path, struct stat *st, struct fuse_file_in
 
 static int static_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t off,
                           struct fuse_file_info *fi, enum fuse_readdir_flags flags) {
-  (void)off; (void)fi; (void)flags;
+  (void)off;
+  (void)fi;
+  (void)flags;
   if (strcmp(path, "/") != 0) return -ENOENT;
   fill(buf, ".", NULL, 0, 0);
   fill(buf, "..", NULL, 0, 0);
@@ -49,8 +51,10 @@ static int static_open(const char *path, struct fuse_file_info *fi) {
   return 0;
 }
 
-static int static_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
-  (void)path; (void)fi;
+static int static_read(const char *path, char *buf, size_t size, off_t off,
+                       struct fuse_file_info *fi) {
+  (void)path;
+  (void)fi;
   if ((size_t)off >= content_len) return 0;
   size_t n = content_len - (size_t)off;
   if (n > size) n = size;
@@ -59,10 +63,10 @@ static int static_read(const char *path, char *buf, size_t size, off_t off, stru
 }
 
 static const struct fuse_operations ops = {
-  .getattr = static_getattr,
-  .readdir = static_readdir,
-  .open = static_open,
-  .read = static_read,
+    .getattr = static_getattr,
+    .readdir = static_readdir,
+    .open = static_open,
+    .read = static_read,
 };
 
 int main(int argc, char *argv[]) {
