@@ -10,6 +10,10 @@
 #
 # Exits non-zero when it cannot build (no libfuse3-dev, no compiler); mintfs
 # then falls back to fuse-native and says so (src/fuse/select-backend.ts).
+#
+# CFLAGS and LDFLAGS from the environment reach the compiler (the sanitizer
+# build uses them); MINTFS_ADDON_OUT puts the addon somewhere other than
+# dist/native (scripts/test-native-sanitizers.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +32,8 @@ if ! node ../node_modules/node-gyp/bin/node-gyp.js rebuild --nodedir="$(cd .. &&
   echo "native backend: build failed (full log: $log)" >&2
   exit 1
 fi
-mkdir -p ../dist/native
+out=${MINTFS_ADDON_OUT:-../dist/native}
+mkdir -p "$out"
 # Replace, never overwrite in place: a running daemon has the old file mapped.
-cp build/Release/mintfs_native.node ../dist/native/.mintfs_native.node.tmp
-mv -f ../dist/native/.mintfs_native.node.tmp ../dist/native/mintfs_native.node
+cp build/Release/mintfs_native.node "$out/.mintfs_native.node.tmp"
+mv -f "$out/.mintfs_native.node.tmp" "$out/mintfs_native.node"

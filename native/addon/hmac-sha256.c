@@ -185,7 +185,8 @@ void hmac_sha256_with(const uint8_t *key, size_t key_len, const uint8_t *data, s
     sha256_init_with(&kctx, portable);
     sha256_update(&kctx, key, key_len);
     sha256_final(&kctx, block);
-  } else {
+  } else if (key_len > 0) {
+    /* An empty key may come as NULL, which memcpy may not be given even for 0 bytes. */
     memcpy(block, key, key_len);
   }
   uint8_t pad[SHA256_BLOCK_LENGTH];

@@ -11,7 +11,8 @@
 #define FIELD_SIGNATURE 6
 
 void buffer_append(byte_buffer *b, const void *data, size_t len) {
-  if (b->failed) return;
+  /* Nothing to add: and memcpy to an empty buffer's NULL is undefined even for 0 bytes (UBSan). */
+  if (b->failed || len == 0) return;
   if (b->length + len > b->capacity) {
     size_t capacity = b->capacity == 0 ? 512 : b->capacity;
     while (capacity < b->length + len) capacity *= 2;

@@ -15,8 +15,18 @@ export interface Reader {
   readonly read: (file: string, scratch: string) => ReadResult;
 }
 
+/**
+ * The readers' environment: ours, less LD_PRELOAD. The sanitizer run
+ * (scripts/test-native-sanitizers.sh) preloads ASan for Node.js and the addon;
+ * forced into other people's programs it reports their quirks (dd's
+ * aligned_alloc sizes), not ours.
+ */
+const READER_ENV = Object.fromEntries(
+  Object.entries(process.env).filter(([name]) => name !== 'LD_PRELOAD'),
+);
+
 function run(cmd: string, args: string[]): ReadResult {
-  const result = spawnSync(cmd, args, { encoding: 'utf8', timeout: 20_000 });
+  const result = spawnSync(cmd, args, { encoding: 'utf8', timeout: 20_000, env: READER_ENV });
   return { status: result.status, content: result.stdout, stderr: result.stderr };
 }
 
