@@ -2,8 +2,13 @@
 // Runs the compiled tests with node's test runner: `unit`, `integration`,
 // `conformance` (every backend held to the same behaviour), or all of them.
 // Lists the files itself because Node 20 takes no globs on `node --test`.
+//
+// The tests run with TMPDIR set to a directory of their own, which must be
+// empty when they finish: a test that leaves a temp file behind (tokens, keys,
+// sockets) fails the run, naming what it left.
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const suites = process.argv.slice(2);
@@ -13,9 +18,21 @@ if (files.length === 0) {
   console.error(`no compiled tests under dist/test/{${wanted.join(',')}}; run npm run build`);
   process.exit(1);
 }
+const scratch = mkdtempSync(join(tmpdir(), 'mintfs-tests-'));
+// As /tmp is: sandbox users and dropped-privilege helpers write here too.
+chmodSync(scratch, 0o1777);
 const result = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files], {
   stdio: 'inherit',
+  env: { ...process.env, TMPDIR: scratch },
 });
+const left = readdirSync(scratch);
+rmSync(scratch, { recursive: true, force: true });
+if (left.length > 0) {
+  console.error(
+    `the tests left ${left.length} entries in their temporary directory (each test must remove what it makes): ${left.slice(0, 20).join(', ')}`,
+  );
+  process.exit(1);
+}
 process.exit(result.status ?? 1);
 
 function findTests(dir) {

@@ -80,18 +80,20 @@ function checkTokens(
   return { tokens, distinct: new Set(tokens).size };
 }
 
-// Each process copies the file READS times and prints one token per line.
+// Each process copies the file READS times and prints one token per line. The
+// copies go in a directory under argv[3] (the fixture's, removed by its
+// teardown), never the machine's /tmp: they are tokens.
 const PY_COPY_READER = `
 import os, shutil, sys, tempfile
-d = tempfile.mkdtemp()
+d = tempfile.mkdtemp(dir=sys.argv[3])
 for i in range(int(sys.argv[2])):
     dest = os.path.join(d, str(i))
     shutil.copyfile(sys.argv[1], dest)
     sys.stdout.write(open(dest).read() + "\\n")
 `;
 const NODE_COPY_READER = `
-const fs = require('fs'), os = require('os'), path = require('path');
-const d = fs.mkdtempSync(path.join(os.tmpdir(), 'copy-'));
+const fs = require('fs'), path = require('path');
+const d = fs.mkdtempSync(path.join(process.argv[3], 'copy-'));
 for (let i = 0; i < Number(process.argv[2]); i++) {
   const dest = path.join(d, String(i));
   fs.copyFileSync(process.argv[1], dest);
@@ -100,14 +102,14 @@ for (let i = 0; i < Number(process.argv[2]); i++) {
 `;
 
 /** Reader i of a mixed crowd: sendfile, copy_file_range, shutil and read() readers at once. */
-function mixedReader(i: number, file: string): [string, string[]] {
+function mixedReader(i: number, file: string, scratch: string): [string, string[]] {
   switch (i % 4) {
     case 0:
       return ['bash', ['-c', BUSYBOX_READER, 'bash', file, String(READS)]];
     case 1:
-      return ['/usr/bin/python3', ['-c', PY_COPY_READER, file, String(READS)]];
+      return ['/usr/bin/python3', ['-c', PY_COPY_READER, file, String(READS), scratch]];
     case 2:
-      return [process.execPath, ['-e', NODE_COPY_READER, file, String(READS)]];
+      return [process.execPath, ['-e', NODE_COPY_READER, file, String(READS), scratch]];
     default:
       return ['/usr/bin/python3', ['-c', PY_READER, file, String(READS)]];
   }
@@ -131,7 +133,7 @@ for (const backend of BACKENDS) {
       assert.equal(distinct, tokens.length, 'no token was served twice');
     });
 
-    it(`${READERS} busybox (sendfile) readers x ${READS} reads: all whole and valid${distinctPerOpen ? ' and distinct' : '; sharing is measured'}`, async (t) => {
+    it(`${READERS} busybox (sendfile) readers x ${READS} reads: all whole and valid${distinctPerOpen ? ' and distinct' : '; sharing is reported, not asserted'}`, async (t) => {
       const fixture = await startMountFixture(t, undefined, { backend });
       const file = join(fixture.mountpoint, 'github/token');
       const outputs = await runAll('bash', () => [
@@ -145,14 +147,15 @@ for (const backend of BACKENDS) {
       t.diagnostic(
         `busybox concurrent: ${distinct} distinct of ${tokens.length} reads (${((100 * distinct) / tokens.length).toFixed(0)}%)`,
       );
+      // fuse-native: the kernel's page cache may hand one open's token to a
+      // concurrent sendfile reader, so only wholeness and validity (checkTokens) hold.
       if (distinctPerOpen) assert.equal(distinct, tokens.length, 'no two opens shared a token');
-      else assert.ok(distinct > 0);
     });
 
     it(`${READERS} mixed readers (busybox cat, shutil.copyfile, fs.copyFileSync, read()) at once: all whole and valid${distinctPerOpen ? ' and distinct' : ''}`, async (t) => {
       const fixture = await startMountFixture(t, undefined, { backend });
       const file = join(fixture.mountpoint, 'github/token');
-      const outputs = await runAll('', (i) => mixedReader(i, file));
+      const outputs = await runAll('', (i) => mixedReader(i, file, fixture.dir));
       const { tokens, distinct } = checkTokens(fixture, outputs);
       t.diagnostic(`mixed concurrent: ${distinct} distinct of ${tokens.length} reads`);
       if (distinctPerOpen) assert.equal(distinct, tokens.length, 'no two opens shared a token');

@@ -89,7 +89,7 @@ describe('backend selection', () => {
     assert.equal(lines.length, 1, result.stderr);
     assert.match(
       lines[0] ?? '',
-      /^mintfs: the native backend is not built \(.*mintfs_native\.node is missing; scripts\/setup\.sh installs libfuse3-dev and builds it\)$/,
+      /^mintfs: the native backend is not built \(.*mintfs_native\.node is missing\): the npm package carries it prebuilt for linux-x64 only; in a checkout, scripts\/setup\.sh installs libfuse3-dev and builds it$/,
     );
     assert.equal(existsSync(join(dir, 'mnt')), false);
   });

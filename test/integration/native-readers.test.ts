@@ -264,9 +264,10 @@ describe('native backend: who reads', () => {
     });
     const file = join(fixture.mountpoint, 'github/token');
     // A reader whose executable path and cgroup percent-encode to over 2048 bytes.
-    const dir = tempDir(t);
-    let exeDir = dir;
-    while (Buffer.byteLength(exeDir) < 400) {
+    // Six directories of 60 "é" percent-encode to 2160 bytes on their own,
+    // wherever the temporary directory is (its length once decided the count).
+    let exeDir = tempDir(t);
+    for (let i = 0; i < 6; i++) {
       exeDir = join(exeDir, '\u00e9'.repeat(60));
       mkdirSync(exeDir);
     }

@@ -26,6 +26,11 @@ function pathWithNode(): string {
   return `${dirname(process.execPath)}:${process.env.PATH ?? ''}`;
 }
 
+/** npm's environment: its temporary files (V8's compile cache among them) in the test's directory. */
+function npmEnv(dir: string): NodeJS.ProcessEnv {
+  return { ...process.env, PATH: pathWithNode(), TMPDIR: dir };
+}
+
 async function serve(
   teardown: Teardown,
   mintfs: string,
@@ -74,6 +79,7 @@ describe('the npm package', () => {
         cwd: REPO_ROOT,
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'pipe'],
+        env: npmEnv(dir),
       }),
     ) as Array<{ filename: string; files: Array<{ path: string }> }>;
     const files = packed[0]!.files.map((f) => f.path);
@@ -112,7 +118,7 @@ describe('the npm package', () => {
       {
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, PATH: pathWithNode() },
+        env: npmEnv(dir),
       },
     );
     const mintfs = join(prefix, 'bin', 'mintfs');
