@@ -6,7 +6,11 @@ cd "$(dirname "$0")/.."
 
 scripts/setup.sh
 npm run lint --silent
+# The native addon under ASan and UBSan: its unit tests and the conformance suite.
+scripts/with-node.sh 22 scripts/test-native-sanitizers.sh
+# setup.sh built everything once; the build (TypeScript output, the bundle, a
+# Node-API addon) is the same for every Node.js version, so it is not redone.
 for version in ${MINTFS_TEST_NODE_VERSIONS:-22 24}; do
   echo "== tests on Node.js ${version} ==" >&2
-  scripts/with-node.sh "$version" npm test --silent
+  scripts/with-node.sh "$version" node scripts/run-tests.mjs
 done
