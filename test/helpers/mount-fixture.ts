@@ -81,6 +81,20 @@ export async function startMountFixture(
 
   let stderr = '';
   const children: ChildProcess[] = [];
+  // Registered before the first daemon starts, so one that never came up (a
+  // timeout) is still killed and its mount undone before the directory goes.
+  const started: { fixture?: MountFixture } = {};
+  teardown.add(async () => {
+    if (started.fixture) await stopMount(started.fixture);
+    // A daemon that was taken over, or never served, may still run; none is left.
+    for (const child of children)
+      if (child.exitCode === null && child.signalCode === null) {
+        const gone = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGKILL');
+        await gone;
+      }
+    if (mountedPaths().includes(mountpoint)) spawnSync('umount', ['-l', '--', mountpoint]);
+  });
   const spawnDaemon = async (extraArgs: readonly string[] = []): Promise<ChildProcess> => {
     const child = spawn(
       process.execPath,
@@ -126,13 +140,7 @@ export async function startMountFixture(
       fixture.child = await spawnDaemon(extraArgs);
     },
   };
-  // Runs before the temp dir is removed: teardown is last-in, first-out.
-  teardown.add(async () => {
-    await stopMount(fixture);
-    // A daemon that was taken over exits by itself; make sure none is left.
-    for (const child of children)
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
+  started.fixture = fixture;
   return fixture;
 }
 

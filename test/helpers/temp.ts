@@ -8,10 +8,23 @@ export interface Teardown {
   add(fn: () => unknown): void;
 }
 
+/**
+ * Every cleanup runs even when one before it throws (a directory still busy
+ * must not leave a daemon running behind it); the failures are thrown
+ * together at the end, so the test still fails and says why.
+ */
 function stack(register: (run: () => Promise<void>) => void): Teardown {
   const fns: Array<() => unknown> = [];
   register(async () => {
-    for (const fn of fns.reverse()) await fn();
+    const failures: unknown[] = [];
+    for (const fn of fns.reverse())
+      try {
+        await fn();
+      } catch (err) {
+        failures.push(err);
+      }
+    if (failures.length === 1) throw failures[0];
+    if (failures.length > 1) throw new AggregateError(failures, 'several cleanups failed');
   });
   return { add: (fn) => fns.push(fn) };
 }
