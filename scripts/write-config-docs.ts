@@ -1,5 +1,5 @@
 /**
- * npm run docs: rewrites the generated reference in docs/profiles.md and
+ * npm run generate: rewrites the generated reference in docs/profiles.md and
  * docs/gateway.md from the zod schemas (src/docs/config-reference.ts),
  * formatted as `npm run lint` wants it.
  */

@@ -132,7 +132,6 @@ static char **strings_of(napi_env env, napi_value arr, size_t *count) {
 static mint_template *template_of(napi_env env, napi_value obj) {
   mint_template *t = calloc(1, sizeof(*t));
   napi_value v;
-  char *format = NULL;
   if (t == NULL) {
     throw_code(env, "ERR_NATIVE", "out of memory");
     return NULL;
@@ -143,16 +142,13 @@ static mint_template *template_of(napi_env env, napi_value obj) {
       (t->caveats = strings_of(env, v, &t->caveat_count)) == NULL)
     goto fail;
   if (!int64_prop(env, obj, "ttlMs", &t->ttl_ms)) goto fail;
-  if ((format = string_prop(env, obj, "format")) == NULL) goto fail;
-  if (strcmp(format, "raw") == 0) t->format = FORMAT_RAW;
-  else if (strcmp(format, "line") == 0) t->format = FORMAT_LINE;
-  else if (strcmp(format, "json") == 0) t->format = FORMAT_JSON;
-  else {
-    throw_code(env, "ERR_NATIVE", "format must be raw, line or json");
+  if ((t->before = string_prop(env, obj, "before")) == NULL) goto fail;
+  if ((t->after = string_prop(env, obj, "after")) == NULL) goto fail;
+  /* Short fixed texts (token-content.ts); anything longer is not from there. */
+  if (strlen(t->before) > 64 || strlen(t->after) > 128) {
+    throw_code(env, "ERR_NATIVE", "format layout is too long");
     goto fail;
   }
-  free(format);
-  format = NULL;
   if ((t->prefix = string_prop(env, obj, "prefix")) == NULL) goto fail;
   if (strlen(t->prefix) > 16) {
     throw_code(env, "ERR_NATIVE", "prefix is too long");
@@ -179,7 +175,6 @@ static mint_template *template_of(napi_env env, napi_value obj) {
   }
   return t;
 fail:
-  free(format);
   mint_template_free(t);
   return NULL;
 }

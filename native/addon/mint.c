@@ -98,6 +98,28 @@ static int64_t floor_div(int64_t a, int64_t b) {
   return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
 }
 
+/* Appends `text` with every {expiresAt} and {tokenId} filled in. */
+static void append_filled(byte_buffer *out, const char *text, const char *expires,
+                          const char *token_id) {
+  static const char EXPIRES_AT[] = "{expiresAt}";
+  static const char TOKEN_ID[] = "{tokenId}";
+  const char *p = text;
+  while (*p != '\0') {
+    if (strncmp(p, EXPIRES_AT, sizeof(EXPIRES_AT) - 1) == 0) {
+      buffer_append_str(out, expires);
+      p += sizeof(EXPIRES_AT) - 1;
+    } else if (strncmp(p, TOKEN_ID, sizeof(TOKEN_ID) - 1) == 0) {
+      buffer_append_str(out, token_id);
+      p += sizeof(TOKEN_ID) - 1;
+    } else {
+      const char *next = strchr(p + 1, '{');
+      size_t n = next == NULL ? strlen(p) : (size_t)(next - p);
+      buffer_append(out, p, n);
+      p += n;
+    }
+  }
+}
+
 int mint_render(const mint_template *t, int64_t now_ms, const uint8_t id_bytes[TOKEN_ID_BYTES],
                 const char *reader_caveat, byte_buffer *out, mint_info *info) {
   byte_buffer id_text = {0};
@@ -155,24 +177,11 @@ int mint_render(const mint_template *t, int64_t now_ms, const uint8_t id_bytes[T
   wipe(sig, sizeof(sig));
   if (binary.failed) return -1;
 
-  if (t->format == FORMAT_JSON) buffer_append_str(out, "{\"token\":\"");
+  buffer_append_str(out, t->before);
   buffer_append_str(out, t->prefix);
   append_base64url(out, binary.bytes, binary.length);
   buffer_release(&binary);
-  switch (t->format) {
-    case FORMAT_RAW:
-      break;
-    case FORMAT_LINE:
-      buffer_append_str(out, "\n");
-      break;
-    case FORMAT_JSON:
-      buffer_append_str(out, "\",\"expiresAt\":\"");
-      buffer_append_str(out, expires);
-      buffer_append_str(out, "\",\"tokenId\":\"");
-      buffer_append_str(out, info->token_id);
-      buffer_append_str(out, "\"}\n");
-      break;
-  }
+  append_filled(out, t->after, expires, info->token_id);
   return out->failed ? -1 : 0;
 }
 
@@ -182,6 +191,8 @@ void mint_template_free(mint_template *t) {
   free(t->key_id);
   free(t->location);
   free(t->prefix);
+  free(t->before);
+  free(t->after);
   for (size_t i = 0; i < t->caveat_count; i++) free(t->caveats[i]);
   free(t->caveats);
   free(t);

@@ -11,8 +11,6 @@
 
 #include "hmac-sha256.h"
 
-enum token_format { FORMAT_RAW = 0, FORMAT_LINE = 1, FORMAT_JSON = 2 };
-
 #define TOKEN_ID_BYTES 16
 #define TOKEN_ID_LENGTH 22 /* base64url of 16 bytes, no padding */
 
@@ -25,7 +23,13 @@ typedef struct {
   char **caveats;
   size_t caveat_count;
   int64_t ttl_ms;
-  enum token_format format;
+  /*
+   * The file's format, as src/fs/token-content.ts's FORMAT_LAYOUTS gives it:
+   * text before the prefix and token, and text after it in which {expiresAt}
+   * and {tokenId} are filled in. The minter knows no format of its own.
+   */
+  char *before;
+  char *after;
   /* Text before the token (profile `prefix`, e.g. ghp_), "" for none; checked by the profile
    * schema. */
   char *prefix;

@@ -12,22 +12,30 @@ import type { TokenFormat } from '../profile/schema.js';
 import { mintToken, type MintedToken, type TokenGrant } from '../token/mint.js';
 import { formatInstant } from '../util/instant.js';
 
+/**
+ * What a token file holds, per format, as data: the text before the token
+ * (the profile's prefix follows it), and the text after it, with {expiresAt}
+ * and {tokenId} filled in. This table is the one definition: renderContent
+ * below renders it for the fuse-native backend, and the native backend's
+ * minter is handed these two strings with each file (native-tree.ts) and
+ * knows no format of its own (native/addon/mint.c). Every filled-in value is
+ * base64url, digits or RFC 3339 punctuation, none of which JSON escapes, and
+ * the profile schema holds prefixes to the same, so `json` stays JSON.
+ */
+export const FORMAT_LAYOUTS: Readonly<
+  Record<TokenFormat, { readonly before: string; readonly after: string }>
+> = {
+  raw: { before: '', after: '' },
+  line: { before: '', after: '\n' },
+  json: { before: '{"token":"', after: '","expiresAt":"{expiresAt}","tokenId":"{tokenId}"}\n' },
+};
+
 export function renderContent(minted: MintedToken, format: TokenFormat, prefix = ''): Buffer {
-  const token = `${prefix}${minted.token}`;
-  switch (format) {
-    case 'raw':
-      return Buffer.from(token);
-    case 'line':
-      return Buffer.from(`${token}\n`);
-    case 'json':
-      return Buffer.from(
-        `${JSON.stringify({
-          token,
-          expiresAt: formatInstant(minted.expiresAt),
-          tokenId: minted.tokenId,
-        })}\n`,
-      );
-  }
+  const { before, after } = FORMAT_LAYOUTS[format];
+  const filled = after
+    .replaceAll('{expiresAt}', formatInstant(minted.expiresAt))
+    .replaceAll('{tokenId}', minted.tokenId);
+  return Buffer.from(`${before}${prefix}${minted.token}${filled}`);
 }
 
 const SAMPLE_TOKEN_ID = 'A'.repeat(22);

@@ -9,7 +9,6 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { MintfsError, describeError } from '../errors.js';
 import type { ReaderIdentity } from '../fs/mint-fs.js';
-import type { TokenFormat } from '../profile/schema.js';
 
 export interface NativeReaderRules {
   readonly uids?: readonly number[] | undefined;
@@ -25,7 +24,10 @@ export interface NativeTemplate {
   /** Every caveat but time-before, in mintToken's order. */
   readonly caveats: readonly string[];
   readonly ttlMs: number;
-  readonly format: TokenFormat;
+  /** The file's format as data (FORMAT_LAYOUTS): text before the token and the prefix. */
+  readonly before: string;
+  /** Text after the token, with {expiresAt} and {tokenId} filled in by the minter. */
+  readonly after: string;
   /** Text the file puts before the token (profile `prefix`), '' for none. */
   readonly prefix: string;
 }

@@ -4,6 +4,7 @@
  * mint template for the current signing key.
  */
 import type { VirtualFile, VirtualTree } from '../fs/virtual-tree.js';
+import { FORMAT_LAYOUTS } from '../fs/token-content.js';
 import { DIRECTORY_MODE } from '../fs/virtual-tree.js';
 import type { RootKey } from '../token/root-key.js';
 import { signingParts } from '../token/mint.js';
@@ -46,7 +47,7 @@ export function nativeFile(file: VirtualFile, key: RootKey): NativeFile {
     location: TOKEN_LOCATION,
     caveats,
     ttlMs: file.grant.ttlMs,
-    format: file.format,
+    ...FORMAT_LAYOUTS[file.format],
     prefix: file.prefix,
     readerCaveat: file.readerCaveat,
     readers: file.readers,

@@ -1,6 +1,6 @@
 /**
  * The field references in docs/profiles.md and docs/gateway.md are made from
- * the zod schemas: this fails when a schema changed and `npm run docs` was
+ * the zod schemas: this fails when a schema changed and `npm run generate` was
  * not run, or when someone edited the generated part by hand.
  */
 import assert from 'node:assert/strict';
@@ -17,7 +17,7 @@ import { REPO_ROOT } from '../helpers/paths.js';
 
 describe('generated config references', () => {
   for (const reference of GENERATED_REFERENCES)
-    it(`${reference.file} matches the schema (run \`npm run docs\` if not)`, async () => {
+    it(`${reference.file} matches the schema (run \`npm run generate\` if not)`, async () => {
       const path = join(REPO_ROOT, reference.file);
       const document = readFileSync(path, 'utf8');
       assert.equal(document, await currentDocument(path, document, reference));

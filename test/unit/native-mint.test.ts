@@ -9,6 +9,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { renderContent } from '../../src/fs/token-content.js';
+import { formatInstant } from '../../src/util/instant.js';
 import type { VirtualFile } from '../../src/fs/virtual-tree.js';
 import { loadNativeAddon } from '../../src/fuse/native-addon.js';
 import { nativeFile } from '../../src/fuse/native-tree.js';
@@ -139,6 +140,40 @@ describe('native minting', () => {
       }
     }
     assert.equal(compared, GRANTS.length * 2 * TOKEN_FORMATS.length * 9);
+  });
+
+  it('knows no format of its own: it renders whatever layout it is given, filling in only the two placeholders', () => {
+    const key = newKey();
+    const id = randomBytes(16);
+    const token = mintToken(GRANT, { key, now: NOW, tokenId: id.toString('base64url') });
+    const actual = native
+      .mint(
+        {
+          ...nativeFile(fileOf(GRANT, 'raw', false, 'ghp_'), key),
+          before: '<<',
+          after: '|{tokenId}|{expiresAt}|{tokenId}|{other}|{|}>>',
+        },
+        NOW.getTime(),
+        id,
+        null,
+      )
+      .toString();
+    const expires = formatInstant(token.expiresAt);
+    assert.equal(
+      actual,
+      `<<ghp_${token.token}|${token.tokenId}|${expires}|${token.tokenId}|{other}|{|}>>`,
+    );
+    // A layout longer than any FORMAT_LAYOUTS entry is not one of ours: refused.
+    assert.throws(
+      () =>
+        native.mint(
+          { ...nativeFile(fileOf(GRANT, 'raw'), key), after: 'x'.repeat(129) },
+          NOW.getTime(),
+          id,
+          null,
+        ),
+      /format layout is too long/,
+    );
   });
 
   it('writes the reader caveat second; our verifier and pymacaroons accept the signature', () => {
