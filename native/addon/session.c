@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "file-errors.h"
+
 /* Directories change only with the profile: the kernel may cache them for a second. */
 #define DIRECTORY_TIMEOUT_S 1.0
 #define INODE_BUCKETS 4096
@@ -282,7 +284,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
   }
   if (found == NULL) {
     tree_release(t);
-    REPLY(req, fuse_reply_err(req, dir == NULL ? ENOENT : (dir->is_dir ? ENOENT : ENOTDIR)));
+    REPLY(req, fuse_reply_err(req, dir == NULL || dir->is_dir ? MINTFS_ERR_NOT_FOUND
+                                                              : MINTFS_ERR_NOT_A_DIRECTORY));
     return;
   }
   struct fuse_entry_param e;
@@ -337,7 +340,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   const vnode *n = tree_node(t, path_id_of(ino));
   if (n == NULL || n->is_dir == is_file_inode(ino)) {
     tree_release(t);
-    REPLY(req, fuse_reply_err(req, ENOENT));
+    REPLY(req, fuse_reply_err(req, MINTFS_ERR_NOT_FOUND));
     return;
   }
   node_attr(n, ino, n->size, s->started, &st);
@@ -353,13 +356,14 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
   const vnode *dir = is_file_inode(ino) ? NULL : tree_node(t, path_id_of(ino));
   if (dir == NULL || !dir->is_dir) {
     tree_release(t);
-    REPLY(req, fuse_reply_err(req, dir == NULL ? ENOENT : ENOTDIR));
+    REPLY(req,
+          fuse_reply_err(req, dir == NULL ? MINTFS_ERR_NOT_FOUND : MINTFS_ERR_NOT_A_DIRECTORY));
     return;
   }
   char *buf = malloc(size);
   if (buf == NULL) {
     tree_release(t);
-    REPLY(req, fuse_reply_err(req, ENOMEM));
+    REPLY(req, fuse_reply_err(req, MINTFS_ERR_OUT_OF_MEMORY));
     return;
   }
   size_t used = 0;
@@ -401,14 +405,14 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   mintfs_session *s = fuse_req_userdata(req);
   touch(s);
   if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC) != 0) {
-    REPLY(req, fuse_reply_err(req, EROFS));
+    REPLY(req, fuse_reply_err(req, MINTFS_ERR_READ_ONLY));
     return;
   }
   tree *t = acquire_tree(s);
   const vnode *n = tree_node(t, path_id_of(ino));
   if (n == NULL || n->is_dir) {
     tree_release(t);
-    REPLY(req, fuse_reply_err(req, n == NULL ? ENOENT : EISDIR));
+    REPLY(req, fuse_reply_err(req, n == NULL ? MINTFS_ERR_NOT_FOUND : MINTFS_ERR_IS_A_DIRECTORY));
     return;
   }
   /* The request (and its context) is gone once replied to. */
@@ -425,14 +429,14 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
     if (refusal != NULL) {
       emit(s, AUDIT_DENIED, n, refusal, &who, NULL);
       tree_release(t);
-      REPLY(req, fuse_reply_err(req, EACCES));
+      REPLY(req, fuse_reply_err(req, MINTFS_ERR_READER_DENIED));
       return;
     }
   }
   handle *h = calloc(1, sizeof(handle));
   if (h == NULL) {
     tree_release(t);
-    REPLY(req, fuse_reply_err(req, ENOMEM));
+    REPLY(req, fuse_reply_err(req, MINTFS_ERR_OUT_OF_MEMORY));
     return;
   }
   link_handle(s, h);
@@ -496,7 +500,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
   touch(s);
   const handle *h = (const handle *)(uintptr_t)fi->fh;
   if (h->failed) {
-    REPLY(req, fuse_reply_err(req, EIO));
+    REPLY(req, fuse_reply_err(req, MINTFS_ERR_UNEXPECTED));
     return;
   }
   if (off < 0 || (size_t)off >= h->length) {
@@ -515,7 +519,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   REPLY(req, fuse_reply_err(req, 0));
 }
 
-static void op_read_only(fuse_req_t req) { REPLY(req, fuse_reply_err(req, EROFS)); }
+static void op_read_only(fuse_req_t req) { REPLY(req, fuse_reply_err(req, MINTFS_ERR_READ_ONLY)); }
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
                        struct fuse_file_info *fi) {
   (void)ino, (void)attr, (void)to_set, (void)fi;

@@ -1,0 +1,15 @@
+/* Written by `npm run generate` from src/fuse/errno.ts (FILE_ERRNOS): edit that, not this. */
+#ifndef MINTFS_FILE_ERRORS_H
+#define MINTFS_FILE_ERRORS_H
+#include <errno.h>
+
+#define MINTFS_ERR_NOT_FOUND ENOENT
+#define MINTFS_ERR_NOT_A_DIRECTORY ENOTDIR
+#define MINTFS_ERR_IS_A_DIRECTORY EISDIR
+#define MINTFS_ERR_READ_ONLY EROFS
+#define MINTFS_ERR_BAD_HANDLE EBADF
+#define MINTFS_ERR_READER_DENIED EACCES
+#define MINTFS_ERR_OUT_OF_MEMORY ENOMEM
+#define MINTFS_ERR_UNEXPECTED EIO
+
+#endif
