@@ -9,7 +9,7 @@ import { MintfsError, describeError } from '../errors.js';
 import { mountedFileSystem, type FuseBackend } from './backend.js';
 import { EIO, EROFS, errnoFor } from './errno.js';
 import { fsnameWithOptions, loadFuseNative } from './fuse-native-workarounds.js';
-import { abortFuseConnection, detachMount, topMountAt } from '../mounts/mount-table.js';
+import { detachMount, openFuseAbort, topMountAt } from '../mounts/mount-table.js';
 
 // Everything that would change the tree answers EROFS.
 const WRITE_OPS = [
@@ -66,6 +66,8 @@ export const fuseNativeBackend: FuseBackend = {
       await detachMount(mountpoint).catch(() => undefined);
       throw new MintfsError('ERR_MOUNT_FAILED', `mount ${mountpoint}: not in the mount table`);
     }
+    // Taken now, while the connection is surely ours (openFuseAbort says why).
+    const connection = await openFuseAbort(entry.device);
     const mounted = mountedFileSystem({
       mountpoint,
       mountId: entry.id,
@@ -74,7 +76,7 @@ export const fuseNativeBackend: FuseBackend = {
       // detached mount, and the process exiting under it crashed (SIGSEGV on
       // Node 24). Aborting the connection ends that thread's loop first.
       stopServing: async () => {
-        await abortFuseConnection(entry.device);
+        connection.abort();
         await new Promise<void>((resolve, reject) => {
           fuse.unmount((err) => (err ? reject(err) : resolve()));
         });

@@ -3,7 +3,7 @@
  * mount whose daemon died (every access then fails with ENOTCONN).
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -92,21 +92,55 @@ export async function detachMount(mountpoint: string): Promise<void> {
 
 const FUSECTL = '/sys/fs/fuse/connections';
 
+/** A handle on one FUSE connection's abort switch, taken while the connection is surely ours. */
+export interface FuseAbortHandle {
+  /**
+   * Aborts the connection (fusectl): every request in flight and every later
+   * one fails with ENOTCONN, and the daemon's loop ends. For a mount that can
+   * no longer be unmounted (a reader's cwd holds it after a lazy detach), this
+   * is the only way to end it. Does nothing once the connection is gone.
+   * Closes the handle; safe to call twice.
+   */
+  abort(): void;
+}
+
 /**
- * Aborts a FUSE connection (fusectl): every request in flight and every
- * later one fails with ENOTCONN, and the daemon's loop ends. For a mount
- * that can no longer be unmounted (a reader's cwd holds it after a lazy
- * detach), this is the only way to end it. Mounts fusectl when it is not.
+ * Opens the abort file of the connection behind `device` (a mount's
+ * `major:minor`), mounting fusectl when it is not. Call it right after
+ * mounting, while the mount holds the connection.
+ *
+ * Why a file held open, not a path written later: when the last reference to
+ * a detached mount goes, its minor number is free, and the next FUSE mount on
+ * the host (another daemon's, a test's) may get it. Writing to
+ * connections/<minor>/abort then would kill that stranger's connection
+ * (seen: `mintfs run`'s fresh mount answering ENOTCONN). A file opened while
+ * the connection was ours stays bound to it: fusectl forgets the connection
+ * when it goes, and a write then fails instead of reaching the new one.
  */
-export async function abortFuseConnection(device: string): Promise<void> {
+export async function openFuseAbort(device: string): Promise<FuseAbortHandle> {
   const minor = device.split(':')[1];
-  if (minor === undefined || !/^\d+$/.test(minor)) return;
-  if (!existsSync(join(FUSECTL, minor))) {
-    await run('mount', ['-t', 'fusectl', 'fusectl', FUSECTL]).catch(() => undefined);
+  let fd: number | undefined;
+  if (minor !== undefined && /^\d+$/.test(minor)) {
+    if (!existsSync(join(FUSECTL, minor)))
+      await run('mount', ['-t', 'fusectl', 'fusectl', FUSECTL]).catch(() => undefined);
+    try {
+      fd = openSync(join(FUSECTL, minor, 'abort'), 'w');
+    } catch {
+      // No fusectl here: nothing can be aborted, and nothing foreign either.
+    }
   }
-  try {
-    writeFileSync(join(FUSECTL, minor, 'abort'), '1');
-  } catch {
-    // Already gone: nothing left to abort.
-  }
+  return {
+    abort: () => {
+      if (fd === undefined) return;
+      const held = fd;
+      fd = undefined;
+      try {
+        writeSync(held, '1');
+      } catch {
+        // The connection has gone (ENOTCONN): nothing left to abort.
+      } finally {
+        closeSync(held);
+      }
+    },
+  };
 }

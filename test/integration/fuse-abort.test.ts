@@ -1,0 +1,90 @@
+/**
+ * Stopping a fuse-native mount aborts its FUSE connection (the only way to
+ * end fuse-native's thread while a reader still holds the detached mount).
+ * The abort must reach that connection and no other: once a detached mount's
+ * last reference goes, its device minor is free and the next FUSE mount on
+ * the host gets it. Aborting by minor then killed the stranger's mount (seen
+ * in CI: a `mintfs run` sandbox's fresh mount answering ENOTCONN while
+ * another daemon stopped).
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { describe, it } from 'node:test';
+import { fuseNativeBackend } from '../../src/fuse/fuse-native-backend.js';
+import type { MountedFileSystem } from '../../src/fuse/backend.js';
+import { MintFs } from '../../src/fs/mint-fs.js';
+import { buildTree } from '../../src/fs/virtual-tree.js';
+import type { Keyring } from '../../src/keys/keyring.js';
+import { createLogger } from '../../src/log/logger.js';
+import { topMountAt } from '../../src/mounts/mount-table.js';
+import { parseProfile } from '../../src/profile/load-profile.js';
+import { newTokenId } from '../../src/token/identifier.js';
+import { DEMO_PROFILE } from '../helpers/mount-fixture.js';
+import { tempDir, teardownOf } from '../helpers/temp.js';
+import { keyLookup, newKey } from '../helpers/tokens.js';
+
+function mintFs(): MintFs {
+  const key = newKey();
+  const keyring: Keyring = {
+    dir: '/x',
+    keys: [key],
+    current: key,
+    keyById: keyLookup(key),
+    retired: [],
+  };
+  const tree = buildTree(parseProfile(DEMO_PROFILE, 'demo'));
+  return new MintFs({
+    tree: () => tree,
+    keyring: () => keyring,
+    clock: () => new Date(),
+    newTokenId,
+    logger: createLogger({ stream: new PassThrough() }),
+  });
+}
+
+const minorOf = (mountpoint: string) => topMountAt(mountpoint)?.device.split(':')[1];
+
+describe('fuse-native: stopping aborts only its own connection', () => {
+  it("a mount that got the stopped mount's device number keeps serving", async (t) => {
+    const dir = tempDir(t);
+    const teardown = teardownOf(t);
+    const logger = createLogger({ stream: new PassThrough() });
+    const mounts: MountedFileSystem[] = [];
+    teardown.add(async () => {
+      for (const m of mounts.reverse()) await m.close();
+    });
+    const mount = async (name: string) => {
+      const mountpoint = join(dir, name);
+      mkdirSync(mountpoint);
+      const mounted = await fuseNativeBackend.mount(mountpoint, mintFs(), {
+        allowOther: false,
+        logger,
+      });
+      mounts.push(mounted);
+      return mounted;
+    };
+
+    const first = await mount('first');
+    const minor = minorOf(first.mountpoint);
+    assert.ok(minor !== undefined);
+    // Detached with nothing holding it: its connection goes, and its minor is free.
+    assert.equal(await first.detach(), 'detached');
+    // The kernel hands out the lowest free minor: the next mount gets it (a
+    // mount elsewhere on the host may take it first; then try again).
+    let second: MountedFileSystem | undefined;
+    for (let attempt = 0; attempt < 5 && second === undefined; attempt++) {
+      const candidate = await mount(`second-${attempt}`);
+      if (minorOf(candidate.mountpoint) === minor) second = candidate;
+    }
+    assert.ok(second, `no later mount got minor ${minor} back`);
+
+    // Stopping the first (detached already) aborts its connection, which is gone.
+    await first.close();
+    // Asynchronously: this process serves the mount, on the very thread a
+    // synchronous read would block.
+    assert.deepEqual((await readdir(second.mountpoint)).sort(), ['github']);
+  });
+});
