@@ -48,12 +48,14 @@ export interface FuseBackend {
 export function mountedFileSystem(parts: {
   readonly mountpoint: string;
   readonly mountId: number;
+  /** The mount's device (major:minor) when mounted: with the id, what makes it ours. */
+  readonly device: string;
   readonly stopServing: () => void | Promise<void>;
   readonly activity: () => { openHandles: number; idleMs: number };
 }): MountedFileSystem {
   let detaching: Promise<DetachOutcome> | undefined;
   let closing: Promise<void> | undefined;
-  const detach = () => (detaching ??= detachMountById(parts.mountId));
+  const detach = () => (detaching ??= detachMountById(parts.mountId, parts.device));
   return {
     mountpoint: parts.mountpoint,
     mountId: parts.mountId,

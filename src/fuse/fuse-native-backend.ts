@@ -71,6 +71,7 @@ export const fuseNativeBackend: FuseBackend = {
     const mounted = mountedFileSystem({
       mountpoint,
       mountId: entry.id,
+      device: entry.device,
       // Our Fuse.unmount detaches nothing, and fuse-native's own stops nothing:
       // its FUSE thread serves on while anything (a reader's cwd) holds the
       // detached mount, and the process exiting under it crashed (SIGSEGV on

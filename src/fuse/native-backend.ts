@@ -80,6 +80,7 @@ export const nativeBackend: FuseBackend = {
     const mounted = mountedFileSystem({
       mountpoint,
       mountId: entry.id,
+      device: entry.device,
       stopServing: stopSession,
       activity: () => {
         const stats = addon.stats(session);

@@ -20,7 +20,13 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { MintfsError, describeError } from '../errors.js';
-import { detachMount, mountById, readMountTable, topMountAt } from './mount-table.js';
+import {
+  detachMount,
+  mountById,
+  readMountTable,
+  topMountAt,
+  type MountEntry,
+} from './mount-table.js';
 
 const run = promisify(execFile);
 
@@ -89,19 +95,27 @@ export type DetachOutcome = 'detached' | 'already-gone' | 'covered';
  * taken over; one with another mount on top is left alone, since detaching
  * by path would remove the one on top.
  */
-export async function detachMountById(id: number): Promise<DetachOutcome> {
+export async function detachMountById(id: number, device?: string): Promise<DetachOutcome> {
   const table = readMountTable();
   const entry = mountById(id, table);
-  if (!entry) return 'already-gone';
+  // Mount ids are reused: once ours is gone, the next mount anywhere may get
+  // its id, and its device number too (both come from small pools: seen in a
+  // test, a tmpfs took both). Ours is a mintfs mount with that id and device.
+  if (!entry || !isOurs(entry, device)) return 'already-gone';
   if (topMountAt(entry.mountpoint, table)?.id !== id) return 'covered';
   try {
     await detachMount(entry.mountpoint);
   } catch (err) {
     // Someone else (fusermount -u, a takeover) detached it between our look and our umount.
-    if (!mountById(id)) return 'already-gone';
+    const now = mountById(id);
+    if (!now || !isOurs(now, device)) return 'already-gone';
     throw err;
   }
   return 'detached';
+}
+
+function isOurs(entry: MountEntry, device: string | undefined): boolean {
+  return device === undefined || (entry.device === device && entry.fstype === 'fuse.mintfs');
 }
 
 /** Runs mount(8) with these arguments (no shell); a failure names what it was for. */

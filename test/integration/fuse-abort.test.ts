@@ -1,4 +1,9 @@
 /**
+ * A stopping daemon touches only what is its own. Its mount was found by
+ * mount id and device when it mounted; both numbers are reused by the kernel
+ * once that mount is gone (a takeover detaches it), so neither alone may be
+ * trusted at stop.
+ *
  * Stopping a fuse-native mount aborts its FUSE connection (the only way to
  * end fuse-native's thread while a reader still holds the detached mount).
  * The abort must reach that connection and no other: once a detached mount's
@@ -8,6 +13,7 @@
  * another daemon stopped).
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -19,7 +25,7 @@ import { MintFs } from '../../src/fs/mint-fs.js';
 import { buildTree } from '../../src/fs/virtual-tree.js';
 import type { Keyring } from '../../src/keys/keyring.js';
 import { createLogger } from '../../src/log/logger.js';
-import { topMountAt } from '../../src/mounts/mount-table.js';
+import { detachMount, mountById, topMountAt } from '../../src/mounts/mount-table.js';
 import { parseProfile } from '../../src/profile/load-profile.js';
 import { newTokenId } from '../../src/token/identifier.js';
 import { DEMO_PROFILE } from '../helpers/mount-fixture.js';
@@ -47,7 +53,7 @@ function mintFs(): MintFs {
 
 const minorOf = (mountpoint: string) => topMountAt(mountpoint)?.device.split(':')[1];
 
-describe('fuse-native: stopping aborts only its own connection', () => {
+describe('a stopping daemon touches only its own mount', () => {
   it("a mount that got the stopped mount's device number keeps serving", async (t) => {
     const dir = tempDir(t);
     const teardown = teardownOf(t);
@@ -86,5 +92,31 @@ describe('fuse-native: stopping aborts only its own connection', () => {
     // Asynchronously: this process serves the mount, on the very thread a
     // synchronous read would block.
     assert.deepEqual((await readdir(second.mountpoint)).sort(), ['github']);
+  });
+
+  it('a mount that got the id of one detached by someone else (a takeover) is left mounted', async (t) => {
+    const dir = tempDir(t);
+    const teardown = teardownOf(t);
+    const logger = createLogger({ stream: new PassThrough() });
+    const mountpoint = join(dir, 'ours');
+    mkdirSync(mountpoint);
+    const ours = await fuseNativeBackend.mount(mountpoint, mintFs(), { allowOther: false, logger });
+    teardown.add(() => ours.close());
+    const id = ours.mountId;
+    // Detached behind the daemon's back, as a takeover does.
+    await detachMount(mountpoint);
+    // The next mounts anywhere may get that id back; make some until one does.
+    let stranger: string | undefined;
+    for (let attempt = 0; attempt < 5 && stranger === undefined; attempt++) {
+      const path = join(dir, `tmpfs-${attempt}`);
+      mkdirSync(path);
+      execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', path]);
+      teardown.add(() => execFileSync('umount', ['-l', path]));
+      if (topMountAt(path)?.id === id) stranger = path;
+    }
+    assert.ok(stranger, `no later mount got id ${id} back`);
+    assert.equal(await ours.detach(), 'already-gone');
+    await ours.close();
+    assert.equal(mountById(id)?.mountpoint, stranger, 'the stranger is still mounted');
   });
 });
