@@ -1,6 +1,7 @@
 /**
- * npm run generate: rewrites the generated reference in docs/profiles.md and
- * docs/gateway.md from the zod schemas (src/docs/config-reference.ts),
+ * npm run generate (part): rewrites the generated references in docs/profiles.md,
+ * docs/gateway.md (the zod schemas) and docs/commands.md (the error codes), via
+ * src/docs/config-reference.ts,
  * formatted as `npm run lint` wants it.
  */
 import { readFileSync, writeFileSync } from 'node:fs';

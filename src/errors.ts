@@ -1,69 +1,77 @@
 /**
- * One error class for the whole project. Every failure carries a code from
- * this union; each edge (CLI exit code, FUSE errno) maps codes once, and tests
- * assert on codes rather than message text.
+ * One error class for the whole project, and the one registry of its codes:
+ * every failure carries a code from ERROR_CODES, with what it means; each
+ * edge maps codes once (cli/exit-codes.ts, gateway/http-errors.ts,
+ * fuse/errno.ts), tests assert on codes rather than message text, and
+ * docs/commands.md lists them all from here (`npm run generate`).
  */
-export type MintfsErrorCode =
+export const ERROR_CODES = {
   // configuration and input
-  | 'ERR_PROFILE_INVALID'
-  | 'ERR_PROFILE_UNREADABLE'
-  | 'ERR_INPUT_INVALID'
-  | 'ERR_CONFIG_INVALID'
-  | 'ERR_CONFIG_UNREADABLE'
-  | 'ERR_CREDENTIAL_UNAVAILABLE'
+  ERR_PROFILE_INVALID: 'a profile does not pass its schema (the message names the field)',
+  ERR_PROFILE_UNREADABLE: 'a profile cannot be read, or is not YAML',
+  ERR_INPUT_INVALID: 'a command-line value is not what the option takes',
+  ERR_CONFIG_INVALID: 'a gateway config does not pass its schema (the message names the field)',
+  ERR_CONFIG_UNREADABLE: 'a gateway config cannot be read, or is not YAML',
+  ERR_CREDENTIAL_UNAVAILABLE:
+    "an upstream's credential file or variable is missing, empty or unsafe",
   // keyring
-  | 'ERR_KEYRING_MISSING'
-  | 'ERR_KEYRING_EXISTS'
-  | 'ERR_KEYRING_PERMISSIONS'
-  | 'ERR_KEYRING_CORRUPT'
-  | 'ERR_KEY_UNKNOWN'
-  | 'ERR_KEY_RETIRED'
-  | 'ERR_KEY_SIGNING'
-  | 'ERR_REVOCATIONS_UNREADABLE'
-  | 'ERR_PATH_UNSAFE'
-  | 'ERR_CA_EXISTS'
-  | 'ERR_CA_INVALID'
+  ERR_KEYRING_MISSING: 'no keyring at that path (mintfs keys init makes one)',
+  ERR_KEYRING_EXISTS: 'keys init would overwrite a keyring',
+  ERR_KEYRING_PERMISSIONS: 'the keyring or a key file is readable by group or others',
+  ERR_KEYRING_CORRUPT: 'a key file or retired record does not hold what it must',
+  ERR_KEY_UNKNOWN: 'the token names a key this keyring does not have',
+  ERR_KEY_RETIRED: 'the token was signed by a retired key',
+  ERR_KEY_SIGNING: 'the signing key cannot be retired',
+  ERR_REVOCATIONS_UNREADABLE: 'a revocation record cannot be read (the last good list stays)',
+  ERR_PATH_UNSAFE: 'a keyring, config, profile or credential path others could change',
+  ERR_CA_EXISTS: 'ca init would overwrite an interception CA',
+  ERR_CA_INVALID: 'the interception CA cannot be read or does not cover a host',
   // tokens
-  | 'ERR_TOKEN_MALFORMED'
-  | 'ERR_TOKEN_SIGNATURE'
-  | 'ERR_TOKEN_EXPIRED'
-  | 'ERR_TOKEN_REVOKED'
-  | 'ERR_TOKEN_USES_SPENT'
-  | 'ERR_CAVEAT_UNKNOWN'
-  | 'ERR_CAVEAT_MALFORMED'
-  | 'ERR_CAVEAT_UNSATISFIED'
-  | 'ERR_PATH_AMBIGUOUS'
+  ERR_TOKEN_MALFORMED: 'the token text is not a mintfs macaroon',
+  ERR_TOKEN_SIGNATURE: 'the signature does not verify',
+  ERR_TOKEN_EXPIRED: 'the time-before caveat has passed',
+  ERR_TOKEN_REVOKED: 'a revocation covers the token',
+  ERR_TOKEN_USES_SPENT: 'the token has made the requests its uses caveat allows',
+  ERR_CAVEAT_UNKNOWN: 'a caveat outside the vocabulary (refused, never skipped)',
+  ERR_CAVEAT_MALFORMED: 'a caveat of a known kind that does not parse',
+  ERR_CAVEAT_UNSATISFIED: 'a caveat does not allow this request (the message names it)',
+  ERR_PATH_AMBIGUOUS:
+    'a request path upstreams could read differently (dot segments, encoded slashes)',
   // gateway requests
-  | 'ERR_TOKEN_MISSING'
-  | 'ERR_TUNNEL_REFUSED'
-  | 'ERR_HOST_MISMATCH'
-  | 'ERR_LISTEN_FAILED'
-  | 'ERR_REQUEST_INVALID'
-  | 'ERR_SERVICE_UNKNOWN'
-  | 'ERR_METHOD_NOT_ALLOWED'
-  | 'ERR_BODY_TOO_LARGE'
-  | 'ERR_REQUEST_TIMEOUT'
-  | 'ERR_TOO_MANY_REQUESTS'
-  | 'ERR_UPSTREAM_UNREACHABLE'
-  | 'ERR_UPSTREAM_TIMEOUT'
+  ERR_TOKEN_MISSING: 'a request without a token',
+  ERR_TUNNEL_REFUSED: 'a CONNECT the gateway will not intercept',
+  ERR_HOST_MISMATCH: 'a request inside a tunnel for another host than the tunnel',
+  ERR_LISTEN_FAILED: 'the gateway cannot listen on an address',
+  ERR_REQUEST_INVALID: 'a request the gateway will not forward as it is',
+  ERR_SERVICE_UNKNOWN: 'no upstream of that name',
+  ERR_METHOD_NOT_ALLOWED: 'a method override, or a body on a method that takes none',
+  ERR_BODY_TOO_LARGE: 'a body over limits.maxBodyBytes',
+  ERR_REQUEST_TIMEOUT: 'the client was too slow sending its request or body',
+  ERR_TOO_MANY_REQUESTS: 'the agent has limits.agentConcurrency requests in flight',
+  ERR_UPSTREAM_UNREACHABLE:
+    'the upstream cannot be reached, or answered in a coding the gateway cannot check',
+  ERR_UPSTREAM_TIMEOUT: 'the upstream did not answer within limits.upstreamTimeout',
   // file system
-  | 'ERR_NOT_FOUND'
-  | 'ERR_NOT_A_DIRECTORY'
-  | 'ERR_IS_A_DIRECTORY'
-  | 'ERR_READ_ONLY'
-  | 'ERR_BAD_HANDLE'
-  | 'ERR_MINT_FAILED'
+  ERR_NOT_FOUND: 'no such virtual file or directory',
+  ERR_NOT_A_DIRECTORY: 'a path goes through a file',
+  ERR_IS_A_DIRECTORY: 'a directory opened as a file',
+  ERR_READ_ONLY: 'any change to the file system',
+  ERR_BAD_HANDLE: 'a file handle the mount does not know',
+  ERR_MINT_FAILED: 'a token could not be minted (the reader gets EIO, never a partial token)',
   // mounting
-  | 'ERR_MOUNTPOINT_INVALID'
-  | 'ERR_MOUNTPOINT_BUSY'
-  | 'ERR_MOUNT_FAILED'
-  | 'ERR_UNSUPPORTED_PLATFORM'
-  | 'ERR_NATIVE_UNAVAILABLE'
-  | 'ERR_READER_DENIED'
+  ERR_MOUNTPOINT_INVALID: 'the mountpoint is a file, not empty, or not reachable',
+  ERR_MOUNTPOINT_BUSY: 'another live daemon serves the mountpoint (--takeover replaces it)',
+  ERR_MOUNT_FAILED: 'the mount itself failed (FUSE, permissions, root needed)',
+  ERR_UNSUPPORTED_PLATFORM: 'not Linux, or a kernel without what the option needs',
+  ERR_NATIVE_UNAVAILABLE: 'the native backend is not built or does not load',
+  ERR_READER_DENIED: "the reader is not in the file's readers (EACCES)",
   // sandboxes
-  | 'ERR_SANDBOX_FAILED'
+  ERR_SANDBOX_FAILED: 'mintfs run could not set up or run the sandbox',
   // shared state (Redis)
-  | 'ERR_STATE_UNAVAILABLE';
+  ERR_STATE_UNAVAILABLE: 'shared state the answer depends on is out of reach (fails closed)',
+} as const;
+
+export type MintfsErrorCode = keyof typeof ERROR_CODES;
 
 export class MintfsError extends Error {
   override readonly name = 'MintfsError';

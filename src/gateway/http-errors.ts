@@ -33,6 +33,11 @@ export function statusFor(code: MintfsErrorCode): number {
   return STATUS[code] ?? 500;
 }
 
+/** The status a gateway answers this code with, when it has one of its own (docs). */
+export function gatewayStatusOf(code: MintfsErrorCode): number | undefined {
+  return STATUS[code];
+}
+
 export function errorBody(code: MintfsErrorCode, message: string): string {
   return `${JSON.stringify({ error: code, message })}\n`;
 }

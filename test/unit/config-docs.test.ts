@@ -1,7 +1,8 @@
 /**
- * The field references in docs/profiles.md and docs/gateway.md are made from
- * the zod schemas: this fails when a schema changed and `npm run generate` was
- * not run, or when someone edited the generated part by hand.
+ * The references in docs/profiles.md and docs/gateway.md (made from the zod
+ * schemas) and docs/commands.md (made from the error code registry): this
+ * fails when a source changed and `npm run generate` was not run, or when
+ * someone edited the generated part by hand.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -11,17 +12,31 @@ import * as z from 'zod';
 import {
   GENERATED_REFERENCES,
   currentDocument,
+  errorCodeReference,
   referenceFor,
 } from '../../src/docs/config-reference.js';
+import { ERROR_CODES } from '../../src/errors.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 
 describe('generated config references', () => {
   for (const reference of GENERATED_REFERENCES)
-    it(`${reference.file} matches the schema (run \`npm run generate\` if not)`, async () => {
+    it(`${reference.file} matches its source (run \`npm run generate\` if not)`, async () => {
       const path = join(REPO_ROOT, reference.file);
       const document = readFileSync(path, 'utf8');
       assert.equal(document, await currentDocument(path, document, reference));
     });
+
+  it('lists every error code once, with its meaning and what each edge makes of it', () => {
+    const text = errorCodeReference();
+    for (const [code, meaning] of Object.entries(ERROR_CODES)) {
+      const lines = text.split('\n').filter((l) => l.startsWith(`- \`${code}\` `));
+      assert.equal(lines.length, 1, code);
+      assert.ok(text.replaceAll(/\n {2}/g, ' ').includes(meaning), code);
+    }
+    assert.match(text, /^- `ERR_CAVEAT_UNSATISFIED` \(exit 3, HTTP 403\): /m);
+    assert.match(text, /^- `ERR_PROFILE_INVALID` \(exit 2\): /m);
+    assert.match(text, /^- `ERR_NOT_FOUND` \(exit 2, ENOENT\): /m);
+  });
 
   it('documents every field with its description, default and whether it is required', () => {
     const schema = z
