@@ -1,3 +1,4 @@
+import type { Keyring } from '../../src/keys/keyring.js';
 import { randomBytes } from 'node:crypto';
 import { encodeMacaroonV2, signCaveat } from '../../src/token/macaroon-codec.js';
 import { decodeToken, encodeTokenText } from '../../src/token/token-text.js';
@@ -29,6 +30,11 @@ export function newKey(id = '20261122T010000Z-00000001'): RootKey {
 
 export function keyLookup(...keys: RootKey[]): (keyId: string) => RootKey | undefined {
   return (keyId) => keys.find((key) => key.id === keyId);
+}
+
+/** A keyring of one key, which signs and verifies (no directory behind it). */
+export function singleKeyKeyring(key: RootKey, dir = '/x'): Keyring {
+  return { dir, keys: [key], current: key, keyById: keyLookup(key), retired: [] };
 }
 
 /**

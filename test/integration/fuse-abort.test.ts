@@ -23,24 +23,16 @@ import { fuseNativeBackend } from '../../src/fuse/fuse-native-backend.js';
 import type { MountedFileSystem } from '../../src/fuse/backend.js';
 import { MintFs } from '../../src/fs/mint-fs.js';
 import { buildTree } from '../../src/fs/virtual-tree.js';
-import type { Keyring } from '../../src/keys/keyring.js';
 import { createLogger } from '../../src/log/logger.js';
 import { detachMount, mountById, topMountAt } from '../../src/mounts/mount-table.js';
 import { parseProfile } from '../../src/profile/load-profile.js';
 import { newTokenId } from '../../src/token/identifier.js';
 import { DEMO_PROFILE } from '../helpers/mount-fixture.js';
 import { tempDir, teardownOf } from '../helpers/temp.js';
-import { keyLookup, newKey } from '../helpers/tokens.js';
+import { newKey, singleKeyKeyring } from '../helpers/tokens.js';
 
 function mintFs(): MintFs {
-  const key = newKey();
-  const keyring: Keyring = {
-    dir: '/x',
-    keys: [key],
-    current: key,
-    keyById: keyLookup(key),
-    retired: [],
-  };
+  const keyring = singleKeyKeyring(newKey());
   const tree = buildTree(parseProfile(DEMO_PROFILE, 'demo'));
   return new MintFs({
     tree: () => tree,

@@ -14,7 +14,7 @@ import { mintToken } from '../../src/token/mint.js';
 import { isoTimestamp } from '../../src/log/logger.js';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../helpers/paths.js';
-import { GRANT, keyLookup, newKey } from '../helpers/tokens.js';
+import { GRANT, keyLookup, newKey, singleKeyKeyring } from '../helpers/tokens.js';
 
 const CONFIG = `listen: [127.0.0.1:8787, unix:/run/mintfs/gateway.sock]
 upstreams:
@@ -280,13 +280,7 @@ describe('redaction', () => {
 
 describe('verification cache', () => {
   const key = newKey();
-  const keyring: Keyring = {
-    dir: '/k',
-    keys: [key],
-    current: key,
-    keyById: keyLookup(key),
-    retired: [],
-  };
+  const keyring = singleKeyKeyring(key, '/k');
   const now = new Date();
 
   it('caches a token on its second use, then serves it without a signature check', () => {

@@ -8,23 +8,16 @@ import { describe, it } from 'node:test';
 import { isMintfsError } from '../../src/errors.js';
 import { MintFs } from '../../src/fs/mint-fs.js';
 import { buildTree } from '../../src/fs/virtual-tree.js';
-import type { Keyring } from '../../src/keys/keyring.js';
 import { createLogger } from '../../src/log/logger.js';
 import { parseProfile } from '../../src/profile/load-profile.js';
 import { newTokenId } from '../../src/token/identifier.js';
 import { verifyToken } from '../../src/token/verify.js';
 import { DEMO_PROFILE } from '../helpers/mount-fixture.js';
-import { ALLOWED, keyLookup, newKey } from '../helpers/tokens.js';
+import { ALLOWED, keyLookup, newKey, singleKeyKeyring } from '../helpers/tokens.js';
 
 function fixture() {
   const key = newKey();
-  const keyring: Keyring = {
-    dir: '/x',
-    keys: [key],
-    current: key,
-    keyById: keyLookup(key),
-    retired: [],
-  };
+  const keyring = singleKeyKeyring(key);
   const lines: Array<Record<string, unknown>> = [];
   const raw: string[] = [];
   const sink = new Writable({
