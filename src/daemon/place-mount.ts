@@ -28,12 +28,12 @@ export async function placeMount(placement: Placement): Promise<MountedFileSyste
   const { mountpoint, logger } = placement;
   const staging = await ensurePrivateStaging();
   removeLeftoverStages(staging);
-  const stage = mkdtempSync(join(staging, 'm-'));
+  const stage = mkdtempSync(join(staging, `${STAGE_PREFIX}${process.pid}-`));
   let mounted: MountedFileSystem;
   try {
     mounted = await placement.backend.mount(stage, placement.fs, { allowOther: true, logger });
   } catch (err) {
-    rmdirSync(stage);
+    removeStage(stage, logger);
     throw err;
   }
   try {
@@ -54,19 +54,50 @@ export async function placeMount(placement: Placement): Promise<MountedFileSyste
     await mounted.close().catch(() => undefined);
     throw err;
   } finally {
-    rmdirSync(stage);
+    removeStage(stage, logger);
   }
   return mounted;
 }
 
-/** Empty stage directories a killed daemon left behind. */
+/** A stage is `m-<pid of its daemon>-<random>`: whose it is, so no daemon removes a live one's. */
+const STAGE_PREFIX = 'm-';
+const STAGE_NAME = /^m-(\d+)-[A-Za-z0-9]+$/;
+
+/**
+ * Empty stage directories of daemons that are gone (killed between making
+ * one and removing it). A live daemon's stage is left alone: removing it
+ * between its mkdtemp and its mount failed that daemon's start.
+ */
 function removeLeftoverStages(staging: string): void {
   for (const name of readdirSync(staging)) {
-    if (!name.startsWith('m-') || topMountAt(join(staging, name))) continue;
+    const pid = STAGE_NAME.exec(name)?.[1];
+    if (pid === undefined || isAlive(Number(pid)) || topMountAt(join(staging, name))) continue;
     try {
       rmdirSync(join(staging, name));
     } catch {
-      // Another daemon's stage in use, or not empty: leave it.
+      // Not empty, or removed by another daemon's sweep at the same moment: leave it.
     }
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: alive, someone else's.
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/** Our stage, once the mount left it (or never came): a failure here must not undo a placed mount. */
+function removeStage(stage: string, logger: Logger): void {
+  try {
+    rmdirSync(stage);
+  } catch (err) {
+    logger.warn(
+      { event: 'stage-cleanup-failed', stage, code: (err as NodeJS.ErrnoException).code },
+      'could not remove the staging directory; the next mount removes it',
+    );
   }
 }

@@ -60,14 +60,38 @@ export function checkSharedParent(mountpoint: string): void {
     );
 }
 
-/** The staging directory, as a private mount of its own. */
+/**
+ * The staging directory, as a private mount of its own. Set up under a lock
+ * (flock(1), released by the kernel if we die): two daemons starting at once
+ * would otherwise each see no mount and stack two binds, and the second
+ * hides the stage the first is about to mount on.
+ */
 export async function ensurePrivateStaging(dir = STAGING_DIR): Promise<string> {
+  if (isPrivateMount(dir)) return dir;
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const top = topMountAt(dir);
-  if (!top) await mountCommand(['--bind', dir, dir], dir);
-  const now = topMountAt(dir);
-  if (!now || now.shared || now.slave) await mountCommand(['--make-private', dir], dir);
+  try {
+    await run('flock', [
+      `${dir}.lock`,
+      'sh',
+      '-c',
+      'mountpoint -q "$1" || mount --bind "$1" "$1"; mount --make-private "$1"',
+      'sh',
+      dir,
+    ]);
+  } catch (err) {
+    const stderr = (err as { stderr?: string }).stderr?.trim();
+    throw new MintfsError(
+      'ERR_MOUNT_FAILED',
+      `making ${dir} a private mount: ${stderr || describeError(err)}`,
+      { cause: err },
+    );
+  }
   return dir;
+}
+
+function isPrivateMount(dir: string): boolean {
+  const top = topMountAt(dir);
+  return top !== undefined && !top.shared && !top.slave;
 }
 
 /** Moves the mount at `source` underneath the top mount at `target`. */

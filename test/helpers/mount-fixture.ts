@@ -120,11 +120,18 @@ export async function startMountFixture(
       own += chunk;
     });
     // This daemon's own "mounted" line: after a takeover the old one was serving all along.
-    await pollUntil('the mount to serve', () => {
-      if (child.exitCode !== null)
-        throw new Error(`mintfs mount exited ${child.exitCode}: ${stderr}`);
-      return own.includes('"event":"mounted"') && isServing(mountpoint);
-    });
+    let state = '';
+    await pollUntil(
+      'the mount to serve',
+      () => {
+        if (child.exitCode !== null)
+          throw new Error(`mintfs mount exited ${child.exitCode}: ${stderr}`);
+        state = servingState(mountpoint);
+        return own.includes('"event":"mounted"') && state === 'serving';
+      },
+      10_000,
+      () => `(${state}); the daemon said: ${own}`,
+    );
     return child;
   };
 
@@ -144,13 +151,14 @@ export async function startMountFixture(
   return fixture;
 }
 
-function isServing(mountpoint: string): boolean {
-  if (!mountedPaths().includes(mountpoint)) return false;
+/** `serving`, or what stands in the way: for a readiness check and its error. */
+function servingState(mountpoint: string): string {
+  if (!mountedPaths().includes(mountpoint)) return 'not in the mount table';
   try {
     // readdir reaches the daemon; stat of the root can be answered from the kernel's cache.
-    return readdirSync(mountpoint).length > 0;
-  } catch {
-    return false;
+    return readdirSync(mountpoint).length > 0 ? 'serving' : 'an empty directory listing';
+  } catch (err) {
+    return `readdir failed: ${(err as NodeJS.ErrnoException).code ?? String(err)}`;
   }
 }
 
