@@ -1,15 +1,17 @@
 /**
  * npm run bench:cli: start-up time of the one-shot commands (inspect,
  * verify, attenuate) against a bare `node -e 0`, as the median of paired
- * runs (each pair back to back, so machine noise hits both alike).
+ * runs (each pair back to back, so machine noise hits both alike). Then,
+ * with no target, how long `mintfs gateway` takes to print its readiness
+ * line (`gateway-listening`): what a restart costs before traffic flows.
  * Target: at most 2.5x, with the compile cache warm (the executable keeps
  * V8's compile cache in ~/.cache/mintfs/v8: src/cli/compile-cache.ts), which
  * is the state of any command run more than once. The cold figure (cache
  * off) is printed beside it for the first run after an install.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { median } from './bench-common.js';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -85,6 +87,41 @@ try {
   console.log(
     `verdict: worst ${worst.toFixed(2)}x ${worst <= 2.5 ? 'meets' : 'misses'} the 2.5x target`,
   );
+  writeFileSync(join(dir, 'credential'), 'bench-credential\n', { mode: 0o600 });
+  writeFileSync(
+    join(dir, 'gateway.yaml'),
+    'listen: [127.0.0.1:0]\nupstreams:\n  github:\n    url: https://127.0.0.1:9\n    credential: { file: ./credential }\n    inject: "Authorization: token {credential}"\n',
+  );
+  const bare: number[] = [];
+  const ready: number[] = [];
+  for (let i = 0; i < PAIRS; i++) {
+    bare.push(timed(['-e', '0']));
+    ready.push(
+      await gatewayReady([CLI, 'gateway', join(dir, 'gateway.yaml'), '--keys', join(dir, 'keys')]),
+    );
+  }
+  console.log(
+    `gateway ready (no target): ${median(ready).toFixed(1)} ms, ${(median(ready) / median(bare)).toFixed(2)}x node -e 0`,
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** Milliseconds from spawning a gateway to its readiness line on stderr; then stops it. */
+async function gatewayReady(args: readonly string[]): Promise<number> {
+  const started = process.hrtime.bigint();
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  const elapsed = await new Promise<number>((resolve, reject) => {
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+      if (stderr.includes('"event":"gateway-listening"'))
+        resolve(Number(process.hrtime.bigint() - started) / 1e6);
+    });
+    child.once('exit', (code) => reject(new Error(`mintfs gateway exited ${code}: ${stderr}`)));
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+  return elapsed;
 }

@@ -4,7 +4,6 @@
  * a graceful stop that lets in-flight requests finish.
  */
 import { readFileSync, chmodSync, lstatSync, rmSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { rootCertificates } from 'node:tls';
@@ -25,8 +24,7 @@ import { VerificationCache } from './verify-cache.js';
 import { workerCount } from './workers.js';
 import { openGatewayState } from '../state/gateway-state.js';
 import { createConnectHandler } from './tunnel.js';
-import { caPermits, loadCa, type LoadedCa } from '../intercept/ca.js';
-import { LeafIssuer } from '../intercept/leaf-certs.js';
+import type { Interception } from '../intercept/interception.js';
 
 export interface GatewayOptions {
   readonly configFile: string;
@@ -71,7 +69,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     name: 'gateway-config',
     load: () => {
       const next = loadConfig();
-      if (interception !== undefined) assertCaCovers(interception.ca, next);
+      interception?.assertCovers(next);
       return buildRuntime(next, logger);
     },
     fingerprint: () =>
@@ -193,6 +191,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     },
     'gateway is serving',
   );
+  // Written now, not with the next batch of buffered lines (up to LOG_FLUSH_MS
+  // later): supervisors and scripts wait for this line to send traffic.
+  logger.flush();
 
   let closing: Promise<void> | undefined;
   return {
@@ -229,6 +230,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           for (const address of config.listen)
             if (address.kind === 'unix') rmSync(address.path, { force: true });
         logger.info({ event: 'gateway-stopped' }, 'gateway stopped');
+        logger.flush();
       })()),
   };
 }
@@ -318,30 +320,18 @@ function createGatewayServer(
   return server;
 }
 
-interface Interception {
-  readonly ca: LoadedCa;
-  readonly issuer: LeafIssuer;
-}
-
+/** The interception module (X.509) is loaded only by a gateway that intercepts. */
 async function loadInterception(
   config: GatewayConfig,
   clock: () => Date,
-): Promise<Interception | undefined> {
+): Promise<(Interception & { assertCovers(next: GatewayConfig): void }) | undefined> {
   if (config.intercept === undefined) return undefined;
-  const ca = await loadCa(config.intercept.ca, clock());
-  assertCaCovers(ca, config);
-  return { ca, issuer: new LeafIssuer(ca, clock) };
-}
-
-/** A name-constrained CA must cover every host agents may tunnel to, or their clients would refuse our leaf. */
-function assertCaCovers(ca: LoadedCa, config: GatewayConfig): void {
-  for (const [name, upstream] of Object.entries(config.upstreams))
-    for (const host of upstream.hosts)
-      if (!caPermits(ca.permittedHosts, host))
-        throw new MintfsError(
-          'ERR_CONFIG_INVALID',
-          `upstreams.${name}.hosts: ${host} is outside the names the CA in ${dirname(ca.certPath)} may issue for (${(ca.permittedHosts ?? []).join(', ')}); make a new CA that lists it (mintfs ca init --host ...)`,
-        );
+  const { loadInterception: load, assertCaCovers } = await import('../intercept/interception.js');
+  const interception = await load(config.intercept.ca, config.upstreams, clock);
+  return {
+    ...interception,
+    assertCovers: (next) => assertCaCovers(interception.ca, next.upstreams),
+  };
 }
 
 function ignoreSocketError(): void {
