@@ -1,6 +1,11 @@
-/** A throwaway CA and a localhost certificate it signs, made with openssl. */
+/**
+ * A throwaway CA and a localhost certificate it signs, made with openssl once
+ * per test process (four processes each time was a tenth of every gateway
+ * test) and written into each directory that asks for one.
+ */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export interface TestPki {
@@ -10,7 +15,26 @@ export interface TestPki {
   readonly key: string;
 }
 
+let made: Omit<TestPki, 'caFile'> | undefined;
+
+/** The process's test PKI, its CA certificate written to `dir`/ca.pem. */
 export function makeTestPki(dir: string): TestPki {
+  made ??= generatePki();
+  const caFile = join(dir, 'ca.pem');
+  writeFileSync(caFile, made.ca);
+  return { caFile, ...made };
+}
+
+function generatePki(): Omit<TestPki, 'caFile'> {
+  const dir = mkdtempSync(join(tmpdir(), 'mintfs-test-pki-'));
+  try {
+    return generatePkiIn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function generatePkiIn(dir: string): Omit<TestPki, 'caFile'> {
   const run = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
   run([
     'req',
@@ -69,7 +93,6 @@ export function makeTestPki(dir: string): TestPki {
     'leaf.pem',
   ]);
   return {
-    caFile: join(dir, 'ca.pem'),
     ca: readFileSync(join(dir, 'ca.pem'), 'utf8'),
     cert: readFileSync(join(dir, 'leaf.pem'), 'utf8'),
     key: readFileSync(join(dir, 'leaf.key'), 'utf8'),

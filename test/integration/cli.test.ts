@@ -5,7 +5,13 @@ import { createServer, type AddressInfo } from 'node:net';
 import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { MintFs } from '../../src/fs/mint-fs.js';
+import { buildTree } from '../../src/fs/virtual-tree.js';
+import { initKeyring } from '../../src/keys/keyring.js';
+import { createLogger } from '../../src/log/logger.js';
 import { mountedPaths } from '../../src/mounts/mount-table.js';
+import { loadProfile } from '../../src/profile/load-profile.js';
+import { newTokenId } from '../../src/token/identifier.js';
 import { diagnostics, runCli, type CliResult } from '../helpers/cli.js';
 import { runAsync } from '../helpers/spawn.js';
 import { DEMO_PROFILE } from '../helpers/mount-fixture.js';
@@ -14,28 +20,39 @@ import { tempDir } from '../helpers/temp.js';
 
 const URL = 'https://api.github.com/repos/acme/widgets/pulls';
 
+/**
+ * A keyring and a token made in this process, by the code `keys init` and
+ * `mint` run (two processes per test otherwise); the tests of those two
+ * commands run them for real.
+ */
 function setup(t: Parameters<typeof tempDir>[0]) {
   const dir = tempDir(t);
   const keys = join(dir, 'keys');
-  const init = runCli(['keys', 'init', '--keys', keys]);
-  assert.equal(init.code, 0, init.stderr);
+  const keyring = initKeyring(keys, new Date());
   const profile = join(dir, 'profile.yaml');
   writeFileSync(profile, DEMO_PROFILE);
-  const mint = runCli(['mint', profile, 'github/token', '--keys', keys]);
-  assert.equal(mint.code, 0, mint.stderr);
-  return {
-    dir,
-    keys,
-    profile,
-    token: mint.stdout,
-    init: JSON.parse(init.stdout) as { keyId: string },
-  };
+  const tree = buildTree(loadProfile(profile));
+  const fs = new MintFs({
+    tree: () => tree,
+    keyring: () => keyring,
+    clock: () => new Date(),
+    newTokenId,
+    logger: createLogger({ level: 'silent' }),
+  });
+  const handle = fs.open('github/token', 0);
+  const token = fs.read(handle, fs.getattr('github/token').size, 0).toString('utf8');
+  fs.release(handle);
+  return { dir, keys, profile, token, keyId: keyring.current.id };
 }
 
 describe('mintfs CLI', () => {
   it('keys init prints the key id, never the key; refuses to run twice', (t) => {
-    const { keys, init } = setup(t);
+    const keys = join(tempDir(t), 'keys');
+    const first = runCli(['keys', 'init', '--keys', keys]);
+    assert.equal(first.code, 0, first.stderr);
+    const init = JSON.parse(first.stdout) as { keyId: string };
     const keyFile = readFileSync(join(keys, `${init.keyId}.key`), 'utf8').trim();
+    assert.doesNotMatch(first.stdout + first.stderr, new RegExp(keyFile));
     const again = runCli(['keys', 'init', '--keys', keys]);
     assert.equal(again.code, 3);
     assert.deepEqual(diagnostics(again.stderr), [
@@ -60,14 +77,14 @@ describe('mintfs CLI', () => {
   });
 
   it('inspect prints id, keyId, location, caveats and expiresAt, from an argument or stdin', (t) => {
-    const { token, init } = setup(t);
+    const { token, keyId } = setup(t);
     for (const result of [
       runCli(['inspect', token]),
       runCli(['inspect'], { input: `${token}\n` }),
     ]) {
       assert.equal(result.code, 0, result.stderr);
       const summary = JSON.parse(result.stdout) as Record<string, unknown>;
-      assert.equal(summary.keyId, init.keyId);
+      assert.equal(summary.keyId, keyId);
       assert.equal(summary.location, 'mintfs');
       assert.match(String(summary.id), /^[A-Za-z0-9_-]{22}$/);
       assert.equal((summary.caveats as string[]).length, 6);
