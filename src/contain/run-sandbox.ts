@@ -87,7 +87,8 @@ export type RunRuntime = (typeof RUN_RUNTIMES)[number];
 
 /** Runs the command; resolves to the exit status to leave with (128+N for signal N). */
 export async function runInSandbox(request: RunRequest): Promise<number> {
-  const { logger } = request;
+  // Once the run has a directory, every line (the mount's and gateway's too) names it.
+  let logger = request.logger;
   // Signals are ours from the first moment: one that comes during start-up
   // stops it and cleans up (no mount, directory or process left behind).
   const stopper = new Stopper();
@@ -112,14 +113,20 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
     const identity = runIdentity(request);
     cleanups.push(() => identity.release());
     const { uid, gid } = identity;
+    const runtime = request.runtime ?? 'bwrap';
+    // Checked before anything is made for the run: a refusal leaves nothing to clean.
+    const runtimePath = runtime === 'runc' || runtime === 'runsc' ? ociRuntime(runtime) : '';
+    const rootfs = request.rootfs === undefined ? undefined : rootfsDir(request.rootfs);
     const work = mkdtempSync(join(RUN_DIR, 'run-'));
     cleanups.push(() => removeWorkDir(work));
+    logger = logger.child({ run: basename(work) });
+    // The run's name, before anything else is made for it: its directory,
+    // container (mintfs-<run>) and cgroup carry it, so an operator (or a
+    // test) can tell this run's leftovers from another's.
+    logger.info({ event: 'run-prepared', runtime, uid }, 'prepared the run directory');
     chownSync(work, uid, gid);
     chmodSync(work, 0o700);
 
-    const runtime = request.runtime ?? 'bwrap';
-    const runtimePath = runtime === 'runc' || runtime === 'runsc' ? ociRuntime(runtime) : '';
-    const rootfs = request.rootfs === undefined ? undefined : rootfsDir(request.rootfs);
     const secretsDir = request.mountDir ?? join(work, 'secrets');
     // A running mount is checked before anything is started for the run.
     if (request.mountDir !== undefined)

@@ -17,16 +17,13 @@ import {
   mkdirSync,
   mkdtempSync,
   readFileSync,
-  readdirSync,
   rmSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import { RUN_DIR } from '../../src/contain/run-sandbox.js';
 import { RUN_UID_COUNT, RUN_UID_FIRST } from '../../src/contain/run-uid.js';
-import { mountedPaths } from '../../src/mounts/mount-table.js';
 import { addProgram, buildBusyboxRootfs } from '../helpers/busybox-rootfs.js';
 import { startDockerEngine, type DockerEngine } from '../helpers/docker-engine.js';
 import {
@@ -38,6 +35,7 @@ import {
 } from '../helpers/gateway-fixture.js';
 import { CLI, REPO_ROOT } from '../helpers/paths.js';
 import { pollUntil } from '../helpers/poll.js';
+import { NOTHING_LEFT, runCgroups, runLeftovers, runsIn } from '../helpers/run-leftovers.js';
 import { runAsync, type Completed } from '../helpers/spawn.js';
 import { tempDir, teardownOf, type Teardown } from '../helpers/temp.js';
 import { EXPECTED_TRUST_VARIABLES } from '../helpers/trust-variables.js';
@@ -47,7 +45,7 @@ interface Runtime {
   /** The `mintfs run` options that pick it. */
   args(): string[];
   env(): NodeJS.ProcessEnv;
-  /** Containers of this runtime that still exist. */
+  /** Names of this runtime's containers that still exist (bubblewrap: the runs' cgroups). */
   containers(): string[];
 }
 
@@ -71,12 +69,7 @@ const RUNTIMES: Runtime[] = [
     name: 'bwrap',
     args: () => [],
     env: () => ({}),
-    containers: () => {
-      const root = existsSync('/sys/fs/cgroup/cgroup.controllers')
-        ? '/sys/fs/cgroup'
-        : '/sys/fs/cgroup/pids';
-      return readdirSync(root).filter((name) => name.startsWith('mintfs-run-'));
-    },
+    containers: () => runCgroups(),
   },
   {
     name: 'runc',
@@ -91,7 +84,8 @@ const RUNTIMES: Runtime[] = [
     name: 'docker',
     args: () => ['--runtime', 'docker', '--image', engine.image],
     env: () => ({ DOCKER_HOST: engine.host }),
-    containers: () => engine.docker(['ps', '--all', '--quiet']).trim().split('\n').filter(Boolean),
+    containers: () =>
+      engine.docker(['ps', '--all', '--format', '{{.Names}}']).trim().split('\n').filter(Boolean),
   },
 ];
 
@@ -141,35 +135,19 @@ function fields(stdout: string): Record<string, string> {
   );
 }
 
-function runDirEntries(): string[] {
-  return existsSync(RUN_DIR) ? readdirSync(RUN_DIR).filter((name) => name.startsWith('run-')) : [];
+/**
+ * What the runs named on `stderr` left on `runtime`, checked to be nothing; and
+ * that there were `expected` of them (a run that never said its name would
+ * make the check vacuous).
+ */
+function assertNothingLeft(runtime: Runtime, stderr: string, expected: number): void {
+  const runs = runsIn(stderr);
+  assert.equal(runs.length, expected, `runs named on stderr: ${runs.join(', ')}`);
+  assert.deepEqual(
+    runLeftovers(runs, () => runtime.containers()),
+    NOTHING_LEFT,
+  );
 }
-
-/** Host processes bridging to a gateway socket in a run directory. */
-function bridges(): string[] {
-  return readdirSync('/proc')
-    .filter((pid) => /^\d+$/.test(pid))
-    .flatMap((pid) => {
-      try {
-        const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-        return args[0]?.endsWith('socat') && args.some((a) => a.includes(RUN_DIR)) ? [pid] : [];
-      } catch {
-        return [];
-      }
-    });
-}
-
-/** Everything a run may leave behind, so a test can say none is. */
-function leftovers(runtime: Runtime): Record<string, string[]> {
-  return {
-    containers: runtime.containers(),
-    runDirs: runDirEntries(),
-    mounts: mountedPaths().filter((path) => path.startsWith(RUN_DIR)),
-    bridges: bridges(),
-  };
-}
-
-const NOTHING = { containers: [], runDirs: [], mounts: [], bridges: [] };
 
 for (const runtime of RUNTIMES) {
   describe(`containment on ${runtime.name}`, () => {
@@ -232,7 +210,7 @@ for (const runtime of RUNTIMES) {
       assert.equal(out['credential-in-env'], '0');
       assert.equal(out.marker, '0', "the operator's environment is visible");
       assert.equal(out.proxy, 'http://127.0.0.1:8787');
-      assert.deepEqual(leftovers(runtime), NOTHING);
+      assertNothingLeft(runtime, result.stderr, 1);
     });
 
     it('contains a fork bomb and a memory bomb', async (t) => {
@@ -281,7 +259,7 @@ for (const runtime of RUNTIMES) {
       ]);
       assert.ok(!memory.stdout.includes('survived'), 'a 300 MB shell variable fit in 64M');
       assert.notEqual(memory.code, 0);
-      assert.deepEqual(leftovers(runtime), NOTHING);
+      assertNothingLeft(runtime, limited.stderr + roomy.stderr + memory.stderr, 3);
     });
 
     it('passes a signal to the command and leaves with its status', async (t) => {
@@ -296,14 +274,15 @@ for (const runtime of RUNTIMES) {
       ]);
       teardownOf(t).add(() => child.kill('SIGKILL'));
       let stdout = '';
+      let stderr = '';
       child.stdout?.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-      child.stderr?.resume();
+      child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
       const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
       await pollUntil('the command to set its trap', () => stdout.includes('started'), 30_000);
       child.kill('SIGTERM');
       assert.equal(await exited, 42, stdout);
       assert.match(stdout, /got-term/);
-      assert.deepEqual(leftovers(runtime), NOTHING);
+      assertNothingLeft(runtime, stderr, 1);
     });
 
     it('with HTTPS interception, trusts the CA certificate alone, under every variable', async (t) => {
@@ -328,7 +307,7 @@ for (const runtime of RUNTIMES) {
       assert.equal(out.HTTPS_PROXY, 'http://127.0.0.1:8787');
       assert.equal(out.certs, '1');
       assert.equal(out.keys, '', 'a private key is readable inside');
-      assert.deepEqual(leftovers(runtime), NOTHING);
+      assertNothingLeft(runtime, result.stderr, 1);
     });
 
     it('keeps reading through a daemon restart (--takeover) of a running --mount', async (t) => {
@@ -485,7 +464,7 @@ async function followsTakeover(t: TestContext, runtime: Runtime): Promise<void> 
     'a request through the running gateway, with a token of the new daemon',
   );
   assert.equal(gw.upstream.requests.at(-1)?.headers.authorization, `token ${CREDENTIAL}`);
-  assert.deepEqual(leftovers(runtime), NOTHING);
+  assertNothingLeft(runtime, stderr, 1);
 }
 
 describe('runtime-specific input', () => {
@@ -507,10 +486,12 @@ describe('runtime-specific input', () => {
         /^mintfs: --rootfs .*missing: ENOENT/,
       ],
     ];
+    let refusals = '';
     for (const [extra, message] of cases) {
       const result = await mintfsRun(runc, [...base, ...extra, '--', 'true']);
       assert.equal(result.code, 2, `${extra.join(' ')}: ${result.stderr}`);
       assert.match(result.stderr.trim(), message);
+      refusals += result.stderr;
     }
     // runsc is not installed here: said plainly, nothing left behind.
     const runsc = await mintfsRun(runc, [
@@ -524,7 +505,8 @@ describe('runtime-specific input', () => {
     ]);
     assert.equal(runsc.code, 3, runsc.stderr);
     assert.match(runsc.stderr, /^mintfs: --runtime runsc: runsc \(gVisor\) is not installed/m);
-    assert.deepEqual(leftovers(runc), NOTHING);
+    // Refused before anything was made for the run.
+    assert.deepEqual(runsIn(refusals + runsc.stderr), []);
     // An image the engine cannot get fails the run with Docker's reason.
     const absent = await mintfsRun(docker, [
       ...base,
@@ -537,7 +519,7 @@ describe('runtime-specific input', () => {
     ]);
     assert.equal(absent.code, 3, absent.stderr);
     assert.match(absent.stderr, /\nmintfs: docker create of image mintfs-no-such-image:1 failed: /);
-    assert.deepEqual(leftovers(docker), NOTHING);
+    assertNothingLeft(docker, absent.stderr, 1);
   });
 
   it('refuses a followed mount whose parent holds anything else (the sandbox would see it)', async (t) => {
@@ -571,7 +553,7 @@ describe('runtime-specific input', () => {
       result.stderr,
       /^mintfs: --mount .*secrets: its parent .* also holds "gateway.sock", which the sandbox would see/m,
     );
-    assert.deepEqual(leftovers(RUNTIMES[0] as Runtime), NOTHING);
+    assertNothingLeft(RUNTIMES[0] as Runtime, result.stderr, 1);
   });
 });
 

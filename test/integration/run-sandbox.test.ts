@@ -3,13 +3,12 @@
  * mount and gateway in front of the real HTTPS test upstream.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { RUN_DIR } from '../../src/contain/run-sandbox.js';
 import { RUN_UID_COUNT, RUN_UID_FIRST } from '../../src/contain/run-uid.js';
-import { mountedPaths } from '../../src/mounts/mount-table.js';
 import { diagnostics, runCli } from '../helpers/cli.js';
 import {
   CREDENTIAL,
@@ -18,6 +17,7 @@ import {
   upstreamProfile,
   type GatewayFixture,
 } from '../helpers/gateway-fixture.js';
+import { NOTHING_LEFT, runDirEntries, runLeftovers, runsIn } from '../helpers/run-leftovers.js';
 import { runAsync, type Completed } from '../helpers/spawn.js';
 import { CLI } from '../helpers/paths.js';
 import { EXPECTED_TRUST_VARIABLES } from '../helpers/trust-variables.js';
@@ -63,17 +63,11 @@ async function sandboxedPids(args: string): Promise<number[]> {
     .map(([, pid]) => Number(pid));
 }
 
-/** Cgroups `mintfs run` made that are still there (v2, else v1's pids hierarchy). */
-function runCgroups(): string[] {
-  const root = existsSync('/sys/fs/cgroup/cgroup.controllers')
-    ? '/sys/fs/cgroup'
-    : '/sys/fs/cgroup/pids';
-  return readdirSync(root).filter((name) => name.startsWith('mintfs-run-'));
-}
-
-/** The run directories under RUN_DIR (beside them, `uids/` holds the uid claims). */
-function runDirEntries(): string[] {
-  return existsSync(RUN_DIR) ? readdirSync(RUN_DIR).filter((name) => name.startsWith('run-')) : [];
+/** What the runs named on `stderr` left: nothing, and there were `expected` of them. */
+function assertNothingLeft(stderr: string, expected: number): void {
+  const runs = runsIn(stderr);
+  assert.equal(runs.length, expected, `runs named on stderr: ${runs.join(', ')}`);
+  assert.deepEqual(runLeftovers(runs), NOTHING_LEFT);
 }
 
 // What every runtime must give (uid, privileges, tokens, network, writes,
@@ -84,7 +78,6 @@ describe('mintfs run: a command in a bubblewrap sandbox', () => {
     const hosts = ['api.github.com'];
     const gw = await startGatewayFixture(t, { intercept: { hosts } });
     const caDir = join(gw.dir, 'intercept-ca');
-    const before = runDirEntries();
     const script = `
       T=$(cat /secrets/github/token)
       echo "curl=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $T" https://api.github.com/repos/acme/widgets/pulls)"
@@ -117,17 +110,14 @@ describe('mintfs run: a command in a bubblewrap sandbox', () => {
     assert.equal(out['key-file'], undefined, 'a private key is readable in the sandbox');
     assert.notEqual(out['ca-dir'], '0', 'the CA directory is reachable');
     // The certificate's copy goes with the run directory.
-    assert.deepEqual(runDirEntries(), before);
+    assertNothingLeft(result.stderr, 1);
   });
 
   it('passes signals to the command and leaves with its status', async (t) => {
     const gw = await startGatewayFixture(t);
     let pid = 0;
     const running = mintfsRun([...runArgs(gw), '--', 'sleep', '60'], (p) => (pid = p));
-    await pollUntil(
-      'the sandboxed sleep',
-      () => mountedPaths().some((p) => p.startsWith(RUN_DIR)) && pid > 0,
-    );
+    await pollUntil('the run to start', () => pid > 0);
     // The sandbox starts after the mount: wait until sleep runs as the sandbox user.
     await pollUntil(
       'sleep in the sandbox',
@@ -136,7 +126,7 @@ describe('mintfs run: a command in a bubblewrap sandbox', () => {
     process.kill(pid, 'SIGTERM');
     const result = await running;
     assert.equal(result.code, 128 + 15, result.stderr);
-    assert.ok(!mountedPaths().some((p) => p.startsWith(RUN_DIR)));
+    assertNothingLeft(result.stderr, 1);
   });
 
   it('refuses bad input with one line and exit 2, before mounting anything', () => {
@@ -221,7 +211,9 @@ describe('mintfs run: from inside, as a hostile agent', () => {
       .map((line) => line.trim().split(/\s+/)[1]);
     assert.equal(hostUsers.length, sandboxed.length);
     for (const comm of sandboxed) assert.match(comm ?? '', /^(bwrap|bash|socat|sleep)$/);
-    const dir = runDirEntries().find((name) => name.startsWith('run-')) as string;
+    // The run directory of this sandbox's uid (other files' runs may be under way too).
+    const dir = runDirEntries().find((name) => statSync(join(RUN_DIR, name)).uid === uid);
+    assert.ok(dir !== undefined, `no run directory owned by uid ${uid}`);
     const info = statSync(join(RUN_DIR, dir));
     assert.equal(info.uid, uid);
     assert.equal(info.mode & 0o777, 0o700);
@@ -263,7 +255,6 @@ describe('mintfs run: from inside, as a hostile agent', () => {
     mkdirSync(workdir);
     const inside = join(workdir, 'agent.yaml');
     writeFileSync(inside, PROFILE);
-    const before = runDirEntries();
     const result = runCli([
       ...args.map((a) => (a.endsWith('agent.yaml') ? inside : a)),
       '--workdir',
@@ -276,7 +267,8 @@ describe('mintfs run: from inside, as a hostile agent', () => {
       diagnostics(result.stderr)[0] ?? '',
       /inside --workdir .* which the sandbox can write/,
     );
-    assert.deepEqual(runDirEntries(), before);
+    // Refused before anything was made for it.
+    assert.deepEqual(runsIn(result.stderr), []);
   });
 
   it('a --mount or --gateway-socket the sandbox user cannot reach is refused up front, naming it', async (t) => {
@@ -285,7 +277,6 @@ describe('mintfs run: from inside, as a hostile agent', () => {
     const mount = await startMountFixture(t, upstreamProfile('sandboxed-agent'), {
       keysDir: gw.keysDir,
     });
-    const before = runDirEntries();
     runArgs(gw);
     const config = join(gw.dir, 'run-gateway.yaml');
     const unreadable = await mintfsRun([
@@ -323,8 +314,7 @@ describe('mintfs run: from inside, as a hostile agent', () => {
       diagnostics(socket.stderr)[0] ?? '',
       /--gateway-socket .*: the sandbox user \(uid \d+\) cannot connect to it/,
     );
-    assert.deepEqual(runDirEntries(), before);
-    assert.ok(!mountedPaths().some((p) => p.startsWith(RUN_DIR)));
+    assertNothingLeft(unreadable.stderr + socket.stderr, 2);
   });
 
   it(
@@ -376,7 +366,7 @@ PY
       const forks = Number(/forks=(\d+)/.exec(result.stdout)?.[1]);
       assert.ok(forks < 100, `the pids limit stopped some of 100 forks (${forks} started)`);
       assert.match(result.stdout, /memory=137/, 'the memory bomb was killed');
-      assert.deepEqual(runCgroups(), []);
+      assertNothingLeft(result.stderr, 1);
     },
   );
 
@@ -385,7 +375,6 @@ PY
     { timeout: 60_000 },
     async (t) => {
       const gw = await startGatewayFixture(t);
-      const before = runDirEntries();
       let pid = 0;
       const running = mintfsRun(
         [...runArgs(gw), '--', 'sh', '-c', 'sleep 20; echo done'],
@@ -401,7 +390,7 @@ PY
       assert.ok(Date.now() - sent < 4_000, 'stopped well before the sleep would end');
       assert.equal(result.code, 130, result.stderr);
       assert.deepEqual(await sandboxedPids('sleep 20'), []);
-      assert.deepEqual(runDirEntries(), before);
+      assertNothingLeft(result.stderr, 1);
     },
   );
 
@@ -410,7 +399,6 @@ PY
     { timeout: 180_000 },
     async (t) => {
       const gw = await startGatewayFixture(t);
-      const before = runDirEntries();
       for (const delayMs of [0, 50, 100, 200, 300, 450, 600, 800, 1000, 1300]) {
         let pid = 0;
         const running = mintfsRun([...runArgs(gw), '--', 'sleep', '32'], (p) => (pid = p));
@@ -423,13 +411,11 @@ PY
           result.code === 130 || result.code === null,
           `after ${delayMs} ms: exit ${result.code}: ${result.stderr}`,
         );
-        assert.deepEqual(runDirEntries(), before, `after ${delayMs} ms`);
-        assert.ok(
-          !mountedPaths().some((p) => p.startsWith(RUN_DIR)),
-          `a mount left after ${delayMs} ms`,
-        );
+        // Interrupted before or after it prepared its directory: either way, nothing of it is left.
+        const runs = runsIn(result.stderr);
+        assert.ok(runs.length <= 1, result.stderr);
+        assert.deepEqual(runLeftovers(runs), NOTHING_LEFT, `after ${delayMs} ms`);
         assert.deepEqual(await sandboxedPids('sleep 32'), [], `a process left after ${delayMs} ms`);
-        assert.deepEqual(runCgroups(), [], `a cgroup left after ${delayMs} ms`);
       }
     },
   );
