@@ -36,4 +36,4 @@ LD_PRELOAD="$asan $ubsan" \
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   MINTFS_TEST_BACKENDS=native \
-  node --test --test-reporter=spec "${tests[@]}"
+  node --test --test-concurrency=2 --test-reporter=spec "${tests[@]}"

@@ -4,13 +4,43 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+versions=${MINTFS_TEST_NODE_VERSIONS:-22 24}
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+
+# The Node.js versions the tests run on come from the npm registry
+# (with-node.sh); fetched while the machine is set up, not after.
+prefetch=()
+for version in $versions; do
+  scripts/with-node.sh "$version" node --version >"$logs/node-$version" 2>&1 &
+  prefetch+=("$!")
+done
 scripts/setup.sh
-npm run lint --silent
-# The native addon under ASan and UBSan: its unit tests and the conformance suite.
-scripts/with-node.sh 22 scripts/test-native-sanitizers.sh
+for pid in "${prefetch[@]}"; do
+  wait "$pid" || {
+    cat "$logs"/node-* >&2
+    echo "test: could not fetch a Node.js version from the npm registry" >&2
+    exit 1
+  }
+done
+
+# Lint (CPU) beside the native addon under ASan and UBSan (its unit tests and
+# the conformance suite, mostly waiting on mounts); lint's output follows.
+npm run lint --silent >"$logs/lint" 2>&1 &
+lint=$!
+sanitizers=0
+scripts/with-node.sh 22 scripts/test-native-sanitizers.sh || sanitizers=$?
+lint_status=0
+wait "$lint" || lint_status=$?
+cat "$logs/lint"
+if [ "$lint_status" -ne 0 ] || [ "$sanitizers" -ne 0 ]; then
+  echo "test: lint exited $lint_status, the sanitizer run $sanitizers" >&2
+  exit 1
+fi
+
 # setup.sh built everything once; the build (TypeScript output, the bundle, a
 # Node-API addon) is the same for every Node.js version, so it is not redone.
-for version in ${MINTFS_TEST_NODE_VERSIONS:-22 24}; do
+for version in $versions; do
   echo "== tests on Node.js ${version} ==" >&2
   scripts/with-node.sh "$version" node scripts/run-tests.mjs
 done
