@@ -55,7 +55,12 @@ export function mountedFileSystem(parts: {
 }): MountedFileSystem {
   let detaching: Promise<DetachOutcome> | undefined;
   let closing: Promise<void> | undefined;
-  const detach = () => (detaching ??= detachMountById(parts.mountId, parts.device));
+  // One detach at a time; a failed one is tried again by the next call (close after drain).
+  const detach = () =>
+    (detaching ??= detachMountById(parts.mountId, parts.device).catch((err: unknown) => {
+      detaching = undefined;
+      throw err;
+    }));
   return {
     mountpoint: parts.mountpoint,
     mountId: parts.mountId,

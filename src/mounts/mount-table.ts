@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, readdirSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { MintfsError } from '../errors.js';
 
 const run = promisify(execFile);
 
@@ -87,7 +88,14 @@ export function mountpointState(mountpoint: string): MountpointState {
 
 /** Lazily detaches whatever is mounted at `mountpoint`. No shell is involved. */
 export async function detachMount(mountpoint: string): Promise<void> {
-  await run('fusermount3', ['-u', '-z', '--', mountpoint]);
+  try {
+    await run('fusermount3', ['-u', '-z', '--', mountpoint]);
+  } catch (err) {
+    const stderr = (err as { stderr?: string }).stderr?.trim();
+    throw new MintfsError('ERR_MOUNT_FAILED', stderr || `fusermount3 -u -z ${mountpoint} failed`, {
+      cause: err,
+    });
+  }
 }
 
 const FUSECTL = '/sys/fs/fuse/connections';

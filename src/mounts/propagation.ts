@@ -130,12 +130,29 @@ export async function detachMountById(id: number, device?: string): Promise<Deta
   try {
     await detachMount(entry.mountpoint);
   } catch (err) {
-    // Someone else (fusermount -u, a takeover) detached it between our look and our umount.
-    const now = mountById(id);
-    if (!now || !isOurs(now, device)) return 'already-gone';
+    // Someone else (an admin's fusermount -u -z, a takeover) detached it
+    // between our look and our umount: fusermount3 then fails with EINVAL,
+    // and the table may show the mount for a moment longer.
+    const gone = await pollFor(DETACH_SETTLE_MS, () => {
+      const now = mountById(id);
+      return !now || !isOurs(now, device);
+    });
+    if (gone) return 'already-gone';
     throw err;
   }
   return 'detached';
+}
+
+/** How long a detach that failed waits for someone else's detach to show in the table. */
+const DETACH_SETTLE_MS = 1_000;
+
+async function pollFor(ms: number, done: () => boolean): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (done()) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 function isOurs(entry: MountEntry, device: string | undefined): boolean {

@@ -89,7 +89,7 @@ for (const backend of BACKENDS) {
         const exited = exitOf(fixture.child);
         fixture.child.kill('SIGTERM');
         spawnSync('fusermount3', ['-u', '-z', '--', fixture.mountpoint]);
-        assert.deepEqual(await exited, { code: 0, signal: null });
+        assert.deepEqual(await exited, { code: 0, signal: null }, fixture.stderr());
         assert.equal(mountedPaths().includes(fixture.mountpoint), false);
         assert.match(fixture.stderr(), /"event":"unmounted"/);
       },
