@@ -297,3 +297,30 @@ export class MintFs implements FsOperations {
 function notFound(path: string): MintfsError {
   return new MintfsError('ERR_NOT_FOUND', `${path}: no such file or directory`);
 }
+
+/**
+ * One token for `path`, through the operations a reader of the mount goes
+ * through (open, read, release), with the real clock and fresh token ids:
+ * what `mintfs mint` prints.
+ */
+export function mintOnce(
+  tree: VirtualTree,
+  keyring: Keyring,
+  path: string,
+  logger: Logger,
+  newTokenId: () => string,
+): Buffer {
+  const fs = new MintFs({
+    tree: () => tree,
+    keyring: () => keyring,
+    clock: () => new Date(),
+    newTokenId,
+    logger,
+  });
+  const handle = fs.open(path, 0);
+  try {
+    return Buffer.from(fs.read(handle, fs.getattr(path).size, 0));
+  } finally {
+    fs.release(handle);
+  }
+}

@@ -5,7 +5,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { MintFs } from '../../src/fs/mint-fs.js';
+import { mintOnce } from '../../src/fs/mint-fs.js';
 import { buildTree } from '../../src/fs/virtual-tree.js';
 import { initKeyring } from '../../src/keys/keyring.js';
 import { createLogger } from '../../src/log/logger.js';
@@ -32,16 +32,8 @@ function setup(t: Parameters<typeof tempDir>[0]) {
   const profile = join(dir, 'profile.yaml');
   writeFileSync(profile, DEMO_PROFILE);
   const tree = buildTree(loadProfile(profile));
-  const fs = new MintFs({
-    tree: () => tree,
-    keyring: () => keyring,
-    clock: () => new Date(),
-    newTokenId,
-    logger: createLogger({ level: 'silent' }),
-  });
-  const handle = fs.open('github/token', 0);
-  const token = fs.read(handle, fs.getattr('github/token').size, 0).toString('utf8');
-  fs.release(handle);
+  const logger = createLogger({ level: 'silent' });
+  const token = mintOnce(tree, keyring, 'github/token', logger, newTokenId).toString('utf8');
   return { dir, keys, profile, token, keyId: keyring.current.id };
 }
 

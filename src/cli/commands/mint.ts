@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { MintFs } from '../../fs/mint-fs.js';
+import { mintOnce } from '../../fs/mint-fs.js';
 import { buildTree } from '../../fs/virtual-tree.js';
 import { loadKeyring } from '../../keys/keyring.js';
 import { loadProfile } from '../../profile/load-profile.js';
@@ -27,19 +27,7 @@ export const mintCommand = defineCommand({
   run: (args) => {
     const tree = buildTree(loadProfile(args.profile));
     const keyring = loadKeyring(keysDirFrom(args));
-    // The same operations a reader of the mount goes through: open, read, release.
-    const fs = new MintFs({
-      tree: () => tree,
-      keyring: () => keyring,
-      clock: () => new Date(),
-      newTokenId,
-      logger: commandLogger(args, { oneShot: true }),
-    });
-    const handle = fs.open(args.file, 0);
-    try {
-      process.stdout.write(fs.read(handle, fs.getattr(args.file).size, 0));
-    } finally {
-      fs.release(handle);
-    }
+    const logger = commandLogger(args, { oneShot: true });
+    process.stdout.write(mintOnce(tree, keyring, args.file, logger, newTokenId));
   },
 });
