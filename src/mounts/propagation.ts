@@ -74,7 +74,7 @@ export async function ensurePrivateStaging(dir = STAGING_DIR): Promise<string> {
       `${dir}.lock`,
       'sh',
       '-c',
-      'mountpoint -q "$1" || mount --bind "$1" "$1"; mount --make-private "$1"',
+      'set -e; mountpoint -q "$1" || mount --bind "$1" "$1"; mount --make-private "$1"',
       'sh',
       dir,
     ]);
