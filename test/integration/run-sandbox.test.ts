@@ -212,7 +212,13 @@ describe('mintfs run: from inside, as a hostile agent', () => {
     assert.equal(hostUsers.length, sandboxed.length);
     for (const comm of sandboxed) assert.match(comm ?? '', /^(bwrap|bash|socat|sleep)$/);
     // The run directory of this sandbox's uid (other files' runs may be under way too).
-    const dir = runDirEntries().find((name) => statSync(join(RUN_DIR, name)).uid === uid);
+    const dir = runDirEntries().find((name) => {
+      try {
+        return statSync(join(RUN_DIR, name)).uid === uid;
+      } catch {
+        return false; // another run's, removed as we looked
+      }
+    });
     assert.ok(dir !== undefined, `no run directory owned by uid ${uid}`);
     const info = statSync(join(RUN_DIR, dir));
     assert.equal(info.uid, uid);
