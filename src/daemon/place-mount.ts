@@ -61,7 +61,7 @@ export async function placeMount(placement: Placement): Promise<MountedFileSyste
 
 /** A stage is `m-<pid of its daemon>-<random>`: whose it is, so no daemon removes a live one's. */
 const STAGE_PREFIX = 'm-';
-const STAGE_NAME = /^m-(\d+)-[A-Za-z0-9]+$/;
+const STAGE_NAME = new RegExp(`^${STAGE_PREFIX}(\\d+)-[A-Za-z0-9]+$`);
 
 /**
  * Empty stage directories of daemons that are gone (killed between making
