@@ -18,6 +18,7 @@ import { overrideProblem } from './request-overrides.js';
 import { routeIntercepted, routeRequest, type Route } from './route.js';
 import { tunnelHostOf } from './tunnel.js';
 import { extractToken } from './token-extract.js';
+import { announcedGitRequest } from './git-smart-http.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { UseCounter } from '../state/use-counter.js';
 import type { Verifier } from '../verifier/verifier.js';
@@ -166,6 +167,33 @@ export function createProxyHandler(
     if (!verdict.allowed) {
       const caveat = verdict.caveat === undefined ? '' : ` (caveat "${verdict.caveat}")`;
       return refuse(verdict.code, `${verdict.reason}${caveat}`);
+    }
+    const announced = announcedGitRequest(
+      method,
+      route.upstreamPath,
+      route.upstreamSegments,
+      route.query,
+    );
+    if (announced !== undefined) {
+      const { verdict: then } = deps.verifier.check(
+        found.token,
+        {
+          service: route.service,
+          host: route.host,
+          method: announced.method,
+          rawPath: announced.rawPath,
+          pathSegments: announced.pathSegments,
+        },
+        now,
+      );
+      if (!then.allowed) {
+        const caveat = then.caveat === undefined ? '' : ` (caveat "${then.caveat}")`;
+        const action = announced.service === 'git-receive-pack' ? 'push to' : 'fetch from';
+        return refuse(
+          then.code,
+          `this token cannot ${action} this repository (POST ${announced.rawPath}): ${then.reason}${caveat}`,
+        );
+      }
     }
 
     const limits = runtime.config.limits;

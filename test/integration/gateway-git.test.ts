@@ -110,4 +110,67 @@ describe('git through the gateway', () => {
     );
     assert.equal(gw.upstream.requests.length, 0);
   });
+
+  it('a push the token cannot make is refused at discovery, and git tells its user why', async (t) => {
+    const root = tempDir(t);
+    makeBareRepo(root);
+    const gw = await startGatewayFixture(t, { gitRoot: join(root, 'repos') });
+    const repo = '/git/acme/widgets.git';
+    // Enough to clone (discovery and upload-pack), nothing to push.
+    const readOnly = gw.token({
+      methods: ['GET', 'POST'],
+      paths: [`${repo}/info/refs`, `${repo}/git-upload-pack`],
+    });
+    const readWrite = gw.token({ methods: ['GET', 'POST'], paths: [`${repo}/**`] });
+    const withToken = (token: string) => [
+      '-c',
+      `credential.helper=!f() { echo username=x; echo "password=${token}"; }; f`,
+    ];
+    const url = `${gw.base}/github${repo}`;
+    const clone = await git([...withToken(readOnly), 'clone', '-q', url, 'widgets'], root);
+    assert.equal(clone.code, 0, clone.stderr);
+    const work = join(root, 'widgets');
+    writeFileSync(join(work, 'CHANGE'), 'change\n');
+    execFileSync('git', ['add', 'CHANGE'], { cwd: work, env: GIT_ENV });
+    execFileSync('git', ['commit', '-q', '-m', 'change'], { cwd: work, env: GIT_ENV });
+    const before = gw.upstream.requests.length;
+    const push = await git([...withToken(readOnly), 'push', 'origin', 'main'], work);
+    assert.notEqual(push.code, 0);
+    assert.match(
+      push.stderr,
+      /remote: mintfs: ERR_CAVEAT_UNSATISFIED: this token cannot push to this repository \(POST \/git\/acme\/widgets\.git\/git-receive-pack\)/,
+    );
+    assert.doesNotMatch(push.stderr, /Everything up-to-date/);
+    assert.equal(gw.upstream.requests.length, before, 'the refused push reached the upstream');
+    // A token that may push does, through the same discovery.
+    const pushed = await git([...withToken(readWrite), 'push', 'origin', 'main'], work);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    assert.ok(
+      gw.upstream.requests.some((r) => r.method === 'POST' && r.url.endsWith('/git-receive-pack')),
+    );
+  });
+
+  it('a clone the token cannot finish (no POST) is refused at discovery, saying why', async (t) => {
+    const root = tempDir(t);
+    makeBareRepo(root);
+    const gw = await startGatewayFixture(t, { gitRoot: join(root, 'repos') });
+    const token = gw.token({ methods: ['GET'], paths: ['/git/acme/widgets.git/**'] });
+    const clone = await git(
+      [
+        '-c',
+        `credential.helper=!f() { echo username=x; echo "password=${token}"; }; f`,
+        'clone',
+        '-q',
+        `${gw.base}/github/git/acme/widgets.git`,
+        'widgets',
+      ],
+      root,
+    );
+    assert.notEqual(clone.code, 0);
+    assert.match(
+      clone.stderr,
+      /remote: mintfs: ERR_CAVEAT_UNSATISFIED: this token cannot fetch from/,
+    );
+    assert.equal(gw.upstream.requests.length, 0);
+  });
 });
