@@ -6,8 +6,17 @@
  * allowing `GET /a` could otherwise run `DELETE /b` on another virtual host.
  *
  * They are refused (400), not stripped: a client that sends one means it, and
- * a silent strip would run a request it did not ask for. The table is the
- * single list; docs/security.md quotes it.
+ * a silent strip would run a request it did not ask for.
+ *
+ * Names alone do not close the class: every CDN, load balancer, mesh and
+ * framework coins its own (`CF-Connecting-IP`, `Fastly-Client-IP`,
+ * `X-ProxyUser-Ip`, `X-Envoy-External-Address`, ...). So a header is refused
+ * when it is in OVERRIDE_HEADERS (the well-known names, with what each does),
+ * or when its name falls in one of OVERRIDE_FAMILIES: the words such headers
+ * are built from (ip, addr, forwarded, host, proto, scheme, port, method,
+ * url, path, ...) and the namespaces intermediaries set for the servers
+ * behind them (cf-, fastly-, x-envoy-, x-original-, ...), which no client has
+ * a reason to send. docs/security.md gives the reasoning.
  */
 
 /** Header names (lower case, dashes) and what an upstream would do with them. */
@@ -47,6 +56,139 @@ export const OVERRIDE_HEADERS: ReadonlyMap<string, string> = new Map([
   ['x-cluster-client-ip', 'claims a client address'],
 ]);
 
+/**
+ * Header families: a name is split into words at dashes, and refused when a
+ * word is one of `words`, or the name starts with one of `prefixes`.
+ * Compound words (`clientip`, `xhost`) count as their last word when the
+ * first part is one of COMPOUND_LEADS.
+ */
+export const OVERRIDE_FAMILIES: ReadonlyArray<{
+  readonly effect: string;
+  readonly words: readonly string[];
+  readonly prefixes?: readonly string[];
+}> = [
+  {
+    effect: 'claims a client address',
+    words: [
+      'ip',
+      'ips',
+      'ipv4',
+      'ipv6',
+      'addr',
+      'address',
+      'addresses',
+      'forwarded',
+      'forward',
+      'for',
+    ],
+  },
+  { effect: 'changes the host', words: ['host', 'hostname', 'authority', 'vhost'] },
+  {
+    effect: 'changes the scheme or port',
+    words: ['proto', 'scheme', 'https', 'ssl', 'tls', 'port'],
+  },
+  { effect: 'changes the method', words: ['method', 'override'] },
+  { effect: 'changes the path', words: ['url', 'uri', 'path', 'rewrite', 'prefix'] },
+  {
+    effect: 'claims a client certificate',
+    words: ['cert', 'certificate', 'clientcert'],
+  },
+  {
+    // Set by an intermediary for the servers behind it, and trusted by them.
+    effect: 'is set by a CDN, load balancer or mesh, whose servers trust it',
+    words: [],
+    prefixes: [
+      'cf-',
+      'fastly-',
+      'akamai-',
+      'x-akamai-',
+      'cloudfront-',
+      'x-amz-cf-',
+      'x-azure-',
+      'x-appengine-',
+      'x-vercel-',
+      'x-nf-',
+      'x-envoy-',
+      'x-istio-',
+      'x-original-',
+      'x-real-',
+      'x-remote-',
+      'remote-',
+      'x-arr-',
+      'x-waws-',
+      'x-proxyuser-',
+      'proxy-',
+      'true-client-',
+      'x-true-client-',
+      'x-cluster-client-',
+      'x-sucuri-',
+      'x-iis-',
+    ],
+  },
+];
+
+/** First parts of compound words that name the same thing (`clientip`, `realip`, `xhost`). */
+const COMPOUND_LEADS = [
+  'client',
+  'real',
+  'user',
+  'true',
+  'remote',
+  'socket',
+  'source',
+  'src',
+  'origin',
+  'originating',
+  'peer',
+  'connecting',
+  'viewer',
+  'end',
+  'proxy',
+  'forwarded',
+  'original',
+  'x',
+  'backend',
+  'upstream',
+  'target',
+  'http',
+  'virtual',
+];
+
+/**
+ * Headers that match a family but are safe and common, each with why:
+ * metadata an object store keeps as data, and a browser's CORS preflight,
+ * which asks leave for a method and changes nothing.
+ */
+const FAMILY_EXEMPT_PREFIXES = ['x-amz-meta-', 'x-goog-meta-'];
+const FAMILY_EXEMPT_NAMES = new Set([
+  'access-control-request-method',
+  'access-control-request-headers',
+]);
+
+/** Headers the gateway drops or replaces itself, whatever their name says (upstreamHeaders). */
+const NEVER_FORWARDED = new Set(['proxy-authorization', 'proxy-connection', 'host']);
+
+/** What a header of this name (lower case) would make the upstream do, or undefined. */
+export function overrideEffect(name: string): string | undefined {
+  const known = OVERRIDE_HEADERS.get(name);
+  if (known !== undefined) return known;
+  if (NEVER_FORWARDED.has(name) || FAMILY_EXEMPT_NAMES.has(name)) return undefined;
+  if (FAMILY_EXEMPT_PREFIXES.some((prefix) => name.startsWith(prefix))) return undefined;
+  const words = name.split('-').filter(Boolean);
+  for (const family of OVERRIDE_FAMILIES) {
+    if (family.prefixes?.some((prefix) => name.startsWith(prefix))) return family.effect;
+    if (words.some((word) => isFamilyWord(word, family.words))) return family.effect;
+  }
+  return undefined;
+}
+
+function isFamilyWord(word: string, familyWords: readonly string[]): boolean {
+  if (familyWords.includes(word)) return true;
+  return COMPOUND_LEADS.some(
+    (lead) => word.startsWith(lead) && familyWords.includes(word.slice(lead.length)),
+  );
+}
+
 /** Query parameters frameworks read as the method (Rails, Laravel, Symfony, method-override). */
 export const OVERRIDE_QUERY_KEYS: ReadonlySet<string> = new Set([
   '_method',
@@ -55,17 +197,21 @@ export const OVERRIDE_QUERY_KEYS: ReadonlySet<string> = new Set([
   'x-method-override',
 ]);
 
+/** A header name as servers compare them: letters, digits and dashes only. */
+const PLAIN_HEADER_NAME = /^[a-z0-9-]+$/;
+
 /** Why this request must not be forwarded, or undefined. */
 export function overrideProblem(rawHeaders: readonly string[], query: string): string | undefined {
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = (rawHeaders[i] as string).toLowerCase();
-    // CGI, WSGI, PHP and Rack read `X_Foo` and `X-Foo` as one HTTP_X_FOO:
-    // an underscore name can stand in for any header, this table's included.
-    if (name.includes('_'))
-      return `header ${name} has an underscore (servers read it as ${name.replaceAll('_', '-')})`;
-    const effect = OVERRIDE_HEADERS.get(name);
+    // CGI, WSGI, PHP and Rack read `X_Foo` and `X-Foo` as one HTTP_X_FOO, and
+    // some servers fold other punctuation the same way: a name with anything
+    // but letters, digits and dashes could stand in for any header.
+    if (!PLAIN_HEADER_NAME.test(name))
+      return `header ${name.slice(0, 64)} has characters other than letters, digits and dashes (servers may read it as ${name.replace(/[^a-z0-9]/g, '-').slice(0, 64)})`;
+    const effect = overrideEffect(name);
     if (effect !== undefined)
-      return `header ${name} is refused: it ${effect} the upstream acts on, past the caveats`;
+      return `header ${name.slice(0, 64)} is refused: it ${effect} the upstream acts on, past the caveats`;
   }
   if (query.length > 1) {
     // `;` separates pairs too for some frameworks (and older Python and Perl).

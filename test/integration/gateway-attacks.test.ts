@@ -134,7 +134,7 @@ function appendRawCaveatsUnchecked(token: string, count: number): string {
 }
 
 describe('gateway attacks: requests the upstream would read differently', () => {
-  it('method, path and host override headers and query keys are refused, underscores too', async (t) => {
+  it('method, path, host, scheme and client-address headers of every family are refused, odd spellings too', async (t) => {
     const gw = await startGatewayFixture(t);
     const token = gw.token({ methods: ['GET'] });
     const headerCases: Array<Record<string, string>> = [
@@ -148,6 +148,14 @@ describe('gateway attacks: requests the upstream would read differently', () => 
       { 'X-Forwarded-Prefix': '/admin' },
       { Forwarded: 'host=evil.example' },
       { x_original_url: '/repos/acme/secret' },
+      // Families, not names: CDN, load-balancer and framework spellings.
+      { 'CF-Connecting-IP': '10.0.0.1' },
+      { 'Fastly-Client-IP': '10.0.0.1' },
+      { 'X-ProxyUser-Ip': '10.0.0.1' },
+      { 'X-Original-Forwarded-For': '10.0.0.1' },
+      { 'X-Method': 'DELETE' },
+      { 'X-Envoy-Original-Dst-Host': 'evil.example' },
+      { 'X.Forwarded.For': '10.0.0.1' },
     ];
     for (const extra of headerCases) {
       const reply = await send(gw, '/github/repos/acme/widgets', {
