@@ -7,7 +7,8 @@
         "addon/session.c",
         "addon/mint.c",
         "addon/reader.c",
-        "addon/hmac-sha256.c"
+        "addon/hmac-sha256.c",
+        "addon/peer.c"
       ],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Werror", "<!@(pkg-config fuse3 --cflags-only-other)"],
       "include_dirs": ["<!@(pkg-config fuse3 --cflags-only-I | sed 's/-I//g')"],

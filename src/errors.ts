@@ -48,6 +48,8 @@ export const ERROR_CODES = {
   ERR_BODY_TOO_LARGE: 'a body over limits.maxBodyBytes',
   ERR_REQUEST_TIMEOUT: 'the client was too slow sending its request or body',
   ERR_TOO_MANY_REQUESTS: 'the agent has limits.agentConcurrency requests in flight',
+  ERR_TOO_MANY_CONNECTIONS:
+    'the client holds limits.clientConnections connections (tunnels included)',
   ERR_UPSTREAM_UNREACHABLE:
     'the upstream cannot be reached, or answered in a coding the gateway cannot check',
   ERR_UPSTREAM_TIMEOUT: 'the upstream did not answer within limits.upstreamTimeout',

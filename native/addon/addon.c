@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "mint.h"
+#include "peer.h"
 #include "session.h"
 
 #define CHECK(env, call)                         \
@@ -660,6 +661,34 @@ fail:
   return NULL;
 }
 
+static napi_value js_peer_credentials(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result, value;
+  int32_t fd = -1;
+  pid_t pid;
+  uid_t uid;
+  gid_t gid;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
+    throw_code(env, "ERR_NATIVE", "peerCredentials(fd)");
+    return NULL;
+  }
+  if (peer_credentials(fd, &pid, &uid, &gid) != 0) {
+    CHECK(env, napi_get_null(env, &result));
+    return result;
+  }
+  CHECK(env, napi_create_object(env, &result));
+  CHECK(env, napi_create_int64(env, (int64_t)pid, &value));
+  CHECK(env, napi_set_named_property(env, result, "pid", value));
+  CHECK(env, napi_create_int64(env, (int64_t)uid, &value));
+  CHECK(env, napi_set_named_property(env, result, "uid", value));
+  CHECK(env, napi_create_int64(env, (int64_t)gid, &value));
+  CHECK(env, napi_set_named_property(env, result, "gid", value));
+  return result;
+fail:
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"start", NULL, js_start, NULL, NULL, NULL, napi_default, NULL},
@@ -672,6 +701,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"hmacChain", NULL, js_hmac_chain, NULL, NULL, NULL, napi_default, NULL},
       {"mintLoop", NULL, js_mint_loop, NULL, NULL, NULL, napi_default, NULL},
       {"sha256Accelerated", NULL, js_accelerated, NULL, NULL, NULL, napi_default, NULL},
+      {"peerCredentials", NULL, js_peer_credentials, NULL, NULL, NULL, napi_default, NULL},
   };
   if (!check(env, napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props),
              "napi_define_properties"))

@@ -96,6 +96,8 @@ export interface NativeAddon {
   hmacChain(key: Buffer, identifier: Buffer, caveats: readonly Buffer[], out: Buffer): void;
   /** Whether SHA-256 runs on the CPU's SHA extensions. */
   sha256Accelerated(): boolean;
+  /** The kernel's record of a unix socket's peer (SO_PEERCRED); null for any other descriptor. */
+  peerCredentials(fd: number): { pid: number; uid: number; gid: number } | null;
   /** `count` mints as an open does them, in C; returns the nanoseconds taken (benchmark). */
   mintLoop(template: NativeTemplate, count: number): number;
 }

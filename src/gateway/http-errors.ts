@@ -23,6 +23,7 @@ const STATUS: Partial<Record<MintfsErrorCode, number>> = {
   ERR_REQUEST_TIMEOUT: 408,
   ERR_BODY_TOO_LARGE: 413,
   ERR_TOO_MANY_REQUESTS: 429,
+  ERR_TOO_MANY_CONNECTIONS: 429,
   ERR_UPSTREAM_UNREACHABLE: 502,
   ERR_UPSTREAM_TIMEOUT: 504,
   // Shared state the answer depends on is out of reach: fail closed, retry later.

@@ -24,6 +24,7 @@ import { VerificationCache } from './verify-cache.js';
 import { workerCount } from './workers.js';
 import { openGatewayState } from '../state/gateway-state.js';
 import { createConnectHandler } from './tunnel.js';
+import { connectionBudget, createConnectionLimiter, openFileLimit } from './connection-limits.js';
 import type { Interception } from '../intercept/interception.js';
 
 export interface GatewayOptions {
@@ -58,6 +59,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     return options.listen ? { ...loaded, listen: [...options.listen] } : loaded;
   };
   const firstConfig = loadConfig();
+  // Checked before anything opens: a limit that leaves no room for state files stops the start.
+  const maxConnections = connectionBudget(firstConfig, openFileLimit());
   const clock = options.clock ?? (() => new Date());
   // Before anything that needs closing: a bad CA stops the start cleanly.
   const interception = await loadInterception(firstConfig, clock);
@@ -83,7 +86,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     if (next.config.intercept?.ca !== config.intercept?.ca)
       logger.warn(
         { event: 'gateway-restart-needed', intercept: next.config.intercept?.ca ?? null },
-        'intercept.ca changes only with a restart; still intercepting as before',
+        config.intercept === undefined
+          ? 'intercept changes only with a restart; HTTPS interception stays off until then'
+          : 'intercept changes only with a restart; still intercepting with the CA it started with',
       );
     if (JSON.stringify(next.config.redis) !== JSON.stringify(config.redis))
       logger.warn(
@@ -93,7 +98,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     if (listenText(next.config) !== listenText(config))
       logger.warn(
         { event: 'gateway-restart-needed', listen: next.config.listen.map((a) => a.text) },
-        'listen addresses and server limits (head size and timeouts) change only with a restart; still listening where it was',
+        'listen addresses and server limits (head size, timeouts, connection counts) change only with a restart; still listening where it was',
       );
     void closeRuntime(old);
   });
@@ -133,19 +138,30 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     stateProblem: (now) => state.problem(now),
     metrics,
   });
-  // Requests inside intercepted tunnels: the same handler and limits, on a server that never listens.
+  // Requests inside intercepted tunnels: the same handler and limits, on a
+  // server that is handed each tunnel's TLS socket instead of listening.
   const inner = createGatewayServer(
     config,
     handler,
     // CONNECT inside a tunnel: refused, never a tunnel within a tunnel.
-    createConnectHandler({ interception: undefined, upstreams: () => ({}), logger }),
+    createConnectHandler({ interception: 'nested', upstreams: () => ({}), logger }),
   );
+  // Node checks headersTimeout and requestTimeout from a timer that a
+  // server starts on 'listening' (setupConnectionsTracking in _http_server;
+  // Node's own tests start it this way). This server never listens, so
+  // without this a tunnel that sends nothing, or trickles its head, would be
+  // held for good: every limit of the listener must hold inside a tunnel.
+  inner.emit('listening');
   const onConnect = createConnectHandler({
     interception:
       interception === undefined
         ? undefined
         : { issuer: interception.issuer, inner, handshakeTimeoutMs: limits.headersTimeout },
     upstreams: () => runtime.current.config.upstreams,
+    logger,
+  });
+  const connections = createConnectionLimiter({
+    perClient: () => runtime.current.config.limits.clientConnections,
     logger,
   });
 
@@ -164,9 +180,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       const server = createGatewayServer(config, handler, onConnect);
       servers.push(server);
       addresses.push(await listen(server, address, options.sharedListeners === true));
+      // After listen, so a listen error is still the start's to report.
+      connections.watch(server, maxConnections);
     }
   } catch (err) {
     for (const server of servers) server.close();
+    inner.close();
     await metricsServer?.close();
     runtime.close();
     keyring.close();
@@ -182,6 +201,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       upstreams: Object.keys(config.upstreams),
       keyId: keyring.current.current.id,
       revocations: revocations.current.records.length,
+      maxConnections,
       hmacChain,
       ...(interception === undefined
         ? {}
@@ -220,6 +240,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         }, limits.shutdownGrace);
         await Promise.all(closed);
         clearTimeout(timer);
+        inner.close();
         await metricsServer?.close();
         runtime.close();
         keyring.close();

@@ -29,8 +29,12 @@ export function tunnelHostOf(socket: Socket): string | undefined {
 }
 
 export interface TunnelDeps {
-  /** Undefined when interception is off (no `intercept` in the config), or inside a tunnel. */
+  /**
+   * Undefined when interception is off (no `intercept` in the config);
+   * 'nested' for requests inside a tunnel, where CONNECT is always refused.
+   */
   readonly interception:
+    | 'nested'
     | {
         readonly issuer: LeafIssuer;
         /** The HTTP server (not listening) that parses requests inside tunnels. */
@@ -63,6 +67,11 @@ export function createConnectHandler(
       socket.end(rawErrorResponse(status, code, message));
     };
     const interception = deps.interception;
+    if (interception === 'nested')
+      return refuse(
+        'ERR_TUNNEL_REFUSED',
+        'CONNECT inside a tunnel is refused: one tunnel per connection, never a tunnel within a tunnel',
+      );
     if (interception === undefined)
       return refuse(
         'ERR_METHOD_NOT_ALLOWED',

@@ -88,6 +88,8 @@ export interface GatewayFixtureOptions {
   readonly intercept?: { readonly hosts: readonly string[] };
   /** YAML lines added to the github upstream (indented by the caller: 4 spaces). */
   readonly githubUpstream?: string;
+  /** The gateway's open-file limit (ulimit -n), set with prlimit. */
+  readonly openFiles?: number;
 }
 
 export async function startGatewayFixture(
@@ -128,14 +130,15 @@ export async function startGatewayFixture(
   writeFileSync(join(dir, 'gateway.yaml'), `${config}\n`);
 
   let stderr = '';
-  const child = spawn(
-    process.execPath,
-    [CLI, 'gateway', join(dir, 'gateway.yaml'), '--keys', keysDir],
-    {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, ...options.env },
-    },
-  );
+  const command = [process.execPath, CLI, 'gateway', join(dir, 'gateway.yaml'), '--keys', keysDir];
+  const limited =
+    options.openFiles === undefined
+      ? command
+      : ['prlimit', `--nofile=${options.openFiles}:${options.openFiles}`, '--', ...command];
+  const child = spawn(limited[0] as string, limited.slice(1), {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...options.env },
+  });
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   teardown.add(async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;

@@ -261,6 +261,22 @@ describe('HTTPS interception (CONNECT) through the gateway', () => {
     assert.equal(gw.upstream.requests.length, 0);
   });
 
+  it('refuses a CONNECT inside a tunnel, saying so (not that interception is off)', async (t) => {
+    const gw = await intercepting(t);
+    const ca = readFileSync(gw.interceptCa as string, 'utf8');
+    const { socket } = await openTunnel(gw, `${HOST}:443`);
+    const tls = await tlsOver(socket, HOST, ca);
+    const reply = await exchange(
+      tls,
+      `CONNECT github.com:443 HTTP/1.1\r\nHost: github.com:443\r\n\r\n`,
+    );
+    tls.destroy();
+    assert.equal(reply.status, 403, reply.text);
+    assert.match(reply.text, /ERR_TUNNEL_REFUSED/);
+    assert.match(reply.text, /inside a tunnel/);
+    assert.doesNotMatch(reply.text, /interception is off/);
+  });
+
   it('refuses out-of-scope paths and missing, foreign-host, expired or revoked tokens', async (t) => {
     const gw = await intercepting(t);
     const url = `https://${HOST}/repos/acme/widgets/pulls`;

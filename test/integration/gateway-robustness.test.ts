@@ -102,6 +102,13 @@ describe('gateway: rotation and streaming', () => {
       ).status,
       200,
     );
+    // Interception added to a gateway that started without it: it says interception stays off.
+    writeFileSync(configFile, `${original}intercept:\n  ca: ./intercept-ca\n`);
+    gw.child.kill('SIGHUP');
+    await pollUntil('the interception warning', () =>
+      gw.stderr().includes('HTTPS interception stays off until then'),
+    );
+    assert.doesNotMatch(gw.stderr(), /still intercepting/);
   });
 
   it(

@@ -1,0 +1,273 @@
+/**
+ * Resource exhaustion from the attacker's side, with no token needed: a
+ * client that holds connections or tunnels open (silent, trickling, idle),
+ * one client address or unix peer that opens thousands, and many addresses
+ * that together reach the gateway's open-file limit. Every limit the listener
+ * has must hold inside an intercepted tunnel, no one client may hold more
+ * than limits.clientConnections, and under a flood the gateway keeps reading
+ * its state files, logs the limit once, and serves again when it ends.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { connect as connectTcp, type Socket } from 'node:net';
+import { connect as connectTls, type TLSSocket } from 'node:tls';
+import { describe, it } from 'node:test';
+import { inspectToken } from '../../src/token/inspect.js';
+import { startGatewayFixture, type GatewayFixture } from '../helpers/gateway-fixture.js';
+import { runCli } from '../helpers/cli.js';
+import { pollUntil } from '../helpers/poll.js';
+
+const HOST = 'api.github.com';
+
+/** Resolves when the socket closes, or with 'open' after `ms` (the test fails on that). */
+function closedWithin(socket: Socket, ms: number): Promise<'closed' | 'open'> {
+  if (socket.destroyed) return Promise.resolve('closed');
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve('open'), ms);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve('closed');
+    });
+  });
+}
+
+/** A TCP connection from `localAddress` (any 127/8 address is this host's). */
+function connectFrom(gw: GatewayFixture, localAddress: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connectTcp({ port: gw.port, host: '127.0.0.1', localAddress }, () =>
+      resolve(socket),
+    );
+    socket.on('error', reject);
+  });
+}
+
+/** CONNECT, then TLS for HOST: an open tunnel ready for requests. */
+async function tunnel(gw: GatewayFixture, localAddress = '127.0.0.1'): Promise<TLSSocket> {
+  const socket = await connectFrom(gw, localAddress);
+  socket.write(`CONNECT ${HOST}:443 HTTP/1.1\r\nHost: ${HOST}:443\r\n\r\n`);
+  await new Promise<void>((resolve, reject) => {
+    let head = '';
+    const onData = (chunk: Buffer) => {
+      head += chunk.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      socket.off('data', onData);
+      if (head.startsWith('HTTP/1.1 200')) resolve();
+      else reject(new Error(`CONNECT answered ${head.slice(0, 200)}`));
+    };
+    socket.on('data', onData);
+  });
+  const ca = readFileSync(gw.interceptCa as string, 'utf8');
+  return new Promise((resolve, reject) => {
+    const tls = connectTls({ socket, ca, servername: HOST });
+    tls.once('secureConnect', () => resolve(tls));
+    tls.once('error', reject);
+  });
+}
+
+/** Everything the socket receives until it closes. */
+function received(socket: Socket): () => string {
+  let text = '';
+  socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+  socket.on('error', () => undefined);
+  return () => text;
+}
+
+/** Sends `text` a byte at a time every `everyMs` until the socket closes. */
+function trickle(socket: Socket, text: string, everyMs: number): void {
+  let at = 0;
+  const timer = setInterval(() => {
+    if (socket.destroyed || at >= text.length) return clearInterval(timer);
+    socket.write(text[at++] as string);
+  }, everyMs);
+  socket.once('close', () => clearInterval(timer));
+}
+
+const LIMITS = [
+  'headersTimeout: 1s',
+  'requestTimeout: 2s',
+  'idleTimeout: 1s',
+  'bodyIdleTimeout: 1s',
+].join('\n');
+
+describe('gateway exhaustion: the listener limits hold inside a tunnel', () => {
+  it('a tunnel that sends nothing, trickles its head, idles, or trickles its body is cut', async (t) => {
+    const gw = await startGatewayFixture(t, { intercept: { hosts: [HOST] }, limits: LIMITS });
+    const token = gw.token({ hosts: [HOST] });
+    const silent = await tunnel(gw);
+    const silentText = received(silent);
+    const trickledHead = await tunnel(gw);
+    const headText = received(trickledHead);
+    // Slower than any limit, faster than the idle timeout: only headersTimeout can cut it.
+    trickle(trickledHead, `GET /repos/acme/widgets HTTP/1.1\r\nHost: ${HOST}\r\n`, 300);
+    const trickledBody = await tunnel(gw);
+    const bodyText = received(trickledBody);
+    trickledBody.write(
+      `POST /repos/acme/widgets/issues HTTP/1.1\r\nHost: ${HOST}\r\nAuthorization: Bearer ${token}\r\nContent-Length: 200\r\n\r\n`,
+    );
+    // A byte every 300 ms never trips bodyIdleTimeout (1 s): requestTimeout must.
+    trickle(trickledBody, 'x'.repeat(200), 300);
+    const idle = await tunnel(gw);
+    const idleText = received(idle);
+    idle.write(
+      `GET /repos/acme/widgets HTTP/1.1\r\nHost: ${HOST}\r\nAuthorization: Bearer ${token}\r\n\r\n`,
+    );
+    await pollUntil('the idle tunnel to be answered', () => idleText().includes('\r\n\r\n'));
+    assert.match(idleText(), /^HTTP\/1\.1 200/);
+
+    // Each would stay open for good if the tunnel escaped the listener's limits.
+    const outcomes = await Promise.all(
+      [silent, trickledHead, trickledBody, idle].map((s) => closedWithin(s, 10_000)),
+    );
+    assert.deepEqual(outcomes, ['closed', 'closed', 'closed', 'closed']);
+    assert.match(silentText(), /^HTTP\/1\.1 408|^$/);
+    assert.match(headText(), /^HTTP\/1\.1 408/);
+    assert.match(bodyText(), /408|^$/);
+    assert.equal(
+      gw.upstream.requests.filter((r) => r.method === 'POST').length,
+      0,
+      'the trickled body was forwarded whole',
+    );
+  });
+});
+
+describe('gateway exhaustion: one client cannot take every connection', () => {
+  it('one address holds at most limits.clientConnections connections or tunnels; others are served', async (t) => {
+    const gw = await startGatewayFixture(t, {
+      intercept: { hosts: [HOST] },
+      limits: 'clientConnections: 20',
+    });
+    const opened: Socket[] = [];
+    t.after(() => opened.forEach((s) => s.destroy()));
+    // Plain connections and tunnels from one address, three times the limit.
+    const texts: Array<() => string> = [];
+    for (let i = 0; i < 40; i += 1) {
+      const socket = await connectFrom(gw, '127.0.0.5');
+      opened.push(socket);
+      texts.push(received(socket));
+    }
+    const refusedTunnels = await Promise.allSettled(
+      Array.from({ length: 20 }, () => tunnel(gw, '127.0.0.5')),
+    );
+    await pollUntil(
+      'the connections over the limit to be closed',
+      () => opened.filter((s) => !s.destroyed).length === 20,
+      10_000,
+      () => `${opened.filter((s) => !s.destroyed).length} open`,
+    );
+    // The first 20 are held (no answer yet); the 20 over the limit were told why.
+    const refused = texts.filter((text) => text().includes('ERR_TOO_MANY_CONNECTIONS'));
+    assert.equal(refused.length, 20);
+    assert.match(refused[0]?.() ?? '', /^HTTP\/1\.1 429/);
+    assert.ok(
+      refusedTunnels.every((r) => r.status === 'rejected'),
+      'a tunnel over the limit',
+    );
+
+    // Another address is served meanwhile, through a tunnel too.
+    const other = await tunnel(gw, '127.0.0.6');
+    const answer = received(other);
+    other.write(
+      `GET /repos/acme/widgets HTTP/1.1\r\nHost: ${HOST}\r\nAuthorization: Bearer ${gw.token({ hosts: [HOST] })}\r\n\r\n`,
+    );
+    await pollUntil('the other client to be answered', () => answer().includes('\r\n\r\n'));
+    assert.match(answer(), /^HTTP\/1\.1 200/);
+    other.destroy();
+    // Logged once for the whole burst, not once per connection.
+    await pollUntil('the limit in the log', () => gw.stderr().includes('"connections-limited"'));
+    const lines = gw
+      .stderr()
+      .split('\n')
+      .filter((l) => l.includes('"connections-limited"'));
+    assert.equal(lines.length, 1, lines.join('\n'));
+    assert.match(lines[0] as string, /"client":"ip:127\.0\.0\.5"/);
+  });
+
+  it('a unix-socket peer is counted by its uid', async (t) => {
+    const gw = await startGatewayFixture(t, { limits: 'clientConnections: 10' });
+    const sockets: Socket[] = [];
+    t.after(() => sockets.forEach((s) => s.destroy()));
+    const texts: Array<() => string> = [];
+    for (let i = 0; i < 15; i += 1) {
+      const socket = await new Promise<Socket>((resolve, reject) => {
+        const s = connectTcp(gw.socketPath, () => resolve(s));
+        s.on('error', reject);
+      });
+      sockets.push(socket);
+      texts.push(received(socket));
+    }
+    await pollUntil('the unix connections over the limit to be closed', () =>
+      sockets.filter((s) => !s.destroyed).length === 10 ? true : undefined,
+    );
+    assert.equal(texts.filter((text) => text().includes('ERR_TOO_MANY_CONNECTIONS')).length, 5);
+    // Log lines are written in batches: poll for it.
+    await pollUntil('the limit in the log', () =>
+      /"event":"connections-limited","client":"uid:0"/.test(gw.stderr()),
+    );
+  });
+});
+
+describe('gateway exhaustion: many clients against the open-file limit', () => {
+  it('a flood from many addresses is dropped and logged once; revocations still reload; serving resumes', async (t) => {
+    const gw = await startGatewayFixture(t, {
+      openFiles: 400,
+      limits: 'clientConnections: 40\nupstreamConnections: 8',
+    });
+    const listening = gw
+      .stderr()
+      .split('\n')
+      .find((l) => l.includes('"gateway-listening"'));
+    const budget = (JSON.parse(listening as string) as { maxConnections: number }).maxConnections;
+    // 400 descriptors less 128 kept for state files and 8 for the one upstream pool.
+    assert.equal(budget, 400 - 128 - 8);
+    const victim = gw.token();
+    const bystander = gw.token();
+    const flood: Socket[] = [];
+    t.after(() => flood.forEach((s) => s.destroy()));
+    // Ten addresses, each within its own limit, together well past the budget.
+    for (let host = 10; host < 20; host += 1)
+      for (let i = 0; i < 40; i += 1) {
+        const socket = await connectFrom(gw, `127.0.0.${host}`).catch(() => undefined);
+        if (socket === undefined) continue;
+        socket.on('error', () => undefined);
+        flood.push(socket);
+      }
+    await pollUntil(
+      'the connections past the budget to be dropped',
+      () => flood.filter((s) => !s.destroyed).length <= budget,
+      10_000,
+      () => `${flood.filter((s) => !s.destroyed).length} open of a budget of ${budget}`,
+    );
+    await pollUntil('the drop in the log', () => gw.stderr().includes('"connections-dropped"'));
+
+    // With every connection slot taken, the gateway still reads its revocations.
+    const revoked = runCli(['revoke', `--token=${inspectToken(victim).id}`, '--keys', gw.keysDir]);
+    assert.equal(revoked.code, 0, revoked.stderr);
+    await pollUntil('the revocation to be read under the flood', () =>
+      /"event":"revocations-reloaded"/.test(gw.stderr()),
+    );
+    assert.doesNotMatch(gw.stderr(), /reload-failed|EMFILE|ERR_REVOCATIONS_UNREADABLE/);
+    assert.equal(gw.child.exitCode, null, 'the gateway exited under the flood');
+
+    flood.forEach((s) => s.destroy());
+    const status = async (token: string) =>
+      (
+        await fetch(`${gw.base}/github/repos/acme/widgets`, {
+          headers: { authorization: `Bearer ${token}` },
+        })
+      ).status;
+    await pollUntil('serving to resume', async () => (await status(bystander)) === 200);
+    assert.equal(await status(victim), 401);
+    const drops = gw
+      .stderr()
+      .split('\n')
+      .filter((l) => l.includes('"connections-dropped"'));
+    assert.equal(drops.length, 1, 'one line for the flood, not one per connection');
+  });
+
+  it('a maxConnections that does not fit under the open-file limit stops the start, naming it', async (t) => {
+    await assert.rejects(
+      startGatewayFixture(t, { openFiles: 400, limits: 'maxConnections: 1000' }),
+      /limits\.maxConnections: 1000 does not fit: the open-file limit \(ulimit -n\) is 400/,
+    );
+  });
+});
