@@ -15,6 +15,7 @@ import { Agent } from 'node:http';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { PassThrough } from 'node:stream';
+import { startGateway } from '../../src/gateway/server.js';
 import { createLogger } from '../../src/log/logger.js';
 import {
   REVOCATION_EXPIRY_KEY,
@@ -22,7 +23,9 @@ import {
   recordRevocationInRedis,
 } from '../../src/state/shared-revocations.js';
 import { MAX_TTL_MS } from '../../src/token/limits.js';
+import { formatTimeBefore } from '../../src/token/caveats.js';
 import { decodeToken } from '../../src/token/token-text.js';
+import { appendRawCaveats } from '../helpers/tokens.js';
 import { BACKENDS } from '../helpers/backends.js';
 import {
   bearerGet,
@@ -490,6 +493,96 @@ describe('shared state in Redis across gateways', () => {
       assert.equal(events(g.stderr(), 'revocations-fresh'), 1);
       assert.ok(!g.stderr().includes(PASSWORD), 'the Redis password is logged');
     }
+  });
+});
+
+/**
+ * A gateway in this process, with the fixture's config and keys and a clock
+ * the test sets (TCP only: the unix socket is the fixture's child's).
+ */
+async function gatewayWithClock(
+  t: TestContext,
+  gw: GatewayFixture,
+  clock: () => Date,
+): Promise<string> {
+  const running = await startGateway({
+    configFile: join(gw.dir, 'gateway.yaml'),
+    keysDir: gw.keysDir,
+    logger: createLogger({ stream: new PassThrough() }),
+    clock,
+    listen: [{ kind: 'tcp', host: '127.0.0.1', port: 0, text: '127.0.0.1:0' }],
+  });
+  teardownOf(t).add(() => running.close());
+  return `http://${running.addresses.find((a) => !a.startsWith('unix:')) as string}`;
+}
+
+function redisCli(redis: RedisServer, ...args: string[]): string {
+  return execFileSync(
+    'redis-cli',
+    ['-p', new URL(redis.url).port, '--no-auth-warning', '-a', PASSWORD, ...args],
+    { encoding: 'utf8' },
+  ).trim();
+}
+
+describe('a use budget is counted as long as any copy of the token is valid', () => {
+  for (const store of ['memory', 'redis'] as const)
+    it(`a copy with an earlier time-before spends the budget, and the original stays spent after that copy expires (${store})`, async (t) => {
+      const teardown = teardownOf(t);
+      const redis = store === 'redis' ? await startRedis(teardown) : undefined;
+      const gw = await startGatewayFixture(
+        t,
+        // The clock jumps minutes: revocations synced before the jump must not count as stale.
+        redis === undefined ? {} : { topLevel: redisConfig(redis, '1h') },
+      );
+      // The gateway's clock is the test's, five minutes behind the real one
+      // (and Redis's): a count dated by the copy's expiry is already past for
+      // Redis, and the in-memory count is swept a minute after it.
+      const minted = new Date(Math.floor(Date.now() / 1000) * 1000 - 5 * 60_000);
+      let now = new Date(minted.getTime() + 10_000);
+      const base = await gatewayWithClock(t, gw, () => now);
+      const agent = new Agent({ keepAlive: true });
+      teardown.add(() => agent.destroy());
+
+      const original = gw.token({ uses: 1, ttlMs: 10 * 60_000 }, minted);
+      const shortCopy = appendRawCaveats(original, [
+        formatTimeBefore(new Date(minted.getTime() + 30_000)),
+      ]);
+      assert.equal((await get(agent, base, shortCopy)).status, 200);
+      assert.deepEqual(await get(agent, base, original), {
+        status: 401,
+        code: 'ERR_TOKEN_USES_SPENT',
+      });
+      // Past the copy's expiry and the in-memory sweep, inside the original's life.
+      now = new Date(minted.getTime() + 3 * 60_000);
+      assert.deepEqual(await get(agent, base, original), {
+        status: 401,
+        code: 'ERR_TOKEN_USES_SPENT',
+      });
+      if (redis !== undefined) {
+        // The count lives until the minted expiry (10 min) plus a minute, measured from the gateway's clock.
+        const ttl = Number(redisCli(redis, 'PTTL', `mintfs:uses:${decodeToken(original).tokenId}`));
+        assert.ok(ttl > 7 * 60_000 && ttl <= 11 * 60_000, `PTTL ${ttl}`);
+      }
+    });
+
+  it("a single-use token is single-use when Redis's clock is minutes ahead of the gateway's", async (t) => {
+    const teardown = teardownOf(t);
+    const redis = await startRedis(teardown);
+    const gw = await startGatewayFixture(t, { topLevel: redisConfig(redis) });
+    // By the real clock (Redis's) this token expired three minutes ago; by
+    // the gateway's it has a minute and a half left.
+    const minted = new Date(Math.floor(Date.now() / 1000) * 1000 - 5 * 60_000);
+    const now = new Date(minted.getTime() + 30_000);
+    const base = await gatewayWithClock(t, gw, () => now);
+    const agent = new Agent({ keepAlive: true });
+    teardown.add(() => agent.destroy());
+    const single = gw.token({ uses: 1, ttlMs: 2 * 60_000 }, minted);
+    assert.equal((await get(agent, base, single)).status, 200);
+    for (let i = 0; i < 3; i++)
+      assert.deepEqual(await get(agent, base, single), {
+        status: 401,
+        code: 'ERR_TOKEN_USES_SPENT',
+      });
   });
 });
 
