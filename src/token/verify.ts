@@ -58,6 +58,10 @@ export interface TokenFacts {
   readonly tokenId?: string;
   readonly keyId?: string;
   readonly agent?: string;
+  /** The token's use budget (its smallest `uses` caveat), when it has one. */
+  readonly uses?: number;
+  /** Uses spent so far, this request's included, when whoever judged it counted them. */
+  readonly used?: number;
 }
 
 export interface Denial extends TokenFacts {
@@ -181,6 +185,7 @@ export function authorizeRequest(
     tokenId: token.tokenId,
     keyId: token.keyId,
     ...(token.agent === undefined ? {} : { agent: token.agent }),
+    ...(token.uses === undefined ? {} : { uses: token.uses }),
   };
   let segments = request.pathSegments;
   if (segments === undefined) {

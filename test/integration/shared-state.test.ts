@@ -15,6 +15,7 @@ import { Agent } from 'node:http';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { PassThrough } from 'node:stream';
+import { createTokenVerifier } from 'mintfs/verify';
 import { startGateway } from '../../src/gateway/server.js';
 import { createLogger } from '../../src/log/logger.js';
 import {
@@ -583,6 +584,78 @@ describe('a use budget is counted as long as any copy of the token is valid', ()
         status: 401,
         code: 'ERR_TOKEN_USES_SPENT',
       });
+  });
+});
+
+describe("mintfs/verify with the gateway's redis setting", () => {
+  it('spends the budget the gateways spend, honours revocations recorded in Redis, and fails closed while Redis is away', async (t) => {
+    const teardown = teardownOf(t);
+    const { redis, gw } = await gatewaysSharingRedis(t, 1);
+    const agent = new Agent({ keepAlive: true });
+    teardown.add(() => agent.destroy());
+    // The gateway config's setting, as written there.
+    const verifier = createTokenVerifier({
+      keys: gw.keysDir,
+      redis: { url: redis.url, staleAfter: '2s' },
+    });
+    teardown.add(() => verifier.close());
+    await verifier.ready();
+    const request = {
+      service: 'github',
+      method: 'GET',
+      url: 'https://localhost/repos/acme/widgets/pulls',
+    };
+
+    const budget = gw.token({ uses: 2 });
+    assert.equal((await get(agent, gw.base, budget)).status, 200);
+    const second = await verifier.checkAndSpend(budget, request);
+    assert.deepEqual([second.allowed, second.uses, second.used], [true, 2, 2]);
+    assert.deepEqual(await get(agent, gw.base, budget), {
+      status: 401,
+      code: 'ERR_TOKEN_USES_SPENT',
+    });
+    const fourth = await verifier.checkAndSpend(budget, request);
+    assert.equal(!fourth.allowed && fourth.code, 'ERR_TOKEN_USES_SPENT');
+
+    const revoked = gw.token();
+    assert.equal(verifier.check(revoked, request).allowed, true);
+    const revoke = await runAsync(process.execPath, [
+      CLI,
+      'revoke',
+      `--token=${decodeToken(revoked).tokenId}`,
+      '--redis',
+      redis.url,
+    ]);
+    assert.equal(revoke.code, 0, revoke.stderr);
+    await pollUntil(
+      'the library to refuse the token revoked in Redis',
+      () => {
+        const verdict = verifier.check(revoked, request);
+        return !verdict.allowed && verdict.code === 'ERR_TOKEN_REVOKED';
+      },
+      5_000,
+    );
+
+    await redis.kill();
+    const fresh = gw.token({ uses: 1 });
+    await pollUntil(
+      'a budgeted token to be refused while Redis is away',
+      async () => {
+        const verdict = await verifier.checkAndSpend(fresh, request);
+        return !verdict.allowed && verdict.code === 'ERR_STATE_UNAVAILABLE';
+      },
+      5_000,
+    );
+    // Once the revocations it knows are older than staleAfter, every token is refused.
+    const plain = gw.token();
+    await pollUntil(
+      'every token to be refused once the revocations are stale',
+      () => {
+        const verdict = verifier.check(plain, request);
+        return !verdict.allowed && verdict.code === 'ERR_STATE_UNAVAILABLE';
+      },
+      10_000,
+    );
   });
 });
 

@@ -1,11 +1,17 @@
 /**
  * `mintfs/verify`, imported by package name as a first-party service would:
- * typed verdicts for a real keyring, and it follows rotation and revocation
- * on disk like the gateway.
+ * typed verdicts for a real keyring, it follows rotation and revocation on
+ * disk like the gateway, spends use budgets itself, and never throws for
+ * anything a client can send. Counting in Redis shared with gateways is
+ * shared-state.test.ts.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createTokenVerifier } from 'mintfs/verify';
+import fc from 'fast-check';
+import { createTokenVerifier, type Verdict } from 'mintfs/verify';
+import { ERROR_CODES } from '../../src/errors.js';
+import { appendRawCaveats } from '../helpers/tokens.js';
+import { formatTimeBefore } from '../../src/token/caveats.js';
 import { addKey, initKeyring, loadKeyring, retireKey } from '../../src/keys/keyring.js';
 import { recordRevocation, revocationsDir } from '../../src/revocation/revocations.js';
 import { newTokenId } from '../../src/token/identifier.js';
@@ -59,5 +65,125 @@ describe('mintfs/verify (the library)', () => {
       const verdict = verifier.check(fresh.token, REQUEST);
       return !verdict.allowed && verdict.code === 'ERR_TOKEN_REVOKED';
     });
+  });
+
+  it('spends a use budget in checkAndSpend and reports it; check() never accepts a budgeted token', async (t) => {
+    const keys = join(tempDir(t), 'keys');
+    initKeyring(keys, new Date());
+    let now = new Date();
+    const verifier = createTokenVerifier({ keys, clock: () => now });
+    t.after(() => verifier.close());
+    const minted = mintToken(
+      { ...GRANT, uses: 2, ttlMs: 600_000 },
+      { key: loadKeyring(keys).current, now, tokenId: newTokenId() },
+    );
+
+    // check() cannot spend (spending may wait on Redis): it refuses rather than accept uncounted.
+    for (let i = 0; i < 3; i++) {
+      const checked = verifier.check(minted.token, REQUEST);
+      assert.equal(!checked.allowed && checked.code, 'ERR_TOKEN_USES_UNCOUNTED');
+      assert.equal(checked.uses, 2);
+    }
+    // A refused request spends nothing.
+    const refused = await verifier.checkAndSpend(minted.token, { ...REQUEST, method: 'DELETE' });
+    assert.equal(!refused.allowed && refused.code, 'ERR_CAVEAT_UNSATISFIED');
+    const first = await verifier.checkAndSpend(minted.token, REQUEST);
+    assert.deepEqual([first.allowed, first.uses, first.used], [true, 2, 1]);
+    // A copy with an earlier expiry spends the same budget...
+    const shortCopy = appendRawCaveats(minted.token, [
+      formatTimeBefore(new Date(now.getTime() + 5_000)),
+    ]);
+    const second = await verifier.checkAndSpend(shortCopy, REQUEST);
+    assert.deepEqual([second.allowed, second.used], [true, 2]);
+    // ...and once it has expired, the original is still spent.
+    now = new Date(now.getTime() + 120_000);
+    const third: Verdict = await verifier.checkAndSpend(minted.token, REQUEST);
+    assert.equal(!third.allowed && third.code, 'ERR_TOKEN_USES_SPENT');
+    assert.deepEqual([third.tokenId, third.uses, third.used], [minted.tokenId, 2, 3]);
+
+    // A token without a budget: both paths accept it, and nothing is counted.
+    const plain = mintToken(GRANT, { key: loadKeyring(keys).current, now, tokenId: newTokenId() });
+    for (let i = 0; i < 3; i++) {
+      assert.equal(verifier.check(plain.token, REQUEST).allowed, true);
+      const spent = await verifier.checkAndSpend(plain.token, REQUEST);
+      assert.deepEqual([spent.allowed, spent.uses, spent.used], [true, undefined, undefined]);
+    }
+  });
+
+  it('never throws or rejects, whatever token and request it is given', async (t) => {
+    const keys = join(tempDir(t), 'keys');
+    initKeyring(keys, new Date());
+    const verifier = createTokenVerifier({ keys });
+    t.after(() => verifier.close());
+    const minted = mintToken(
+      { ...GRANT, uses: 1000 },
+      { key: loadKeyring(keys).current, now: new Date(), tokenId: newTokenId() },
+    );
+    const codes = new Set(Object.keys(ERROR_CODES));
+    const wellFormed = (verdict: Verdict) => {
+      assert.equal(typeof verdict.allowed, 'boolean');
+      if (!verdict.allowed) {
+        assert.ok(codes.has(verdict.code), verdict.code);
+        assert.equal(typeof verdict.reason, 'string');
+      }
+    };
+    const judgeBoth = async (token: unknown, request: unknown) => {
+      // The public types say string and RequestToCheck; a JavaScript caller passes anything.
+      const anyToken = token as string;
+      const anyRequest = request as typeof REQUEST;
+      wellFormed(verifier.check(anyToken, anyRequest));
+      wellFormed(await verifier.checkAndSpend(anyToken, anyRequest));
+    };
+    // The documented case: a request whose method is undefined.
+    const undefinedMethod = verifier.check(minted.token, {
+      ...REQUEST,
+      method: undefined as never,
+    });
+    assert.equal(!undefinedMethod.allowed && undefinedMethod.code, 'ERR_REQUEST_INVALID');
+    assert.match(!undefinedMethod.allowed ? undefinedMethod.reason : '', /request\.method/);
+    // A request whose fields throw when read.
+    const hostile = new Proxy(
+      {},
+      {
+        get() {
+          throw new Error('boom');
+        },
+        has() {
+          throw new Error('boom');
+        },
+        ownKeys() {
+          throw new Error('boom');
+        },
+        getOwnPropertyDescriptor() {
+          throw new Error('boom');
+        },
+        getPrototypeOf() {
+          throw new Error('boom');
+        },
+      },
+    );
+    await judgeBoth(minted.token, hostile);
+    await judgeBoth(hostile, REQUEST);
+    const field = fc.oneof(
+      fc.anything(),
+      fc.string(),
+      fc.constantFrom('github', 'GET', 'get', REQUEST.url, 'https://api.github.com/%2e%2e/x'),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.anything(),
+          fc.string(),
+          fc.constant(minted.token),
+          fc.string().map((tail) => minted.token + tail),
+        ),
+        fc.oneof(
+          fc.anything(),
+          fc.record({ service: field, method: field, url: field }, { requiredKeys: [] }),
+        ),
+        judgeBoth,
+      ),
+      { numRuns: 300 },
+    );
   });
 });
