@@ -98,7 +98,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   const clock = options.clock ?? (() => new Date());
   const redis = redisSetting(options.redis);
   installNativeHmacChain();
-  const keyring = watchKeyring(options.keys, logger);
+  const keyring = watchKeyring(options.keys, logger, 'verify');
   const revocations = watchRevocations(revocationsDir(options.keys), logger);
 
   // Without Redis the state is at hand; with it, it is ready once connected,

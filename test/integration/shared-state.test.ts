@@ -823,6 +823,85 @@ describe('metrics', () => {
   });
 });
 
+describe('mintfs verify --redis', () => {
+  it('honours revocations recorded with revoke --redis and the uses spent at the gateways; without it, the keyring alone', async (t) => {
+    const teardown = teardownOf(t);
+    const { redis, gw } = await gatewaysSharingRedis(t, 1);
+    const agent = new Agent({ keepAlive: true });
+    teardown.add(() => agent.destroy());
+    const verify = (token: string, args: string[] = [], env: NodeJS.ProcessEnv = {}) =>
+      runAsync(
+        process.execPath,
+        [
+          CLI,
+          'verify',
+          token,
+          '--keys',
+          gw.keysDir,
+          '--service',
+          'github',
+          '--method',
+          'GET',
+          '--url',
+          `https://localhost${PATH.replace('/github', '')}`,
+          ...args,
+        ],
+        undefined,
+        { ...process.env, MINTFS_REDIS: '', ...env },
+      );
+    const verdictOf = (stdout: string) =>
+      JSON.parse(stdout) as { allowed: boolean; code?: string; uses?: number; used?: number };
+
+    const token = gw.token();
+    const revoke = await runAsync(process.execPath, [
+      CLI,
+      'revoke',
+      `--token=${decodeToken(token).tokenId}`,
+      '--redis',
+      redis.url,
+    ]);
+    assert.equal(revoke.code, 0, revoke.stderr);
+    const withRedis = await verify(token, ['--redis', redis.url]);
+    assert.equal(withRedis.code, 1, withRedis.stderr);
+    assert.equal(verdictOf(withRedis.stdout).code, 'ERR_TOKEN_REVOKED');
+    const fromEnv = await verify(token, [], { MINTFS_REDIS: redis.url });
+    assert.equal(verdictOf(fromEnv.stdout).code, 'ERR_TOKEN_REVOKED');
+    // Without Redis, verify reads the keyring's records alone (as a gateway without redis does).
+    const keyringOnly = await verify(token);
+    assert.equal(keyringOnly.code, 0, keyringOnly.stderr);
+
+    // A budget spent at a gateway is spent for verify --redis, which spends nothing itself.
+    const single = gw.token({ uses: 1 });
+    const before = await verify(single, ['--redis', redis.url]);
+    assert.equal(before.code, 0, before.stderr);
+    assert.deepEqual(
+      (({ allowed, uses, used }) => ({ allowed, uses, used }))(verdictOf(before.stdout)),
+      { allowed: true, uses: 1, used: 0 },
+    );
+    assert.equal((await get(agent, gw.base, single)).status, 200);
+    const after = await verify(single, ['--redis', redis.url]);
+    assert.equal(after.code, 1);
+    assert.deepEqual((({ code, uses, used }) => ({ code, uses, used }))(verdictOf(after.stdout)), {
+      code: 'ERR_TOKEN_USES_SPENT',
+      uses: 1,
+      used: 1,
+    });
+    // Without --redis the budget is reported, and that it cannot be judged here.
+    const uncounted = await verify(single);
+    assert.equal(uncounted.code, 0);
+    assert.equal(verdictOf(uncounted.stdout).uses, 1);
+    assert.match(uncounted.stderr, /without --redis, verify cannot tell how much of it is spent/);
+
+    // Redis away: no answer without its revocations.
+    await redis.kill();
+    const away = await verify(token, ['--redis', redis.url]);
+    assert.equal(away.code, 3, away.stderr);
+    assert.match(away.stderr, /^mintfs: Redis is unreachable/m);
+    assert.equal(away.stdout, '');
+    assert.ok(!away.stderr.includes(PASSWORD));
+  });
+});
+
 describe('mintfs revoke --redis', () => {
   it('refuses a bad URL in one line, and says so when Redis cannot be reached, recording nothing', async (t) => {
     const gw = await startGatewayFixture(t);
