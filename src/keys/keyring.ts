@@ -132,7 +132,7 @@ export type KeyringPurpose = 'sign' | 'verify';
 
 /** Where a verifier finds the keyring tokens were signed with. */
 const VERIFY_HINT =
-  'verify with the keyring the tokens were signed with: --keys DIR or $MINTFS_KEYS (mounts run as root sign with /var/lib/mintfs/keys, which only root can read); a new keyring would verify nothing';
+  'verify with the keyring the tokens were signed with: --keys DIR or $MINTFS_KEYS (mounts run as root sign with /var/lib/mintfs/keys by default, which only root can read); a new keyring would verify nothing';
 
 export function loadKeyring(dir: string, purpose: KeyringPurpose = 'sign'): Keyring {
   let info;
