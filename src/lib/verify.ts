@@ -11,7 +11,9 @@
  *   await verifier.close();
  *
  * Use budgets (`uses N`) are spent here, as the gateway spends them: in this
- * process's memory by default, in Redis when given the gateway's `redis`
+ * process's memory by default (one count for every verifier in the process;
+ * refused in a cluster worker, whose siblings would count apart), in Redis
+ * when given the gateway's `redis`
  * setting (then every gateway and service sharing it counts one budget, and
  * the revocations recorded there apply too). Spending is asynchronous, so
  * only checkAndSpend spends; check() is the synchronous answer for tokens
@@ -21,6 +23,7 @@
  * Neither ever throws or rejects, whatever it is given (the token and the
  * request come from clients): every refusal is a Denial with a code.
  */
+import cluster from 'node:cluster';
 import * as z from 'zod';
 import { MintfsError, describeError, type MintfsErrorCode } from '../errors.js';
 import { RedisSchema } from '../gateway/config.js';
@@ -29,6 +32,7 @@ import { createLogger, type Logger } from '../log/logger.js';
 import { revocationsDir } from '../revocation/revocations.js';
 import { watchRevocations } from '../revocation/watch-revocations.js';
 import { localGatewayState, openGatewayState, type GatewayState } from '../state/gateway-state.js';
+import { MemoryUseCounter, RefusingUseCounter, type UseCounter } from '../state/use-counter.js';
 import { splitUrl } from '../token/request-path.js';
 import type { Denial, Verdict } from '../token/verify.js';
 import { createVerifier, type Checked } from '../verifier/verifier.js';
@@ -104,7 +108,9 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   // Without Redis the state is at hand; with it, it is ready once connected,
   // and until then (or if it cannot be made) every token is refused.
   let state: GatewayState | undefined =
-    redis === undefined ? localGatewayState(1, logger) : undefined;
+    redis === undefined
+      ? { ...localGatewayState(1, logger), useCounter: inMemoryCounter() }
+      : undefined;
   let stateFailure: string | undefined;
   let closed = false;
   const ready: Promise<void> =
@@ -229,6 +235,24 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       await state?.close();
     },
   };
+}
+
+/**
+ * Without Redis, budgets are counted once per process, not per verifier: a
+ * service that made a verifier per request (or one per route) would
+ * otherwise count every budget afresh. Token ids are random, so one count
+ * serves every keyring.
+ */
+let processCounter: UseCounter | undefined;
+
+function inMemoryCounter(): UseCounter {
+  // Each cluster worker would count apart from its siblings, multiplying
+  // every budget: refused, as a gateway with workers and no Redis refuses.
+  if (cluster.isWorker)
+    return new RefusingUseCounter(
+      'use budgets in a cluster worker need redis (each process would count apart)',
+    );
+  return (processCounter ??= new MemoryUseCounter());
 }
 
 /** The gateway's `redis` setting, checked by the gateway's schema. */

@@ -19,7 +19,11 @@ import { mintToken } from '../../src/token/mint.js';
 import { pollUntil } from '../helpers/poll.js';
 import { tempDir } from '../helpers/temp.js';
 import { GRANT } from '../helpers/tokens.js';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { REPO_ROOT } from '../helpers/paths.js';
+import { runAsync } from '../helpers/spawn.js';
 
 const REQUEST = {
   service: 'github',
@@ -185,5 +189,67 @@ describe('mintfs/verify (the library)', () => {
       ),
       { numRuns: 300 },
     );
+  });
+
+  it('counts one budget per process, however many verifiers it makes', async (t) => {
+    const keys = join(tempDir(t), 'keys');
+    initKeyring(keys, new Date());
+    // A verifier per request is a mistake a service can make: it must not reset budgets.
+    const first = createTokenVerifier({ keys });
+    const second = createTokenVerifier({ keys });
+    t.after(() => Promise.all([first.close(), second.close()]));
+    const minted = mintToken(
+      { ...GRANT, uses: 1 },
+      { key: loadKeyring(keys).current, now: new Date(), tokenId: newTokenId() },
+    );
+    assert.equal((await first.checkAndSpend(minted.token, REQUEST)).allowed, true);
+    const again = await second.checkAndSpend(minted.token, REQUEST);
+    assert.equal(!again.allowed && again.code, 'ERR_TOKEN_USES_SPENT');
+  });
+
+  it('in a cluster worker without Redis, refuses a budgeted token rather than count apart from its siblings', async (t) => {
+    const dir = tempDir(t);
+    const keys = join(dir, 'keys');
+    initKeyring(keys, new Date());
+    const budgeted = mintToken(
+      { ...GRANT, uses: 1 },
+      { key: loadKeyring(keys).current, now: new Date(), tokenId: newTokenId() },
+    );
+    const plain = mintToken(GRANT, {
+      key: loadKeyring(keys).current,
+      now: new Date(),
+      tokenId: newTokenId(),
+    });
+    const script = join(dir, 'cluster.mjs');
+    writeFileSync(
+      script,
+      `import cluster from 'node:cluster';
+import { createTokenVerifier } from ${JSON.stringify(pathToFileURL(join(REPO_ROOT, 'dist', 'src', 'lib', 'verify.js')).href)};
+if (cluster.isPrimary) {
+  const worker = cluster.fork();
+  const timer = setTimeout(() => { worker.kill(); process.exit(2); }, 20000);
+  worker.on('message', (m) => { console.log(JSON.stringify(m)); clearTimeout(timer); worker.kill(); });
+} else {
+  const verifier = createTokenVerifier({ keys: process.env.KEYS });
+  const request = JSON.parse(process.env.REQUEST);
+  const budgeted = await verifier.checkAndSpend(process.env.BUDGETED, request);
+  const plain = await verifier.checkAndSpend(process.env.PLAIN, request);
+  await verifier.close();
+  process.send({ budgeted: budgeted.allowed ? 'allowed' : budgeted.code, plain: plain.allowed });
+}
+`,
+    );
+    const result = await runAsync(process.execPath, [script], undefined, {
+      ...process.env,
+      KEYS: keys,
+      REQUEST: JSON.stringify(REQUEST),
+      BUDGETED: budgeted.token,
+      PLAIN: plain.token,
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(JSON.parse(result.stdout), {
+      budgeted: 'ERR_STATE_UNAVAILABLE',
+      plain: true,
+    });
   });
 });
