@@ -32,6 +32,8 @@ export const ERROR_CODES = {
   ERR_TOKEN_EXPIRED: 'the time-before caveat has passed',
   ERR_TOKEN_REVOKED: 'a revocation covers the token',
   ERR_TOKEN_USES_SPENT: 'the token has made the requests its uses caveat allows',
+  ERR_TOKEN_USES_UNCOUNTED:
+    'a token with a use budget met a check that does not spend it (mintfs/verify: checkAndSpend)',
   ERR_CAVEAT_UNKNOWN: 'a caveat outside the vocabulary (refused, never skipped)',
   ERR_CAVEAT_MALFORMED: 'a caveat of a known kind that does not parse',
   ERR_CAVEAT_UNSATISFIED: 'a caveat does not allow this request (the message names it)',

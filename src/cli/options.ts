@@ -1,5 +1,6 @@
 /** Options several commands share, with their environment defaults and schemas. */
 import * as z from 'zod';
+import { MintfsError } from '../errors.js';
 import { defaultKeysDir } from '../keys/keyring.js';
 import { parseInstant } from '../util/instant.js';
 
@@ -47,3 +48,23 @@ export const InstantArg = z.string().transform((text, ctx) => {
   }
   return at;
 });
+
+function isRedisUrl(text: string): boolean {
+  try {
+    return ['redis:', 'rediss:'].includes(new URL(text).protocol);
+  } catch {
+    return false;
+  }
+}
+
+/** `--redis URL`: the Redis gateways with `redis` share (revoke records there, verify reads it). */
+export const RedisArg = z.string().refine(isRedisUrl, 'not a redis:// or rediss:// URL').optional();
+
+/** --redis, else $MINTFS_REDIS (checked like --redis), else undefined. */
+export function redisUrlFrom(args: { redis?: string | undefined }): string | undefined {
+  if (args.redis !== undefined) return args.redis;
+  const value = process.env.MINTFS_REDIS;
+  if (value === undefined || value === '') return undefined;
+  if (isRedisUrl(value)) return value;
+  throw new MintfsError('ERR_INPUT_INVALID', 'MINTFS_REDIS: not a redis:// or rediss:// URL');
+}

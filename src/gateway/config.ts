@@ -249,7 +249,8 @@ const RedisUrl = z.string(textOf('a URL such as redis://127.0.0.1:6379')).refine
 }, 'is not a redis:// or rediss:// URL');
 
 // A bare URL is shorthand for { url }: one object schema, so errors name the field.
-const RedisSchema = z.preprocess(
+// mintfs/verify takes the same setting (its `redis` option).
+export const RedisSchema = z.preprocess(
   (value) => (typeof value === 'string' ? { url: value } : value),
   z.strictObject({
     url: RedisUrl.describe('redis:// or rediss:// (TLS); user and password in the URL are used'),

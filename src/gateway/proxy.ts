@@ -222,7 +222,7 @@ export function createProxyHandler(
       return forward(req, res, route, runtime, audit, limits, deps.metrics);
     // The last check, so a request refused for anything else spends nothing.
     void deps.useCounter
-      .spend(authenticated.tokenId, budget, authenticated.expiresAt, now)
+      .spend(authenticated.tokenId, budget, authenticated.mintedExpiresAt, now)
       .then((spent) => {
         deps.metrics?.budget(spent.ok ? 'ok' : spent.reason);
         // The client may have gone while the use was counted: nothing to forward for.

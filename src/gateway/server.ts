@@ -102,7 +102,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       );
     void closeRuntime(old);
   });
-  const keyring = watchKeyring(options.keysDir, logger);
+  const keyring = watchKeyring(options.keysDir, logger, 'verify');
   const revocations = watchRevocations(revocationsDir(options.keysDir), logger);
   const state = await openGatewayState(
     { redis: config.redis, workers: workerCount(config) },

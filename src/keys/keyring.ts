@@ -97,7 +97,7 @@ export function initKeyring(dir: string, now: Date): Keyring {
  * init` used to leave the old key signing half the time).
  */
 export function addKey(dir: string, now: Date): string {
-  const existing = [...listKeyFiles(dir), ...listRetiredFiles(dir)].map((name) =>
+  const existing = [...listKeyFiles(dir), ...retiredFiles(readdirSync(dir))].map((name) =>
     name.replace(/\.(key|retired)$/, ''),
   );
   const newest = existing.sort().at(-1) ?? '';
@@ -123,14 +123,30 @@ export function addKey(dir: string, now: Date): string {
   return id;
 }
 
-export function loadKeyring(dir: string): Keyring {
+/**
+ * What the keyring is loaded for. The hints differ: a missing keyring is made
+ * with `keys init` for signing, but one made to verify with would hold a new
+ * key that verifies nothing (tokens were signed with another keyring's keys).
+ */
+export type KeyringPurpose = 'sign' | 'verify';
+
+/** Where a verifier finds the keyring tokens were signed with. */
+const VERIFY_HINT =
+  'verify with the keyring the tokens were signed with: --keys DIR or $MINTFS_KEYS (mounts run as root sign with /var/lib/mintfs/keys by default, which only root can read); a new keyring would verify nothing';
+
+export function loadKeyring(dir: string, purpose: KeyringPurpose = 'sign'): Keyring {
   let info;
   try {
     info = statSync(dir);
   } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
     throw new MintfsError(
       'ERR_KEYRING_MISSING',
-      `keyring ${dir} does not exist (create it with: mintfs keys init --keys ${dir})`,
+      code === 'EACCES'
+        ? `keyring ${dir} cannot be reached by uid ${process.getuid?.() ?? '?'} (a parent directory is closed to it): run as the keyring's owner`
+        : purpose === 'verify'
+          ? `keyring ${dir} does not exist (${VERIFY_HINT})`
+          : `keyring ${dir} does not exist (create it with: mintfs keys init --keys ${dir})`,
       { cause: err },
     );
   }
@@ -142,18 +158,30 @@ export function loadKeyring(dir: string): Keyring {
       'ERR_KEYRING_PERMISSIONS',
       `keyring ${dir} is accessible by group or others (mode ${octal(info.mode)}); chmod 700 it`,
     );
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch (err) {
+    throw new MintfsError(
+      'ERR_KEYRING_MISSING',
+      `keyring ${dir} cannot be read by uid ${process.getuid?.() ?? '?'} (it belongs to uid ${info.uid}): run as its owner`,
+      { cause: err },
+    );
+  }
 
-  const retired = listRetiredFiles(dir).map((file) => readRetiredFile(dir, file));
+  const retired = retiredFiles(entries).map((file) => readRetiredFile(dir, file));
   const retiredIds = new Set(retired.map((key) => key.id));
-  const keys = listKeyFiles(dir)
+  const keys = keyFiles(entries)
     .filter((file) => !retiredIds.has(idOf(file, KEY_FILE)))
     .map((file) => readKeyFile(dir, file));
   if (keys.length === 0)
     throw new MintfsError(
       'ERR_KEYRING_MISSING',
-      retired.length > 0
-        ? `keyring ${dir} holds only retired keys (add one with: mintfs keys rotate --keys ${dir})`
-        : `keyring ${dir} holds no keys (create one with: mintfs keys init --keys ${dir})`,
+      purpose === 'verify'
+        ? `keyring ${dir} holds ${retired.length > 0 ? 'only retired keys' : 'no keys'} (${VERIFY_HINT})`
+        : retired.length > 0
+          ? `keyring ${dir} holds only retired keys (add one with: mintfs keys rotate --keys ${dir})`
+          : `keyring ${dir} holds no keys (create one with: mintfs keys init --keys ${dir})`,
     );
   keys.sort(byId);
   retired.sort(byId);
@@ -247,11 +275,15 @@ function idOf(file: string, pattern: RegExp): string {
 }
 
 function listKeyFiles(dir: string): string[] {
-  return readdirSync(dir).filter((name) => KEY_FILE.test(name) && !name.startsWith('.'));
+  return keyFiles(readdirSync(dir));
 }
 
-function listRetiredFiles(dir: string): string[] {
-  return readdirSync(dir).filter((name) => RETIRED_FILE.test(name) && !name.startsWith('.'));
+function keyFiles(entries: readonly string[]): string[] {
+  return entries.filter((name) => KEY_FILE.test(name) && !name.startsWith('.'));
+}
+
+function retiredFiles(entries: readonly string[]): string[] {
+  return entries.filter((name) => RETIRED_FILE.test(name) && !name.startsWith('.'));
 }
 
 const RetiredRecord = z.strictObject({

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { KEY_ID } from '../token/identifier.js';
 import { Reloadable, directoryFingerprint } from '../util/reloadable.js';
-import { loadKeyring, type Keyring } from './keyring.js';
+import { loadKeyring, type Keyring, type KeyringPurpose } from './keyring.js';
 
 const KEYRING_ENTRY = /^[^.].*\.(key|retired)$/;
 
@@ -25,10 +25,14 @@ export function reloadIfKeyAppeared(
   return keyring.refresh('unknown-key-appeared');
 }
 
-export function watchKeyring(dir: string, logger: Logger): Reloadable<Keyring> {
-  return new Reloadable(loadKeyring(dir), {
+export function watchKeyring(
+  dir: string,
+  logger: Logger,
+  purpose: KeyringPurpose = 'sign',
+): Reloadable<Keyring> {
+  return new Reloadable(loadKeyring(dir, purpose), {
     name: 'keyring',
-    load: () => loadKeyring(dir),
+    load: () => loadKeyring(dir, purpose),
     // Temporary files of an atomic write are left out: only finished keys count.
     fingerprint: () => `${modeOf(dir)}|${directoryFingerprint(dir, (n) => KEYRING_ENTRY.test(n))}`,
     describe: (keyring) => ({

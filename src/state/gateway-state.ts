@@ -33,27 +33,7 @@ export async function openGatewayState(
   logger: Logger,
   clock: () => Date,
 ): Promise<GatewayState> {
-  if (config.redis === undefined) {
-    const workers = config.workers;
-    if (workers > 1)
-      logger.warn(
-        { event: 'use-budgets-refused', workers },
-        'tokens with a use budget (uses) are refused: with several workers and no redis, each would count them apart',
-      );
-    return {
-      useCounter:
-        workers > 1
-          ? new RefusingUseCounter(
-              'use budgets with workers > 1 need redis (each worker would count apart)',
-            )
-          : new MemoryUseCounter(),
-      revocations: (files) => files,
-      problem: () => undefined,
-      redisUp: () => undefined,
-      revocationsStale: () => undefined,
-      close: () => Promise.resolve(),
-    };
-  }
+  if (config.redis === undefined) return localGatewayState(config.workers, logger);
   // Loaded only when configured: the Redis client is a tenth of a gateway's memory.
   const [{ connectRedis, redisUrlForLog }, { SharedRevocations }, { RedisUseCounter }] =
     await Promise.all([
@@ -92,5 +72,27 @@ export async function openGatewayState(
       shared.close();
       await redis.close();
     },
+  };
+}
+
+/** State without Redis: budgets counted in this process (refused with several workers), revocations from files. */
+export function localGatewayState(workers: number, logger: Logger): GatewayState {
+  if (workers > 1)
+    logger.warn(
+      { event: 'use-budgets-refused', workers },
+      'tokens with a use budget (uses) are refused: with several workers and no redis, each would count them apart',
+    );
+  return {
+    useCounter:
+      workers > 1
+        ? new RefusingUseCounter(
+            'use budgets with workers > 1 need redis (each worker would count apart)',
+          )
+        : new MemoryUseCounter(),
+    revocations: (files) => files,
+    problem: () => undefined,
+    redisUp: () => undefined,
+    revocationsStale: () => undefined,
+    close: () => Promise.resolve(),
   };
 }

@@ -1,15 +1,19 @@
 /** Use budgets counted in Redis, so every gateway sharing it agrees (use-counter.ts says how uses are spent). */
 import { createHash } from 'node:crypto';
-import { MAX_TTL_MS } from '../token/limits.js';
 import { withTimeout, type RedisConnection } from './redis.js';
 import type { SpendResult, UseCounter } from './use-counter.js';
 
 export const USES_KEY_PREFIX = 'mintfs:uses:';
+/** How long a count outlives the token, for clocks that disagree between gateways. */
+export const CLOCK_SKEW_MS = 60_000;
 
 /**
  * One script call spends the uses of every request that arrived in the same
- * turn of the event loop: for each key, increment, and set the expiry on its
- * first use. Atomic (Redis runs a script alone) and exact (a key twice in one
+ * turn of the event loop: for each key, increment, and make it live at least
+ * ARGV[i] more milliseconds (never shortened: a key that already lives longer
+ * keeps its life; one with none, however it came to be, gets one). Relative,
+ * not PEXPIREAT: a Redis whose clock runs ahead of the gateway's would take an
+ * absolute time as already past and delete the count at once. Atomic (Redis runs a script alone) and exact (a key twice in one
  * call is incremented twice, in order). Under load this is one write, one
  * read and one script run for several requests, where a command each cost a
  * system call on both sides per request (measured: most of what Redis added).
@@ -17,7 +21,9 @@ export const USES_KEY_PREFIX = 'mintfs:uses:';
 const SPEND_SCRIPT = `local counts = {}
 for i, key in ipairs(KEYS) do
   local n = redis.call('INCR', key)
-  if n == 1 then redis.call('PEXPIREAT', key, ARGV[i]) end
+  local life = tonumber(ARGV[i])
+  local left = redis.call('PTTL', key)
+  if left < life then redis.call('PEXPIRE', key, life) end
   counts[i] = n
 end
 return counts`;
@@ -28,26 +34,28 @@ export const MAX_SPENDS_PER_CALL = 256;
 
 interface PendingSpend {
   readonly key: string;
-  readonly until: number;
+  /** Milliseconds the count must live from now. */
+  readonly life: number;
   readonly uses: number;
   readonly settle: (result: SpendResult) => void;
 }
 
-/** Counts in Redis: `mintfs:uses:<token id>`, expiring with the token. */
+/** Counts in Redis: `mintfs:uses:<token id>`, expiring a minute after the token's minted expiry. */
 export class RedisUseCounter implements UseCounter {
   #queue: PendingSpend[] = [];
 
   constructor(private readonly redis: RedisConnection) {}
 
-  spend(tokenId: string, uses: number, expiresAt: Date, now: Date): Promise<SpendResult> {
+  spend(tokenId: string, uses: number, countUntil: Date, now: Date): Promise<SpendResult> {
     if (!this.redis.up())
       return Promise.resolve({ ok: false, reason: 'unavailable', detail: 'Redis is unreachable' });
-    // Kept a little past the token's expiry (clock skew between hosts), never
-    // longer than any token lives.
-    const until = Math.min(expiresAt.getTime(), now.getTime() + MAX_TTL_MS) + 60_000;
+    // Kept a minute past the minted expiry, for clock skew between the
+    // gateways sharing the count. Not capped at any lifetime: a cap shorter
+    // than the token's would let it be served again once the count expired.
+    const life = Math.max(countUntil.getTime() - now.getTime(), 0) + CLOCK_SKEW_MS;
     return new Promise((settle) => {
       if (this.#queue.length === 0) setImmediate(() => this.#flush());
-      this.#queue.push({ key: `${USES_KEY_PREFIX}${tokenId}`, until, uses, settle });
+      this.#queue.push({ key: `${USES_KEY_PREFIX}${tokenId}`, life, uses, settle });
     });
   }
 
@@ -61,7 +69,7 @@ export class RedisUseCounter implements UseCounter {
   async #spendAll(batch: readonly PendingSpend[]): Promise<void> {
     const options = {
       keys: batch.map((spend) => spend.key),
-      arguments: batch.map((spend) => String(spend.until)),
+      arguments: batch.map((spend) => String(spend.life)),
     };
     try {
       const counts = await withTimeout(

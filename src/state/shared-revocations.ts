@@ -29,6 +29,7 @@ import {
   type RevocationRequest,
 } from '../revocation/revocations.js';
 import { connectRedis, withTimeout, type RedisConnection } from './redis.js';
+import { USES_KEY_PREFIX } from './redis-use-counter.js';
 
 /**
  * The hash of records in force (field: record name; value: the record's
@@ -242,10 +243,31 @@ export async function listRevocationsInRedis(
   now: Date,
   logger: Logger,
 ): Promise<RevocationRecord[]> {
+  return (await readSharedState(url, now, logger)).records;
+}
+
+/**
+ * One look at the shared state (`mintfs verify --redis`): the revocations in
+ * force and, for a token id, the uses counted for it (0 when none are).
+ * Connects once and fails fast: a one-shot command that cannot read Redis
+ * says so rather than answer without the revocations recorded there.
+ */
+export async function readSharedState(
+  url: string,
+  now: Date,
+  logger: Logger,
+  tokenId?: string,
+): Promise<{ records: RevocationRecord[]; used: number | undefined }> {
   const redis = await connectRedis(url, logger, { failFast: true });
   try {
     if (!redis.up()) throw new MintfsError('ERR_STATE_UNAVAILABLE', 'Redis is unreachable');
-    return (await loadAll(redis)).filter((r) => now.getTime() < Date.parse(r.expiresAt));
+    const records = (await loadAll(redis)).filter((r) => now.getTime() < Date.parse(r.expiresAt));
+    if (tokenId === undefined) return { records, used: undefined };
+    const count = await withTimeout(
+      'reading a use count',
+      redis.client.get(`${USES_KEY_PREFIX}${tokenId}`),
+    );
+    return { records, used: count === null ? 0 : Number(count) };
   } finally {
     await redis.close();
   }

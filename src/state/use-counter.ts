@@ -6,6 +6,12 @@
  * through), in memory otherwise (one gateway process). A use is spent once
  * every other check has passed, before the request goes upstream: it is not
  * given back if the upstream then fails (a budget must never be spent twice).
+ *
+ * A count lives as long as any copy of the token could be valid: until the
+ * expiry the minter wrote (AuthenticatedToken.mintedExpiresAt), never the
+ * presented copy's. A holder can append an earlier `time-before`; were the
+ * count to die with that copy, the original (same id, later expiry) would
+ * find its budget whole again. A count's life is only ever extended.
  */
 
 export type SpendResult =
@@ -14,8 +20,11 @@ export type SpendResult =
   | { readonly ok: false; readonly reason: 'unavailable'; readonly detail: string };
 
 export interface UseCounter {
-  /** Spends one use of `tokenId` (budget `uses`, counted until `expiresAt`). */
-  spend(tokenId: string, uses: number, expiresAt: Date, now: Date): Promise<SpendResult>;
+  /**
+   * Spends one use of `tokenId` (budget `uses`), counted until at least
+   * `countUntil`: the token's minted expiry, past which no copy is valid.
+   */
+  spend(tokenId: string, uses: number, countUntil: Date, now: Date): Promise<SpendResult>;
 }
 
 /** One process's counts; entries go once their token has expired. */
@@ -23,9 +32,11 @@ export class MemoryUseCounter implements UseCounter {
   readonly #counts = new Map<string, { used: number; until: number }>();
   #nextSweep = 0;
 
-  spend(tokenId: string, uses: number, expiresAt: Date, now: Date): Promise<SpendResult> {
+  spend(tokenId: string, uses: number, countUntil: Date, now: Date): Promise<SpendResult> {
     this.#sweep(now.getTime());
-    const entry = this.#counts.get(tokenId) ?? { used: 0, until: expiresAt.getTime() };
+    const entry = this.#counts.get(tokenId) ?? { used: 0, until: countUntil.getTime() };
+    // Never shortened: whichever spend asked for the longest life wins.
+    entry.until = Math.max(entry.until, countUntil.getTime());
     entry.used += 1;
     this.#counts.set(tokenId, entry);
     return Promise.resolve(

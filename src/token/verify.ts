@@ -58,6 +58,10 @@ export interface TokenFacts {
   readonly tokenId?: string;
   readonly keyId?: string;
   readonly agent?: string;
+  /** The token's use budget (its smallest `uses` caveat), when it has one. */
+  readonly uses?: number;
+  /** Uses spent so far, this request's included, when whoever judged it counted them. */
+  readonly used?: number;
 }
 
 export interface Denial extends TokenFacts {
@@ -82,7 +86,15 @@ export interface AuthenticatedToken {
   readonly issuedAt: Date;
   /** Requests the token may make (its smallest `uses` caveat), to be counted by the caller; absent: no limit. */
   readonly uses?: number;
+  /** When this copy stops being valid: the earliest of its `time-before` caveats. */
   readonly expiresAt: Date;
+  /**
+   * The expiry the minter wrote: its `time-before`, always the first caveat. A
+   * holder can append an earlier one, never a later one, so no copy of this
+   * token (same id) is valid past it. What a use budget is counted until:
+   * counting only until expiresAt would let a short-lived copy reset it.
+   */
+  readonly mintedExpiresAt: Date;
   /** expiresAt as RFC 3339, formatted once. */
   readonly expiresAtText: string;
   readonly caveats: readonly Caveat[];
@@ -136,6 +148,16 @@ export function authenticateToken(
   // Every mintfs token expires; one that does not was not made by mintfs.
   if (expiries.length === 0)
     return deny(audited, 'ERR_CAVEAT_MALFORMED', 'token has no time-before caveat');
+  // The minter writes its expiry first (holders can only append): a token
+  // whose first caveat is anything else was not minted by mintfs, and its
+  // budget could not be dated (see mintedExpiresAt).
+  const minted = caveats[0];
+  if (minted?.kind !== 'time-before')
+    return deny(
+      audited,
+      'ERR_CAVEAT_MALFORMED',
+      'the first caveat is not time-before: mintfs writes the expiry first',
+    );
   const expiresAt = new Date(Math.min(...expiries.map((c) => c.at.getTime())));
   const budgets = caveats.filter((c): c is UsesCaveat => c.kind === 'uses');
   const uses = budgets.length === 0 ? undefined : Math.min(...budgets.map((c) => c.uses));
@@ -148,6 +170,7 @@ export function authenticateToken(
     ...(uses === undefined ? {} : { uses }),
     issuedAt: decoded.issuedAt,
     expiresAt,
+    mintedExpiresAt: (minted as TimeBeforeCaveat).at,
     expiresAtText: formatInstant(expiresAt),
     caveats,
   };
@@ -162,6 +185,7 @@ export function authorizeRequest(
     tokenId: token.tokenId,
     keyId: token.keyId,
     ...(token.agent === undefined ? {} : { agent: token.agent }),
+    ...(token.uses === undefined ? {} : { uses: token.uses }),
   };
   let segments = request.pathSegments;
   if (segments === undefined) {

@@ -302,6 +302,57 @@ describe('mintfs CLI', () => {
     assert.equal(mountedPaths().includes(join(dir, 'mnt')), false);
   });
 
+  it('verify without a usable keyring points at the one tokens were signed with, never at keys init', (t) => {
+    const { dir, token } = setup(t);
+    const home = join(dir, 'home');
+    mkdirSync(home);
+    chownSync(home, 4242, 4242);
+    const env: NodeJS.ProcessEnv = { ...process.env, HOME: home };
+    delete env.MINTFS_KEYS;
+    delete env.XDG_STATE_HOME;
+    // A non-root user without --keys: the default is a keyring of their own, which does not exist.
+    const verify = (...extra: string[]) =>
+      spawnSync(
+        'setpriv',
+        [
+          '--reuid=4242',
+          '--regid=4242',
+          '--clear-groups',
+          '--inh-caps=+dac_read_search',
+          '--ambient-caps=+dac_read_search',
+          process.execPath,
+          CLI,
+          'verify',
+          token,
+          '--service',
+          'github',
+          '--method',
+          'GET',
+          '--url',
+          URL,
+          ...extra,
+        ],
+        { encoding: 'utf8', env, timeout: 30_000 },
+      );
+    const empty = join(home, 'empty-keys');
+    mkdirSync(empty, { mode: 0o700 });
+    chownSync(empty, 4242, 4242);
+    for (const [result, what] of [
+      [verify(), `${home}/.local/state/mintfs/keys does not exist`],
+      [verify('--keys', empty), `${empty} holds no keys`],
+    ] as const) {
+      assert.equal(result.status, 3, result.stderr);
+      const lines = diagnostics(result.stderr);
+      assert.equal(lines.length, 1, result.stderr);
+      assert.ok(lines[0]?.includes(`keyring ${what}`), lines[0]);
+      assert.match(lines[0] ?? '', /--keys DIR or \$MINTFS_KEYS/);
+      assert.match(lines[0] ?? '', /\/var\/lib\/mintfs\/keys/);
+      assert.doesNotMatch(result.stderr, /keys init/);
+      assert.equal(result.stdout, '');
+    }
+    assert.equal(existsSync(join(home, '.local')), false, 'nothing created');
+  });
+
   it('a bad gateway config or a missing credential never starts the gateway', (t) => {
     const { dir, keys } = setup(t);
     const config = join(dir, 'gateway.yaml');

@@ -15,6 +15,8 @@ import { Agent } from 'node:http';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { PassThrough } from 'node:stream';
+import { createTokenVerifier } from 'mintfs/verify';
+import { startGateway } from '../../src/gateway/server.js';
 import { createLogger } from '../../src/log/logger.js';
 import {
   REVOCATION_EXPIRY_KEY,
@@ -22,7 +24,9 @@ import {
   recordRevocationInRedis,
 } from '../../src/state/shared-revocations.js';
 import { MAX_TTL_MS } from '../../src/token/limits.js';
+import { formatTimeBefore } from '../../src/token/caveats.js';
 import { decodeToken } from '../../src/token/token-text.js';
+import { appendRawCaveats } from '../helpers/tokens.js';
 import { BACKENDS } from '../helpers/backends.js';
 import {
   bearerGet,
@@ -493,6 +497,168 @@ describe('shared state in Redis across gateways', () => {
   });
 });
 
+/**
+ * A gateway in this process, with the fixture's config and keys and a clock
+ * the test sets (TCP only: the unix socket is the fixture's child's).
+ */
+async function gatewayWithClock(
+  t: TestContext,
+  gw: GatewayFixture,
+  clock: () => Date,
+): Promise<string> {
+  const running = await startGateway({
+    configFile: join(gw.dir, 'gateway.yaml'),
+    keysDir: gw.keysDir,
+    logger: createLogger({ stream: new PassThrough() }),
+    clock,
+    listen: [{ kind: 'tcp', host: '127.0.0.1', port: 0, text: '127.0.0.1:0' }],
+  });
+  teardownOf(t).add(() => running.close());
+  return `http://${running.addresses.find((a) => !a.startsWith('unix:')) as string}`;
+}
+
+function redisCli(redis: RedisServer, ...args: string[]): string {
+  return execFileSync(
+    'redis-cli',
+    ['-p', new URL(redis.url).port, '--no-auth-warning', '-a', PASSWORD, ...args],
+    { encoding: 'utf8' },
+  ).trim();
+}
+
+describe('a use budget is counted as long as any copy of the token is valid', () => {
+  for (const store of ['memory', 'redis'] as const)
+    it(`a copy with an earlier time-before spends the budget, and the original stays spent after that copy expires (${store})`, async (t) => {
+      const teardown = teardownOf(t);
+      const redis = store === 'redis' ? await startRedis(teardown) : undefined;
+      const gw = await startGatewayFixture(
+        t,
+        // The clock jumps minutes: revocations synced before the jump must not count as stale.
+        redis === undefined ? {} : { topLevel: redisConfig(redis, '1h') },
+      );
+      // The gateway's clock is the test's, five minutes behind the real one
+      // (and Redis's): a count dated by the copy's expiry is already past for
+      // Redis, and the in-memory count is swept a minute after it.
+      const minted = new Date(Math.floor(Date.now() / 1000) * 1000 - 5 * 60_000);
+      let now = new Date(minted.getTime() + 10_000);
+      const base = await gatewayWithClock(t, gw, () => now);
+      const agent = new Agent({ keepAlive: true });
+      teardown.add(() => agent.destroy());
+
+      const original = gw.token({ uses: 1, ttlMs: 10 * 60_000 }, minted);
+      const shortCopy = appendRawCaveats(original, [
+        formatTimeBefore(new Date(minted.getTime() + 30_000)),
+      ]);
+      assert.equal((await get(agent, base, shortCopy)).status, 200);
+      assert.deepEqual(await get(agent, base, original), {
+        status: 401,
+        code: 'ERR_TOKEN_USES_SPENT',
+      });
+      // Past the copy's expiry and the in-memory sweep, inside the original's life.
+      now = new Date(minted.getTime() + 3 * 60_000);
+      assert.deepEqual(await get(agent, base, original), {
+        status: 401,
+        code: 'ERR_TOKEN_USES_SPENT',
+      });
+      if (redis !== undefined) {
+        // The count lives until the minted expiry (10 min) plus a minute, measured from the gateway's clock.
+        const ttl = Number(redisCli(redis, 'PTTL', `mintfs:uses:${decodeToken(original).tokenId}`));
+        assert.ok(ttl > 7 * 60_000 && ttl <= 11 * 60_000, `PTTL ${ttl}`);
+      }
+    });
+
+  it("a single-use token is single-use when Redis's clock is minutes ahead of the gateway's", async (t) => {
+    const teardown = teardownOf(t);
+    const redis = await startRedis(teardown);
+    const gw = await startGatewayFixture(t, { topLevel: redisConfig(redis) });
+    // By the real clock (Redis's) this token expired three minutes ago; by
+    // the gateway's it has a minute and a half left.
+    const minted = new Date(Math.floor(Date.now() / 1000) * 1000 - 5 * 60_000);
+    const now = new Date(minted.getTime() + 30_000);
+    const base = await gatewayWithClock(t, gw, () => now);
+    const agent = new Agent({ keepAlive: true });
+    teardown.add(() => agent.destroy());
+    const single = gw.token({ uses: 1, ttlMs: 2 * 60_000 }, minted);
+    assert.equal((await get(agent, base, single)).status, 200);
+    for (let i = 0; i < 3; i++)
+      assert.deepEqual(await get(agent, base, single), {
+        status: 401,
+        code: 'ERR_TOKEN_USES_SPENT',
+      });
+  });
+});
+
+describe("mintfs/verify with the gateway's redis setting", () => {
+  it('spends the budget the gateways spend, honours revocations recorded in Redis, and fails closed while Redis is away', async (t) => {
+    const teardown = teardownOf(t);
+    const { redis, gw } = await gatewaysSharingRedis(t, 1);
+    const agent = new Agent({ keepAlive: true });
+    teardown.add(() => agent.destroy());
+    // The gateway config's setting, as written there.
+    const verifier = createTokenVerifier({
+      keys: gw.keysDir,
+      redis: { url: redis.url, staleAfter: '2s' },
+    });
+    teardown.add(() => verifier.close());
+    await verifier.ready();
+    const request = {
+      service: 'github',
+      method: 'GET',
+      url: 'https://localhost/repos/acme/widgets/pulls',
+    };
+
+    const budget = gw.token({ uses: 2 });
+    assert.equal((await get(agent, gw.base, budget)).status, 200);
+    const second = await verifier.checkAndSpend(budget, request);
+    assert.deepEqual([second.allowed, second.uses, second.used], [true, 2, 2]);
+    assert.deepEqual(await get(agent, gw.base, budget), {
+      status: 401,
+      code: 'ERR_TOKEN_USES_SPENT',
+    });
+    const fourth = await verifier.checkAndSpend(budget, request);
+    assert.equal(!fourth.allowed && fourth.code, 'ERR_TOKEN_USES_SPENT');
+
+    const revoked = gw.token();
+    assert.equal(verifier.check(revoked, request).allowed, true);
+    const revoke = await runAsync(process.execPath, [
+      CLI,
+      'revoke',
+      `--token=${decodeToken(revoked).tokenId}`,
+      '--redis',
+      redis.url,
+    ]);
+    assert.equal(revoke.code, 0, revoke.stderr);
+    await pollUntil(
+      'the library to refuse the token revoked in Redis',
+      () => {
+        const verdict = verifier.check(revoked, request);
+        return !verdict.allowed && verdict.code === 'ERR_TOKEN_REVOKED';
+      },
+      5_000,
+    );
+
+    await redis.kill();
+    const fresh = gw.token({ uses: 1 });
+    await pollUntil(
+      'a budgeted token to be refused while Redis is away',
+      async () => {
+        const verdict = await verifier.checkAndSpend(fresh, request);
+        return !verdict.allowed && verdict.code === 'ERR_STATE_UNAVAILABLE';
+      },
+      5_000,
+    );
+    // Once the revocations it knows are older than staleAfter, every token is refused.
+    const plain = gw.token();
+    await pollUntil(
+      'every token to be refused once the revocations are stale',
+      () => {
+        const verdict = verifier.check(plain, request);
+        return !verdict.allowed && verdict.code === 'ERR_STATE_UNAVAILABLE';
+      },
+      10_000,
+    );
+  });
+});
+
 /** Prometheus text as `name{labels}` -> value (comments and blank lines skipped). */
 function parseMetrics(text: string): Map<string, number> {
   const samples = new Map<string, number>();
@@ -654,6 +820,85 @@ describe('metrics', () => {
         : undefined;
     });
     assert.equal(samples.get('mintfs_mount_open_handles'), 0);
+  });
+});
+
+describe('mintfs verify --redis', () => {
+  it('honours revocations recorded with revoke --redis and the uses spent at the gateways; without it, the keyring alone', async (t) => {
+    const teardown = teardownOf(t);
+    const { redis, gw } = await gatewaysSharingRedis(t, 1);
+    const agent = new Agent({ keepAlive: true });
+    teardown.add(() => agent.destroy());
+    const verify = (token: string, args: string[] = [], env: NodeJS.ProcessEnv = {}) =>
+      runAsync(
+        process.execPath,
+        [
+          CLI,
+          'verify',
+          token,
+          '--keys',
+          gw.keysDir,
+          '--service',
+          'github',
+          '--method',
+          'GET',
+          '--url',
+          `https://localhost${PATH.replace('/github', '')}`,
+          ...args,
+        ],
+        undefined,
+        { ...process.env, MINTFS_REDIS: '', ...env },
+      );
+    const verdictOf = (stdout: string) =>
+      JSON.parse(stdout) as { allowed: boolean; code?: string; uses?: number; used?: number };
+
+    const token = gw.token();
+    const revoke = await runAsync(process.execPath, [
+      CLI,
+      'revoke',
+      `--token=${decodeToken(token).tokenId}`,
+      '--redis',
+      redis.url,
+    ]);
+    assert.equal(revoke.code, 0, revoke.stderr);
+    const withRedis = await verify(token, ['--redis', redis.url]);
+    assert.equal(withRedis.code, 1, withRedis.stderr);
+    assert.equal(verdictOf(withRedis.stdout).code, 'ERR_TOKEN_REVOKED');
+    const fromEnv = await verify(token, [], { MINTFS_REDIS: redis.url });
+    assert.equal(verdictOf(fromEnv.stdout).code, 'ERR_TOKEN_REVOKED');
+    // Without Redis, verify reads the keyring's records alone (as a gateway without redis does).
+    const keyringOnly = await verify(token);
+    assert.equal(keyringOnly.code, 0, keyringOnly.stderr);
+
+    // A budget spent at a gateway is spent for verify --redis, which spends nothing itself.
+    const single = gw.token({ uses: 1 });
+    const before = await verify(single, ['--redis', redis.url]);
+    assert.equal(before.code, 0, before.stderr);
+    assert.deepEqual(
+      (({ allowed, uses, used }) => ({ allowed, uses, used }))(verdictOf(before.stdout)),
+      { allowed: true, uses: 1, used: 0 },
+    );
+    assert.equal((await get(agent, gw.base, single)).status, 200);
+    const after = await verify(single, ['--redis', redis.url]);
+    assert.equal(after.code, 1);
+    assert.deepEqual((({ code, uses, used }) => ({ code, uses, used }))(verdictOf(after.stdout)), {
+      code: 'ERR_TOKEN_USES_SPENT',
+      uses: 1,
+      used: 1,
+    });
+    // Without --redis the budget is reported, and that it cannot be judged here.
+    const uncounted = await verify(single);
+    assert.equal(uncounted.code, 0);
+    assert.equal(verdictOf(uncounted.stdout).uses, 1);
+    assert.match(uncounted.stderr, /without --redis, verify cannot tell how much of it is spent/);
+
+    // Redis away: no answer without its revocations.
+    await redis.kill();
+    const away = await verify(token, ['--redis', redis.url]);
+    assert.equal(away.code, 3, away.stderr);
+    assert.match(away.stderr, /^mintfs: Redis is unreachable/m);
+    assert.equal(away.stdout, '');
+    assert.ok(!away.stderr.includes(PASSWORD));
   });
 });
 

@@ -12,7 +12,9 @@ import { parseProfile } from '../../src/profile/load-profile.js';
 import { buildTree } from '../../src/fs/virtual-tree.js';
 import { MemoryUseCounter, RefusingUseCounter } from '../../src/state/use-counter.js';
 import { redisUrlForLog } from '../../src/state/redis.js';
-import { MAX_USES, parseCaveat } from '../../src/token/caveats.js';
+import { MAX_USES, formatTimeBefore, parseCaveat } from '../../src/token/caveats.js';
+import { chainSignature, derivedKeyOf, encodeMacaroonV2 } from '../../src/token/macaroon-codec.js';
+import { decodeToken, encodeTokenText } from '../../src/token/token-text.js';
 import { mintToken } from '../../src/token/mint.js';
 import { authenticateToken } from '../../src/token/verify.js';
 import { GRANT, NOW, appendRawCaveats, keyLookup, newKey } from '../helpers/tokens.js';
@@ -94,6 +96,74 @@ files:
           /files\."github\/token"\.uses: /.test(err.message),
         bad,
       );
+  });
+});
+
+describe('how long a budget is counted', () => {
+  const key = newKey();
+  const minted = mintToken(
+    { ...GRANT, uses: 1 },
+    { key, now: NOW, tokenId: 'CCCCCCCCCCCCCCCCCCCCCC' },
+  );
+  const authenticated = (token: string) => {
+    const result = authenticateToken(token, keyLookup(key));
+    assert.ok('authenticated' in result, JSON.stringify(result));
+    return result;
+  };
+
+  it('is the expiry the minter wrote, whatever time-before or uses caveats a holder appends', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc
+              .integer({ min: -3_600_000, max: 3_600_000 })
+              .map((ms) => formatTimeBefore(new Date(minted.expiresAt.getTime() + ms))),
+            fc.integer({ min: 1, max: 50 }).map((n) => `uses ${n}`),
+          ),
+          { minLength: 1, maxLength: 6 },
+        ),
+        (appended) => {
+          const copy = authenticated(appendRawCaveats(minted.token, appended));
+          // The copy may expire earlier; its budget is counted until the original's expiry.
+          assert.equal(copy.mintedExpiresAt.getTime(), minted.expiresAt.getTime());
+          assert.ok(copy.expiresAt.getTime() <= minted.expiresAt.getTime());
+          assert.equal(copy.tokenId, minted.tokenId);
+          assert.equal(copy.uses, 1);
+        },
+      ),
+    );
+  });
+
+  it('refuses a token whose first caveat is not its time-before, so no budget goes undated', () => {
+    // Correctly signed, with every caveat the minter writes, in another order.
+    const decoded = decodeToken(minted.token);
+    const reordered = [...decoded.caveatBytes.slice(1), decoded.caveatBytes[0] as Buffer];
+    const token = encodeTokenText(
+      encodeMacaroonV2({
+        location: decoded.location,
+        identifier: decoded.identifier,
+        caveats: reordered,
+        signature: chainSignature(derivedKeyOf(key.secret), decoded.identifier, reordered),
+      }),
+    );
+    const result = authenticateToken(token, keyLookup(key));
+    assert.equal('allowed' in result && result.code, 'ERR_CAVEAT_MALFORMED');
+  });
+
+  it('in memory, a count is never shortened by a later spend that asks for less', async () => {
+    const counter = new MemoryUseCounter();
+    const short = new Date(NOW.getTime() + 10_000);
+    const long = new Date(NOW.getTime() + 10 * 60_000);
+    assert.deepEqual(await counter.spend('d', 1, short, NOW), { ok: true, used: 1 });
+    assert.equal((await counter.spend('d', 1, long, NOW)).ok, false);
+    // Two minutes on: past the short life and a sweep, inside the long one.
+    const later = new Date(NOW.getTime() + 2 * 60_000);
+    assert.deepEqual(await counter.spend('d', 1, long, later), {
+      ok: false,
+      reason: 'spent',
+      used: 3,
+    });
   });
 });
 

@@ -7,11 +7,17 @@ import {
 } from '../../revocation/revocations.js';
 import { commandLogger } from '../logging.js';
 import { loadKeyring } from '../../keys/keyring.js';
-import { MintfsError } from '../../errors.js';
 import { AGENT_NAME } from '../../token/vocabulary.js';
 import { defineCommand } from '../define-command.js';
 import { printJson } from '../io.js';
-import { InstantArg, KeysArg, keysDirFrom, keysOption } from '../options.js';
+import {
+  InstantArg,
+  KeysArg,
+  RedisArg,
+  keysDirFrom,
+  keysOption,
+  redisUrlFrom,
+} from '../options.js';
 
 export const revokeCommand = defineCommand({
   command: 'revoke',
@@ -30,7 +36,7 @@ export const revokeCommand = defineCommand({
       .option('redis', {
         type: 'string',
         describe:
-          'Record (or --list) in this Redis, which gateways with `redis` share, instead of the keyring ($MINTFS_REDIS)',
+          'Record (or --list) in this Redis instead of the keyring: gateways with `redis` and `mintfs verify --redis` honour it, others do not ($MINTFS_REDIS)',
       })
       .example('$0 revoke --token rQvGi5alYLQwFjeI4I-Tyw', '')
       .example('$0 revoke --agent ci-bot', 'every token ci-bot holds now')
@@ -45,16 +51,7 @@ export const revokeCommand = defineCommand({
       agent: z.string().regex(AGENT_NAME, 'not an agent name').optional(),
       before: InstantArg.optional(),
       list: z.boolean().optional(),
-      redis: z
-        .string()
-        .refine((text) => {
-          try {
-            return ['redis:', 'rediss:'].includes(new URL(text).protocol);
-          } catch {
-            return false;
-          }
-        }, 'not a redis:// or rediss:// URL')
-        .optional(),
+      redis: RedisArg,
     })
     .superRefine((args, ctx) => {
       const chosen = [args.token, args.agent, args.list ? true : undefined].filter(
@@ -66,7 +63,7 @@ export const revokeCommand = defineCommand({
         ctx.addIssue({ code: 'custom', path: ['before'], message: 'only applies with --agent' });
     }),
   run: async (args) => {
-    const redis = args.redis ?? redisFromEnv();
+    const redis = redisUrlFrom(args);
     const request: RevocationRequest | undefined =
       args.token !== undefined
         ? { kind: 'token', tokenId: args.token }
@@ -93,7 +90,7 @@ export const revokeCommand = defineCommand({
     }
     const keysDir = keysDirFrom(args);
     // Revocations live beside the keys that verify tokens: refuse a keyring that is not there.
-    loadKeyring(keysDir);
+    loadKeyring(keysDir, 'verify');
     const dir = revocationsDir(keysDir);
     const now = new Date();
     if (args.list) {
@@ -107,15 +104,3 @@ export const revokeCommand = defineCommand({
     printJson({ revocations: dir, revoked: record, prunedExpired: pruned });
   },
 });
-
-/** $MINTFS_REDIS, checked like --redis. */
-function redisFromEnv(): string | undefined {
-  const value = process.env.MINTFS_REDIS;
-  if (value === undefined || value === '') return undefined;
-  try {
-    if (['redis:', 'rediss:'].includes(new URL(value).protocol)) return value;
-  } catch {
-    // fall through
-  }
-  throw new MintfsError('ERR_INPUT_INVALID', 'MINTFS_REDIS: not a redis:// or rediss:// URL');
-}
