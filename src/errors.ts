@@ -49,7 +49,7 @@ export const ERROR_CODES = {
   ERR_REQUEST_TIMEOUT: 'the client was too slow sending its request or body',
   ERR_TOO_MANY_REQUESTS: 'the agent has limits.agentConcurrency requests in flight',
   ERR_UPSTREAM_UNREACHABLE:
-    'the upstream cannot be reached, or answered in a coding the gateway cannot check',
+    'the upstream cannot be reached, or answered in a form the gateway cannot check (an unknown coding, an unasked partial response)',
   ERR_UPSTREAM_TIMEOUT: 'the upstream did not answer within limits.upstreamTimeout',
   // file system
   ERR_NOT_FOUND: 'no such virtual file or directory',
