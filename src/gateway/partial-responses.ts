@@ -52,7 +52,8 @@ export function partialResponseProblem(
 ): string | undefined {
   if (statusCode === 206) return 'status 206';
   if (headers['content-range'] !== undefined) return 'a content-range header';
-  const type = String(headers['content-type'] ?? '').toLowerCase();
-  if (type.trimStart().startsWith('multipart/byteranges')) return 'multipart/byteranges';
+  // multipart/x-byteranges: what servers answered Request-Range with.
+  const type = /^\s*multipart\/(x-)?byteranges\b/i.exec(String(headers['content-type'] ?? ''));
+  if (type) return type[0].trim().toLowerCase();
   return undefined;
 }

@@ -403,5 +403,7 @@ describe('partial responses', () => {
     assert.ok(partialResponseProblem(200, { 'content-range': 'bytes 0-7/100' }));
     assert.ok(partialResponseProblem(416, { 'content-range': 'bytes */100' }));
     assert.ok(partialResponseProblem(200, { 'content-type': ' Multipart/ByteRanges; boundary=x' }));
+    assert.ok(partialResponseProblem(200, { 'content-type': 'multipart/x-byteranges' }));
+    assert.equal(partialResponseProblem(200, { 'content-type': 'multipart/mixed' }), undefined);
   });
 });
