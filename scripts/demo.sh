@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Sets everything up and runs the main job on the demo profile: a keyring
 # under .state/, a mount, a token read with cat, inspected and verified.
+# With --gateway: the same setup, then the gateway tried offline against a
+# local stand-in upstream (scripts/try-gateway.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
+if [ "${1:-}" = --gateway ]; then exec scripts/try-gateway.sh; fi
 export MINTFS_KEYS="$PWD/.state/keys"
 mountpoint="$PWD/.state/mnt"
 profile=mount-profiles/github-readonly.yaml

@@ -53,7 +53,7 @@ export const ERROR_CODES = {
   ERR_TOO_MANY_CONNECTIONS:
     'the client holds limits.clientConnections connections (tunnels included)',
   ERR_UPSTREAM_UNREACHABLE:
-    'the upstream cannot be reached, or answered in a coding the gateway cannot check',
+    'the upstream cannot be reached, or answered in a form the gateway cannot check (an unknown coding, an unasked partial response)',
   ERR_UPSTREAM_TIMEOUT: 'the upstream did not answer within limits.upstreamTimeout',
   // file system
   ERR_NOT_FOUND: 'no such virtual file or directory',

@@ -15,6 +15,7 @@ import {
 } from '../token/vocabulary.js';
 import { parseDuration } from '../util/duration.js';
 import { MetricsAddress } from '../metrics/address.js';
+import { PARTIAL_RESPONSE_POLICIES } from './partial-responses.js';
 
 const GATEWAY_CONFIG: ConfigKind = {
   noun: 'gateway config',
@@ -174,6 +175,12 @@ const UpstreamSchema = z
       .default(['POST', 'PUT', 'PATCH', 'DELETE'])
       .describe(
         'Methods whose requests may carry a body; a body on any other method is refused (400), so a GET-only token cannot stream data or hold a connection with one',
+      ),
+    partialResponses: z
+      .enum(PARTIAL_RESPONSE_POLICIES)
+      .default('refuse')
+      .describe(
+        'Byte ranges. refuse: a request asking for part of a response (Range, If-Range, any header named ...-range but Content-Range) is refused (400) and a partial response (206, Content-Range, multipart/byteranges) is a 502 with nothing of its body, because parts shorter than the credential would carry an echo of it past redaction. allow: both pass, for an upstream that never echoes its credential (an object store; aws-cli downloads big objects in ranged parts)',
       ),
   })
   .transform((upstream) => ({ ...upstream, hosts: upstream.hosts ?? [upstream.url.hostname] }));

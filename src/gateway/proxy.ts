@@ -15,6 +15,7 @@ import type { CredentialStore } from './credentials.js';
 import { sendError } from './http-errors.js';
 import { HOP_BY_HOP, UpstreamExchange } from './upstream-exchange.js';
 import { overrideProblem } from './request-overrides.js';
+import { partialRequestProblem } from './partial-responses.js';
 import { routeIntercepted, routeRequest, type Route } from './route.js';
 import { tunnelHostOf } from './tunnel.js';
 import { extractToken } from './token-extract.js';
@@ -128,6 +129,8 @@ export function createProxyHandler(
     audit.path = route.upstreamPath;
     const override = overrideProblem(req.rawHeaders, route.query);
     if (override !== undefined) return refuse('ERR_REQUEST_INVALID', override);
+    const part = partialRequestProblem(req.rawHeaders, route.service, route.upstream);
+    if (part !== undefined) return refuse('ERR_REQUEST_INVALID', part);
     const method = req.method ?? '';
     if (hasBody(req) && !route.upstream.bodyMethods.includes(method as HttpMethod))
       return refuse(
@@ -268,6 +271,7 @@ function forward(
     // Captured with the credential injected, so a rotation mid-response still masks it.
     secrets: runtime.credentials.secretsFor(route.service),
     secretBytes: runtime.credentials.secretBytesFor(route.service),
+    wholeResponsesOnly: route.upstream.partialResponses === 'refuse',
     countOut: (n) => (audit.bytesOut += n),
     responded: () => {
       if (audit.sentAt !== undefined)

@@ -7,6 +7,7 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
+import { partialResponseProblem } from './partial-responses.js';
 import { RedactStream, maskSecrets, redactText } from './redact.js';
 import { responseDecoding } from './response-decoding.js';
 
@@ -35,6 +36,8 @@ export interface ExchangeOptions {
   readonly failed: (err: Error) => void;
   /** The upstream's response head arrived (for its latency). */
   readonly responded?: () => void;
+  /** A partial response is refused and ranges are not advertised (partial-responses.ts). */
+  readonly wholeResponsesOnly?: boolean;
 }
 
 export class UpstreamExchange implements Dispatcher.DispatchHandler {
@@ -74,17 +77,23 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     if (statusCode < 200) return; // 1xx: informational, the real head follows
     this.#o.responded?.();
     const { res, secrets } = this.#o;
+    const whole = this.#o.wholeResponsesOnly === true;
+    const part = whole ? partialResponseProblem(statusCode, headers) : undefined;
     const decoding = responseDecoding(headers);
-    if (decoding instanceof Error) {
-      // Nothing of this response reaches the client: it could hide the credential.
-      const err: NodeJS.ErrnoException = new Error(`undecodable response (${decoding.message})`);
+    // Nothing of either response reaches the client: it could hide the credential.
+    if (part !== undefined || decoding instanceof Error) {
+      const err: NodeJS.ErrnoException = new Error(
+        part === undefined
+          ? `undecodable response (${(decoding as Error).message})`
+          : `unasked partial response (${part}; partialResponses: refuse), refused as it could split an echo of the credential`,
+      );
       err.code = 'MINTFS_UNDECODABLE';
       controller.abort(err);
       this.#o.failed(err);
       return;
     }
     const decoder = decoding?.input;
-    res.writeHead(statusCode, responseHeaders(headers, secrets, decoding !== undefined));
+    res.writeHead(statusCode, responseHeaders(headers, secrets, decoding !== undefined, whole));
     const length = Number(headers['content-length'] ?? NaN);
     if (!decoder && length <= SMALL_BODY_BYTES) {
       this.#chunks = [];
@@ -145,12 +154,19 @@ function responseHeaders(
   upstream: Record<string, string | string[] | undefined>,
   secrets: readonly string[],
   decoded: boolean,
+  wholeOnly: boolean,
 ): OutgoingHttpHeaders {
   const headers: Record<string, string | string[]> = {};
   for (const name of Object.keys(upstream)) {
     const value = upstream[name];
     if (value === undefined || DROPPED_RESPONSE_HEADERS.has(name)) continue;
     if (decoded && (name === 'content-encoding' || name === 'content-length')) continue;
+    // True through the gateway (RFC 9110 14.3): clients that resume or
+    // fetch in parts learn it here rather than from a refusal.
+    if (wholeOnly && name === 'accept-ranges') {
+      headers[name] = 'none';
+      continue;
+    }
     headers[name] = Array.isArray(value)
       ? value.map((v) => redactText(v, secrets))
       : redactText(value, secrets);

@@ -7,10 +7,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { createServer as createHttpServer, request, type IncomingHttpHeaders } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { writeFileAtomic } from '../../src/keys/atomic-write.js';
 import { TOKEN_LIMITS } from '../../src/token/limits.js';
 import {
@@ -308,6 +310,112 @@ describe('gateway attacks: audit, redaction, injection', () => {
   });
 });
 
+describe('gateway attacks: parts of a response', () => {
+  it('an echo fetched in pieces shorter than the credential never comes back: ranges are refused, unasked parts too', async (t) => {
+    const upstream = await startRangedUpstream(t, randomBytes(16));
+    const gw = await startGatewayFixture(t, { extraUpstreams: rangedUpstreams(upstream.url) });
+    const token = gw.token({ service: 'echoing', hosts: ['echoing.test'], paths: ['/**'] });
+    const whole = await send(gw, '/echoing/doc', { headers: bearer(token) });
+    assert.equal(whole.status, 200);
+    assert.ok(!whole.body.includes(CREDENTIAL), 'the whole echo is redacted');
+    assert.equal(whole.headers['accept-ranges'], 'none', 'ranges are not advertised');
+
+    // The attack: every piece shorter than the credential, asked for by
+    // header or (as S3's partNumber) by a query parameter the upstream honours.
+    const piece = 8;
+    let assembled = '';
+    for (let at = 0; at < whole.body.length; at += piece) {
+      const range = `${at}-${at + piece - 1}`;
+      const asked = await send(gw, '/echoing/doc', {
+        headers: { ...bearer(token), range: `bytes=${range}` },
+      });
+      assert.equal(asked.status, 400);
+      assert.equal(errorCode(asked), 'ERR_REQUEST_INVALID');
+      assert.match(asked.body, /upstreams\.echoing\.partialResponses/);
+      const unasked = await send(gw, `/echoing/doc?part=${range}`, { headers: bearer(token) });
+      assert.equal(unasked.status, 502);
+      assert.equal(errorCode(unasked), 'ERR_UPSTREAM_UNREACHABLE');
+      assembled += asked.body + unasked.body;
+    }
+    assert.ok(!assembled.includes(CREDENTIAL));
+
+    // The rest of the class: every header that asks for a part, on any method, in any route form.
+    const variants: Array<[string, string, Record<string, string>]> = [
+      ['HEAD', '/echoing/doc', { Range: 'bytes=0-7' }],
+      ['POST', '/echoing/doc', { Range: 'bytes=0-7' }],
+      ['GET', '/echoing/doc', { RANGE: 'bytes=0-7,8-15' }],
+      ['GET', '/echoing/doc', { Range: 'bytes=-8' }],
+      ['GET', '/echoing/doc', { 'If-Range': '"v1"', Range: 'bytes=8-15' }],
+      ['GET', '/echoing/doc', { 'If-Range': '"v1"' }],
+      ['GET', '/echoing/doc', { 'Request-Range': 'bytes=0-7' }],
+      ['GET', '/echoing/doc', { 'x-ms-range': 'bytes=0-7' }],
+      ['GET', '/echoing/doc', { 'X-Range': 'bytes=0-7' }],
+      ['GET', 'http://echoing.test/doc', { Range: 'bytes=0-7' }],
+    ];
+    for (const [method, path, headers] of variants) {
+      const reply = await send(gw, path, { method, headers: { ...bearer(token), ...headers } });
+      const label = `${method} ${path} ${JSON.stringify(headers)}`;
+      assert.equal(reply.status, 400, label);
+      if (method !== 'HEAD') assert.equal(errorCode(reply), 'ERR_REQUEST_INVALID', label);
+    }
+    // Parts sent unasked in other shapes: a 200 labelled with a Content-Range, multipart/byteranges.
+    for (const query of ['part=0-7&as=200', 'part=0-7,8-15&as=multipart', 'part=0-999']) {
+      const reply = await send(gw, `/echoing/doc?${query}`, { headers: bearer(token) });
+      assert.equal(reply.status, 502, query);
+      assert.match(reply.body, /partial response/, query);
+    }
+    assert.deepEqual(
+      upstream.heads.filter((h) => Object.keys(h).some((name) => name.endsWith('range'))),
+      [],
+      'no request asking for a part reached the upstream',
+    );
+  });
+
+  it('an upstream declared partialResponses: allow gets ranges through byte-exact', async (t) => {
+    const object = randomBytes(200_000);
+    const upstream = await startRangedUpstream(t, object);
+    const gw = await startGatewayFixture(t, { extraUpstreams: rangedUpstreams(upstream.url) });
+    const token = gw.token({ service: 'objects', hosts: ['objects.test'], paths: ['/**'] });
+    const head = await sendBytes(gw, '/objects/object', { ...bearer(token) }, 'HEAD');
+    assert.equal(head.headers['accept-ranges'], 'bytes');
+    // As aws-cli fetches a big object: parts in parallel, assembled by offset.
+    const size = 70_000; // over the gateway's one-piece redaction size, so parts stream
+    const parts = await Promise.all(
+      Array.from({ length: Math.ceil(object.length / size) }, (_, i) =>
+        sendBytes(gw, '/objects/object', {
+          ...bearer(token),
+          range: `bytes=${i * size}-${Math.min(object.length, (i + 1) * size) - 1}`,
+        }),
+      ),
+    );
+    for (const [i, part] of parts.entries()) {
+      assert.equal(part.status, 206);
+      const end = Math.min(object.length, (i + 1) * size) - 1;
+      assert.equal(part.headers['content-range'], `bytes ${i * size}-${end}/${object.length}`);
+    }
+    assert.ok(Buffer.concat(parts.map((p) => p.bytes)).equals(object), 'assembled byte for byte');
+    // Several ranges in one answer, and If-Range: passed as the upstream sent them.
+    const multi = await sendBytes(gw, '/objects/object', {
+      ...bearer(token),
+      range: 'bytes=0-99,150000-150099',
+      'if-range': '"v1"',
+    });
+    assert.equal(multi.status, 206);
+    assert.ok(
+      multi.bytes.equals(
+        multipartBody(
+          object,
+          [
+            [0, 99],
+            [150_000, 150_099],
+          ],
+          object.length,
+        ),
+      ),
+    );
+  });
+});
+
 describe('gateway attacks: connections that reset at any stage', () => {
   const stages: Array<[string, (gw: GatewayFixture, token: string) => string, number]> = [
     ['mid-head', () => 'GET /github/repos/acme/wid', 0],
@@ -403,3 +511,141 @@ describe('gateway: unix sockets', () => {
     },
   );
 });
+
+/** The two upstreams of a ranged test server, under `upstreams:`. */
+function rangedUpstreams(url: string): string {
+  const common = [
+    `    url: ${url}`,
+    '    credential: { file: ./github.credential }',
+    '    inject: "Authorization: token {credential}"',
+  ];
+  return [
+    '  echoing:',
+    ...common,
+    '    hosts: [echoing.test]',
+    '  objects:',
+    ...common,
+    '    hosts: [objects.test]',
+    '    partialResponses: allow',
+  ].join('\n');
+}
+
+const BOUNDARY = 'mintfs-test-parts';
+
+function multipartBody(data: Buffer, ranges: Array<[number, number]>, size: number): Buffer {
+  return Buffer.concat([
+    ...ranges.flatMap(([from, to]) => [
+      Buffer.from(
+        `--${BOUNDARY}\r\ncontent-type: application/octet-stream\r\ncontent-range: bytes ${from}-${to}/${size}\r\n\r\n`,
+      ),
+      data.subarray(from, to + 1),
+      Buffer.from('\r\n'),
+    ]),
+    Buffer.from(`--${BOUNDARY}--\r\n`),
+  ]);
+}
+
+/** `bytes=A-B,C-,-N` as inclusive [from, to] pairs within `size`; undefined if not that. */
+function parseRanges(text: string, size: number): Array<[number, number]> | undefined {
+  const spec = /^bytes=(.+)$/.exec(text.trim());
+  if (!spec) return undefined;
+  const ranges: Array<[number, number]> = [];
+  for (const item of (spec[1] as string).split(',')) {
+    const m = /^\s*(\d*)-(\d*)\s*$/.exec(item);
+    if (!m || (m[1] === '' && m[2] === '')) return undefined;
+    const from = m[1] === '' ? Math.max(0, size - Number(m[2])) : Number(m[1]);
+    const to = m[1] === '' || m[2] === '' ? size - 1 : Math.min(size - 1, Number(m[2]));
+    if (from > to) return undefined;
+    ranges.push([from, to]);
+  }
+  return ranges;
+}
+
+/**
+ * A plain-HTTP upstream that answers /doc with an echo of the credential it
+ * received (as a careless API might) and /object with `object`, and serves
+ * byte ranges of either as an object store does: Range, Request-Range or
+ * x-ms-range, one range (206) or several (multipart/byteranges).
+ * `?part=RANGES` sends a part unasked (as S3's partNumber does); `&as=200`
+ * labels it 200 with a Content-Range, `&as=multipart` forces multipart.
+ */
+async function startRangedUpstream(
+  t: TestContext,
+  object: Buffer,
+): Promise<{ url: string; heads: IncomingHttpHeaders[] }> {
+  const heads: IncomingHttpHeaders[] = [];
+  const server = createHttpServer((req, res) => {
+    heads.push(req.headers);
+    const url = new URL(req.url ?? '/', 'http://upstream');
+    const body = url.pathname.endsWith('/object')
+      ? object
+      : Buffer.from(
+          `${JSON.stringify({ path: url.pathname, authorization: req.headers.authorization ?? '' })}\n`,
+        );
+    const asked = req.headers.range ?? req.headers['request-range'] ?? req.headers['x-ms-range'];
+    const part = url.searchParams.get('part');
+    const ranges = parseRanges(
+      String(asked ?? (part === null ? '' : `bytes=${part}`)),
+      body.length,
+    );
+    const common = { 'accept-ranges': 'bytes', etag: '"v1"' };
+    if (ranges === undefined) {
+      res.writeHead(200, { ...common, 'content-length': body.length });
+      return void res.end(req.method === 'HEAD' ? undefined : body);
+    }
+    const status = url.searchParams.get('as') === '200' ? 200 : 206;
+    if (ranges.length === 1 && url.searchParams.get('as') !== 'multipart') {
+      const [from, to] = ranges[0] as [number, number];
+      res.writeHead(status, {
+        ...common,
+        'content-range': `bytes ${from}-${to}/${body.length}`,
+        'content-length': to - from + 1,
+      });
+      return void res.end(req.method === 'HEAD' ? undefined : body.subarray(from, to + 1));
+    }
+    const parts = multipartBody(body, ranges, body.length);
+    res.writeHead(status, {
+      ...common,
+      'content-type': `multipart/byteranges; boundary=${BOUNDARY}`,
+      'content-length': parts.length,
+    });
+    res.end(req.method === 'HEAD' ? undefined : parts);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, heads };
+}
+
+/** One request through the gateway, with the response body as bytes. */
+function sendBytes(
+  gw: GatewayFixture,
+  path: string,
+  headers: Record<string, string>,
+  method = 'GET',
+): Promise<{ status: number; headers: IncomingHttpHeaders; bytes: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port: gw.port, path, method, headers, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            bytes: Buffer.concat(chunks),
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}

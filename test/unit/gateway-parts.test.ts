@@ -3,7 +3,15 @@ import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { describe, it } from 'node:test';
 import { isMintfsError } from '../../src/errors.js';
-import { loadGatewayConfig, parseGatewayConfig } from '../../src/gateway/config.js';
+import {
+  loadGatewayConfig,
+  parseGatewayConfig,
+  type UpstreamConfig,
+} from '../../src/gateway/config.js';
+import {
+  partialRequestProblem,
+  partialResponseProblem,
+} from '../../src/gateway/partial-responses.js';
 import { RedactStream, redactText } from '../../src/gateway/redact.js';
 import { routeRequest } from '../../src/gateway/route.js';
 import { extractToken } from '../../src/gateway/token-extract.js';
@@ -349,5 +357,53 @@ describe('verification cache', () => {
     assert.equal(lookups, 0, 'a stayed cached');
     cache.authenticate(b, counted, now);
     assert.equal(lookups, 1, 'b was evicted');
+  });
+});
+
+describe('partial responses', () => {
+  it('an upstream refuses parts unless its config says allow; other values are refused', () => {
+    const config = parseGatewayConfig(
+      CONFIG.replace(
+        '    inject: "X-Api-Key: {credential}"',
+        '    inject: "X-Api-Key: {credential}"\n    partialResponses: allow',
+      ),
+      '/etc/mintfs/gateway.yaml',
+    );
+    assert.equal(config.upstreams.github?.partialResponses, 'refuse');
+    assert.equal(config.upstreams.internal?.partialResponses, 'allow');
+    assert.match(
+      configProblem(
+        CONFIG.replace(
+          'inject: "Authorization',
+          'partialResponses: yes\n    inject: "Authorization',
+        ),
+      ),
+      /upstreams\.github\.partialResponses/,
+    );
+  });
+
+  it('every header asking for a part is refused, any spelling; Content-Range (an upload) is not', () => {
+    const { upstreams } = parseGatewayConfig(CONFIG, '/etc/mintfs/gateway.yaml');
+    const github = upstreams.github as UpstreamConfig;
+    for (const name of ['Range', 'RANGE', 'If-Range', 'Request-Range', 'x-ms-range', 'X-Range'])
+      assert.match(
+        partialRequestProblem([name, 'bytes=0-7'], 'github', github) ?? '',
+        /upstreams\.github\.partialResponses: allow/,
+        name,
+      );
+    for (const name of ['Content-Range', 'Accept-Ranges', 'X-Ranges', 'Rangefinder'])
+      assert.equal(partialRequestProblem([name, 'bytes 0-7/8'], 'github', github), undefined, name);
+    const allowing = { ...github, partialResponses: 'allow' as const };
+    assert.equal(partialRequestProblem(['Range', 'bytes=0-7'], 'github', allowing), undefined);
+  });
+
+  it('a response that is a part is recognised by its status, Content-Range or media type', () => {
+    assert.equal(partialResponseProblem(200, { 'content-type': 'application/json' }), undefined);
+    assert.ok(partialResponseProblem(206, {}));
+    assert.ok(partialResponseProblem(200, { 'content-range': 'bytes 0-7/100' }));
+    assert.ok(partialResponseProblem(416, { 'content-range': 'bytes */100' }));
+    assert.ok(partialResponseProblem(200, { 'content-type': ' Multipart/ByteRanges; boundary=x' }));
+    assert.ok(partialResponseProblem(200, { 'content-type': 'multipart/x-byteranges' }));
+    assert.equal(partialResponseProblem(200, { 'content-type': 'multipart/mixed' }), undefined);
   });
 });
