@@ -26,6 +26,8 @@ import {
 import { MAX_TTL_MS } from '../../src/token/limits.js';
 import { formatTimeBefore } from '../../src/token/caveats.js';
 import { decodeToken } from '../../src/token/token-text.js';
+import { connectRedis } from '../../src/state/redis.js';
+import { RedisUseCounter } from '../../src/state/redis-use-counter.js';
 import { appendRawCaveats } from '../helpers/tokens.js';
 import { BACKENDS } from '../helpers/backends.js';
 import {
@@ -565,6 +567,34 @@ describe('a use budget is counted as long as any copy of the token is valid', ()
         assert.ok(ttl > 7 * 60_000 && ttl <= 11 * 60_000, `PTTL ${ttl}`);
       }
     });
+
+  it('a count in Redis is only ever extended: a spend that asks for a shorter life does not shorten it', async (t) => {
+    const teardown = teardownOf(t);
+    const redis = await startRedis(teardown);
+    const connection = await connectRedis(redis.url, createLogger({ stream: new PassThrough() }));
+    teardown.add(() => connection.close());
+    const counter = new RedisUseCounter(connection);
+    const now = new Date();
+    const id = 'E'.repeat(22);
+    const key = `mintfs:uses:${id}`;
+    assert.deepEqual(await counter.spend(id, 5, new Date(now.getTime() + 10_000), now), {
+      ok: true,
+      used: 1,
+    });
+    const short = Number(redisCli(redis, 'PTTL', key));
+    assert.ok(short > 60_000 && short <= 70_000, `PTTL ${short}`);
+    await counter.spend(id, 5, new Date(now.getTime() + 600_000), now);
+    await counter.spend(id, 5, new Date(now.getTime() + 10_000), now);
+    const long = Number(redisCli(redis, 'PTTL', key));
+    assert.ok(long > 600_000 && long <= 660_000, `PTTL ${long}`);
+    // A count left without an expiry (by hand, or an older writer) gets one.
+    redisCli(redis, 'PERSIST', key);
+    assert.deepEqual(await counter.spend(id, 5, new Date(now.getTime() + 10_000), now), {
+      ok: true,
+      used: 4,
+    });
+    assert.ok(Number(redisCli(redis, 'PTTL', key)) > 0);
+  });
 
   it("a single-use token is single-use when Redis's clock is minutes ahead of the gateway's", async (t) => {
     const teardown = teardownOf(t);

@@ -5,7 +5,9 @@
  * token cannot carry, so the verdict reports the budget (the smallest of the
  * token's `uses` caveats: attenuation can only lower it) and the gateway, or
  * a service using mintfs/verify, spends it. An attenuated token has the same
- * id, so it spends the same budget.
+ * id, so it spends the same budget, and the count lasts until the expiry the
+ * minter wrote (AuthenticatedToken.mintedExpiresAt), so a copy given an
+ * earlier time-before cannot take the count with it when it expires.
  */
 import type { Caveat, CaveatKind } from './kind.js';
 
