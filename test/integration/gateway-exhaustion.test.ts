@@ -271,3 +271,42 @@ describe('gateway exhaustion: many clients against the open-file limit', () => {
     );
   });
 });
+
+describe('gateway exhaustion: a response the client never reads (review of 98c7376)', () => {
+  it('an agent that stops reading large responses does not hold the upstream pool from the others', async (t) => {
+    const gw = await startGatewayFixture(t, {
+      limits: 'upstreamConnections: 2\nagentConcurrency: 4\nupstreamTimeout: 2s',
+    });
+    const hogToken = gw.token({ agent: 'hog' });
+    const hogs: Socket[] = [];
+    t.after(() => hogs.forEach((s) => s.destroy()));
+    // Two requests for bodies far larger than the socket buffers, never read:
+    // the gateway pauses the upstream (backpressure), and undici's body
+    // timeout does not run while paused.
+    for (let i = 0; i < 2; i += 1) {
+      const socket = await connectFrom(gw, '127.0.0.1');
+      socket.on('error', () => undefined);
+      socket.pause();
+      socket.write(
+        `GET /github/repos/acme/widgets/big?bytes=${256 * 1024 * 1024} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${hogToken}\r\n\r\n`,
+      );
+      hogs.push(socket);
+    }
+    await pollUntil(
+      'both unread responses to start upstream',
+      () => gw.upstream.started.filter((u) => u.includes('/big')).length === 2,
+    );
+    // Another agent, same upstream: served once the unread responses are cut.
+    const started = Date.now();
+    const reply = await fetch(`${gw.base}/github/repos/acme/widgets`, {
+      headers: { authorization: `Bearer ${gw.token({ agent: 'bystander' })}` },
+      signal: AbortSignal.timeout(20_000),
+    }).then(
+      (r) => r.status,
+      (err: Error) => `no answer in ${Date.now() - started} ms (${err.name})`,
+    );
+    assert.equal(reply, 200);
+    const cut = await Promise.all(hogs.map((s) => closedWithin(s, 10_000)));
+    assert.deepEqual(cut, ['closed', 'closed'], 'an unread response held its connection');
+  });
+});
