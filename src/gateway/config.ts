@@ -200,7 +200,7 @@ export const LimitsSchema = z
       'A keep-alive connection idle this long is closed',
     ),
     upstreamTimeout: Duration.prefault('60s').describe(
-      'Time the upstream has to start answering (504 beyond), and may go silent mid-body (the response is cut)',
+      'Time the upstream has to start answering (504 beyond), and may go silent mid-body (the response is cut); also the time a client may leave a response unread (the response is cut)',
     ),
     shutdownGrace: Duration.prefault('30s').describe(
       'On SIGTERM, time in-flight requests get to finish',

@@ -269,6 +269,8 @@ function forward(
     secrets: runtime.credentials.secretsFor(route.service),
     secretBytes: runtime.credentials.secretBytesFor(route.service),
     countOut: (n) => (audit.bytesOut += n),
+    // A client that stops reading is held to the same bound as an upstream that stops sending.
+    stallTimeoutMs: limits.upstreamTimeout,
     responded: () => {
       if (audit.sentAt !== undefined)
         metrics?.upstream(route.service, Number(process.hrtime.bigint() - audit.sentAt) / 1e9);

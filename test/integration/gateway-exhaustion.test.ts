@@ -306,7 +306,24 @@ describe('gateway exhaustion: a response the client never reads (review of 98c73
       (err: Error) => `no answer in ${Date.now() - started} ms (${err.name})`,
     );
     assert.equal(reply, 200);
-    const cut = await Promise.all(hogs.map((s) => closedWithin(s, 10_000)));
+    await pollUntil(
+      'both unread responses to be cut',
+      () =>
+        gw
+          .requestLogs()
+          .filter((l) => l.path === '/repos/acme/widgets/big' && l.completed === false).length ===
+        2,
+    );
+    // Cut, not resumed: reading now drains what was buffered and reaches the
+    // end well short of the body.
+    const sizes = hogs.map((socket) => {
+      let bytes = 0;
+      socket.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      socket.resume();
+      return () => bytes;
+    });
+    const cut = await Promise.all(hogs.map((s) => closedWithin(s, 20_000)));
     assert.deepEqual(cut, ['closed', 'closed'], 'an unread response held its connection');
+    for (const size of sizes) assert.ok(size() < 256 * 1024 * 1024, `${size()} bytes: not cut`);
   });
 });
