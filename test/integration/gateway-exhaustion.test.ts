@@ -15,6 +15,7 @@ import { describe, it } from 'node:test';
 import { inspectToken } from '../../src/token/inspect.js';
 import { startGatewayFixture, type GatewayFixture } from '../helpers/gateway-fixture.js';
 import { runCli } from '../helpers/cli.js';
+import { runAsync } from '../helpers/spawn.js';
 import { pollUntil } from '../helpers/poll.js';
 
 const HOST = 'api.github.com';
@@ -325,5 +326,56 @@ describe('gateway exhaustion: a response the client never reads (review of 98c73
     const cut = await Promise.all(hogs.map((s) => closedWithin(s, 20_000)));
     assert.deepEqual(cut, ['closed', 'closed'], 'an unread response held its connection');
     for (const size of sizes) assert.ok(size() < 256 * 1024 * 1024, `${size()} bytes: not cut`);
+  });
+});
+
+describe('gateway exhaustion: clients that share a uid (review of 98c7376)', () => {
+  it('two runs bridged as root from their own network namespaces are two clients, not one uid', async (t) => {
+    // runc and Docker runs reach a shared gateway (--gateway-socket) through a
+    // socat bridge that runs as root in each run's network namespace: counted
+    // by uid alone, one run holding its connections locks every other run out.
+    const gw = await startGatewayFixture(t, {
+      limits: 'clientConnections: 5\nheadersTimeout: 60s',
+    });
+    const held: Socket[] = [];
+    t.after(() => held.forEach((s) => s.destroy()));
+    const unix = () =>
+      new Promise<Socket>((resolve, reject) => {
+        const s = connectTcp(gw.socketPath, () => resolve(s));
+        s.on('error', reject);
+      });
+    for (let i = 0; i < 5; i += 1) held.push(await unix());
+    // A sixth from this run is refused: the five are counted.
+    const probe = await unix();
+    held.push(probe);
+    const probeText = received(probe);
+    await pollUntil('the sixth connection to be refused', () =>
+      probeText().includes('ERR_TOO_MANY_CONNECTIONS'),
+    );
+    // Another run: the same uid (0), its own network namespace.
+    const other = await runAsync('timeout', [
+      '30',
+      'unshare',
+      '--net',
+      '--',
+      'curl',
+      '-sS',
+      '-m',
+      '20',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '--unix-socket',
+      gw.socketPath,
+      '-H',
+      `Authorization: Bearer ${gw.token()}`,
+      'http://localhost/github/repos/acme/widgets',
+    ]);
+    assert.equal(
+      other.stdout,
+      '200',
+      `another run was refused with the first's count: ${other.stdout} ${other.stderr.trim()}`,
+    );
   });
 });
