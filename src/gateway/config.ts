@@ -228,7 +228,7 @@ export const LimitsSchema = z
       .positive()
       .default(256)
       .describe(
-        "Connections (CONNECT tunnels included) one client may hold open at once: a TCP source address (an IPv6 one by its /64) or a unix-socket peer's uid. More are answered 429 and closed, token or not",
+        "Connections (CONNECT tunnels included) one client may hold open at once: a TCP source address (an IPv6 one by its /64) or a unix-socket peer's uid and network namespace (each run's bridge has its own). More are answered 429 and closed, token or not",
       ),
     maxConnections: z
       .union([z.number().int().positive(), z.literal('auto')])
