@@ -261,6 +261,18 @@ describe('gateway attacks: override carriers past the family rule (review of eb0
     assert.equal(gw.upstream.requests.length, 0, 'a method override reached the upstream');
   });
 
+  it('a configured tokenHeader in a refused family still carries the token (it is never forwarded)', async (t) => {
+    // Cloudflare AI Gateway's SDK setups put the key in cf-aig-authorization.
+    const gw = await startGatewayFixture(t, {
+      githubUpstream: '    tokenHeader: cf-aig-authorization',
+    });
+    const reply = await send(gw, '/github/repos/acme/widgets', {
+      headers: { 'cf-aig-authorization': gw.token() },
+    });
+    assert.equal(reply.status, 200, reply.body.slice(0, 200));
+    assert.equal(gw.upstream.requests[0]?.headers['cf-aig-authorization'], undefined);
+  });
+
   it('the headers the Anthropic and OpenAI SDKs send when streaming pass (X-Stainless-Helper-Method)', async (t) => {
     const gw = await startGatewayFixture(t);
     const token = gw.token({ methods: ['POST'] });
