@@ -126,7 +126,11 @@ export function createProxyHandler(
     audit.mode = route.mode;
     audit.service = route.service;
     audit.path = route.upstreamPath;
-    const override = overrideProblem(req.rawHeaders, route.query);
+    // The token's header and the injected one are never forwarded (upstreamHeaders).
+    const override = overrideProblem(req.rawHeaders, route.query, [
+      route.upstream.inject.header,
+      route.upstream.tokenHeader,
+    ]);
     if (override !== undefined) return refuse('ERR_REQUEST_INVALID', override);
     const method = req.method ?? '';
     if (hasBody(req) && !route.upstream.bodyMethods.includes(method as HttpMethod))

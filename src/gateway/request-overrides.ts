@@ -205,10 +205,19 @@ export const OVERRIDE_QUERY_KEYS: ReadonlySet<string> = new Set([
 /** A header name as servers compare them: letters, digits and dashes only. */
 const PLAIN_HEADER_NAME = /^[a-z0-9-]+$/;
 
-/** Why this request must not be forwarded, or undefined. */
-export function overrideProblem(rawHeaders: readonly string[], query: string): string | undefined {
+/**
+ * Why this request must not be forwarded, or undefined. `notForwarded`: the
+ * names the gateway drops or replaces for this upstream (its tokenHeader and
+ * inject header), which reach no upstream whatever they are called.
+ */
+export function overrideProblem(
+  rawHeaders: readonly string[],
+  query: string,
+  notForwarded: readonly (string | undefined)[] = [],
+): string | undefined {
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = (rawHeaders[i] as string).toLowerCase();
+    if (notForwarded.includes(name)) continue;
     // CGI, WSGI, PHP and Rack read `X_Foo` and `X-Foo` as one HTTP_X_FOO, and
     // some servers fold other punctuation the same way: a name with anything
     // but letters, digits and dashes could stand in for any header.
