@@ -207,7 +207,7 @@ export const LimitsSchema = z
       'A keep-alive connection idle this long is closed',
     ),
     upstreamTimeout: Duration.prefault('60s').describe(
-      'Time the upstream has to start answering (504 beyond), and may go silent mid-body (the response is cut)',
+      'Time the upstream has to start answering (504 beyond), and may go silent mid-body (the response is cut); also the time a client may leave a response unread (the response is cut)',
     ),
     shutdownGrace: Duration.prefault('30s').describe(
       'On SIGTERM, time in-flight requests get to finish',
@@ -235,7 +235,7 @@ export const LimitsSchema = z
       .positive()
       .default(256)
       .describe(
-        "Connections (CONNECT tunnels included) one client may hold open at once: a TCP source address (an IPv6 one by its /64) or a unix-socket peer's uid. More are answered 429 and closed, token or not",
+        "Connections (CONNECT tunnels included) one client may hold open at once: a TCP source address (an IPv6 one by its /64) or a unix-socket peer's uid and network namespace (each run's bridge has its own). More are answered 429 and closed, token or not",
       ),
     maxConnections: z
       .union([z.number().int().positive(), z.literal('auto')])

@@ -17,7 +17,7 @@
  * Both events are logged once a minute at most (with the count in between):
  * a flood must not become a flood of log lines.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { MintfsError } from '../errors.js';
@@ -150,7 +150,11 @@ export function createConnectionLimiter(deps: {
 
 let addon: NativeAddon | null | undefined;
 
-/** Who a connection is from: `ip:ADDRESS`, `ip6:PREFIX/64`, `uid:N`, or `unix` where the uid cannot be read. */
+/**
+ * Who a connection is from: `ip:ADDRESS`, `ip6:PREFIX/64`, `uid:N` (with
+ * `/net:INODE` where the peer's network namespace can be read), or `unix`
+ * where the uid cannot be read.
+ */
 export function clientOf(socket: Socket): string {
   const address = socket.remoteAddress;
   if (address !== undefined) return clientAddressKey(address);
@@ -165,7 +169,28 @@ export function clientOf(socket: Socket): string {
     }
   }
   const peer = addon?.peerCredentials(fd);
-  return peer == null ? 'unix' : `uid:${peer.uid}`;
+  if (peer == null) return 'unix';
+  return `uid:${peer.uid}${networkNamespaceOf(peer.pid)}`;
+}
+
+/**
+ * `/net:INODE` for the network namespace a unix peer connected from, or ''.
+ * runc and Docker runs reach a shared gateway through socat bridges that all
+ * run as root, each in its run's network namespace: by uid alone every run
+ * would be one client, and one run could lock the others out. The sandboxes'
+ * seccomp filter refuses unshare and setns, so an agent cannot make more
+ * namespaces to multiply its count. Unreadable (the peer gone, or another
+ * user's process and no privilege): the uid alone, stricter, never looser.
+ */
+function networkNamespaceOf(pid: number): string {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return '';
+  try {
+    const link = readlinkSync(`/proc/${pid}/ns/net`);
+    const inode = /^net:\[(\d+)\]$/.exec(link)?.[1];
+    return inode === undefined ? '' : `/net:${inode}`;
+  } catch {
+    return '';
+  }
 }
 
 /** The key an address is counted under: an IPv4 address, or the /64 of an IPv6 one. */

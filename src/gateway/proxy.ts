@@ -127,7 +127,11 @@ export function createProxyHandler(
     audit.mode = route.mode;
     audit.service = route.service;
     audit.path = route.upstreamPath;
-    const override = overrideProblem(req.rawHeaders, route.query);
+    // The token's header and the injected one are never forwarded (upstreamHeaders).
+    const override = overrideProblem(req.rawHeaders, route.query, [
+      route.upstream.inject.header,
+      route.upstream.tokenHeader,
+    ]);
     if (override !== undefined) return refuse('ERR_REQUEST_INVALID', override);
     const part = partialRequestProblem(req.rawHeaders, route.service, route.upstream);
     if (part !== undefined) return refuse('ERR_REQUEST_INVALID', part);
@@ -273,6 +277,8 @@ function forward(
     secretBytes: runtime.credentials.secretBytesFor(route.service),
     wholeResponsesOnly: route.upstream.partialResponses === 'refuse',
     countOut: (n) => (audit.bytesOut += n),
+    // A client that stops reading is held to the same bound as an upstream that stops sending.
+    stallTimeoutMs: limits.upstreamTimeout,
     responded: () => {
       if (audit.sentAt !== undefined)
         metrics?.upstream(route.service, Number(process.hrtime.bigint() - audit.sentAt) / 1e9);

@@ -88,7 +88,9 @@ export const OVERRIDE_FAMILIES: ReadonlyArray<{
     words: ['proto', 'scheme', 'https', 'ssl', 'tls', 'port'],
   },
   { effect: 'changes the method', words: ['method', 'override'] },
-  { effect: 'changes the path', words: ['url', 'uri', 'path', 'rewrite', 'prefix'] },
+  // `script`: WSGI and CGI reverse-proxy recipes move X-Script-Name into
+  // SCRIPT_NAME and strip it from PATH_INFO, so it moves the path routed.
+  { effect: 'changes the path', words: ['url', 'uri', 'path', 'rewrite', 'prefix', 'script'] },
   {
     effect: 'claims a client certificate',
     words: ['cert', 'certificate', 'clientcert'],
@@ -156,10 +158,13 @@ const COMPOUND_LEADS = [
 
 /**
  * Headers that match a family but are safe and common, each with why:
- * metadata an object store keeps as data, and a browser's CORS preflight,
- * which asks leave for a method and changes nothing.
+ * metadata an object store keeps as data; the Stainless-built SDKs'
+ * telemetry (Anthropic, OpenAI and others: Claude Code sends
+ * X-Stainless-Helper-Method on every streamed call), which names the SDK
+ * helper that made the call and which no server reads as an override; and a
+ * browser's CORS preflight, which asks leave for a method and changes nothing.
  */
-const FAMILY_EXEMPT_PREFIXES = ['x-amz-meta-', 'x-goog-meta-'];
+const FAMILY_EXEMPT_PREFIXES = ['x-amz-meta-', 'x-goog-meta-', 'x-stainless-'];
 const FAMILY_EXEMPT_NAMES = new Set([
   'access-control-request-method',
   'access-control-request-headers',
@@ -200,10 +205,19 @@ export const OVERRIDE_QUERY_KEYS: ReadonlySet<string> = new Set([
 /** A header name as servers compare them: letters, digits and dashes only. */
 const PLAIN_HEADER_NAME = /^[a-z0-9-]+$/;
 
-/** Why this request must not be forwarded, or undefined. */
-export function overrideProblem(rawHeaders: readonly string[], query: string): string | undefined {
+/**
+ * Why this request must not be forwarded, or undefined. `notForwarded`: the
+ * names the gateway drops or replaces for this upstream (its tokenHeader and
+ * inject header), which reach no upstream whatever they are called.
+ */
+export function overrideProblem(
+  rawHeaders: readonly string[],
+  query: string,
+  notForwarded: readonly (string | undefined)[] = [],
+): string | undefined {
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = (rawHeaders[i] as string).toLowerCase();
+    if (notForwarded.includes(name)) continue;
     // CGI, WSGI, PHP and Rack read `X_Foo` and `X-Foo` as one HTTP_X_FOO, and
     // some servers fold other punctuation the same way: a name with anything
     // but letters, digits and dashes could stand in for any header.
@@ -217,11 +231,21 @@ export function overrideProblem(rawHeaders: readonly string[], query: string): s
     // `;` separates pairs too for some frameworks (and older Python and Perl).
     for (const pair of query.slice(1).split(/[&;]/)) {
       const key = decodeQueryKey(pair.split('=', 1)[0] ?? '');
-      if (key === undefined || OVERRIDE_QUERY_KEYS.has(key.toLowerCase()))
+      if (key === undefined || OVERRIDE_QUERY_KEYS.has(phpVariableName(key).toLowerCase()))
         return `query parameter ${key === undefined ? '(undecodable)' : key} is refused: it changes the method`;
     }
   }
   return undefined;
+}
+
+/**
+ * The name PHP registers a query key under: leading spaces dropped, and
+ * spaces, dots and an unclosed `[` made `_`, so `.method` and `[method` are
+ * Symfony's and Laravel's `_method`. A stricter fold (every `[` too) only
+ * refuses more.
+ */
+function phpVariableName(key: string): string {
+  return key.replace(/[ .[]/g, '_');
 }
 
 function decodeQueryKey(key: string): string | undefined {

@@ -38,6 +38,13 @@ export interface ExchangeOptions {
   readonly responded?: () => void;
   /** A partial response is refused and ranges are not advertised (partial-responses.ts). */
   readonly wholeResponsesOnly?: boolean;
+  /**
+   * How long the client may leave the response unread (the upstream paused
+   * for it) before both are cut. undici's bodyTimeout does not run while
+   * paused, so without this a client that stops reading holds an upstream
+   * connection, and its own, for good.
+   */
+  readonly stallTimeoutMs: number;
 }
 
 export class UpstreamExchange implements Dispatcher.DispatchHandler {
@@ -48,11 +55,14 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   #chunks: Buffer[] | undefined;
   /** Streaming mode: where chunks go (decoder or redaction). */
   #sink: Writable | undefined;
+  /** Runs while the upstream is paused for the client: cuts the response when it fires. */
+  #stall: NodeJS.Timeout | undefined;
 
   constructor(options: ExchangeOptions) {
     this.#o = options;
     // The client went away: stop the upstream work too.
     options.res.once('close', () => {
+      clearTimeout(this.#stall);
       if (options.res.writableFinished) return;
       this.#clientGone = true;
       this.#controller?.abort(new Error('client closed the connection'));
@@ -114,7 +124,18 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     }
     this.#sink = decoder ?? redact;
     // Backpressure: a slow client pauses the upstream.
-    res.on('drain', () => controller.resume());
+    res.on('drain', () => this.#resume(controller));
+  }
+
+  #pause(controller: Dispatcher.DispatchController): void {
+    controller.pause();
+    this.#stall ??= setTimeout(() => this.#o.res.destroy(), this.#o.stallTimeoutMs).unref();
+  }
+
+  #resume(controller: Dispatcher.DispatchController): void {
+    clearTimeout(this.#stall);
+    this.#stall = undefined;
+    controller.resume();
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -123,8 +144,8 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       return;
     }
     if (this.#sink && !this.#sink.write(chunk)) {
-      controller.pause();
-      this.#sink.once('drain', () => controller.resume());
+      this.#pause(controller);
+      this.#sink.once('drain', () => this.#resume(controller));
     }
   }
 

@@ -213,6 +213,88 @@ describe('gateway attacks: requests the upstream would read differently', () => 
   });
 });
 
+describe('gateway attacks: override carriers past the family rule (review of eb0e97e)', () => {
+  it('X-Script-Name, which WSGI reverse-proxy middleware moves into SCRIPT_NAME, is refused', async (t) => {
+    const gw = await startGatewayFixture(t);
+    const token = gw.token({ methods: ['GET'] });
+    // Flask's ReverseProxied recipe: SCRIPT_NAME = X-Script-Name, PATH_INFO loses that
+    // prefix; a token for /repos/acme/widgets/** would reach the app's /admin.
+    for (const name of ['X-Script-Name', 'Script-Name']) {
+      const reply = await send(gw, '/github/repos/acme/widgets/admin', {
+        headers: { ...bearer(token), [name]: '/repos/acme/widgets' },
+      });
+      assert.equal(reply.status, 400, name);
+      assert.equal(errorCode(reply), 'ERR_REQUEST_INVALID');
+    }
+    assert.equal(gw.upstream.requests.length, 0, 'a path override reached the upstream');
+  });
+
+  it('query keys PHP reads as _method (dots, spaces, an open bracket) are refused', async (t) => {
+    const gw = await startGatewayFixture(t);
+    const token = gw.token({ methods: ['POST'] });
+    // PHP strips leading spaces from a variable name and turns ' ', '.' and an
+    // unclosed '[' into '_': Symfony and Laravel then read _method as the method.
+    for (const query of [
+      '?.method=DELETE',
+      '?%2Emethod=DELETE',
+      '?[method=DELETE',
+      '?+.method=DELETE',
+    ]) {
+      const reply = await send(gw, `/github/repos/acme/widgets${query}`, {
+        method: 'POST',
+        headers: { ...bearer(token), 'content-length': '0' },
+      });
+      assert.equal(reply.status, 400, query);
+    }
+    assert.equal(gw.upstream.requests.length, 0, 'a method override reached the upstream');
+  });
+
+  it('a form body carrying _method is refused (Rails, Laravel, Symfony, Spring read it as the method)', async (t) => {
+    const gw = await startGatewayFixture(t);
+    const token = gw.token({ methods: ['POST'] });
+    // Rack::MethodOverride, Laravel/Symfony and Spring's HiddenHttpMethodFilter
+    // turn this POST into a DELETE of the same path.
+    const reply = await send(gw, '/github/repos/acme/widgets/issues/1', {
+      method: 'POST',
+      headers: { ...bearer(token), 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'title=x&_method=DELETE',
+    });
+    assert.equal(reply.status, 400, `answered ${reply.status}: ${reply.body.slice(0, 200)}`);
+    assert.equal(gw.upstream.requests.length, 0, 'a method override reached the upstream');
+  });
+
+  it('a configured tokenHeader in a refused family still carries the token (it is never forwarded)', async (t) => {
+    // Cloudflare AI Gateway's SDK setups put the key in cf-aig-authorization.
+    const gw = await startGatewayFixture(t, {
+      githubUpstream: '    tokenHeader: cf-aig-authorization',
+    });
+    const reply = await send(gw, '/github/repos/acme/widgets', {
+      headers: { 'cf-aig-authorization': gw.token() },
+    });
+    assert.equal(reply.status, 200, reply.body.slice(0, 200));
+    assert.equal(gw.upstream.requests[0]?.headers['cf-aig-authorization'], undefined);
+  });
+
+  it('the headers the Anthropic and OpenAI SDKs send when streaming pass (X-Stainless-Helper-Method)', async (t) => {
+    const gw = await startGatewayFixture(t);
+    const token = gw.token({ methods: ['POST'] });
+    // Claude Code and the SDKs' stream()/runTools()/parse() helpers send these on every call.
+    for (const extra of [
+      { 'X-Stainless-Helper-Method': 'stream' },
+      { 'X-Stainless-Helper-Method': 'runTools' },
+      { 'X-Stainless-Helper-Method': 'beta.chat.completions.parse' },
+      { 'X-Stainless-Poll-Helper': 'true', 'X-Stainless-Custom-Poll-Interval': '500' },
+    ]) {
+      const reply = await send(gw, '/github/repos/acme/widgets/messages', {
+        method: 'POST',
+        headers: { ...bearer(token), 'content-type': 'application/json', ...extra },
+        body: '{}',
+      });
+      assert.equal(reply.status, 200, `${JSON.stringify(extra)}: ${reply.body.slice(0, 200)}`);
+    }
+  });
+});
+
 describe('gateway attacks: one agent against the others', () => {
   it(
     'a greedy agent is capped and its trickled bodies cut; another agent is still served',

@@ -15,6 +15,7 @@ import { describe, it } from 'node:test';
 import { inspectToken } from '../../src/token/inspect.js';
 import { startGatewayFixture, type GatewayFixture } from '../helpers/gateway-fixture.js';
 import { runCli } from '../helpers/cli.js';
+import { runAsync } from '../helpers/spawn.js';
 import { pollUntil } from '../helpers/poll.js';
 
 const HOST = 'api.github.com';
@@ -201,7 +202,7 @@ describe('gateway exhaustion: one client cannot take every connection', () => {
     assert.equal(texts.filter((text) => text().includes('ERR_TOO_MANY_CONNECTIONS')).length, 5);
     // Log lines are written in batches: poll for it.
     await pollUntil('the limit in the log', () =>
-      /"event":"connections-limited","client":"uid:0"/.test(gw.stderr()),
+      /"event":"connections-limited","client":"uid:0\/net:\d+"/.test(gw.stderr()),
     );
   });
 });
@@ -268,6 +269,113 @@ describe('gateway exhaustion: many clients against the open-file limit', () => {
     await assert.rejects(
       startGatewayFixture(t, { openFiles: 400, limits: 'maxConnections: 1000' }),
       /limits\.maxConnections: 1000 does not fit: the open-file limit \(ulimit -n\) is 400/,
+    );
+  });
+});
+
+describe('gateway exhaustion: a response the client never reads (review of 98c7376)', () => {
+  it('an agent that stops reading large responses does not hold the upstream pool from the others', async (t) => {
+    const gw = await startGatewayFixture(t, {
+      limits: 'upstreamConnections: 2\nagentConcurrency: 4\nupstreamTimeout: 2s',
+    });
+    const hogToken = gw.token({ agent: 'hog' });
+    const hogs: Socket[] = [];
+    t.after(() => hogs.forEach((s) => s.destroy()));
+    // Two requests for bodies far larger than the socket buffers, never read:
+    // the gateway pauses the upstream (backpressure), and undici's body
+    // timeout does not run while paused.
+    for (let i = 0; i < 2; i += 1) {
+      const socket = await connectFrom(gw, '127.0.0.1');
+      socket.on('error', () => undefined);
+      socket.pause();
+      socket.write(
+        `GET /github/repos/acme/widgets/big?bytes=${256 * 1024 * 1024} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${hogToken}\r\n\r\n`,
+      );
+      hogs.push(socket);
+    }
+    await pollUntil(
+      'both unread responses to start upstream',
+      () => gw.upstream.started.filter((u) => u.includes('/big')).length === 2,
+    );
+    // Another agent, same upstream: served once the unread responses are cut.
+    const started = Date.now();
+    const reply = await fetch(`${gw.base}/github/repos/acme/widgets`, {
+      headers: { authorization: `Bearer ${gw.token({ agent: 'bystander' })}` },
+      signal: AbortSignal.timeout(20_000),
+    }).then(
+      (r) => r.status,
+      (err: Error) => `no answer in ${Date.now() - started} ms (${err.name})`,
+    );
+    assert.equal(reply, 200);
+    await pollUntil(
+      'both unread responses to be cut',
+      () =>
+        gw
+          .requestLogs()
+          .filter((l) => l.path === '/repos/acme/widgets/big' && l.completed === false).length ===
+        2,
+    );
+    // Cut, not resumed: reading now drains what was buffered and reaches the
+    // end well short of the body.
+    const sizes = hogs.map((socket) => {
+      let bytes = 0;
+      socket.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      socket.resume();
+      return () => bytes;
+    });
+    const cut = await Promise.all(hogs.map((s) => closedWithin(s, 20_000)));
+    assert.deepEqual(cut, ['closed', 'closed'], 'an unread response held its connection');
+    for (const size of sizes) assert.ok(size() < 256 * 1024 * 1024, `${size()} bytes: not cut`);
+  });
+});
+
+describe('gateway exhaustion: clients that share a uid (review of 98c7376)', () => {
+  it('two runs bridged as root from their own network namespaces are two clients, not one uid', async (t) => {
+    // runc and Docker runs reach a shared gateway (--gateway-socket) through a
+    // socat bridge that runs as root in each run's network namespace: counted
+    // by uid alone, one run holding its connections locks every other run out.
+    const gw = await startGatewayFixture(t, {
+      limits: 'clientConnections: 5\nheadersTimeout: 60s',
+    });
+    const held: Socket[] = [];
+    t.after(() => held.forEach((s) => s.destroy()));
+    const unix = () =>
+      new Promise<Socket>((resolve, reject) => {
+        const s = connectTcp(gw.socketPath, () => resolve(s));
+        s.on('error', reject);
+      });
+    for (let i = 0; i < 5; i += 1) held.push(await unix());
+    // A sixth from this run is refused: the five are counted.
+    const probe = await unix();
+    held.push(probe);
+    const probeText = received(probe);
+    await pollUntil('the sixth connection to be refused', () =>
+      probeText().includes('ERR_TOO_MANY_CONNECTIONS'),
+    );
+    // Another run: the same uid (0), its own network namespace.
+    const other = await runAsync('timeout', [
+      '30',
+      'unshare',
+      '--net',
+      '--',
+      'curl',
+      '-sS',
+      '-m',
+      '20',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '--unix-socket',
+      gw.socketPath,
+      '-H',
+      `Authorization: Bearer ${gw.token()}`,
+      'http://localhost/github/repos/acme/widgets',
+    ]);
+    assert.equal(
+      other.stdout,
+      '200',
+      `another run was refused with the first's count: ${other.stdout} ${other.stderr.trim()}`,
     );
   });
 });

@@ -19,7 +19,7 @@ const FAMILY_WORDS = OVERRIDE_FAMILIES.flatMap((family) => family.words);
 const PREFIXES = OVERRIDE_FAMILIES.flatMap((family) => family.prefixes ?? []);
 const plainWord = fc.stringMatching(/^[a-z0-9]{1,8}$/);
 /** Random header names that start with neither exempt namespace. */
-const notExempt = (name: string) => !/^x-(amz|goog)-meta-/.test(name);
+const notExempt = (name: string) => !/^x-(amz-meta|goog-meta|stainless)-/.test(name);
 const anyCase = (name: string) =>
   fc
     .array(fc.boolean(), { minLength: name.length, maxLength: name.length })
@@ -41,6 +41,7 @@ const EVERYDAY = [
   'x-requested-with access-control-request-method access-control-request-headers',
   'content-encoding content-disposition docker-distribution-api-version x-api-key',
   'x-client-data proxy-connection proxy-authorization',
+  'x-stainless-helper-method x-stainless-poll-helper x-stainless-custom-poll-interval',
 ]
   .join(' ')
   .split(' ');
@@ -68,6 +69,7 @@ describe('override headers: the rule as a matcher', () => {
       'X-Backend-Host',
       'X-Waws-Unencoded-Url',
       'Fly-Client-IP',
+      'X-Script-Name',
     ])
       assert.ok(overrideProblem([name, 'x'], ''), name);
   });
@@ -114,6 +116,11 @@ describe('override headers: the rule as a matcher', () => {
         },
       ),
     );
+  });
+
+  it('refuses query keys PHP registers as _method', () => {
+    for (const query of ['?.method=DELETE', '?%2Emethod=PUT', '?[method=DELETE', '?+.method=x'])
+      assert.match(overrideProblem([], query) ?? '', /changes the method/, query);
   });
 
   it('every name in the table is refused', () => {
