@@ -15,6 +15,7 @@ import type { CredentialStore } from './credentials.js';
 import { sendError } from './http-errors.js';
 import { HOP_BY_HOP, UpstreamExchange } from './upstream-exchange.js';
 import { overrideProblem } from './request-overrides.js';
+import { bodyOverrideScanner } from './body-overrides.js';
 import { partialRequestProblem } from './partial-responses.js';
 import { routeIntercepted, routeRequest, type Route } from './route.js';
 import { tunnelHostOf } from './tunnel.js';
@@ -322,6 +323,12 @@ function forward(
     });
     req.on('error', () => fail('ERR_REQUEST_INVALID', 'the request body was cut short'));
     body = req.pipe(limiter);
+    // A `_method` field in a form or JSON body: refused before the upstream has the whole body.
+    const scanner = bodyOverrideScanner(req.headers['content-type']);
+    if (scanner !== undefined) {
+      scanner.on('error', (err) => fail('ERR_REQUEST_INVALID', err.message));
+      body = body.pipe(scanner);
+    }
   } else {
     // Nothing to stream: drain the (empty) request and send at once.
     req.resume();

@@ -230,11 +230,28 @@ export function overrideProblem(
   if (query.length > 1) {
     // `;` separates pairs too for some frameworks (and older Python and Perl).
     for (const pair of query.slice(1).split(/[&;]/)) {
-      const key = decodeQueryKey(pair.split('=', 1)[0] ?? '');
-      if (key === undefined || OVERRIDE_QUERY_KEYS.has(phpVariableName(key).toLowerCase()))
-        return `query parameter ${key === undefined ? '(undecodable)' : key} is refused: it changes the method`;
+      const problem = formKeyProblem(pair.split('=', 1)[0] ?? '');
+      if (problem !== undefined) return `query parameter ${problem}`;
     }
   }
+  return undefined;
+}
+
+/**
+ * Why a form key (raw, as in a query string or a form-encoded body) must not
+ * reach the upstream: it is, once decoded as frameworks decode it, a key they
+ * read as the method. Undefined for any other key.
+ */
+export function formKeyProblem(rawKey: string): string | undefined {
+  const key = decodeQueryKey(rawKey);
+  if (key === undefined) return '(undecodable) is refused: it could name the method';
+  return fieldNameProblem(key);
+}
+
+/** The same for a field name already decoded (a multipart part's name, a JSON key). */
+export function fieldNameProblem(name: string): string | undefined {
+  if (OVERRIDE_QUERY_KEYS.has(phpVariableName(name.trim()).toLowerCase()))
+    return `${name.slice(0, 64)} is refused: it changes the method`;
   return undefined;
 }
 
