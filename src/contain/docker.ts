@@ -39,7 +39,7 @@ export interface DockerSpec {
   readonly caCertFile?: string | undefined;
   /** The mintfs seccomp policy as a Docker/OCI JSON profile file. */
   readonly seccompFile: string;
-  /** dist/native/mintfs-run-init. */
+  /** mintfs-run-init (its copy on the run's stage). */
   readonly initFile: string;
   readonly limits: RunLimits;
   readonly env?: Readonly<Record<string, string>>;
@@ -98,7 +98,8 @@ export function dockerCreateArgs(spec: DockerSpec): string[] {
     CONTAINER_INIT,
   ];
   for (const [name, value] of Object.entries(env)) args.push('--env', `${name}=${value}`);
-  args.push('--', spec.image, ...spec.command);
+  // "--" after the image: a command that starts with "-" is never read as an option of the init.
+  args.push('--', spec.image, '--', ...spec.command);
   return args;
 }
 
@@ -157,6 +158,7 @@ export async function startDockerRun(
   const attached = spawn('docker', ['start', '--attach', spec.name], {
     stdio: ['ignore', 'inherit', 'inherit'],
     env: dockerCliEnv(),
+    cwd: '/',
     detached: true,
   });
   const exited = new Promise<number>((resolve) => {
@@ -199,6 +201,7 @@ export async function startDockerRun(
     const bridge = spawn('nsenter', [`--net=/proc/${pid}/ns/net`, '--', ...bridgeCommand], {
       stdio: 'ignore',
       env: HOST_TOOLS_ENV,
+      cwd: '/',
     });
     bridge.once('error', (err) =>
       logger.error(

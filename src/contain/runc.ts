@@ -73,6 +73,7 @@ export async function startRuncRun(
   const container = spawn(runtimePath, ['run', '--bundle', spec.bundleDir, spec.name], {
     stdio: ['inherit', 'inherit', 'inherit'],
     env: HOST_TOOLS_ENV,
+    cwd: '/',
     detached: true,
   });
   onCleanup(async () => {

@@ -33,6 +33,8 @@ const APPLETS = [
   'date',
   'mv',
   'cut',
+  'readlink',
+  'base64',
 ];
 
 export function buildBusyboxRootfs(rootfs: string): string {

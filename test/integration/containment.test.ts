@@ -13,9 +13,11 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
+  closeSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readFileSync,
   rmSync,
   symlinkSync,
@@ -23,6 +25,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
+import { RUN_DIR } from '../../src/contain/run-sandbox.js';
 import { RUN_UID_COUNT, RUN_UID_FIRST } from '../../src/contain/run-uid.js';
 import { addProgram, buildBusyboxRootfs } from '../helpers/busybox-rootfs.js';
 import { startDockerEngine, type DockerEngine } from '../helpers/docker-engine.js';
@@ -36,6 +39,7 @@ import {
 import { CLI, REPO_ROOT } from '../helpers/paths.js';
 import { pollUntil } from '../helpers/poll.js';
 import { NOTHING_LEFT, runCgroups, runLeftovers, runsIn } from '../helpers/run-leftovers.js';
+import { buildSandboxProbe, PROBE_NAME } from '../helpers/sandbox-probe.js';
 import { runAsync, type Completed } from '../helpers/spawn.js';
 import { tempDir, teardownOf, type Teardown } from '../helpers/temp.js';
 import { EXPECTED_TRUST_VARIABLES } from '../helpers/trust-variables.js';
@@ -310,10 +314,121 @@ for (const runtime of RUNTIMES) {
       assertNothingLeft(runtime, result.stderr, 1);
     });
 
+    it("shows nothing of the operator's process inside: environment, cwd, arguments, descriptors, run directory, install path", async (t) => {
+      await seesNothingOfTheOperator(t, runtime);
+    });
+
+    it('cannot read or steer pid 1 (its supervisor): pidfd_getfd and /proc/1/mem fail', async (t) => {
+      const gw = await startGatewayFixture(t);
+      const work = buildSandboxProbe(tempDir(t));
+      const result = await mintfsRun(runtime, [
+        ...privateRunArgs(runtime, gw),
+        '--workdir',
+        work,
+        '--',
+        `/work/${PROBE_NAME}`,
+      ]);
+      assert.equal(result.code, 0, result.stderr + result.stdout);
+      const out = fields(result.stdout);
+      // Both must fail: EPERM (seccomp, or no ptrace access) for the descriptor,
+      // EACCES for the memory of a process that is not dumpable.
+      assert.ok(out.pidfd_getfd !== undefined && out.pidfd_getfd !== 'ok', result.stdout);
+      assert.ok(out.mem !== undefined && out.mem !== 'ok', result.stdout);
+      assertNothingLeft(runtime, result.stderr, 1);
+    });
+
     it('keeps reading through a daemon restart (--takeover) of a running --mount', async (t) => {
       await followsTakeover(t, runtime);
     });
   });
+}
+
+/**
+ * `mintfs run` started the way an operator might: from a directory of their
+ * own (the profile and gateway config named relative to it), with a
+ * variable of their own in the environment and a descriptor of theirs open
+ * (fd 64, on a file in that directory). From inside, every process's
+ * environ, cmdline, maps, cwd/root/exe links, descriptor links and
+ * mountinfo are read: none may show the directory, the variable, the file,
+ * the operator's arguments, the run directory or where mintfs is installed.
+ */
+async function seesNothingOfTheOperator(t: TestContext, runtime: Runtime): Promise<void> {
+  const gw = await startGatewayFixture(t);
+  const cwd = mkdtempSync(join(tempDir(t), 'operator-cwd-'));
+  writeFileSync(join(cwd, 'agent.yaml'), upstreamProfile('contained-agent'));
+  writeFileSync(join(cwd, 'gateway.yaml'), readFileSync(gatewayConfig(gw)));
+  const openFile = join(cwd, 'operator-open-file-4d1c');
+  writeFileSync(openFile, "the operator's data\n");
+  const fd = openSync(openFile, 'r');
+  t.after(() => closeSync(fd));
+  const marker = 'operator-variable-9b2e51';
+  const patterns = [
+    cwd,
+    'operator-cwd-',
+    'operator-open-file-4d1c',
+    marker,
+    gw.dir,
+    RUN_DIR,
+    join(REPO_ROOT, 'dist'),
+  ];
+  // The patterns travel base64-encoded: the script's own command line must not hold them.
+  const encoded = Buffer.from(`${patterns.join('\n')}\n`).toString('base64');
+  const script = `
+    echo ${encoded} | base64 -d > /tmp/patterns
+    for p in /proc/[0-9]*; do
+      cat $p/environ $p/cmdline 2>/dev/null | tr '\\0' '\\n'
+      cat $p/maps $p/mountinfo 2>/dev/null
+      readlink $p/cwd $p/root $p/exe 2>/dev/null
+      for f in $p/fd/*; do readlink $f 2>/dev/null; done
+    done > /tmp/seen
+    echo "pids=$(ls -d /proc/[0-9]* | wc -l)"
+    echo "own-environ=$(grep -c '^MINTFS_GATEWAY=' /tmp/seen)"
+    echo "secrets-mount=$(grep -c ' /secrets ' /proc/self/mountinfo)"
+    echo "seen=$(grep -F -f /tmp/patterns /tmp/seen | head -5 | tr '\\n' '|')"
+  `;
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'run',
+      ...runtime.args(),
+      '--profile',
+      'agent.yaml',
+      '--gateway',
+      'gateway.yaml',
+      '--keys',
+      gw.keysDir,
+      '--',
+      'busybox',
+      'sh',
+      '-c',
+      script,
+    ],
+    {
+      cwd,
+      env: { ...process.env, ...runtime.env(), MINTFS_TEST_OPERATOR: marker },
+      // fd 64, as a shell's `exec 64<file` leaves it (Node passes on descriptors that high).
+      stdio: ['ignore', 'pipe', 'pipe', ...Array<'ignore'>(61).fill('ignore'), fd],
+    },
+  );
+  teardownOf(t).add(() => child.kill('SIGKILL'));
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  assert.equal(code, 0, stderr + stdout);
+  const out = fields(stdout);
+  // Not vacuous: the processes were there and their files were read.
+  assert.ok(Number(out.pids) >= 2, stdout);
+  assert.ok(Number(out['own-environ']) >= 1, stdout);
+  assert.equal(out['secrets-mount'], '1', stdout);
+  assert.equal(
+    out.seen,
+    '',
+    "the operator's process, the run directory or the install path shows inside",
+  );
+  assertNothingLeft(runtime, stderr, 1);
 }
 
 /** A `mintfs` process on the host (a mount daemon, a gateway), stopped with SIGTERM at the end. */

@@ -189,7 +189,8 @@ describe('mintfs run: from inside, as a hostile agent', () => {
     assert.ok(Number(/pids=(\d+)/.exec(result.stdout)?.[1]) >= 3, result.stdout);
     assert.match(result.stdout, /operator=0\b/);
     assert.match(result.stdout, /hostpaths=0\b/);
-    assert.match(result.stdout, /pid1=\S*bwrap --args 5/);
+    // pid 1 is mintfs-run-init, bound from the run's stage (not bubblewrap).
+    assert.match(result.stdout, /pid1=\/run\/mintfs\/init --no-wa/);
   });
 
   it('runs as a fresh uid no host process has, in a run directory only that uid can enter', async (t) => {
@@ -204,13 +205,13 @@ describe('mintfs run: from inside, as a hostile agent', () => {
     const hostUsers = (await runAsync('ps', ['-eo', 'uid='])).stdout
       .split('\n')
       .filter((u) => Number(u) === uid);
-    // Only the sandbox's own processes (bwrap, its helper, socat, sleep) have it.
+    // Only the sandbox's own processes (bwrap, its pid 1 mintfs-run-init, socat, sleep) have it.
     const sandboxed = (await runAsync('ps', ['-eo', 'uid=,comm='])).stdout
       .split('\n')
       .filter((line) => Number(line.trim().split(/\s+/)[0]) === uid)
       .map((line) => line.trim().split(/\s+/)[1]);
     assert.equal(hostUsers.length, sandboxed.length);
-    for (const comm of sandboxed) assert.match(comm ?? '', /^(bwrap|bash|socat|sleep)$/);
+    for (const comm of sandboxed) assert.match(comm ?? '', /^(bwrap|init|bash|socat|sleep)$/);
     // The run directory of this sandbox's uid (other files' runs may be under way too).
     const dir = runDirEntries().find((name) => {
       try {
