@@ -35,7 +35,7 @@ import { allocateRunUid, processUsingUid, type RunUid } from './run-uid.js';
 import { fileURLToPath } from 'node:url';
 import { seccompBpf, seccompProfileJson } from './seccomp-policy.js';
 import { startDockerRun } from './docker.js';
-import type { ContainerRun } from './gateway-bridge.js';
+import { BRIDGE_LIMITS, type ContainerRun } from './gateway-bridge.js';
 import { startRuncRun } from './runc.js';
 import { LinkFarm, runningMountView, type SecretsView } from './secrets-view.js';
 import { mountRunStage, type RunStage } from './run-stage.js';
@@ -196,11 +196,13 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
         { event: 'sandbox-start', runtime, uid, command: request.command[0] },
         'starting the container',
       );
+      const bridgeCgroup = createBridgeCgroup(work, cleanups);
       const run = await startRuncRun(
         {
           runtime,
           name: `mintfs-${basename(work)}`,
           bundleDir: join(work, 'bundle'),
+          bridgeCgroup,
           config: {
             rootfs: rootfs ?? '',
             secrets,
@@ -248,6 +250,7 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
           command: request.command,
         },
         gatewaySocket,
+        createBridgeCgroup(work, cleanups),
         logger,
         (cleanup) => cleanups.push(cleanup),
       );
@@ -294,6 +297,19 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
     await cleanUp();
     stopper.close();
   }
+}
+
+/**
+ * The cgroup of a runc or Docker run's gateway bridge (gateway-bridge.ts),
+ * named after the run; removed, with anything left in it, at the end.
+ */
+function createBridgeCgroup(
+  work: string,
+  cleanups: Array<() => Promise<void> | void>,
+): readonly string[] {
+  const cgroup = createRunCgroup(`mintfs-${basename(work)}-bridge`, BRIDGE_LIMITS);
+  cleanups.push(() => cgroup.remove());
+  return cgroup.procsFiles;
 }
 
 /** Signals go to the container's init; a stop signal is followed by a kill after STOP_GRACE_MS. */

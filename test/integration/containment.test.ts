@@ -25,6 +25,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
+import { BRIDGE_CONNECTIONS, BRIDGE_LIMITS } from '../../src/contain/gateway-bridge.js';
 import { RUN_DIR } from '../../src/contain/run-sandbox.js';
 import { RUN_UID_COUNT, RUN_UID_FIRST } from '../../src/contain/run-uid.js';
 import { addProgram, buildBusyboxRootfs } from '../helpers/busybox-rootfs.js';
@@ -38,7 +39,13 @@ import {
 } from '../helpers/gateway-fixture.js';
 import { CLI, REPO_ROOT } from '../helpers/paths.js';
 import { pollUntil } from '../helpers/poll.js';
-import { NOTHING_LEFT, runCgroups, runLeftovers, runsIn } from '../helpers/run-leftovers.js';
+import {
+  bridges,
+  NOTHING_LEFT,
+  runCgroups,
+  runLeftovers,
+  runsIn,
+} from '../helpers/run-leftovers.js';
 import { buildSandboxProbe, PROBE_NAME } from '../helpers/sandbox-probe.js';
 import { runAsync, type Completed } from '../helpers/spawn.js';
 import { tempDir, teardownOf, type Teardown } from '../helpers/temp.js';
@@ -428,6 +435,119 @@ async function seesNothingOfTheOperator(t: TestContext, runtime: Runtime): Promi
     '',
     "the operator's process, the run directory or the install path shows inside",
   );
+  assertNothingLeft(runtime, stderr, 1);
+}
+
+for (const runtime of RUNTIMES.filter((r) => r.name !== 'bwrap')) {
+  // bubblewrap's bridge runs inside the sandbox, as the agent, under the run's limits.
+  describe(`the host-side gateway bridge on ${runtime.name}`, () => {
+    it('many connections from inside: the bridge stays within its cap and its own cgroup, runs as the run uid, and serves after', async (t) => {
+      await bridgeStaysBounded(t, runtime);
+    });
+  });
+}
+
+/**
+ * The agent opens CONNECTIONS idle connections to the bridge and holds
+ * them. Once the bridge is saturated, its processes are at most the cap
+ * (and the listener), every one in the run's bridge cgroup, none root; then
+ * the agent drops its connections and a request through the gateway works.
+ */
+async function bridgeStaysBounded(t: TestContext, runtime: Runtime): Promise<void> {
+  const CONNECTIONS = 150;
+  const gw = await startGatewayFixture(t);
+  const work = tempDir(t);
+  chmodSync(work, 0o755);
+  const script = `
+    i=0; while [ $i -lt ${CONNECTIONS} ]; do (sleep 600 | nc 127.0.0.1 8787 >/dev/null 2>&1) & i=$((i+1)); done
+    echo opened
+    while [ ! -e /work/stop ]; do sleep 0.1; done
+    kill -9 -1
+    T=$(cat /secrets/github/token)
+    echo "status=$(busybox wget -q -S -O /dev/null --header "Authorization: Bearer $T" http://localhost/repos/acme/widgets/pulls 2>&1 | grep -c 'HTTP/1.1 200')"
+  `;
+  const child = spawnMintfs(runtime, [
+    ...privateRunArgs(runtime, gw),
+    '--pids',
+    '1024',
+    '--workdir',
+    work,
+    '--',
+    'busybox',
+    'sh',
+    '-c',
+    script,
+  ]);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+  // Even when an assertion fails: let the agent finish, then stop the run
+  // with a signal it cleans up after (a SIGKILL would leave the container).
+  teardownOf(t).add(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    writeFileSync(join(work, 'stop'), '');
+    child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    await exited;
+    clearTimeout(killer);
+  });
+  await pollUntil('the agent to open its connections', () => stdout.includes('opened'), 30_000);
+  const [run] = runsIn(stderr);
+  assert.ok(run !== undefined, stderr);
+  const ours = () =>
+    bridges()
+      .filter((line) => line.includes(run))
+      .map((line) => Number(line.split(' ')[0]));
+  // Saturated: the listener and a process per connection it took.
+  await pollUntil(
+    'the bridge to take connections up to its cap',
+    () => ours().length >= BRIDGE_CONNECTIONS + 1,
+    30_000,
+    () => `(${ours().length} bridge processes)`,
+  );
+  const pids = ours();
+  assert.ok(
+    pids.length <= BRIDGE_CONNECTIONS + 1,
+    `${pids.length} bridge processes for ${CONNECTIONS} connections`,
+  );
+  const cgroupOf = (pid: number) => {
+    try {
+      return readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+    } catch {
+      return 'gone';
+    }
+  };
+  const statusOf = (pid: number) => {
+    try {
+      return /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 'gone';
+    } catch {
+      return 'gone';
+    }
+  };
+  const outside = pids.filter((pid) => {
+    const cgroup = cgroupOf(pid);
+    return cgroup !== 'gone' && !cgroup.includes(`mintfs-${run}-bridge`);
+  });
+  assert.deepEqual(outside, [], "bridge processes outside the run's bridge cgroup");
+  assert.ok(!pids.some((pid) => statusOf(pid) === '0'), 'a bridge process runs as root');
+  const pidsMax = ['/sys/fs/cgroup', '/sys/fs/cgroup/pids']
+    .map((root) => join(root, `mintfs-${run}-bridge`, 'pids.max'))
+    .find((file) => existsSync(file));
+  assert.ok(pidsMax !== undefined);
+  assert.equal(readFileSync(pidsMax, 'utf8').trim(), String(BRIDGE_LIMITS.pids));
+
+  writeFileSync(join(work, 'stop'), '');
+  await pollUntil(
+    'the run to end',
+    () => child.exitCode !== null || child.signalCode !== null,
+    60_000,
+    () => stdout,
+  );
+  assert.equal(await exited, 0, stderr + stdout);
+  assert.equal(fields(stdout).status, '1', 'a request through the gateway after the flood');
+  assert.equal(gw.upstream.requests.at(-1)?.headers.authorization, `token ${CREDENTIAL}`);
   assertNothingLeft(runtime, stderr, 1);
 }
 
