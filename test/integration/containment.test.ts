@@ -792,6 +792,79 @@ describe('runtime-specific input', () => {
   });
 });
 
+describe('the containment walkthrough (docs/containment.md)', () => {
+  it('runs as printed: a busybox root file system under runc, then imported and run under Docker', async (t) => {
+    const gw = await startGatewayFixture(t);
+    const dir = tempDir(t);
+    // The walkthrough's agent.yaml and gateway.yaml: the fixture's upstream answering for api.github.com.
+    writeFileSync(
+      join(dir, 'agent.yaml'),
+      upstreamProfile('walkthrough-agent').replace('hosts: [localhost]', 'hosts: [api.github.com]'),
+    );
+    writeFileSync(
+      join(dir, 'gateway.yaml'),
+      readFileSync(gatewayConfig(gw), 'utf8').replace(
+        /^( {4}url: .*)$/m,
+        '$1\n    hosts: [api.github.com]',
+      ),
+    );
+    const steps = ['walkthrough-runc', 'walkthrough-docker'].map((name) => walkthroughBlock(name));
+    const script = [
+      'set -euo pipefail',
+      'mintfs() { "$MINTFS_NODE" "$MINTFS_CLI" "$@"; }',
+      ...steps.map(
+        (code, i) => `echo "== step ${i}"\n${code.replaceAll('/var/lib/mintfs/keys', gw.keysDir)}`,
+      ),
+    ].join('\n');
+    const result = await runAsync(
+      'bash',
+      ['-c', script],
+      undefined,
+      {
+        ...process.env,
+        DOCKER_HOST: engine.host,
+        MINTFS_NODE: process.execPath,
+        MINTFS_CLI: CLI,
+        MINTFS_LOG_LEVEL: 'info',
+      },
+      dir,
+    );
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    const [, runc, docker] = result.stdout.split(/== step \d\n/);
+    // Each printed the upstream's answer, which the gateway fetched with the real credential.
+    for (const [name, out] of [
+      ['runc', runc],
+      ['docker', docker],
+    ] as const)
+      assert.match(out ?? '', /"path":"\/repos\/acme\/widgets\/pulls"/, `${name}: ${out}`);
+    const answered = gw.upstream.requests.filter((r) => r.url === '/repos/acme/widgets/pulls');
+    assert.equal(answered.length, 2);
+    for (const r of answered) assert.equal(r.headers.authorization, `token ${CREDENTIAL}`);
+    const runs = runsIn(result.stderr);
+    assert.equal(runs.length, 2, result.stderr);
+    assert.deepEqual(
+      runLeftovers(runs, () => [
+        ...(RUNTIMES[1] as Runtime).containers(),
+        ...(RUNTIMES[2] as Runtime).containers(),
+      ]),
+      NOTHING_LEFT,
+    );
+  });
+});
+
+/** The shell block of docs/containment.md whose marker names `name` (a walkthrough step). */
+function walkthroughBlock(name: string): string {
+  const lines = readFileSync(join(REPO_ROOT, 'docs', 'containment.md'), 'utf8').split('\n');
+  const marker = lines.findIndex(
+    (line) => line.startsWith('<!-- example: ') && line.includes(`as ${name})`),
+  );
+  assert.ok(marker >= 0, `docs/containment.md has no block marked ${name}`);
+  const start = lines.indexOf('```sh', marker) + 1;
+  const end = lines.indexOf('```', start);
+  assert.ok(start > marker && start <= marker + 3 && end > start, `the block after ${name}`);
+  return lines.slice(start, end).join('\n');
+}
+
 describe('the Docker Compose example (mount-profiles/compose)', () => {
   it('runs an agent that reads its token and reaches the upstream through the bridge, and nothing else', async (t) => {
     const teardown = teardownOf(t);
