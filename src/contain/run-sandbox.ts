@@ -39,6 +39,7 @@ import { BRIDGE_LIMITS, type ContainerRun } from './gateway-bridge.js';
 import { startRuncRun } from './runc.js';
 import { LinkFarm, runningMountView, type SecretsView } from './secrets-view.js';
 import { mountRunStage, type RunStage } from './run-stage.js';
+import { sandboxStdio } from './sandbox-stdio.js';
 
 export const RUN_DIR = '/run/mintfs-run';
 const FORWARDED_SIGNALS: NodeJS.Signals[] = [
@@ -544,6 +545,7 @@ function supervise(
   logger: Logger,
 ): Promise<number> {
   return new Promise((resolve, reject) => {
+    const io = sandboxStdio();
     const child = spawn(
       '/bin/sh',
       [
@@ -560,8 +562,9 @@ function supervise(
       ],
       // From /, with nothing of ours in the environment: the shell exports
       // PWD, and bubblewrap hands its environment to the sandbox's pid 1.
-      { stdio: ['inherit', 'inherit', 'inherit', ...fds], env: {}, cwd: '/' },
+      { stdio: [...io.stdio, ...fds], env: {}, cwd: '/' },
     );
+    io.relay(child);
     let killer: NodeJS.Timeout | undefined;
     let sweeper: NodeJS.Timeout | undefined;
     // A signal reaches every process of the agent (not bubblewrap's own,

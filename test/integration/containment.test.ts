@@ -354,7 +354,7 @@ for (const runtime of RUNTIMES) {
  * `mintfs run` started the way an operator might: from a directory of their
  * own (the profile and gateway config named relative to it), with a
  * variable of their own in the environment and a descriptor of theirs open
- * (fd 64, on a file in that directory). From inside, every process's
+ * (fd 64, on a file in that directory), its stdout a file there. From inside, every process's
  * environ, cmdline, maps, cwd/root/exe links, descriptor links and
  * mountinfo are read: none may show the directory, the variable, the file,
  * the operator's arguments, the run directory or where mintfs is installed.
@@ -367,12 +367,19 @@ async function seesNothingOfTheOperator(t: TestContext, runtime: Runtime): Promi
   const openFile = join(cwd, 'operator-open-file-4d1c');
   writeFileSync(openFile, "the operator's data\n");
   const fd = openSync(openFile, 'r');
-  t.after(() => closeSync(fd));
+  // Its stdout goes to a file there too, as `mintfs run ... > out.log` does.
+  const outFile = join(cwd, 'operator-out-log-7e2a');
+  const outFd = openSync(outFile, 'w');
+  t.after(() => {
+    closeSync(fd);
+    closeSync(outFd);
+  });
   const marker = 'operator-variable-9b2e51';
   const patterns = [
     cwd,
     'operator-cwd-',
     'operator-open-file-4d1c',
+    'operator-out-log-7e2a',
     marker,
     gw.dir,
     RUN_DIR,
@@ -415,15 +422,14 @@ async function seesNothingOfTheOperator(t: TestContext, runtime: Runtime): Promi
       cwd,
       env: { ...process.env, ...runtime.env(), MINTFS_TEST_OPERATOR: marker },
       // fd 64, as a shell's `exec 64<file` leaves it (Node passes on descriptors that high).
-      stdio: ['ignore', 'pipe', 'pipe', ...Array<'ignore'>(61).fill('ignore'), fd],
+      stdio: ['ignore', outFd, 'pipe', ...Array<'ignore'>(61).fill('ignore'), fd],
     },
   );
   teardownOf(t).add(() => child.kill('SIGKILL'));
-  let stdout = '';
   let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (c: string) => (stdout += c));
   child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
   const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  const stdout = readFileSync(outFile, 'utf8');
   assert.equal(code, 0, stderr + stdout);
   const out = fields(stdout);
   // Not vacuous: the processes were there and their files were read.

@@ -129,6 +129,36 @@ describe('mintfs run: a command in a bubblewrap sandbox', () => {
     assertNothingLeft(result.stderr, 1);
   });
 
+  it("relays piped stdin and stdout whole, and ends though the caller's stdin stays open", async (t) => {
+    const gw = await startGatewayFixture(t);
+    const run = (script: string, input?: string) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [CLI, ...runArgs(gw), '--', 'sh', '-c', script], {
+          stdio: ['pipe', 'pipe', 'pipe'],
+        });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+        child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+        child.once('close', (code) => resolve({ code, stdout, stderr }));
+        // Left open when there is no input: the run must end with its command anyway.
+        if (input !== undefined) child.stdin.end(input);
+        t.after(() => child.kill('SIGKILL'));
+      });
+    const piped = await run(
+      'echo "in=$(wc -c)"; echo "fd0=$(readlink /proc/self/fd/0)"; head -c 300000 /dev/zero | tr "\\0" a',
+      'x'.repeat(100_000),
+    );
+    assert.equal(piped.code, 0, piped.stderr);
+    assert.match(piped.stdout, /^in=100000\n/);
+    assert.match(piped.stdout, /fd0=(pipe|socket):\[\d+\]\n/);
+    assert.equal(piped.stdout.split('\n').at(-1)?.length, 300_000, 'the output arrived whole');
+    const open = await run('echo done');
+    assert.equal(open.code, 0, open.stderr);
+    assert.equal(open.stdout, 'done\n');
+    assertNothingLeft(piped.stderr + open.stderr, 2);
+  });
+
   it('refuses bad input with one line and exit 2, before mounting anything', () => {
     const cases: Array<[string[], RegExp]> = [
       [['run', '--profile', 'p.yaml', '--gateway', 'g.yaml'], /name the command after --/],
