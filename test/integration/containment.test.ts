@@ -511,7 +511,8 @@ async function bridgeStaysBounded(t: TestContext, runtime: Runtime): Promise<voi
     'the bridge to take connections up to its cap',
     () => ours().length >= BRIDGE_CONNECTIONS + 1,
     30_000,
-    () => `(${ours().length} bridge processes)`,
+    () =>
+      `(${ours().length} bridge processes; the run said: ${stdout.trim()} ${stderr.trim().split('\n').slice(-3).join(' | ')})`,
   );
   const pids = ours();
   assert.ok(
