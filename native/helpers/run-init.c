@@ -1,12 +1,18 @@
 /*
- * mintfs-run-init CMD [ARGS...]: pid 1 of a container `mintfs run --runtime
- * docker` starts. Statically linked, because it is bound into images that
- * may have no libc (or a different one).
+ * mintfs-run-init [--no-wait] -- CMD [ARGS...]: pid 1 of every sandbox
+ * `mintfs run` starts (bubblewrap, runc, Docker). Statically linked, because
+ * it is bound into images that may have no libc (or a different one).
  *
- * 1. Waits (up to 5 s) until 127.0.0.1:8787 accepts: the bridge to the
- *    gateway is started from the host side, in this network namespace,
- *    once the container exists, so the command's first request cannot race
- *    it.
+ * 0. Makes itself non-dumpable: the agent runs as the same uid, and would
+ *    otherwise read or rewrite pid 1's memory (/proc/1/mem) or take its
+ *    descriptors (pidfd_getfd), and so steer its supervisor. Then closes
+ *    every descriptor but stdin, stdout and stderr: nothing the operator's
+ *    process had open (or a runtime left behind) reaches the command.
+ * 1. Unless --no-wait, waits (up to 5 s) until 127.0.0.1:8787 accepts: the
+ *    bridge to the gateway is started from the host side, in this network
+ *    namespace, once the container exists, so the command's first request
+ *    cannot race it. (Under bubblewrap the command's launcher starts the
+ *    bridge inside and waits for it itself: --no-wait.)
  * 2. Runs the command as its child. A process that is pid 1 gets no
  *    default signal actions, so SIGTERM to a bare command would be ignored:
  *    every catchable signal is forwarded to the child instead.
@@ -20,7 +26,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,12 +55,39 @@ static int bridge_ready(void) {
   return ok;
 }
 
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+
+/* Every descriptor from 3 up; one by one where close_range is missing (before 5.9). */
+static void close_inherited(void) {
+  if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0) return;
+  long max = sysconf(_SC_OPEN_MAX);
+  for (long fd = 3; fd < (max > 0 ? max : 65536); fd++) close((int)fd);
+}
+
+static int usage(void) {
+  fprintf(stderr, "mintfs-run-init: usage: mintfs-run-init [--no-wait] -- CMD [ARGS...]\n");
+  return 125;
+}
+
 int main(int argc, char **argv) {
-  if (argc < 2) {
-    fprintf(stderr, "mintfs-run-init: usage: mintfs-run-init CMD [ARGS...]\n");
+  /* Before anything else: no window in which pid 1 can be read. Fail closed. */
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+    perror("mintfs-run-init: prctl(PR_SET_DUMPABLE)");
     return 125;
   }
-  for (int waited = 0; !bridge_ready(); waited += 10) {
+  close_inherited();
+  int wait_for_bridge = 1;
+  int first = 1;
+  for (; first < argc && strcmp(argv[first], "--") != 0; first++) {
+    if (strcmp(argv[first], "--no-wait") == 0) wait_for_bridge = 0;
+    else return usage();
+  }
+  /* The command comes after "--": one that starts with "-" is never read as an option. */
+  if (first >= argc - 1) return usage();
+  char **command = argv + first + 1;
+  for (int waited = 0; wait_for_bridge && !bridge_ready(); waited += 10) {
     if (waited >= WAIT_MS) {
       fprintf(stderr, "mintfs-run-init: the gateway bridge did not come up on 127.0.0.1:%d\n",
               GATEWAY_PORT);
@@ -73,8 +108,8 @@ int main(int argc, char **argv) {
   }
   if (child == 0) {
     sigprocmask(SIG_SETMASK, &old, NULL);
-    execvp(argv[1], argv + 1);
-    fprintf(stderr, "mintfs-run-init: %s: %s\n", argv[1], strerror(errno));
+    execvp(command[0], command);
+    fprintf(stderr, "mintfs-run-init: %s: %s\n", command[0], strerror(errno));
     _exit(errno == ENOENT ? 127 : 126);
   }
   struct sigaction action;

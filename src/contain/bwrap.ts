@@ -9,7 +9,11 @@
  * only loopback, where a socat bridge on 127.0.0.1:8787 leads to the gateway
  * and nowhere else. No capabilities, a non-root uid, no new privileges
  * (bubblewrap always sets it), the seccomp filter, a new session (no TIOCSTI
- * into the caller's terminal), and death with the parent.
+ * into the caller's terminal), and death with the parent. pid 1 is
+ * mintfs-run-init (`--as-pid-1`), not bubblewrap: it makes itself
+ * non-dumpable and closes every inherited descriptor, so the agent (the same
+ * uid) can neither read nor steer its supervisor, nor use what the
+ * operator's process had open.
  */
 import { SANDBOX_CA_FILE, sandboxProxyEnv } from './sandbox-env.js';
 import { followedPath, SANDBOX_MOUNT_PARENT, type SecretsView } from './secrets-view.js';
@@ -18,6 +22,8 @@ export const GATEWAY_PORT = 8787;
 export const SANDBOX_GATEWAY_SOCKET = '/run/mintfs/gateway.sock';
 export const SANDBOX_SECRETS = '/secrets';
 export const SANDBOX_WORK = '/work';
+/** Where mintfs-run-init, every sandbox's pid 1, is bound (in the sandbox's own /run). */
+export const SANDBOX_INIT = '/run/mintfs/init';
 
 /** How the top-level directories of the host look: merged-/usr symlinks or real directories. */
 export type HostRoot = ReadonlyMap<
@@ -32,6 +38,8 @@ export interface SandboxSpec {
   readonly gid: number;
   /** A host directory bound read-write at /work; a fresh tmpfs when absent. */
   readonly workdir?: string | undefined;
+  /** mintfs-run-init (its copy on the run's stage), run as pid 1. */
+  readonly init: string;
   readonly command: readonly string[];
   /** File descriptor (in bwrap) carrying the seccomp BPF program. */
   readonly seccompFd: number;
@@ -123,7 +131,9 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
     ...sandboxProxyEnv(`http://127.0.0.1:${GATEWAY_PORT}`, intercepting),
   };
   for (const [name, value] of Object.entries(env)) args.push('--setenv', name, value);
+  args.push('--ro-bind', spec.init, SANDBOX_INIT, '--as-pid-1');
   args.push('--seccomp', String(spec.seccompFd), '--info-fd', String(spec.infoFd));
-  args.push('--', '/usr/bin/bash', '-c', LAUNCHER, 'mintfs-run', ...spec.command);
+  args.push('--', SANDBOX_INIT, '--no-wait', '--');
+  args.push('/usr/bin/bash', '-c', LAUNCHER, 'mintfs-run', ...spec.command);
   return args;
 }

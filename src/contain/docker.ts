@@ -6,7 +6,8 @@
  *   no network but loopback (`--network none`), where a bridge on
  *   127.0.0.1:8787 leads to the gateway: socat started from the host side
  *   inside the container's network namespace (nsenter --net), so the
- *   gateway's socket is never in the container; a non-root uid, no
+ *   gateway's socket is never in the container (bounded, in a cgroup of its
+ *   own, as the run's uid: gateway-bridge.ts); a non-root uid, no
  *   capabilities, no new privileges, the mintfs seccomp policy, a read-only
  *   root with scratch /tmp and /work, memory/pids/cpu limits, the token
  *   mount read-only at /secrets, the proxy and CA trust environment, and
@@ -22,7 +23,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { MintfsError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { SANDBOX_SECRETS, SANDBOX_WORK, GATEWAY_PORT } from './bwrap.js';
-import { HOST_TOOLS_ENV, socatBridge, type ContainerRun } from './gateway-bridge.js';
+import { HOST_TOOLS_ENV, inCgroup, socatBridge, type ContainerRun } from './gateway-bridge.js';
 import type { RunLimits } from './cgroup.js';
 import { SANDBOX_CA_FILE, sandboxProxyEnv } from './sandbox-env.js';
 import { SANDBOX_MOUNT_PARENT, type SecretsView } from './secrets-view.js';
@@ -39,7 +40,7 @@ export interface DockerSpec {
   readonly caCertFile?: string | undefined;
   /** The mintfs seccomp policy as a Docker/OCI JSON profile file. */
   readonly seccompFile: string;
-  /** dist/native/mintfs-run-init. */
+  /** mintfs-run-init (its copy on the run's stage). */
   readonly initFile: string;
   readonly limits: RunLimits;
   readonly env?: Readonly<Record<string, string>>;
@@ -98,7 +99,8 @@ export function dockerCreateArgs(spec: DockerSpec): string[] {
     CONTAINER_INIT,
   ];
   for (const [name, value] of Object.entries(env)) args.push('--env', `${name}=${value}`);
-  args.push('--', spec.image, ...spec.command);
+  // "--" after the image: a command that starts with "-" is never read as an option of the init.
+  args.push('--', spec.image, '--', ...spec.command);
   return args;
 }
 
@@ -137,10 +139,12 @@ export function dockerCliEnv(): NodeJS.ProcessEnv {
 export async function startDockerRun(
   spec: DockerSpec,
   gatewaySocket: string,
+  /** The cgroup.procs files of the bridge's cgroup (gateway-bridge.ts). */
+  bridgeCgroup: readonly string[],
   logger: Logger,
   onCleanup: (cleanup: () => Promise<void> | void) => void,
 ): Promise<ContainerRun> {
-  const bridgeCommand = socatBridge(gatewaySocket);
+  const bridgeCommand = socatBridge(gatewaySocket, spec);
   const created = await docker(dockerCreateArgs(spec));
   if (created.code !== 0)
     throw new MintfsError(
@@ -157,6 +161,7 @@ export async function startDockerRun(
   const attached = spawn('docker', ['start', '--attach', spec.name], {
     stdio: ['ignore', 'inherit', 'inherit'],
     env: dockerCliEnv(),
+    cwd: '/',
     detached: true,
   });
   const exited = new Promise<number>((resolve) => {
@@ -196,9 +201,16 @@ export async function startDockerRun(
     );
   }
   if (pid > 0) {
-    const bridge = spawn('nsenter', [`--net=/proc/${pid}/ns/net`, '--', ...bridgeCommand], {
+    const [shell, ...args] = inCgroup(bridgeCgroup, [
+      'nsenter',
+      `--net=/proc/${pid}/ns/net`,
+      '--',
+      ...bridgeCommand,
+    ]);
+    const bridge = spawn(shell as string, args, {
       stdio: 'ignore',
       env: HOST_TOOLS_ENV,
+      cwd: '/',
     });
     bridge.once('error', (err) =>
       logger.error(

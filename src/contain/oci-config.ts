@@ -9,14 +9,14 @@
  * first process. Pure: what exists on the host is passed in.
  */
 import * as z from 'zod';
-import { SANDBOX_SECRETS, SANDBOX_WORK } from './bwrap.js';
+import { SANDBOX_INIT, SANDBOX_SECRETS, SANDBOX_WORK } from './bwrap.js';
 import { ociSeccompProfile } from './seccomp-policy.js';
 import { SANDBOX_CA_FILE, sandboxProxyEnv } from './sandbox-env.js';
 import { SANDBOX_MOUNT_PARENT } from './secrets-view.js';
 
 export const CONTAINER_GATEWAY = 'http://127.0.0.1:8787';
 /** Where mintfs-run-init is bound: in the container's own /run tmpfs, not the image. */
-export const OCI_INIT = '/run/mintfs/init';
+export const OCI_INIT = SANDBOX_INIT;
 
 const HostPath = z.string().startsWith('/', 'must be an absolute path');
 
@@ -33,7 +33,7 @@ export const OciOptions = z.strictObject({
   ]),
   /** The network namespace to join, e.g. /proc/PID/ns/net of the bridge. */
   netns: HostPath,
-  /** dist/native/mintfs-run-init. */
+  /** mintfs-run-init (its copy on the run's stage). */
   init: HostPath,
   uid: z.number().int().min(1, 'must not be root (0)'),
   gid: z.number().int().min(1, 'must not be root (0)'),
@@ -67,7 +67,8 @@ export function ociConfig(input: OciOptions): Record<string, unknown> {
     process: {
       terminal: false,
       user: { uid: o.uid, gid: o.gid, additionalGids: [] },
-      args: [OCI_INIT, ...o.args],
+      // "--": a command that starts with "-" is never read as an option of the init.
+      args: [OCI_INIT, '--', ...o.args],
       env: Object.entries({
         ...o.env,
         PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',

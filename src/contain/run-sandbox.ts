@@ -35,9 +35,11 @@ import { allocateRunUid, processUsingUid, type RunUid } from './run-uid.js';
 import { fileURLToPath } from 'node:url';
 import { seccompBpf, seccompProfileJson } from './seccomp-policy.js';
 import { startDockerRun } from './docker.js';
-import type { ContainerRun } from './gateway-bridge.js';
+import { BRIDGE_LIMITS, type ContainerRun } from './gateway-bridge.js';
 import { startRuncRun } from './runc.js';
 import { LinkFarm, runningMountView, type SecretsView } from './secrets-view.js';
+import { mountRunStage, type RunStage } from './run-stage.js';
+import { sandboxStdio } from './sandbox-stdio.js';
 
 export const RUN_DIR = '/run/mintfs-run';
 const FORWARDED_SIGNALS: NodeJS.Signals[] = [
@@ -117,6 +119,7 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
     // Checked before anything is made for the run: a refusal leaves nothing to clean.
     const runtimePath = runtime === 'runc' || runtime === 'runsc' ? ociRuntime(runtime) : '';
     const rootfs = request.rootfs === undefined ? undefined : rootfsDir(request.rootfs);
+    const workdir = request.workdir === undefined ? undefined : workdirDir(request.workdir);
     const work = mkdtempSync(join(RUN_DIR, 'run-'));
     cleanups.push(() => removeWorkDir(work));
     logger = logger.child({ run: basename(work) });
@@ -126,6 +129,11 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
     logger.info({ event: 'run-prepared', runtime, uid }, 'prepared the run directory');
     chownSync(work, uid, gid);
     chmodSync(work, 0o700);
+    // What the sandbox gets of the run is bound from here (run-stage.ts), so its
+    // mountinfo names neither the run directory nor where mintfs is installed.
+    const stage = mountRunStage(join(work, 'stage'));
+    cleanups.push(() => stage.remove());
+    const init = stageInit(stage);
 
     const secretsDir = request.mountDir ?? join(work, 'secrets');
     // A running mount is checked before anything is started for the run.
@@ -134,7 +142,7 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
     const secrets: SecretsView =
       request.mountDir === undefined
         ? { kind: 'bind', dir: secretsDir }
-        : runningMountView(request.mountDir, join(work, 'links'), logger);
+        : runningMountView(request.mountDir, stage.path('links'), logger);
     if (request.profileFile !== undefined) {
       const mount: RunningMount = await startMount({
         profileFile: request.profileFile,
@@ -150,7 +158,7 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
     let gatewaySocket = request.gatewaySocket;
     let caSource = request.caCert;
     if (request.gatewayConfig !== undefined) {
-      gatewaySocket = join(work, 'gateway.sock');
+      gatewaySocket = stage.path('gateway.sock');
       const gateway: RunningGateway = await startGateway({
         configFile: request.gatewayConfig,
         keysDir: request.keysDir,
@@ -173,7 +181,7 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
       await requireReachable(request.gatewaySocket, 'socket', '--gateway-socket', identity);
 
     // A copy in the run directory: the sandbox sees neither the CA's directory nor its key.
-    const caCertFile = caSource === undefined ? undefined : join(work, 'ca.crt');
+    const caCertFile = caSource === undefined ? undefined : stage.path('ca.crt');
     if (caSource !== undefined && caCertFile !== undefined) copyCaCertificate(caSource, caCertFile);
 
     if (secrets.kind === 'follow' && runtime !== 'bwrap') {
@@ -189,22 +197,24 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
         { event: 'sandbox-start', runtime, uid, command: request.command[0] },
         'starting the container',
       );
+      const bridgeCgroup = createBridgeCgroup(work, cleanups);
       const run = await startRuncRun(
         {
           runtime,
           name: `mintfs-${basename(work)}`,
           bundleDir: join(work, 'bundle'),
+          bridgeCgroup,
           config: {
             rootfs: rootfs ?? '',
             secrets,
-            init: RUN_INIT,
+            init,
             uid,
             gid,
             memoryBytes: request.limits.memoryBytes,
             pids: request.limits.pids,
             cpus: request.limits.cpus,
             caCert: caCertFile,
-            workdir: request.workdir === undefined ? undefined : realpathOr(request.workdir),
+            workdir,
             env: passThroughEnv(),
             args: [...request.command],
           },
@@ -232,15 +242,16 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
           secrets,
           uid,
           gid,
-          workdir: request.workdir,
+          workdir,
           caCertFile,
           seccompFile,
-          initFile: RUN_INIT,
+          initFile: init,
           limits: request.limits,
           env: passThroughEnv(),
           command: request.command,
         },
         gatewaySocket,
+        createBridgeCgroup(work, cleanups),
         logger,
         (cleanup) => cleanups.push(cleanup),
       );
@@ -257,7 +268,8 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
       gatewaySocket,
       uid,
       gid,
-      workdir: request.workdir,
+      workdir,
+      init,
       command: request.command,
       seccompFd: 3,
       infoFd: 4,
@@ -266,8 +278,8 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
       caCertFile,
     });
     // The options are handed over on a descriptor (--args 5), the command on
-    // the command line: the sandbox's pid 1, bubblewrap itself, then shows
-    // `bwrap --args 5 -- bash -c LAUNCHER CMD`, with no host paths.
+    // the command line: no host path is on bubblewrap's command line (outside
+    // the sandbox); pid 1 inside is mintfs-run-init (`--as-pid-1`).
     const split = args.indexOf('--');
     const argsFile = join(work, 'bwrap.args');
     writeFileSync(argsFile, `${args.slice(0, split).join('\0')}\0`, { mode: 0o600 });
@@ -286,6 +298,19 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
     await cleanUp();
     stopper.close();
   }
+}
+
+/**
+ * The cgroup of a runc or Docker run's gateway bridge (gateway-bridge.ts),
+ * named after the run; removed, with anything left in it, at the end.
+ */
+function createBridgeCgroup(
+  work: string,
+  cleanups: Array<() => Promise<void> | void>,
+): readonly string[] {
+  const cgroup = createRunCgroup(`mintfs-${basename(work)}-bridge`, BRIDGE_LIMITS);
+  cleanups.push(() => cgroup.remove());
+  return cgroup.procsFiles;
 }
 
 /** Signals go to the container's init; a stop signal is followed by a kill after STOP_GRACE_MS. */
@@ -501,8 +526,8 @@ const SETPRIV = '/usr/bin/setpriv';
 /**
  * Joins the run's cgroup, then becomes the sandbox user and execs bubblewrap:
  * every process of the sandbox is inside the limits from its first
- * instruction, and none of the operator's environment reaches it (the
- * spawn's environment is empty; bubblewrap's pid 1 shows an empty environ).
+ * instruction, and none of the operator's environment or working directory
+ * reaches it (the spawn's environment is empty and its directory /).
  */
 const ENTER = `
 setpriv=$1 uid=$2 gid=$3 bwrap=$4 groups=$5; shift 5
@@ -520,6 +545,7 @@ function supervise(
   logger: Logger,
 ): Promise<number> {
   return new Promise((resolve, reject) => {
+    const io = sandboxStdio();
     const child = spawn(
       '/bin/sh',
       [
@@ -534,8 +560,11 @@ function supervise(
         ...cgroup.procsFiles,
         ...command,
       ],
-      { stdio: ['inherit', 'inherit', 'inherit', ...fds], env: {} },
+      // From /, with nothing of ours in the environment: the shell exports
+      // PWD, and bubblewrap hands its environment to the sandbox's pid 1.
+      { stdio: [...io.stdio, ...fds], env: {}, cwd: '/' },
     );
+    io.relay(child);
     let killer: NodeJS.Timeout | undefined;
     let sweeper: NodeJS.Timeout | undefined;
     // A signal reaches every process of the agent (not bubblewrap's own,
@@ -585,8 +614,37 @@ function supervise(
 }
 
 const BWRAP = findOnPath('bwrap') ?? '/usr/bin/bwrap';
-/** pid 1 of Docker and runc containers (native/helpers/run-init.c, built static by scripts/build-native-helpers.sh). */
+/** pid 1 of every sandbox (native/helpers/run-init.c, built static by scripts/build-native-helpers.sh). */
 const RUN_INIT = fileURLToPath(new URL('../../native/mintfs-run-init', import.meta.url));
+
+/** mintfs-run-init's copy on the stage (bound from there, so no sandbox sees the install path). */
+function stageInit(stage: RunStage): string {
+  try {
+    return stage.copy(RUN_INIT, 'init', 0o555);
+  } catch (err) {
+    throw new MintfsError(
+      'ERR_SANDBOX_FAILED',
+      `${RUN_INIT}: ${describeError(err)} (npm run build compiles it; it needs a C compiler and a static libc)`,
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * --workdir as an absolute, real directory: runtimes resolve a relative path
+ * against their own working directory (/ for bubblewrap), not the caller's.
+ */
+function workdirDir(path: string): string {
+  let real: string;
+  try {
+    real = realpathSync(path);
+  } catch (err) {
+    throw new MintfsError('ERR_INPUT_INVALID', `--workdir ${path}: ${describeError(err)}`);
+  }
+  if (!lstatSync(real).isDirectory())
+    throw new MintfsError('ERR_INPUT_INVALID', `--workdir ${path}: not a directory`);
+  return real;
+}
 
 function findOnPath(name: string): string | undefined {
   for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(':')) {

@@ -3,8 +3,9 @@
  * same bundle): the agent in an OCI container of a root file system the
  * caller names, with the guarantees of the other runtimes (oci-config.ts).
  *
- * The network namespace comes first, owned by the bridge: `unshare --net`
- * brings loopback up and becomes socat on 127.0.0.1:8787, forwarding to the
+ * The network namespace comes first, owned by the bridge: in its own
+ * cgroup, `unshare --net` brings loopback up and becomes socat (bounded, as
+ * the run's uid: gateway-bridge.ts) on 127.0.0.1:8787, forwarding to the
  * gateway's socket from the host's mount namespace. The container joins that
  * namespace (/proc/PID/ns/net), so it has loopback and the bridge and
  * nothing else, and nothing named is left to clean up: the namespace goes
@@ -19,7 +20,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MintfsError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { HOST_TOOLS_ENV, socatBridge, type ContainerRun } from './gateway-bridge.js';
+import { HOST_TOOLS_ENV, inCgroup, socatBridge, type ContainerRun } from './gateway-bridge.js';
 import { ociConfig, type OciOptions } from './oci-config.js';
 
 export type OciRuntime = 'runc' | 'runsc';
@@ -32,6 +33,8 @@ export interface RuncSpec {
   readonly bundleDir: string;
   /** Everything of the config but the network namespace, which is made here. */
   readonly config: Omit<OciOptions, 'netns'>;
+  /** The cgroup.procs files of the bridge's cgroup (gateway-bridge.ts). */
+  readonly bridgeCgroup: readonly string[];
 }
 
 /** Brings loopback up in the new namespace, then becomes the bridge. */
@@ -44,11 +47,21 @@ export async function startRuncRun(
   logger: Logger,
   onCleanup: (cleanup: () => Promise<void> | void) => void,
 ): Promise<ContainerRun> {
-  const bridge = spawn(
+  const [shell, ...args] = inCgroup(spec.bridgeCgroup, [
     'unshare',
-    ['--net', '--', '/bin/sh', '-c', BRIDGE_SCRIPT, 'mintfs-bridge', ...socatBridge(gatewaySocket)],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: HOST_TOOLS_ENV },
-  );
+    '--net',
+    '--',
+    '/bin/sh',
+    '-c',
+    BRIDGE_SCRIPT,
+    'mintfs-bridge',
+    ...socatBridge(gatewaySocket, { uid: spec.config.uid, gid: spec.config.gid }),
+  ]);
+  const bridge = spawn(shell as string, args, {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: HOST_TOOLS_ENV,
+    cwd: '/',
+  });
   let bridgeError = '';
   bridge.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
     if (bridgeError.length < 4096) bridgeError += chunk;
@@ -73,6 +86,7 @@ export async function startRuncRun(
   const container = spawn(runtimePath, ['run', '--bundle', spec.bundleDir, spec.name], {
     stdio: ['inherit', 'inherit', 'inherit'],
     env: HOST_TOOLS_ENV,
+    cwd: '/',
     detached: true,
   });
   onCleanup(async () => {

@@ -29,10 +29,12 @@ export const DENIED_SYSCALLS = [
   // namespaces: no nested sandboxes to escape the one it is in
   'unshare',
   'setns',
-  // looking into or steering other processes
+  // looking into or steering other processes (pid 1, the agent's supervisor,
+  // is also non-dumpable: mintfs-run-init; this is the second wall)
   'ptrace',
   'process_vm_readv',
   'process_vm_writev',
+  'pidfd_getfd',
   'kcmp',
   // the kernel keyring and eBPF
   'keyctl',

@@ -5,9 +5,9 @@
  * `cat`s. Docker imports it as an image; runc runs it as is. It has no
  * /secrets, /work or /etc/ssl: the runtimes make what they mount.
  */
-import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { runSync } from './spawn.js';
 
 const APPLETS = [
   'sh',
@@ -33,6 +33,8 @@ const APPLETS = [
   'date',
   'mv',
   'cut',
+  'readlink',
+  'base64',
 ];
 
 export function buildBusyboxRootfs(rootfs: string): string {
@@ -50,7 +52,7 @@ export function buildBusyboxRootfs(rootfs: string): string {
 
 /** Copies a dynamically linked program of this machine, and every library ldd names for it. */
 export function addProgram(rootfs: string, program: string): void {
-  const libraries = execFileSync('ldd', [program], { encoding: 'utf8' })
+  const libraries = runSync('ldd', [program], `the libraries of ${program}`)
     .split('\n')
     .map((line) => /(\/\S+) \(0x/.exec(line)?.[1])
     .filter((path): path is string => path !== undefined);

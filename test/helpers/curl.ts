@@ -17,6 +17,7 @@ export interface CurlResult {
 }
 
 const MARKER = '\n__mintfs_status__:';
+const CURL_TIMEOUT_MS = 60_000;
 
 export function curl(args: readonly string[], input?: string | Buffer): Promise<CurlResult> {
   // Headers go to a file: curl 7.88 crashes writing them to /dev/stderr when that is a pipe.
@@ -28,10 +29,26 @@ export function curl(args: readonly string[], input?: string | Buffer): Promise<
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
+    // Bounded: a test that waits on curl fails saying what it waited for.
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, CURL_TIMEOUT_MS);
     child.stdout.on('data', (c: Buffer) => out.push(c));
     child.stderr.on('data', (c: Buffer) => err.push(c));
     child.on('error', reject);
     child.on('close', (exitCode) => {
+      clearTimeout(timer);
+      if (timedOut) {
+        rmSync(dir, { recursive: true, force: true });
+        reject(
+          new Error(
+            `curl ${args.join(' ')} did not finish within ${CURL_TIMEOUT_MS / 1000} s: ${Buffer.concat(err).toString('utf8').trim()}`,
+          ),
+        );
+        return;
+      }
       const stdout = Buffer.concat(out).toString('utf8');
       const cut = stdout.lastIndexOf(MARKER);
       let headers = '';

@@ -6,21 +6,32 @@
  * its directories removed, at the end of the test, even when it fails. If
  * dockerd cannot start, this throws with its last log lines: nothing is
  * skipped.
+ *
+ * dockerd logs to a file, not a pipe: a pipe nobody reads while a blocking
+ * `docker` call runs fills up, dockerd stops on its next log line, and the
+ * call waits for it forever. Every `docker` call has a timeout and, when it
+ * fails, says what it waited for and what dockerd logged last.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildBusyboxRootfs } from './busybox-rootfs.js';
 import { pollUntil } from './poll.js';
+import { runSync, tail } from './spawn.js';
 import { tempDir, type Teardown } from './temp.js';
 
 export const TEST_IMAGE = 'mintfs-test-busybox:1';
+
+/** How long one docker CLI call may take (an image import included). */
+const DOCKER_TIMEOUT_MS = 120_000;
+/** How long dockerd gets to answer its first `docker version`. */
+const START_TIMEOUT_MS = 60_000;
 
 export interface DockerEngine {
   /** unix:///…/docker.sock, for DOCKER_HOST. */
   readonly host: string;
   readonly image: string;
-  /** Runs the docker CLI against this engine. */
+  /** Runs the docker CLI against this engine (with a timeout); its stdout. */
   docker(args: readonly string[]): string;
 }
 
@@ -29,6 +40,7 @@ export async function startDockerEngine(teardown: Teardown): Promise<DockerEngin
   const socket = join(dir, 'docker.sock');
   const host = `unix://${socket}`;
   const logFile = join(dir, 'dockerd.log');
+  const log = openSync(logFile, 'a');
   const daemon = spawn(
     'dockerd',
     [
@@ -44,13 +56,17 @@ export async function startDockerEngine(teardown: Teardown): Promise<DockerEngin
       '-H',
       host,
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    { stdio: ['ignore', log, log] },
   );
-  let log = '';
-  daemon.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    log += chunk;
-    if (log.length > 200_000) log = log.slice(-100_000);
-  });
+  // dockerd has its own copy; ours is not needed.
+  closeSync(log);
+  const lastLog = (): string => {
+    try {
+      return tail(readFileSync(logFile, 'utf8'));
+    } catch {
+      return '(no log)';
+    }
+  };
   teardown.add(async () => {
     if (daemon.exitCode !== null || daemon.signalCode !== null) return;
     const exited = new Promise((resolve) => daemon.once('exit', resolve));
@@ -59,28 +75,37 @@ export async function startDockerEngine(teardown: Teardown): Promise<DockerEngin
     await exited;
     clearTimeout(timer);
   });
-  const docker = (args: readonly string[]) =>
-    execFileSync('docker', ['-H', host, ...args], { encoding: 'utf8', stdio: 'pipe' });
+  const docker = (args: readonly string[], timeoutMs = DOCKER_TIMEOUT_MS): string => {
+    try {
+      return runSync('docker', ['-H', host, ...args], `docker ${args[0]} (private dockerd)`, {
+        timeoutMs,
+      });
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; dockerd last logged: ${lastLog()}`, {
+        cause: err,
+      });
+    }
+  };
+  let lastError = '';
   await pollUntil(
-    'dockerd to answer',
+    'dockerd to answer `docker version`',
     () => {
-      if (daemon.exitCode !== null)
-        throw new Error(
-          `dockerd exited ${daemon.exitCode}: ${log.trim().split('\n').slice(-5).join(' | ')}`,
-        );
+      if (daemon.exitCode !== null || daemon.signalCode !== null)
+        throw new Error(`dockerd exited ${daemon.exitCode ?? daemon.signalCode}: ${lastLog()}`);
       try {
-        docker(['version', '--format', '{{.Server.Version}}']);
+        docker(['version', '--format', '{{.Server.Version}}'], 10_000);
         return true;
-      } catch {
+      } catch (err) {
+        lastError = (err as Error).message;
         return undefined;
       }
     },
-    60_000,
+    START_TIMEOUT_MS,
+    () => `(last try: ${lastError})`,
   );
-  writeFileSync(logFile, '');
   const rootfs = buildBusyboxRootfs(join(dir, 'rootfs'));
   const tarball = join(dir, 'rootfs.tar');
-  execFileSync('tar', ['-C', rootfs, '-cf', tarball, '.']);
+  runSync('tar', ['-C', rootfs, '-cf', tarball, '.'], 'the image tarball');
   docker(['import', tarball, TEST_IMAGE]);
-  return { host, image: TEST_IMAGE, docker };
+  return { host, image: TEST_IMAGE, docker: (args) => docker(args) };
 }

@@ -13,6 +13,9 @@ import { CLI } from './paths.js';
 import { pollUntil } from './poll.js';
 import { tempDir, teardownOf, type Teardown } from './temp.js';
 
+/** Unmounts in cleanup: bounded (a wedged FUSE mount must not hang the test), output drained. */
+const UNMOUNT_OPTIONS = { timeout: 10_000, stdio: 'pipe' } as const;
+
 export const DEMO_PROFILE = `agent: test-agent
 ttl: 5m
 files:
@@ -76,7 +79,7 @@ export async function startMountFixture(
   // The shared parent is a bind mount of itself: undo it before the directory goes.
   if (options.sharedParent)
     teardown.add(() => {
-      if (topMountAt(parent)) spawnSync('umount', ['-l', '--', parent]);
+      if (topMountAt(parent)) spawnSync('umount', ['-l', '--', parent], UNMOUNT_OPTIONS);
     });
 
   let stderr = '';
@@ -93,7 +96,8 @@ export async function startMountFixture(
         child.kill('SIGKILL');
         await gone;
       }
-    if (mountedPaths().includes(mountpoint)) spawnSync('umount', ['-l', '--', mountpoint]);
+    if (mountedPaths().includes(mountpoint))
+      spawnSync('umount', ['-l', '--', mountpoint], UNMOUNT_OPTIONS);
   });
   const spawnDaemon = async (extraArgs: readonly string[] = []): Promise<ChildProcess> => {
     const child = spawn(
@@ -172,6 +176,6 @@ export async function stopMount(fixture: MountFixture): Promise<void> {
     clearTimeout(timer);
   }
   if (mountedPaths().includes(fixture.mountpoint)) {
-    spawnSync('fusermount3', ['-u', '-z', '--', fixture.mountpoint]);
+    spawnSync('fusermount3', ['-u', '-z', '--', fixture.mountpoint], UNMOUNT_OPTIONS);
   }
 }

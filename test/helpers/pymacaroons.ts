@@ -2,8 +2,7 @@
  * pymacaroons (Debian's python3-pymacaroons), an implementation independent of
  * both of ours, checks a token's signature under a root key and reads its fields.
  */
-import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { runSync } from './spawn.js';
 
 const VERIFY = `
 import sys, json
@@ -31,12 +30,10 @@ export interface PyResult {
 }
 
 export function pymacaroonsVerify(token: string, keyHex: string): PyResult {
-  const result = spawnSync('/usr/bin/python3', ['-c', VERIFY], {
+  const stdout = runSync('/usr/bin/python3', ['-c', VERIFY], 'pymacaroons to verify a token', {
     input: JSON.stringify({ token, key: keyHex }),
-    encoding: 'utf8',
   });
-  assert.equal(result.status, 0, result.stderr);
-  return JSON.parse(result.stdout) as PyResult;
+  return JSON.parse(stdout) as PyResult;
 }
 
 const ATTENUATE = `
@@ -52,11 +49,9 @@ print(m.serialize(serializer=BinarySerializer()))
 
 /** pymacaroons appends first-party caveats (no key needed) and serialises the result. */
 export function pymacaroonsAttenuate(token: string, caveats: readonly string[]): string {
-  const result = spawnSync('/usr/bin/python3', ['-c', ATTENUATE], {
+  const stdout = runSync('/usr/bin/python3', ['-c', ATTENUATE], 'pymacaroons to attenuate', {
     input: JSON.stringify({ token, caveats }),
-    encoding: 'utf8',
   });
-  assert.equal(result.status, 0, result.stderr);
   // pymacaroons writes URL-safe base64 with padding; mintfs tokens carry none.
-  return result.stdout.trim().replace(/=+$/, '');
+  return stdout.trim().replace(/=+$/, '');
 }

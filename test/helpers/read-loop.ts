@@ -63,6 +63,13 @@ export async function startReadLoop(
     samples: () => samples,
     stop: async () => {
       if (!existsSync(stopFile)) writeFileSync(stopFile, '');
+      // Bounded: a loop stuck in a read is killed, and the test says so.
+      await pollUntil(
+        'the read loop to stop',
+        () => child.exitCode !== null || child.signalCode !== null,
+        30_000,
+        () => `(last sample: ${samples.at(-1)?.text ?? 'none'})`,
+      );
       await exited;
       return samples;
     },

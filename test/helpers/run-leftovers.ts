@@ -31,7 +31,7 @@ export function runDirEntries(): string[] {
 }
 
 /** Host processes bridging to a gateway socket in a run directory: `pid args`. */
-function bridges(): string[] {
+export function bridges(): string[] {
   return readdirSync('/proc')
     .filter((pid) => /^\d+$/.test(pid))
     .flatMap((pid) => {
@@ -48,12 +48,20 @@ function bridges(): string[] {
 
 export interface RunLeftovers {
   readonly containers: string[];
+  /** Cgroups named after a run (bubblewrap's, and the bridge's of runc and Docker). */
+  readonly cgroups: string[];
   readonly runDirs: string[];
   readonly mounts: string[];
   readonly bridges: string[];
 }
 
-export const NOTHING_LEFT: RunLeftovers = { containers: [], runDirs: [], mounts: [], bridges: [] };
+export const NOTHING_LEFT: RunLeftovers = {
+  containers: [],
+  cgroups: [],
+  runDirs: [],
+  mounts: [],
+  bridges: [],
+};
 
 /**
  * What is left of `runs`: `containers` lists the runtime's containers (or
@@ -66,6 +74,7 @@ export function runLeftovers(
   const ours = (text: string) => runs.some((run) => text.includes(run));
   return {
     containers: containers().filter(ours),
+    cgroups: runCgroups().filter(ours),
     runDirs: runDirEntries().filter(ours),
     mounts: mountedPaths().filter((path) => path.startsWith(RUN_DIR) && ours(path)),
     bridges: bridges().filter(ours),

@@ -3,10 +3,10 @@
  * per test process (four processes each time was a tenth of every gateway
  * test) and written into each directory that asks for one.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runSync } from './spawn.js';
 
 export interface TestPki {
   readonly caFile: string;
@@ -35,7 +35,7 @@ function generatePki(): Omit<TestPki, 'caFile'> {
 }
 
 function generatePkiIn(dir: string): Omit<TestPki, 'caFile'> {
-  const run = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  const run = (args: string[]) => runSync('openssl', args, `openssl ${args[0]}`, { cwd: dir });
   run([
     'req',
     '-x509',
@@ -67,12 +67,13 @@ function generatePkiIn(dir: string): Omit<TestPki, 'caFile'> {
     '-out',
     'leaf.csr',
   ]);
-  execFileSync(
+  runSync(
     'bash',
     [
       '-c',
       'printf "subjectAltName=DNS:localhost,IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\n" > leaf.ext',
     ],
+    'the leaf certificate extensions',
     { cwd: dir },
   );
   run([

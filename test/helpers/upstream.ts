@@ -174,6 +174,9 @@ function serveGit(root: string, req: IncomingMessage, res: ServerResponse): void
     },
     stdio: ['pipe', 'pipe', 'inherit'],
   });
+  // A CGI run that hangs is killed: the request then ends, and the test with it.
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  child.once('close', () => clearTimeout(timer));
   req.pipe(child.stdin);
   let head = Buffer.alloc(0);
   let started = false;

@@ -13,9 +13,11 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
+  closeSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readFileSync,
   rmSync,
   symlinkSync,
@@ -23,6 +25,8 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
+import { BRIDGE_CONNECTIONS, BRIDGE_LIMITS } from '../../src/contain/gateway-bridge.js';
+import { RUN_DIR } from '../../src/contain/run-sandbox.js';
 import { RUN_UID_COUNT, RUN_UID_FIRST } from '../../src/contain/run-uid.js';
 import { addProgram, buildBusyboxRootfs } from '../helpers/busybox-rootfs.js';
 import { startDockerEngine, type DockerEngine } from '../helpers/docker-engine.js';
@@ -35,7 +39,14 @@ import {
 } from '../helpers/gateway-fixture.js';
 import { CLI, REPO_ROOT } from '../helpers/paths.js';
 import { pollUntil } from '../helpers/poll.js';
-import { NOTHING_LEFT, runCgroups, runLeftovers, runsIn } from '../helpers/run-leftovers.js';
+import {
+  bridges,
+  NOTHING_LEFT,
+  runCgroups,
+  runLeftovers,
+  runsIn,
+} from '../helpers/run-leftovers.js';
+import { buildSandboxProbe, PROBE_NAME } from '../helpers/sandbox-probe.js';
 import { runAsync, type Completed } from '../helpers/spawn.js';
 import { tempDir, teardownOf, type Teardown } from '../helpers/temp.js';
 import { EXPECTED_TRUST_VARIABLES } from '../helpers/trust-variables.js';
@@ -310,10 +321,241 @@ for (const runtime of RUNTIMES) {
       assertNothingLeft(runtime, result.stderr, 1);
     });
 
+    it("shows nothing of the operator's process inside: environment, cwd, arguments, descriptors, run directory, install path", async (t) => {
+      await seesNothingOfTheOperator(t, runtime);
+    });
+
+    it('cannot read or steer pid 1 (its supervisor): pidfd_getfd and /proc/1/mem fail', async (t) => {
+      const gw = await startGatewayFixture(t);
+      const work = buildSandboxProbe(tempDir(t));
+      const result = await mintfsRun(runtime, [
+        ...privateRunArgs(runtime, gw),
+        '--workdir',
+        work,
+        '--',
+        `/work/${PROBE_NAME}`,
+      ]);
+      assert.equal(result.code, 0, result.stderr + result.stdout);
+      const out = fields(result.stdout);
+      // Both must fail: EPERM (seccomp, or no ptrace access) for the descriptor,
+      // EACCES for the memory of a process that is not dumpable.
+      assert.ok(out.pidfd_getfd !== undefined && out.pidfd_getfd !== 'ok', result.stdout);
+      assert.ok(out.mem !== undefined && out.mem !== 'ok', result.stdout);
+      assertNothingLeft(runtime, result.stderr, 1);
+    });
+
     it('keeps reading through a daemon restart (--takeover) of a running --mount', async (t) => {
       await followsTakeover(t, runtime);
     });
   });
+}
+
+/**
+ * `mintfs run` started the way an operator might: from a directory of their
+ * own (the profile and gateway config named relative to it), with a
+ * variable of their own in the environment and a descriptor of theirs open
+ * (fd 64, on a file in that directory), its stdout a file there. From inside, every process's
+ * environ, cmdline, maps, cwd/root/exe links, descriptor links and
+ * mountinfo are read: none may show the directory, the variable, the file,
+ * the operator's arguments, the run directory or where mintfs is installed.
+ */
+async function seesNothingOfTheOperator(t: TestContext, runtime: Runtime): Promise<void> {
+  const gw = await startGatewayFixture(t);
+  const cwd = mkdtempSync(join(tempDir(t), 'operator-cwd-'));
+  writeFileSync(join(cwd, 'agent.yaml'), upstreamProfile('contained-agent'));
+  writeFileSync(join(cwd, 'gateway.yaml'), readFileSync(gatewayConfig(gw)));
+  const openFile = join(cwd, 'operator-open-file-4d1c');
+  writeFileSync(openFile, "the operator's data\n");
+  const fd = openSync(openFile, 'r');
+  // Its stdout goes to a file there too, as `mintfs run ... > out.log` does.
+  const outFile = join(cwd, 'operator-out-log-7e2a');
+  const outFd = openSync(outFile, 'w');
+  t.after(() => {
+    closeSync(fd);
+    closeSync(outFd);
+  });
+  const marker = 'operator-variable-9b2e51';
+  const patterns = [
+    cwd,
+    'operator-cwd-',
+    'operator-open-file-4d1c',
+    'operator-out-log-7e2a',
+    marker,
+    gw.dir,
+    RUN_DIR,
+    join(REPO_ROOT, 'dist'),
+  ];
+  // The patterns travel base64-encoded: the script's own command line must not hold them.
+  const encoded = Buffer.from(`${patterns.join('\n')}\n`).toString('base64');
+  const script = `
+    echo ${encoded} | base64 -d > /tmp/patterns
+    for p in /proc/[0-9]*; do
+      cat $p/environ $p/cmdline 2>/dev/null | tr '\\0' '\\n'
+      cat $p/maps $p/mountinfo 2>/dev/null
+      readlink $p/cwd $p/root $p/exe 2>/dev/null
+      for f in $p/fd/*; do readlink $f 2>/dev/null; done
+    done > /tmp/seen
+    echo "pids=$(ls -d /proc/[0-9]* | wc -l)"
+    echo "own-environ=$(grep -c '^MINTFS_GATEWAY=' /tmp/seen)"
+    echo "secrets-mount=$(grep -c ' /secrets ' /proc/self/mountinfo)"
+    echo "seen=$(grep -F -f /tmp/patterns /tmp/seen | head -5 | tr '\\n' '|')"
+  `;
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'run',
+      ...runtime.args(),
+      '--profile',
+      'agent.yaml',
+      '--gateway',
+      'gateway.yaml',
+      '--keys',
+      gw.keysDir,
+      '--',
+      'busybox',
+      'sh',
+      '-c',
+      script,
+    ],
+    {
+      cwd,
+      env: { ...process.env, ...runtime.env(), MINTFS_TEST_OPERATOR: marker },
+      // fd 64, as a shell's `exec 64<file` leaves it (Node passes on descriptors that high).
+      stdio: ['ignore', outFd, 'pipe', ...Array<'ignore'>(61).fill('ignore'), fd],
+    },
+  );
+  teardownOf(t).add(() => child.kill('SIGKILL'));
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  const stdout = readFileSync(outFile, 'utf8');
+  assert.equal(code, 0, stderr + stdout);
+  const out = fields(stdout);
+  // Not vacuous: the processes were there and their files were read.
+  assert.ok(Number(out.pids) >= 2, stdout);
+  assert.ok(Number(out['own-environ']) >= 1, stdout);
+  assert.equal(out['secrets-mount'], '1', stdout);
+  assert.equal(
+    out.seen,
+    '',
+    "the operator's process, the run directory or the install path shows inside",
+  );
+  assertNothingLeft(runtime, stderr, 1);
+}
+
+for (const runtime of RUNTIMES.filter((r) => r.name !== 'bwrap')) {
+  // bubblewrap's bridge runs inside the sandbox, as the agent, under the run's limits.
+  describe(`the host-side gateway bridge on ${runtime.name}`, () => {
+    it('many connections from inside: the bridge stays within its cap and its own cgroup, runs as the run uid, and serves after', async (t) => {
+      await bridgeStaysBounded(t, runtime);
+    });
+  });
+}
+
+/**
+ * The agent opens CONNECTIONS idle connections to the bridge and holds
+ * them. Once the bridge is saturated, its processes are at most the cap
+ * (and the listener), every one in the run's bridge cgroup, none root; then
+ * the agent drops its connections and a request through the gateway works.
+ */
+async function bridgeStaysBounded(t: TestContext, runtime: Runtime): Promise<void> {
+  const CONNECTIONS = 150;
+  const gw = await startGatewayFixture(t);
+  const work = tempDir(t);
+  chmodSync(work, 0o755);
+  const script = `
+    i=0; while [ $i -lt ${CONNECTIONS} ]; do (sleep 600 | nc 127.0.0.1 8787 >/dev/null 2>&1) & i=$((i+1)); done
+    echo opened
+    while [ ! -e /work/stop ]; do sleep 0.1; done
+    kill -9 -1
+    T=$(cat /secrets/github/token)
+    echo "status=$(busybox wget -q -S -O /dev/null --header "Authorization: Bearer $T" http://localhost/repos/acme/widgets/pulls 2>&1 | grep -c 'HTTP/1.1 200')"
+  `;
+  const child = spawnMintfs(runtime, [
+    ...privateRunArgs(runtime, gw),
+    '--pids',
+    '1024',
+    '--workdir',
+    work,
+    '--',
+    'busybox',
+    'sh',
+    '-c',
+    script,
+  ]);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+  // Even when an assertion fails: let the agent finish, then stop the run
+  // with a signal it cleans up after (a SIGKILL would leave the container).
+  teardownOf(t).add(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    writeFileSync(join(work, 'stop'), '');
+    child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    await exited;
+    clearTimeout(killer);
+  });
+  await pollUntil('the agent to open its connections', () => stdout.includes('opened'), 30_000);
+  const [run] = runsIn(stderr);
+  assert.ok(run !== undefined, stderr);
+  const ours = () =>
+    bridges()
+      .filter((line) => line.includes(run))
+      .map((line) => Number(line.split(' ')[0]));
+  // Saturated: the listener and a process per connection it took.
+  await pollUntil(
+    'the bridge to take connections up to its cap',
+    () => ours().length >= BRIDGE_CONNECTIONS + 1,
+    30_000,
+    () =>
+      `(${ours().length} bridge processes; the run said: ${stdout.trim()} ${stderr.trim().split('\n').slice(-3).join(' | ')})`,
+  );
+  const pids = ours();
+  assert.ok(
+    pids.length <= BRIDGE_CONNECTIONS + 1,
+    `${pids.length} bridge processes for ${CONNECTIONS} connections`,
+  );
+  const cgroupOf = (pid: number) => {
+    try {
+      return readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+    } catch {
+      return 'gone';
+    }
+  };
+  const statusOf = (pid: number) => {
+    try {
+      return /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 'gone';
+    } catch {
+      return 'gone';
+    }
+  };
+  const outside = pids.filter((pid) => {
+    const cgroup = cgroupOf(pid);
+    return cgroup !== 'gone' && !cgroup.includes(`mintfs-${run}-bridge`);
+  });
+  assert.deepEqual(outside, [], "bridge processes outside the run's bridge cgroup");
+  assert.ok(!pids.some((pid) => statusOf(pid) === '0'), 'a bridge process runs as root');
+  const pidsMax = ['/sys/fs/cgroup', '/sys/fs/cgroup/pids']
+    .map((root) => join(root, `mintfs-${run}-bridge`, 'pids.max'))
+    .find((file) => existsSync(file));
+  assert.ok(pidsMax !== undefined);
+  assert.equal(readFileSync(pidsMax, 'utf8').trim(), String(BRIDGE_LIMITS.pids));
+
+  writeFileSync(join(work, 'stop'), '');
+  await pollUntil(
+    'the run to end',
+    () => child.exitCode !== null || child.signalCode !== null,
+    60_000,
+    () => stdout,
+  );
+  assert.equal(await exited, 0, stderr + stdout);
+  assert.equal(fields(stdout).status, '1', 'a request through the gateway after the flood');
+  assert.equal(gw.upstream.requests.at(-1)?.headers.authorization, `token ${CREDENTIAL}`);
+  assertNothingLeft(runtime, stderr, 1);
 }
 
 /** A `mintfs` process on the host (a mount daemon, a gateway), stopped with SIGTERM at the end. */
@@ -556,6 +798,79 @@ describe('runtime-specific input', () => {
     assertNothingLeft(RUNTIMES[0] as Runtime, result.stderr, 1);
   });
 });
+
+describe('the containment walkthrough (docs/containment.md)', () => {
+  it('runs as printed: a busybox root file system under runc, then imported and run under Docker', async (t) => {
+    const gw = await startGatewayFixture(t);
+    const dir = tempDir(t);
+    // The walkthrough's agent.yaml and gateway.yaml: the fixture's upstream answering for api.github.com.
+    writeFileSync(
+      join(dir, 'agent.yaml'),
+      upstreamProfile('walkthrough-agent').replace('hosts: [localhost]', 'hosts: [api.github.com]'),
+    );
+    writeFileSync(
+      join(dir, 'gateway.yaml'),
+      readFileSync(gatewayConfig(gw), 'utf8').replace(
+        /^( {4}url: .*)$/m,
+        '$1\n    hosts: [api.github.com]',
+      ),
+    );
+    const steps = ['walkthrough-runc', 'walkthrough-docker'].map((name) => walkthroughBlock(name));
+    const script = [
+      'set -euo pipefail',
+      'mintfs() { "$MINTFS_NODE" "$MINTFS_CLI" "$@"; }',
+      ...steps.map(
+        (code, i) => `echo "== step ${i}"\n${code.replaceAll('/var/lib/mintfs/keys', gw.keysDir)}`,
+      ),
+    ].join('\n');
+    const result = await runAsync(
+      'bash',
+      ['-c', script],
+      undefined,
+      {
+        ...process.env,
+        DOCKER_HOST: engine.host,
+        MINTFS_NODE: process.execPath,
+        MINTFS_CLI: CLI,
+        MINTFS_LOG_LEVEL: 'info',
+      },
+      dir,
+    );
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    const [, runc, docker] = result.stdout.split(/== step \d\n/);
+    // Each printed the upstream's answer, which the gateway fetched with the real credential.
+    for (const [name, out] of [
+      ['runc', runc],
+      ['docker', docker],
+    ] as const)
+      assert.match(out ?? '', /"path":"\/repos\/acme\/widgets\/pulls"/, `${name}: ${out}`);
+    const answered = gw.upstream.requests.filter((r) => r.url === '/repos/acme/widgets/pulls');
+    assert.equal(answered.length, 2);
+    for (const r of answered) assert.equal(r.headers.authorization, `token ${CREDENTIAL}`);
+    const runs = runsIn(result.stderr);
+    assert.equal(runs.length, 2, result.stderr);
+    assert.deepEqual(
+      runLeftovers(runs, () => [
+        ...(RUNTIMES[1] as Runtime).containers(),
+        ...(RUNTIMES[2] as Runtime).containers(),
+      ]),
+      NOTHING_LEFT,
+    );
+  });
+});
+
+/** The shell block of docs/containment.md whose marker names `name` (a walkthrough step). */
+function walkthroughBlock(name: string): string {
+  const lines = readFileSync(join(REPO_ROOT, 'docs', 'containment.md'), 'utf8').split('\n');
+  const marker = lines.findIndex(
+    (line) => line.startsWith('<!-- example: ') && line.includes(`as ${name})`),
+  );
+  assert.ok(marker >= 0, `docs/containment.md has no block marked ${name}`);
+  const start = lines.indexOf('```sh', marker) + 1;
+  const end = lines.indexOf('```', start);
+  assert.ok(start > marker && start <= marker + 3 && end > start, `the block after ${name}`);
+  return lines.slice(start, end).join('\n');
+}
 
 describe('the Docker Compose example (mount-profiles/compose)', () => {
   it('runs an agent that reads its token and reaches the upstream through the bridge, and nothing else', async (t) => {

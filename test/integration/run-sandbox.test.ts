@@ -129,6 +129,36 @@ describe('mintfs run: a command in a bubblewrap sandbox', () => {
     assertNothingLeft(result.stderr, 1);
   });
 
+  it("relays piped stdin and stdout whole, and ends though the caller's stdin stays open", async (t) => {
+    const gw = await startGatewayFixture(t);
+    const run = (script: string, input?: string) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [CLI, ...runArgs(gw), '--', 'sh', '-c', script], {
+          stdio: ['pipe', 'pipe', 'pipe'],
+        });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+        child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+        child.once('close', (code) => resolve({ code, stdout, stderr }));
+        // Left open when there is no input: the run must end with its command anyway.
+        if (input !== undefined) child.stdin.end(input);
+        t.after(() => child.kill('SIGKILL'));
+      });
+    const piped = await run(
+      'echo "in=$(wc -c)"; echo "fd0=$(readlink /proc/self/fd/0)"; head -c 300000 /dev/zero | tr "\\0" a',
+      'x'.repeat(100_000),
+    );
+    assert.equal(piped.code, 0, piped.stderr);
+    assert.match(piped.stdout, /^in=100000\n/);
+    assert.match(piped.stdout, /fd0=(pipe|socket):\[\d+\]\n/);
+    assert.equal(piped.stdout.split('\n').at(-1)?.length, 300_000, 'the output arrived whole');
+    const open = await run('echo done');
+    assert.equal(open.code, 0, open.stderr);
+    assert.equal(open.stdout, 'done\n');
+    assertNothingLeft(piped.stderr + open.stderr, 2);
+  });
+
   it('refuses bad input with one line and exit 2, before mounting anything', () => {
     const cases: Array<[string[], RegExp]> = [
       [['run', '--profile', 'p.yaml', '--gateway', 'g.yaml'], /name the command after --/],
@@ -189,7 +219,8 @@ describe('mintfs run: from inside, as a hostile agent', () => {
     assert.ok(Number(/pids=(\d+)/.exec(result.stdout)?.[1]) >= 3, result.stdout);
     assert.match(result.stdout, /operator=0\b/);
     assert.match(result.stdout, /hostpaths=0\b/);
-    assert.match(result.stdout, /pid1=\S*bwrap --args 5/);
+    // pid 1 is mintfs-run-init, bound from the run's stage (not bubblewrap).
+    assert.match(result.stdout, /pid1=\/run\/mintfs\/init --no-wa/);
   });
 
   it('runs as a fresh uid no host process has, in a run directory only that uid can enter', async (t) => {
@@ -204,13 +235,13 @@ describe('mintfs run: from inside, as a hostile agent', () => {
     const hostUsers = (await runAsync('ps', ['-eo', 'uid='])).stdout
       .split('\n')
       .filter((u) => Number(u) === uid);
-    // Only the sandbox's own processes (bwrap, its helper, socat, sleep) have it.
+    // Only the sandbox's own processes (bwrap, its pid 1 mintfs-run-init, socat, sleep) have it.
     const sandboxed = (await runAsync('ps', ['-eo', 'uid=,comm='])).stdout
       .split('\n')
       .filter((line) => Number(line.trim().split(/\s+/)[0]) === uid)
       .map((line) => line.trim().split(/\s+/)[1]);
     assert.equal(hostUsers.length, sandboxed.length);
-    for (const comm of sandboxed) assert.match(comm ?? '', /^(bwrap|bash|socat|sleep)$/);
+    for (const comm of sandboxed) assert.match(comm ?? '', /^(bwrap|init|bash|socat|sleep)$/);
     // The run directory of this sandbox's uid (other files' runs may be under way too).
     const dir = runDirEntries().find((name) => {
       try {

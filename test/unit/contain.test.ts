@@ -30,6 +30,7 @@ const SPEC = {
   command: ['sh', '-c', 'echo $0'],
   seccompFd: 3,
   infoFd: 4,
+  init: '/run/mintfs-run/x/stage/init',
   hostRoot: new Map([['lib', { symlink: 'usr/lib' }]]),
 };
 
@@ -60,6 +61,19 @@ describe('sandbox policy', () => {
     assert.match(joined, /--symlink usr\/lib \/lib/);
     assert.match(joined, /--setenv http_proxy http:\/\/127\.0\.0\.1:8787/);
     assert.match(joined, /--setenv NODE_USE_ENV_PROXY 1/);
+    // pid 1 is mintfs-run-init (non-dumpable, inherited descriptors closed), not bubblewrap.
+    assert.match(
+      joined,
+      /--ro-bind \/run\/mintfs-run\/x\/stage\/init \/run\/mintfs\/init --as-pid-1/,
+    );
+    const command = args.slice(args.indexOf('--'));
+    assert.deepEqual(command.slice(0, 5), [
+      '--',
+      '/run/mintfs/init',
+      '--no-wait',
+      '--',
+      '/usr/bin/bash',
+    ]);
     assert.deepEqual(args.slice(-3), ['sh', '-c', 'echo $0'], 'the command is passed as words');
   });
 
@@ -130,10 +144,11 @@ describe('sandbox policy', () => {
     ])
       assert.ok(joined.includes(expected), expected);
     assert.ok(!joined.includes('--privileged') && !joined.includes('--network host'));
-    // After `--`: the image, then the command exactly, its own flags not read by docker.
+    // After `--`: the image, then the command exactly, its own flags read neither by docker nor the init.
     assert.deepEqual(args.slice(args.indexOf('--')), [
       '--',
       'agent:1',
+      '--',
       'sh',
       '-c',
       'echo $0',
@@ -175,7 +190,7 @@ describe('sandbox policy', () => {
       };
     };
     assert.deepEqual(oci.process.user, { uid: 1879048200, gid: 1879048201, additionalGids: [] });
-    assert.deepEqual(oci.process.args, ['/run/mintfs/init', 'sh', '-c', 'echo $0', '--rm']);
+    assert.deepEqual(oci.process.args, ['/run/mintfs/init', '--', 'sh', '-c', 'echo $0', '--rm']);
     assert.equal(oci.process.noNewPrivileges, true);
     for (const set of Object.values(oci.process.capabilities)) assert.deepEqual(set, []);
     assert.deepEqual(oci.root, { path: '/images/agent', readonly: true });
@@ -253,6 +268,8 @@ describe('sandbox policy', () => {
     for (const must of [
       'mount',
       'ptrace',
+      'process_vm_readv',
+      'pidfd_getfd',
       'keyctl',
       'bpf',
       'unshare',
