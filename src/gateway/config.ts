@@ -235,13 +235,13 @@ export const LimitsSchema = z
       .positive()
       .default(256)
       .describe(
-        "Connections (CONNECT tunnels included) one client may hold open at once: a TCP source address (an IPv6 one by its /64) or a unix-socket peer's uid and network namespace (each run's bridge has its own). More are answered 429 and closed, token or not",
+        "Connections (CONNECT tunnels included) one client may hold open at once: a TCP source address (127.0.0.0/8 as one, an IPv6 one by its /64) or a unix-socket peer's uid and network namespace (each run's bridge has its own). More are answered 429 and closed, token or not",
       ),
     maxConnections: z
       .union([z.number().int().positive(), z.literal('auto')])
       .default('auto')
       .describe(
-        "Connections the gateway holds at once; more are dropped at accept. 'auto': what the open-file limit leaves after descriptors kept for upstream pools and state files (at most 16384). A number that does not fit under the open-file limit stops the start",
+        "Connections the gateway holds at once; more are dropped at accept. 'auto': what the open-file limit leaves after descriptors kept for upstream pools and state files (at most 4096, about 200 MiB of TLS tunnels). A number that does not fit under the open-file limit stops the start",
       ),
   })
   .describe('Limits that keep slow or hostile clients from pinning the gateway');

@@ -31,7 +31,7 @@ import { rawErrorResponse } from './http-errors.js';
 export const RESERVED_DESCRIPTORS = 128;
 
 /** The most connections one process holds by default, whatever the open-file limit. */
-const DEFAULT_MAX_CONNECTIONS = 16_384;
+const DEFAULT_MAX_CONNECTIONS = 4_096;
 
 /**
  * The connection budget for this config under an open-file limit: the
@@ -98,6 +98,33 @@ export function createConnectionLimiter(deps: {
       { event: 'connections-dropped', limit },
       'the gateway holds limits.maxConnections connections; new ones are dropped',
     );
+  /** Refused sockets still being answered, per client: a few linger, the rest are cut. */
+  const answering = new Map<string, number>();
+  const refuseOverLimit = (socket: Socket, client: string, limit: number) => {
+    const lingering = answering.get(client) ?? 0;
+    if (lingering >= LINGERING_REFUSALS) {
+      socket.destroy();
+      return;
+    }
+    answering.set(client, lingering + 1);
+    socket.once('close', () => {
+      const left = (answering.get(client) ?? 1) - 1;
+      if (left <= 0) answering.delete(client);
+      else answering.set(client, left);
+    });
+    // Said before any request is parsed. What the client sends meanwhile is
+    // read and dropped, so the close that follows is not a reset that could
+    // destroy the answer before the client reads it; cut after LINGER_MS.
+    socket.resume();
+    socket.end(
+      rawErrorResponse(
+        429,
+        'ERR_TOO_MANY_CONNECTIONS',
+        `this client already holds ${limit} connections (limits.clientConnections)`,
+      ),
+    );
+    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  };
   return {
     perClient: counts,
     watch(server, maxConnections) {
@@ -125,15 +152,7 @@ export function createConnectionLimiter(deps: {
           { event: 'connections-limited', client, limit },
           'a client is over limits.clientConnections; its new connections are refused',
         );
-        // Said before any request is read, then closed: nothing of it is parsed.
-        socket.end(
-          rawErrorResponse(
-            429,
-            'ERR_TOO_MANY_CONNECTIONS',
-            `this client already holds ${limit} connections (limits.clientConnections)`,
-          ),
-        );
-        socket.destroySoon();
+        refuseOverLimit(socket, client, limit);
       });
       server.on('drop', () => dropped(maxConnections));
       // After listen, an accept can still fail (EMFILE, ENFILE, ENOMEM): logged, never a crash.
@@ -147,6 +166,10 @@ export function createConnectionLimiter(deps: {
     },
   };
 }
+
+/** How long a refused connection is kept to deliver its 429, and how many per client at once. */
+const LINGER_MS = 500;
+const LINGERING_REFUSALS = 8;
 
 let addon: NativeAddon | null | undefined;
 
@@ -193,11 +216,16 @@ function networkNamespaceOf(pid: number): string {
   }
 }
 
-/** The key an address is counted under: an IPv4 address, or the /64 of an IPv6 one. */
+/**
+ * The key an address is counted under: an IPv4 address, or the /64 of an
+ * IPv6 one. All of 127.0.0.0/8 is one client: a local process can connect
+ * from any of its sixteen million addresses, and would otherwise hold the
+ * whole budget alone.
+ */
 export function clientAddressKey(address: string): string {
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return `ip:${mapped[1] as string}`;
-  if (!address.includes(':')) return `ip:${address}`;
+  const v4 = mapped?.[1] ?? (address.includes(':') ? undefined : address);
+  if (v4 !== undefined) return v4.startsWith('127.') ? 'ip:127.0.0.0/8' : `ip:${v4}`;
   const groups = expandIpv6(address.split('%')[0] as string);
   return groups === undefined ? `ip6:${address}` : `ip6:${groups.slice(0, 4).join(':')}::/64`;
 }

@@ -96,6 +96,27 @@ export const OVERRIDE_FAMILIES: ReadonlyArray<{
     words: ['cert', 'certificate', 'clientcert'],
   },
   {
+    // Who the caller is, as an authenticating proxy in front of the upstream
+    // tells it (Kong, oauth2-proxy, IAP, ALB, Azure App Service, Grafana's
+    // auth proxy); and Kubernetes impersonation, which makes the credential's
+    // owner act as another user or group, past what the caveats judged.
+    effect: 'claims who the caller is',
+    words: [],
+    prefixes: [
+      'x-consumer-',
+      'x-auth-request-',
+      'x-goog-authenticated-',
+      'x-amzn-oidc-',
+      'x-ms-client-principal',
+      'x-webauth-',
+      'x-authenticated-',
+      'x-forwarded-user',
+      'x-remote-user',
+      'impersonate-',
+      'x-apigw-',
+    ],
+  },
+  {
     // Set by an intermediary for the servers behind it, and trusted by them.
     effect: 'is set by a CDN, load balancer or mesh, whose servers trust it',
     words: [],

@@ -67,6 +67,9 @@ export function createMetricsRegistry(): MetricsRegistry {
  * Serves GET /metrics on its own listener (HOST:PORT), so it can be kept off
  * the agents' network; everything else is 404.
  */
+/** Connections the metrics listener holds at once. */
+export const METRICS_CONNECTIONS = 16;
+
 export async function serveMetrics(
   address: string,
   registry: { metrics(): Promise<string>; readonly contentType: string },
@@ -91,12 +94,20 @@ export async function serveMetrics(
       },
     );
   });
+  // Scrapers need a few connections; these come out of the descriptors the
+  // gateway keeps for its state files (connection-limits.ts), so a busy or
+  // hostile scraper is capped, and its slow heads cut.
+  server.maxConnections = METRICS_CONNECTIONS;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 10_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) =>
       reject(new MintfsError('ERR_LISTEN_FAILED', `metrics ${address}: ${err.message}`)),
     );
     server.listen(port, host, resolve);
   });
+  // After listen, an accept can still fail (EMFILE): never a crash.
+  server.on('error', () => undefined);
   const bound = server.address() as { address: string; port: number };
   const where = `${bound.address.includes(':') ? `[${bound.address}]` : bound.address}:${bound.port}`;
   logger.info({ event: 'metrics-listening', address: where }, 'serving metrics');

@@ -69,6 +69,16 @@ describe('override headers: the rule as a matcher', () => {
       'X-Backend-Host',
       'X-Waws-Unencoded-Url',
       'Fly-Client-IP',
+      // Identity an authenticating proxy asserts, and Kubernetes impersonation.
+      'X-Consumer-Username',
+      'X-Auth-Request-Email',
+      'X-Goog-Authenticated-User-Email',
+      'X-Amzn-Oidc-Identity',
+      'X-MS-Client-Principal-Name',
+      'X-WEBAUTH-USER',
+      'Impersonate-User',
+      'Impersonate-Group',
+      'X-Apigw-Api-Id',
       'X-Script-Name',
     ])
       assert.ok(overrideProblem([name, 'x'], ''), name);
