@@ -20,7 +20,7 @@
  * contents that names such a field.
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import { fieldNameProblem, formKeyProblem } from './request-overrides.js';
+import { fieldNameProblem } from './request-overrides.js';
 
 /** Most bytes held back while a field name is undecided. */
 export const HOLD_LIMIT = 4096;
@@ -86,50 +86,90 @@ const AMP = 0x26;
 const SEMI = 0x3b;
 const EQ = 0x3d;
 
-/** application/x-www-form-urlencoded: keys between `&` or `;` and `=`, decoded as the query's are. */
+/**
+ * application/x-www-form-urlencoded: keys between `&` or `;` and `=`. A key
+ * is held only while it could still be an override key once its spaces are
+ * trimmed (at most LONGEST_RAW other raw characters): a JSON document or a
+ * file that curl sent with its default form type is one long key, and
+ * passes as it comes.
+ */
 class FormScanner implements Scanner {
-  #inKey = true;
+  #state: 'key' | 'hopeless' | 'value' = 'key';
   #keyFrom = 0;
-  #key: Buffer[] = [];
+  #key = '';
 
   scan(chunk: Buffer, at: number): { problem?: string; pendingFrom: number } {
     let i = 0;
     while (i < chunk.length) {
-      if (this.#inKey) {
-        let j = i;
-        while (j < chunk.length) {
-          const c = chunk[j];
-          if (c === EQ || c === AMP || c === SEMI) break;
-          j += 1;
-        }
-        this.#key.push(chunk.subarray(i, j));
-        if (j === chunk.length) break;
-        const problem = this.#decide();
-        if (problem !== undefined) return { problem, pendingFrom: Infinity };
-        this.#inKey = chunk[j] !== EQ;
-        i = j + 1;
-        if (this.#inKey) this.#keyFrom = at + i;
-      } else {
+      if (this.#state === 'value') {
         const next = nextOf(chunk, i, AMP, SEMI);
         if (next < 0) break;
-        this.#inKey = true;
         i = next + 1;
-        this.#keyFrom = at + i;
+        this.#startKey(at + i);
+        continue;
       }
+      let j = i;
+      while (j < chunk.length) {
+        const c = chunk[j];
+        if (c === EQ || c === AMP || c === SEMI) break;
+        j += 1;
+      }
+      if (this.#state === 'key') {
+        this.#key += chunk.toString('latin1', i, j);
+        if (!mayBeOverrideKey(this.#key)) {
+          this.#state = 'hopeless';
+          this.#key = '';
+        } else if (this.#key.length > HOLD_LIMIT)
+          return {
+            problem: `a form key of ${HOLD_LIMIT} bytes of spaces is refused`,
+            pendingFrom: 0,
+          };
+      }
+      if (j === chunk.length) break;
+      if (this.#state === 'key') {
+        const problem = lenientFormKeyProblem(this.#key);
+        if (problem !== undefined) return { problem, pendingFrom: Infinity };
+      }
+      i = j + 1;
+      if (chunk[j] === EQ) this.#state = 'value';
+      else this.#startKey(at + i);
     }
-    return { pendingFrom: this.#inKey ? this.#keyFrom : Infinity };
+    return { pendingFrom: this.#state === 'key' ? this.#keyFrom : Infinity };
   }
 
   end(): string | undefined {
-    return this.#inKey ? this.#decide() : undefined;
+    return this.#state === 'key' ? lenientFormKeyProblem(this.#key) : undefined;
   }
 
-  #decide(): string | undefined {
-    const raw = Buffer.concat(this.#key).toString('latin1');
-    this.#key = [];
-    if (raw.length > HOLD_LIMIT) return `a form key over ${HOLD_LIMIT} bytes is refused`;
-    return formKeyProblem(raw);
+  #startKey(from: number): void {
+    this.#state = 'key';
+    this.#key = '';
+    this.#keyFrom = from;
   }
+}
+
+/** Raw spellings of whitespace a key may be padded with (trimmed before it is compared). */
+const RAW_SPACES = /\+|%(?:2[0]|0[9a-d])|%c2%a0|\s/gi;
+/** The longest raw override key: 'x-http-method-override', every character percent-encoded. */
+const LONGEST_RAW = 3 * 22;
+
+function mayBeOverrideKey(raw: string): boolean {
+  return raw.length <= LONGEST_RAW || raw.replace(RAW_SPACES, '').length <= LONGEST_RAW;
+}
+
+/**
+ * As a form parser reads a key: `+` is a space, valid `%XX` escapes decoded,
+ * anything else kept as written (PHP's urldecode; a binary body curl labelled
+ * as a form is no error).
+ */
+function lenientFormKeyProblem(raw: string): string | undefined {
+  const bytes = Buffer.from(
+    raw
+      .replace(/\+/g, ' ')
+      .replace(/%([0-9a-f]{2})/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))),
+    'latin1',
+  );
+  return fieldNameProblem(bytes.toString('utf8'));
 }
 
 function nextOf(chunk: Buffer, from: number, a: number, b: number): number {

@@ -6,6 +6,7 @@
  * JSON "method" key) pass byte for byte.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { bodyOverrideScanner, HOLD_LIMIT } from '../../src/gateway/body-overrides.js';
@@ -110,14 +111,35 @@ describe('method overrides in bodies', () => {
     );
   });
 
-  it('holds back at most HOLD_LIMIT bytes: a longer form key or part header is refused', async () => {
-    const long = await run(FORM, Buffer.from(`${'k'.repeat(HOLD_LIMIT + 10)}=1`), [100, 5000]);
-    assert.match(long.refused ?? '', /over 4096 bytes/);
+  it('holds back at most HOLD_LIMIT bytes; a body curl sent with its default form type streams', async () => {
+    // Padding an override key with spaces, past what is held: refused.
+    const padded = await run(
+      FORM,
+      Buffer.from(`${'+'.repeat(HOLD_LIMIT + 10)}_method=DELETE`),
+      [100, 5000],
+    );
+    assert.match(padded.refused ?? '', /4096 bytes of spaces/);
+    const short = await run(
+      FORM,
+      Buffer.from(`${'+'.repeat(300)}_method${'%20'.repeat(50)}=DELETE`),
+      [7],
+    );
+    assert.match(short.refused ?? '', /is refused/);
+    // `curl -d @file` labels JSON and binary files as forms: one long key, or
+    // keys with stray `%`, are no override and pass byte for byte.
+    const json = `{"title":"${'t'.repeat(10_000)}","body":"_method"}`;
+    const asForm = await run(FORM, Buffer.from(json), [5, 6000]);
+    assert.equal(asForm.refused, undefined);
+    assert.equal(asForm.passed.toString(), json);
+    const binary = randomBytes(300_000);
+    const blob = await run(FORM, binary, [1000, 100_000]);
+    assert.equal(blob.refused, undefined);
+    assert.deepEqual(blob.passed, binary);
     // Long values and long JSON strings are no names: they stream.
     const value = `a=${'v'.repeat(200_000)}`;
     assert.equal((await run(FORM, Buffer.from(value), [7, 70_000])).refused, undefined);
-    const json = `{"text":"${'v'.repeat(200_000)}"}`;
-    assert.equal((await run(JSON_TYPE, Buffer.from(json), [9, 90_000])).refused, undefined);
+    const long = `{"text":"${'v'.repeat(200_000)}"}`;
+    assert.equal((await run(JSON_TYPE, Buffer.from(long), [9, 90_000])).refused, undefined);
   });
 
   it('has no scanner for bodies no framework reads fields from', () => {
