@@ -7,11 +7,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { MintfsErrorCode } from '../errors.js';
+import { MintfsError, type MintfsErrorCode } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { HttpMethod } from '../token/vocabulary.js';
 import type { Limits } from './config.js';
-import type { CredentialStore } from './credentials.js';
+import type { Credential, CredentialStore } from './credentials.js';
 import { sendError } from './http-errors.js';
 import { HOP_BY_HOP, UpstreamExchange } from './upstream-exchange.js';
 import { overrideProblem } from './request-overrides.js';
@@ -252,7 +252,41 @@ function forward(
 ): void {
   const pool = runtime.pools.get(route.service);
   if (!pool) return void sendError(res, 'ERR_SERVICE_UNKNOWN', `no upstream ${route.service}`);
-  const credential = runtime.credentials.current(route.service);
+  let credential: Credential | Promise<Credential>;
+  try {
+    credential = runtime.credentials.obtain(route.service, audit.agent);
+  } catch (err) {
+    return void refuseWith(req, res, audit, err);
+  }
+  // A minted credential not cached yet: the request waits for its mint (the body stays unread).
+  if (credential instanceof Promise)
+    return void credential.then(
+      (minted) => {
+        if (!res.destroyed) send(req, res, route, audit, limits, metrics, pool, minted);
+      },
+      (err: unknown) => refuseWith(req, res, audit, err),
+    );
+  send(req, res, route, audit, limits, metrics, pool, credential);
+}
+
+/** A refusal from the credential pipeline: its code when it has one, never its stack. */
+function refuseWith(req: IncomingMessage, res: ServerResponse, audit: Audit, err: unknown): void {
+  const known = err instanceof MintfsError;
+  audit.code = known ? err.code : 'ERR_CREDENTIAL_UNAVAILABLE';
+  req.resume();
+  sendError(res, audit.code, known ? err.message : 'the upstream credential is unavailable');
+}
+
+function send(
+  req: IncomingMessage,
+  res: ServerResponse,
+  route: Route,
+  audit: Audit,
+  limits: Limits,
+  metrics: GatewayMetrics | undefined,
+  pool: Dispatcher,
+  credential: Credential,
+): void {
   const headers = upstreamHeaders(req, route, credential.value);
 
   let failed = false;
@@ -266,8 +300,8 @@ function forward(
   const exchange = new UpstreamExchange({
     res,
     // Captured with the credential injected, so a rotation mid-response still masks it.
-    secrets: runtime.credentials.secretsFor(route.service),
-    secretBytes: runtime.credentials.secretBytesFor(route.service),
+    secrets: credential.secrets,
+    secretBytes: credential.secretBytes,
     countOut: (n) => (audit.bytesOut += n),
     responded: () => {
       if (audit.sentAt !== undefined)

@@ -1,0 +1,112 @@
+/**
+ * The credential source registry: config errors name the field inside the
+ * kind, kinds cannot be mistaken for each other, and what a minting source
+ * can check at start is checked there.
+ */
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import * as z from 'zod';
+import { isMintfsError } from '../../src/errors.js';
+import { SOURCE_KINDS } from '../../src/credentials/registry.js';
+import { parseGatewayConfig } from '../../src/gateway/config.js';
+import { CredentialStore } from '../../src/gateway/credentials.js';
+import { createLogger } from '../../src/log/logger.js';
+import { tempDir } from '../helpers/temp.js';
+
+function config(credential: string): string {
+  return `listen: [127.0.0.1:0]
+upstreams:
+  github:
+    url: https://api.github.com
+    credential: ${credential}
+    inject: "Authorization: token {credential}"
+`;
+}
+
+function problem(credential: string, source = '/etc/mintfs/gateway.yaml'): string {
+  try {
+    parseGatewayConfig(config(credential), source);
+  } catch (err) {
+    assert.ok(isMintfsError(err));
+    assert.equal(err.code, 'ERR_CONFIG_INVALID');
+    return err.message;
+  }
+  assert.fail('expected a config error');
+}
+
+function startProblem(credential: string, dir: string): string {
+  const parsed = parseGatewayConfig(config(credential), join(dir, 'gateway.yaml'));
+  try {
+    new CredentialStore(parsed.upstreams, createLogger({ level: 'silent' })).close();
+  } catch (err) {
+    assert.ok(isMintfsError(err));
+    assert.equal(err.code, 'ERR_CREDENTIAL_UNAVAILABLE');
+    return err.message;
+  }
+  assert.fail('expected a start-up refusal');
+}
+
+describe('credential source registry', () => {
+  it('no kind has a field named like another kind (a parsed source maps to one kind)', () => {
+    const keys = SOURCE_KINDS.map((kind) => kind.key);
+    for (const kind of SOURCE_KINDS) {
+      const json = z.toJSONSchema(kind.schema, { io: 'output', unrepresentable: 'any' }) as {
+        properties: Record<string, unknown>;
+      };
+      for (const field of Object.keys(json.properties))
+        if (field !== kind.key) assert.ok(!keys.includes(field), `${kind.key}.${field}`);
+    }
+  });
+
+  it('an object naming no kind, or two, is refused with the list of kinds', () => {
+    assert.match(problem('{ path: x }'), /credential: must be one of \{ file: \.\.\. \}/);
+    assert.match(problem('{ file: x, env: Y }'), /credential: must be one of/);
+  });
+
+  it('a problem inside a kind names its field', () => {
+    assert.match(
+      problem('{ command: [/usr/bin/gh, auth, token] }'),
+      /upstreams\.github\.credential(: |\.)ttl: required/,
+    );
+    assert.match(
+      problem('{ command: [gh, auth, token], ttl: 5m }'),
+      /credential(: |\.)command: the program must be an absolute path/,
+    );
+    assert.match(
+      problem('{ command: [/usr/bin/gh], ttl: 5m, timeout: 1h }'),
+      /credential(: |\.)timeout: 1h is outside 100ms\.\.2m/,
+    );
+    assert.match(
+      problem('{ command: [/usr/bin/gh], ttl: 5m, shell: true }'),
+      /credential(: |\.)shell: unknown field/,
+    );
+    assert.match(
+      problem('{ command: [/usr/bin/gh], ttl: 5m, passEnv: ["A=B"] }'),
+      /credential(: |\.)passEnv\[0\]: must be an environment variable name/,
+    );
+  });
+
+  it('a command that is missing, not executable, or replaceable by others stops the start', (t) => {
+    const dir = tempDir(t);
+    assert.match(startProblem(`{ command: [${dir}/nope], ttl: 5m }`, dir), /nope does not exist/);
+    const script = join(dir, 'token.sh');
+    writeFileSync(script, '#!/bin/sh\necho x\n', { mode: 0o600 });
+    assert.match(startProblem(`{ command: [${script}], ttl: 5m }`, dir), /is not executable/);
+    chmodSync(script, 0o777);
+    assert.match(
+      startProblem(`{ command: [${script}], ttl: 5m }`, dir),
+      /writable by group and others/,
+    );
+    const open = join(dir, 'open');
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    const inOpen = join(open, 'token.sh');
+    writeFileSync(inOpen, '#!/bin/sh\necho x\n', { mode: 0o700 });
+    assert.match(
+      startProblem(`{ command: [${inOpen}], ttl: 5m }`, dir),
+      /directory .*open is writable/,
+    );
+  });
+});
