@@ -9,9 +9,10 @@ import { formatPath } from '../config/yaml-config.js';
 import { commandSource } from './command.js';
 import { envSource } from './env.js';
 import { fileSource } from './file.js';
+import { oauth2Source } from './oauth2.js';
 import type { OpenedSource, SourceContext, SourceKind } from './source.js';
 
-export const SOURCE_KINDS = [fileSource, envSource, commandSource] as const;
+export const SOURCE_KINDS = [fileSource, envSource, commandSource, oauth2Source] as const;
 
 type KindConfig<K> = K extends SourceKind<infer C> ? C : never;
 export type CredentialSourceConfig = KindConfig<(typeof SOURCE_KINDS)[number]>;

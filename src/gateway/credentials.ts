@@ -32,6 +32,7 @@ interface StaticSlot {
 interface MintedSlot {
   readonly kind: 'minted';
   readonly cache: MintedCache;
+  readonly close: () => void;
 }
 
 export interface CredentialStoreOptions {
@@ -78,7 +79,11 @@ export class CredentialStore {
           clock,
           ...(options.count ? { count: (event) => options.count?.(service, source, event) } : {}),
         });
-        this.#slots.set(service, { kind: 'minted', cache });
+        this.#slots.set(service, {
+          kind: 'minted',
+          cache,
+          close: () => opened.minter.close?.(),
+        });
       }
     }
     for (const [service, file] of this.#files) this.#watch(service, file);
@@ -154,7 +159,11 @@ export class CredentialStore {
   close(): void {
     for (const file of this.#watched) unwatchFile(file);
     this.#watched.length = 0;
-    for (const slot of this.#slots.values()) if (slot.kind === 'minted') slot.cache.dropAll();
+    for (const slot of this.#slots.values())
+      if (slot.kind === 'minted') {
+        slot.cache.dropAll();
+        slot.close();
+      }
   }
 
   #watch(service: string, file: string): void {

@@ -109,4 +109,38 @@ describe('credential source registry', () => {
       /directory .*open is writable/,
     );
   });
+
+  it('an oauth2 source is refused at load without what its grant needs, or over plain http', () => {
+    const base = 'tokenUrl: "https://auth.example.com/token", clientId: gw';
+    assert.match(
+      problem(`{ oauth2: { ${base}, grant: client_credentials } }`),
+      /oauth2\.clientSecret: required for client_credentials/,
+    );
+    assert.match(
+      problem(`{ oauth2: { ${base}, grant: refresh_token, clientSecret: ./s } }`),
+      /oauth2\.refreshToken: required for refresh_token/,
+    );
+    assert.match(
+      problem(
+        '{ oauth2: { tokenUrl: "http://auth.example.com/token", clientId: gw, grant: client_credentials, clientSecret: ./s } }',
+      ),
+      /oauth2\.tokenUrl: must be an https:\/\/ URL/,
+    );
+    assert.match(
+      problem(`{ oauth2: { ${base}, grant: password, clientSecret: ./s } }`),
+      /oauth2\.grant/,
+    );
+  });
+
+  it('an oauth2 client secret or refresh token others can read stops the start', (t) => {
+    const dir = tempDir(t);
+    const secret = join(dir, 'client-secret');
+    writeFileSync(secret, 'cs_value\n', { mode: 0o644 });
+    chmodSync(secret, 0o644);
+    const source = `{ oauth2: { tokenUrl: "https://auth.example.com/token", clientId: gw, grant: client_credentials, clientSecret: ./client-secret } }`;
+    assert.match(startProblem(source, dir), /client-secret is accessible by group or others/);
+    chmodSync(secret, 0o600);
+    writeFileSync(join(dir, 'empty'), '', { mode: 0o600 });
+    assert.match(startProblem(source.replace('./client-secret', './empty'), dir), /empty is empty/);
+  });
 });
