@@ -9,10 +9,17 @@ import { formatPath } from '../config/yaml-config.js';
 import { commandSource } from './command.js';
 import { envSource } from './env.js';
 import { fileSource } from './file.js';
+import { githubAppSource } from './github-app.js';
 import { oauth2Source } from './oauth2.js';
 import type { OpenedSource, SourceContext, SourceKind } from './source.js';
 
-export const SOURCE_KINDS = [fileSource, envSource, commandSource, oauth2Source] as const;
+export const SOURCE_KINDS = [
+  fileSource,
+  envSource,
+  commandSource,
+  oauth2Source,
+  githubAppSource,
+] as const;
 
 type KindConfig<K> = K extends SourceKind<infer C> ? C : never;
 export type CredentialSourceConfig = KindConfig<(typeof SOURCE_KINDS)[number]>;

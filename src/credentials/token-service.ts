@@ -16,7 +16,7 @@ export interface TokenService {
   request(
     url: string,
     init: {
-      readonly method: 'POST' | 'DELETE';
+      readonly method: 'POST' | 'DELETE' | 'GET';
       readonly headers: Record<string, string>;
       readonly body?: string;
     },

@@ -17,7 +17,7 @@ import { MintfsError } from '../errors.js';
 import { Credential } from '../credentials/credential.js';
 import { MintedCache, type CacheEvent } from '../credentials/minted-cache.js';
 import { openSource, sourceKindName } from '../credentials/registry.js';
-import { UNSCOPED, type CredentialScope } from '../credentials/source.js';
+import { UNSCOPED, type CredentialScope, type Minted } from '../credentials/source.js';
 import type { Logger } from '../log/logger.js';
 import type { UpstreamConfig } from './config.js';
 
@@ -32,6 +32,7 @@ interface StaticSlot {
 interface MintedSlot {
   readonly kind: 'minted';
   readonly cache: MintedCache;
+  readonly revoke: ((minted: Minted) => Promise<void>) | undefined;
   readonly close: () => void;
 }
 
@@ -82,6 +83,7 @@ export class CredentialStore {
         this.#slots.set(service, {
           kind: 'minted',
           cache,
+          revoke: opened.minter.revoke?.bind(opened.minter),
           close: () => opened.minter.close?.(),
         });
       }
@@ -156,14 +158,54 @@ export class CredentialStore {
     for (const service of this.#files.keys()) this.reload(service);
   }
 
-  close(): void {
+  /**
+   * Stops watching, drops every minted credential and revokes upstream those
+   * whose source can (GitHub installation tokens); resolves when the
+   * revocations are answered (each bounded by its source's timeout).
+   */
+  async close(): Promise<void> {
     for (const file of this.#watched) unwatchFile(file);
     this.#watched.length = 0;
-    for (const slot of this.#slots.values())
-      if (slot.kind === 'minted') {
-        slot.cache.dropAll();
-        slot.close();
-      }
+    const revoking: Array<Promise<void>> = [];
+    for (const [service, slot] of this.#slots)
+      if (slot.kind === 'minted') revoking.push(this.#revoke(service, slot, slot.cache.dropAll()));
+    await Promise.all(revoking);
+    for (const slot of this.#slots.values()) if (slot.kind === 'minted') slot.close();
+  }
+
+  /** Drops an agent's minted credentials (`mintfs revoke --agent`) and revokes them upstream where the source can. */
+  async revokeAgent(agent: string): Promise<void> {
+    await Promise.all(
+      [...this.#slots].map(([service, slot]) =>
+        slot.kind === 'minted'
+          ? this.#revoke(service, slot, slot.cache.dropAgent(agent), agent)
+          : Promise.resolve(),
+      ),
+    );
+  }
+
+  async #revoke(
+    service: string,
+    slot: MintedSlot,
+    minted: readonly Minted[],
+    agent?: string,
+  ): Promise<void> {
+    const revoke = slot.revoke;
+    if (revoke === undefined || minted.length === 0) return;
+    const results = await Promise.allSettled(minted.map((one) => revoke(one)));
+    const failed = results.filter((r) => r.status === 'rejected').length;
+    this.#logger[failed === 0 ? 'info' : 'error'](
+      {
+        event: 'credential-revoked',
+        service,
+        ...(agent === undefined ? {} : { agent }),
+        revoked: minted.length - failed,
+        failed,
+      },
+      failed === 0
+        ? 'revoked minted credentials upstream'
+        : 'some minted credentials could not be revoked upstream',
+    );
   }
 
   #watch(service: string, file: string): void {

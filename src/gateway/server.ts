@@ -277,17 +277,18 @@ function buildRuntime(config: GatewayConfig, logger: Logger): GatewayRuntime {
     );
     return { config, credentials, pools };
   } catch (err) {
-    credentials.close();
+    void credentials.close();
     throw err;
   }
 }
 
 /** Stops watching credentials and closes the pools (after their in-flight requests, unless `now`). */
 async function closeRuntime(runtime: GatewayRuntime, now = false): Promise<void> {
-  runtime.credentials.close();
-  await Promise.all(
-    [...runtime.pools.values()].map((pool) => (now ? pool.destroy() : pool.close())),
-  );
+  // Minted credentials are revoked upstream (GitHub installation tokens) as the runtime ends.
+  await Promise.all([
+    runtime.credentials.close(),
+    ...[...runtime.pools.values()].map((pool) => (now ? pool.destroy() : pool.close())),
+  ]);
 }
 
 function caFiles(config: GatewayConfig): string[] {

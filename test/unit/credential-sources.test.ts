@@ -39,7 +39,7 @@ function problem(credential: string, source = '/etc/mintfs/gateway.yaml'): strin
 function startProblem(credential: string, dir: string): string {
   const parsed = parseGatewayConfig(config(credential), join(dir, 'gateway.yaml'));
   try {
-    new CredentialStore(parsed.upstreams, createLogger({ level: 'silent' })).close();
+    void new CredentialStore(parsed.upstreams, createLogger({ level: 'silent' })).close();
   } catch (err) {
     assert.ok(isMintfsError(err));
     assert.equal(err.code, 'ERR_CREDENTIAL_UNAVAILABLE');
@@ -142,5 +142,53 @@ describe('credential source registry', () => {
     chmodSync(secret, 0o600);
     writeFileSync(join(dir, 'empty'), '', { mode: 0o600 });
     assert.match(startProblem(source.replace('./client-secret', './empty'), dir), /empty is empty/);
+  });
+
+  it('a githubApp source without a repository list is refused at load unless it says all', () => {
+    const app = (rest: string) =>
+      `{ githubApp: { clientId: Iv23liX, privateKey: ./app.pem, installationId: 42${rest} } }`;
+    const perms = ', permissions: { contents: read }';
+    assert.match(problem(app(perms)), /githubApp\.repositories: required/);
+    assert.match(
+      problem(app(`, repositories: []${perms}`)),
+      /githubApp\.repositories: must list at least one repository, or say `all`/,
+    );
+    assert.match(
+      problem(app(`, repositories: [acme/widgets]${perms}`)),
+      /githubApp\.repositories\[0\]: must be a repository name without its owner/,
+    );
+    assert.match(problem(app(', repositories: [widgets]')), /githubApp\.permissions: required/);
+    assert.match(
+      problem(app(', repositories: [widgets], permissions: {}')),
+      /githubApp\.permissions: must name at least one permission/,
+    );
+    assert.match(
+      problem(app(', repositories: [widgets], permissions: { contents: maintain }')),
+      /githubApp\.permissions\.contents/,
+    );
+    const parsed = parseGatewayConfig(
+      config(app(`, repositories: all${perms}`)),
+      '/etc/mintfs/gateway.yaml',
+    ).upstreams.github?.credential;
+    assert.deepEqual(parsed, {
+      githubApp: {
+        clientId: 'Iv23liX',
+        privateKey: '/etc/mintfs/app.pem',
+        installationId: '42',
+        repositories: 'all',
+        permissions: { contents: 'read' },
+        api: 'https://api.github.com/',
+      },
+    });
+  });
+
+  it('a githubApp private key that is not an RSA key, or readable by others, stops the start', (t) => {
+    const dir = tempDir(t);
+    const source =
+      '{ githubApp: { clientId: Iv23liX, privateKey: ./app.pem, installationId: 42, repositories: [w], permissions: { contents: read } } }';
+    writeFileSync(join(dir, 'app.pem'), 'not a key\n', { mode: 0o600 });
+    assert.match(startProblem(source, dir), /app\.pem is not an RSA private key in PEM/);
+    chmodSync(join(dir, 'app.pem'), 0o640);
+    assert.match(startProblem(source, dir), /app\.pem is accessible by group or others/);
   });
 });
