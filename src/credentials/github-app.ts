@@ -19,16 +19,20 @@ import { resolve } from 'node:path';
 import * as z from 'zod';
 import { readSecretFile } from './file.js';
 import { HttpsUrl } from './schema-parts.js';
-import type { Minted, SourceKind } from './source.js';
+import {
+  GITHUB_LEVELS,
+  GITHUB_PERMISSION,
+  GITHUB_REPOSITORY,
+  lowerLevel,
+  type GitHubLevel,
+} from '../token/caveats.js';
+import type { CredentialScope, Minted, SourceKind, TokenScope } from './source.js';
 import { tokenService } from './token-service.js';
 import { checkCredentialValue, refusalFor } from './value.js';
 
-/** A repository name as the access_tokens endpoint takes it (without its owner). */
-const REPOSITORY = /^[A-Za-z0-9_.-]{1,100}$/;
-/** A permission name as GitHub spells them (contents, pull_requests, ...). */
-const PERMISSION = /^[a-z][a-z_]{0,63}$/;
-const LEVELS = ['read', 'write', 'admin'] as const;
-export type PermissionLevel = (typeof LEVELS)[number];
+const REPOSITORY = GITHUB_REPOSITORY;
+const PERMISSION = GITHUB_PERMISSION;
+const LEVELS = GITHUB_LEVELS;
 
 export const GitHubRepositoriesSchema = z
   .union(
@@ -144,8 +148,11 @@ export const githubAppSource: SourceKind<GitHubAppSource> = {
     return {
       kind: 'minted',
       minter: {
+        scope: (token) => githubScopeFor(config, token),
         mint: async (request): Promise<Minted> => {
-          const scope = narrowedScope(config, request.scope);
+          const scope = request.scope.github;
+          // Only scopes made by githubScopeFor reach here; anything else is a bug, refused.
+          if (scope === undefined) throw api('was asked for a token without a scope');
           const jwt = appJwt(config.clientId, readKey(), clock());
           const answer = await client.request(
             `${base}/app/installations/${config.installationId}/access_tokens`,
@@ -197,49 +204,55 @@ export const githubAppSource: SourceKind<GitHubAppSource> = {
   },
 };
 
-/** The body of a token request: the ceiling, narrowed by the token's scope when it has one. */
-export function narrowedScope(
+/**
+ * The token request for a token's github caveats: what they allow, checked
+ * against the ceiling. A token asking beyond it (a repository or a permission
+ * level the upstream does not allow) is refused, not silently cut down, and
+ * one that narrows to nothing is refused too: GitHub reads an empty list as
+ * "everything the installation has".
+ */
+export function githubScopeFor(
   config: Pick<GitHubAppConfig, 'repositories' | 'permissions'>,
-  scope: { readonly key: string; readonly github?: GitHubScope },
-): { repositories?: string[]; permissions: Record<string, PermissionLevel> } {
-  const wanted = scope.github;
-  const repositories =
-    wanted === undefined
-      ? config.repositories
-      : intersectRepositories(config.repositories, wanted.repositories);
-  const permissions =
-    wanted === undefined
-      ? config.permissions
-      : intersectPermissions(config.permissions, wanted.permissions);
-  return { ...(repositories === 'all' ? {} : { repositories }), permissions };
-}
-
-export interface GitHubScope {
-  readonly repositories: readonly string[] | 'all';
-  readonly permissions: Readonly<Record<string, PermissionLevel>>;
-}
-
-function intersectRepositories(
-  a: readonly string[] | 'all',
-  b: readonly string[] | 'all',
-): string[] | 'all' {
-  if (a === 'all') return b === 'all' ? 'all' : [...b];
-  if (b === 'all') return [...a];
-  const lower = new Set(b.map((name) => name.toLowerCase()));
-  return a.filter((name) => lower.has(name.toLowerCase()));
-}
-
-function intersectPermissions(
-  a: Readonly<Record<string, PermissionLevel>>,
-  b: Readonly<Record<string, PermissionLevel>>,
-): Record<string, PermissionLevel> {
-  const out: Record<string, PermissionLevel> = {};
-  for (const [name, level] of Object.entries(a)) {
-    const other = b[name];
-    if (other === undefined) continue;
-    out[name] = LEVELS[Math.min(LEVELS.indexOf(level), LEVELS.indexOf(other))] as PermissionLevel;
+  token: TokenScope,
+): CredentialScope | string {
+  const wanted = token.github;
+  let repositories: readonly string[] | undefined;
+  if (wanted?.repositories === undefined)
+    repositories = config.repositories === 'all' ? undefined : config.repositories;
+  else {
+    if (wanted.repositories.length === 0)
+      return "the token's github-repos caveats allow no repository";
+    if (config.repositories !== 'all') {
+      const ceiling = new Set(config.repositories.map((name) => name.toLowerCase()));
+      const beyond = wanted.repositories.find((name) => !ceiling.has(name.toLowerCase()));
+      if (beyond !== undefined)
+        return `repository ${beyond} is outside this upstream's githubApp.repositories`;
+    }
+    repositories = wanted.repositories;
   }
-  return out;
+  let permissions: Readonly<Record<string, GitHubLevel>> = config.permissions;
+  if (wanted?.permissions !== undefined) {
+    for (const [name, level] of Object.entries(wanted.permissions)) {
+      const most = config.permissions[name];
+      if (most === undefined || lowerLevel(level, most) !== level)
+        return `permission ${name}=${level} is outside this upstream's githubApp.permissions`;
+    }
+    if (Object.keys(wanted.permissions).length === 0)
+      return "the token's github-perms caveats allow no permission";
+    permissions = wanted.permissions;
+  }
+  const sortedPermissions = Object.fromEntries(
+    Object.entries(permissions).sort(([a], [b]) => a.localeCompare(b)),
+  );
+  const sortedRepositories =
+    repositories === undefined
+      ? undefined
+      : [...new Set(repositories.map((n) => n.toLowerCase()))].sort();
+  const github = {
+    ...(sortedRepositories === undefined ? {} : { repositories: sortedRepositories }),
+    permissions: sortedPermissions,
+  };
+  return { key: JSON.stringify(github), github };
 }
 
 /** An app JWT (RS256): iat 60 s back for clock skew, exp 9 minutes on (GitHub allows 10). */

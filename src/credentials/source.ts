@@ -7,6 +7,7 @@
  */
 import type * as z from 'zod';
 import type { Logger } from '../log/logger.js';
+import type { GitHubGrant, GitHubLevel } from '../token/caveats.js';
 
 /** What a minted credential is for: the agent, and what its token lets it ask of the upstream. */
 export interface MintRequest {
@@ -17,6 +18,16 @@ export interface MintRequest {
 /** The narrowing a token asks of the upstream; `key` is the same for equal scopes. */
 export interface CredentialScope {
   readonly key: string;
+  /** For a GitHub App: the body of the token request (never more than the ceiling). */
+  readonly github?: {
+    readonly repositories?: readonly string[];
+    readonly permissions: Readonly<Record<string, GitHubLevel>>;
+  };
+}
+
+/** What a verified token says about the credential it may get (its github caveats). */
+export interface TokenScope {
+  readonly github?: GitHubGrant | undefined;
 }
 
 export const UNSCOPED: CredentialScope = { key: '' };
@@ -30,6 +41,11 @@ export interface Minted {
 }
 
 export interface Minter {
+  /**
+   * The scope a token gets, or why it gets none (a refusal before any mint).
+   * Absent: the source cannot narrow, and a token asking it to is refused.
+   */
+  scope?(token: TokenScope): CredentialScope | string;
   /** Refuses with ERR_CREDENTIAL_UNAVAILABLE and a reason that never holds a secret or output. */
   mint(request: MintRequest): Promise<Minted>;
   /** Ends the credential upstream, when the source can. */

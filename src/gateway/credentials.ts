@@ -17,7 +17,12 @@ import { MintfsError } from '../errors.js';
 import { Credential } from '../credentials/credential.js';
 import { MintedCache, type CacheEvent } from '../credentials/minted-cache.js';
 import { openSource, sourceKindName } from '../credentials/registry.js';
-import { UNSCOPED, type CredentialScope, type Minted } from '../credentials/source.js';
+import {
+  UNSCOPED,
+  type CredentialScope,
+  type Minted,
+  type TokenScope,
+} from '../credentials/source.js';
 import type { Logger } from '../log/logger.js';
 import type { UpstreamConfig } from './config.js';
 
@@ -33,6 +38,7 @@ interface MintedSlot {
   readonly kind: 'minted';
   readonly cache: MintedCache;
   readonly revoke: ((minted: Minted) => Promise<void>) | undefined;
+  readonly scope: ((token: TokenScope) => CredentialScope | string) | undefined;
   readonly close: () => void;
 }
 
@@ -84,6 +90,7 @@ export class CredentialStore {
           kind: 'minted',
           cache,
           revoke: opened.minter.revoke?.bind(opened.minter),
+          scope: opened.minter.scope?.bind(opened.minter),
           close: () => opened.minter.close?.(),
         });
       }
@@ -99,10 +106,18 @@ export class CredentialStore {
   obtain(
     service: string,
     agent: string | undefined,
-    scope: CredentialScope = UNSCOPED,
+    token: TokenScope = {},
   ): Credential | Promise<Credential> {
     const slot = this.#slots.get(service);
     if (!slot) throw new MintfsError('ERR_SERVICE_UNKNOWN', `no credential for service ${service}`);
+    const scope = slot.kind === 'minted' && slot.scope ? slot.scope(token) : UNSCOPED;
+    // A token narrowed for GitHub, sent where the credential cannot be narrowed, would get more than it says.
+    if (token.github !== undefined && (slot.kind === 'static' || !slot.scope))
+      throw new MintfsError(
+        'ERR_CAVEAT_UNSATISFIED',
+        `the token's github caveats cannot narrow upstream ${service}'s credential (only a githubApp source can)`,
+      );
+    if (typeof scope === 'string') throw new MintfsError('ERR_CAVEAT_UNSATISFIED', scope);
     if (slot.kind === 'static') return slot.current;
     return slot.cache.get({ agent: agent ?? NO_AGENT, scope });
   }

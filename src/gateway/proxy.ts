@@ -12,6 +12,7 @@ import type { Logger } from '../log/logger.js';
 import type { HttpMethod } from '../token/vocabulary.js';
 import type { Limits } from './config.js';
 import type { Credential, CredentialStore } from './credentials.js';
+import type { TokenScope } from '../credentials/source.js';
 import { sendError } from './http-errors.js';
 import { HOP_BY_HOP, UpstreamExchange } from './upstream-exchange.js';
 import { overrideProblem } from './request-overrides.js';
@@ -219,7 +220,7 @@ export function createProxyHandler(
 
     const budget = authenticated?.uses;
     if (budget === undefined || authenticated === undefined)
-      return forward(req, res, route, runtime, audit, limits, deps.metrics);
+      return forward(req, res, route, runtime, audit, limits, deps.metrics, authenticated);
     // The last check, so a request refused for anything else spends nothing.
     void deps.useCounter
       .spend(authenticated.tokenId, budget, authenticated.expiresAt, now)
@@ -227,7 +228,8 @@ export function createProxyHandler(
         deps.metrics?.budget(spent.ok ? 'ok' : spent.reason);
         // The client may have gone while the use was counted: nothing to forward for.
         if (res.destroyed) return;
-        if (spent.ok) return forward(req, res, route, runtime, audit, limits, deps.metrics);
+        if (spent.ok)
+          return forward(req, res, route, runtime, audit, limits, deps.metrics, authenticated);
         if (spent.reason === 'spent')
           return refuse(
             'ERR_TOKEN_USES_SPENT',
@@ -249,12 +251,13 @@ function forward(
   audit: Audit,
   limits: Limits,
   metrics: GatewayMetrics | undefined,
+  token: TokenScope | undefined,
 ): void {
   const pool = runtime.pools.get(route.service);
   if (!pool) return void sendError(res, 'ERR_SERVICE_UNKNOWN', `no upstream ${route.service}`);
   let credential: Credential | Promise<Credential>;
   try {
-    credential = runtime.credentials.obtain(route.service, audit.agent);
+    credential = runtime.credentials.obtain(route.service, audit.agent, token);
   } catch (err) {
     return void refuseWith(req, res, audit, err);
   }

@@ -8,7 +8,12 @@ import { generateKeyPairSync } from 'node:crypto';
 import { Agent } from 'node:http';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
+import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../../src/keys/atomic-write.js';
+import { attenuateToken } from '../../src/token/attenuate.js';
+import { inspectToken } from '../../src/token/inspect.js';
+import { BACKENDS } from '../helpers/backends.js';
+import { startMountFixture } from '../helpers/mount-fixture.js';
 import { bearerGet, startGatewayFixture, type GatewayFixture } from '../helpers/gateway-fixture.js';
 import {
   APP_CLIENT_ID,
@@ -19,6 +24,7 @@ import {
 import { pollUntil } from '../helpers/poll.js';
 import { teardownOf, tempDir } from '../helpers/temp.js';
 import { makeTestPki } from '../helpers/tls.js';
+import type { TokenGrant } from '../../src/token/mint.js';
 
 const HOST = 'api.github.test';
 
@@ -26,7 +32,7 @@ interface Setup {
   gw: GatewayFixture;
   stand: GitHubStandIn;
   agent: Agent;
-  token(agent?: string): string;
+  token(agent?: string, github?: TokenGrant['github']): string;
 }
 
 async function setup(t: TestContext, prepare?: (stand: GitHubStandIn) => void): Promise<Setup> {
@@ -64,8 +70,14 @@ async function setup(t: TestContext, prepare?: (stand: GitHubStandIn) => void): 
     gw,
     stand,
     agent,
-    token: (name = 'test-agent') =>
-      gw.token({ agent: name, service: 'ghapp', hosts: [HOST], paths: ['/repos/acme/**'] }),
+    token: (name = 'test-agent', github?: TokenGrant['github']) =>
+      gw.token({
+        agent: name,
+        service: 'ghapp',
+        hosts: [HOST],
+        paths: ['/repos/acme/**'],
+        ...(github === undefined ? {} : { github }),
+      }),
   };
 }
 
@@ -83,7 +95,7 @@ describe('credential source: githubApp', () => {
     );
     assert.deepEqual(s.stand.refusals, []);
     assert.deepEqual(s.stand.mints, [
-      { repositories: ['widgets', 'gadgets'], permissions: { contents: 'read', metadata: 'read' } },
+      { repositories: ['gadgets', 'widgets'], permissions: { contents: 'read', metadata: 'read' } },
     ]);
     const [issued] = [...s.stand.tokens.keys()];
     assert.ok(issued !== undefined && issued.startsWith('ghs_') && issued.length === 520);
@@ -148,5 +160,87 @@ describe('credential source: githubApp', () => {
       [...s.stand.tokens.values()].map((issued) => issued.revoked),
       [true, true],
     );
+  });
+
+  it('the mint asks for exactly the repositories and permissions of a token read from each mount backend', async (t) => {
+    const s = await setup(t);
+    const caveatLists: string[][] = [];
+    for (const backend of BACKENDS) {
+      const mount = await startMountFixture(
+        t,
+        `agent: agent-${backend}
+ttl: 5m
+files:
+  ghapp/token:
+    service: ghapp
+    hosts: [${HOST}]
+    methods: [GET]
+    paths: ["/repos/acme/**"]
+    github:
+      repositories: [widgets]
+      permissions: { contents: read }
+`,
+        { keysDir: s.gw.keysDir, backend },
+      );
+      const token = readFileSync(join(mount.mountpoint, 'ghapp/token'), 'utf8');
+      caveatLists.push(
+        inspectToken(token).caveats.filter(
+          (c) => !c.startsWith('time-before') && !c.startsWith('agent'),
+        ),
+      );
+      assert.equal((await repo(s, 'widgets', token)).status, 200, backend);
+      // The installation token reaches only the listed repository, whatever the macaroon's paths say.
+      assert.equal((await repo(s, 'gadgets', token)).status, 404, backend);
+    }
+    assert.ok(caveatLists.every((list) => JSON.stringify(list) === JSON.stringify(caveatLists[0])));
+    assert.ok(caveatLists[0]?.includes('github-repos widgets'));
+    assert.ok(caveatLists[0]?.includes('github-perms contents=read'));
+    assert.deepEqual(
+      s.stand.mints,
+      BACKENDS.map(() => ({ repositories: ['widgets'], permissions: { contents: 'read' } })),
+    );
+  });
+
+  it('an agent appending github caveats only narrows; asking beyond the ceiling is refused before any mint', async (t) => {
+    const s = await setup(t);
+    const token = s.token('narrow', { repositories: ['widgets', 'gadgets'] });
+    const narrowed = attenuateToken(token, [
+      'github-repos gadgets secret-plans',
+      'github-perms metadata=read',
+    ]);
+    assert.equal((await repo(s, 'gadgets', narrowed)).status, 200);
+    assert.deepEqual(s.stand.mints, [
+      { repositories: ['gadgets'], permissions: { metadata: 'read' } },
+    ]);
+
+    const refused = async (attenuated: string, reason: RegExp) => {
+      const answer = await repo(s, 'widgets', attenuated);
+      assert.equal(answer.status, 403);
+      const body = JSON.parse(answer.body) as { error: string; message: string };
+      assert.equal(body.error, 'ERR_CAVEAT_UNSATISFIED');
+      assert.match(body.message, reason);
+    };
+    // Beyond the ceiling (contents: read): refused, not silently cut down.
+    await refused(
+      attenuateToken(s.token('wide'), ['github-perms contents=write']),
+      /contents=write is outside/,
+    );
+    await refused(s.token('wide', { repositories: ['secret-plans'] }), /secret-plans is outside/);
+    // Caveats that leave nothing: never an empty (= unnarrowed) request to GitHub.
+    await refused(attenuateToken(token, ['github-repos other']), /allow no repository/);
+    await refused(
+      attenuateToken(s.token('p', { permissions: { contents: 'read' } }), [
+        'github-perms issues=read',
+      ]),
+      /allow no permission/,
+    );
+    assert.equal(s.stand.mints.length, 1, 'no mint for a refused token');
+    // A token narrowed for GitHub, sent to an upstream whose credential cannot be narrowed.
+    const staticAnswer = await bearerGet(
+      s.agent,
+      `${s.gw.base}/github/repos/acme/widgets`,
+      s.gw.token({ github: { repositories: ['widgets'] } }),
+    );
+    assert.equal(staticAnswer.status, 403);
   });
 });
