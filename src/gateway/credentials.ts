@@ -205,20 +205,23 @@ export class CredentialStore {
     minted: readonly Minted[],
     agent?: string,
   ): Promise<void> {
+    if (minted.length === 0) return;
     const revoke = slot.revoke;
-    if (revoke === undefined || minted.length === 0) return;
-    const results = await Promise.allSettled(minted.map((one) => revoke(one)));
+    const results =
+      revoke === undefined ? [] : await Promise.allSettled(minted.map((one) => revoke(one)));
     const failed = results.filter((r) => r.status === 'rejected').length;
     this.#logger[failed === 0 ? 'info' : 'error'](
       {
         event: 'credential-revoked',
         service,
         ...(agent === undefined ? {} : { agent }),
-        revoked: minted.length - failed,
+        dropped: minted.length,
+        // What the source ended upstream (a source without revocation ends nothing there).
+        revokedUpstream: results.length - failed,
         failed,
       },
       failed === 0
-        ? 'revoked minted credentials upstream'
+        ? 'dropped minted credentials'
         : 'some minted credentials could not be revoked upstream',
     );
   }

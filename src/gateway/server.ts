@@ -16,6 +16,7 @@ import { watchRevocations } from '../revocation/watch-revocations.js';
 import type { Logger } from '../log/logger.js';
 import { loadGatewayConfig, type GatewayConfig, type ListenAddress } from './config.js';
 import { CredentialStore } from './credentials.js';
+import { revokeMintedOnAgentRevocation } from './agent-revocations.js';
 import { rawErrorResponse } from './http-errors.js';
 import { createProxyHandler, type GatewayRuntime } from './proxy.js';
 import { createVerifier } from '../verifier/verifier.js';
@@ -104,6 +105,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   });
   const keyring = watchKeyring(options.keysDir, logger);
   const revocations = watchRevocations(revocationsDir(options.keysDir), logger);
+  revokeMintedOnAgentRevocation(revocations, () => runtime.current.credentials);
   const state = await openGatewayState(
     { redis: config.redis, workers: workerCount(config) },
     logger,

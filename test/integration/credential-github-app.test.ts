@@ -13,6 +13,7 @@ import { writeFileAtomic } from '../../src/keys/atomic-write.js';
 import { attenuateToken } from '../../src/token/attenuate.js';
 import { inspectToken } from '../../src/token/inspect.js';
 import { BACKENDS } from '../helpers/backends.js';
+import { runCli } from '../helpers/cli.js';
 import { startMountFixture } from '../helpers/mount-fixture.js';
 import { bearerGet, startGatewayFixture, type GatewayFixture } from '../helpers/gateway-fixture.js';
 import {
@@ -242,5 +243,21 @@ files:
       s.gw.token({ github: { repositories: ['widgets'] } }),
     );
     assert.equal(staticAnswer.status, 403);
+  });
+
+  it('mintfs revoke --agent revokes the installation tokens minted for that agent, and only those', async (t) => {
+    const s = await setup(t);
+    assert.equal((await repo(s, 'widgets', s.token('alice'))).status, 200);
+    assert.equal((await repo(s, 'widgets', s.token('bob'))).status, 200);
+    const [aliceToken, bobToken] = [...s.stand.tokens.values()];
+    const revoked = runCli(['revoke', '--agent', 'alice', '--keys', s.gw.keysDir]);
+    assert.equal(revoked.code, 0, revoked.stderr);
+    await pollUntil("alice's installation token to be revoked upstream", () => aliceToken?.revoked);
+    assert.equal(bobToken?.revoked, false, "another agent's token stays");
+    // Alice's next token (issued after the revocation) gets a fresh installation token.
+    await pollUntil('a new token of alice to be served', async () =>
+      (await repo(s, 'widgets', s.token('alice'))).status === 200 ? true : undefined,
+    );
+    assert.equal(s.stand.mints.length, 3);
   });
 });

@@ -11,6 +11,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { writeFileAtomic } from '../../src/keys/atomic-write.js';
 import { bearerGet, startGatewayFixture, type GatewayFixture } from '../helpers/gateway-fixture.js';
 import { startTokenEndpoint, type TokenEndpoint } from '../helpers/oauth2-server.js';
+import { runCli } from '../helpers/cli.js';
 import { pollUntil } from '../helpers/poll.js';
 import { teardownOf, tempDir } from '../helpers/temp.js';
 import { makeTestPki } from '../helpers/tls.js';
@@ -158,5 +159,42 @@ describe('credential source: oauth2', () => {
     assert.equal(endpoint.requests.length, 1, 'refused from the backoff, not retried per request');
     await pollUntil('the failure log line', () => failureLines(gw).length === 1);
     assert.ok(!gw.stderr().includes('rt_'), 'no refresh token in the log');
+  });
+
+  it("mintfs revoke --agent drops the agent's access token from the cache", async (t) => {
+    const { gw, endpoint, agent } = await setup(t, 'client_credentials');
+    assert.equal(
+      (await bearerGet(agent, `${gw.base}${ECHO}`, gw.token({ agent: 'alice' }))).status,
+      200,
+    );
+    assert.equal(
+      (await bearerGet(agent, `${gw.base}${ECHO}`, gw.token({ agent: 'bob' }))).status,
+      200,
+    );
+    assert.equal(endpoint.issued.length, 2);
+    const revoked = runCli(['revoke', '--agent', 'alice', '--keys', gw.keysDir]);
+    assert.equal(revoked.code, 0, revoked.stderr);
+    await pollUntil("the gateway to drop alice's access token", () =>
+      gw
+        .stderr()
+        .includes(
+          '"event":"credential-revoked","service":"github","agent":"alice","dropped":1,"revokedUpstream":0',
+        )
+        ? true
+        : undefined,
+    );
+    // Alice's next token gets a new access token; Bob's is still cached.
+    await pollUntil('a new token of alice to be served', async () =>
+      (await bearerGet(agent, `${gw.base}${ECHO}`, gw.token({ agent: 'alice' }))).status === 200
+        ? true
+        : undefined,
+    );
+    assert.equal(
+      (await bearerGet(agent, `${gw.base}${ECHO}`, gw.token({ agent: 'bob' }))).status,
+      200,
+    );
+    assert.equal(endpoint.issued.length, 3);
+    const last = gw.upstream.requests.at(-2)?.headers.authorization;
+    assert.equal(last, `token ${endpoint.issued[2]}`);
   });
 });
