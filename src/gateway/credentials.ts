@@ -42,11 +42,13 @@ interface MintedSlot {
   readonly close: () => void;
 }
 
+/** Hears each minting source's cache events (metrics). */
+export type CredentialCount = (service: string, source: string, event: CacheEvent) => void;
+
 export interface CredentialStoreOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly clock?: () => number;
-  /** Hears each minting source's cache events (metrics). */
-  readonly count?: (service: string, source: string, event: CacheEvent) => void;
+  readonly count?: CredentialCount;
 }
 
 /** The agent name minted credentials of tokens without an `agent` caveat are kept under. */

@@ -15,7 +15,7 @@ import { revocationsDir } from '../revocation/revocations.js';
 import { watchRevocations } from '../revocation/watch-revocations.js';
 import type { Logger } from '../log/logger.js';
 import { loadGatewayConfig, type GatewayConfig, type ListenAddress } from './config.js';
-import { CredentialStore } from './credentials.js';
+import { CredentialStore, type CredentialCount } from './credentials.js';
 import { revokeMintedOnAgentRevocation } from './agent-revocations.js';
 import { rawErrorResponse } from './http-errors.js';
 import { createProxyHandler, type GatewayRuntime } from './proxy.js';
@@ -65,7 +65,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const clock = options.clock ?? (() => new Date());
   // Before anything that needs closing: a bad CA stops the start cleanly.
   const interception = await loadInterception(firstConfig, clock);
-  const initial = buildRuntime(firstConfig, logger);
+  // Credential sources count into the metrics made below (no event comes before a request).
+  const countCredential: CredentialCount = (service, source, event) =>
+    metrics?.credential(service, source, event);
+  const initial = buildRuntime(firstConfig, logger, countCredential);
   const config = initial.config;
   // The runtime a reload replaces is closed once its in-flight requests are done.
   let previous = initial;
@@ -74,7 +77,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     load: () => {
       const next = loadConfig();
       interception?.assertCovers(next);
-      return buildRuntime(next, logger);
+      return buildRuntime(next, logger, countCredential);
     },
     fingerprint: () =>
       [options.configFile, ...caFiles(previous.config)].map(fileFingerprint).join('/'),
@@ -259,8 +262,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 }
 
 /** Credentials and pools for a config; a failure closes what it made and throws. */
-function buildRuntime(config: GatewayConfig, logger: Logger): GatewayRuntime {
-  const credentials = new CredentialStore(config.upstreams, logger);
+function buildRuntime(
+  config: GatewayConfig,
+  logger: Logger,
+  count: CredentialCount,
+): GatewayRuntime {
+  const credentials = new CredentialStore(config.upstreams, logger, { count });
   try {
     const pools = new Map(
       Object.entries(config.upstreams).map(([service, upstream]) => {

@@ -219,4 +219,41 @@ describe('credential source: command', () => {
     });
     assert.equal(stand.runs(), 2, 'refreshed once, not per request');
   });
+
+  it('metrics count mints, cache hits and failures per service and source, never an agent', async (t) => {
+    const stand = commandStandIn(t);
+    const gw = await startGatewayFixture(t, {
+      credential: `{ command: [${stand.script}], ttl: 1h }`,
+      topLevel: 'metrics: 127.0.0.1:0',
+    });
+    const agent = new Agent({ keepAlive: true });
+    t.after(() => agent.destroy());
+    const alice = gw.token({ agent: 'alice' });
+    for (let i = 0; i < 3; i++)
+      assert.equal((await bearerGet(agent, `${gw.base}${ECHO}`, alice)).status, 200);
+    stand.mode('fail');
+    assert.equal(
+      (await bearerGet(agent, `${gw.base}${ECHO}`, gw.token({ agent: 'bob' }))).status,
+      502,
+    );
+    const line = await pollUntil('the metrics listener', () =>
+      gw
+        .stderr()
+        .split('\n')
+        .find((l) => l.includes('"event":"metrics-listening"')),
+    );
+    const { address } = JSON.parse(line) as { address: string };
+    const text = await (await fetch(`http://${address}/metrics`)).text();
+    const value = (event: string) =>
+      Number(
+        new RegExp(
+          `^mintfs_gateway_credential_events_total\\{service="github",source="command",event="${event}"\\} (\\d+)$`,
+          'm',
+        ).exec(text)?.[1],
+      );
+    assert.equal(value('mint'), 1);
+    assert.equal(value('hit'), 2);
+    assert.equal(value('failure'), 1);
+    assert.ok(!text.includes('alice') && !text.includes('bob'), 'no agent in a label');
+  });
 });
