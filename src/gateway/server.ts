@@ -293,11 +293,12 @@ function buildRuntime(
 
 /** Stops watching credentials and closes the pools (after their in-flight requests, unless `now`). */
 async function closeRuntime(runtime: GatewayRuntime, now = false): Promise<void> {
-  // Minted credentials are revoked upstream (GitHub installation tokens) as the runtime ends.
-  await Promise.all([
-    runtime.credentials.close(),
-    ...[...runtime.pools.values()].map((pool) => (now ? pool.destroy() : pool.close())),
-  ]);
+  await Promise.all(
+    [...runtime.pools.values()].map((pool) => (now ? pool.destroy() : pool.close())),
+  );
+  // After the pools: a request still streaming keeps its credential until it ends. Then
+  // minted credentials are revoked upstream (GitHub installation tokens).
+  await runtime.credentials.close();
 }
 
 function caFiles(config: GatewayConfig): string[] {
