@@ -276,6 +276,8 @@ function forward(
 function refuseWith(req: IncomingMessage, res: ServerResponse, audit: Audit, err: unknown): void {
   const known = err instanceof MintfsError;
   audit.code = known ? err.code : 'ERR_CREDENTIAL_UNAVAILABLE';
+  // The client may have gone while the credential was minted: nobody to answer.
+  if (res.destroyed) return;
   req.resume();
   sendError(res, audit.code, known ? err.message : 'the upstream credential is unavailable');
 }
