@@ -13,7 +13,7 @@ export const ERROR_CODES = {
   ERR_CONFIG_INVALID: 'a gateway config does not pass its schema (the message names the field)',
   ERR_CONFIG_UNREADABLE: 'a gateway config cannot be read, or is not YAML',
   ERR_CREDENTIAL_UNAVAILABLE:
-    "an upstream's credential file or variable is missing, empty or unsafe",
+    "an upstream's credential source is missing, empty or unsafe at start, or failed to mint one for a request",
   // keyring
   ERR_KEYRING_MISSING: 'no keyring at that path (mintfs keys init makes one)',
   ERR_KEYRING_EXISTS: 'keys init would overwrite a keyring',

@@ -67,6 +67,7 @@ function virtualFile(profile: Profile, path: string, spec: FileSpec): VirtualFil
       paths: spec.paths,
       ttlMs: spec.ttl ?? profile.ttl,
       ...(spec.uses === undefined ? {} : { uses: spec.uses }),
+      ...(spec.github === undefined ? {} : { github: spec.github }),
     },
     format: spec.format,
     prefix: spec.prefix ?? '',

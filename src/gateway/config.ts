@@ -16,6 +16,7 @@ import {
 import { parseDuration } from '../util/duration.js';
 import { MetricsAddress } from '../metrics/address.js';
 import { PARTIAL_RESPONSE_POLICIES } from './partial-responses.js';
+import { CredentialSourceSchema, resolveSourcePaths } from '../credentials/registry.js';
 
 const GATEWAY_CONFIG: ConfigKind = {
   noun: 'gateway config',
@@ -74,23 +75,6 @@ const UpstreamUrlSchema = z
     }
     return url;
   });
-
-const CredentialSourceSchema = z
-  .union(
-    [
-      z.strictObject({
-        file: z.string().min(1).describe('File holding the credential (mode 0600)'),
-      }),
-      z.strictObject({
-        env: z
-          .string()
-          .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
-          .describe('Environment variable holding the credential'),
-      }),
-    ],
-    { error: 'must be { file: PATH } or { env: NAME }' },
-  )
-  .describe('Where the real upstream credential is read from; it never reaches the agent');
 
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 
@@ -345,10 +329,7 @@ export function parseGatewayConfig(text: string, source: string): GatewayConfig 
       name,
       {
         ...upstream,
-        credential:
-          'file' in upstream.credential
-            ? { file: resolve(base, upstream.credential.file) }
-            : upstream.credential,
+        credential: resolveSourcePaths(upstream.credential, base),
         ...(upstream.ca === undefined ? {} : { ca: resolve(base, upstream.ca) }),
       },
     ]),

@@ -1,68 +1,61 @@
 /**
- * The real upstream credentials, held only by the gateway.
+ * The real upstream credentials, held only by the gateway: the pipeline that
+ * asks each upstream's credential source (src/credentials/) for the value a
+ * request gets.
  *
- * Read at start-up (a gateway that starts has every credential) and re-read
- * when a credential file changes, so rotating one needs no restart of the
- * gateway or of any agent. A bad new file keeps the last good credential in
- * use and logs why. The previous credential is remembered, so a response
- * echoing it during rotation is still redacted.
+ * Static sources (`file`, `env`) are read at start-up (a gateway that starts
+ * has every credential) and a credential file is re-read when it changes, so
+ * rotating one needs no restart. A bad new file keeps the last good
+ * credential in use and logs why. The previous credential is remembered, so a
+ * response echoing it during rotation is still redacted.
+ *
+ * Minting sources (`command`, ...) are checked at start-up and mint per
+ * (agent, scope) on first use, through a MintedCache.
  */
-import { lstatSync, readFileSync, unwatchFile, watchFile } from 'node:fs';
-import { inspect } from 'node:util';
+import { unwatchFile, watchFile } from 'node:fs';
 import { MintfsError } from '../errors.js';
-import { untrustedPathProblem } from '../util/trusted-path.js';
+import { Credential } from '../credentials/credential.js';
+import { MintedCache, type CacheEvent } from '../credentials/minted-cache.js';
+import { openSource, sourceKindName } from '../credentials/registry.js';
+import {
+  UNSCOPED,
+  type CredentialScope,
+  type Minted,
+  type TokenScope,
+} from '../credentials/source.js';
 import type { Logger } from '../log/logger.js';
 import type { UpstreamConfig } from './config.js';
 
-/** A credential's loggable forms name its service, never its value. */
-export class Credential {
-  readonly service: string;
-  readonly version: number;
-  readonly #value: string;
+export { Credential };
 
-  constructor(service: string, value: string, version: number) {
-    this.service = service;
-    this.version = version;
-    this.#value = value;
-  }
-
-  get value(): string {
-    return this.#value;
-  }
-
-  toJSON(): { service: string; version: number } {
-    return { service: this.service, version: this.version };
-  }
-
-  toString(): string {
-    return `Credential(${this.service} v${this.version})`;
-  }
-
-  [inspect.custom](): string {
-    return this.toString();
-  }
-}
-
-interface Slot {
+interface StaticSlot {
+  readonly kind: 'static';
   current: Credential;
-  previous?: Credential;
-  /** The values responses are searched for, kept ready for the hot path. */
-  secrets: string[];
-  secretBytes: Buffer[];
+  readonly read: () => string;
 }
 
-function slotFor(current: Credential, previous?: Credential): Slot {
-  const secrets = previous ? [current.value, previous.value] : [current.value];
-  return {
-    current,
-    ...(previous ? { previous } : {}),
-    secrets,
-    secretBytes: secrets.map((secret) => Buffer.from(secret)),
-  };
+interface MintedSlot {
+  readonly kind: 'minted';
+  readonly cache: MintedCache;
+  readonly revoke: ((minted: Minted) => Promise<void>) | undefined;
+  readonly scope: ((token: TokenScope) => CredentialScope | string) | undefined;
+  readonly close: () => void;
 }
+
+/** Hears each minting source's cache events (metrics). */
+export type CredentialCount = (service: string, source: string, event: CacheEvent) => void;
+
+export interface CredentialStoreOptions {
+  readonly env?: NodeJS.ProcessEnv;
+  readonly clock?: () => number;
+  readonly count?: CredentialCount;
+}
+
+/** The agent name minted credentials of tokens without an `agent` caveat are kept under. */
+export const NO_AGENT = '';
 
 export class CredentialStore {
-  readonly #slots = new Map<string, Slot>();
+  readonly #slots = new Map<string, StaticSlot | MintedSlot>();
   readonly #watched: string[] = [];
   readonly #files = new Map<string, string>();
   readonly #logger: Logger;
@@ -70,48 +63,94 @@ export class CredentialStore {
   constructor(
     upstreams: Readonly<Record<string, UpstreamConfig>>,
     logger: Logger,
-    env: NodeJS.ProcessEnv = process.env,
+    options: CredentialStoreOptions = {},
   ) {
     this.#logger = logger;
+    const clock = options.clock ?? Date.now;
     for (const [service, upstream] of Object.entries(upstreams)) {
-      const source = upstream.credential;
-      const value =
-        'file' in source
-          ? readCredentialFile(service, source.file)
-          : readEnv(service, source.env, env);
-      this.#slots.set(service, slotFor(new Credential(service, value, 1)));
-    }
-    for (const [service, upstream] of Object.entries(upstreams)) {
-      if ('file' in upstream.credential) {
-        this.#files.set(service, upstream.credential.file);
-        this.#watch(service, upstream.credential.file);
+      const source = sourceKindName(upstream.credential);
+      const opened = openSource(upstream.credential, {
+        service,
+        env: options.env ?? process.env,
+        logger,
+        clock,
+      });
+      if (opened.kind === 'static') {
+        const current = new Credential(service, opened.read(), 1);
+        this.#slots.set(service, { kind: 'static', current, read: opened.read });
+        if (opened.watch !== undefined) this.#files.set(service, opened.watch);
+      } else {
+        const cache = new MintedCache({
+          service,
+          source,
+          minter: opened.minter,
+          logger,
+          clock,
+          ...(options.count ? { count: (event) => options.count?.(service, source, event) } : {}),
+        });
+        this.#slots.set(service, {
+          kind: 'minted',
+          cache,
+          revoke: opened.minter.revoke?.bind(opened.minter),
+          scope: opened.minter.scope?.bind(opened.minter),
+          close: () => opened.minter.close?.(),
+        });
       }
     }
+    for (const [service, file] of this.#files) this.#watch(service, file);
   }
 
-  current(service: string): Credential {
+  /**
+   * The credential a request of `agent` (undefined: a token without an agent
+   * caveat) gets: at once for a static or cached one, else once minted.
+   * Rejects with ERR_CREDENTIAL_UNAVAILABLE (or ERR_TOO_MANY_REQUESTS).
+   */
+  obtain(
+    service: string,
+    agent: string | undefined,
+    token: TokenScope = {},
+  ): Credential | Promise<Credential> {
     const slot = this.#slots.get(service);
     if (!slot) throw new MintfsError('ERR_SERVICE_UNKNOWN', `no credential for service ${service}`);
+    const scope = slot.kind === 'minted' && slot.scope ? slot.scope(token) : UNSCOPED;
+    // A token narrowed for GitHub, sent where the credential cannot be narrowed, would get more than it says.
+    if (token.github !== undefined && (slot.kind === 'static' || !slot.scope))
+      throw new MintfsError(
+        'ERR_CAVEAT_UNSATISFIED',
+        `the token's github caveats cannot narrow upstream ${service}'s credential (only a githubApp source can)`,
+      );
+    if (typeof scope === 'string') throw new MintfsError('ERR_CAVEAT_UNSATISFIED', scope);
+    if (slot.kind === 'static') return slot.current;
+    return slot.cache.get({ agent: agent ?? NO_AGENT, scope });
+  }
+
+  /** A static credential (file or env). */
+  current(service: string): Credential {
+    const slot = this.#slots.get(service);
+    if (slot?.kind !== 'static')
+      throw new MintfsError('ERR_SERVICE_UNKNOWN', `no static credential for service ${service}`);
     return slot.current;
   }
 
-  /** Values a response must never carry back: the current and the previous credential. */
+  /** Values a response must never carry back: the current and the previous static credential. */
   secretsFor(service: string): readonly string[] {
-    return this.#slots.get(service)?.secrets ?? [];
+    const slot = this.#slots.get(service);
+    return slot?.kind === 'static' ? slot.current.secrets : [];
   }
 
   /** The same, as bytes, for searching bodies. */
   secretBytesFor(service: string): readonly Buffer[] {
-    return this.#slots.get(service)?.secretBytes ?? [];
+    const slot = this.#slots.get(service);
+    return slot?.kind === 'static' ? slot.current.secretBytes : [];
   }
 
   /** Re-reads one service's credential file now (the watcher calls this on change). */
-  reload(service: string, file: string): void {
+  reload(service: string): void {
     const slot = this.#slots.get(service);
-    if (!slot) return;
+    if (slot?.kind !== 'static') return;
     let value: string;
     try {
-      value = readCredentialFile(service, file);
+      value = slot.read();
     } catch (err) {
       this.#logger.error(
         {
@@ -124,8 +163,7 @@ export class CredentialStore {
       return;
     }
     if (value === slot.current.value) return;
-    slot.previous = slot.current;
-    slot.current = new Credential(service, value, slot.current.version + 1);
+    slot.current = new Credential(service, value, slot.current.version + 1, slot.current.value);
     this.#logger.info(
       { event: 'credential-reloaded', service, version: slot.current.version },
       'credential rotated',
@@ -134,12 +172,60 @@ export class CredentialStore {
 
   /** Re-reads every credential file now (SIGHUP). */
   reloadAll(): void {
-    for (const [service, file] of this.#files) this.reload(service, file);
+    for (const service of this.#files.keys()) this.reload(service);
   }
 
-  close(): void {
+  /**
+   * Stops watching, drops every minted credential and revokes upstream those
+   * whose source can (GitHub installation tokens); resolves when the
+   * revocations are answered (each bounded by its source's timeout).
+   */
+  async close(): Promise<void> {
     for (const file of this.#watched) unwatchFile(file);
     this.#watched.length = 0;
+    const revoking: Array<Promise<void>> = [];
+    for (const [service, slot] of this.#slots)
+      if (slot.kind === 'minted') revoking.push(this.#revoke(service, slot, slot.cache.dropAll()));
+    await Promise.all(revoking);
+    for (const slot of this.#slots.values()) if (slot.kind === 'minted') slot.close();
+  }
+
+  /** Drops an agent's minted credentials (`mintfs revoke --agent`) and revokes them upstream where the source can. */
+  async revokeAgent(agent: string): Promise<void> {
+    await Promise.all(
+      [...this.#slots].map(([service, slot]) =>
+        slot.kind === 'minted'
+          ? this.#revoke(service, slot, slot.cache.dropAgent(agent), agent)
+          : Promise.resolve(),
+      ),
+    );
+  }
+
+  async #revoke(
+    service: string,
+    slot: MintedSlot,
+    minted: readonly Minted[],
+    agent?: string,
+  ): Promise<void> {
+    if (minted.length === 0) return;
+    const revoke = slot.revoke;
+    const results =
+      revoke === undefined ? [] : await Promise.allSettled(minted.map((one) => revoke(one)));
+    const failed = results.filter((r) => r.status === 'rejected').length;
+    this.#logger[failed === 0 ? 'info' : 'error'](
+      {
+        event: 'credential-revoked',
+        service,
+        ...(agent === undefined ? {} : { agent }),
+        dropped: minted.length,
+        // What the source ended upstream (a source without revocation ends nothing there).
+        revokedUpstream: results.length - failed,
+        failed,
+      },
+      failed === 0
+        ? 'dropped minted credentials'
+        : 'some minted credentials could not be revoked upstream',
+    );
   }
 
   #watch(service: string, file: string): void {
@@ -147,50 +233,8 @@ export class CredentialStore {
     // file), edits in place, and files on any file system alike.
     watchFile(file, { interval: 250, persistent: false }, (now, before) => {
       if (now.mtimeMs !== before.mtimeMs || now.ino !== before.ino || now.size !== before.size)
-        this.reload(service, file);
+        this.reload(service);
     });
     this.#watched.push(file);
   }
-}
-
-function readCredentialFile(service: string, file: string): string {
-  const fail = (reason: string) =>
-    new MintfsError(
-      'ERR_CREDENTIAL_UNAVAILABLE',
-      `upstreams.${service}.credential: ${file} ${reason}`,
-    );
-  let info;
-  try {
-    info = lstatSync(file);
-  } catch {
-    throw fail('does not exist');
-  }
-  if (!info.isFile()) throw fail('is not a regular file');
-  const untrusted = untrustedPathProblem(file);
-  if (untrusted !== undefined) throw fail(untrusted.replace(/^it /, ''));
-  if ((info.mode & 0o077) !== 0)
-    throw fail(
-      `is accessible by group or others (mode ${(info.mode & 0o777).toString(8)}); chmod 600 it`,
-    );
-  return checkValue(readFileSync(file, 'utf8'), fail);
-}
-
-function readEnv(service: string, name: string, env: NodeJS.ProcessEnv): string {
-  const fail = (reason: string) =>
-    new MintfsError(
-      'ERR_CREDENTIAL_UNAVAILABLE',
-      `upstreams.${service}.credential: $${name} ${reason}`,
-    );
-  const value = env[name];
-  if (value === undefined) throw fail('is not set');
-  return checkValue(value, fail);
-}
-
-function checkValue(raw: string, fail: (reason: string) => MintfsError): string {
-  const value = raw.replace(/\r?\n$/, '');
-  if (value === '') throw fail('is empty');
-  // A newline inside a header value would let the credential file inject headers.
-
-  if (/[\u0000-\u001f\u007f]/.test(value)) throw fail('contains a control character or newline');
-  return value;
 }

@@ -26,6 +26,8 @@ const STATUS: Partial<Record<MintfsErrorCode, number>> = {
   ERR_TOO_MANY_REQUESTS: 429,
   ERR_TOO_MANY_CONNECTIONS: 429,
   ERR_UPSTREAM_UNREACHABLE: 502,
+  // The gateway could not get the upstream credential (a source failed): the upstream's fault, not the agent's.
+  ERR_CREDENTIAL_UNAVAILABLE: 502,
   ERR_UPSTREAM_TIMEOUT: 504,
   // Shared state the answer depends on is out of reach: fail closed, retry later.
   ERR_STATE_UNAVAILABLE: 503,

@@ -7,11 +7,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { MintfsErrorCode } from '../errors.js';
+import { MintfsError, type MintfsErrorCode } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { HttpMethod } from '../token/vocabulary.js';
 import type { Limits } from './config.js';
-import type { CredentialStore } from './credentials.js';
+import type { Credential, CredentialStore } from './credentials.js';
+import type { TokenScope } from '../credentials/source.js';
 import { sendError } from './http-errors.js';
 import { HOP_BY_HOP, UpstreamExchange } from './upstream-exchange.js';
 import { overrideProblem } from './request-overrides.js';
@@ -227,7 +228,7 @@ export function createProxyHandler(
 
     const budget = authenticated?.uses;
     if (budget === undefined || authenticated === undefined)
-      return forward(req, res, route, runtime, audit, limits, deps.metrics);
+      return forward(req, res, route, runtime, audit, limits, deps.metrics, authenticated);
     // The last check, so a request refused for anything else spends nothing.
     void deps.useCounter
       .spend(authenticated.tokenId, budget, authenticated.mintedExpiresAt, now)
@@ -235,7 +236,8 @@ export function createProxyHandler(
         deps.metrics?.budget(spent.ok ? 'ok' : spent.reason);
         // The client may have gone while the use was counted: nothing to forward for.
         if (res.destroyed) return;
-        if (spent.ok) return forward(req, res, route, runtime, audit, limits, deps.metrics);
+        if (spent.ok)
+          return forward(req, res, route, runtime, audit, limits, deps.metrics, authenticated);
         if (spent.reason === 'spent')
           return refuse(
             'ERR_TOKEN_USES_SPENT',
@@ -257,10 +259,47 @@ function forward(
   audit: Audit,
   limits: Limits,
   metrics: GatewayMetrics | undefined,
+  token: TokenScope | undefined,
 ): void {
   const pool = runtime.pools.get(route.service);
   if (!pool) return void sendError(res, 'ERR_SERVICE_UNKNOWN', `no upstream ${route.service}`);
-  const credential = runtime.credentials.current(route.service);
+  let credential: Credential | Promise<Credential>;
+  try {
+    credential = runtime.credentials.obtain(route.service, audit.agent, token);
+  } catch (err) {
+    return void refuseWith(req, res, audit, err);
+  }
+  // A minted credential not cached yet: the request waits for its mint (the body stays unread).
+  if (credential instanceof Promise)
+    return void credential.then(
+      (minted) => {
+        if (!res.destroyed) send(req, res, route, audit, limits, metrics, pool, minted);
+      },
+      (err: unknown) => refuseWith(req, res, audit, err),
+    );
+  send(req, res, route, audit, limits, metrics, pool, credential);
+}
+
+/** A refusal from the credential pipeline: its code when it has one, never its stack. */
+function refuseWith(req: IncomingMessage, res: ServerResponse, audit: Audit, err: unknown): void {
+  const known = err instanceof MintfsError;
+  audit.code = known ? err.code : 'ERR_CREDENTIAL_UNAVAILABLE';
+  // The client may have gone while the credential was minted: nobody to answer.
+  if (res.destroyed) return;
+  req.resume();
+  sendError(res, audit.code, known ? err.message : 'the upstream credential is unavailable');
+}
+
+function send(
+  req: IncomingMessage,
+  res: ServerResponse,
+  route: Route,
+  audit: Audit,
+  limits: Limits,
+  metrics: GatewayMetrics | undefined,
+  pool: Dispatcher,
+  credential: Credential,
+): void {
   const headers = upstreamHeaders(req, route, credential.value);
 
   let failed = false;
@@ -274,8 +313,8 @@ function forward(
   const exchange = new UpstreamExchange({
     res,
     // Captured with the credential injected, so a rotation mid-response still masks it.
-    secrets: runtime.credentials.secretsFor(route.service),
-    secretBytes: runtime.credentials.secretBytesFor(route.service),
+    secrets: credential.secrets,
+    secretBytes: credential.secretBytes,
     wholeResponsesOnly: route.upstream.partialResponses === 'refuse',
     countOut: (n) => (audit.bytesOut += n),
     // A client that stops reading is held to the same bound as an upstream that stops sending.

@@ -15,7 +15,8 @@ import { revocationsDir } from '../revocation/revocations.js';
 import { watchRevocations } from '../revocation/watch-revocations.js';
 import type { Logger } from '../log/logger.js';
 import { loadGatewayConfig, type GatewayConfig, type ListenAddress } from './config.js';
-import { CredentialStore } from './credentials.js';
+import { CredentialStore, type CredentialCount } from './credentials.js';
+import { revokeMintedOnAgentRevocation } from './agent-revocations.js';
 import { rawErrorResponse } from './http-errors.js';
 import { createProxyHandler, type GatewayRuntime } from './proxy.js';
 import { createVerifier } from '../verifier/verifier.js';
@@ -64,7 +65,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const clock = options.clock ?? (() => new Date());
   // Before anything that needs closing: a bad CA stops the start cleanly.
   const interception = await loadInterception(firstConfig, clock);
-  const initial = buildRuntime(firstConfig, logger);
+  // Credential sources count into the metrics made below (no event comes before a request).
+  const countCredential: CredentialCount = (service, source, event) =>
+    metrics?.credential(service, source, event);
+  const initial = buildRuntime(firstConfig, logger, countCredential);
   const config = initial.config;
   // The runtime a reload replaces is closed once its in-flight requests are done.
   let previous = initial;
@@ -73,7 +77,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     load: () => {
       const next = loadConfig();
       interception?.assertCovers(next);
-      return buildRuntime(next, logger);
+      return buildRuntime(next, logger, countCredential);
     },
     fingerprint: () =>
       [options.configFile, ...caFiles(previous.config)].map(fileFingerprint).join('/'),
@@ -104,6 +108,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   });
   const keyring = watchKeyring(options.keysDir, logger, 'verify');
   const revocations = watchRevocations(revocationsDir(options.keysDir), logger);
+  revokeMintedOnAgentRevocation(revocations, () => runtime.current.credentials);
   const state = await openGatewayState(
     { redis: config.redis, workers: workerCount(config) },
     logger,
@@ -257,8 +262,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
 }
 
 /** Credentials and pools for a config; a failure closes what it made and throws. */
-function buildRuntime(config: GatewayConfig, logger: Logger): GatewayRuntime {
-  const credentials = new CredentialStore(config.upstreams, logger);
+function buildRuntime(
+  config: GatewayConfig,
+  logger: Logger,
+  count: CredentialCount,
+): GatewayRuntime {
+  const credentials = new CredentialStore(config.upstreams, logger, { count });
   try {
     const pools = new Map(
       Object.entries(config.upstreams).map(([service, upstream]) => {
@@ -277,17 +286,19 @@ function buildRuntime(config: GatewayConfig, logger: Logger): GatewayRuntime {
     );
     return { config, credentials, pools };
   } catch (err) {
-    credentials.close();
+    void credentials.close();
     throw err;
   }
 }
 
 /** Stops watching credentials and closes the pools (after their in-flight requests, unless `now`). */
 async function closeRuntime(runtime: GatewayRuntime, now = false): Promise<void> {
-  runtime.credentials.close();
   await Promise.all(
     [...runtime.pools.values()].map((pool) => (now ? pool.destroy() : pool.close())),
   );
+  // After the pools: a request still streaming keeps its credential until it ends. Then
+  // minted credentials are revoked upstream (GitHub installation tokens).
+  await runtime.credentials.close();
 }
 
 function caFiles(config: GatewayConfig): string[] {

@@ -26,6 +26,8 @@ export interface GatewayMetrics {
   /** Time from sending a request upstream to its response head. */
   upstream(service: string, seconds: number): void;
   budget(result: 'ok' | 'spent' | 'unavailable'): void;
+  /** A minting credential source's cache: a mint, a hit, a refresh ahead of expiry, a failure. */
+  credential(service: string, source: string, event: 'mint' | 'hit' | 'refresh' | 'failure'): void;
 }
 
 export function createGatewayMetrics(sources: GatewayMetricSources): GatewayMetrics {
@@ -54,6 +56,11 @@ export function createGatewayMetrics(sources: GatewayMetricSources): GatewayMetr
     'mintfs_gateway_use_budget_total',
     'Uses of budgeted tokens: spent, refused as used up, or refused as uncountable (Redis away)',
     ['result'],
+  );
+  const credentials = metrics.counter(
+    'mintfs_gateway_credential_events_total',
+    'Minted upstream credentials by service, source kind (command, oauth2, githubApp) and event: mint, hit (served from the cache), refresh (ahead of expiry), failure',
+    ['service', 'source', 'event'],
   );
   // The cache counts itself (no call per lookup on the hot path); read at each scrape.
   new Counter({
@@ -102,6 +109,7 @@ export function createGatewayMetrics(sources: GatewayMetricSources): GatewayMetr
     },
     upstream: (service, seconds) => upstream.observe({ service }, seconds),
     budget: (result) => budgets.inc({ result }),
+    credential: (service, source, event) => credentials.inc({ service, source, event }),
   };
 }
 

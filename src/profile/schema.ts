@@ -5,7 +5,7 @@
  */
 import * as z from 'zod';
 import { textOf } from '../config/yaml-config.js';
-import { MAX_USES } from '../token/caveats.js';
+import { GITHUB_LEVELS, GITHUB_PERMISSION, GITHUB_REPOSITORY, MAX_USES } from '../token/caveats.js';
 import { MAX_TTL_MS, TOKEN_LIMITS } from '../token/limits.js';
 import { pathGlobProblem } from '../token/path-glob.js';
 import {
@@ -143,6 +143,47 @@ export const FileSpecSchema = z
       .optional()
       .describe(
         'Requests each token may make (`uses` caveat), counted by the gateway per token id: 1 makes single-use tokens; no limit when absent',
+      ),
+    github: z
+      .strictObject({
+        repositories: z
+          .array(
+            z
+              .string(textOf('a repository name such as widgets'))
+              .regex(
+                GITHUB_REPOSITORY,
+                'must be a repository name without its owner, such as widgets',
+              ),
+          )
+          .min(1, 'must list at least one repository')
+          .max(
+            TOKEN_LIMITS.maxListValues,
+            `lists at most ${TOKEN_LIMITS.maxListValues} repositories`,
+          )
+          .optional()
+          .describe(
+            "Repositories (without the owner) the token may ask a GitHub App installation token for (`github-repos` caveat); the gateway upstream's ceiling when absent",
+          ),
+        permissions: z
+          .record(
+            z
+              .string()
+              .regex(GITHUB_PERMISSION, 'must be a GitHub permission name such as contents'),
+            z.enum(GITHUB_LEVELS),
+          )
+          .refine((p) => Object.keys(p).length > 0, 'must name at least one permission')
+          .refine(
+            (p) => Object.keys(p).length <= TOKEN_LIMITS.maxListValues,
+            `names at most ${TOKEN_LIMITS.maxListValues} permissions`,
+          )
+          .optional()
+          .describe(
+            "Permissions (such as { contents: read }) the token may ask for (`github-perms` caveat); the upstream's ceiling when absent",
+          ),
+      })
+      .optional()
+      .describe(
+        "What the token may ask of GitHub when the gateway upstream's credential is a githubApp: the installation token is narrowed to this (docs/credentials.md)",
       ),
     format: z
       .enum(TOKEN_FORMATS)

@@ -8,6 +8,7 @@ import { formatIdentifier } from './identifier.js';
 import { chainSignature, derivedKeyOf, encodeMacaroonV2 } from './macaroon-codec.js';
 import { encodeTokenText } from './token-text.js';
 import { TOKEN_LOCATION } from './vocabulary.js';
+import type { GitHubGrant } from './caveats.js';
 
 export interface TokenGrant {
   readonly agent: string;
@@ -18,6 +19,8 @@ export interface TokenGrant {
   readonly ttlMs: number;
   /** Requests the token may make (a `uses` caveat); no limit when absent. */
   readonly uses?: number | undefined;
+  /** What the token may ask of GitHub (`github-repos`, `github-perms` caveats); unnarrowed when absent. */
+  readonly github?: GitHubGrant | undefined;
 }
 
 export interface MintContext {

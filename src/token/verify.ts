@@ -18,10 +18,12 @@ import type { RootKey } from './root-key.js';
 import { formatInstant } from '../util/instant.js';
 import {
   caveatLimitProblem,
+  githubGrantOf,
   parseCaveatWithinLimits,
   refusalCodeOf,
   type AgentCaveat,
   type Caveat,
+  type GitHubGrant,
   type ReaderCaveat,
   type TimeBeforeCaveat,
   type UsesCaveat,
@@ -86,6 +88,8 @@ export interface AuthenticatedToken {
   readonly issuedAt: Date;
   /** Requests the token may make (its smallest `uses` caveat), to be counted by the caller; absent: no limit. */
   readonly uses?: number;
+  /** What the token may ask of GitHub (the intersection of its github caveats); absent: not narrowed. */
+  readonly github?: GitHubGrant;
   /** When this copy stops being valid: the earliest of its `time-before` caveats. */
   readonly expiresAt: Date;
   /**
@@ -161,6 +165,7 @@ export function authenticateToken(
   const expiresAt = new Date(Math.min(...expiries.map((c) => c.at.getTime())));
   const budgets = caveats.filter((c): c is UsesCaveat => c.kind === 'uses');
   const uses = budgets.length === 0 ? undefined : Math.min(...budgets.map((c) => c.uses));
+  const github = githubGrantOf(caveats);
   return {
     authenticated: true,
     tokenId: decoded.tokenId,
@@ -168,6 +173,7 @@ export function authenticateToken(
     ...(agent === undefined ? {} : { agent }),
     ...(reader === undefined ? {} : { reader }),
     ...(uses === undefined ? {} : { uses }),
+    ...(github === undefined ? {} : { github }),
     issuedAt: decoded.issuedAt,
     expiresAt,
     mintedExpiresAt: (minted as TimeBeforeCaveat).at,

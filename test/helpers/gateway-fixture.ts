@@ -90,6 +90,8 @@ export interface GatewayFixtureOptions {
   readonly githubUpstream?: string;
   /** The gateway's open-file limit (ulimit -n), set with prlimit. */
   readonly openFiles?: number;
+  /** The github upstream's `credential:` (YAML flow text) instead of the credential file. */
+  readonly credential?: string;
 }
 
 export async function startGatewayFixture(
@@ -117,7 +119,7 @@ export async function startGatewayFixture(
     'upstreams:',
     '  github:',
     `    url: ${upstream.url}`,
-    '    credential: { file: ./github.credential }',
+    `    credential: ${options.credential ?? '{ file: ./github.credential }'}`,
     '    inject: "Authorization: token {credential}"',
     '    ca: ./ca.pem',
     ...(options.intercept ? [`    hosts: [${options.intercept.hosts.join(', ')}]`] : []),

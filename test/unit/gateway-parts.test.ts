@@ -95,7 +95,7 @@ describe('gateway config', () => {
     );
     assert.match(
       configProblem(CONFIG.replace('{ file: ./github.credential }', '{ path: x }')),
-      /upstreams\.github\.credential: must be \{ file: PATH \} or \{ env: NAME \}/,
+      /upstreams\.github\.credential: must be one of \{ file: \.\.\. \}, \{ env: \.\.\. \}, \{ command: \.\.\. \}/,
     );
     assert.match(configProblem(`${CONFIG}limits: { maxBodyBytes: -1 }\n`), /limits\.maxBodyBytes/);
     assert.match(configProblem(`${CONFIG}extra: 1\n`), /extra: unknown field/);

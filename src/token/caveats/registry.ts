@@ -8,6 +8,7 @@
 import { TOKEN_LIMITS } from '../limits.js';
 import type { TokenGrant } from '../mint.js';
 import { agent } from './agent.js';
+import { githubPerms, githubRepos } from './github.js';
 import { host } from './host.js';
 import type { CaveatKind, ParsedCaveat } from './kind.js';
 import { printable } from './list.js';
@@ -27,6 +28,8 @@ export const CAVEAT_KINDS: readonly CaveatKind[] = [
   path,
   uses,
   reader,
+  githubRepos,
+  githubPerms,
 ];
 
 const BY_NAME = new Map(CAVEAT_KINDS.map((kind) => [kind.name, kind]));
