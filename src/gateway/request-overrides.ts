@@ -196,6 +196,21 @@ const NEVER_FORWARDED = new Set(['proxy-authorization', 'proxy-connection', 'hos
 
 /** What a header of this name (lower case) would make the upstream do, or undefined. */
 export function overrideEffect(name: string): string | undefined {
+  // Every request asks about the same few names: the rule runs once per name.
+  const remembered = VERDICTS.get(name);
+  if (remembered !== undefined) return remembered === '' ? undefined : remembered;
+  const effect = judgeHeader(name);
+  // Bounded: a client sending ever new names only empties the memo.
+  if (VERDICTS.size >= MAX_REMEMBERED) VERDICTS.clear();
+  VERDICTS.set(name, effect ?? '');
+  return effect;
+}
+
+/** Header names judged so far ('' for allowed). */
+const VERDICTS = new Map<string, string>();
+const MAX_REMEMBERED = 4096;
+
+function judgeHeader(name: string): string | undefined {
   const known = OVERRIDE_HEADERS.get(name);
   if (known !== undefined) return known;
   if (NEVER_FORWARDED.has(name) || FAMILY_EXEMPT_NAMES.has(name)) return undefined;
