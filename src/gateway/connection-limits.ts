@@ -107,6 +107,7 @@ export function createConnectionLimiter(deps: {
       return;
     }
     answering.set(client, lingering + 1);
+    refused.add(socket);
     socket.once('close', () => {
       const left = (answering.get(client) ?? 1) - 1;
       if (left <= 0) answering.delete(client);
@@ -165,6 +166,13 @@ export function createConnectionLimiter(deps: {
       );
     },
   };
+}
+
+/** Connections refused for their client's count: read and dropped, never served. */
+const refused = new WeakSet<Socket>();
+
+export function isRefused(socket: Socket): boolean {
+  return refused.has(socket);
 }
 
 /** How long a refused connection is kept to deliver its 429, and how many per client at once. */

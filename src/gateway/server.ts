@@ -25,7 +25,12 @@ import { VerificationCache } from './verify-cache.js';
 import { workerCount } from './workers.js';
 import { openGatewayState } from '../state/gateway-state.js';
 import { createConnectHandler } from './tunnel.js';
-import { connectionBudget, createConnectionLimiter, openFileLimit } from './connection-limits.js';
+import {
+  connectionBudget,
+  createConnectionLimiter,
+  isRefused,
+  openFileLimit,
+} from './connection-limits.js';
 import type { Interception } from '../intercept/interception.js';
 
 export interface GatewayOptions {
@@ -327,7 +332,9 @@ function createGatewayServer(
       // slowloris client is cut within a second of its limit.
       connectionsCheckingInterval: Math.min(1_000, limits.headersTimeout),
     },
-    handler,
+    // A connection refused for its client's count is still read (so its 429
+    // is not lost to a reset), but nothing it sends is acted on.
+    (req, res) => (isRefused(req.socket) ? req.socket.destroy() : handler(req, res)),
   );
   // Every accepted socket has an error listener from its first moment: a
   // client that resets at any stage (mid-head, after a refusal, inside a
@@ -348,7 +355,9 @@ function createGatewayServer(
     }
     socket.end(rawErrorResponse(status, code, message));
   });
-  server.on('connect', onConnect);
+  server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) =>
+    isRefused(socket) ? socket.destroy() : onConnect(req, socket, head),
+  );
   return server;
 }
 

@@ -185,6 +185,18 @@ describe('gateway exhaustion: one client cannot take every connection', () => {
     await pollUntil('the sibling address to be refused', () =>
       siblingText().includes('ERR_TOO_MANY_CONNECTIONS'),
     );
+    // A refused connection is read (so its 429 arrives) but nothing it sends is acted on.
+    const sneaky = await connectFrom(gw, '127.0.0.7');
+    const sneakyText = received(sneaky);
+    sneaky.write(
+      `GET /github/repos/acme/widgets/sneaky HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${gw.token()}\r\n\r\n`,
+    );
+    assert.equal(await closedWithin(sneaky, 10_000), 'closed');
+    assert.doesNotMatch(sneakyText(), /^HTTP\/1\.1 200/);
+    assert.ok(
+      gw.upstream.requests.every((r) => !r.url.includes('sneaky')),
+      'a refused connection reached the upstream',
+    );
     // Another client (a unix-socket peer) is served meanwhile, through a tunnel too.
     const other = await tunnelOver(gw, await connectUnix(gw));
     const answer = received(other);
