@@ -17,6 +17,7 @@ import { parseDuration } from '../util/duration.js';
 import { MetricsAddress } from '../metrics/address.js';
 import { PARTIAL_RESPONSE_POLICIES } from './partial-responses.js';
 import { CredentialSourceSchema, resolveSourcePaths } from '../credentials/registry.js';
+import { InjectSchema } from './inject.js';
 
 const GATEWAY_CONFIG: ConfigKind = {
   noun: 'gateway config',
@@ -74,37 +75,6 @@ const UpstreamUrlSchema = z
       return z.NEVER;
     }
     return url;
-  });
-
-const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
-
-const InjectSchema = z
-  .string(textOf('a header such as "Authorization: token {credential}"'))
-  .describe('The header to set upstream, with {credential} where the credential goes')
-  .transform((text, ctx) => {
-    const colon = text.indexOf(':');
-    const name = text.slice(0, colon).trim();
-    const template = text.slice(colon + 1).trim();
-    if (colon < 0 || !HEADER_NAME.test(name)) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'must look like "Header-Name: value with {credential}"',
-      });
-      return z.NEVER;
-    }
-    if (template.split('{credential}').length !== 2) {
-      ctx.addIssue({ code: 'custom', message: 'must contain {credential} exactly once' });
-      return z.NEVER;
-    }
-
-    if (/[\u0000-\u001f\u007f]/.test(template)) {
-      ctx.addIssue({ code: 'custom', message: 'must not contain control characters' });
-      return z.NEVER;
-    }
-    const [before, after] = template.split('{credential}') as [string, string];
-    // Concatenated, never String.replace: a credential holding `$&` or `$'`
-    // would be rewritten by replacement patterns (test: a '$' credential).
-    return { header: name.toLowerCase(), before, after };
   });
 
 const UpstreamSchema = z

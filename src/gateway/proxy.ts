@@ -22,6 +22,7 @@ import { routeIntercepted, routeRequest, type Route } from './route.js';
 import { tunnelHostOf } from './tunnel.js';
 import { extractToken } from './token-extract.js';
 import { announcedGitRequest } from './git-smart-http.js';
+import { injectedValue, maskedFor } from './inject.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { UseCounter } from '../state/use-counter.js';
 import type { Verifier } from '../verifier/verifier.js';
@@ -301,6 +302,7 @@ function send(
   credential: Credential,
 ): void {
   const headers = upstreamHeaders(req, route, credential.value);
+  const masked = maskedFor(route.upstream.inject, credential);
 
   let failed = false;
   const fail = (code: MintfsErrorCode, message: string) => {
@@ -313,8 +315,8 @@ function send(
   const exchange = new UpstreamExchange({
     res,
     // Captured with the credential injected, so a rotation mid-response still masks it.
-    secrets: credential.secrets,
-    secretBytes: credential.secretBytes,
+    secrets: masked.secrets,
+    secretBytes: masked.secretBytes,
     wholeResponsesOnly: route.upstream.partialResponses === 'refuse',
     countOut: (n) => (audit.bytesOut += n),
     // A client that stops reading is held to the same bound as an upstream that stops sending.
@@ -435,7 +437,7 @@ function upstreamHeaders(
   // Identity encoding keeps the response body readable for credential redaction.
   headers['accept-encoding'] = 'identity';
   // Replaced, never merged: the client's own header of this name is dropped above.
-  headers[inject.header] = inject.before + credential + inject.after;
+  headers[inject.header] = injectedValue(inject, credential);
   // A body without Content-Length is sent chunked by the client library.
   return headers;
 }

@@ -13,6 +13,8 @@ import {
   partialResponseProblem,
 } from '../../src/gateway/partial-responses.js';
 import { RedactStream, redactText } from '../../src/gateway/redact.js';
+import { injectedValue, maskedFor } from '../../src/gateway/inject.js';
+import { Credential } from '../../src/credentials/credential.js';
 import { routeRequest } from '../../src/gateway/route.js';
 import { extractToken } from '../../src/gateway/token-extract.js';
 import { VerificationCache } from '../../src/gateway/verify-cache.js';
@@ -257,6 +259,104 @@ describe("token extraction: the upstream's tokenHeader and tokenPrefix", () => {
     );
     assert.equal(ok.upstreams.github?.tokenHeader, 'x-api-key');
     assert.equal(ok.intercept?.ca, '/etc/mintfs/ca');
+  });
+});
+
+describe('injection as HTTP Basic', () => {
+  const basicConfig = (inject: string) =>
+    parseGatewayConfig(
+      CONFIG.replace('inject: "Authorization: token {credential}"', `inject: ${inject}`),
+      '/etc/mintfs/gateway.yaml',
+    );
+
+  it('puts Basic base64(username:credential) in Authorization', () => {
+    const inject = basicConfig('{ basic: { username: x-access-token } }').upstreams.github?.inject;
+    assert.ok(inject);
+    assert.equal(inject.header, 'authorization');
+    assert.equal(
+      injectedValue(inject, 'ghs_abc'),
+      `Basic ${Buffer.from('x-access-token:ghs_abc').toString('base64')}`,
+    );
+    // The template form is unchanged, a `$&` in the credential included.
+    const template = basicConfig('"Authorization: token {credential}"').upstreams.github?.inject;
+    assert.ok(template);
+    assert.equal(injectedValue(template, 'a$&b'), 'token a$&b');
+  });
+
+  it('refuses a user name a Basic header cannot carry, naming the field', () => {
+    assert.match(
+      configProblem(
+        CONFIG.replace(
+          'inject: "Authorization: token {credential}"',
+          'inject: { basic: { username: "a:b" } }',
+        ),
+      ),
+      /upstreams\.github\.inject: basic\.username: must not contain a colon/,
+    );
+    assert.match(
+      configProblem(
+        CONFIG.replace(
+          'inject: "Authorization: token {credential}"',
+          'inject: { basic: { username: x, password: y } }',
+        ),
+      ),
+      /upstreams\.github\.inject\.basic\.password: unknown field/,
+    );
+    assert.match(
+      configProblem(
+        CONFIG.replace('inject: "Authorization: token {credential}"', 'inject: { basic: {} }'),
+      ),
+      /upstreams\.github\.inject: basic\.username: required/,
+    );
+    assert.match(
+      configProblem(CONFIG.replace('inject: "Authorization: token {credential}"', 'inject: 42')),
+      /upstreams\.github\.inject: must be "Header-Name: value with \{credential\}" or \{ basic: \{ username \} \}/,
+    );
+  });
+
+  it('masks the encoded form of the current and the previous credential, as echoed in headers, JSON and URLs', async () => {
+    const inject = basicConfig('{ basic: { username: x-access-token } }').upstreams.github?.inject;
+    assert.ok(inject);
+    // Chosen so the base64 holds '+', '/' and '=' (only '>', '?' and '~' third in a
+    // group of three make them): every escaped form then differs from the plain one.
+    const current = 'gh_ab>cd?x1';
+    assert.equal(
+      Buffer.from(`x-access-token:${current}`).toString('base64'),
+      'eC1hY2Nlc3MtdG9rZW46Z2hfYWI+Y2Q/eDE=',
+    );
+    const credential = new Credential('github', current, 2, 'ghs_previous');
+    const masked = maskedFor(inject, credential);
+    const encodedNow = Buffer.from(`x-access-token:${current}`).toString('base64');
+    const encodedBefore = Buffer.from('x-access-token:ghs_previous').toString('base64');
+    const lowerHex = encodeURIComponent(encodedNow).replace(/%[0-9A-F]{2}/g, (h) =>
+      h.toLowerCase(),
+    );
+    const header = injectedValue(inject, credential.value);
+    assert.equal(header, `Basic ${encodedNow}`);
+    assert.equal(redactText(header, masked.secrets), 'Basic [redacted]');
+    assert.equal(redactText(`Basic ${encodedBefore}`, masked.secrets), 'Basic [redacted]');
+    const echoes = [
+      `{"authorization":"Basic ${encodedNow.replaceAll('/', '\\/')}"}`,
+      `https://x/?auth=${encodeURIComponent(encodedNow)}`,
+      `https://x/?auth=${lowerHex}`,
+      `raw ${current} and ${encodedBefore}`,
+    ];
+    const body = echoes.join('\n');
+    const out = await text(
+      Readable.from([Buffer.from(body)]).pipe(new RedactStream(masked.secrets)),
+    );
+    assert.equal(out.length, body.length);
+    for (const secret of [current, encodedNow, encodedBefore, 'ghs_previous'])
+      assert.ok(!out.includes(secret), secret);
+    assert.ok(!out.includes(encodedNow.replaceAll('/', '\\/')));
+    assert.ok(!out.includes(encodeURIComponent(encodedNow)));
+    assert.ok(!out.includes(lowerHex));
+    // Cached per credential and injection: the same arrays each request.
+    assert.equal(maskedFor(inject, credential), masked);
+    // A template injection masks just the credential's own values.
+    const template = basicConfig('"Authorization: token {credential}"').upstreams.github?.inject;
+    assert.ok(template);
+    assert.deepEqual(maskedFor(template, credential).secrets, credential.secrets);
   });
 });
 
