@@ -41,6 +41,11 @@ function git(args: string[], cwd: string): Promise<{ code: number | null; stderr
   });
 }
 
+/** git options that hand `token` to git as its password (a credential helper). */
+function withToken(token: string): string[] {
+  return ['-c', `credential.helper=!f() { echo username=x; echo "password=${token}"; }; f`];
+}
+
 describe('git through the gateway', () => {
   it('clones with a credential helper; the upstream sees only the real credential', async (t) => {
     const root = tempDir(t);
@@ -122,10 +127,6 @@ describe('git through the gateway', () => {
       paths: [`${repo}/info/refs`, `${repo}/git-upload-pack`],
     });
     const readWrite = gw.token({ methods: ['GET', 'POST'], paths: [`${repo}/**`] });
-    const withToken = (token: string) => [
-      '-c',
-      `credential.helper=!f() { echo username=x; echo "password=${token}"; }; f`,
-    ];
     const url = `${gw.base}/github${repo}`;
     const clone = await git([...withToken(readOnly), 'clone', '-q', url, 'widgets'], root);
     assert.equal(clone.code, 0, clone.stderr);
@@ -156,14 +157,7 @@ describe('git through the gateway', () => {
     const gw = await startGatewayFixture(t, { gitRoot: join(root, 'repos') });
     const token = gw.token({ methods: ['GET'], paths: ['/git/acme/widgets.git/**'] });
     const clone = await git(
-      [
-        '-c',
-        `credential.helper=!f() { echo username=x; echo "password=${token}"; }; f`,
-        'clone',
-        '-q',
-        `${gw.base}/github/git/acme/widgets.git`,
-        'widgets',
-      ],
+      [...withToken(token), 'clone', '-q', `${gw.base}/github/git/acme/widgets.git`, 'widgets'],
       root,
     );
     assert.notEqual(clone.code, 0);
