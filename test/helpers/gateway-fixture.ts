@@ -83,9 +83,10 @@ export interface GatewayFixtureOptions {
   /**
    * HTTPS interception: a CA made by `initCa` in DIR/intercept-ca (constrained
    * to these hosts), `intercept.ca` in the config, and these names as the
-   * github upstream's `hosts`.
+   * github upstream's `hosts` (unless `githubOwnsHosts` is false: other
+   * upstreams in `extraUpstreams` claim them).
    */
-  readonly intercept?: { readonly hosts: readonly string[] };
+  readonly intercept?: { readonly hosts: readonly string[]; readonly githubOwnsHosts?: boolean };
   /** YAML lines added to the github upstream (indented by the caller: 4 spaces). */
   readonly githubUpstream?: string;
   /** The gateway's open-file limit (ulimit -n), set with prlimit. */
@@ -110,7 +111,13 @@ export async function startGatewayFixture(
   let caDir: string | undefined;
   if (options.intercept) {
     caDir = join(dir, 'intercept-ca');
-    await initCa(caDir, { hosts: options.intercept.hosts, now: new Date(), validDays: 2 });
+    // The github upstream then answers for its URL's name, localhost, which
+    // an interception CA must cover as well.
+    const hosts =
+      options.intercept.githubOwnsHosts === false
+        ? [...options.intercept.hosts, 'localhost']
+        : options.intercept.hosts;
+    await initCa(caDir, { hosts, now: new Date(), validDays: 2 });
   }
   const config = [
     'listen:',
@@ -122,7 +129,9 @@ export async function startGatewayFixture(
     `    credential: ${options.credential ?? '{ file: ./github.credential }'}`,
     '    inject: "Authorization: token {credential}"',
     '    ca: ./ca.pem',
-    ...(options.intercept ? [`    hosts: [${options.intercept.hosts.join(', ')}]`] : []),
+    ...(options.intercept && options.intercept.githubOwnsHosts !== false
+      ? [`    hosts: [${options.intercept.hosts.join(', ')}]`]
+      : []),
     ...(options.githubUpstream ? [options.githubUpstream] : []),
     ...(options.extraUpstreams ? [options.extraUpstreams] : []),
     ...(options.limits ? ['limits:', ...options.limits.split('\n').map((l) => `  ${l}`)] : []),

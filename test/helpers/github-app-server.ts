@@ -7,6 +7,10 @@
  * 520-character `ghs_` tokens with a short expiry (valid only after
  * `activationMs`, as real new tokens can be), serves `/repos/OWNER/NAME...`
  * only to a live token listing NAME, and revokes on `DELETE /installation/token`.
+ * With a git root it also serves git's smart HTTP at `/OWNER/NAME.git/...` as
+ * github.com does: HTTP Basic with the installation token as the password,
+ * the repository listed in the token, and `contents: write` for a push
+ * (refused at discovery with GitHub's own message, which git shows its user).
  */
 import {
   createPublicKey,
@@ -15,8 +19,10 @@ import {
   verify,
   type KeyObject,
 } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { serveGit } from './git-http-backend.js';
 import type { Teardown } from './temp.js';
 import type { TestPki } from './tls.js';
 
@@ -43,6 +49,8 @@ export interface GitHubStandIn {
   readonly tokens: Map<string, IssuedToken>;
   /** Authorization values /repos requests came with, in order. */
   readonly repoRequests: Array<{ path: string; status: number }>;
+  /** git smart-HTTP requests (`/OWNER/NAME.git/...`) and what they were answered. */
+  readonly gitRequests: Array<{ method: string; path: string; status: number }>;
   /** Seconds a token lives. */
   lifetimeSeconds: number;
   /** A new token answers 401 for this long. */
@@ -55,6 +63,7 @@ export async function startGitHubStandIn(
   pki: TestPki,
   teardown: Teardown,
   installation: { repositories: string[]; permissions: Record<string, 'read' | 'write'> },
+  options: { gitRoot?: string } = {},
 ): Promise<GitHubStandIn> {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const state: GitHubStandIn = {
@@ -64,6 +73,7 @@ export async function startGitHubStandIn(
     refusals: [],
     tokens: new Map(),
     repoRequests: [],
+    gitRequests: [],
     lifetimeSeconds: 3600,
     activationMs: 0,
     publicKey: createPublicKey(publicKey.export({ type: 'spki', format: 'pem' })),
@@ -104,6 +114,11 @@ export async function startGitHubStandIn(
     return issued;
   };
   const server: Server = createServer({ cert: pki.cert, key: pki.key }, (req, res) => {
+    const git = /^\/([^/]+)\/([^/]+)\.git(\/.*)$/.exec((req.url ?? '').split('?')[0] ?? '');
+    if (git && options.gitRoot !== undefined) {
+      serveGitAsGitHub(git[1] as string, git[2] as string, req, res, options.gitRoot);
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -180,6 +195,40 @@ export async function startGitHubStandIn(
       answer(404, { message: 'Not Found' });
     });
   });
+  // github.com's smart HTTP: the token as Basic's password (any user name).
+  const serveGitAsGitHub = (
+    owner: string,
+    name: string,
+    req: IncomingMessage,
+    res: ServerResponse,
+    gitRoot: string,
+  ) => {
+    const url = new URL(req.url ?? '/', 'https://github.test');
+    const push =
+      url.pathname.endsWith('/git-receive-pack') ||
+      url.searchParams.get('service') === 'git-receive-pack';
+    const basic = /^Basic (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const password =
+      basic === undefined ? undefined : Buffer.from(basic, 'base64').toString().split(':')[1];
+    const issued = liveToken(password === undefined ? undefined : `token ${password}`);
+    const refuse = (status: number, text: string, headers: Record<string, string> = {}) => {
+      state.gitRequests.push({ method: req.method ?? '', path: url.pathname, status });
+      req.resume();
+      res.writeHead(status, { 'content-type': 'text/plain', ...headers });
+      res.end(text);
+    };
+    if (!issued)
+      return refuse(401, 'Invalid username or token.\n', {
+        'www-authenticate': 'Basic realm="GitHub"',
+      });
+    if (owner !== OWNER || !issued.repositories.includes(name))
+      return refuse(404, 'Repository not found.\n');
+    const contents = issued.permissions['contents'];
+    if (contents === undefined || (push && contents !== 'write'))
+      return refuse(403, `Permission to ${owner}/${name}.git denied to mintfs-test[bot].\n`);
+    state.gitRequests.push({ method: req.method ?? '', path: url.pathname, status: 200 });
+    serveGit(gitRoot, url.pathname.slice(`/${owner}`.length), req, res, 'mintfs-test[bot]');
+  };
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   teardown.add(
     () =>

@@ -16,29 +16,13 @@ import {
   startGatewayFixture,
   type GatewayFixture,
 } from '../helpers/gateway-fixture.js';
+import { interceptEnv } from '../helpers/intercept-env.js';
 import { tempDir } from '../helpers/temp.js';
 import { BACKENDS } from '../helpers/backends.js';
 import { startMountFixture } from '../helpers/mount-fixture.js';
 
 const API = 'api.github.com';
 const WEB = 'github.com';
-
-/** What `mintfs run` puts in a sandbox's environment for HTTPS interception, for one CA file. */
-function proxyEnv(gw: GatewayFixture, home: string): NodeJS.ProcessEnv {
-  const ca = gw.interceptCa as string;
-  return {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: home,
-    HTTPS_PROXY: gw.base,
-    https_proxy: gw.base,
-    SSL_CERT_FILE: ca,
-    CURL_CA_BUNDLE: ca,
-    REQUESTS_CA_BUNDLE: ca,
-    NODE_EXTRA_CA_CERTS: ca,
-    GIT_SSL_CAINFO: ca,
-    NODE_USE_ENV_PROXY: '1',
-  };
-}
 
 function run(
   command: string,
@@ -96,7 +80,7 @@ describe('agent tools through HTTPS interception', () => {
     });
     writeFileSync(tokenFile, token);
     const env = {
-      ...proxyEnv(gw, root),
+      ...interceptEnv(gw, root),
       GIT_TERMINAL_PROMPT: '0',
       GIT_CONFIG_NOSYSTEM: '1',
       GIT_AUTHOR_NAME: 'agent',
@@ -161,7 +145,7 @@ files:
         'bash',
         ['-c', `GH_TOKEN=$(cat ${tokenFile}) exec gh api repos/acme/widgets/pulls`],
         {
-          ...proxyEnv(gw, home),
+          ...interceptEnv(gw, home),
           GH_CONFIG_DIR: join(home, 'gh'),
           GH_NO_UPDATE_NOTIFIER: '1',
           GH_PROMPT_DISABLED: '1',
@@ -193,7 +177,12 @@ b = urllib.request.urlopen(urllib.request.Request(url, headers={"Authorization":
 c = requests.get(url, headers={"x-api-key": token})
 print(json.dumps([a.status_code, b.status, c.status_code, a.json()["path"], c.json()["path"]]))
 `;
-    const result = await run('/usr/bin/python3', ['-c', script, token], proxyEnv(gw, home), home);
+    const result = await run(
+      '/usr/bin/python3',
+      ['-c', script, token],
+      interceptEnv(gw, home),
+      home,
+    );
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(JSON.parse(result.stdout), [
       200,
@@ -223,7 +212,7 @@ print(json.dumps([a.status_code, b.status, c.status_code, a.json()["path"], c.js
     const result = await run(
       process.execPath,
       ['--input-type=module', '-e', script, token],
-      proxyEnv(gw, home),
+      interceptEnv(gw, home),
       home,
     );
     assert.equal(result.code, 0, result.stderr);
