@@ -6,13 +6,12 @@
  * what the gateway minted for them, so a stolen copy of an upstream token
  * (an agent that printed it from a response it should not have seen) dies too.
  */
-import type { RevocationList } from '../revocation/revocations.js';
-import type { Reloadable } from '../util/reloadable.js';
+import type { RevocationFeed } from '../revocation/revocations.js';
 import type { CredentialStore } from './credentials.js';
 
 /** Starts watching; returns how to stop. */
 export function revokeMintedOnAgentRevocation(
-  revocations: Reloadable<RevocationList>,
+  revocations: RevocationFeed,
   credentials: () => CredentialStore,
 ): () => void {
   const keyOf = (record: { agent: string; revokedAt: string }) =>

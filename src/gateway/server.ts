@@ -119,6 +119,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     logger,
     clock,
   );
+  if (state.shared !== undefined)
+    revokeMintedOnAgentRevocation(state.shared, () => runtime.current.credentials);
 
   const limits = config.limits;
   const hmacChain = installNativeHmacChain();

@@ -59,6 +59,16 @@ export function revocationsDir(keysDir: string): string {
   return join(keysDir, 'revocations');
 }
 
+/**
+ * A revocation list that changes: the keyring directory's files (every
+ * gateway on the host watches them), or the records shared through Redis
+ * (`mintfs revoke --redis`, heard by every gateway sharing it).
+ */
+export interface RevocationFeed {
+  readonly current: RevocationList;
+  onReload(listener: (list: RevocationList) => void): () => void;
+}
+
 export class RevocationList {
   readonly records: readonly RevocationRecord[];
   readonly #tokens = new Map<string, RevocationRecord>();

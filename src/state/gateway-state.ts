@@ -6,13 +6,15 @@
  * the keyring's files alone.
  */
 import type { Logger } from '../log/logger.js';
-import { RevocationList } from '../revocation/revocations.js';
+import { RevocationList, type RevocationFeed } from '../revocation/revocations.js';
 import { MemoryUseCounter, RefusingUseCounter, type UseCounter } from './use-counter.js';
 
 export interface GatewayState {
   readonly useCounter: UseCounter;
   /** The keyring's revocations joined with the shared ones. */
   revocations(files: RevocationList): RevocationList;
+  /** The shared revocations as they change, when there is a Redis. */
+  readonly shared: RevocationFeed | undefined;
   /** Why no token can be judged now (the shared revocations are unknown or too old), or undefined. */
   problem(now: Date): string | undefined;
   /** Redis health, when there is a Redis. */
@@ -65,6 +67,12 @@ export async function openGatewayState(
         };
       return joined.list;
     },
+    shared: {
+      get current() {
+        return shared.current();
+      },
+      onReload: (listener) => shared.onChange(listener),
+    },
     problem: (now) => shared.problem(now),
     redisUp: () => redis.up(),
     revocationsStale: () => shared.stale,
@@ -90,6 +98,7 @@ export function localGatewayState(workers: number, logger: Logger): GatewayState
           )
         : new MemoryUseCounter(),
     revocations: (files) => files,
+    shared: undefined,
     problem: () => undefined,
     redisUp: () => undefined,
     revocationsStale: () => undefined,

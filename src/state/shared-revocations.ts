@@ -92,6 +92,7 @@ export class SharedRevocations {
   #timer: NodeJS.Timeout | undefined;
   #syncing = false;
   #stale = false;
+  readonly #listeners = new Set<(list: RevocationList) => void>();
 
   private constructor(
     private readonly redis: RedisConnection,
@@ -132,6 +133,12 @@ export class SharedRevocations {
   /** The records in force (expired ones dropped). */
   current(): RevocationList {
     return this.#list;
+  }
+
+  /** Hears every change of the records in force; returns how to stop. */
+  onChange(listener: (list: RevocationList) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** Why no token can be judged now (no set yet, or one too old), or undefined. */
@@ -202,7 +209,9 @@ export class SharedRevocations {
         this.#records.delete(name);
         changed = true;
       }
-    if (changed) this.#list = new RevocationList([...this.#records.values()]);
+    if (!changed) return;
+    this.#list = new RevocationList([...this.#records.values()]);
+    for (const listener of this.#listeners) listener(this.#list);
   }
 }
 

@@ -23,6 +23,7 @@ import {
   type GitHubStandIn,
 } from '../helpers/github-app-server.js';
 import { pollUntil } from '../helpers/poll.js';
+import { REDIS_PASSWORD, startRedis } from '../helpers/redis-server.js';
 import { teardownOf, tempDir } from '../helpers/temp.js';
 import { makeTestPki } from '../helpers/tls.js';
 import type { TokenGrant } from '../../src/token/mint.js';
@@ -36,7 +37,11 @@ interface Setup {
   token(agent?: string, github?: TokenGrant['github']): string;
 }
 
-async function setup(t: TestContext, prepare?: (stand: GitHubStandIn) => void): Promise<Setup> {
+async function setup(
+  t: TestContext,
+  prepare?: (stand: GitHubStandIn) => void,
+  topLevel?: string,
+): Promise<Setup> {
   const dir = tempDir(t);
   const pki = makeTestPki(dir);
   const stand = await startGitHubStandIn(pki, teardownOf(t), {
@@ -48,6 +53,7 @@ async function setup(t: TestContext, prepare?: (stand: GitHubStandIn) => void): 
   writeFileAtomic(keyFile, stand.privateKeyPem, { mode: 0o600 });
   const gw = await startGatewayFixture(t, {
     limits: 'agentConcurrency: 64',
+    ...(topLevel === undefined ? {} : { topLevel }),
     extraUpstreams: [
       '  ghapp:',
       `    url: ${stand.url}`,
@@ -259,5 +265,19 @@ files:
       (await repo(s, 'widgets', s.token('alice'))).status === 200 ? true : undefined,
     );
     assert.equal(s.stand.mints.length, 3);
+  });
+
+  it('mintfs revoke --agent --redis ends the installation tokens a gateway sharing that Redis minted', async (t) => {
+    const redis = await startRedis(teardownOf(t));
+    const s = await setup(t, undefined, `redis:\n  url: ${redis.url}`);
+    assert.equal((await repo(s, 'widgets', s.token('alice'))).status, 200);
+    assert.equal((await repo(s, 'widgets', s.token('bob'))).status, 200);
+    const [aliceToken, bobToken] = [...s.stand.tokens.values()];
+    // Recorded in Redis only: the gateway hears it there, not from the keyring's files.
+    const revoked = runCli(['revoke', '--agent', 'alice', '--redis', redis.url]);
+    assert.equal(revoked.code, 0, revoked.stderr);
+    await pollUntil("alice's installation token to be revoked upstream", () => aliceToken?.revoked);
+    assert.equal(bobToken?.revoked, false, "another agent's token stays");
+    assert.ok(!s.gw.stderr().includes(REDIS_PASSWORD));
   });
 });

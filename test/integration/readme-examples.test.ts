@@ -17,7 +17,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { freePort } from '../helpers/free-port.js';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { mountedPaths } from '../../src/mounts/mount-table.js';
@@ -67,14 +67,6 @@ function readmeExamples(): Example[] {
       return { name, runs: !name.startsWith('not run'), code, at };
     }),
   );
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 function makeBareRepo(root: string): void {

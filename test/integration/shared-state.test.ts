@@ -8,9 +8,8 @@
  * closed meanwhile.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { Agent } from 'node:http';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
@@ -38,87 +37,14 @@ import {
 } from '../helpers/gateway-fixture.js';
 import { startMountFixture } from '../helpers/mount-fixture.js';
 import { CLI } from '../helpers/paths.js';
+import { freePort } from '../helpers/free-port.js';
+import { REDIS_PASSWORD, startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { pollUntil } from '../helpers/poll.js';
 import { runAsync } from '../helpers/spawn.js';
-import { tempDir, teardownOf, type Teardown } from '../helpers/temp.js';
+import { tempDir, teardownOf } from '../helpers/temp.js';
 
 const PATH = '/github/repos/acme/widgets/pulls';
-const PASSWORD = 'redis-password-not-for-logs';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-interface RedisServer {
-  readonly url: string;
-  /** SIGKILL: no shutdown save, as a crash. */
-  kill(): Promise<void>;
-  /** Starts it again on the same port and data directory. */
-  start(): Promise<void>;
-}
-
-async function startRedis(teardown: Teardown): Promise<RedisServer> {
-  const dir = tempDir(teardown);
-  const port = await freePort();
-  let child: ChildProcess | undefined;
-  const start = async () => {
-    const server = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--dir',
-        dir,
-        // Every write on disk before it is acknowledged: a crash loses nothing.
-        '--appendonly',
-        'yes',
-        '--appendfsync',
-        'always',
-        '--save',
-        '',
-        '--requirepass',
-        PASSWORD,
-      ],
-      { stdio: 'ignore' },
-    );
-    child = server;
-    await pollUntil(
-      'redis-server to answer',
-      () => {
-        if (server.exitCode !== null) throw new Error(`redis-server exited ${server.exitCode}`);
-        try {
-          return execFileSync(
-            'redis-cli',
-            ['-p', String(port), '--no-auth-warning', '-a', PASSWORD, 'ping'],
-            {
-              encoding: 'utf8',
-            },
-          ).includes('PONG');
-        } catch {
-          return false;
-        }
-      },
-      15_000,
-    );
-  };
-  const kill = async () => {
-    const server = child;
-    if (server === undefined || server.exitCode !== null || server.signalCode !== null) return;
-    const gone = new Promise((resolve) => server.once('exit', resolve));
-    server.kill('SIGKILL');
-    await gone;
-  };
-  teardown.add(kill);
-  await start();
-  // Auth in the URL, as a deployment would have it.
-  return { url: `redis://:${PASSWORD}@127.0.0.1:${port}`, kill, start };
-}
+const PASSWORD = REDIS_PASSWORD;
 
 interface Peer {
   readonly base: string;
