@@ -12,7 +12,7 @@
       ],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Werror", "<!@(pkg-config fuse3 --cflags-only-other)"],
       "include_dirs": ["<!@(pkg-config fuse3 --cflags-only-I | sed 's/-I//g')"],
-      "libraries": ["<!@(pkg-config fuse3 --libs)"],
+      "libraries": ["<!@(pkg-config fuse3 --libs)", "<!@(pkg-config libsodium --libs)"],
       "defines": ["NAPI_VERSION=8"]
     }
   ]

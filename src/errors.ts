@@ -55,6 +55,14 @@ export const ERROR_CODES = {
   ERR_UPSTREAM_UNREACHABLE:
     'the upstream cannot be reached, or answered in a form the gateway cannot check (an unknown coding, an unasked partial response)',
   ERR_UPSTREAM_TIMEOUT: 'the upstream did not answer within limits.upstreamTimeout',
+  // approval
+  ERR_APPROVAL_REQUIRED:
+    'the request is one the token holds for an approver, and no approval service judged it',
+  ERR_APPROVAL_DENIED:
+    'an approver denied the request (do not retry; the message gives the reason)',
+  ERR_APPROVAL_TIMEOUT: 'no approver decided within approval.timeout',
+  ERR_APPROVAL_UNAVAILABLE: 'the gateway stopped while the request waited for an approver (retry)',
+  ERR_APPROVAL_UNKNOWN: 'no pending approval has that id (decided, timed out, or never there)',
   // file system
   ERR_NOT_FOUND: 'no such virtual file or directory',
   ERR_NOT_A_DIRECTORY: 'a path goes through a file',

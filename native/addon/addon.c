@@ -5,6 +5,7 @@
  * becomes a thrown JavaScript Error, never a crash.
  */
 #include <node_api.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +171,39 @@ static mint_template *template_of(napi_env env, napi_value obj) {
     goto fail;
   }
   memcpy(t->derived_key, data, len);
+  int has_approval = has_value(env, obj, "approvalTicket", &v);
+  if (has_approval < 0) goto fail;
+  if (has_approval) {
+    CHECK(env, napi_is_buffer(env, v, &is_buffer));
+    if (!is_buffer) {
+      throw_code(env, "ERR_NATIVE", "approvalTicket must be a Buffer");
+      goto fail;
+    }
+    CHECK(env, napi_get_buffer_info(env, v, &data, &len));
+    /* src/token/macaroon-decode.ts MAX_CAVEAT_ID_BYTES */
+    if (len == 0 || len > 512) {
+      throw_code(env, "ERR_NATIVE", "approvalTicket must be 1-512 bytes");
+      goto fail;
+    }
+    if ((t->approval_ticket = malloc(len)) == NULL) {
+      throw_code(env, "ERR_NATIVE", "out of memory");
+      goto fail;
+    }
+    memcpy(t->approval_ticket, data, len);
+    t->approval_ticket_length = len;
+    if (!get_prop(env, obj, "approvalKey", &v)) goto fail;
+    CHECK(env, napi_is_buffer(env, v, &is_buffer));
+    if (!is_buffer) {
+      throw_code(env, "ERR_NATIVE", "approvalKey must be a Buffer");
+      goto fail;
+    }
+    CHECK(env, napi_get_buffer_info(env, v, &data, &len));
+    if (len != sizeof(t->approval_key)) {
+      throw_code(env, "ERR_NATIVE", "approvalKey must be 32 bytes");
+      goto fail;
+    }
+    memcpy(t->approval_key, data, len);
+  }
   if (strlen(t->key_id) > 64) {
     throw_code(env, "ERR_NATIVE", "keyId is too long");
     goto fail;
@@ -690,6 +724,11 @@ fail:
 }
 
 static napi_value init(napi_env env, napi_value exports) {
+  /* libsodium (approval caveats' secretbox, mint.c): picks its implementations once. */
+  if (sodium_init() < 0) {
+    throw_code(env, "ERR_NATIVE", "libsodium did not initialise");
+    return NULL;
+  }
   napi_property_descriptor props[] = {
       {"start", NULL, js_start, NULL, NULL, NULL, napi_default, NULL},
       {"setTree", NULL, js_set_tree, NULL, NULL, NULL, napi_default, NULL},

@@ -1,5 +1,6 @@
 #include "mint.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +9,13 @@
 #define FIELD_EOS 0
 #define FIELD_LOCATION 1
 #define FIELD_IDENTIFIER 2
+#define FIELD_VID 4
 #define FIELD_SIGNATURE 6
+#define APPROVAL_LOCATION "mintfs-approval"
+/* src/token/third-party.ts: nonce, Poly1305 tag, a 32-byte key. */
+#define VID_LENGTH (crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + SHA256_DIGEST_LENGTH)
+
+static const char VID_NONCE_LABEL[] = "mintfs third-party vid nonce";
 
 void buffer_append(byte_buffer *b, const void *data, size_t len) {
   /* Nothing to add: and memcpy to an empty buffer's NULL is undefined even for 0 bytes (UBSan). */
@@ -156,6 +163,28 @@ int mint_render(const mint_template *t, int64_t now_ms, const uint8_t id_bytes[T
   for (size_t i = 0; i < t->caveat_count; i++)
     hmac_sha256(sig, sizeof(sig), (const uint8_t *)t->caveats[i], strlen(t->caveats[i]), sig);
 
+  /*
+   * The approval caveat (src/token/third-party.ts): the caveat key sealed
+   * under the signature so far, with a nonce derived from that signature
+   * (unique to this token), then sig = HMAC(sig, HMAC(sig, vid) || HMAC(sig, id)).
+   */
+  uint8_t vid[VID_LENGTH];
+  if (t->approval_ticket != NULL) {
+    uint8_t nonce_full[SHA256_DIGEST_LENGTH];
+    hmac_sha256(sig, sizeof(sig), (const uint8_t *)VID_NONCE_LABEL, sizeof(VID_NONCE_LABEL) - 1,
+                nonce_full);
+    memcpy(vid, nonce_full, crypto_secretbox_NONCEBYTES);
+    if (crypto_secretbox_easy(vid + crypto_secretbox_NONCEBYTES, t->approval_key,
+                              sizeof(t->approval_key), vid, sig) != 0)
+      return -1;
+    uint8_t both[2 * SHA256_DIGEST_LENGTH];
+    hmac_sha256(sig, sizeof(sig), vid, sizeof(vid), both);
+    hmac_sha256(sig, sizeof(sig), t->approval_ticket, t->approval_ticket_length,
+                both + SHA256_DIGEST_LENGTH);
+    hmac_sha256(sig, sizeof(sig), both, sizeof(both), sig);
+    wipe(both, sizeof(both));
+  }
+
   byte_buffer binary = {0};
   append_byte(&binary, 2);
   if (t->location[0] != '\0')
@@ -170,6 +199,12 @@ int mint_render(const mint_template *t, int64_t now_ms, const uint8_t id_bytes[T
   }
   for (size_t i = 0; i < t->caveat_count; i++) {
     append_field(&binary, FIELD_IDENTIFIER, t->caveats[i], strlen(t->caveats[i]));
+    append_byte(&binary, FIELD_EOS);
+  }
+  if (t->approval_ticket != NULL) {
+    append_field(&binary, FIELD_LOCATION, APPROVAL_LOCATION, sizeof(APPROVAL_LOCATION) - 1);
+    append_field(&binary, FIELD_IDENTIFIER, t->approval_ticket, t->approval_ticket_length);
+    append_field(&binary, FIELD_VID, vid, sizeof(vid));
     append_byte(&binary, FIELD_EOS);
   }
   append_byte(&binary, FIELD_EOS);
@@ -188,6 +223,8 @@ int mint_render(const mint_template *t, int64_t now_ms, const uint8_t id_bytes[T
 void mint_template_free(mint_template *t) {
   if (t == NULL) return;
   wipe(t->derived_key, sizeof(t->derived_key));
+  wipe(t->approval_key, sizeof(t->approval_key));
+  free(t->approval_ticket);
   free(t->key_id);
   free(t->location);
   free(t->prefix);

@@ -33,6 +33,14 @@ typedef struct {
   /* Text before the token (profile `prefix`, e.g. ghp_), "" for none; checked by the profile
    * schema. */
   char *prefix;
+  /*
+   * An approval caveat (third-party, src/approval/), last: its ticket (the
+   * caveat id) and the caveat's derived root key, sealed into each token's
+   * verification id. approval_ticket is NULL for files without approval.
+   */
+  uint8_t *approval_ticket;
+  size_t approval_ticket_length;
+  uint8_t approval_key[SHA256_DIGEST_LENGTH];
 } mint_template;
 
 typedef struct {

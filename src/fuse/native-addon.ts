@@ -30,6 +30,10 @@ export interface NativeTemplate {
   readonly after: string;
   /** Text the file puts before the token (profile `prefix`), '' for none. */
   readonly prefix: string;
+  /** An approval caveat, last: its ticket (caveat id); absent for files without approval. */
+  readonly approvalTicket?: Buffer;
+  /** With approvalTicket: the caveat's derived root key, sealed into each token's verification id. */
+  readonly approvalKey?: Buffer;
 }
 
 export interface NativeFile extends NativeTemplate {

@@ -40,10 +40,13 @@ export class PathIds {
 }
 
 export function nativeFile(file: VirtualFile, key: RootKey): NativeFile {
-  const { derivedKey, caveats } = signingParts(file.grant, key);
+  const { derivedKey, caveats, approval } = signingParts(file.grant, key);
   return {
     keyId: key.id,
     derivedKey,
+    ...(approval === undefined
+      ? {}
+      : { approvalTicket: approval.ticket, approvalKey: approval.derivedKey }),
     location: TOKEN_LOCATION,
     caveats,
     ttlMs: file.grant.ttlMs,

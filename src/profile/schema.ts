@@ -3,6 +3,7 @@
  * Strict objects throughout, so a typo such as `methdos` is an error rather
  * than a caveat silently left out of every token.
  */
+import { ApprovalConditionSchema } from '../token/approval-ticket.js';
 import * as z from 'zod';
 import { textOf } from '../config/yaml-config.js';
 import { GITHUB_LEVELS, GITHUB_PERMISSION, GITHUB_REPOSITORY, MAX_USES } from '../token/caveats.js';
@@ -185,6 +186,9 @@ export const FileSpecSchema = z
       .describe(
         "What the token may ask of GitHub when the gateway upstream's credential is a githubApp: the installation token is narrowed to this (docs/credentials.md)",
       ),
+    approval: ApprovalConditionSchema.optional().describe(
+      'Requests that wait for a person: the token carries an approval caveat (third-party), and the gateway holds such a request until an approver decides (docs/approval.md)',
+    ),
     format: z
       .enum(TOKEN_FORMATS)
       .default('raw')

@@ -19,7 +19,10 @@ export function attenuateToken(token: string, extraCaveats: readonly string[]): 
     if (!parsed.ok) throw new MintfsError(parsed.code, parsed.reason);
   }
   const decoded = decodeToken(token);
-  if (decoded.caveats.length + extraCaveats.length > TOKEN_LIMITS.maxCaveats)
+  if (
+    decoded.caveats.length + decoded.thirdParty.length + extraCaveats.length >
+    TOKEN_LIMITS.maxCaveats
+  )
     throw new MintfsError(
       'ERR_INPUT_INVALID',
       `a token holds at most ${TOKEN_LIMITS.maxCaveats} caveats; this one has ${decoded.caveats.length}`,
@@ -31,6 +34,7 @@ export function attenuateToken(token: string, extraCaveats: readonly string[]): 
     location: decoded.location,
     identifier: decoded.identifier,
     caveats: [...decoded.caveatBytes, ...added],
+    thirdParty: decoded.thirdParty,
     signature,
   });
   const text = encodeTokenText(bytes);

@@ -14,6 +14,8 @@ export interface TokenSummary {
   readonly expiresAt: string | null;
   /** The first `agent` caveat: the one the minter wrote. */
   readonly agent: string | null;
+  /** Third-party caveats (approval): their location; what they hold only the gateway can open. */
+  readonly thirdPartyCaveats?: ReadonlyArray<{ readonly location: string }>;
 }
 
 export function inspectToken(token: string): TokenSummary {
@@ -31,5 +33,12 @@ export function inspectToken(token: string): TokenSummary {
     caveats: decoded.caveats,
     expiresAt: expiries.length > 0 ? formatInstant(new Date(Math.min(...expiries))) : null,
     agent: agent?.agent ?? null,
+    ...(decoded.thirdParty.length === 0
+      ? {}
+      : {
+          thirdPartyCaveats: decoded.thirdParty.map(({ caveat }) => ({
+            location: caveat.location,
+          })),
+        }),
   };
 }

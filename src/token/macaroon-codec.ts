@@ -11,22 +11,33 @@
  *
  * Signatures follow libmacaroons: the root key is first derived with
  * HMAC-SHA256("macaroons-key-generator", key), then sig = HMAC(key', id) and
- * sig = HMAC(sig, caveat) for each first-party caveat.
+ * sig = HMAC(sig, caveat) for each first-party caveat (third-party caveats:
+ * third-party.ts).
  */
 import { timingSafeEqual } from 'node:crypto';
 import { hmacChain, hmacSha256 } from './hmac-chain.js';
+import { signThirdParty, type ThirdPartyCaveat } from './third-party.js';
+
+/** A third-party caveat and where it sits: after this many first-party caveats. */
+export interface PlacedThirdParty {
+  readonly after: number;
+  readonly caveat: ThirdPartyCaveat;
+}
 
 export interface MacaroonParts {
   readonly location: string;
   readonly identifier: Uint8Array;
   /** First-party caveat conditions, in order. */
   readonly caveats: readonly Uint8Array[];
+  /** Third-party caveats among them (approval), in order; none for most tokens. */
+  readonly thirdParty?: readonly PlacedThirdParty[];
   readonly signature: Uint8Array;
 }
 
 const FIELD_EOS = 0;
 const FIELD_LOCATION = 1;
 const FIELD_IDENTIFIER = 2;
+const FIELD_VID = 4;
 const FIELD_SIGNATURE = 6;
 const KEY_GENERATOR = Buffer.from('macaroons-key-generator');
 
@@ -67,6 +78,30 @@ export function signatureMatches(
   return signature.length === expected.length && timingSafeEqual(expected, signature);
 }
 
+/**
+ * The chain over first- and third-party caveats in their order, and the
+ * signature before each third-party caveat (what seals its verification id).
+ */
+export function chainWithThirdParty(
+  derivedKey: Uint8Array,
+  identifier: Uint8Array,
+  caveats: readonly Uint8Array[],
+  thirdParty: readonly PlacedThirdParty[],
+): { signature: Buffer; before: Buffer[] } {
+  let signature = hmacSha256(derivedKey, identifier);
+  const before: Buffer[] = [];
+  let next = 0;
+  for (let i = 0; i <= caveats.length; i++) {
+    while (next < thirdParty.length && (thirdParty[next] as PlacedThirdParty).after === i) {
+      before.push(signature);
+      signature = signThirdParty(signature, (thirdParty[next] as PlacedThirdParty).caveat);
+      next++;
+    }
+    if (i < caveats.length) signature = hmacSha256(signature, caveats[i] as Uint8Array);
+  }
+  return { signature, before };
+}
+
 export function signIdentifier(derivedKey: Uint8Array, identifier: Uint8Array): Buffer {
   return hmacSha256(derivedKey, identifier);
 }
@@ -80,8 +115,19 @@ export function encodeMacaroonV2(parts: MacaroonParts): Buffer {
   if (parts.location !== '') field(chunks, FIELD_LOCATION, Buffer.from(parts.location, 'utf8'));
   field(chunks, FIELD_IDENTIFIER, parts.identifier);
   chunks.push(Uint8Array.of(FIELD_EOS));
-  for (const caveat of parts.caveats) {
-    field(chunks, FIELD_IDENTIFIER, caveat);
+  const thirdParty = parts.thirdParty ?? [];
+  let next = 0;
+  for (let i = 0; i <= parts.caveats.length; i++) {
+    while (next < thirdParty.length && (thirdParty[next] as PlacedThirdParty).after === i) {
+      const { caveat } = thirdParty[next] as PlacedThirdParty;
+      field(chunks, FIELD_LOCATION, Buffer.from(caveat.location, 'utf8'));
+      field(chunks, FIELD_IDENTIFIER, caveat.caveatId);
+      field(chunks, FIELD_VID, caveat.verificationId);
+      chunks.push(Uint8Array.of(FIELD_EOS));
+      next++;
+    }
+    if (i === parts.caveats.length) break;
+    field(chunks, FIELD_IDENTIFIER, parts.caveats[i] as Uint8Array);
     chunks.push(Uint8Array.of(FIELD_EOS));
   }
   chunks.push(Uint8Array.of(FIELD_EOS));

@@ -5,10 +5,17 @@
 import type { RootKey } from './root-key.js';
 import { formatTimeBefore, grantCaveats } from './caveats.js';
 import { formatIdentifier } from './identifier.js';
-import { chainSignature, derivedKeyOf, encodeMacaroonV2 } from './macaroon-codec.js';
+import {
+  chainSignature,
+  deriveMacaroonKey,
+  derivedKeyOf,
+  encodeMacaroonV2,
+} from './macaroon-codec.js';
 import { encodeTokenText } from './token-text.js';
-import { TOKEN_LOCATION } from './vocabulary.js';
+import { sealVerificationId, signThirdParty, type ThirdPartyCaveat } from './third-party.js';
+import { APPROVAL_LOCATION, TOKEN_LOCATION } from './vocabulary.js';
 import type { GitHubGrant } from './caveats.js';
+import { dischargeRootKey, sealTicket, type ApprovalCondition } from './approval-ticket.js';
 
 export interface TokenGrant {
   readonly agent: string;
@@ -21,6 +28,8 @@ export interface TokenGrant {
   readonly uses?: number | undefined;
   /** What the token may ask of GitHub (`github-repos`, `github-perms` caveats); unnarrowed when absent. */
   readonly github?: GitHubGrant | undefined;
+  /** Requests that wait for an approver: a third-party caveat, last (src/approval/). */
+  readonly approval?: ApprovalCondition | undefined;
 }
 
 export interface MintContext {
@@ -63,8 +72,48 @@ function staticCaveatsOf(grant: TokenGrant): { texts: string[]; bytes: Buffer[] 
 export function signingParts(
   grant: TokenGrant,
   key: RootKey,
-): { derivedKey: Buffer; caveats: readonly string[] } {
-  return { derivedKey: derivedKeyOf(key.secret), caveats: staticCaveatsOf(grant).texts };
+): {
+  derivedKey: Buffer;
+  caveats: readonly string[];
+  approval?: { ticket: Buffer; derivedKey: Buffer };
+} {
+  const approval = approvalPartsOf(grant, key);
+  return {
+    derivedKey: derivedKeyOf(key.secret),
+    caveats: staticCaveatsOf(grant).texts,
+    ...(approval === undefined
+      ? {}
+      : {
+          approval: { ticket: approval.ticket, derivedKey: deriveMacaroonKey(approval.rootKey) },
+        }),
+  };
+}
+
+// An approval ticket and its caveat root key depend only on the grant and the key.
+// Keyed by the key's secret buffer (a RootKey keeps one for life), not its id.
+const approvalParts = new WeakMap<
+  TokenGrant,
+  WeakMap<Uint8Array, { ticket: Buffer; rootKey: Buffer }>
+>();
+
+/** The approval ticket (caveat id) and caveat root key for a grant under a key, if it has one. */
+export function approvalPartsOf(
+  grant: TokenGrant,
+  key: RootKey,
+): { ticket: Buffer; rootKey: Buffer } | undefined {
+  if (grant.approval === undefined) return undefined;
+  let byKey = approvalParts.get(grant);
+  if (byKey === undefined) {
+    byKey = new WeakMap();
+    approvalParts.set(grant, byKey);
+  }
+  let parts = byKey.get(key.secret);
+  if (parts === undefined) {
+    const ticket = sealTicket(key, grant.approval);
+    parts = { ticket, rootKey: dischargeRootKey(key, ticket) };
+    byKey.set(key.secret, parts);
+  }
+  return parts;
 }
 
 export function mintToken(grant: TokenGrant, context: MintContext): MintedToken {
@@ -76,11 +125,24 @@ export function mintToken(grant: TokenGrant, context: MintContext): MintedToken 
     formatIdentifier({ keyId: context.key.id, tokenId: context.tokenId, issuedAt: context.now }),
   );
   const caveatBytes = [Buffer.from(timeBefore), ...fixed.bytes];
-  const signature = chainSignature(derivedKeyOf(context.key.secret), identifier, caveatBytes);
+  let signature = chainSignature(derivedKeyOf(context.key.secret), identifier, caveatBytes);
+  const approval = approvalPartsOf(grant, context.key);
+  let thirdParty: ThirdPartyCaveat | undefined;
+  if (approval !== undefined) {
+    thirdParty = {
+      location: APPROVAL_LOCATION,
+      caveatId: approval.ticket,
+      verificationId: sealVerificationId(signature, approval.rootKey),
+    };
+    signature = signThirdParty(signature, thirdParty);
+  }
   const bytes = encodeMacaroonV2({
     location: TOKEN_LOCATION,
     identifier,
     caveats: caveatBytes,
+    ...(thirdParty === undefined
+      ? {}
+      : { thirdParty: [{ after: caveatBytes.length, caveat: thirdParty }] }),
     signature,
   });
   return {

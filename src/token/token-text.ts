@@ -11,7 +11,8 @@ import { MintfsError } from '../errors.js';
 import { parseIdentifier, type TokenIdentifier } from './identifier.js';
 import { TOKEN_LIMITS } from './limits.js';
 import { MacaroonDecodeError, decodeMacaroonV2 } from './macaroon-decode.js';
-import { TOKEN_LOCATION } from './vocabulary.js';
+import type { PlacedThirdParty } from './macaroon-codec.js';
+import { APPROVAL_LOCATION, TOKEN_LOCATION } from './vocabulary.js';
 
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -21,6 +22,8 @@ export interface DecodedToken extends TokenIdentifier {
   readonly identifier: Buffer;
   readonly caveats: readonly string[];
   readonly caveatBytes: readonly Buffer[];
+  /** Approval caveats (third-party, discharged by the approval service), in order. */
+  readonly thirdParty: readonly PlacedThirdParty[];
   readonly signature: Buffer;
 }
 
@@ -45,6 +48,11 @@ export function decodeToken(text: string): DecodedToken {
   if (mac.location !== TOKEN_LOCATION) throw malformed(`token location is not "${TOKEN_LOCATION}"`);
   const id = parseIdentifier(decodeUtf8(mac.identifier, 'identifier'));
   if (!id) throw malformed('token identifier is not a mintfs identifier');
+  for (const { caveat } of mac.thirdParty)
+    if (caveat.location !== APPROVAL_LOCATION)
+      throw malformed(
+        `token has a third-party caveat for "${caveat.location.slice(0, 64)}"; mintfs discharges only "${APPROVAL_LOCATION}"`,
+      );
   const caveats = mac.caveats.map((caveat) => decodeUtf8(caveat, 'caveat'));
   return {
     ...id,
@@ -52,6 +60,7 @@ export function decodeToken(text: string): DecodedToken {
     identifier: mac.identifier,
     caveats,
     caveatBytes: mac.caveats,
+    thirdParty: mac.thirdParty,
     signature: mac.signature,
   };
 }

@@ -29,7 +29,9 @@ import {
   type UsesCaveat,
 } from './caveats.js';
 import { normaliseRequestPath } from './request-path.js';
-import { signatureMatches } from './macaroon-codec.js';
+import { chainWithThirdParty, derivedKeyOf, signatureMatches } from './macaroon-codec.js';
+import { sameBytes } from './third-party.js';
+import { needsApproval, openTicket, type ApprovalCondition } from './approval-ticket.js';
 import { decodeToken, type DecodedToken } from './token-text.js';
 
 /** Where the minter puts a reader caveat (native/addon/mint.c): right after time-before. */
@@ -72,6 +74,17 @@ export interface Denial extends TokenFacts {
   readonly reason: string;
   /** The caveat that refused the request, when one did. */
   readonly caveat?: string;
+  /** With ERR_APPROVAL_REQUIRED: the approval caveats this request needs discharged. */
+  readonly approvals?: readonly ApprovalCaveat[];
+}
+
+/** An approval caveat of an authenticated token: what a discharge for it is checked against. */
+export interface ApprovalCaveat {
+  readonly caveatId: Buffer;
+  readonly verificationId: Buffer;
+  /** The token's signature before this caveat: it seals the verification id. */
+  readonly signatureBefore: Buffer;
+  readonly condition: ApprovalCondition;
 }
 
 export type Verdict =
@@ -102,6 +115,10 @@ export interface AuthenticatedToken {
   /** expiresAt as RFC 3339, formatted once. */
   readonly expiresAtText: string;
   readonly caveats: readonly Caveat[];
+  /** Approval caveats (third-party); empty for most tokens. */
+  readonly approvals: readonly ApprovalCaveat[];
+  /** The token's signature: a discharge is bound to it. */
+  readonly signature: Buffer;
 }
 
 export function authenticateToken(
@@ -127,8 +144,30 @@ export function authenticateToken(
     return isRetired(decoded.keyId)
       ? deny(facts, 'ERR_KEY_RETIRED', `token was signed by key ${decoded.keyId}, which is retired`)
       : deny(facts, 'ERR_KEY_UNKNOWN', `token was signed by unknown key ${decoded.keyId}`);
-  if (!signatureMatches(key.secret, decoded.identifier, decoded.caveatBytes, decoded.signature))
-    return deny(facts, 'ERR_TOKEN_SIGNATURE', 'token signature is not valid');
+  const approvals: ApprovalCaveat[] = [];
+  if (decoded.thirdParty.length === 0) {
+    if (!signatureMatches(key.secret, decoded.identifier, decoded.caveatBytes, decoded.signature))
+      return deny(facts, 'ERR_TOKEN_SIGNATURE', 'token signature is not valid');
+  } else {
+    const chain = chainWithThirdParty(
+      derivedKeyOf(key.secret),
+      decoded.identifier,
+      decoded.caveatBytes,
+      decoded.thirdParty,
+    );
+    if (!sameBytes(chain.signature, decoded.signature))
+      return deny(facts, 'ERR_TOKEN_SIGNATURE', 'token signature is not valid');
+    for (const [index, { caveat }] of decoded.thirdParty.entries()) {
+      const opened = openTicket(key, caveat.caveatId);
+      if (!opened.ok) return deny(facts, 'ERR_CAVEAT_MALFORMED', opened.reason);
+      approvals.push({
+        caveatId: caveat.caveatId,
+        verificationId: caveat.verificationId,
+        signatureBefore: chain.before[index] as Buffer,
+        condition: opened.condition,
+      });
+    }
+  }
 
   const caveats: Caveat[] = [];
   for (const [index, text] of decoded.caveats.entries()) {
@@ -179,6 +218,8 @@ export function authenticateToken(
     mintedExpiresAt: (minted as TimeBeforeCaveat).at,
     expiresAtText: formatInstant(expiresAt),
     caveats,
+    approvals,
+    signature: decoded.signature,
   };
 }
 
@@ -211,6 +252,22 @@ export function authorizeRequest(
     if (refusal !== undefined) {
       return deny(facts, refusalCodeOf(caveat.kind), refusal, caveat.text);
     }
+  }
+  if (token.approvals.length > 0) {
+    // Requests outside every approval condition are discharged by the
+    // approval service's standing policy (nothing to ask); the rest wait.
+    const wanted = token.approvals.filter((a) =>
+      needsApproval(a.condition, checked.method, segments),
+    );
+    if (wanted.length > 0)
+      return {
+        ...deny(
+          facts,
+          'ERR_APPROVAL_REQUIRED',
+          `${checked.method} /${segments.join('/')} needs an approver's decision`,
+        ),
+        approvals: wanted,
+      };
   }
   return { ...facts, allowed: true, expiresAt: token.expiresAtText };
 }

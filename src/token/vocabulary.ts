@@ -19,3 +19,5 @@ export function isHttpMethod(value: string): value is HttpMethod {
 
 /** The location every mintfs macaroon carries. */
 export const TOKEN_LOCATION = 'mintfs';
+/** The location of the third-party caveat a token needing approval carries (src/approval/). */
+export const APPROVAL_LOCATION = 'mintfs-approval';

@@ -11,7 +11,11 @@ declare module 'macaroon' {
     readonly identifier: Uint8Array;
     readonly signature: Uint8Array;
     addFirstPartyCaveat(caveat: Uint8Array | string): void;
-    verify(rootKey: Uint8Array, check: (condition: string) => string | null): void;
+    verify(
+      rootKey: Uint8Array,
+      check: (condition: string) => string | null,
+      discharges?: readonly Macaroon[],
+    ): void;
     exportBinary(): Uint8Array;
   }
   export function newMacaroon(params: {

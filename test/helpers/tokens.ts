@@ -51,6 +51,7 @@ export function appendRawCaveats(token: string, caveats: readonly string[]): str
       location: decoded.location,
       identifier: decoded.identifier,
       caveats: [...decoded.caveatBytes, ...added],
+      thirdParty: decoded.thirdParty,
       signature,
     }),
   );

@@ -57,6 +57,9 @@ const GRANTS: TokenGrant[] = [
     ttlMs: 3_600_000,
   },
   { ...GRANT, ttlMs: 10_000 },
+  // An approval caveat (third-party, sealed with libsodium in C, tweetnacl in TypeScript).
+  { ...GRANT, approval: { methods: ['POST', 'DELETE'], paths: ['/repos/*/*/pulls/*/merge'] } },
+  { ...GRANT, approval: { methods: ['PUT'] } },
 ];
 
 describe('native HMAC-SHA256', () => {
