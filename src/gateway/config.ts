@@ -198,6 +198,15 @@ export const LimitsSchema = z
         "Connections the gateway holds at once; more are dropped at accept. 'auto': what the open-file limit leaves after descriptors kept for upstream pools and state files (at most 4096, about 200 MiB of TLS tunnels). A number that does not fit under the open-file limit stops the start",
       ),
   })
+  .superRefine((limits, ctx) => {
+    // Node refuses a head timeout longer than the whole request's (it would never fire).
+    if (limits.headersTimeout > limits.requestTimeout)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['headersTimeout'],
+        message: `must not be longer than requestTimeout (${limits.requestTimeout / 1000} s)`,
+      });
+  })
   .describe('Limits that keep slow or hostile clients from pinning the gateway');
 
 const RedisUrl = z.string(textOf('a URL such as redis://127.0.0.1:6379')).refine((text) => {
@@ -245,6 +254,37 @@ export const GatewayConfigSchema = z
       .describe(
         'HTTPS interception: CONNECT to a name some upstream lists is answered with a certificate from this CA, and each request inside goes through the same checks. Without it CONNECT is refused',
       ),
+    approval: z
+      .strictObject({
+        socket: z
+          .string(textOf('a path such as /run/mintfs/approvals.sock'))
+          .min(1)
+          .describe(
+            'Unix socket approvers use (mintfs approvals ... --socket PATH): made 0600, in a directory only root may write; never one of the listen addresses',
+          ),
+        timeout: Duration.prefault('180s').describe(
+          'How long a request waits for a decision (403 ERR_APPROVAL_TIMEOUT after)',
+        ),
+        decisionTtl: Duration.prefault('60s').describe(
+          "How long an approval's discharge lives unless the approver chooses longer",
+        ),
+        maxHeldPerAgent: z
+          .number()
+          .int()
+          .min(1)
+          .max(256)
+          .default(8)
+          .describe('Requests one agent may have waiting at once (429 beyond)'),
+        maxBodyBytes: Bytes.max(16 * 1024 * 1024)
+          .default(1024 * 1024)
+          .describe(
+            'Largest body of a request held for approval: it is read whole, so the decision binds its digest (413 beyond)',
+          ),
+      })
+      .optional()
+      .describe(
+        "The approval service: requests a token's approval caveat names wait here until an approver decides (docs/approval.md). Without it such requests are refused (403 ERR_APPROVAL_REQUIRED). A restart is needed to change it",
+      ),
     redis: RedisSchema.optional().describe(
       'Shared state for many gateways: use budgets and revocations in Redis (a URL such as redis://127.0.0.1:6379 or rediss://user:pass@host:6380/0, or { url, staleAfter }). A restart is needed to change it',
     ),
@@ -259,6 +299,13 @@ export const GatewayConfigSchema = z
       ),
   })
   .superRefine((config, ctx) => {
+    if (config.approval !== undefined && config.workers !== 1)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['approval'],
+        message:
+          'needs workers: 1 (held requests and their approvers meet in one process; sharing them between processes is not built yet)',
+      });
     if (Object.keys(config.upstreams).length === 0)
       ctx.addIssue({
         code: 'custom',
@@ -306,5 +353,14 @@ export function parseGatewayConfig(text: string, source: string): GatewayConfig 
   );
   const intercept =
     config.intercept === undefined ? undefined : { ca: resolve(base, config.intercept.ca) };
-  return { ...config, upstreams, ...(intercept === undefined ? {} : { intercept }) };
+  const approval =
+    config.approval === undefined
+      ? undefined
+      : { ...config.approval, socket: resolve(base, config.approval.socket) };
+  return {
+    ...config,
+    upstreams,
+    ...(intercept === undefined ? {} : { intercept }),
+    ...(approval === undefined ? {} : { approval }),
+  };
 }

@@ -5,7 +5,7 @@
  * one audit line. A refused request never reaches the upstream.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { MintfsError, type MintfsErrorCode } from '../errors.js';
 import type { Logger } from '../log/logger.js';
@@ -22,6 +22,7 @@ import { routeIntercepted, routeRequest, type Route } from './route.js';
 import { tunnelHostOf } from './tunnel.js';
 import { extractToken } from './token-extract.js';
 import { announcedGitRequest } from './git-smart-http.js';
+import { passApprovalGate, type ApprovalGate } from './approval-gate.js';
 import { injectedValue, maskedFor } from './inject.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { UseCounter } from '../state/use-counter.js';
@@ -63,6 +64,8 @@ export interface ProxyDeps {
   /** Why no token can be judged now (shared revocations unknown or stale), or undefined. */
   readonly stateProblem: (now: Date) => string | undefined;
   readonly metrics?: GatewayMetrics | undefined;
+  /** The approval service, when `approval:` is configured. */
+  readonly approval?: ApprovalGate | undefined;
 }
 
 interface Audit {
@@ -174,9 +177,15 @@ export function createProxyHandler(
     audit.tokenId = verdict.tokenId;
     audit.agent = verdict.agent;
     audit.reader = authenticated?.reader;
-    if (!verdict.allowed) {
+    // A request the token reserves for an approver goes on through every
+    // other check, then waits for a decision (approval-gate.ts).
+    const approvals =
+      !verdict.allowed && verdict.code === 'ERR_APPROVAL_REQUIRED' ? verdict.approvals : undefined;
+    if (!verdict.allowed && (approvals === undefined || deps.approval === undefined)) {
       const caveat = verdict.caveat === undefined ? '' : ` (caveat "${verdict.caveat}")`;
-      return refuse(verdict.code, `${verdict.reason}${caveat}`);
+      const service =
+        approvals === undefined ? '' : '; this gateway has no approval service (approval:)';
+      return refuse(verdict.code, `${verdict.reason}${caveat}${service}`);
     }
     const announced = announcedGitRequest(
       method,
@@ -196,7 +205,8 @@ export function createProxyHandler(
         },
         now,
       );
-      if (!then.allowed) {
+      // The POST itself will wait for its approver: the discovery need not.
+      if (!then.allowed && then.code !== 'ERR_APPROVAL_REQUIRED') {
         const caveat = then.caveat === undefined ? '' : ` (caveat "${then.caveat}")`;
         const action = announced.service === 'git-receive-pack' ? 'push to' : 'fetch from';
         return refuse(
@@ -227,28 +237,86 @@ export function createProxyHandler(
       else deps.inFlight.set(owner, left);
     });
 
-    const budget = authenticated?.uses;
-    if (budget === undefined || authenticated === undefined)
-      return forward(req, res, route, runtime, audit, limits, deps.metrics, authenticated);
-    // The last check, so a request refused for anything else spends nothing.
-    void deps.useCounter
-      .spend(authenticated.tokenId, budget, authenticated.mintedExpiresAt, now)
-      .then((spent) => {
-        deps.metrics?.budget(spent.ok ? 'ok' : spent.reason);
-        // The client may have gone while the use was counted: nothing to forward for.
-        if (res.destroyed) return;
-        if (spent.ok)
-          return forward(req, res, route, runtime, audit, limits, deps.metrics, authenticated);
-        if (spent.reason === 'spent')
+    const spendAndForward = (held: Buffer | undefined): void => {
+      const budget = authenticated?.uses;
+      if (budget === undefined || authenticated === undefined)
+        return forward(req, res, route, runtime, audit, limits, deps.metrics, authenticated, held);
+      // The last check, so a request refused for anything else spends nothing.
+      void deps.useCounter
+        .spend(authenticated.tokenId, budget, authenticated.mintedExpiresAt, deps.clock())
+        .then((spent) => {
+          deps.metrics?.budget(spent.ok ? 'ok' : spent.reason);
+          // The client may have gone while the use was counted: nothing to forward for.
+          if (res.destroyed) return;
+          if (spent.ok)
+            return forward(
+              req,
+              res,
+              route,
+              runtime,
+              audit,
+              limits,
+              deps.metrics,
+              authenticated,
+              held,
+            );
+          if (spent.reason === 'spent')
+            return refuse(
+              'ERR_TOKEN_USES_SPENT',
+              `token ${authenticated.tokenId} has made its ${budget} ${budget === 1 ? 'request' : 'requests'} (caveat "uses ${budget}")`,
+            );
           return refuse(
-            'ERR_TOKEN_USES_SPENT',
-            `token ${authenticated.tokenId} has made its ${budget} ${budget === 1 ? 'request' : 'requests'} (caveat "uses ${budget}")`,
+            'ERR_STATE_UNAVAILABLE',
+            `the use budget of token ${authenticated.tokenId} cannot be counted (${spent.detail}); refused rather than risk spending it twice`,
           );
-        return refuse(
-          'ERR_STATE_UNAVAILABLE',
-          `the use budget of token ${authenticated.tokenId} cannot be counted (${spent.detail}); refused rather than risk spending it twice`,
-        );
-      });
+        });
+    };
+    const gate = deps.approval;
+    if (approvals !== undefined && gate !== undefined && authenticated !== undefined) {
+      const gone = new AbortController();
+      res.once('close', () => gone.abort());
+      void passApprovalGate(gate, {
+        req,
+        hasBody: hasBody(req),
+        token: authenticated,
+        approvals,
+        service: route.service,
+        host: route.host,
+        path: route.upstreamPath,
+        query: route.query,
+        bodyIdleTimeoutMs: limits.bodyIdleTimeout,
+        maxBodyBytes: limits.maxBodyBytes,
+        useCounter: deps.useCounter,
+        now: deps.clock,
+        signal: gone.signal,
+      }).then(
+        (outcome) => {
+          if (res.destroyed) return;
+          if (!outcome.ok) {
+            if (outcome.code !== undefined) refuse(outcome.code, outcome.message);
+            return;
+          }
+          // The wait may have outlived the token, or seen it revoked: judged again now.
+          const { verdict: after } = deps.verifier.check(
+            found.token,
+            {
+              service: route.service,
+              host: route.host,
+              method,
+              rawPath: route.upstreamPath,
+              pathSegments: route.upstreamSegments,
+            },
+            deps.clock(),
+          );
+          if (!after.allowed && after.code !== 'ERR_APPROVAL_REQUIRED')
+            return refuse(after.code, `after approval: ${after.reason}`);
+          spendAndForward(outcome.body);
+        },
+        () => refuse('ERR_APPROVAL_UNAVAILABLE', 'the approval service failed; retry'),
+      );
+      return;
+    }
+    spendAndForward(undefined);
   };
 }
 
@@ -261,6 +329,7 @@ function forward(
   limits: Limits,
   metrics: GatewayMetrics | undefined,
   token: TokenScope | undefined,
+  held?: Buffer,
 ): void {
   const pool = runtime.pools.get(route.service);
   if (!pool) return void sendError(res, 'ERR_SERVICE_UNKNOWN', `no upstream ${route.service}`);
@@ -274,11 +343,11 @@ function forward(
   if (credential instanceof Promise)
     return void credential.then(
       (minted) => {
-        if (!res.destroyed) send(req, res, route, audit, limits, metrics, pool, minted);
+        if (!res.destroyed) send(req, res, route, audit, limits, metrics, pool, minted, held);
       },
       (err: unknown) => refuseWith(req, res, audit, err),
     );
-  send(req, res, route, audit, limits, metrics, pool, credential);
+  send(req, res, route, audit, limits, metrics, pool, credential, held);
 }
 
 /** A refusal from the credential pipeline: its code when it has one, never its stack. */
@@ -300,6 +369,8 @@ function send(
   metrics: GatewayMetrics | undefined,
   pool: Dispatcher,
   credential: Credential,
+  /** A body already read whole (a request held for approval), sent as it is. */
+  held?: Buffer,
 ): void {
   const headers = upstreamHeaders(req, route, credential.value);
   const masked = maskedFor(route.upstream.inject, credential);
@@ -343,7 +414,15 @@ function send(
   });
 
   let body: Readable | null = null;
-  if (hasBody(req)) {
+  if (held !== undefined) {
+    audit.bytesIn += held.length;
+    body = Readable.from([held]);
+    const scanner = bodyOverrideScanner(req.headers['content-type']);
+    if (scanner !== undefined) {
+      scanner.on('error', (err) => fail('ERR_REQUEST_INVALID', err.message));
+      body = body.pipe(scanner);
+    }
+  } else if (hasBody(req)) {
     // A body that goes quiet is cut, and the connection with it (its framing is lost).
     const idle = setTimeout(() => {
       fail('ERR_REQUEST_TIMEOUT', `the request body sent nothing for ${limits.bodyIdleTimeout} ms`);

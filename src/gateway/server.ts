@@ -3,6 +3,7 @@
  * size, body size and time so slow or half-open clients cannot pin it, and
  * a graceful stop that lets in-flight requests finish.
  */
+import type { Server as NetServer } from 'node:net';
 import { readFileSync, chmodSync, lstatSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
@@ -16,6 +17,7 @@ import { watchRevocations } from '../revocation/watch-revocations.js';
 import type { Logger } from '../log/logger.js';
 import { loadGatewayConfig, type GatewayConfig, type ListenAddress } from './config.js';
 import { CredentialStore, type CredentialCount } from './credentials.js';
+import { ApprovalService } from '../approval/service.js';
 import { revokeMintedOnAgentRevocation } from './agent-revocations.js';
 import { rawErrorResponse } from './http-errors.js';
 import { createProxyHandler, type GatewayRuntime } from './proxy.js';
@@ -135,6 +137,20 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           revocationsStale: () => state.revocationsStale(),
           revocationsInForce: () => state.revocations(revocations.current).records.length,
         });
+  // The approval service lives here: only this process holds the keys that open tickets.
+  const approvalService =
+    config.approval === undefined
+      ? undefined
+      : new ApprovalService(
+          {
+            timeoutMs: config.approval.timeout,
+            maxHeldPerAgent: config.approval.maxHeldPerAgent,
+            decisionTtlMs: config.approval.decisionTtl,
+          },
+          (keyId) => keyring.current.keyById(keyId),
+          logger,
+          clock,
+        );
   const handler = createProxyHandler({
     runtime: () => runtime.current,
     verifier: createVerifier({
@@ -149,6 +165,18 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     useCounter: state.useCounter,
     stateProblem: (now) => state.problem(now),
     metrics,
+    approval:
+      approvalService === undefined || config.approval === undefined
+        ? undefined
+        : {
+            service: approvalService,
+            settings: {
+              timeoutMs: config.approval.timeout,
+              maxHeldPerAgent: config.approval.maxHeldPerAgent,
+              decisionTtlMs: config.approval.decisionTtl,
+              maxBodyBytes: config.approval.maxBodyBytes,
+            },
+          },
   });
   // Requests inside intercepted tunnels: the same handler and limits, on a
   // server that is handed each tunnel's TLS socket instead of listening.
@@ -180,7 +208,12 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const servers: Server[] = [];
   const addresses: string[] = [];
   let metricsServer: { close(): Promise<void> } | undefined;
+  let approvalSocket: NetServer | undefined;
   try {
+    if (approvalService !== undefined && config.approval !== undefined)
+      approvalSocket = await (
+        await import('../approval/socket.js')
+      ).serveApprovalSocket(config.approval.socket, approvalService, logger, removeStaleSocket);
     // A worker's registry answers the primary, which serves them all (cluster-metrics.ts).
     if (metrics !== undefined && options.sharedListeners === true)
       (await import('../metrics/gateway-metrics.js')).shareWithPrimary(metrics);
@@ -196,6 +229,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       connections.watch(server, maxConnections);
     }
   } catch (err) {
+    approvalSocket?.close();
+    approvalService?.stop();
     for (const server of servers) server.close();
     inner.close();
     await metricsServer?.close();
@@ -241,6 +276,10 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     },
     close: () =>
       (closing ??= (async () => {
+        // Held requests are answered 503 (retryable) now, not when their wait ends.
+        approvalService?.stop();
+        approvalSocket?.close();
+        if (config.approval !== undefined) rmSync(config.approval.socket, { force: true });
         const closed = servers.map(
           (server) => new Promise<void>((resolve) => server.close(() => resolve())),
         );

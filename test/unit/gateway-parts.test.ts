@@ -67,6 +67,23 @@ describe('gateway config', () => {
     assert.equal(config.limits.headersTimeout, 10_000);
   });
 
+  it('refuses a head timeout longer than the request timeout (Node would throw at start), and approval with several workers', () => {
+    assert.match(
+      configProblem(`${CONFIG}limits:\n  requestTimeout: 2s\n`),
+      /limits\.headersTimeout: must not be longer than requestTimeout \(2 s\)/,
+    );
+    assert.match(
+      configProblem(`${CONFIG}workers: 2\napproval: { socket: /run/mintfs/approvals.sock }\n`),
+      /approval: needs workers: 1/,
+    );
+    const approval = parseGatewayConfig(
+      `${CONFIG}approval: { socket: ./approvals.sock }\n`,
+      '/etc/mintfs/gateway.yaml',
+    ).approval;
+    assert.equal(approval?.socket, '/etc/mintfs/approvals.sock');
+    assert.equal(approval?.timeout, 180_000);
+  });
+
   it('the example in mount-profiles/gateway/ is valid', () => {
     const config = loadGatewayConfig(join(REPO_ROOT, 'mount-profiles', 'gateway', 'github.yaml'));
     assert.equal(config.upstreams.github?.url.hostname, 'api.github.com');
