@@ -38,6 +38,7 @@ packages=(
   apparmor       # apparmor_parser, to check the shipped profile parses
   iproute2       # ip: loopback up in the runc container's network namespace
   clang-format   # the C formatter, checked by npm run lint
+  chromium       # headless, drives the approvers page in its tests (playwright-core)
 )
 
 if [ "${1:-}" = bench ]; then

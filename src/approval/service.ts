@@ -104,6 +104,7 @@ const MAX_APPROVER = 128;
 export class ApprovalService {
   readonly #pending = new Map<string, Pending>();
   readonly #standing = new Map<string, Standing>();
+  readonly #listeners = new Set<() => void>();
   #stopped = false;
 
   constructor(
@@ -112,6 +113,16 @@ export class ApprovalService {
     private readonly logger: Logger,
     private readonly clock: () => Date = () => new Date(),
   ) {}
+
+  /** Hears every change of the held list (a request held or settled); returns how to stop. */
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #changed(): void {
+    for (const listener of this.#listeners) listener();
+  }
 
   /** Held requests, oldest first. */
   list(): PendingView[] {
@@ -167,10 +178,12 @@ export class ApprovalService {
         this.#pending.delete(id);
         this.#log(decision, held);
         resolve(decision);
+        this.#changed();
       };
       this.#pending.set(id, { id, held, heldAt, timesOutAt, settle });
       signal.addEventListener('abort', onAbort, { once: true });
       if (signal.aborted) onAbort();
+      this.#changed();
       this.logger.info(
         {
           event: 'approval-held',

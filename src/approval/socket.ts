@@ -16,6 +16,7 @@ import { isMintfsError, MintfsError } from '../errors.js';
 import { loadNativeAddon } from '../fuse/native-addon.js';
 import type { Logger } from '../log/logger.js';
 import { assertTrustedPath } from '../util/trusted-path.js';
+import type { Approvers } from './approvers.js';
 import type { ApprovalService } from './service.js';
 
 const MAX_LINE = 4096;
@@ -28,6 +29,8 @@ export const SocketRequestSchema = z.discriminatedUnion('op', [
     uses: z.number().int().min(1).max(100).optional(),
     ttlMs: z.number().int().min(1000).max(86_400_000).optional(),
   }),
+  z.strictObject({ op: z.literal('enrol'), approver: z.string().min(1).max(64) }),
+  z.strictObject({ op: z.literal('remove-approver'), approver: z.string().min(1).max(64) }),
   z.strictObject({
     op: z.literal('deny'),
     id: z.string().min(1).max(64),
@@ -37,15 +40,22 @@ export const SocketRequestSchema = z.discriminatedUnion('op', [
 export type SocketRequest = z.infer<typeof SocketRequestSchema>;
 
 /** Listens on `path`; returns the server (closed by the caller at stop). */
+/** The approvers' page, when approval.listen is set: where enrolment links point. */
+export interface PageEnrolment {
+  readonly approvers: Approvers;
+  readonly origin: () => string;
+}
+
 export async function serveApprovalSocket(
   path: string,
   service: ApprovalService,
   logger: Logger,
   removeStale: (path: string) => Promise<void>,
+  page?: PageEnrolment,
 ): Promise<Server> {
   assertTrustedPath(dirname(path), 'approval.socket directory');
   await removeStale(path);
-  const server = createServer((socket) => serveClient(socket, service, logger));
+  const server = createServer((socket) => serveClient(socket, service, logger, page));
   server.maxConnections = 16;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
@@ -70,7 +80,12 @@ function approverOf(socket: Socket): string {
   return 'local-socket';
 }
 
-function serveClient(socket: Socket, service: ApprovalService, logger: Logger): void {
+function serveClient(
+  socket: Socket,
+  service: ApprovalService,
+  logger: Logger,
+  page: PageEnrolment | undefined,
+): void {
   const approver = approverOf(socket);
   let buffered = '';
   socket.setEncoding('utf8');
@@ -87,7 +102,7 @@ function serveClient(socket: Socket, service: ApprovalService, logger: Logger): 
     while ((newline = buffered.indexOf('\n')) >= 0) {
       const line = buffered.slice(0, newline);
       buffered = buffered.slice(newline + 1);
-      answer(socket, handle(line, approver, service, logger));
+      answer(socket, handle(line, approver, service, logger, page));
     }
   });
 }
@@ -97,6 +112,7 @@ function handle(
   approver: string,
   service: ApprovalService,
   logger: Logger,
+  page: PageEnrolment | undefined,
 ): Record<string, unknown> {
   let parsed;
   try {
@@ -128,6 +144,34 @@ function handle(
       case 'deny':
         service.deny(request.id, approver, request.reason);
         return { ok: true, id: request.id, decision: 'denied', approver };
+      case 'enrol': {
+        if (page === undefined)
+          return {
+            ok: false,
+            error: 'ERR_INPUT_INVALID',
+            message: 'this gateway serves no approvers page (approval.listen)',
+          };
+        const { code, expiresAt } = page.approvers.enrol(request.approver);
+        logger.info(
+          { event: 'approver-invited', approver: request.approver, by: approver },
+          'an enrolment link was made',
+        );
+        // The code rides in the fragment: never sent in a request line, a log or a Referer.
+        return {
+          ok: true,
+          approver: request.approver,
+          link: `${page.origin()}/enrol#${code}`,
+          expiresAt: expiresAt.toISOString(),
+        };
+      }
+      case 'remove-approver': {
+        const ended = page?.approvers.remove(request.approver) ?? 0;
+        logger.info(
+          { event: 'approver-removed', approver: request.approver, sessions: ended, by: approver },
+          'an approver was removed',
+        );
+        return { ok: true, approver: request.approver, sessionsEnded: ended };
+      }
     }
   } catch (err) {
     if (isMintfsError(err)) return { ok: false, error: err.code, message: err.message };

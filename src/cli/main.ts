@@ -30,6 +30,7 @@ const COMMAND_MODULES: Readonly<Record<string, () => Promise<CommandModule>>> = 
   profile: async () => (await import('./commands/profile.js')).profileCommand,
   ca: async () => (await import('./commands/ca.js')).caCommand,
   approvals: async () => (await import('./commands/approvals.js')).approvalsCommand,
+  approvers: async () => (await import('./commands/approvals.js')).approversCommand,
 };
 const COMMAND_NAMES = Object.keys(COMMAND_MODULES);
 

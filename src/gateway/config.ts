@@ -262,6 +262,18 @@ export const GatewayConfigSchema = z
           .describe(
             'Unix socket approvers use (mintfs approvals ... --socket PATH): made 0600, in a directory only root may write; never one of the listen addresses',
           ),
+        listen: ListenSchema.refine(
+          (address) =>
+            address.kind === 'tcp' &&
+            (address.host === '127.0.0.1' ||
+              address.host === '::1' ||
+              address.host === 'localhost'),
+          'the approvers page listens on a loopback address only (127.0.0.1:PORT or [::1]:PORT): it has no TLS; reach it with ssh -L',
+        )
+          .optional()
+          .describe(
+            "The approvers page (http://HOST:PORT/): a loopback address, never one of the agents' listen addresses; enrol approvers with mintfs approvers add",
+          ),
         timeout: Duration.prefault('180s').describe(
           'How long a request waits for a decision (403 ERR_APPROVAL_TIMEOUT after)',
         ),
@@ -299,6 +311,17 @@ export const GatewayConfigSchema = z
       ),
   })
   .superRefine((config, ctx) => {
+    const page = config.approval?.listen;
+    if (
+      page?.kind === 'tcp' &&
+      page.port !== 0 &&
+      config.listen.some((a) => a.kind === 'tcp' && a.port === page.port)
+    )
+      ctx.addIssue({
+        code: 'custom',
+        path: ['approval', 'listen'],
+        message: "must not share a port with the agents' listen addresses",
+      });
     if (config.approval !== undefined && config.workers !== 1)
       ctx.addIssue({
         code: 'custom',

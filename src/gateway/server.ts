@@ -17,6 +17,7 @@ import { watchRevocations } from '../revocation/watch-revocations.js';
 import type { Logger } from '../log/logger.js';
 import { loadGatewayConfig, type GatewayConfig, type ListenAddress } from './config.js';
 import { CredentialStore, type CredentialCount } from './credentials.js';
+import type { Approvers } from '../approval/approvers.js';
 import { ApprovalService } from '../approval/service.js';
 import { revokeMintedOnAgentRevocation } from './agent-revocations.js';
 import { rawErrorResponse } from './http-errors.js';
@@ -209,11 +210,31 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const addresses: string[] = [];
   let metricsServer: { close(): Promise<void> } | undefined;
   let approvalSocket: NetServer | undefined;
+  let approvalPage: Server | undefined;
   try {
-    if (approvalService !== undefined && config.approval !== undefined)
+    if (approvalService !== undefined && config.approval !== undefined) {
+      const listen = config.approval.listen;
+      let page: { approvers: Approvers; origin: () => string } | undefined;
+      if (listen?.kind === 'tcp') {
+        const [{ Approvers: Registry }, { serveApprovalPage }] = await Promise.all([
+          import('../approval/approvers.js'),
+          import('../approval/page.js'),
+        ]);
+        const approvers = new Registry(clock);
+        const served = await serveApprovalPage(listen, approvalService, approvers, logger);
+        approvalPage = served.server;
+        page = { approvers, origin: () => served.origin };
+      }
       approvalSocket = await (
         await import('../approval/socket.js')
-      ).serveApprovalSocket(config.approval.socket, approvalService, logger, removeStaleSocket);
+      ).serveApprovalSocket(
+        config.approval.socket,
+        approvalService,
+        logger,
+        removeStaleSocket,
+        page,
+      );
+    }
     // A worker's registry answers the primary, which serves them all (cluster-metrics.ts).
     if (metrics !== undefined && options.sharedListeners === true)
       (await import('../metrics/gateway-metrics.js')).shareWithPrimary(metrics);
@@ -230,6 +251,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     }
   } catch (err) {
     approvalSocket?.close();
+    approvalPage?.closeAllConnections();
+    approvalPage?.close();
     approvalService?.stop();
     for (const server of servers) server.close();
     inner.close();
@@ -279,6 +302,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         // Held requests are answered 503 (retryable) now, not when their wait ends.
         approvalService?.stop();
         approvalSocket?.close();
+        approvalPage?.closeAllConnections();
+        approvalPage?.close();
         if (config.approval !== undefined) rmSync(config.approval.socket, { force: true });
         const closed = servers.map(
           (server) => new Promise<void>((resolve) => server.close(() => resolve())),

@@ -142,3 +142,41 @@ export const approvalsCommand: CommandModule = {
   builder: (yargs: Argv) => yargs.command(list).command(approve).command(deny).demandCommand(1),
   handler: () => undefined,
 };
+
+const ApproverName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/, 'a name of 1-64 of A-Z a-z 0-9 . _ @ -');
+
+const add = defineCommand({
+  command: 'add <name>',
+  describe:
+    'Print a one-time enrolment link (15 minutes) for the approvers page; whoever opens it decides as NAME',
+  builder: (yargs) =>
+    yargs
+      .positional('name', { type: 'string', describe: 'Who will approve (named in audit lines)' })
+      .options(socketOption)
+      .example('$0 approvers add alice --socket /run/mintfs/approvals.sock', ''),
+  args: z.object({ name: ApproverName, socket: SocketArg }),
+  run: async (args) => {
+    // The link is this command's purpose: it goes to stdout, to hand to the approver.
+    printJson(await ask(args.socket, { op: 'enrol', approver: args.name }));
+  },
+});
+
+const remove = defineCommand({
+  command: 'remove <name>',
+  describe: "End an approver's sessions and unused links on the page",
+  builder: (yargs) =>
+    yargs.positional('name', { type: 'string', describe: 'The approver' }).options(socketOption),
+  args: z.object({ name: ApproverName, socket: SocketArg }),
+  run: async (args) => {
+    printJson(await ask(args.socket, { op: 'remove-approver', approver: args.name }));
+  },
+});
+
+export const approversCommand: CommandModule = {
+  command: 'approvers <command>',
+  describe: "Enrol or remove the people who decide on the gateway's approvers page",
+  builder: (yargs: Argv) => yargs.command(add).command(remove).demandCommand(1),
+  handler: () => undefined,
+};
