@@ -37,6 +37,7 @@ import { seccompBpf, seccompProfileJson } from './seccomp-policy.js';
 import { startDockerRun } from './docker.js';
 import { BRIDGE_LIMITS, type ContainerRun } from './gateway-bridge.js';
 import { startRuncRun } from './runc.js';
+import { choosePlatform, runscFlags, type GvisorPlatform } from './gvisor.js';
 import { LinkFarm, runningMountView, type SecretsView } from './secrets-view.js';
 import { mountRunStage, type RunStage } from './run-stage.js';
 import { sandboxStdio } from './sandbox-stdio.js';
@@ -82,6 +83,8 @@ export interface RunRequest {
   readonly runtime?: RunRuntime | undefined;
   readonly image?: string | undefined;
   readonly rootfs?: string | undefined;
+  /** With runsc: gVisor's platform (default: systrap where runsc has it, else ptrace). */
+  readonly gvisorPlatform?: GvisorPlatform | undefined;
 }
 
 export const RUN_RUNTIMES = ['bwrap', 'docker', 'runc', 'runsc'] as const;
@@ -118,6 +121,10 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
     const runtime = request.runtime ?? 'bwrap';
     // Checked before anything is made for the run: a refusal leaves nothing to clean.
     const runtimePath = runtime === 'runc' || runtime === 'runsc' ? ociRuntime(runtime) : '';
+    const runtimeFlags =
+      runtime === 'runsc' ? runscFlags(choosePlatform(runtimePath, request.gvisorPlatform)) : [];
+    if (runtime !== 'runsc' && request.gvisorPlatform !== undefined)
+      throw new MintfsError('ERR_INPUT_INVALID', '--gvisor-platform: only with --runtime runsc');
     const rootfs = request.rootfs === undefined ? undefined : rootfsDir(request.rootfs);
     const workdir = request.workdir === undefined ? undefined : workdirDir(request.workdir);
     const work = mkdtempSync(join(RUN_DIR, 'run-'));
@@ -197,13 +204,15 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
         { event: 'sandbox-start', runtime, uid, command: request.command[0] },
         'starting the container',
       );
-      const bridgeCgroup = createBridgeCgroup(work, cleanups);
+      // gVisor's bridge runs inside, under the sandbox's limits (gvisor.ts).
+      const bridgeCgroup = runtime === 'runc' ? createBridgeCgroup(work, cleanups) : [];
       const run = await startRuncRun(
         {
           runtime,
           name: `mintfs-${basename(work)}`,
           bundleDir: join(work, 'bundle'),
           bridgeCgroup,
+          runtimeFlags,
           config: {
             rootfs: rootfs ?? '',
             secrets,
