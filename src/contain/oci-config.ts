@@ -51,7 +51,14 @@ export const OciOptions = z
       .number()
       .int()
       .min(4 * 1024 * 1024, 'is below 4 MiB'),
+    /** The container's cgroup pids limit (on the host: for gVisor, the sentry's and gofer's threads). */
     pids: z.number().int().min(1),
+    /**
+     * RLIMIT_NPROC of the agent's uid, counted by the kernel that runs it:
+     * gVisor's sentry enforces it on the agent's own processes and threads,
+     * which the host's pids cgroup never sees (they are goroutines there).
+     */
+    nproc: z.number().int().min(1).optional(),
     /** CPUs, such as 0.5 or 2; no limit when absent. */
     cpus: z.number().positive().optional(),
     /** HTTPS interception: the CA certificate, bound as the container's only trust bundle. */
@@ -93,7 +100,10 @@ export function ociConfig(input: OciOptions): Record<string, unknown> {
       }).map(([name, value]) => `${name}=${value}`),
       cwd: SANDBOX_WORK,
       capabilities: { bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] },
-      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 4096, soft: 4096 }],
+      rlimits: [
+        { type: 'RLIMIT_NOFILE', hard: 4096, soft: 4096 },
+        ...(o.nproc === undefined ? [] : [{ type: 'RLIMIT_NPROC', hard: o.nproc, soft: o.nproc }]),
+      ],
       noNewPrivileges: true,
     },
     root: { path: o.rootfs, readonly: true },

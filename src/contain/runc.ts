@@ -44,6 +44,18 @@ export interface RuncSpec {
   readonly runtimeFlags?: readonly string[];
 }
 
+/**
+ * The host's pids cgroup of a gVisor sandbox counts the sentry's and
+ * gofer's threads, not the agent's processes: about 200 for an idle sandbox
+ * on ptrace, and 4 to 5 more per agent process (each address space is a
+ * host stub process). The agent's processes are limited inside, where
+ * gVisor counts them (RLIMIT_NPROC of its uid, enforced by the sentry); the
+ * host limit, scaled from it, bounds what the sentry can make on the host.
+ */
+export function gvisorHostPids(agentPids: number): number {
+  return 512 + 8 * agentPids;
+}
+
 /** Brings loopback up in the new namespace, then becomes the bridge. */
 const BRIDGE_SCRIPT = 'ip link set lo up && exec "$@"';
 
@@ -65,7 +77,11 @@ export async function startRuncRun(
     rmSync(configFile, { force: true });
     rmdirSync(spec.bundleDir);
   });
-  writeFileSync(configFile, JSON.stringify(ociConfig({ ...spec.config, ...route })), {
+  const limits =
+    spec.runtime === 'runsc'
+      ? { pids: gvisorHostPids(spec.config.pids), nproc: spec.config.pids }
+      : {};
+  writeFileSync(configFile, JSON.stringify(ociConfig({ ...spec.config, ...route, ...limits })), {
     mode: 0o600,
   });
 

@@ -52,7 +52,7 @@ import { tempDir, teardownOf, type Teardown } from '../helpers/temp.js';
 import { EXPECTED_TRUST_VARIABLES } from '../helpers/trust-variables.js';
 
 interface Runtime {
-  readonly name: 'bwrap' | 'runc' | 'docker';
+  readonly name: 'bwrap' | 'runc' | 'docker' | 'runsc';
   /** The `mintfs run` options that pick it. */
   args(): string[];
   env(): NodeJS.ProcessEnv;
@@ -97,6 +97,16 @@ const RUNTIMES: Runtime[] = [
     env: () => ({ DOCKER_HOST: engine.host }),
     containers: () =>
       engine.docker(['ps', '--all', '--format', '{{.Names}}']).trim().split('\n').filter(Boolean),
+  },
+  {
+    // gVisor: the same root file system as runc, under a user-space kernel.
+    name: 'runsc',
+    args: () => ['--runtime', 'runsc', '--rootfs', rootfs],
+    env: () => ({}),
+    containers: () =>
+      execFileSync('runsc', ['list', '--quiet'], { encoding: 'utf8' })
+        .split('\n')
+        .filter((name) => name.startsWith('mintfs-run-')),
   },
 ];
 
@@ -203,7 +213,10 @@ for (const runtime of RUNTIMES) {
       assert.ok(uid >= RUN_UID_FIRST && uid < RUN_UID_FIRST + RUN_UID_COUNT, out.uid);
       assert.equal(out.gid, out.uid);
       assert.equal(out.CapEff, '0000000000000000');
-      assert.equal(out.NoNewPrivs, '1');
+      // gVisor's /proc/PID/status has no NoNewPrivs line; the probe asks
+      // prctl instead, on every runtime (the pid 1 test).
+      assert.equal(out.NoNewPrivs, runtime.name === 'runsc' ? undefined : '1');
+      // Under gVisor, 2 is the sentry's own seccomp (runsc --oci-seccomp).
       assert.equal(out.Seccomp, '2');
       assert.ok(Number(out.cat) > 100, 'cat read a token');
       assert.equal(out.coreutils, '1', 'coreutils cat');
@@ -341,6 +354,7 @@ for (const runtime of RUNTIMES) {
       // EACCES for the memory of a process that is not dumpable.
       assert.ok(out.pidfd_getfd !== undefined && out.pidfd_getfd !== 'ok', result.stdout);
       assert.ok(out.mem !== undefined && out.mem !== 'ok', result.stdout);
+      assert.equal(out.no_new_privs, '1', result.stdout);
       assertNothingLeft(runtime, result.stderr, 1);
     });
 
@@ -444,8 +458,8 @@ async function seesNothingOfTheOperator(t: TestContext, runtime: Runtime): Promi
   assertNothingLeft(runtime, stderr, 1);
 }
 
-for (const runtime of RUNTIMES.filter((r) => r.name !== 'bwrap')) {
-  // bubblewrap's bridge runs inside the sandbox, as the agent, under the run's limits.
+for (const runtime of RUNTIMES.filter((r) => r.name !== 'bwrap' && r.name !== 'runsc')) {
+  // bubblewrap's and gVisor's bridges run inside the sandbox, as the agent, under the run's limits.
   describe(`the host-side gateway bridge on ${runtime.name}`, () => {
     it('many connections from inside: the bridge stays within its cap and its own cgroup, runs as the run uid, and serves after', async (t) => {
       await bridgeStaysBounded(t, runtime);
@@ -740,6 +754,10 @@ describe('runtime-specific input', () => {
         /^mintfs: --rootfs: name the root file system to run with --runtime runc$/,
       ],
       [['--rootfs', rootfs], /^mintfs: --rootfs: only with --runtime runc or runsc$/],
+      [
+        ['--runtime', 'runc', '--rootfs', rootfs, '--gvisor-platform', 'ptrace'],
+        /^mintfs: --gvisor-platform: only with --runtime runsc$/,
+      ],
       [['--runtime', 'runc', '--rootfs', '/'], /^mintfs: --rootfs \/: the host's root is not/],
       [
         ['--runtime', 'runc', '--rootfs', join(gw.dir, 'missing')],
@@ -753,8 +771,8 @@ describe('runtime-specific input', () => {
       assert.match(result.stderr.trim(), message);
       refusals += result.stderr;
     }
-    // runsc is not installed here: said plainly, nothing left behind.
-    const runsc = await mintfsRun(runc, [
+    // runsc not on the PATH: said plainly, nothing left behind.
+    const runsc = await mintfsRun({ ...runc, env: () => ({ PATH: '/nonexistent' }) }, [
       ...base,
       '--runtime',
       'runsc',
