@@ -19,8 +19,11 @@
  *   with it, the sentry applies the profile to the agent's system calls.
  * - `--dcache=0`: gVisor keeps one host file handle per cached path and
  *   shares it between opens (docs/containment.md, "Tokens through gVisor's
- *   gofer"); without a dentry cache, a file nobody holds open is looked up
- *   and opened afresh, so each sequential read mints a fresh token.
+ *   gofer"). The native backend shows runsc's gofer a new inode number per
+ *   lookup (native/addon/session.c), which makes gVisor drop the cached path
+ *   and open afresh; without a dentry cache, a path nobody holds open is
+ *   also looked up afresh, which keeps sequential reads fresh on the
+ *   fuse-native backend too.
  */
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';

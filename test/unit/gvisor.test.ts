@@ -55,9 +55,7 @@ describe('gVisor platform', () => {
   });
 
   it('refuses kvm without a usable /dev/kvm, naming the default to use instead', (t) => {
-    const err = refusal(() =>
-      choosePlatform(fakeRunsc(t, NEW), 'kvm', join(tempDir(t), 'no-kvm')),
-    );
+    const err = refusal(() => choosePlatform(fakeRunsc(t, NEW), 'kvm', join(tempDir(t), 'no-kvm')));
     assert.equal(err.code, 'ERR_INPUT_INVALID');
     assert.match(err.message, /^--gvisor-platform kvm: .*no-kvm is missing .*; use systrap$/);
   });
