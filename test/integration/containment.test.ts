@@ -812,10 +812,7 @@ describe('tokens through gVisor (runsc)', () => {
     assert.equal(readers.size, 1, [...readers].join('\n'));
     // ...uid 0 and runsc's executable; its cgroup still names the sandbox's container.
     const [run] = runsIn(result.stderr);
-    assert.match(
-      [...readers][0] ?? '',
-      new RegExp(`^uid=0 gid=0 exe=\\S*runsc cgroup=\\S*${run}`),
-    );
+    assert.match([...readers][0] ?? '', new RegExp(`^uid=0 gid=0 exe=\\S*runsc cgroup=\\S*${run}`));
     assertNothingLeft(runsc, result.stderr, 1);
   });
 });
