@@ -68,6 +68,8 @@ export const OciOptions = z
     /** Extra environment (LANG, TERM). */
     env: z.record(z.string(), z.string()).default({}),
     args: z.array(z.string()).min(1, 'name the command'),
+    /** The kernel the agent's system calls reach: the host's (runc) or gVisor's sentry (runsc). */
+    kernel: z.enum(['linux', 'gvisor']).default('linux'),
     hostname: z
       .string()
       .regex(/^[a-z0-9-]{1,63}$/)
@@ -211,7 +213,7 @@ export function ociConfig(input: OciOptions): Record<string, unknown> {
           ? {}
           : { cpu: { quota: Math.round(o.cpus * CPU_PERIOD_US), period: CPU_PERIOD_US } }),
       },
-      seccomp: ociSeccompProfile(),
+      seccomp: ociSeccompProfile(o.kernel),
       rootfsPropagation: 'rslave',
       maskedPaths: [
         '/proc/acpi',

@@ -79,7 +79,11 @@ export async function startRuncRun(
   });
   const limits =
     spec.runtime === 'runsc'
-      ? { pids: gvisorHostPids(spec.config.pids), nproc: spec.config.pids }
+      ? {
+          pids: gvisorHostPids(spec.config.pids),
+          nproc: spec.config.pids,
+          kernel: 'gvisor' as const,
+        }
       : {};
   writeFileSync(configFile, JSON.stringify(ociConfig({ ...spec.config, ...route, ...limits })), {
     mode: 0o600,

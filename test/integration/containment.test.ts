@@ -392,6 +392,10 @@ for (const runtime of RUNTIMES) {
       // the call is reached; without that flag runsc ignores the profile and
       // these would run inside gVisor's kernel.
       for (const name of denied) assert.equal(out[name], '1', `${name}: ${result.stdout}`);
+      // ...and threads still work: libc tries clone3 first (runc: ENOSYS from
+      // the filter; gVisor: ENOSYS of its own, the rule left out because its
+      // sentry would answer EPERM, on which libc does not fall back to clone).
+      assert.equal(out.thread, 'ok', result.stdout);
       assertNothingLeft(runtime, result.stderr, 1);
     });
 
