@@ -200,8 +200,15 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
 
     if (runtime === 'runc' || runtime === 'runsc') {
       stopper.check();
+      const platform = runtimeFlags.find((flag) => flag.startsWith('--platform='))?.slice(11);
       logger.info(
-        { event: 'sandbox-start', runtime, uid, command: request.command[0] },
+        {
+          event: 'sandbox-start',
+          runtime,
+          uid,
+          command: request.command[0],
+          ...(platform === undefined ? {} : { platform }),
+        },
         'starting the container',
       );
       // gVisor's bridge runs inside, under the sandbox's limits (gvisor.ts).
