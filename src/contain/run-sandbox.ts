@@ -27,6 +27,7 @@ import { MintfsError, describeError } from '../errors.js';
 import { requireRoot, startMount, type RunningMount } from '../daemon/mount-daemon.js';
 import type { BackendName } from '../fuse/backend.js';
 import { selectBackend } from '../fuse/select-backend.js';
+import { fuseNativeBackend } from '../fuse/fuse-native-backend.js';
 import { startGateway, type RunningGateway } from '../gateway/server.js';
 import type { Logger } from '../log/logger.js';
 import { bwrapArgs, type HostRoot } from './bwrap.js';
@@ -151,11 +152,19 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
         ? { kind: 'bind', dir: secretsDir }
         : runningMountView(request.mountDir, stage.path('links'), logger);
     if (request.profileFile !== undefined) {
+      const backend = selectBackend(request.backend, logger);
+      // gVisor shares one host handle per open file between the sandbox's
+      // opens; only the native backend makes it open afresh (gvisor.ts).
+      if (runtime === 'runsc' && backend === fuseNativeBackend)
+        logger.warn(
+          { event: 'run-gvisor-shared-reads', backend: 'fuse-native' },
+          "under gVisor with the fuse-native backend, a read while another process holds the token file open gets that process's token; use the native backend",
+        );
       const mount: RunningMount = await startMount({
         profileFile: request.profileFile,
         mountpoint: secretsDir,
         keysDir: request.keysDir,
-        backend: selectBackend(request.backend, logger),
+        backend,
         logger,
         fileOwner: { uid, gid },
       });
