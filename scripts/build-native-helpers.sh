@@ -10,8 +10,9 @@ if ! command -v cc >/dev/null 2>&1; then
   exit 0
 fi
 cc -O2 -Wall -Wextra -Werror -o dist/native/mintfs-move-beneath native/helpers/move-mount-beneath.c
-# pid 1 of `mintfs run --runtime docker` containers: static, for images without our libc.
-cc -O2 -Wall -Wextra -Werror -static -o dist/native/mintfs-run-init native/helpers/run-init.c
+# pid 1 of every `mintfs run` sandbox: static, for images without our libc
+# (with the in-sandbox gateway bridge gVisor runs need).
+cc -O2 -Wall -Wextra -Werror -static -o dist/native/mintfs-run-init native/helpers/run-init.c native/helpers/run-bridge.c
 if [ -e /usr/include/seccomp.h ]; then
   cc -O2 -Wall -Wextra -Werror -o dist/native/mintfs-seccomp-bpf native/helpers/seccomp-bpf.c -lseccomp
 else

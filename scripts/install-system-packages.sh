@@ -31,6 +31,7 @@ packages=(
   libseccomp-dev # the seccomp filter helper for mintfs run (native/helpers/seccomp-bpf.c)
   bubblewrap     # mintfs run's sandbox
   runc           # mintfs run --runtime runc, tested for real
+  runsc          # gVisor: mintfs run --runtime runsc, tested for real (its gofer reads the token mount)
   docker.io      # mintfs run --runtime docker, tested against a private dockerd
   docker-compose # runs the compose example (mount-profiles/compose) against that dockerd
   redis-server   # shared state for many gateways (use budgets, revocations), tested with a real one

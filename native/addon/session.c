@@ -148,15 +148,36 @@ static void touch(mintfs_session *s) {
 static uint32_t path_id_of(fuse_ino_t ino) { return (uint32_t)(ino & MAX_PATH_ID); }
 static int is_file_inode(fuse_ino_t ino) { return (ino >> PATH_ID_BITS) != 0; }
 
-static void node_attr(const vnode *n, fuse_ino_t ino, size_t size, time_t at, struct stat *st) {
+/*
+ * Whether the request comes from gVisor's gofer (runsc), which reads the mount
+ * on behalf of every process in a gVisor sandbox. gVisor keeps one host
+ * handle per path it has cached and shares it between the sandbox's opens,
+ * so two agent processes reading at once would get one token; it drops a
+ * cached path whose inode number has changed. So the gofer is shown each
+ * lookup's own node id as st_ino (below), and every open in the sandbox gets
+ * a handle, and a token, of its own.
+ */
+static int from_gvisor_gofer(fuse_req_t req) {
+  char link[64], exe[READER_PATH_MAX];
+  snprintf(link, sizeof(link), "/proc/%d/exe", (int)fuse_req_ctx(req)->pid);
+  ssize_t n = readlink(link, exe, sizeof(exe) - 1);
+  if (n <= 0) return 0;
+  exe[n] = '\0';
+  const char *slash = strrchr(exe, '/');
+  return strcmp(slash == NULL ? exe : slash + 1, "runsc") == 0;
+}
+
+static void node_attr(const vnode *n, fuse_ino_t ino, size_t size, time_t at, int per_lookup_ino,
+                      struct stat *st) {
   memset(st, 0, sizeof(*st));
   st->st_atime = st->st_mtime = st->st_ctime = at;
   /*
    * stat shows the path's stable id, not the per-lookup node id: tools such as
    * cp compare st_ino before and after opening and would call the file
    * replaced. The kernel keys its inodes (and page cache) by node id alone.
+   * gVisor's gofer alone sees the node id (from_gvisor_gofer).
    */
-  st->st_ino = path_id_of(ino);
+  st->st_ino = per_lookup_ino ? ino : path_id_of(ino);
   st->st_mode = (n->is_dir ? S_IFDIR : S_IFREG) | n->mode;
   st->st_nlink = n->is_dir ? 2 : 1;
   st->st_uid = n->uid;
@@ -298,7 +319,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
     /* A fresh inode and zero timeouts: every open looks up again and gets its own. */
     e.ino = (fuse_ino_t)(++s->next_sequence << PATH_ID_BITS) | found->path_id;
   }
-  node_attr(found, e.ino, found->size, s->started, &e.attr);
+  node_attr(found, e.ino, found->size, s->started, !found->is_dir && from_gvisor_gofer(req),
+            &e.attr);
   tree_release(t);
   REPLY(req, fuse_reply_entry(req, &e));
 }
@@ -325,7 +347,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   inode_record *record = is_file_inode(ino) ? *record_slot(s, ino) : NULL;
   if (record != NULL) {
     memset(&st, 0, sizeof(st));
-    st.st_ino = path_id_of(ino);
+    st.st_ino = from_gvisor_gofer(req) ? ino : path_id_of(ino);
     st.st_mode = S_IFREG | record->mode;
     st.st_nlink = 1;
     st.st_uid = record->uid;
@@ -343,7 +365,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     REPLY(req, fuse_reply_err(req, MINTFS_ERR_NOT_FOUND));
     return;
   }
-  node_attr(n, ino, n->size, s->started, &st);
+  node_attr(n, ino, n->size, s->started, !n->is_dir && from_gvisor_gofer(req), &st);
   tree_release(t);
   REPLY(req, fuse_reply_attr(req, &st, n->is_dir ? DIRECTORY_TIMEOUT_S : 0));
 }

@@ -1,6 +1,6 @@
 /*
- * mintfs-run-init [--no-wait] -- CMD [ARGS...]: pid 1 of every sandbox
- * `mintfs run` starts (bubblewrap, runc, Docker). Statically linked, because
+ * mintfs-run-init [--no-wait | --bridge SOCKET] -- CMD [ARGS...]: pid 1 of
+ * every sandbox `mintfs run` starts (bubblewrap, runc, runsc, Docker). Statically linked, because
  * it is bound into images that may have no libc (or a different one).
  *
  * 0. Makes itself non-dumpable: the agent runs as the same uid, and would
@@ -12,7 +12,9 @@
  *    bridge to the gateway is started from the host side, in this network
  *    namespace, once the container exists, so the command's first request
  *    cannot race it. (Under bubblewrap the command's launcher starts the
- *    bridge inside and waits for it itself: --no-wait.)
+ *    bridge inside and waits for it itself: --no-wait. Under gVisor, whose
+ *    loopback the host side cannot reach, --bridge SOCKET starts the bridge
+ *    here, listening before the command starts: run-bridge.c.)
  * 2. Runs the command as its child. A process that is pid 1 gets no
  *    default signal actions, so SIGTERM to a bare command would be ignored:
  *    every catchable signal is forwarded to the child instead.
@@ -32,6 +34,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "run-bridge.h"
 
 #define GATEWAY_PORT 8787
 #define WAIT_MS 5000
@@ -67,7 +71,9 @@ static void close_inherited(void) {
 }
 
 static int usage(void) {
-  fprintf(stderr, "mintfs-run-init: usage: mintfs-run-init [--no-wait] -- CMD [ARGS...]\n");
+  fprintf(
+      stderr,
+      "mintfs-run-init: usage: mintfs-run-init [--no-wait | --bridge SOCKET] -- CMD [ARGS...]\n");
   return 125;
 }
 
@@ -79,14 +85,22 @@ int main(int argc, char **argv) {
   }
   close_inherited();
   int wait_for_bridge = 1;
+  const char *bridge_socket = NULL;
   int first = 1;
   for (; first < argc && strcmp(argv[first], "--") != 0; first++) {
     if (strcmp(argv[first], "--no-wait") == 0) wait_for_bridge = 0;
+    else if (strcmp(argv[first], "--bridge") == 0 && first + 1 < argc)
+      bridge_socket = argv[++first];
     else return usage();
   }
   /* The command comes after "--": one that starts with "-" is never read as an option. */
   if (first >= argc - 1) return usage();
   char **command = argv + first + 1;
+  if (bridge_socket != NULL) {
+    /* Listening once this returns: nothing to wait for. */
+    if (bridge_start(GATEWAY_PORT, bridge_socket) != 0) return 125;
+    wait_for_bridge = 0;
+  }
   for (int waited = 0; wait_for_bridge && !bridge_ready(); waited += 10) {
     if (waited >= WAIT_MS) {
       fprintf(stderr, "mintfs-run-init: the gateway bridge did not come up on 127.0.0.1:%d\n",

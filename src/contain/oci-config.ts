@@ -5,11 +5,11 @@
  * secrets-view.ts), a non-root user, no capabilities, no new privileges,
  * the mintfs seccomp profile, cgroup limits, a read-only root with scratch
  * /tmp and /work, masked /proc paths, a network namespace the caller
- * prepared (loopback plus the gateway bridge), and mintfs-run-init as the
- * first process. Pure: what exists on the host is passed in.
+ * prepared (loopback plus the gateway bridge) or, for gVisor, the gateway's
+ * socket bridged from inside, and mintfs-run-init as the first process. Pure: what exists on the host is passed in.
  */
 import * as z from 'zod';
-import { SANDBOX_INIT, SANDBOX_SECRETS, SANDBOX_WORK } from './bwrap.js';
+import { SANDBOX_GATEWAY_SOCKET, SANDBOX_INIT, SANDBOX_SECRETS, SANDBOX_WORK } from './bwrap.js';
 import { ociSeccompProfile } from './seccomp-policy.js';
 import { SANDBOX_CA_FILE, sandboxProxyEnv } from './sandbox-env.js';
 import { SANDBOX_MOUNT_PARENT } from './secrets-view.js';
@@ -20,55 +20,80 @@ export const OCI_INIT = SANDBOX_INIT;
 
 const HostPath = z.string().startsWith('/', 'must be an absolute path');
 
-export const OciOptions = z.strictObject({
-  rootfs: HostPath,
-  secrets: z.discriminatedUnion('kind', [
-    z.strictObject({ kind: z.literal('bind'), dir: HostPath }),
-    z.strictObject({
-      kind: z.literal('follow'),
-      parent: HostPath,
-      entry: z.string().min(1),
-      links: HostPath,
-    }),
-  ]),
-  /** The network namespace to join, e.g. /proc/PID/ns/net of the bridge. */
-  netns: HostPath,
-  /** mintfs-run-init (its copy on the run's stage). */
-  init: HostPath,
-  uid: z.number().int().min(1, 'must not be root (0)'),
-  gid: z.number().int().min(1, 'must not be root (0)'),
-  memoryBytes: z
-    .number()
-    .int()
-    .min(4 * 1024 * 1024, 'is below 4 MiB'),
-  pids: z.number().int().min(1),
-  /** CPUs, such as 0.5 or 2; no limit when absent. */
-  cpus: z.number().positive().optional(),
-  /** HTTPS interception: the CA certificate, bound as the container's only trust bundle. */
-  caCert: HostPath.optional(),
-  /** A host directory bound read-write at /work; a tmpfs owned by the uid when absent. */
-  workdir: HostPath.optional(),
-  /** Extra environment (LANG, TERM). */
-  env: z.record(z.string(), z.string()).default({}),
-  args: z.array(z.string()).min(1, 'name the command'),
-  hostname: z
-    .string()
-    .regex(/^[a-z0-9-]{1,63}$/)
-    .default('agent'),
-});
+export const OciOptions = z
+  .strictObject({
+    rootfs: HostPath,
+    secrets: z.discriminatedUnion('kind', [
+      z.strictObject({ kind: z.literal('bind'), dir: HostPath }),
+      z.strictObject({
+        kind: z.literal('follow'),
+        parent: HostPath,
+        entry: z.string().min(1),
+        links: HostPath,
+      }),
+    ]),
+    /**
+     * The network namespace to join, e.g. /proc/PID/ns/net of the host-side
+     * bridge (runc)...
+     */
+    netns: HostPath.optional(),
+    /**
+     * ...or the gateway's socket, bound into the container and bridged to
+     * 127.0.0.1:8787 from inside by mintfs-run-init (gVisor, whose loopback
+     * the host side cannot reach); the container then gets a namespace of its own.
+     */
+    gatewaySocket: HostPath.optional(),
+    /** mintfs-run-init (its copy on the run's stage). */
+    init: HostPath,
+    uid: z.number().int().min(1, 'must not be root (0)'),
+    gid: z.number().int().min(1, 'must not be root (0)'),
+    memoryBytes: z
+      .number()
+      .int()
+      .min(4 * 1024 * 1024, 'is below 4 MiB'),
+    /** The container's cgroup pids limit (on the host: for gVisor, the sentry's and gofer's threads). */
+    pids: z.number().int().min(1),
+    /**
+     * RLIMIT_NPROC of the agent's uid, counted by the kernel that runs it:
+     * gVisor's sentry enforces it on the agent's own processes and threads,
+     * which the host's pids cgroup never sees (they are goroutines there).
+     */
+    nproc: z.number().int().min(1).optional(),
+    /** CPUs, such as 0.5 or 2; no limit when absent. */
+    cpus: z.number().positive().optional(),
+    /** HTTPS interception: the CA certificate, bound as the container's only trust bundle. */
+    caCert: HostPath.optional(),
+    /** A host directory bound read-write at /work; a tmpfs owned by the uid when absent. */
+    workdir: HostPath.optional(),
+    /** Extra environment (LANG, TERM). */
+    env: z.record(z.string(), z.string()).default({}),
+    args: z.array(z.string()).min(1, 'name the command'),
+    /** The kernel the agent's system calls reach: the host's (runc) or gVisor's sentry (runsc). */
+    kernel: z.enum(['linux', 'gvisor']).default('linux'),
+    hostname: z
+      .string()
+      .regex(/^[a-z0-9-]{1,63}$/)
+      .default('agent'),
+  })
+  // Exactly one way to the gateway: a prepared namespace or a socket to bridge from inside.
+  .refine((o) => (o.netns === undefined) !== (o.gatewaySocket === undefined), {
+    message: 'give netns or gatewaySocket, not both',
+    path: ['netns'],
+  });
 export type OciOptions = z.input<typeof OciOptions>;
 
 const CPU_PERIOD_US = 100_000;
 
 export function ociConfig(input: OciOptions): Record<string, unknown> {
   const o = OciOptions.parse(input);
+  const initOptions = o.gatewaySocket === undefined ? [] : ['--bridge', SANDBOX_GATEWAY_SOCKET];
   return {
     ociVersion: '1.0.2',
     process: {
       terminal: false,
       user: { uid: o.uid, gid: o.gid, additionalGids: [] },
       // "--": a command that starts with "-" is never read as an option of the init.
-      args: [OCI_INIT, '--', ...o.args],
+      args: [OCI_INIT, ...initOptions, '--', ...o.args],
       env: Object.entries({
         ...o.env,
         PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
@@ -77,7 +102,10 @@ export function ociConfig(input: OciOptions): Record<string, unknown> {
       }).map(([name, value]) => `${name}=${value}`),
       cwd: SANDBOX_WORK,
       capabilities: { bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] },
-      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 4096, soft: 4096 }],
+      rlimits: [
+        { type: 'RLIMIT_NOFILE', hard: 4096, soft: 4096 },
+        ...(o.nproc === undefined ? [] : [{ type: 'RLIMIT_NPROC', hard: o.nproc, soft: o.nproc }]),
+      ],
       noNewPrivileges: true,
     },
     root: { path: o.rootfs, readonly: true },
@@ -134,6 +162,16 @@ export function ociConfig(input: OciOptions): Record<string, unknown> {
         options: ['bind', 'ro', 'nosuid', 'nodev'],
       },
       ...secretsMounts(o.secrets),
+      ...(o.gatewaySocket === undefined
+        ? []
+        : [
+            {
+              destination: SANDBOX_GATEWAY_SOCKET,
+              type: 'bind',
+              source: o.gatewaySocket,
+              options: ['bind', 'rw', 'nosuid', 'nodev', 'noexec'],
+            },
+          ]),
       o.workdir === undefined
         ? {
             destination: SANDBOX_WORK,
@@ -161,7 +199,7 @@ export function ociConfig(input: OciOptions): Record<string, unknown> {
     linux: {
       namespaces: [
         { type: 'pid' },
-        { type: 'network', path: o.netns },
+        o.netns === undefined ? { type: 'network' } : { type: 'network', path: o.netns },
         { type: 'ipc' },
         { type: 'uts' },
         { type: 'mount' },
@@ -175,7 +213,7 @@ export function ociConfig(input: OciOptions): Record<string, unknown> {
           ? {}
           : { cpu: { quota: Math.round(o.cpus * CPU_PERIOD_US), period: CPU_PERIOD_US } }),
       },
-      seccomp: ociSeccompProfile(),
+      seccomp: ociSeccompProfile(o.kernel),
       rootfsPropagation: 'rslave',
       maskedPaths: [
         '/proc/acpi',

@@ -27,6 +27,7 @@ import { MintfsError, describeError } from '../errors.js';
 import { requireRoot, startMount, type RunningMount } from '../daemon/mount-daemon.js';
 import type { BackendName } from '../fuse/backend.js';
 import { selectBackend } from '../fuse/select-backend.js';
+import { fuseNativeBackend } from '../fuse/fuse-native-backend.js';
 import { startGateway, type RunningGateway } from '../gateway/server.js';
 import type { Logger } from '../log/logger.js';
 import { bwrapArgs, type HostRoot } from './bwrap.js';
@@ -37,6 +38,7 @@ import { seccompBpf, seccompProfileJson } from './seccomp-policy.js';
 import { startDockerRun } from './docker.js';
 import { BRIDGE_LIMITS, type ContainerRun } from './gateway-bridge.js';
 import { startRuncRun } from './runc.js';
+import { choosePlatform, runscFlags, type GvisorPlatform } from './gvisor.js';
 import { LinkFarm, runningMountView, type SecretsView } from './secrets-view.js';
 import { mountRunStage, type RunStage } from './run-stage.js';
 import { sandboxStdio } from './sandbox-stdio.js';
@@ -82,6 +84,8 @@ export interface RunRequest {
   readonly runtime?: RunRuntime | undefined;
   readonly image?: string | undefined;
   readonly rootfs?: string | undefined;
+  /** With runsc: gVisor's platform (default: systrap where runsc has it, else ptrace). */
+  readonly gvisorPlatform?: GvisorPlatform | undefined;
 }
 
 export const RUN_RUNTIMES = ['bwrap', 'docker', 'runc', 'runsc'] as const;
@@ -118,6 +122,10 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
     const runtime = request.runtime ?? 'bwrap';
     // Checked before anything is made for the run: a refusal leaves nothing to clean.
     const runtimePath = runtime === 'runc' || runtime === 'runsc' ? ociRuntime(runtime) : '';
+    const runtimeFlags =
+      runtime === 'runsc' ? runscFlags(choosePlatform(runtimePath, request.gvisorPlatform)) : [];
+    if (runtime !== 'runsc' && request.gvisorPlatform !== undefined)
+      throw new MintfsError('ERR_INPUT_INVALID', '--gvisor-platform: only with --runtime runsc');
     const rootfs = request.rootfs === undefined ? undefined : rootfsDir(request.rootfs);
     const workdir = request.workdir === undefined ? undefined : workdirDir(request.workdir);
     const work = mkdtempSync(join(RUN_DIR, 'run-'));
@@ -144,11 +152,19 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
         ? { kind: 'bind', dir: secretsDir }
         : runningMountView(request.mountDir, stage.path('links'), logger);
     if (request.profileFile !== undefined) {
+      const backend = selectBackend(request.backend, logger);
+      // gVisor shares one host handle per open file between the sandbox's
+      // opens; only the native backend makes it open afresh (gvisor.ts).
+      if (runtime === 'runsc' && backend === fuseNativeBackend)
+        logger.warn(
+          { event: 'run-gvisor-shared-reads', backend: 'fuse-native' },
+          "under gVisor with the fuse-native backend, a read while another process holds the token file open gets that process's token; use the native backend",
+        );
       const mount: RunningMount = await startMount({
         profileFile: request.profileFile,
         mountpoint: secretsDir,
         keysDir: request.keysDir,
-        backend: selectBackend(request.backend, logger),
+        backend,
         logger,
         fileOwner: { uid, gid },
       });
@@ -193,17 +209,26 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
 
     if (runtime === 'runc' || runtime === 'runsc') {
       stopper.check();
+      const platform = runtimeFlags.find((flag) => flag.startsWith('--platform='))?.slice(11);
       logger.info(
-        { event: 'sandbox-start', runtime, uid, command: request.command[0] },
+        {
+          event: 'sandbox-start',
+          runtime,
+          uid,
+          command: request.command[0],
+          ...(platform === undefined ? {} : { platform }),
+        },
         'starting the container',
       );
-      const bridgeCgroup = createBridgeCgroup(work, cleanups);
+      // gVisor's bridge runs inside, under the sandbox's limits (gvisor.ts).
+      const bridgeCgroup = runtime === 'runc' ? createBridgeCgroup(work, cleanups) : [];
       const run = await startRuncRun(
         {
           runtime,
           name: `mintfs-${basename(work)}`,
           bundleDir: join(work, 'bundle'),
           bridgeCgroup,
+          runtimeFlags,
           config: {
             rootfs: rootfs ?? '',
             secrets,

@@ -12,6 +12,11 @@
  * with its last process. mintfs-run-init, the container's first process,
  * waits for the bridge, forwards signals and leaves with the command's status,
  * which `runc run` (in the foreground) returns.
+ *
+ * runsc (gVisor) differs in the network alone: its sandbox gets a namespace
+ * and a network stack of its own with loopback only, the gateway's socket is
+ * bound in, and mintfs-run-init bridges 127.0.0.1:8787 to it from inside
+ * (gvisor.ts says why). runsc's own flags come first on its command line.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readlinkSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,8 +38,22 @@ export interface RuncSpec {
   readonly bundleDir: string;
   /** Everything of the config but the network namespace, which is made here. */
   readonly config: Omit<OciOptions, 'netns'>;
-  /** The cgroup.procs files of the bridge's cgroup (gateway-bridge.ts). */
+  /** The cgroup.procs files of the bridge's cgroup (gateway-bridge.ts); runc only. */
   readonly bridgeCgroup: readonly string[];
+  /** runsc's global flags (gvisor.ts); none for runc. */
+  readonly runtimeFlags?: readonly string[];
+}
+
+/**
+ * The host's pids cgroup of a gVisor sandbox counts the sentry's and
+ * gofer's threads, not the agent's processes: about 200 for an idle sandbox
+ * on ptrace, and 4 to 5 more per agent process (each address space is a
+ * host stub process). The agent's processes are limited inside, where
+ * gVisor counts them (RLIMIT_NPROC of its uid, enforced by the sentry); the
+ * host limit, scaled from it, bounds what the sentry can make on the host.
+ */
+export function gvisorHostPids(agentPids: number): number {
+  return 512 + 8 * agentPids;
 }
 
 /** Brings loopback up in the new namespace, then becomes the bridge. */
@@ -47,6 +66,127 @@ export async function startRuncRun(
   logger: Logger,
   onCleanup: (cleanup: () => Promise<void> | void) => void,
 ): Promise<ContainerRun> {
+  const route =
+    spec.runtime === 'runsc'
+      ? { gatewaySocket }
+      : { netns: await startHostBridge(spec, gatewaySocket, onCleanup) };
+
+  mkdirSync(spec.bundleDir, { mode: 0o700 });
+  const configFile = join(spec.bundleDir, 'config.json');
+  onCleanup(() => {
+    rmSync(configFile, { force: true });
+    rmdirSync(spec.bundleDir);
+  });
+  const limits =
+    spec.runtime === 'runsc'
+      ? {
+          pids: gvisorHostPids(spec.config.pids),
+          nproc: spec.config.pids,
+          kernel: 'gvisor' as const,
+        }
+      : {};
+  writeFileSync(configFile, JSON.stringify(ociConfig({ ...spec.config, ...route, ...limits })), {
+    mode: 0o600,
+  });
+
+  // Its own process group: a terminal's Ctrl-C reaches mintfs, which
+  // delivers it to the container's init with `runc kill`.
+  const flags = spec.runtimeFlags ?? [];
+  const container = spawn(runtimePath, [...flags, 'run', '--bundle', spec.bundleDir, spec.name], {
+    stdio: ['inherit', 'inherit', 'inherit'],
+    env: HOST_TOOLS_ENV,
+    cwd: '/',
+    detached: true,
+  });
+  onCleanup(async () => {
+    await runtime(runtimePath, [...flags, 'delete', '--force', spec.name]);
+  });
+  const exited = new Promise<number>((resolve) => {
+    container.once('error', (err) => {
+      logger.error({ event: 'run-runtime-failed', detail: err.message }, `${spec.runtime} failed`);
+      resolve(125);
+    });
+    container.once('close', (code, signal) =>
+      resolve(code ?? (signal ? 128 + constants.signals[signal] : 125)),
+    );
+  });
+  let done = false;
+  void exited.then(() => (done = true));
+  const started =
+    spec.runtime === 'runsc'
+      ? startDeadline(runtimePath, flags, spec.name, () => done, container)
+      : Promise.resolve();
+  return {
+    exited: started.then(() => exited),
+    signal: (signal) => {
+      if (!done) void runtime(runtimePath, [...flags, 'kill', spec.name, signal]);
+    },
+    kill: async () => {
+      if (!done) await runtime(runtimePath, [...flags, 'kill', spec.name, 'SIGKILL']);
+    },
+  };
+}
+
+/** How long gVisor gets to start a sandbox (ptrace: about a second; a stuck platform: never). */
+export const RUNSC_START_DEADLINE_MS = 30_000;
+
+/**
+ * Resolves once runsc reports the container running (or it ended on its
+ * own); rejects, after killing it, when it has not started by the deadline:
+ * a platform that cannot run here (Debian's runsc on KVM hangs) is named,
+ * not waited on for ever.
+ */
+async function startDeadline(
+  runtimePath: string,
+  flags: readonly string[],
+  name: string,
+  ended: () => boolean,
+  container: ChildProcess,
+): Promise<void> {
+  for (let waited = 0; waited < RUNSC_START_DEADLINE_MS; waited += 100) {
+    if (ended() || (await runtimeState(runtimePath, flags, name)) === 'running') return;
+    await sleep(100);
+  }
+  if (ended()) return;
+  if (container.pid !== undefined) process.kill(-container.pid, 'SIGKILL');
+  const platform = flags.find((flag) => flag.startsWith('--platform='))?.slice(11) ?? 'default';
+  throw new MintfsError(
+    'ERR_SANDBOX_FAILED',
+    `runsc did not start the sandbox within ${RUNSC_START_DEADLINE_MS / 1000} s on the ${platform} platform; this host cannot run it (try --gvisor-platform ptrace)`,
+  );
+}
+
+/** The container's status as the runtime's `state` reports it ('' when it knows none yet). */
+function runtimeState(path: string, flags: readonly string[], name: string): Promise<string> {
+  return new Promise((resolve) => {
+    const child = spawn(path, [...flags, 'state', name], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+      env: HOST_TOOLS_ENV,
+    });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+    child.once('error', () => resolve(''));
+    child.once('close', () => {
+      try {
+        const state = JSON.parse(out) as { status?: unknown };
+        resolve(typeof state.status === 'string' ? state.status : '');
+      } catch {
+        resolve('');
+      }
+    });
+  });
+}
+
+/**
+ * runc's bridge: a network namespace of its own (loopback up) in which socat,
+ * in the bridge's cgroup and as the run's uid, listens on 127.0.0.1:8787;
+ * resolves to the namespace's /proc path for the container to join.
+ */
+async function startHostBridge(
+  spec: RuncSpec,
+  gatewaySocket: string,
+  onCleanup: (cleanup: () => Promise<void> | void) => void,
+): Promise<string> {
   const [shell, ...args] = inCgroup(spec.bridgeCgroup, [
     'unshare',
     '--net',
@@ -69,49 +209,7 @@ export async function startRuncRun(
   onCleanup(() => {
     bridge.kill('SIGKILL');
   });
-  const netns = await ownNetworkNamespace(bridge, () => bridgeError);
-
-  mkdirSync(spec.bundleDir, { mode: 0o700 });
-  const configFile = join(spec.bundleDir, 'config.json');
-  onCleanup(() => {
-    rmSync(configFile, { force: true });
-    rmdirSync(spec.bundleDir);
-  });
-  writeFileSync(configFile, JSON.stringify(ociConfig({ ...spec.config, netns })), {
-    mode: 0o600,
-  });
-
-  // Its own process group: a terminal's Ctrl-C reaches mintfs, which
-  // delivers it to the container's init with `runc kill`.
-  const container = spawn(runtimePath, ['run', '--bundle', spec.bundleDir, spec.name], {
-    stdio: ['inherit', 'inherit', 'inherit'],
-    env: HOST_TOOLS_ENV,
-    cwd: '/',
-    detached: true,
-  });
-  onCleanup(async () => {
-    await runtime(runtimePath, ['delete', '--force', spec.name]);
-  });
-  const exited = new Promise<number>((resolve) => {
-    container.once('error', (err) => {
-      logger.error({ event: 'run-runtime-failed', detail: err.message }, `${spec.runtime} failed`);
-      resolve(125);
-    });
-    container.once('close', (code, signal) =>
-      resolve(code ?? (signal ? 128 + constants.signals[signal] : 125)),
-    );
-  });
-  let done = false;
-  void exited.then(() => (done = true));
-  return {
-    exited,
-    signal: (signal) => {
-      if (!done) void runtime(runtimePath, ['kill', spec.name, signal]);
-    },
-    kill: async () => {
-      if (!done) await runtime(runtimePath, ['kill', spec.name, 'SIGKILL']);
-    },
-  };
+  return ownNetworkNamespace(bridge, () => bridgeError);
 }
 
 /**

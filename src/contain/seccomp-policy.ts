@@ -89,8 +89,18 @@ export function seccompProfileJson(): string {
   return `${JSON.stringify(ociSeccompProfile(), null, 2)}\n`;
 }
 
-/** The same policy in the OCI runtime spec's `linux.seccomp` form (runc compiles it). */
-export function ociSeccompProfile(): Record<string, unknown> {
+/**
+ * The same policy in the OCI runtime spec's `linux.seccomp` form (runc
+ * compiles it; gVisor's sentry applies it with runsc --oci-seccomp).
+ *
+ * For gVisor (`kernel: 'gvisor'`) the clone3 rule is left out: Debian's
+ * runsc (2022) answers every rule's match with EPERM, whatever its errnoRet,
+ * and libc falls back from clone3 to clone only on ENOSYS, so the rule would
+ * make every thread creation fail. gVisor does not implement clone3 at all
+ * (ENOSYS of its own), so libc's fallback reaches the clone rules below as
+ * on runc, and nothing is lost.
+ */
+export function ociSeccompProfile(kernel: 'linux' | 'gvisor' = 'linux'): Record<string, unknown> {
   return {
     defaultAction: 'SCMP_ACT_ALLOW',
     architectures: [
@@ -108,7 +118,9 @@ export function ociSeccompProfile(): Record<string, unknown> {
         errnoRet: EPERM,
         args: [{ index: 0, value: flag, valueTwo: flag, op: 'SCMP_CMP_MASKED_EQ' }],
       })),
-      { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS },
+      ...(kernel === 'gvisor'
+        ? []
+        : [{ names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS }]),
       ...DENIED_SOCKET_FAMILIES.map((family) => ({
         names: ['socket'],
         action: 'SCMP_ACT_ERRNO',

@@ -14,7 +14,7 @@ export const PROBE_NAME = 'mintfs-sandbox-probe';
 export function buildSandboxProbe(dir: string): string {
   execFileSync(
     'cc',
-    ['-O2', '-static', '-o', join(dir, PROBE_NAME), join(FIXTURES, 'sandbox-probe.c')],
+    ['-O2', '-static', '-pthread', '-o', join(dir, PROBE_NAME), join(FIXTURES, 'sandbox-probe.c')],
     { stdio: 'pipe', timeout: 60_000 },
   );
   chmodSync(dir, 0o755);

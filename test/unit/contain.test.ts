@@ -221,6 +221,46 @@ describe('sandbox policy', () => {
     assert.throws(() => ociConfig({ ...BASE_OCI, uid: 0 }), /must not be root/);
   });
 
+  it("gVisor: a namespace of its own, the gateway's socket bound in and bridged by pid 1, the process limit inside", () => {
+    const rest = { ...BASE_OCI, netns: undefined };
+    const oci = ociConfig({
+      ...rest,
+      gatewaySocket: '/run/mintfs-run/x/stage/gateway.sock',
+      nproc: 32,
+    }) as {
+      process: { args: string[]; rlimits: Array<{ type: string; hard: number; soft: number }> };
+      mounts: Array<{ destination: string; source: string; options: string[] }>;
+      linux: { namespaces: Array<{ type: string; path?: string }> };
+    };
+    assert.deepEqual(oci.process.args.slice(0, 4), [
+      '/run/mintfs/init',
+      '--bridge',
+      '/run/mintfs/gateway.sock',
+      '--',
+    ]);
+    const socket = oci.mounts.find((m) => m.destination === '/run/mintfs/gateway.sock');
+    assert.equal(socket?.source, '/run/mintfs-run/x/stage/gateway.sock');
+    assert.deepEqual(
+      oci.linux.namespaces.find((n) => n.type === 'network'),
+      { type: 'network' },
+      'a new network namespace, not a host path',
+    );
+    assert.deepEqual(
+      oci.process.rlimits.find((r) => r.type === 'RLIMIT_NPROC'),
+      { type: 'RLIMIT_NPROC', hard: 32, soft: 32 },
+    );
+    // runc's way has neither: the host-side bridge's namespace, no NPROC.
+    const runc = ociConfig(BASE_OCI) as typeof oci;
+    assert.equal(runc.process.args[1], '--');
+    assert.ok(!runc.process.rlimits.some((r) => r.type === 'RLIMIT_NPROC'));
+    // Exactly one way to the gateway.
+    assert.throws(() => ociConfig(rest), /give netns or gatewaySocket, not both/);
+    assert.throws(
+      () => ociConfig({ ...BASE_OCI, gatewaySocket: '/s' }),
+      /give netns or gatewaySocket/,
+    );
+  });
+
   it('a followed mount: its parent rslave and read-only, /secrets leading into it, on every runtime', () => {
     const bwrap = bwrapArgs({ ...SPEC, secrets: FOLLOW }).join(' ');
     assert.match(bwrap, new RegExp(`--ro-bind /run/mintfs/agent1 ${SANDBOX_MOUNT_PARENT}`));

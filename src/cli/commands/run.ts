@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { GVISOR_PLATFORMS } from '../../contain/gvisor.js';
 import { RUN_RUNTIMES, runInSandbox } from '../../contain/run-sandbox.js';
 import { RUN_UID_COUNT, RUN_UID_FIRST } from '../../contain/run-uid.js';
 import { parseByteSize } from '../../util/byte-size.js';
@@ -51,6 +52,12 @@ export const runCommand = defineCommand({
         type: 'string',
         describe: 'With --runtime runc|runsc: the root file system directory to run',
       })
+      .option('gvisor-platform', {
+        type: 'string',
+        choices: GVISOR_PLATFORMS,
+        describe:
+          "With --runtime runsc: how gVisor traps the agent's system calls (default: systrap where this runsc has it, else ptrace; kvm needs /dev/kvm)",
+      })
       .option('ca-cert', {
         type: 'string',
         describe:
@@ -87,6 +94,7 @@ export const runCommand = defineCommand({
       runtime: z.enum(RUN_RUNTIMES),
       image: z.string().min(1).optional(),
       rootfs: z.string().min(1).optional(),
+      'gvisor-platform': z.enum(GVISOR_PLATFORMS).optional(),
       uid: Id.optional(),
       gid: Id.optional(),
       memory: z.string().transform((text, ctx) => {
@@ -143,6 +151,12 @@ export const runCommand = defineCommand({
           path: ['rootfs'],
           message: 'only with --runtime runc or runsc',
         });
+      if (args.runtime !== 'runsc' && args['gvisor-platform'] !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['gvisor-platform'],
+          message: 'only with --runtime runsc',
+        });
       if (args['ca-cert'] !== undefined && args.gateway !== undefined)
         ctx.addIssue({
           code: 'custom',
@@ -161,6 +175,7 @@ export const runCommand = defineCommand({
       runtime: args.runtime,
       image: args.image,
       rootfs: args.rootfs,
+      gvisorPlatform: args['gvisor-platform'],
       keysDir: keysDirFrom(args),
       backend: args.backend,
       uid: args.uid,
