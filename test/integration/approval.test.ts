@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
@@ -14,11 +14,15 @@ import { BACKENDS } from '../helpers/backends.js';
 import { runCli } from '../helpers/cli.js';
 import {
   CREDENTIAL,
+  runGatewayConfig,
   startGatewayFixture,
   type GatewayFixture,
 } from '../helpers/gateway-fixture.js';
 import { startMountFixture } from '../helpers/mount-fixture.js';
+import { CLI } from '../helpers/paths.js';
 import { pollUntil } from '../helpers/poll.js';
+import { freePort } from '../helpers/free-port.js';
+import { runAsync } from '../helpers/spawn.js';
 
 const MERGE = '/github/repos/acme/widgets/pulls/7/merge';
 const APPROVAL = { methods: ['PUT', 'DELETE'], paths: ['/repos/acme/widgets/pulls/*/merge'] };
@@ -89,6 +93,8 @@ function pending(socket: string): PendingLine[] {
 
 async function waitingOne(socket: string, count = 1): Promise<PendingLine> {
   const lines = await pollUntil(`${count} request(s) to wait for an approver`, () => {
+    // A gateway still starting has no socket yet.
+    if (!existsSync(socket)) return undefined;
     const now = pending(socket);
     return now.length >= count ? now : undefined;
   });
@@ -308,4 +314,59 @@ files:
       assert.equal(approvals(socket, 'approve', waiting.id).code, 0);
       assert.equal((await held).status, 200);
     });
+
+  it(
+    'from inside mintfs run: the agent waits for the approver, then goes; the approvers page is out of its reach',
+    { timeout: 120_000 },
+    async (t) => {
+      const gw = await startGatewayFixture(t);
+      const config = runGatewayConfig(gw);
+      const socket = join(gw.dir, 'run-approvals.sock');
+      const pagePort = await freePort();
+      appendFileSync(
+        config,
+        `approval:\n  socket: ${socket}\n  listen: 127.0.0.1:${pagePort}\n  timeout: 60s\n`,
+      );
+      const profile = join(gw.dir, 'approving.yaml');
+      writeFileSync(
+        profile,
+        `agent: sandboxed
+files:
+  github/token:
+    service: github
+    hosts: [localhost]
+    methods: [GET, PUT]
+    paths: ["/repos/acme/widgets/**"]
+    approval: { methods: [PUT] }
+`,
+      );
+      const script = [
+        // The host's approvers page: the sandbox's loopback is its own.
+        `curl --noproxy '*' -s -o /dev/null -w 'page:%{http_code}\\n' --max-time 5 http://127.0.0.1:${pagePort}/`,
+        `curl --noproxy '*' -s -o /dev/null -w 'merge:%{http_code}\\n' -X PUT -H "Authorization: Bearer $(cat /secrets/github/token)" http://127.0.0.1:8787${MERGE}`,
+      ].join('; ');
+      const run = runAsync(process.execPath, [
+        CLI,
+        'run',
+        '--profile',
+        profile,
+        '--gateway',
+        config,
+        '--keys',
+        gw.keysDir,
+        '--',
+        'sh',
+        '-c',
+        script,
+      ]);
+      const waiting = await waitingOne(socket);
+      assert.equal(waiting.agent, 'sandboxed');
+      assert.equal(approvals(socket, 'approve', waiting.id).code, 0);
+      const done = await run;
+      assert.equal(done.code, 0, done.stderr);
+      assert.match(done.stdout, /page:000/);
+      assert.match(done.stdout, /merge:200/);
+      assert.equal(upstreamMerges(gw).length, 1);
+    },
+  );
 });
