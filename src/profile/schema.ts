@@ -105,7 +105,7 @@ const ReaderControls = {
     ),
 };
 
-export const TOKEN_FORMATS = ['raw', 'line', 'json'] as const;
+export const TOKEN_FORMATS = ['raw', 'line', 'json', 'aws-credential-process'] as const;
 
 export const FileSpecSchema = z
   .strictObject({
@@ -189,7 +189,7 @@ export const FileSpecSchema = z
       .enum(TOKEN_FORMATS)
       .default('raw')
       .describe(
-        'raw: the token alone; line: the token and a newline; json: {"token","expiresAt","tokenId"}',
+        'raw: the token alone; line: the token and a newline; json: {"token","expiresAt","tokenId"}; aws-credential-process: an AWS credential_process document whose SessionToken is the token and Expiration its expiry, for `credential_process = cat FILE` (docs/aws.md)',
       ),
     prefix: z
       .string(textOf('a prefix such as ghp_'))
