@@ -57,6 +57,31 @@ const PRESIGN_PARAMS = new Set([
   'x-amz-expires',
 ]);
 
+/**
+ * The query keys an S3 request that changes something may carry: object
+ * data, multipart uploads, versions. Any other (`?acl`, `?policy`,
+ * `?retention`, `?tagging`, `?restore`, `?website`...) changes how a bucket
+ * or object is shared, locked or billed, which no path or method caveat
+ * judges: refused, fail closed. Reads may ask for any.
+ */
+const S3_WRITE_QUERY_KEYS = new Set([
+  'uploads',
+  'uploadId',
+  'partNumber',
+  'versionId',
+  'x-id',
+  'select',
+  'select-type',
+]);
+
+/**
+ * Headers that would share an object beyond the caveats (public ACLs,
+ * grants) or lock it against deletion for years: refused. A canned ACL that
+ * keeps the object private is allowed.
+ */
+const S3_REFUSED_HEADERS = /^x-amz-(grant-|object-lock-|bypass-governance-retention$)/;
+const S3_PRIVATE_ACLS = new Set(['private', 'bucket-owner-full-control', 'bucket-owner-read']);
+
 const PAYLOAD_MODES: Readonly<Record<string, PayloadMode>> = {
   'UNSIGNED-PAYLOAD': 'unsigned',
   'STREAMING-UNSIGNED-PAYLOAD-TRAILER': 'streaming-unsigned-trailer',
@@ -86,13 +111,23 @@ export function planAwsRequest(
     message,
   });
   for (const pair of query.slice(1).split('&')) {
-    const key = safeDecode(pair.split('=', 1)[0] ?? '').toLowerCase();
+    const key = safeDecode(pair.split('=', 1)[0] ?? '');
     // DeleteObjects names its keys in the body, which no path caveat sees.
-    if (service === 's3' && method === 'POST' && key === 'delete')
+    if (service === 's3' && method === 'POST' && key.toLowerCase() === 'delete')
       return invalid(
         'multi-object delete (POST ?delete) names its keys in the body, which the gateway does not judge: delete objects one at a time (DELETE /bucket/key)',
       );
-    if (PRESIGN_PARAMS.has(key))
+    if (
+      service === 's3' &&
+      method !== 'GET' &&
+      method !== 'HEAD' &&
+      key !== '' &&
+      !S3_WRITE_QUERY_KEYS.has(key)
+    )
+      return invalid(
+        `S3 ?${key.slice(0, 40)} on a ${method} changes how a bucket or object is shared, locked or billed, which the caveats do not judge: refused (docs/aws.md)`,
+      );
+    if (PRESIGN_PARAMS.has(key.toLowerCase()))
       return invalid(
         `presigned URLs (${key} in the query) cannot pass the gateway: their placeholder keys sign nothing it can re-sign; send the request itself with the SDK (docs/aws.md)`,
       );
@@ -125,6 +160,14 @@ export function planAwsRequest(
   const extraChecks: ExtraCheck[] = [];
   for (const [name, value] of Object.entries(headers)) {
     if (!name.startsWith('x-amz-') || value === undefined) continue;
+    if (service === 's3' && S3_REFUSED_HEADERS.test(name))
+      return invalid(
+        `header ${name.slice(0, 64)} would share or lock objects beyond what the caveats judge: refused`,
+      );
+    if (service === 's3' && name === 'x-amz-acl' && !S3_PRIVATE_ACLS.has(String(value)))
+      return invalid(
+        `x-amz-acl ${String(value).slice(0, 40)} would share the object beyond what the caveats judge: only private ACLs pass`,
+      );
     const methods = SOURCE_HEADERS[name];
     if (methods === undefined) {
       if (name.endsWith('-source'))

@@ -149,7 +149,11 @@ export function createProxyHandler(
     audit.path = route.upstreamPath;
     const sign = route.upstream.sign;
     // Checked at config load for every name of the upstream.
-    const scope = sign === undefined ? undefined : scopeFor(sign, route.host);
+    // The scope of the endpoint the request goes to, as an SDK signs for its endpoint; else the name the agent used.
+    const scope =
+      sign === undefined
+        ? undefined
+        : (scopeFor(sign, route.upstream.url.hostname) ?? scopeFor(sign, route.host));
     if (scope !== undefined) audit.render = awsErrorRenderer(scope.service, req.headers);
     // The token's header and the injected one are never forwarded (upstreamHeaders).
     const override = overrideProblem(

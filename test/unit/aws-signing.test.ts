@@ -121,6 +121,33 @@ describe("what an agent's AWS request asks", () => {
   });
 });
 
+describe('S3 requests that would share, lock or bill beyond the caveats', () => {
+  const headers = (extra: Record<string, string> = {}) => ({
+    'x-amz-security-token': 'TOKEN',
+    'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
+    ...extra,
+  });
+  const allowed = (method: string, query: string, extra?: Record<string, string>) =>
+    planAwsRequest(method, headers(extra), query, 's3').ok;
+
+  it('refuses configuration subresources on writes, allows them on reads', () => {
+    for (const query of ['?acl', '?policy', '?retention', '?tagging', '?restore', '?website'])
+      for (const method of ['PUT', 'POST', 'DELETE']) assert.equal(allowed(method, query), false);
+    assert.equal(allowed('GET', '?acl'), true);
+    assert.equal(allowed('PUT', '?partNumber=1&uploadId=x'), true);
+    assert.equal(allowed('PUT', '?x-id=PutObject'), true);
+    assert.equal(allowed('DELETE', '?uploadId=x'), true);
+  });
+
+  it('refuses public ACLs, grants and object locks; a private ACL passes', () => {
+    assert.equal(allowed('PUT', '', { 'x-amz-acl': 'public-read' }), false);
+    assert.equal(allowed('PUT', '', { 'x-amz-grant-read': 'uri=x' }), false);
+    assert.equal(allowed('PUT', '', { 'x-amz-object-lock-mode': 'COMPLIANCE' }), false);
+    assert.equal(allowed('DELETE', '', { 'x-amz-bypass-governance-retention': 'true' }), false);
+    assert.equal(allowed('PUT', '', { 'x-amz-acl': 'bucket-owner-full-control' }), true);
+  });
+});
+
 describe('the query as signed', () => {
   it('is the decoded pairs, a bare key as an empty value, __proto__ a key like any other', () => {
     fc.assert(
