@@ -4,13 +4,15 @@
  * credential source (`{ file }`, `{ env }`), read at start and re-read when a
  * file changes, like any static credential.
  */
+import { resolve } from 'node:path';
 import * as z from 'zod';
 import { MintfsError } from '../errors.js';
 import type { AwsKeys } from '../credentials/credential.js';
 import { envSource } from '../credentials/env.js';
 import { fileSource } from '../credentials/file.js';
 import { openSource, resolveSourcePaths } from '../credentials/registry.js';
-import type { SourceContext } from '../credentials/source.js';
+import type { Minter, SourceContext } from '../credentials/source.js';
+import { AssumeRoleSchema, assumeRoleMinter } from './assume-role.js';
 
 const AWS_PARTS = ['accessKeyId', 'secretAccessKey', 'sessionToken'] as const;
 
@@ -28,6 +30,9 @@ const StaticKeysSchema = z
     sessionToken: KeyPartSchema.optional().describe(
       'Where a session token comes from, for temporary keys: { file } or { env }',
     ),
+    assumeRole: AssumeRoleSchema.optional().describe(
+      'Sign with temporary keys of this role, one session per agent; the keys above are then only used to call STS',
+    ),
   })
   .describe('A key pair the gateway signs requests with (never seen by the agent)');
 
@@ -44,6 +49,9 @@ export function isAwsCredential(config: unknown): config is AwsCredentialConfig 
 
 export function resolveAwsPaths(config: AwsCredentialConfig, base: string): AwsCredentialConfig {
   const aws = { ...config.aws };
+  const ca = aws.assumeRole?.ca;
+  if (aws.assumeRole !== undefined && ca !== undefined)
+    aws.assumeRole = { ...aws.assumeRole, ca: resolve(base, ca) };
   for (const part of AWS_PARTS) {
     const source = aws[part];
     // A file or env source stays one under path resolution.
@@ -82,4 +90,21 @@ export function openAwsKeys(config: AwsCredentialConfig, context: SourceContext)
   });
   read();
   return { read, watch };
+}
+
+/**
+ * What signs requests: the static keys, or (with assumeRole) a minter of
+ * temporary keys per agent that uses the static keys to call STS.
+ */
+export function openAwsCredential(
+  config: AwsCredentialConfig,
+  context: SourceContext,
+): ({ kind: 'static' } & OpenedAwsKeys) | { kind: 'minted'; minter: Minter } {
+  const keys = openAwsKeys(config, context);
+  const role = config.aws.assumeRole;
+  if (role === undefined) return { kind: 'static', ...keys };
+  return {
+    kind: 'minted',
+    minter: assumeRoleMinter(role, keys.read, context.service, context.clock),
+  };
 }

@@ -8,6 +8,7 @@
 export {
   AwsCredentialSchema,
   isAwsCredential,
+  openAwsCredential,
   openAwsKeys,
   resolveAwsPaths,
   type AwsCredentialConfig,

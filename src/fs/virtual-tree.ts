@@ -68,6 +68,7 @@ function virtualFile(profile: Profile, path: string, spec: FileSpec): VirtualFil
       ttlMs: spec.ttl ?? profile.ttl,
       ...(spec.uses === undefined ? {} : { uses: spec.uses }),
       ...(spec.github === undefined ? {} : { github: spec.github }),
+      ...(spec.aws === undefined ? {} : { awsPolicy: spec.aws.policy }),
     },
     format: spec.format,
     prefix: spec.prefix ?? '',

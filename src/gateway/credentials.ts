@@ -16,7 +16,11 @@ import { unwatchFile, watchFile } from 'node:fs';
 import { MintfsError } from '../errors.js';
 import { Credential } from '../credentials/credential.js';
 import { MintedCache, type CacheEvent } from '../credentials/minted-cache.js';
-import { openSource, sourceKindName } from '../credentials/registry.js';
+import {
+  openSource,
+  sourceKindName,
+  type CredentialSourceConfig,
+} from '../credentials/registry.js';
 import {
   UNSCOPED,
   type CredentialScope,
@@ -25,7 +29,7 @@ import {
 } from '../credentials/source.js';
 import type { Logger } from '../log/logger.js';
 import type { UpstreamConfig } from './config.js';
-import { isAwsCredential, openAwsKeys } from '../aws/index.js';
+import { isAwsCredential, openAwsCredential } from '../aws/index.js';
 
 export { Credential };
 
@@ -71,9 +75,12 @@ export class CredentialStore {
     const clock = options.clock ?? Date.now;
     for (const [service, upstream] of Object.entries(upstreams)) {
       const context = { service, env: options.env ?? process.env, logger, clock };
-      if (isAwsCredential(upstream.credential)) {
+      const aws = isAwsCredential(upstream.credential)
+        ? openAwsCredential(upstream.credential, context)
+        : undefined;
+      if (aws?.kind === 'static') {
         // A key pair to sign with (sign: sigv4): the secret key is the value, re-read as one.
-        const opened = openAwsKeys(upstream.credential, context);
+        const opened = aws;
         const make = (version: number, previous?: Credential) => {
           const keys = opened.read();
           return new Credential(service, keys.secretAccessKey, version, previous?.value, keys);
@@ -86,8 +93,11 @@ export class CredentialStore {
         for (const file of opened.watch) this.#files.push([service, file]);
         continue;
       }
-      const source = sourceKindName(upstream.credential);
-      const opened = openSource(upstream.credential, context);
+      const source =
+        aws === undefined
+          ? sourceKindName(upstream.credential as CredentialSourceConfig)
+          : 'assumeRole';
+      const opened = aws ?? openSource(upstream.credential as CredentialSourceConfig, context);
       if (opened.kind === 'static') {
         const current = new Credential(service, opened.read(), 1);
         const next = (now: Credential) =>
@@ -133,6 +143,12 @@ export class CredentialStore {
       throw new MintfsError(
         'ERR_CAVEAT_UNSATISFIED',
         `the token's github caveats cannot narrow upstream ${service}'s credential (only a githubApp source can)`,
+      );
+    // The same for a session policy, which only an assumed role can carry.
+    if (token.awsPolicies !== undefined && (slot.kind === 'static' || !slot.scope))
+      throw new MintfsError(
+        'ERR_CAVEAT_UNSATISFIED',
+        `the token's aws-policy caveat cannot narrow upstream ${service}'s credential (only an aws assumeRole can)`,
       );
     if (typeof scope === 'string') throw new MintfsError('ERR_CAVEAT_UNSATISFIED', scope);
     if (slot.kind === 'static') return slot.current;

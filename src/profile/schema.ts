@@ -5,7 +5,13 @@
  */
 import * as z from 'zod';
 import { textOf } from '../config/yaml-config.js';
-import { GITHUB_LEVELS, GITHUB_PERMISSION, GITHUB_REPOSITORY, MAX_USES } from '../token/caveats.js';
+import {
+  AWS_POLICY_NAME,
+  GITHUB_LEVELS,
+  GITHUB_PERMISSION,
+  GITHUB_REPOSITORY,
+  MAX_USES,
+} from '../token/caveats.js';
 import { MAX_TTL_MS, TOKEN_LIMITS } from '../token/limits.js';
 import { pathGlobProblem } from '../token/path-glob.js';
 import {
@@ -184,6 +190,19 @@ export const FileSpecSchema = z
       .optional()
       .describe(
         "What the token may ask of GitHub when the gateway upstream's credential is a githubApp: the installation token is narrowed to this (docs/credentials.md)",
+      ),
+    aws: z
+      .strictObject({
+        policy: z
+          .string(textOf('a session policy name such as read-reports'))
+          .regex(AWS_POLICY_NAME, 'must be a policy name such as read-reports')
+          .describe(
+            "The session policy (one the gateway upstream's assumeRole.policies names) the role session gets (`aws-policy` caveat)",
+          ),
+      })
+      .optional()
+      .describe(
+        'What the token may ask of AWS when the gateway upstream assumes a role: the session is narrowed by this policy (docs/aws.md)',
       ),
     format: z
       .enum(TOKEN_FORMATS)

@@ -21,6 +21,8 @@ export interface TokenGrant {
   readonly uses?: number | undefined;
   /** What the token may ask of GitHub (`github-repos`, `github-perms` caveats); unnarrowed when absent. */
   readonly github?: GitHubGrant | undefined;
+  /** The AWS session policy the token's role session gets (`aws-policy` caveat). */
+  readonly awsPolicy?: string | undefined;
 }
 
 export interface MintContext {
