@@ -16,6 +16,10 @@ import { signingScopeOf } from '../../src/aws/endpoint.js';
 import { parseQuery, signRequest } from '../../src/aws/sign.js';
 import { parseGatewayConfig } from '../../src/gateway/config.js';
 import { MintfsError } from '../../src/errors.js';
+import { sessionNameFor } from '../../src/aws/assume-role.js';
+import { CredentialStore } from '../../src/gateway/credentials.js';
+import { createLogger } from '../../src/log/logger.js';
+import { awsPoliciesOf, parseCaveat } from '../../src/token/caveats.js';
 
 describe('the scope a host is signed for', () => {
   const cases: Array<[string, string, string] | [string]> = [
@@ -439,5 +443,47 @@ describe('sign: sigv4 in the gateway config', () => {
       ),
       /\{ file: PATH \} or \{ env: NAME \}/,
     );
+  });
+});
+
+describe('the aws-policy caveat and role sessions', () => {
+  it('parses one policy name; reports every distinct name a token carries', () => {
+    const ok = parseCaveat('aws-policy read-reports');
+    assert.ok(ok.ok);
+    for (const bad of ['aws-policy', 'aws-policy a b', 'aws-policy a/b'])
+      assert.equal(parseCaveat(bad).ok, false, bad);
+    const caveats = ['aws-policy a', 'aws-policy b', 'aws-policy a'].map((text) => {
+      const parsed = parseCaveat(text);
+      assert.ok(parsed.ok);
+      return parsed.caveat;
+    });
+    assert.deepEqual(awsPoliciesOf(caveats), ['a', 'b']);
+    assert.equal(awsPoliciesOf([]), undefined);
+  });
+
+  it('names each session for its agent, within STS rules', () => {
+    assert.equal(sessionNameFor('demo-agent'), 'mintfs-demo-agent');
+    assert.equal(sessionNameFor(''), 'mintfs-token');
+    fc.assert(
+      fc.property(fc.string({ maxLength: 100 }), (agent) => {
+        assert.match(sessionNameFor(agent), /^[\w+=,.@-]{2,64}$/);
+      }),
+    );
+  });
+
+  it('a session policy on a token sent to static keys is refused', () => {
+    const config = parseGatewayConfig(
+      'listen: [127.0.0.1:0]\nupstreams:\n  s3:\n    url: https://s3.amazonaws.com\n    sign: sigv4\n    credential: { aws: { accessKeyId: { env: K }, secretAccessKey: { env: S } } }\n',
+      '/etc/mintfs/gateway.yaml',
+    );
+    const store = new CredentialStore(config.upstreams, createLogger({ level: 'silent' }), {
+      env: { K: 'AKIAEXAMPLEKEYID0000', S: 'secret' },
+    });
+    assert.throws(
+      () => store.obtain('s3', 'agent', { awsPolicies: ['read'] }),
+      (err: MintfsError) => err.code === 'ERR_CAVEAT_UNSATISFIED',
+    );
+    assert.equal(store.obtain('s3', 'agent', {}) instanceof Promise, false);
+    void store.close();
   });
 });
