@@ -7,7 +7,8 @@
  * direct throughput, the gateway's RSS flat (sampled every 100 ms: its
  * largest value during the transfers against the value before them).
  *
- * BENCH_AWS_MIB=N changes the object size.
+ * BENCH_AWS_MIB=N changes the object size; BENCH_AWS_VIA=route sends aws-cli
+ * through a gateway route (AWS_ENDPOINT_URL, plain HTTP) instead.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -39,6 +40,8 @@ import {
 const ROOT = join(fileURLToPath(import.meta.url), '..', '..', '..');
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const MIB = Number(process.env.BENCH_AWS_MIB ?? 256);
+/** intercept (HTTPS_PROXY, the default) or route (AWS_ENDPOINT_URL, plain HTTP to the gateway). */
+const VIA = process.env.BENCH_AWS_VIA === 'route' ? 'route' : 'intercept';
 // botocore names either, depending on its version's us-east-1 default.
 const HOSTS = ['s3.us-east-1.amazonaws.com', 's3.amazonaws.com'];
 const GATEWAY_PORT = 18731;
@@ -134,8 +137,12 @@ async function main(work: string): Promise<void> {
     ...base,
     AWS_CONFIG_FILE: join(work, 'aws-config'),
     AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-    HTTPS_PROXY: `http://127.0.0.1:${GATEWAY_PORT}`,
-    AWS_CA_BUNDLE: join(work, 'ca', 'ca.crt'),
+    ...(VIA === 'route'
+      ? { AWS_ENDPOINT_URL: `http://127.0.0.1:${GATEWAY_PORT}/s3` }
+      : {
+          HTTPS_PROXY: `http://127.0.0.1:${GATEWAY_PORT}`,
+          AWS_CA_BUNDLE: join(work, 'ca', 'ca.crt'),
+        }),
   };
   const direct = {
     ...base,
@@ -180,7 +187,7 @@ async function main(work: string): Promise<void> {
       throw new Error(`the ${key} download differs from the upload`);
 
   console.log(
-    `aws-cli, ${MIB} MiB object, HTTPS; the stand-in checks every signature and CRC trailer\n`,
+    `aws-cli, ${MIB} MiB object, via ${VIA === 'route' ? 'a gateway route (plain HTTP)' : 'interception (HTTPS)'}; the stand-in checks every signature and CRC trailer\n`,
   );
   console.log('| transfer | direct MiB/s | via gateway MiB/s | ratio |');
   console.log('|---|---|---|---|');

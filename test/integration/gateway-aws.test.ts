@@ -66,7 +66,10 @@ describe('AWS through the gateway', { concurrency: false }, () => {
     writeFileAtomic(join(dir, 'aws-key-id'), `${AWS_ACCESS_KEY_ID}\n`, { mode: 0o600 });
     writeFileAtomic(join(dir, 'aws-secret'), `${AWS_SECRET_ACCESS_KEY}\n`, { mode: 0o600 });
     gw = await startGatewayFixture(teardown, {
-      intercept: { hosts: ['api.github.com'], otherHosts: S3_HOSTS },
+      intercept: {
+        hosts: ['api.github.com'],
+        otherHosts: [...S3_HOSTS, 'lambda.us-east-1.amazonaws.com'],
+      },
       extraUpstreams: [
         '  s3:',
         `    url: ${standin.url}`,
@@ -75,6 +78,12 @@ describe('AWS through the gateway', { concurrency: false }, () => {
         `    credential: { aws: { accessKeyId: { file: ${join(dir, 'aws-key-id')} }, secretAccessKey: { file: ${join(dir, 'aws-secret')} } } }`,
         `    ca: ${pki.caFile}`,
         '    partialResponses: allow',
+        '  lambda:',
+        `    url: ${standin.url}`,
+        '    hosts: [lambda.us-east-1.amazonaws.com]',
+        '    sign: sigv4',
+        `    credential: { aws: { accessKeyId: { file: ${join(dir, 'aws-key-id')} }, secretAccessKey: { file: ${join(dir, 'aws-secret')} } } }`,
+        `    ca: ${pki.caFile}`,
       ].join('\n'),
     });
     mount = await startMountFixture(teardown, PROFILE, { keysDir: gw.keysDir });
@@ -323,6 +332,36 @@ sys.exit(0 if got == body else 3)
     const down = join(dir, 'chunked.down');
     await awsOk(direct, 's3', 'cp', 's3://bucket/allowed/chunked', down);
     assert.ok(readFileSync(down).equals(data));
+  });
+
+  it('a JSON-protocol body without a hash is hashed and signed; past 16 MiB it is refused in JSON shape', async () => {
+    const token = gw.token({
+      service: 'lambda',
+      hosts: ['lambda.us-east-1.amazonaws.com'],
+      methods: ['POST'],
+      paths: ['/2015-03-31/functions/*/invocations'],
+    });
+    const invoke = (body: Buffer) =>
+      fetch(`${gw.base}/lambda/2015-03-31/functions/f/invocations`, {
+        method: 'POST',
+        headers: {
+          'x-amz-security-token': token,
+          authorization:
+            'AWS4-HMAC-SHA256 Credential=MINTFSPLACEHOLDER/20260101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=0',
+          'content-type': 'application/json',
+        },
+        body,
+      });
+    const small = await invoke(Buffer.from('{"hello":"world"}'));
+    assert.equal(small.status, 200, await small.clone().text());
+    assert.deepEqual(await small.json(), { bytes: 17 });
+    const big = await invoke(Buffer.alloc(17 * 1024 * 1024, 'x'));
+    assert.equal(big.status, 413);
+    assert.equal(big.headers.get('x-amzn-errortype'), 'ValidationException');
+    const refusal = (await big.json()) as { __type: string; message: string };
+    assert.equal(refusal.__type, 'ValidationException');
+    assert.match(refusal.message, /x-amz-content-sha256/);
+    assert.equal(standin.entries().filter((e) => e.service === 'lambda').length, 1);
   });
 
   it('a presigned URL is refused with the reason, in S3 error shape', async () => {
