@@ -24,7 +24,8 @@ import {
 import { startGatewayFixture, type GatewayFixture } from '../helpers/gateway-fixture.js';
 import { startMountFixture, type MountFixture } from '../helpers/mount-fixture.js';
 import { runAsync } from '../helpers/spawn.js';
-import { suiteTeardown, tempDir } from '../helpers/temp.js';
+import { suiteTeardown, teardownOf, tempDir } from '../helpers/temp.js';
+import { CLI } from '../helpers/paths.js';
 import { makeTestPki } from '../helpers/tls.js';
 
 const S3_HOSTS = ['s3.us-east-1.amazonaws.com', 's3.amazonaws.com'];
@@ -491,5 +492,83 @@ describe('AWS through the gateway with an assumed role per agent', { concurrency
     assert.notEqual(done.code, 0);
     assert.match(done.stderr, /session policy nope/);
     assert.equal(assumed().length, 2);
+  });
+});
+
+describe('AWS inside mintfs run', () => {
+  it("boto3 in the sandbox reads its credentials with cat from /secrets and reaches S3 through the run's gateway", async (t) => {
+    const teardown = teardownOf(t);
+    const dir = tempDir(teardown);
+    const pki = makeTestPki(dir);
+    const standin = await startAwsStandin(pki, dir, teardown);
+    // For its keyring and an interception CA made for the S3 names.
+    const gw = await startGatewayFixture(t, {
+      intercept: { hosts: ['api.github.com'], otherHosts: S3_HOSTS },
+    });
+    writeFileAtomic(join(gw.dir, 'aws-key-id'), `${AWS_ACCESS_KEY_ID}\n`, { mode: 0o600 });
+    writeFileAtomic(join(gw.dir, 'aws-secret'), `${AWS_SECRET_ACCESS_KEY}\n`, { mode: 0o600 });
+    const config = join(gw.dir, 'run-aws.yaml');
+    writeFileSync(
+      config,
+      [
+        'listen: [127.0.0.1:0]',
+        'upstreams:',
+        '  s3:',
+        `    url: ${standin.url}`,
+        `    hosts: [${S3_HOSTS.join(', ')}]`,
+        '    sign: sigv4',
+        `    credential: { aws: { accessKeyId: { file: ${join(gw.dir, 'aws-key-id')} }, secretAccessKey: { file: ${join(gw.dir, 'aws-secret')} } } }`,
+        `    ca: ${pki.caFile}`,
+        'intercept:',
+        `  ca: ${join(gw.dir, 'intercept-ca')}`,
+        '',
+      ].join('\n'),
+    );
+    const profile = join(gw.dir, 'aws-agent.yaml');
+    writeFileSync(profile, PROFILE);
+    // Debian's boto3 (/usr/bin/python3): the sandbox sees the host's /usr, not root's pyenv.
+    const script = `
+      set -e
+      printf '[default]\\nregion = us-east-1\\ncredential_process = cat /secrets/aws/credentials\\ns3 =\\n    addressing_style = path\\n' > /tmp/aws-config
+      AWS_CONFIG_FILE=/tmp/aws-config /usr/bin/python3 -c '
+import boto3
+s3 = boto3.client("s3")
+body = b"from the sandbox " * 1000
+s3.put_object(Bucket="bucket", Key="allowed/sandboxed", Body=body)
+assert s3.get_object(Bucket="bucket", Key="allowed/sandboxed")["Body"].read() == body
+try:
+    s3.put_object(Bucket="bucket", Key="private/sandboxed", Body=body)
+    print("private=written")
+except Exception as err:
+    print("private=" + type(err).__name__ + " " + str(err)[:200])
+print("ok")
+'
+    `;
+    const result = await runAsync(process.execPath, [
+      CLI,
+      'run',
+      '--profile',
+      profile,
+      '--gateway',
+      config,
+      '--keys',
+      gw.keysDir,
+      '--',
+      'bash',
+      '-c',
+      script,
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^ok$/m);
+    assert.match(result.stdout, /private=ClientError .*AccessDenied/);
+    const put = standin
+      .entries()
+      .find((e) => e.method === 'PUT' && e.target === '/bucket/allowed/sandboxed');
+    assert.equal(put?.refused, undefined, put?.reason);
+    assert.equal(put?.accessKeyId, AWS_ACCESS_KEY_ID);
+    assert.equal(
+      standin.entries().filter((e) => e.target === '/bucket/private/sandboxed').length,
+      0,
+    );
   });
 });
