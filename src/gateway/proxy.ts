@@ -148,8 +148,8 @@ export function createProxyHandler(
     audit.service = route.service;
     audit.path = route.upstreamPath;
     const sign = route.upstream.sign;
-    // Checked at config load for every name of the upstream.
-    // The scope of the endpoint the request goes to, as an SDK signs for its endpoint; else the name the agent used.
+    // The scope of the endpoint the request goes to, as an SDK signs for its endpoint; else
+    // the name the agent used (config load checked that one of them names it).
     const scope =
       sign === undefined
         ? undefined
