@@ -486,6 +486,17 @@ describe('AWS through the gateway with an assumed role per agent', { concurrency
     assert.ok(readFileSync(join(dir, 'one.down')).equals(readFileSync(join(dir, 'report'))));
   });
 
+  it('an upstream echoing the temporary key id and session token has both masked', async () => {
+    const down = join(dir, 'echo.down');
+    const done = await cp('reports', 's3://bucket/allowed/echo', down);
+    assert.equal(done.code, 0, done.stderr);
+    const echoed = readFileSync(down, 'utf8');
+    const session = assumed()[0];
+    assert.match(echoed, /^authorization=AWS4-HMAC-SHA256 Credential=\*+\//m);
+    assert.match(echoed, /^token=\*+$/m);
+    assert.ok(!echoed.includes(String(session?.issued)));
+  });
+
   it('a token naming a policy the gateway does not have is refused before STS', async () => {
     // An upload: a refused HEAD (a download's first request) has no body to say why.
     const done = await cp('unknown', join(dir, 'report'), 's3://bucket/allowed/x');
