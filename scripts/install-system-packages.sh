@@ -26,6 +26,7 @@ packages=(
   git            # ... and real git (smart HTTP through git http-backend)
   gh             # GitHub's CLI, through HTTPS interception (test/integration/gateway-intercept)
   python3-requests  # Python's requests, the same
+  python3-boto3  # boto3 (with python3-botocore) inside mintfs run's sandbox, where pyenv's aws-cli is out of reach
   openssl        # test CA and certificates for the HTTPS test upstream
   ca-certificates
   libseccomp-dev # the seccomp filter helper for mintfs run (native/helpers/seccomp-bpf.c)

@@ -222,7 +222,7 @@ export class MintedCache {
       entry.issued.splice(0, entry.issued.length, ...entry.issued.filter((m) => m.expiresAt > now));
       entry.live = {
         minted,
-        credential: new Credential(service, minted.value, entry.version, previous),
+        credential: new Credential(service, minted.value, entry.version, previous, minted.aws),
         refreshAt: minted.expiresAt - Math.min(REFRESH_AHEAD_MAX_MS, life * REFRESH_AHEAD_FRACTION),
         usableUntil:
           minted.expiresAt - Math.min(EXPIRY_MARGIN_MAX_MS, life * EXPIRY_MARGIN_FRACTION),

@@ -8,6 +8,7 @@
 import type * as z from 'zod';
 import type { Logger } from '../log/logger.js';
 import type { GitHubGrant, GitHubLevel } from '../token/caveats.js';
+import type { AwsKeys } from './credential.js';
 
 /** What a minted credential is for: the agent, and what its token lets it ask of the upstream. */
 export interface MintRequest {
@@ -23,11 +24,15 @@ export interface CredentialScope {
     readonly repositories?: readonly string[];
     readonly permissions: Readonly<Record<string, GitHubLevel>>;
   };
+  /** For an assumed AWS role: the session policy's name, when the session has one. */
+  readonly awsPolicy?: string;
 }
 
 /** What a verified token says about the credential it may get (its github caveats). */
 export interface TokenScope {
   readonly github?: GitHubGrant | undefined;
+  /** The AWS session policies its aws-policy caveats name. */
+  readonly awsPolicies?: readonly string[] | undefined;
 }
 
 export const UNSCOPED: CredentialScope = { key: '' };
@@ -36,6 +41,8 @@ export interface Minted {
   readonly value: string;
   /** Milliseconds since the epoch. */
   readonly expiresAt: number;
+  /** For AWS temporary keys: the key pair (value is then their secret key). */
+  readonly aws?: AwsKeys;
   /** What revoke() needs to revoke it upstream, when the source can. */
   readonly handle?: unknown;
 }

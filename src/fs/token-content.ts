@@ -12,6 +12,10 @@ import type { TokenFormat } from '../profile/schema.js';
 import { mintToken, type MintedToken, type TokenGrant } from '../token/mint.js';
 import { formatInstant } from '../util/instant.js';
 
+/** The key pair an aws-credential-process file names: no secret, the gateway signs for real. */
+export const AWS_PLACEHOLDER_KEY_ID = 'MINTFSPLACEHOLDER';
+export const AWS_PLACEHOLDER_SECRET = 'mintfs-signs-at-the-gateway';
+
 /**
  * What a token file holds, per format, as data: the text before the token
  * (the profile's prefix follows it), and the text after it, with {expiresAt}
@@ -28,6 +32,15 @@ export const FORMAT_LAYOUTS: Readonly<
   raw: { before: '', after: '' },
   line: { before: '', after: '\n' },
   json: { before: '{"token":"', after: '","expiresAt":"{expiresAt}","tokenId":"{tokenId}"}\n' },
+  // AWS's credential_process document (`credential_process = cat FILE`): the
+  // macaroon rides as the session token, in X-Amz-Security-Token, where the
+  // gateway takes it from; SDKs read the file again before Expiration. The key
+  // pair is a placeholder: the gateway re-signs with the real one (src/aws/).
+  // The token comes early so `before` stays within the native minter's 64 bytes.
+  'aws-credential-process': {
+    before: '{"Version":1,"SessionToken":"',
+    after: `","Expiration":"{expiresAt}","AccessKeyId":"${AWS_PLACEHOLDER_KEY_ID}","SecretAccessKey":"${AWS_PLACEHOLDER_SECRET}"}\n`,
+  },
 };
 
 export function renderContent(minted: MintedToken, format: TokenFormat, prefix = ''): Buffer {

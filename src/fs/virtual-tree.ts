@@ -69,6 +69,7 @@ function virtualFile(profile: Profile, path: string, spec: FileSpec): VirtualFil
       ...(spec.uses === undefined ? {} : { uses: spec.uses }),
       ...(spec.github === undefined ? {} : { github: spec.github }),
       ...(spec.approval === undefined ? {} : { approval: spec.approval }),
+      ...(spec.aws === undefined ? {} : { awsPolicy: spec.aws.policy }),
     },
     format: spec.format,
     prefix: spec.prefix ?? '',

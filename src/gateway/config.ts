@@ -5,7 +5,13 @@
  */
 import { dirname, isAbsolute, resolve } from 'node:path';
 import * as z from 'zod';
-import { parseYamlConfig, readConfigFile, textOf, type ConfigKind } from '../config/yaml-config.js';
+import {
+  formatPath,
+  parseYamlConfig,
+  readConfigFile,
+  textOf,
+  type ConfigKind,
+} from '../config/yaml-config.js';
 import {
   HOST_NAME,
   HTTP_METHODS,
@@ -18,6 +24,32 @@ import { MetricsAddress } from '../metrics/address.js';
 import { PARTIAL_RESPONSE_POLICIES } from './partial-responses.js';
 import { CredentialSourceSchema, resolveSourcePaths } from '../credentials/registry.js';
 import { InjectSchema } from './inject.js';
+import {
+  AwsCredentialSchema,
+  isAwsCredential,
+  resolveAwsPaths,
+  scopeFor,
+  SignSchema,
+} from '../aws/index.js';
+
+// `{ aws: ... }` for a signing upstream, any credential source otherwise.
+const UpstreamCredentialSchema = z
+  .union([AwsCredentialSchema, CredentialSourceSchema], {
+    // The problem inside the form written, not "no branch matched".
+    error: (issue) => {
+      const branch = isAwsCredential(issue.input) ? 0 : 1;
+      const inner = (issue as { errors?: z.core.$ZodIssue[][] }).errors?.[branch]?.[0];
+      if (inner === undefined) return 'must be a credential source or { aws: ... }';
+      if (inner.code === 'unrecognized_keys')
+        return `${formatPath([...inner.path, inner.keys[0] ?? ''])}: unknown field`;
+      const message =
+        inner.code === 'invalid_type' && inner.input === undefined ? 'required' : inner.message;
+      return inner.path.length === 0 ? message : `${formatPath(inner.path)}: ${message}`;
+    },
+  })
+  .describe(
+    'Where the real upstream credential comes from (docs/credentials.md), or { aws } keys for `sign: sigv4` (docs/aws.md); it never reaches the agent',
+  );
 
 const GATEWAY_CONFIG: ConfigKind = {
   noun: 'gateway config',
@@ -91,8 +123,9 @@ const UpstreamSchema = z
       .describe(
         "The names agents use for this upstream (default: the url's host): forward-proxy requests for them come here, and the `host` caveat is checked against the name used. The url may then point elsewhere (a mirror, a test server)",
       ),
-    credential: CredentialSourceSchema,
-    inject: InjectSchema,
+    credential: UpstreamCredentialSchema,
+    inject: InjectSchema.optional(),
+    sign: SignSchema.optional(),
     ca: z
       .string()
       .min(1)
@@ -136,6 +169,44 @@ const UpstreamSchema = z
       .describe(
         'Byte ranges. refuse: a request asking for part of a response (Range, If-Range, any header named ...-range but Content-Range) is refused (400) and a partial response (206, Content-Range, multipart/byteranges) is a 502 with nothing of its body, because parts shorter than the credential would carry an echo of it past redaction. allow: both pass, for an upstream that never echoes its credential (an object store; aws-cli downloads big objects in ranged parts)',
       ),
+  })
+  .superRefine((upstream, ctx) => {
+    const aws = isAwsCredential(upstream.credential);
+    if (upstream.sign === undefined) {
+      if (aws)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['sign'],
+          message: 'an { aws } credential signs requests: add sign: sigv4',
+        });
+      else if (upstream.inject === undefined)
+        ctx.addIssue({ code: 'custom', path: ['inject'], message: 'required' });
+      return;
+    }
+    if (upstream.inject !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['inject'],
+        message: 'a signing upstream injects nothing: drop inject or sign',
+      });
+    if (!aws)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['credential'],
+        message:
+          'sign: sigv4 signs with AWS keys: credential: { aws: { accessKeyId, secretAccessKey } }',
+      });
+    // Every name an agent may use must say what it is signed for, or the config must.
+    // `instanceof`: an upstream whose url failed its own check reaches here untransformed.
+    const hosts = upstream.hosts ?? (upstream.url instanceof URL ? [upstream.url.hostname] : []);
+    for (const host of hosts) {
+      if (scopeFor(upstream.sign, host) === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['sign'],
+          message: `host ${host} does not name an AWS service and region: use { sigv4: { service, region } }`,
+        });
+    }
   })
   .transform((upstream) => ({ ...upstream, hosts: upstream.hosts ?? [upstream.url.hostname] }));
 
@@ -369,7 +440,9 @@ export function parseGatewayConfig(text: string, source: string): GatewayConfig 
       name,
       {
         ...upstream,
-        credential: resolveSourcePaths(upstream.credential, base),
+        credential: isAwsCredential(upstream.credential)
+          ? resolveAwsPaths(upstream.credential, base)
+          : resolveSourcePaths(upstream.credential, base),
         ...(upstream.ca === undefined ? {} : { ca: resolve(base, upstream.ca) }),
       },
     ]),

@@ -16,7 +16,11 @@ import { unwatchFile, watchFile } from 'node:fs';
 import { MintfsError } from '../errors.js';
 import { Credential } from '../credentials/credential.js';
 import { MintedCache, type CacheEvent } from '../credentials/minted-cache.js';
-import { openSource, sourceKindName } from '../credentials/registry.js';
+import {
+  openSource,
+  sourceKindName,
+  type CredentialSourceConfig,
+} from '../credentials/registry.js';
 import {
   UNSCOPED,
   type CredentialScope,
@@ -25,13 +29,15 @@ import {
 } from '../credentials/source.js';
 import type { Logger } from '../log/logger.js';
 import type { UpstreamConfig } from './config.js';
+import { isAwsCredential, openAwsCredential } from '../aws/index.js';
 
 export { Credential };
 
 interface StaticSlot {
   readonly kind: 'static';
   current: Credential;
-  readonly read: () => string;
+  /** The credential after the current one, from its source now (throws naming the source). */
+  readonly next: (current: Credential) => Credential;
 }
 
 interface MintedSlot {
@@ -57,7 +63,7 @@ export const NO_AGENT = '';
 export class CredentialStore {
   readonly #slots = new Map<string, StaticSlot | MintedSlot>();
   readonly #watched: string[] = [];
-  readonly #files = new Map<string, string>();
+  readonly #files: Array<[service: string, file: string]> = [];
   readonly #logger: Logger;
 
   constructor(
@@ -68,17 +74,36 @@ export class CredentialStore {
     this.#logger = logger;
     const clock = options.clock ?? Date.now;
     for (const [service, upstream] of Object.entries(upstreams)) {
-      const source = sourceKindName(upstream.credential);
-      const opened = openSource(upstream.credential, {
-        service,
-        env: options.env ?? process.env,
-        logger,
-        clock,
-      });
+      const context = { service, env: options.env ?? process.env, logger, clock };
+      const aws = isAwsCredential(upstream.credential)
+        ? openAwsCredential(upstream.credential, context)
+        : undefined;
+      if (aws?.kind === 'static') {
+        // A key pair to sign with (sign: sigv4): the secret key is the value, re-read as one.
+        const opened = aws;
+        const make = (version: number, previous?: Credential) => {
+          const keys = opened.read();
+          return new Credential(service, keys.secretAccessKey, version, previous?.value, keys);
+        };
+        this.#slots.set(service, {
+          kind: 'static',
+          current: make(1),
+          next: (current) => make(current.version + 1, current),
+        });
+        for (const file of opened.watch) this.#files.push([service, file]);
+        continue;
+      }
+      const source =
+        aws === undefined
+          ? sourceKindName(upstream.credential as CredentialSourceConfig)
+          : 'assumeRole';
+      const opened = aws ?? openSource(upstream.credential as CredentialSourceConfig, context);
       if (opened.kind === 'static') {
         const current = new Credential(service, opened.read(), 1);
-        this.#slots.set(service, { kind: 'static', current, read: opened.read });
-        if (opened.watch !== undefined) this.#files.set(service, opened.watch);
+        const next = (now: Credential) =>
+          new Credential(service, opened.read(), now.version + 1, now.value);
+        this.#slots.set(service, { kind: 'static', current, next });
+        if (opened.watch !== undefined) this.#files.push([service, opened.watch]);
       } else {
         const cache = new MintedCache({
           service,
@@ -119,6 +144,12 @@ export class CredentialStore {
         'ERR_CAVEAT_UNSATISFIED',
         `the token's github caveats cannot narrow upstream ${service}'s credential (only a githubApp source can)`,
       );
+    // The same for a session policy, which only an assumed role can carry.
+    if (token.awsPolicies !== undefined && (slot.kind === 'static' || !slot.scope))
+      throw new MintfsError(
+        'ERR_CAVEAT_UNSATISFIED',
+        `the token's aws-policy caveat cannot narrow upstream ${service}'s credential (only an aws assumeRole can)`,
+      );
     if (typeof scope === 'string') throw new MintfsError('ERR_CAVEAT_UNSATISFIED', scope);
     if (slot.kind === 'static') return slot.current;
     return slot.cache.get({ agent: agent ?? NO_AGENT, scope });
@@ -148,9 +179,9 @@ export class CredentialStore {
   reload(service: string): void {
     const slot = this.#slots.get(service);
     if (slot?.kind !== 'static') return;
-    let value: string;
+    let next: Credential;
     try {
-      value = slot.read();
+      next = slot.next(slot.current);
     } catch (err) {
       this.#logger.error(
         {
@@ -162,8 +193,8 @@ export class CredentialStore {
       );
       return;
     }
-    if (value === slot.current.value) return;
-    slot.current = new Credential(service, value, slot.current.version + 1, slot.current.value);
+    if (sameCredential(next, slot.current)) return;
+    slot.current = next;
     this.#logger.info(
       { event: 'credential-reloaded', service, version: slot.current.version },
       'credential rotated',
@@ -172,7 +203,7 @@ export class CredentialStore {
 
   /** Re-reads every credential file now (SIGHUP). */
   reloadAll(): void {
-    for (const service of this.#files.keys()) this.reload(service);
+    for (const service of new Set(this.#files.map(([service]) => service))) this.reload(service);
   }
 
   /**
@@ -237,4 +268,12 @@ export class CredentialStore {
     });
     this.#watched.push(file);
   }
+}
+
+function sameCredential(a: Credential, b: Credential): boolean {
+  return (
+    a.value === b.value &&
+    a.aws?.accessKeyId === b.aws?.accessKeyId &&
+    a.aws?.sessionToken === b.aws?.sessionToken
+  );
 }

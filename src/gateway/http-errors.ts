@@ -50,13 +50,36 @@ export function errorBody(code: MintfsErrorCode, message: string): string {
   return `${JSON.stringify({ error: code, message })}\n`;
 }
 
+/** An error body in another shape than mintfs's JSON (an AWS SDK's, src/aws/error-shape.ts). */
+export type ErrorRenderer = (
+  code: MintfsErrorCode,
+  message: string,
+  status: number,
+) => { contentType: string; body: string; headers?: Readonly<Record<string, string>> };
+
 /** Sends a JSON error, unless the response has started (then the connection is cut). */
-export function sendError(res: ServerResponse, code: MintfsErrorCode, message: string): void {
+export function sendError(
+  res: ServerResponse,
+  code: MintfsErrorCode,
+  message: string,
+  render?: ErrorRenderer,
+): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   const status = statusFor(code);
+  if (render !== undefined) {
+    const shaped = render(code, message, status);
+    res.writeHead(status, {
+      ...shaped.headers,
+      'content-type': shaped.contentType,
+      'content-length': Buffer.byteLength(shaped.body),
+      'cache-control': 'no-store',
+    });
+    res.end(shaped.body);
+    return;
+  }
   // git shows a text/plain error body to its user as `remote:` lines (and a
   // JSON one not at all): tell git's user which caveat refused the request.
   const plain = String(res.req.headers['user-agent'] ?? '').startsWith('git/');

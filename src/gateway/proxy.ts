@@ -13,7 +13,16 @@ import type { HttpMethod } from '../token/vocabulary.js';
 import type { Limits } from './config.js';
 import type { Credential, CredentialStore } from './credentials.js';
 import type { TokenScope } from '../credentials/source.js';
-import { sendError } from './http-errors.js';
+import { sendError, type ErrorRenderer } from './http-errors.js';
+import {
+  awsErrorRenderer,
+  ChunkResigner,
+  planAwsRequest,
+  scopeFor,
+  signUpstream,
+  type AwsRequestPlan,
+  type SigningScope,
+} from '../aws/index.js';
 import { HOP_BY_HOP, UpstreamExchange } from './upstream-exchange.js';
 import { overrideProblem } from './request-overrides.js';
 import { bodyOverrideScanner } from './body-overrides.js';
@@ -22,8 +31,8 @@ import { routeIntercepted, routeRequest, type Route } from './route.js';
 import { tunnelHostOf } from './tunnel.js';
 import { extractToken } from './token-extract.js';
 import { announcedGitRequest } from './git-smart-http.js';
+import { injectedValue, maskedFor, type Masked } from './inject.js';
 import { passApprovalGate, type ApprovalGate } from './approval-gate.js';
-import { injectedValue, maskedFor } from './inject.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { UseCounter } from '../state/use-counter.js';
 import type { Verifier } from '../verifier/verifier.js';
@@ -82,6 +91,14 @@ interface Audit {
   sentAt?: bigint;
   bytesIn: number;
   bytesOut: number;
+  /** Refusals in the upstream's own error shape (AWS's), when its clients parse one. */
+  render?: ErrorRenderer | undefined;
+}
+
+/** What a request to a `sign: sigv4` upstream carries to its signing. */
+interface AwsSigning {
+  readonly plan: AwsRequestPlan;
+  readonly scope: SigningScope;
 }
 
 export function createProxyHandler(
@@ -120,7 +137,7 @@ export function createProxyHandler(
       audit.code = code;
       // Unread request bodies are drained, not piped anywhere.
       req.resume();
-      sendError(res, code, message);
+      sendError(res, code, message, audit.render);
     };
 
     const runtime = deps.runtime();
@@ -133,11 +150,22 @@ export function createProxyHandler(
     audit.mode = route.mode;
     audit.service = route.service;
     audit.path = route.upstreamPath;
+    const sign = route.upstream.sign;
+    // The scope of the endpoint the request goes to, as an SDK signs for its endpoint; else
+    // the name the agent used (config load checked that one of them names it).
+    const scope =
+      sign === undefined
+        ? undefined
+        : (scopeFor(sign, route.upstream.url.hostname) ?? scopeFor(sign, route.host));
+    if (scope !== undefined) audit.render = awsErrorRenderer(scope.service, req.headers);
     // The token's header and the injected one are never forwarded (upstreamHeaders).
-    const override = overrideProblem(req.rawHeaders, route.query, [
-      route.upstream.inject.header,
-      route.upstream.tokenHeader,
-    ]);
+    const override = overrideProblem(
+      req.rawHeaders,
+      route.query,
+      scope === undefined
+        ? [route.upstream.inject?.header, route.upstream.tokenHeader]
+        : ['x-amz-security-token'],
+    );
     if (override !== undefined) return refuse('ERR_REQUEST_INVALID', override);
     const part = partialRequestProblem(req.rawHeaders, route.service, route.upstream);
     if (part !== undefined) return refuse('ERR_REQUEST_INVALID', part);
@@ -154,7 +182,17 @@ export function createProxyHandler(
         'ERR_REQUEST_INVALID',
         `protocol upgrades (${String(req.headers.upgrade).slice(0, 40)}) are not supported through the gateway`,
       );
-    const found = extractToken(req.headers, route.upstream);
+    let signing: AwsSigning | undefined;
+    if (scope !== undefined) {
+      // AWS clients sign with placeholder keys and carry the token as their session token.
+      const plan = planAwsRequest(method, req.headers, route.query, scope.service);
+      if (!plan.ok) return refuse(plan.code, plan.message);
+      signing = { plan, scope };
+    }
+    const found =
+      signing === undefined
+        ? extractToken(req.headers, route.upstream)
+        : { token: signing.plan.token };
     if (!found)
       return refuse(
         'ERR_TOKEN_MISSING',
@@ -216,6 +254,28 @@ export function createProxyHandler(
       }
     }
 
+    // Other resources the request makes the upstream touch (S3's x-amz-copy-source) are judged too.
+    for (const extra of signing?.plan.extraChecks ?? []) {
+      const { verdict: also } = deps.verifier.check(
+        found.token,
+        {
+          service: route.service,
+          host: route.host,
+          method: extra.method,
+          rawPath: extra.rawPath,
+          pathSegments: extra.pathSegments,
+        },
+        now,
+      );
+      if (!also.allowed && also.code !== 'ERR_APPROVAL_REQUIRED') {
+        const caveat = also.caveat === undefined ? '' : ` (caveat "${also.caveat}")`;
+        return refuse(
+          also.code,
+          `${extra.why} asks for ${extra.method} ${extra.rawPath.slice(0, 256)}, which this token cannot do: ${also.reason}${caveat}`,
+        );
+      }
+    }
+
     const limits = runtime.config.limits;
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > limits.maxBodyBytes)
@@ -240,7 +300,7 @@ export function createProxyHandler(
     const spendAndForward = (held: Buffer | undefined): void => {
       const budget = authenticated?.uses;
       if (budget === undefined || authenticated === undefined)
-        return forward(req, res, route, runtime, audit, limits, deps.metrics, authenticated, held);
+        return forward(req, res, route, runtime, audit, limits, deps, authenticated, signing, held);
       // The last check, so a request refused for anything else spends nothing.
       void deps.useCounter
         .spend(authenticated.tokenId, budget, authenticated.mintedExpiresAt, deps.clock())
@@ -256,8 +316,9 @@ export function createProxyHandler(
               runtime,
               audit,
               limits,
-              deps.metrics,
+              deps,
               authenticated,
+              signing,
               held,
             );
           if (spent.reason === 'spent')
@@ -327,12 +388,20 @@ function forward(
   runtime: GatewayRuntime,
   audit: Audit,
   limits: Limits,
-  metrics: GatewayMetrics | undefined,
+  deps: ProxyDeps,
   token: TokenScope | undefined,
+  signing: AwsSigning | undefined,
+  /** A body already read whole (a request held for approval), sent as it is. */
   held?: Buffer,
 ): void {
+  const metrics = deps.metrics;
   const pool = runtime.pools.get(route.service);
-  if (!pool) return void sendError(res, 'ERR_SERVICE_UNKNOWN', `no upstream ${route.service}`);
+  if (!pool)
+    return void sendError(res, 'ERR_SERVICE_UNKNOWN', `no upstream ${route.service}`, audit.render);
+  const sendWith = (credential: Credential) =>
+    signing === undefined
+      ? send(req, res, route, audit, limits, metrics, pool, credential, held)
+      : void sendSigned(req, res, route, audit, limits, deps, pool, credential, signing, held);
   let credential: Credential | Promise<Credential>;
   try {
     credential = runtime.credentials.obtain(route.service, audit.agent, token);
@@ -343,11 +412,11 @@ function forward(
   if (credential instanceof Promise)
     return void credential.then(
       (minted) => {
-        if (!res.destroyed) send(req, res, route, audit, limits, metrics, pool, minted, held);
+        if (!res.destroyed) sendWith(minted);
       },
       (err: unknown) => refuseWith(req, res, audit, err),
     );
-  send(req, res, route, audit, limits, metrics, pool, credential, held);
+  sendWith(credential);
 }
 
 /** A refusal from the credential pipeline: its code when it has one, never its stack. */
@@ -357,7 +426,12 @@ function refuseWith(req: IncomingMessage, res: ServerResponse, audit: Audit, err
   // The client may have gone while the credential was minted: nobody to answer.
   if (res.destroyed) return;
   req.resume();
-  sendError(res, audit.code, known ? err.message : 'the upstream credential is unavailable');
+  sendError(
+    res,
+    audit.code,
+    known ? err.message : 'the upstream credential is unavailable',
+    audit.render,
+  );
 }
 
 function send(
@@ -369,19 +443,177 @@ function send(
   metrics: GatewayMetrics | undefined,
   pool: Dispatcher,
   credential: Credential,
-  /** A body already read whole (a request held for approval), sent as it is. */
   held?: Buffer,
 ): void {
-  const headers = upstreamHeaders(req, route, credential.value);
-  const masked = maskedFor(route.upstream.inject, credential);
+  const inject = route.upstream.inject;
+  // The config holds `inject` for every upstream that does not sign (config.ts).
+  if (inject === undefined)
+    return void refuseWith(
+      req,
+      res,
+      audit,
+      new MintfsError('ERR_CREDENTIAL_UNAVAILABLE', `upstream ${route.service} has no inject`),
+    );
+  const headers = forwardedHeaders(req, route, [inject.header]);
+  // Replaced, never merged: the client's own header of this name is dropped above.
+  headers[inject.header] = injectedValue(inject, credential.value);
+  dispatchUpstream(
+    req,
+    res,
+    route,
+    audit,
+    limits,
+    metrics,
+    pool,
+    headers,
+    maskedFor(inject, credential),
+    held === undefined ? {} : { buffered: held },
+  );
+}
 
+/** Bodies of requests to JSON-protocol AWS services without x-amz-content-sha256: hashed whole, so bounded. */
+const HASHED_BODY_MAX_BYTES = 16 * 1024 * 1024;
+
+/**
+ * A request to a `sign: sigv4` upstream: the agent's signature, date and
+ * token dropped, signed with the real keys; a signed-chunk body signed again
+ * chunk by chunk as it streams; any other body streamed as it came.
+ */
+async function sendSigned(
+  req: IncomingMessage,
+  res: ServerResponse,
+  route: Route,
+  audit: Audit,
+  limits: Limits,
+  deps: ProxyDeps,
+  pool: Dispatcher,
+  credential: Credential,
+  signing: AwsSigning,
+  held?: Buffer,
+): Promise<void> {
+  const keys = credential.aws;
+  if (keys === undefined)
+    return refuseWith(
+      req,
+      res,
+      audit,
+      new MintfsError('ERR_CREDENTIAL_UNAVAILABLE', `upstream ${route.service} has no AWS keys`),
+    );
+  // A request held for approval was read whole already.
+  let buffered: Buffer | undefined = held;
+  if (held !== undefined) audit.bytesIn += held.length;
+  else if (signing.plan.payload === 'compute' && hasBody(req)) {
+    const max = Math.min(limits.maxBodyBytes, HASHED_BODY_MAX_BYTES);
+    const read = await readBounded(req, max, limits.bodyIdleTimeout);
+    if (typeof read === 'string') {
+      audit.code =
+        read === 'large'
+          ? 'ERR_BODY_TOO_LARGE'
+          : read === 'idle'
+            ? 'ERR_REQUEST_TIMEOUT'
+            : 'ERR_REQUEST_INVALID';
+      res.shouldKeepAlive = false;
+      return void sendError(
+        res,
+        audit.code,
+        read === 'large'
+          ? `a body without x-amz-content-sha256 is hashed whole by the gateway, so it may be at most ${max} bytes; send x-amz-content-sha256 (or UNSIGNED-PAYLOAD for S3)`
+          : read === 'idle'
+            ? `the request body sent nothing for ${limits.bodyIdleTimeout} ms`
+            : 'the request body was cut short',
+        audit.render,
+      );
+    }
+    buffered = read;
+    audit.bytesIn += read.length;
+  }
+  let signed;
+  try {
+    signed = await signUpstream({
+      plan: signing.plan,
+      method: req.method ?? 'GET',
+      host: route.upstream.url.host,
+      path: route.upstreamPath,
+      query: route.query,
+      headers: forwardedHeaders(req, route, []),
+      body: buffered,
+      scope: signing.scope,
+      keys,
+      now: deps.clock(),
+    });
+  } catch {
+    // Never the error itself: it could quote the keys.
+    return refuseWith(
+      req,
+      res,
+      audit,
+      new MintfsError(
+        'ERR_CREDENTIAL_UNAVAILABLE',
+        `the request to upstream ${route.service} could not be signed`,
+      ),
+    );
+  }
+  if (res.destroyed) return;
+  const chunks = signed.chunks;
+  dispatchUpstream(req, res, route, audit, limits, deps.metrics, pool, signed.headers, credential, {
+    ...(buffered === undefined ? {} : { buffered }),
+    ...(chunks === undefined ? {} : { stage: () => new ChunkResigner(chunks) }),
+  });
+}
+
+/** The whole body up to `max` bytes, or why not. */
+function readBounded(
+  req: IncomingMessage,
+  max: number,
+  idleMs: number,
+): Promise<Buffer | 'large' | 'idle' | 'cut'> {
+  return new Promise((resolve) => {
+    const parts: Buffer[] = [];
+    let total = 0;
+    const finish = (result: Buffer | 'large' | 'idle' | 'cut') => {
+      clearTimeout(idle);
+      req.removeAllListeners('data');
+      if (typeof result === 'string') req.resume();
+      resolve(result);
+    };
+    const idle = setTimeout(() => finish('idle'), idleMs);
+    req.on('data', (chunk: Buffer) => {
+      idle.refresh();
+      total += chunk.length;
+      if (total > max) return finish('large');
+      parts.push(chunk);
+    });
+    req.once('end', () => finish(Buffer.concat(parts)));
+    req.once('error', () => finish('cut'));
+  });
+}
+
+interface BodyOptions {
+  /** The whole body, already read (and hashed for a signature). */
+  readonly buffered?: Buffer;
+  /** A stage the streamed body passes through last (re-signing chunks). */
+  readonly stage?: () => Transform;
+}
+
+function dispatchUpstream(
+  req: IncomingMessage,
+  res: ServerResponse,
+  route: Route,
+  audit: Audit,
+  limits: Limits,
+  metrics: GatewayMetrics | undefined,
+  pool: Dispatcher,
+  headers: Record<string, string | string[]>,
+  masked: Masked,
+  options: BodyOptions = {},
+): void {
   let failed = false;
   const fail = (code: MintfsErrorCode, message: string) => {
     if (failed) return;
     failed = true;
     audit.code = code;
     exchange.abort(new Error(message));
-    sendError(res, code, message);
+    sendError(res, code, message, audit.render);
   };
   const exchange = new UpstreamExchange({
     res,
@@ -413,14 +645,14 @@ function send(
     },
   });
 
-  let body: Readable | null = null;
-  if (held !== undefined) {
-    audit.bytesIn += held.length;
-    body = Readable.from([held]);
+  let body: Readable | Buffer | null = null;
+  if (options.buffered !== undefined) {
+    body = options.buffered;
+    // A `_method` field in a body read whole: refused as in a streamed one.
     const scanner = bodyOverrideScanner(req.headers['content-type']);
     if (scanner !== undefined) {
       scanner.on('error', (err) => fail('ERR_REQUEST_INVALID', err.message));
-      body = body.pipe(scanner);
+      body = Readable.from([options.buffered]).pipe(scanner);
     }
   } else if (hasBody(req)) {
     // A body that goes quiet is cut, and the connection with it (its framing is lost).
@@ -448,6 +680,11 @@ function send(
     if (scanner !== undefined) {
       scanner.on('error', (err) => fail('ERR_REQUEST_INVALID', err.message));
       body = body.pipe(scanner);
+    }
+    if (options.stage !== undefined) {
+      const stage = options.stage();
+      stage.on('error', (err) => fail('ERR_REQUEST_INVALID', err.message));
+      body = body.pipe(stage);
     }
   } else {
     // Nothing to stream: drain the (empty) request and send at once.
@@ -484,10 +721,11 @@ function hasBody(req: IncomingMessage): boolean {
   return length !== undefined && length !== '0';
 }
 
-function upstreamHeaders(
+/** The agent's headers as they go upstream: hop-by-hop, its credentials and the named ones dropped. */
+function forwardedHeaders(
   req: IncomingMessage,
   route: Route,
-  credential: string,
+  dropped: readonly string[],
 ): Record<string, string | string[]> {
   const raw = req.rawHeaders;
   const connectionListed = new Set(
@@ -496,14 +734,13 @@ function upstreamHeaders(
       .map((name) => name.trim().toLowerCase())
       .filter(Boolean),
   );
-  const inject = route.upstream.inject;
   const headers: Record<string, string | string[]> = {};
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = (raw[i] as string).toLowerCase();
     if (
       DROPPED_REQUEST_HEADERS.has(name) ||
       connectionListed.has(name) ||
-      name === inject.header ||
+      dropped.includes(name) ||
       name === route.upstream.tokenHeader
     )
       continue;
@@ -515,8 +752,6 @@ function upstreamHeaders(
   headers.host = route.upstream.url.host;
   // Identity encoding keeps the response body readable for credential redaction.
   headers['accept-encoding'] = 'identity';
-  // Replaced, never merged: the client's own header of this name is dropped above.
-  headers[inject.header] = injectedValue(inject, credential);
   // A body without Content-Length is sent chunked by the client library.
   return headers;
 }

@@ -6,7 +6,13 @@
 import { ApprovalConditionSchema } from '../token/approval-ticket.js';
 import * as z from 'zod';
 import { textOf } from '../config/yaml-config.js';
-import { GITHUB_LEVELS, GITHUB_PERMISSION, GITHUB_REPOSITORY, MAX_USES } from '../token/caveats.js';
+import {
+  AWS_POLICY_NAME,
+  GITHUB_LEVELS,
+  GITHUB_PERMISSION,
+  GITHUB_REPOSITORY,
+  MAX_USES,
+} from '../token/caveats.js';
 import { MAX_TTL_MS, TOKEN_LIMITS } from '../token/limits.js';
 import { pathGlobProblem } from '../token/path-glob.js';
 import {
@@ -106,7 +112,7 @@ const ReaderControls = {
     ),
 };
 
-export const TOKEN_FORMATS = ['raw', 'line', 'json'] as const;
+export const TOKEN_FORMATS = ['raw', 'line', 'json', 'aws-credential-process'] as const;
 
 export const FileSpecSchema = z
   .strictObject({
@@ -189,11 +195,24 @@ export const FileSpecSchema = z
     approval: ApprovalConditionSchema.optional().describe(
       'Requests that wait for a person: the token carries an approval caveat (third-party), and the gateway holds such a request until an approver decides (docs/approval.md)',
     ),
+    aws: z
+      .strictObject({
+        policy: z
+          .string(textOf('a session policy name such as read-reports'))
+          .regex(AWS_POLICY_NAME, 'must be a policy name such as read-reports')
+          .describe(
+            "The session policy (one the gateway upstream's assumeRole.policies names) the role session gets (`aws-policy` caveat)",
+          ),
+      })
+      .optional()
+      .describe(
+        'What the token may ask of AWS when the gateway upstream assumes a role: the session is narrowed by this policy (docs/aws.md)',
+      ),
     format: z
       .enum(TOKEN_FORMATS)
       .default('raw')
       .describe(
-        'raw: the token alone; line: the token and a newline; json: {"token","expiresAt","tokenId"}',
+        'raw: the token alone; line: the token and a newline; json: {"token","expiresAt","tokenId"}; aws-credential-process: an AWS credential_process document whose SessionToken is the token and Expiration its expiry, for `credential_process = cat FILE` (docs/aws.md)',
       ),
     prefix: z
       .string(textOf('a prefix such as ghp_'))

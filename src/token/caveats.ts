@@ -14,6 +14,7 @@ export type { Caveat, CaveatKind, CaveatRequest, ParsedCaveat } from './caveats/
 export type { AgentCaveat } from './caveats/agent.js';
 export type { ReaderCaveat } from './caveats/reader.js';
 export { MAX_USES, type UsesCaveat } from './caveats/uses.js';
+export { AWS_POLICY_NAME, awsPoliciesOf } from './caveats/aws-policy.js';
 export { formatTimeBefore, type TimeBeforeCaveat } from './caveats/time-before.js';
 export {
   GITHUB_LEVELS,

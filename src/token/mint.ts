@@ -30,6 +30,8 @@ export interface TokenGrant {
   readonly github?: GitHubGrant | undefined;
   /** Requests that wait for an approver: a third-party caveat, last (src/approval/). */
   readonly approval?: ApprovalCondition | undefined;
+  /** The AWS session policy the token's role session gets (`aws-policy` caveat). */
+  readonly awsPolicy?: string | undefined;
 }
 
 export interface MintContext {

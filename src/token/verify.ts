@@ -19,6 +19,7 @@ import { formatInstant } from '../util/instant.js';
 import {
   caveatLimitProblem,
   githubGrantOf,
+  awsPoliciesOf,
   parseCaveatWithinLimits,
   refusalCodeOf,
   type AgentCaveat,
@@ -103,6 +104,8 @@ export interface AuthenticatedToken {
   readonly uses?: number;
   /** What the token may ask of GitHub (the intersection of its github caveats); absent: not narrowed. */
   readonly github?: GitHubGrant;
+  /** The session policies its aws-policy caveats name (more than one: none may be used); absent: none named. */
+  readonly awsPolicies?: readonly string[];
   /** When this copy stops being valid: the earliest of its `time-before` caveats. */
   readonly expiresAt: Date;
   /**
@@ -205,6 +208,7 @@ export function authenticateToken(
   const budgets = caveats.filter((c): c is UsesCaveat => c.kind === 'uses');
   const uses = budgets.length === 0 ? undefined : Math.min(...budgets.map((c) => c.uses));
   const github = githubGrantOf(caveats);
+  const awsPolicies = awsPoliciesOf(caveats);
   return {
     authenticated: true,
     tokenId: decoded.tokenId,
@@ -213,6 +217,7 @@ export function authenticateToken(
     ...(reader === undefined ? {} : { reader }),
     ...(uses === undefined ? {} : { uses }),
     ...(github === undefined ? {} : { github }),
+    ...(awsPolicies === undefined ? {} : { awsPolicies }),
     issuedAt: decoded.issuedAt,
     expiresAt,
     mintedExpiresAt: (minted as TimeBeforeCaveat).at,

@@ -86,7 +86,12 @@ export interface GatewayFixtureOptions {
    * github upstream's `hosts` (unless `githubOwnsHosts` is false: other
    * upstreams in `extraUpstreams` claim them).
    */
-  readonly intercept?: { readonly hosts: readonly string[]; readonly githubOwnsHosts?: boolean };
+  readonly intercept?: {
+    readonly hosts: readonly string[];
+    readonly githubOwnsHosts?: boolean;
+    /** More names the CA may issue for (other upstreams' `hosts`). */
+    readonly otherHosts?: readonly string[];
+  };
   /** YAML lines added to the github upstream (indented by the caller: 4 spaces). */
   readonly githubUpstream?: string;
   /** The gateway's open-file limit (ulimit -n), set with prlimit. */
@@ -111,13 +116,17 @@ export async function startGatewayFixture(
   let caDir: string | undefined;
   if (options.intercept) {
     caDir = join(dir, 'intercept-ca');
-    // The github upstream then answers for its URL's name, localhost, which
-    // an interception CA must cover as well.
-    const hosts =
-      options.intercept.githubOwnsHosts === false
-        ? [...options.intercept.hosts, 'localhost']
-        : options.intercept.hosts;
-    await initCa(caDir, { hosts, now: new Date(), validDays: 2 });
+    // Without githubOwnsHosts the github upstream answers for its URL's name,
+    // localhost, which an interception CA must cover as well.
+    await initCa(caDir, {
+      hosts: [
+        ...options.intercept.hosts,
+        ...(options.intercept.githubOwnsHosts === false ? ['localhost'] : []),
+        ...(options.intercept.otherHosts ?? []),
+      ],
+      now: new Date(),
+      validDays: 2,
+    });
   }
   const config = [
     'listen:',

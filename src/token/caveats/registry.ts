@@ -8,6 +8,7 @@
 import { TOKEN_LIMITS } from '../limits.js';
 import type { TokenGrant } from '../mint.js';
 import { agent } from './agent.js';
+import { awsPolicy } from './aws-policy.js';
 import { githubPerms, githubRepos } from './github.js';
 import { host } from './host.js';
 import type { CaveatKind, ParsedCaveat } from './kind.js';
@@ -30,6 +31,7 @@ export const CAVEAT_KINDS: readonly CaveatKind[] = [
   reader,
   githubRepos,
   githubPerms,
+  awsPolicy,
 ];
 
 const BY_NAME = new Map(CAVEAT_KINDS.map((kind) => [kind.name, kind]));

@@ -1,0 +1,214 @@
+/**
+ * `npm run bench:aws`: a 256 MiB upload and download with aws-cli through
+ * the gateway (HTTPS interception, re-signed with SigV4, aws-chunked with CRC
+ * trailers streamed through) against the same aws-cli straight to the S3
+ * stand-in (test/fixtures/aws-standin.py, which checks every signature and
+ * checksum), in the same run. Target: through the gateway at least 0.8x the
+ * direct throughput, the gateway's RSS flat (sampled every 100 ms: its
+ * largest value during the transfers against the value before them).
+ *
+ * BENCH_AWS_MIB=N changes the object size; BENCH_AWS_VIA=route sends aws-cli
+ * through a gateway route (AWS_ENDPOINT_URL, plain HTTP) instead.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  openSync,
+  writeSync,
+  closeSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { initKeyring } from '../src/keys/keyring.js';
+import { newTokenId } from '../src/token/identifier.js';
+import { mintToken } from '../src/token/mint.js';
+import { initCa } from '../src/intercept/ca.js';
+import { renderContent } from '../src/fs/token-content.js';
+import { waitForPort } from './bench-common.js';
+import { makeTestPki } from '../test/helpers/tls.js';
+import {
+  AWS_ACCESS_KEY_ID,
+  AWS_SECRET_ACCESS_KEY,
+  startAwsStandin,
+} from '../test/helpers/aws-standin.js';
+
+const ROOT = join(fileURLToPath(import.meta.url), '..', '..', '..');
+const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+const MIB = Number(process.env.BENCH_AWS_MIB ?? 256);
+/** intercept (HTTPS_PROXY, the default) or route (AWS_ENDPOINT_URL, plain HTTP to the gateway). */
+const VIA = process.env.BENCH_AWS_VIA === 'route' ? 'route' : 'intercept';
+// botocore names either, depending on its version's us-east-1 default.
+const HOSTS = ['s3.us-east-1.amazonaws.com', 's3.amazonaws.com'];
+const GATEWAY_PORT = 18731;
+
+const cleanups: Array<() => unknown> = [];
+const children: ChildProcess[] = [];
+let stopping = false;
+
+function rssKiB(pid: number): number {
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return 0;
+  }
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+}
+
+function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const started = process.hrtime.bigint();
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.on('close', (code) =>
+      code === 0
+        ? resolve(Number(process.hrtime.bigint() - started) / 1e9)
+        : reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${stderr.slice(-500)}`)),
+    );
+  });
+}
+
+async function main(work: string): Promise<void> {
+  const pki = makeTestPki(work);
+  const standin = await startAwsStandin(pki, work, { add: (fn) => cleanups.push(fn) });
+  const keys = join(work, 'keys');
+  const keyring = initKeyring(keys, new Date());
+  await initCa(join(work, 'ca'), { hosts: HOSTS, now: new Date(), validDays: 1 });
+  writeFileSync(join(work, 'key-id'), `${AWS_ACCESS_KEY_ID}\n`, { mode: 0o600 });
+  writeFileSync(join(work, 'secret'), `${AWS_SECRET_ACCESS_KEY}\n`, { mode: 0o600 });
+  writeFileSync(
+    join(work, 'gateway.yaml'),
+    [
+      `listen: [127.0.0.1:${GATEWAY_PORT}]`,
+      'intercept: { ca: ./ca }',
+      'limits: { maxBodyBytes: 1073741824 }',
+      'upstreams:',
+      '  s3:',
+      `    url: ${standin.url}`,
+      `    hosts: [${HOSTS.join(', ')}]`,
+      '    sign: sigv4',
+      '    partialResponses: allow',
+      '    ca: ./ca.pem',
+      '    credential: { aws: { accessKeyId: { file: ./key-id }, secretAccessKey: { file: ./secret } } }',
+      '',
+    ].join('\n'),
+  );
+  const gateway = spawn(
+    process.execPath,
+    [CLI, 'gateway', join(work, 'gateway.yaml'), '--keys', keys],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let said = '';
+  gateway.stderr.setEncoding('utf8').on('data', (c: string) => (said = (said + c).slice(-2000)));
+  gateway.once('exit', (code) => {
+    if (!stopping) console.error(`the gateway exited (${code}): ${said}`);
+  });
+  children.push(gateway);
+  await waitForPort(GATEWAY_PORT);
+
+  const minted = mintToken(
+    {
+      agent: 'bench-agent',
+      service: 's3',
+      hosts: HOSTS,
+      methods: ['GET', 'HEAD', 'PUT', 'POST'],
+      paths: ['/bench/**'],
+      ttlMs: 3_600_000,
+    },
+    { key: keyring.current, now: new Date(), tokenId: newTokenId() },
+  );
+  writeFileSync(join(work, 'credentials.json'), renderContent(minted, 'aws-credential-process'));
+  writeFileSync(
+    join(work, 'aws-config'),
+    `[default]\nregion = us-east-1\ncredential_process = cat ${join(work, 'credentials.json')}\ns3 =\n    addressing_style = path\n`,
+  );
+  const base = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([name]) => !name.startsWith('AWS_') && !/_proxy$/i.test(name),
+    ),
+  );
+  const viaGateway = {
+    ...base,
+    AWS_CONFIG_FILE: join(work, 'aws-config'),
+    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+    ...(VIA === 'route'
+      ? { AWS_ENDPOINT_URL: `http://127.0.0.1:${GATEWAY_PORT}/s3` }
+      : {
+          HTTPS_PROXY: `http://127.0.0.1:${GATEWAY_PORT}`,
+          AWS_CA_BUNDLE: join(work, 'ca', 'ca.crt'),
+        }),
+  };
+  const direct = {
+    ...base,
+    AWS_CONFIG_FILE: '/dev/null',
+    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+    AWS_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY,
+    AWS_DEFAULT_REGION: 'us-east-1',
+    AWS_ENDPOINT_URL: standin.url,
+    AWS_CA_BUNDLE: pki.caFile,
+  };
+
+  const object = join(work, 'object');
+  const fd = openSync(object, 'w');
+  for (let i = 0; i < MIB; i++) writeSync(fd, randomBytes(1024 * 1024));
+  closeSync(fd);
+
+  const before = rssKiB(gateway.pid as number);
+  let peak = before;
+  const sampler = setInterval(() => (peak = Math.max(peak, rssKiB(gateway.pid as number))), 100);
+  const results: Array<{ what: string; direct: number; gateway: number }> = [];
+  for (const [what, args] of [
+    ['upload', (key: string) => ['s3', 'cp', object, `s3://bench/${key}`, '--only-show-errors']],
+    [
+      'download',
+      (key: string) => [
+        's3',
+        'cp',
+        `s3://bench/${key}`,
+        join(work, `down-${key}`),
+        '--only-show-errors',
+      ],
+    ],
+  ] as const) {
+    const straight = await run('aws', args('direct'), direct);
+    const through = await run('aws', args('gateway'), viaGateway);
+    results.push({ what, direct: straight, gateway: through });
+  }
+  clearInterval(sampler);
+  for (const key of ['direct', 'gateway'])
+    if (!readFileSync(join(work, `down-${key}`)).equals(readFileSync(object)))
+      throw new Error(`the ${key} download differs from the upload`);
+
+  console.log(
+    `aws-cli, ${MIB} MiB object, via ${VIA === 'route' ? 'a gateway route (plain HTTP)' : 'interception (HTTPS)'}; the stand-in checks every signature and CRC trailer\n`,
+  );
+  console.log('| transfer | direct MiB/s | via gateway MiB/s | ratio |');
+  console.log('|---|---|---|---|');
+  for (const r of results)
+    console.log(
+      `| ${r.what} | ${(MIB / r.direct).toFixed(1)} | ${(MIB / r.gateway).toFixed(1)} | ${(r.direct / r.gateway).toFixed(2)} |`,
+    );
+  console.log(
+    `\ngateway RSS: ${(before / 1024).toFixed(0)} MiB before, ${(peak / 1024).toFixed(0)} MiB at most during the transfers`,
+  );
+}
+
+const work = mkdtempSync(join(tmpdir(), 'mintfs-bench-aws-'));
+main(work)
+  .catch((err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    stopping = true;
+    for (const child of children) child.kill('SIGKILL');
+    for (const cleanup of cleanups.reverse()) await cleanup();
+    rmSync(work, { recursive: true, force: true });
+  });
