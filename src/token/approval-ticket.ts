@@ -142,7 +142,14 @@ export function openTicket(rootKey: RootKey, ticket: Uint8Array): OpenedTicket {
   }
 }
 
-/** Whether a request (method, normalised path segments) is one the condition holds for a person. */
+/**
+ * Whether a request (method, normalised path segments) is one the condition
+ * holds for a person. Unlike a `path` caveat (an allow-list, where a path the
+ * glob misses is refused), the condition names what must NOT go through
+ * unasked, so a miss fails open: its paths match ignoring case, because many
+ * upstreams do (GitHub's owners and repositories, IIS, case-insensitive file
+ * systems) and `/repos/ACME/widgets/...` must wait as `/repos/acme/widgets/...` does.
+ */
 export function needsApproval(
   condition: ApprovalCondition,
   method: string,
@@ -150,5 +157,10 @@ export function needsApproval(
 ): boolean {
   if (!condition.methods.includes(method.toUpperCase())) return false;
   if (condition.paths === undefined) return true;
-  return condition.paths.some((glob) => matchPathGlob(parsePathGlob(glob), pathSegments));
+  const folded = pathSegments.map(foldCase);
+  return condition.paths.some((glob) => matchPathGlob(parsePathGlob(glob).map(foldCase), folded));
+}
+
+function foldCase(text: string): string {
+  return text.toLowerCase();
 }
