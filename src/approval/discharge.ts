@@ -6,7 +6,7 @@
  *
  *   time-before T      a short life (the approver may choose longer)
  *   request HEX        SHA-256 of the request it approves: method, host,
- *                      path with query, and the body's SHA-256
+ *                      path with query, the body's SHA-256, its type and encoding
  *   uses N             how many requests it releases (1 unless the approver chooses more)
  *   decision ID        the decision's id, what its uses are counted under
  *
@@ -29,6 +29,12 @@ export interface ApprovedRequest {
   readonly target: string;
   /** SHA-256 of the body (of nothing, for a request without one), hex. */
   readonly bodySha256: string;
+  /**
+   * How the upstream reads the body: every Content-Type, then every
+   * Content-Encoding value as sent (comma-joined), on two lines. The same
+   * bytes as JSON, as a form, or gzip-compressed are different requests.
+   */
+  readonly bodyType: string;
 }
 
 export interface DecisionTerms {
@@ -44,7 +50,13 @@ export const MAX_DISCHARGE_USES = 100;
 export function requestDigest(request: ApprovedRequest): string {
   return createHash('sha256')
     .update(
-      [request.method.toUpperCase(), request.host, request.target, request.bodySha256].join('\n'),
+      [
+        request.method.toUpperCase(),
+        request.host,
+        request.target,
+        request.bodySha256,
+        request.bodyType,
+      ].join('\n'),
     )
     .digest('hex');
 }

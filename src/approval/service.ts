@@ -47,6 +47,8 @@ export interface PendingView {
   readonly path: string;
   readonly query: string;
   readonly bodyBytes: number;
+  /** The body's Content-Type and Content-Encoding values as sent, on two lines (bound into the decision). */
+  readonly bodyType: string;
   /** The start of the body as text, tokens masked; '' for none. */
   readonly bodyPreview: string;
   readonly heldAt: string;

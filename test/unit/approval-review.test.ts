@@ -8,7 +8,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import macaroon from 'macaroon';
+import { createHash } from 'node:crypto';
+import {
+  checkDischarge,
+  mintDischarge,
+  type ApprovedRequest,
+} from '../../src/approval/discharge.js';
 import { bodyPreview } from '../../src/approval/service.js';
+import { bodyTypeOf } from '../../src/gateway/approval-gate.js';
 import { formatPending } from '../../src/cli/commands/approvals.js';
 import { dischargeRootKey } from '../../src/token/approval-ticket.js';
 import {
@@ -21,7 +28,7 @@ import {
 import { MacaroonDecodeError, decodeMacaroonV2 } from '../../src/token/macaroon-decode.js';
 import { mintToken, type TokenGrant } from '../../src/token/mint.js';
 import { openVerificationId, sameBytes } from '../../src/token/third-party.js';
-import { verifyToken } from '../../src/token/verify.js';
+import { authenticateToken, verifyToken } from '../../src/token/verify.js';
 import { GRANT, NOW, keyLookup, newKey } from '../helpers/tokens.js';
 
 const WIDE: TokenGrant = {
@@ -68,6 +75,53 @@ describe('approval conditions fail closed on case', () => {
       context,
     );
     assert.equal(other.allowed, true);
+  });
+});
+
+describe('what a decision binds', () => {
+  it('how the body is read: the same bytes under another Content-Type or Content-Encoding are another request', () => {
+    const { key, token } = mint(WIDE);
+    const auth = authenticateToken(token, keyLookup(key));
+    assert.ok(!('allowed' in auth));
+    const caveat = auth.approvals[0];
+    assert.ok(caveat !== undefined);
+    const body = Buffer.from('{"message":"x","content":"aGk="}');
+    const held: ApprovedRequest = {
+      method: 'PUT',
+      host: 'api.github.com',
+      target: '/repos/acme/widgets/contents/x',
+      bodySha256: createHash('sha256').update(body).digest('hex'),
+      bodyType: bodyTypeOf(['Content-Type', 'application/json']),
+    };
+    const terms = {
+      decisionId: 'dec_0123456789',
+      expiresAt: new Date(NOW.getTime() + 60_000),
+      uses: 3,
+    };
+    const discharge = mintDischarge(
+      caveat.caveatId,
+      dischargeRootKey(key, caveat.caveatId),
+      auth.signature,
+      held,
+      terms,
+    );
+    assert.equal(checkDischarge(caveat, auth.signature, discharge, held, NOW).ok, true);
+    for (const raw of [
+      ['Content-Type', 'application/x-www-form-urlencoded'],
+      ['Content-Type', 'application/json', 'Content-Encoding', 'gzip'],
+      // Node keeps the first Content-Type; the upstream gets both and may read the last.
+      ['Content-Type', 'application/json', 'content-type', 'text/plain'],
+      [],
+    ]) {
+      const other = checkDischarge(
+        caveat,
+        auth.signature,
+        discharge,
+        { ...held, bodyType: bodyTypeOf(raw) },
+        NOW,
+      );
+      assert.equal(other.ok, false, JSON.stringify(raw));
+    }
   });
 });
 

@@ -38,6 +38,7 @@ interface Pending {
   path: string;
   query: string;
   bodyBytes: number;
+  bodyType?: string;
   bodyPreview?: string;
   timesOutAt: string;
 }
@@ -63,9 +64,15 @@ export function formatPending(pending: readonly Pending[]): string {
     .filter((p) => p.bodyBytes > 0)
     .map(
       (p) =>
-        `\n${p.id} body (${p.bodyBytes} B):\n  ${onScreen(p.bodyPreview ?? '').replace(/\n/g, '\n  ')}`,
+        `\n${p.id} body (${p.bodyBytes} B${typeOnScreen(p.bodyType)}):\n  ${onScreen(p.bodyPreview ?? '').replace(/\n/g, '\n  ')}`,
     );
   return [table, ...bodies].join('\n');
+}
+
+/** ", Content-Type X, Content-Encoding Y" for the body line; what is absent is said so. */
+function typeOnScreen(bodyType: string | undefined): string {
+  const [type = '', encoding = ''] = (bodyType ?? '').split('\n');
+  return `, Content-Type ${type === '' ? 'none' : onScreen(type)}${encoding === '' ? '' : `, Content-Encoding ${onScreen(encoding)}`}`;
 }
 
 /** Text as a terminal shows it literally: controls (but newline) and bidi overrides escaped. */
