@@ -15,7 +15,11 @@
 import { createHash } from 'node:crypto';
 import { hmacSha256 } from '../token/hmac-chain.js';
 import { deriveMacaroonKey, encodeMacaroonV2 } from '../token/macaroon-codec.js';
-import { decodeMacaroonV2, MacaroonDecodeError } from '../token/macaroon-decode.js';
+import {
+  decodeMacaroonV2,
+  MacaroonDecodeError,
+  MAX_CAVEAT_ID_BYTES,
+} from '../token/macaroon-decode.js';
 import { bindDischarge, openVerificationId, sameBytes } from '../token/third-party.js';
 import type { ApprovalCaveat } from '../token/verify.js';
 import { APPROVAL_LOCATION } from '../token/vocabulary.js';
@@ -102,7 +106,8 @@ export function checkDischarge(
   if (caveatKey === undefined) return refuse("the approval caveat's verification id does not open");
   let decoded;
   try {
-    decoded = decodeMacaroonV2(discharge);
+    // Its identifier is the ticket, as long as a token's caveat id may be.
+    decoded = decodeMacaroonV2(discharge, { maxIdentifierBytes: MAX_CAVEAT_ID_BYTES });
   } catch (err) {
     if (err instanceof MacaroonDecodeError)
       return refuse(`the discharge is malformed: ${err.message}`);

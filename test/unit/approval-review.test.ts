@@ -17,7 +17,13 @@ import {
 import { bodyPreview } from '../../src/approval/service.js';
 import { bodyTypeOf } from '../../src/gateway/approval-gate.js';
 import { formatPending } from '../../src/cli/commands/approvals.js';
-import { dischargeRootKey } from '../../src/token/approval-ticket.js';
+import {
+  ApprovalConditionSchema,
+  dischargeRootKey,
+  openTicket,
+  sealTicket,
+} from '../../src/token/approval-ticket.js';
+import { RootKey } from '../../src/token/root-key.js';
 import {
   chainWithThirdParty,
   deriveMacaroonKey,
@@ -25,7 +31,11 @@ import {
   encodeMacaroonV2,
   type PlacedThirdParty,
 } from '../../src/token/macaroon-codec.js';
-import { MacaroonDecodeError, decodeMacaroonV2 } from '../../src/token/macaroon-decode.js';
+import {
+  MAX_CAVEAT_ID_BYTES,
+  MacaroonDecodeError,
+  decodeMacaroonV2,
+} from '../../src/token/macaroon-decode.js';
 import { mintToken, type TokenGrant } from '../../src/token/mint.js';
 import { openVerificationId, sameBytes } from '../../src/token/third-party.js';
 import { authenticateToken, verifyToken } from '../../src/token/verify.js';
@@ -125,6 +135,70 @@ describe('what a decision binds', () => {
   });
 });
 
+describe('long approval conditions', () => {
+  it('a condition the profile accepts mints a ticket whose discharge decodes and checks', () => {
+    const grant: TokenGrant = {
+      ...WIDE,
+      approval: {
+        methods: ['POST', 'PUT', 'PATCH', 'DELETE'],
+        paths: [
+          '/repos/acme/widgets/pulls/*/merge',
+          '/repos/acme/widgets/git/refs/heads/**',
+          '/repos/acme/widgets/contents/.github/workflows/**',
+          '/repos/acme/widgets/branches/*/protection/**',
+        ],
+      },
+    };
+    assert.equal(ApprovalConditionSchema.safeParse(grant.approval).success, true);
+    const { key, token } = mint(grant);
+    const auth = authenticateToken(token, keyLookup(key));
+    assert.ok(!('allowed' in auth), JSON.stringify(auth));
+    const caveat = auth.approvals[0];
+    assert.ok(caveat !== undefined);
+    const held: ApprovedRequest = {
+      method: 'PUT',
+      host: 'api.github.com',
+      target: '/repos/acme/widgets/pulls/7/merge',
+      bodySha256: createHash('sha256').digest('hex'),
+      bodyType: '\n',
+    };
+    const terms = {
+      decisionId: 'dec_0123456789',
+      expiresAt: new Date(NOW.getTime() + 60_000),
+      uses: 1,
+    };
+    const discharge = mintDischarge(
+      caveat.caveatId,
+      dischargeRootKey(key, caveat.caveatId),
+      auth.signature,
+      held,
+      terms,
+    );
+    const checked = checkDischarge(caveat, auth.signature, discharge, held, NOW);
+    assert.ok(checked.ok, JSON.stringify(checked));
+  });
+});
+
+describe('the size of a condition', () => {
+  it('the profile refuses a condition whose ticket would be over the caveat id limit; the longest it accepts fits', () => {
+    const glob = (i: number) => `/repos/acme/widgets-${String(i).padStart(2, '0')}/pulls/*/merge`;
+    const longest = (n: number) => ({
+      methods: ['PUT'],
+      paths: Array.from({ length: n }, (_, i) => glob(i)),
+    });
+    let n = 1;
+    while (ApprovalConditionSchema.safeParse(longest(n + 1)).success) n++;
+    const refused = ApprovalConditionSchema.safeParse(longest(n + 1));
+    assert.equal(refused.success, false);
+    assert.match(refused.error?.issues[0]?.message ?? '', /fewer or shorter paths/);
+    // With the longest key id a keyring may use.
+    const key = new RootKey('k'.repeat(64), Buffer.alloc(32, 7));
+    const ticket = sealTicket(key, longest(n));
+    assert.ok(ticket.length <= MAX_CAVEAT_ID_BYTES, `${ticket.length} bytes`);
+    assert.equal(openTicket(key, ticket).ok, true);
+  });
+});
+
 describe('the preview an approver judges', () => {
   it('shows a commit SHA and other long words: only a mintfs token is masked', () => {
     const sha = 'b3f1c0de9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d';
@@ -146,6 +220,12 @@ describe('the preview an approver judges', () => {
     const preview = bodyPreview(body, 2000 + token.length - 3);
     assert.ok(!preview.includes(token.slice(-46, -3)), preview);
     assert.ok(!preview.includes(token.slice(0, 60)), preview);
+  });
+
+  it('blank padding cannot push the rest of the body past the cut', () => {
+    const body = Buffer.from(`{"title":"fix typo",${' '.repeat(5000)}"title":"rm -rf"}`);
+    const preview = bodyPreview(body);
+    assert.match(preview, /\[5000 blank characters\]"title":"rm -rf"/);
   });
 
   it('escapes what would repaint the terminal: ESC, CR, bidi overrides', () => {
