@@ -299,15 +299,20 @@ function cleanApprover(name: string): string {
  * base64url run would hide what the approver is asked to judge (a commit
  * SHA a ref is forced to, a file's content), and the agent chooses its body.
  * Runs are found before the cut, so a token straddling it is masked whole
- * rather than shown up to its last characters (its signature).
+ * rather than shown up to its last characters (its signature), and blank
+ * padding cannot push the rest of the body past it.
  */
 export function bodyPreview(body: Buffer, max = 2048): string {
   if (body.length === 0) return '';
   const windowBytes = max + TOKEN_LIMITS.maxTokenChars;
   const window = body.subarray(0, windowBytes).toString('utf8');
-  const masked = window.replace(TOKEN_RUN, (run) =>
-    isMintfsToken(run) ? `[a mintfs token, ${run.length} characters, masked]` : run,
-  );
+  const masked = window
+    .replace(TOKEN_RUN, (run) =>
+      isMintfsToken(run) ? `[a mintfs token, ${run.length} characters, masked]` : run,
+    )
+    // Blank padding would push what follows it (a second "title" a JSON
+    // parser reads last) past the cut, unseen: it is counted, not shown.
+    .replace(BLANK_RUN, (run) => `[${run.length} blank characters]`);
   const cut = masked.length > max;
   const shown = (cut ? masked.slice(0, max) : masked).replace(
     UNSAFE_ON_SCREEN,
@@ -317,6 +322,7 @@ export function bodyPreview(body: Buffer, max = 2048): string {
 }
 
 const TOKEN_RUN = /[A-Za-z0-9_-]{40,}/g;
+const BLANK_RUN = /[ \t\r\n]{64,}/g;
 // C0 controls but tab and newline, DEL, C1 controls, and Unicode's invisible
 // direction and format characters (Trojan Source): what an approver's
 // terminal would act on or reorder instead of showing.
