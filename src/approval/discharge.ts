@@ -6,7 +6,7 @@
  *
  *   time-before T      a short life (the approver may choose longer)
  *   request HEX        SHA-256 of the request it approves: method, host,
- *                      path with query, and the body's SHA-256
+ *                      path with query, the body's SHA-256, its type and encoding
  *   uses N             how many requests it releases (1 unless the approver chooses more)
  *   decision ID        the decision's id, what its uses are counted under
  *
@@ -15,7 +15,11 @@
 import { createHash } from 'node:crypto';
 import { hmacSha256 } from '../token/hmac-chain.js';
 import { deriveMacaroonKey, encodeMacaroonV2 } from '../token/macaroon-codec.js';
-import { decodeMacaroonV2, MacaroonDecodeError } from '../token/macaroon-decode.js';
+import {
+  decodeMacaroonV2,
+  MacaroonDecodeError,
+  MAX_CAVEAT_ID_BYTES,
+} from '../token/macaroon-decode.js';
 import { bindDischarge, openVerificationId, sameBytes } from '../token/third-party.js';
 import type { ApprovalCaveat } from '../token/verify.js';
 import { APPROVAL_LOCATION } from '../token/vocabulary.js';
@@ -29,6 +33,12 @@ export interface ApprovedRequest {
   readonly target: string;
   /** SHA-256 of the body (of nothing, for a request without one), hex. */
   readonly bodySha256: string;
+  /**
+   * How the upstream reads the body: every Content-Type, then every
+   * Content-Encoding value as sent (comma-joined), on two lines. The same
+   * bytes as JSON, as a form, or gzip-compressed are different requests.
+   */
+  readonly bodyType: string;
 }
 
 export interface DecisionTerms {
@@ -44,7 +54,13 @@ export const MAX_DISCHARGE_USES = 100;
 export function requestDigest(request: ApprovedRequest): string {
   return createHash('sha256')
     .update(
-      [request.method.toUpperCase(), request.host, request.target, request.bodySha256].join('\n'),
+      [
+        request.method.toUpperCase(),
+        request.host,
+        request.target,
+        request.bodySha256,
+        request.bodyType,
+      ].join('\n'),
     )
     .digest('hex');
 }
@@ -90,7 +106,8 @@ export function checkDischarge(
   if (caveatKey === undefined) return refuse("the approval caveat's verification id does not open");
   let decoded;
   try {
-    decoded = decodeMacaroonV2(discharge);
+    // Its identifier is the ticket, as long as a token's caveat id may be.
+    decoded = decodeMacaroonV2(discharge, { maxIdentifierBytes: MAX_CAVEAT_ID_BYTES });
   } catch (err) {
     if (err instanceof MacaroonDecodeError)
       return refuse(`the discharge is malformed: ${err.message}`);

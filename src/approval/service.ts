@@ -14,6 +14,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { MintfsError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { dischargeRootKey } from '../token/approval-ticket.js';
+import { TOKEN_LIMITS } from '../token/limits.js';
+import { decodeToken } from '../token/token-text.js';
 import type { RootKey } from '../token/root-key.js';
 import type { ApprovalCaveat } from '../token/verify.js';
 import {
@@ -45,6 +47,8 @@ export interface PendingView {
   readonly path: string;
   readonly query: string;
   readonly bodyBytes: number;
+  /** The body's Content-Type and Content-Encoding values as sent, on two lines (bound into the decision). */
+  readonly bodyType: string;
   /** The start of the body as text, tokens masked; '' for none. */
   readonly bodyPreview: string;
   readonly heldAt: string;
@@ -299,14 +303,52 @@ function cleanApprover(name: string): string {
   return name.replace(/[^\w.@:=/-]/g, '_').slice(0, MAX_APPROVER);
 }
 
-/** The start of a body as an approver may read it: text, tokens masked, capped. */
+/**
+ * The start of a body as an approver may read it: text, mintfs tokens masked,
+ * characters that rewrite a terminal (escapes, carriage returns, bidi
+ * overrides) shown as \u{..}, capped at `max` characters.
+ *
+ * Only a run that decodes as a mintfs token is masked: masking every long
+ * base64url run would hide what the approver is asked to judge (a commit
+ * SHA a ref is forced to, a file's content), and the agent chooses its body.
+ * Runs are found before the cut, so a token straddling it is masked whole
+ * rather than shown up to its last characters (its signature), and blank
+ * padding cannot push the rest of the body past it.
+ */
 export function bodyPreview(body: Buffer, max = 2048): string {
   if (body.length === 0) return '';
-  const text = body.subarray(0, max).toString('utf8');
-  // A mintfs token (or any long base64url run) is never shown: an agent may
-  // have put one in its body, and an approver's screen is not a safe place.
-  const masked = text.replace(/[A-Za-z0-9_-]{40,}/g, (run) => `[${run.length} characters masked]`);
-  return body.length > max ? `${masked}… (${body.length} bytes)` : masked;
+  const windowBytes = max + TOKEN_LIMITS.maxTokenChars;
+  const window = body.subarray(0, windowBytes).toString('utf8');
+  const masked = window
+    .replace(TOKEN_RUN, (run) =>
+      isMintfsToken(run) ? `[a mintfs token, ${run.length} characters, masked]` : run,
+    )
+    // Blank padding would push what follows it (a second "title" a JSON
+    // parser reads last) past the cut, unseen: it is counted, not shown.
+    .replace(BLANK_RUN, (run) => `[${run.length} blank characters]`);
+  const cut = masked.length > max;
+  const shown = (cut ? masked.slice(0, max) : masked).replace(
+    UNSAFE_ON_SCREEN,
+    (c) => `\\u{${(c.codePointAt(0) ?? 0).toString(16)}}`,
+  );
+  return cut || body.length > windowBytes ? `${shown}… (${body.length} bytes)` : shown;
+}
+
+const TOKEN_RUN = /[A-Za-z0-9_-]{40,}/g;
+const BLANK_RUN = /[ \t\r\n]{64,}/g;
+// C0 controls but tab and newline, DEL, C1 controls, and Unicode's invisible
+// direction and format characters (Trojan Source): what an approver's
+// terminal would act on or reorder instead of showing.
+const UNSAFE_ON_SCREEN =
+  /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]/gu;
+
+function isMintfsToken(run: string): boolean {
+  try {
+    decodeToken(run);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function sha256Hex(body: Buffer): string {

@@ -55,6 +55,7 @@ export async function passApprovalGate(gate: ApprovalGate, r: GateRequest): Prom
     host: r.host,
     target: `${r.path}${r.query}`,
     bodySha256: sha256Hex(read),
+    bodyType: bodyTypeOf(r.req.rawHeaders),
   };
   const body = r.hasBody ? read : undefined;
   const standing = gate.service.standing(r.token.tokenId, request);
@@ -77,6 +78,7 @@ export async function passApprovalGate(gate: ApprovalGate, r: GateRequest): Prom
           path: r.path,
           query: r.query,
           bodyBytes: read.length,
+          bodyType: request.bodyType,
           bodyPreview: bodyPreview(read),
         },
         request,
@@ -208,4 +210,19 @@ function readWhole(
       finish({ ok: false, code: 'ERR_REQUEST_INVALID', message: 'the request body was cut short' }),
     );
   });
+}
+
+/**
+ * Every Content-Type and Content-Encoding value as sent, in order: the
+ * upstream gets all of them (upstreamHeaders forwards each), and may read the
+ * last where Node's req.headers keeps only the first.
+ */
+export function bodyTypeOf(rawHeaders: readonly string[]): string {
+  const values = { 'content-type': [] as string[], 'content-encoding': [] as string[] };
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = (rawHeaders[i] as string).toLowerCase();
+    if (name === 'content-type' || name === 'content-encoding')
+      values[name].push(rawHeaders[i + 1] as string);
+  }
+  return `${values['content-type'].join(', ')}\n${values['content-encoding'].join(', ')}`;
 }

@@ -333,7 +333,14 @@ export function createProxyHandler(
         });
     };
     const gate = deps.approval;
-    if (approvals !== undefined && gate !== undefined && authenticated !== undefined) {
+    if (approvals !== undefined) {
+      // Refused above without a gate; a verdict without its token never
+      // happens, but a request that needs an approver is never sent unasked.
+      if (gate === undefined || authenticated === undefined)
+        return refuse(
+          'ERR_APPROVAL_REQUIRED',
+          'this request needs an approver, and none can be asked',
+        );
       const gone = new AbortController();
       res.once('close', () => gone.abort());
       void passApprovalGate(gate, {

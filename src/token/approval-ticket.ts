@@ -19,6 +19,7 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import * as z from 'zod';
 import { hmacSha256 } from './hmac-chain.js';
+import { MAX_CAVEAT_ID_BYTES } from './macaroon-decode.js';
 import { matchPathGlob, parsePathGlob, pathGlobProblem } from './path-glob.js';
 import type { RootKey } from './root-key.js';
 import { HTTP_METHODS } from './vocabulary.js';
@@ -59,7 +60,35 @@ export const ApprovalConditionSchema = z
         'Path globs (as in `paths`) whose requests of those methods wait; omitted: every path',
       ),
   })
-  .strict();
+  .strict()
+  .superRefine((condition, ctx) => {
+    // The sealed condition is the caveat id every verifier reads: past
+    // MAX_CAVEAT_ID_BYTES the gateway would refuse every token of the file.
+    const bytes = plainTicket(condition).length;
+    if (bytes > MAX_CONDITION_BYTES)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['paths'],
+        message: `the condition is ${bytes} bytes as a ticket holds it, over ${MAX_CONDITION_BYTES}: name fewer or shorter paths`,
+      });
+  });
+
+/**
+ * The longest condition (as JSON) a ticket may seal: the ticket, its prefix
+ * with the longest key id included, stays within a caveat id's limit.
+ */
+export const MAX_CONDITION_BYTES =
+  Math.floor(((MAX_CAVEAT_ID_BYTES - VERSION.length - 64 - 1) * 3) / 4) - NONCE_BYTES - TAG_BYTES;
+
+function plainTicket(condition: ApprovalCondition): Buffer {
+  return Buffer.from(
+    JSON.stringify(
+      condition.paths === undefined
+        ? { m: condition.methods }
+        : { m: condition.methods, p: condition.paths },
+    ),
+  );
+}
 
 const sealKeys = new WeakMap<Uint8Array, { seal: Buffer; discharge: Buffer }>();
 
@@ -77,13 +106,7 @@ function keysOf(rootKey: RootKey): { seal: Buffer; discharge: Buffer } {
 
 /** The ticket (caveat id) for a condition under a root key. */
 export function sealTicket(rootKey: RootKey, condition: ApprovalCondition): Buffer {
-  const plain = Buffer.from(
-    JSON.stringify(
-      condition.paths === undefined
-        ? { m: condition.methods }
-        : { m: condition.methods, p: condition.paths },
-    ),
-  );
+  const plain = plainTicket(condition);
   const { seal } = keysOf(rootKey);
   const prefix = Buffer.from(`${VERSION}${rootKey.id}/`);
   const nonce = hmacSha256(seal, plain).subarray(0, NONCE_BYTES);
@@ -142,7 +165,14 @@ export function openTicket(rootKey: RootKey, ticket: Uint8Array): OpenedTicket {
   }
 }
 
-/** Whether a request (method, normalised path segments) is one the condition holds for a person. */
+/**
+ * Whether a request (method, normalised path segments) is one the condition
+ * holds for a person. Unlike a `path` caveat (an allow-list, where a path the
+ * glob misses is refused), the condition names what must NOT go through
+ * unasked, so a miss fails open: its paths match ignoring case, because many
+ * upstreams do (GitHub's owners and repositories, IIS, case-insensitive file
+ * systems) and `/repos/ACME/widgets/...` must wait as `/repos/acme/widgets/...` does.
+ */
 export function needsApproval(
   condition: ApprovalCondition,
   method: string,
@@ -150,5 +180,10 @@ export function needsApproval(
 ): boolean {
   if (!condition.methods.includes(method.toUpperCase())) return false;
   if (condition.paths === undefined) return true;
-  return condition.paths.some((glob) => matchPathGlob(parsePathGlob(glob), pathSegments));
+  const folded = pathSegments.map(foldCase);
+  return condition.paths.some((glob) => matchPathGlob(parsePathGlob(glob).map(foldCase), folded));
+}
+
+function foldCase(text: string): string {
+  return text.toLowerCase();
 }

@@ -43,7 +43,15 @@ const FIELD_SIGNATURE = 6;
 const SIGNATURE_BYTES = 32;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-export function decodeMacaroonV2(bytes: Buffer): DecodedMacaroon {
+export interface DecodeOptions {
+  /**
+   * The longest macaroon identifier (default 256, a mintfs token's). A
+   * discharge's identifier is an approval ticket: up to MAX_CAVEAT_ID_BYTES.
+   */
+  readonly maxIdentifierBytes?: number;
+}
+
+export function decodeMacaroonV2(bytes: Buffer, options: DecodeOptions = {}): DecodedMacaroon {
   let at = 0;
   const fail = (reason: string): never => {
     throw new MacaroonDecodeError(reason);
@@ -79,7 +87,7 @@ export function decodeMacaroonV2(bytes: Buffer): DecodedMacaroon {
       fail('token location is not UTF-8');
     }
   }
-  const identifier = field(FIELD_IDENTIFIER, 'identifier', 256);
+  const identifier = field(FIELD_IDENTIFIER, 'identifier', options.maxIdentifierBytes ?? 256);
   if (byte() !== FIELD_EOS) fail('token identifier section does not end');
   const caveats: Buffer[] = [];
   const thirdParty: PlacedThirdParty[] = [];

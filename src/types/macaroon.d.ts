@@ -11,6 +11,12 @@ declare module 'macaroon' {
     readonly identifier: Uint8Array;
     readonly signature: Uint8Array;
     addFirstPartyCaveat(caveat: Uint8Array | string): void;
+    addThirdPartyCaveat(
+      rootKey: Uint8Array,
+      caveatId: Uint8Array | string,
+      location?: string,
+    ): void;
+    bindToRoot(rootSignature: Uint8Array): void;
     verify(
       rootKey: Uint8Array,
       check: (condition: string) => string | null,

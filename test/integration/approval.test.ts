@@ -157,10 +157,13 @@ describe('approval: requests held for a person', () => {
     assert.equal(merged?.headers.authorization, `token ${CREDENTIAL}`);
     assert.equal(merged?.body.toString(), body);
     assert.ok(!JSON.stringify(merged?.headers).includes(token.slice(0, 40)));
-    const decided = gw
-      .stderr()
-      .split('\n')
-      .find((l) => l.includes('"event":"approval-decided"'));
+    // The gateway's stderr is a pipe of its own: its audit line may arrive after the response.
+    const decided = await pollUntil('the approval-decided audit line', () =>
+      gw
+        .stderr()
+        .split('\n')
+        .find((l) => l.includes('"event":"approval-decided"')),
+    );
     assert.match(decided ?? '', /"decision":"approved"/);
     assert.match(decided ?? '', /"approver":"uid:0"/);
     assert.ok(!(decided ?? '').includes(token));

@@ -51,6 +51,7 @@ const HELD: ApprovedRequest = {
   host: 'api.github.com',
   target: '/repos/acme/widgets/pulls/7/merge',
   bodySha256: EMPTY_SHA,
+  bodyType: '\n',
 };
 const TERMS = {
   decisionId: 'dec_0123456789',
@@ -250,7 +251,11 @@ function approvalAuth(token: string, key: ReturnType<typeof newKey>) {
 
 function requestDigestOf(request: ApprovedRequest): string {
   return createHash('sha256')
-    .update([request.method, request.host, request.target, request.bodySha256].join('\n'))
+    .update(
+      [request.method, request.host, request.target, request.bodySha256, request.bodyType].join(
+        '\n',
+      ),
+    )
     .digest('hex');
 }
 

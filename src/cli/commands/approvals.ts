@@ -38,7 +38,49 @@ interface Pending {
   path: string;
   query: string;
   bodyBytes: number;
+  bodyType?: string;
+  bodyPreview?: string;
   timesOutAt: string;
+}
+
+/**
+ * The terminal listing: a table, then each body's preview on lines of its
+ * own, so an approver reads what a POST carries before approving it (the
+ * table alone shows only its size). Every agent-chosen field is shown with
+ * control characters escaped: none may move the cursor or repaint a line.
+ */
+export function formatPending(pending: readonly Pending[]): string {
+  const table = formatTable(
+    ['ID', 'AGENT', 'REQUEST', 'BODY', 'TIMES OUT'],
+    pending.map((p) => [
+      p.id,
+      onScreen(p.agent),
+      onScreen(`${p.method} ${p.host}${p.path}${p.query}`),
+      `${p.bodyBytes} B`,
+      p.timesOutAt,
+    ]),
+  );
+  const bodies = pending
+    .filter((p) => p.bodyBytes > 0)
+    .map(
+      (p) =>
+        `\n${p.id} body (${p.bodyBytes} B${typeOnScreen(p.bodyType)}):\n  ${onScreen(p.bodyPreview ?? '').replace(/\n/g, '\n  ')}`,
+    );
+  return [table, ...bodies].join('\n');
+}
+
+/** ", Content-Type X, Content-Encoding Y" for the body line; what is absent is said so. */
+function typeOnScreen(bodyType: string | undefined): string {
+  const [type = '', encoding = ''] = (bodyType ?? '').split('\n');
+  return `, Content-Type ${type === '' ? 'none' : onScreen(type)}${encoding === '' ? '' : `, Content-Encoding ${onScreen(encoding)}`}`;
+}
+
+/** Text as a terminal shows it literally: controls (but newline) and bidi overrides escaped. */
+function onScreen(text: string): string {
+  return text.replace(
+    /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]/gu,
+    (c) => `\\u{${(c.codePointAt(0) ?? 0).toString(16)}}`,
+  );
 }
 
 const list = defineCommand({
@@ -55,18 +97,7 @@ const list = defineCommand({
     const pending = (answer.pending ?? []) as Pending[];
     if (args.json === true || !process.stdout.isTTY) return printJson({ pending });
     if (pending.length === 0) return printResult('no request is waiting');
-    printResult(
-      formatTable(
-        ['ID', 'AGENT', 'REQUEST', 'BODY', 'TIMES OUT'],
-        pending.map((p) => [
-          p.id,
-          p.agent,
-          `${p.method} ${p.host}${p.path}${p.query}`,
-          `${p.bodyBytes} B`,
-          p.timesOutAt,
-        ]),
-      ),
-    );
+    printResult(formatPending(pending));
   },
 });
 
