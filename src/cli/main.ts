@@ -29,6 +29,7 @@ const COMMAND_MODULES: Readonly<Record<string, () => Promise<CommandModule>>> = 
   attenuate: async () => (await import('./commands/attenuate.js')).attenuateCommand,
   profile: async () => (await import('./commands/profile.js')).profileCommand,
   ca: async () => (await import('./commands/ca.js')).caCommand,
+  csi: async () => (await import('./commands/csi.js')).csiCommand,
 };
 const COMMAND_NAMES = Object.keys(COMMAND_MODULES);
 

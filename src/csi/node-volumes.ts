@@ -1,0 +1,135 @@
+/**
+ * NodePublishVolume and NodeUnpublishVolume, without gRPC: check the
+ * request, ask the policy, start or stop the volume's mount daemon. Both are
+ * idempotent, as the CSI spec requires: kubelet repeats them after timeouts
+ * and restarts.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { MintfsError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import { mountpointState, topMountAt } from '../mounts/mount-table.js';
+import type { Reloadable } from '../util/reloadable.js';
+import { assertTrustedPath } from '../util/trusted-path.js';
+import { KeyedLock } from './keyed-lock.js';
+import { authorize, type Policy } from './policy.js';
+import { checkTargetOnDisk, parsePublishRequest, parseUnpublishRequest } from './requests.js';
+import type { VolumeDaemons } from './volume-daemons.js';
+import { agentOf, volumeProfileText } from './volume-profile.js';
+
+export interface NodeVolumesOptions {
+  readonly policy: Reloadable<Policy>;
+  readonly daemons: VolumeDaemons;
+  /** kubelet's root directory (--root-dir), canonical: target paths must be under its pods/. */
+  readonly kubeletDir: string;
+  readonly logger: Logger;
+}
+
+export class NodeVolumes {
+  readonly #options: NodeVolumesOptions;
+  readonly #lock = new KeyedLock();
+
+  constructor(options: NodeVolumesOptions) {
+    this.#options = options;
+  }
+
+  async publish(raw: unknown): Promise<void> {
+    const { logger, daemons } = this.#options;
+    const request = parsePublishRequest(raw, this.#options.kubeletDir);
+    const { volumeId, targetPath, pod } = request;
+    const agent = agentOf(pod);
+    const facts = {
+      volumeId,
+      targetPath,
+      profile: request.profile,
+      agent,
+      pod: pod.name,
+      podUid: pod.uid,
+    };
+    let profileFile: string;
+    try {
+      profileFile = authorize(this.#options.policy.current, request.profile, pod);
+    } catch (err) {
+      logger.warn({ event: 'volume-denied', ...facts }, 'publish refused by the policy');
+      throw err;
+    }
+    await this.#lock.run([`volume:${volumeId}`, `target:${targetPath}`], async () => {
+      const existing = daemons.record(volumeId);
+      if (existing !== undefined) {
+        if (existing.targetPath !== targetPath)
+          throw new MintfsError(
+            'ERR_VOLUME_CONFLICT',
+            `volume ${volumeId} is published at another target path`,
+          );
+        if (daemons.serving(existing)) {
+          logger.info({ event: 'volume-already-published', ...facts }, 'volume already published');
+          return;
+        }
+        // Its daemon died (or was killed with the node's processes): start again.
+        logger.warn(
+          { event: 'volume-daemon-gone', ...facts },
+          'recovering a volume whose daemon is gone',
+        );
+        await daemons.stop(existing);
+      }
+      const other = daemons.records().find((r) => r.targetPath === targetPath);
+      if (other !== undefined)
+        throw new MintfsError(
+          'ERR_VOLUME_CONFLICT',
+          `another volume (${other.volumeId}) is published at the target path`,
+        );
+      const exists = checkTargetOnDisk(targetPath);
+      if (exists && mountpointState(targetPath) !== 'unmounted')
+        throw new MintfsError(
+          'ERR_VOLUME_CONFLICT',
+          `something (${topMountAt(targetPath)?.fstype ?? 'a mount'}) is already mounted at the target path`,
+        );
+      if (!exists) mkdirSync(targetPath, { mode: 0o750 });
+      // Read here, at publish: profile edits apply to the next pod, and a bad profile fails this one.
+      assertTrustedPath(profileFile, 'profile');
+      let profileText: string;
+      try {
+        profileText = readFileSync(profileFile, 'utf8');
+      } catch (err) {
+        throw new MintfsError('ERR_PROFILE_UNREADABLE', `profile ${profileFile}: cannot be read`, {
+          cause: err,
+        });
+      }
+      const text = volumeProfileText(profileText, profileFile, pod);
+      const record = await daemons.start(
+        { volumeId, targetPath, profile: request.profile, agent, pod },
+        text,
+      );
+      logger.info(
+        { event: 'volume-published', ...facts, daemonPid: record.pid },
+        'volume published',
+      );
+    });
+  }
+
+  async unpublish(raw: unknown): Promise<void> {
+    const { logger, daemons } = this.#options;
+    const { volumeId, targetPath } = parseUnpublishRequest(raw, this.#options.kubeletDir);
+    await this.#lock.run([`volume:${volumeId}`, `target:${targetPath}`], async () => {
+      const record = daemons.record(volumeId);
+      if (record === undefined || record.targetPath !== targetPath) {
+        // Nothing of ours there: done already (the spec's idempotence), or never published.
+        logger.info(
+          { event: 'volume-not-published', volumeId, targetPath },
+          'nothing to unpublish',
+        );
+        return;
+      }
+      await daemons.stop(record);
+      logger.info(
+        {
+          event: 'volume-unpublished',
+          volumeId,
+          targetPath,
+          agent: record.agent,
+          pod: record.pod.name,
+        },
+        'volume unpublished',
+      );
+    });
+  }
+}
