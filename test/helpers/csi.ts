@@ -76,16 +76,15 @@ export function csiClient(socket: string): CsiClient {
     (client: grpc.Client) =>
     (method: string, request: object = {}): Promise<CallResult> =>
       new Promise((resolve) => {
-        const fn = (client as unknown as Record<string, Function>)[method];
+        type Unary = (
+          request: object,
+          options: grpc.CallOptions,
+          callback: (err: grpc.ServiceError | null, value: Record<string, unknown>) => void,
+        ) => void;
+        const fn = (client as unknown as Record<string, Unary | undefined>)[method];
         if (fn === undefined) throw new Error(`no method ${method}`);
-        fn.call(
-          client,
-          request,
-          { deadline: Date.now() + 60_000 },
-          (err: grpc.ServiceError | null, value: Record<string, unknown>) =>
-            resolve(
-              err ? { ok: false, code: err.code, details: err.details } : { ok: true, value },
-            ),
+        fn.call(client, request, { deadline: Date.now() + 60_000 }, (err, value) =>
+          resolve(err ? { ok: false, code: err.code, details: err.details } : { ok: true, value }),
         );
       });
   return {
