@@ -39,6 +39,13 @@ packages=(
   clang-format   # the C formatter, checked by npm run lint
 )
 
+# kubectl renders deploy/kubernetes (`kubectl kustomize`) in the manifest test.
+# Debian's kubernetes-client ships /usr/bin/kubectl, as does Google Cloud's
+# kubectl package some images carry: install Debian's only when no kubectl is there.
+if ! command -v kubectl >/dev/null 2>&1; then
+  packages+=(kubernetes-client)
+fi
+
 if [ "${1:-}" = bench ]; then
   packages+=(
     nginx-light  # the static upstream, and the C reverse-proxy reference

@@ -66,6 +66,8 @@ export async function startCsiPlugin(options: CsiPluginOptions): Promise<Running
   const kubeletDir = canonicalDirectory(options.kubeletDir, '--kubelet-dir');
   if (options.daemonCgroup !== undefined) {
     try {
+      // In a cgroup hierarchy, making the directory makes the cgroup.
+      mkdirSync(options.daemonCgroup, { recursive: true });
       statSync(join(options.daemonCgroup, 'cgroup.procs'));
     } catch {
       throw new MintfsError(

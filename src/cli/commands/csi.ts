@@ -41,7 +41,7 @@ export const csiCommand = defineCommand({
       .option('daemon-cgroup', {
         type: 'string',
         describe:
-          "A cgroup directory the volumes' mount daemons are moved into, outside the plugin container's cgroup, so the container runtime's kill does not reach them",
+          "A cgroup directory (made if missing) the volumes' mount daemons are moved into, outside the plugin container's cgroup, so the container runtime's kill does not reach them (in a pod: the host's /sys/fs/cgroup mounted at /host/sys/fs/cgroup)",
       })
       .example(
         '$0 csi --endpoint unix:///csi/csi.sock --keys /etc/mintfs/keys --policy /etc/mintfs/policy/policy.yaml',
@@ -56,7 +56,7 @@ export const csiCommand = defineCommand({
     'node-id': z.string().min(1).max(253).optional(),
     'daemon-cgroup': z
       .string()
-      .regex(/^\/sys\/fs\/cgroup\//, 'must be a directory under /sys/fs/cgroup')
+      .regex(/^\/[^\0]*\/[^/\0]+$/, 'must be an absolute cgroup directory such as /host/sys/fs/cgroup/mintfs-csi')
       .optional(),
     'log-level': LogLevelArg,
     'log-format': LogFormatArg,
