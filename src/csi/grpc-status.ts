@@ -16,3 +16,9 @@ const STATUS: Partial<Record<MintfsErrorCode, status>> = {
 export function grpcStatusFor(code: MintfsErrorCode): status {
   return STATUS[code] ?? status.INTERNAL;
 }
+
+/** The gRPC status name the CSI plugin answers this code with, when it has one of its own (docs). */
+export function csiStatusOf(code: MintfsErrorCode): string | undefined {
+  const known = STATUS[code];
+  return known === undefined ? undefined : status[known];
+}

@@ -4,8 +4,8 @@
  * ephemeral volumes only, read-only only, no controller: each published
  * volume is a mintfs mount serving one profile to one pod.
  */
-import { chmodSync, mkdirSync, realpathSync, rmSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { chmodSync, mkdirSync, realpathSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -14,6 +14,7 @@ import { loadKeyring } from '../keys/keyring.js';
 import type { Logger } from '../log/logger.js';
 import { requireRoot } from '../daemon/mount-daemon.js';
 import { Reloadable, fileFingerprint } from '../util/reloadable.js';
+import { daemonCgroupDirs } from './daemon-cgroup.js';
 import { grpcStatusFor } from './grpc-status.js';
 import { NodeVolumes } from './node-volumes.js';
 import { loadPolicy } from './policy.js';
@@ -64,18 +65,8 @@ export async function startCsiPlugin(options: CsiPluginOptions): Promise<Running
   // Checked at start-up: a plugin that starts can mount (a bad keyring would fail every pod).
   loadKeyring(options.keysDir);
   const kubeletDir = canonicalDirectory(options.kubeletDir, '--kubelet-dir');
-  if (options.daemonCgroup !== undefined) {
-    try {
-      // In a cgroup hierarchy, making the directory makes the cgroup.
-      mkdirSync(options.daemonCgroup, { recursive: true });
-      statSync(join(options.daemonCgroup, 'cgroup.procs'));
-    } catch {
-      throw new MintfsError(
-        'ERR_INPUT_INVALID',
-        `--daemon-cgroup: ${options.daemonCgroup} is not a cgroup directory (no cgroup.procs)`,
-      );
-    }
-  }
+  const daemonCgroups =
+    options.daemonCgroup === undefined ? [] : daemonCgroupDirs(options.daemonCgroup);
   const policy = new Reloadable(loadPolicy(options.policyFile), {
     name: 'policy',
     load: () => loadPolicy(options.policyFile),
@@ -87,7 +78,7 @@ export async function startCsiPlugin(options: CsiPluginOptions): Promise<Running
     mintfs: options.mintfs,
     keysDir: options.keysDir,
     stateDir: options.stateDir,
-    daemonCgroup: options.daemonCgroup,
+    daemonCgroups,
     logger,
   });
   for (const record of daemons.records())

@@ -16,13 +16,13 @@ import {
   readdirSync,
   rmSync,
   rmdirSync,
-  writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod';
 import { MintfsError, describeError } from '../errors.js';
 import { writeFileAtomic } from '../keys/atomic-write.js';
 import type { Logger } from '../log/logger.js';
+import { moveToCgroups } from './daemon-cgroup.js';
 import { detachMount, mountpointState, topMountAt } from '../mounts/mount-table.js';
 
 export interface DaemonOptions {
@@ -30,8 +30,8 @@ export interface DaemonOptions {
   readonly mintfs: readonly string[];
   readonly keysDir: string;
   readonly stateDir: string;
-  /** A cgroup directory (…/cgroup.procs) each daemon is moved to, outside the plugin's container. */
-  readonly daemonCgroup?: string | undefined;
+  /** Cgroup directories each daemon is moved to, outside the plugin's container (daemon-cgroup.ts). */
+  readonly daemonCgroups: readonly string[];
   readonly logger: Logger;
   /** How long a daemon may take to mount (ms). */
   readonly startTimeoutMs?: number;
@@ -102,7 +102,7 @@ export class VolumeDaemons {
     profileText: string,
   ): Promise<VolumeRecord> {
     const { logger } = this.#options;
-    const profileFile = this.#path(volume.volumeId, 'profile.json');
+    const profileFile = this.#path(volume.volumeId, 'profile.yaml');
     const logFile = this.#path(volume.volumeId, 'log');
     writeFileAtomic(profileFile, profileText, { mode: 0o600 });
     const log = openSync(logFile, 'w', 0o600);
@@ -145,8 +145,7 @@ export class VolumeDaemons {
     }
     const record: VolumeRecord = { ...volume, pid, start };
     try {
-      if (this.#options.daemonCgroup !== undefined)
-        writeFileSync(join(this.#options.daemonCgroup, 'cgroup.procs'), String(pid));
+      moveToCgroups(pid, this.#options.daemonCgroups);
       // Recorded before it mounts: a plugin killed now still finds it at unpublish.
       writeFileAtomic(this.#path(volume.volumeId, 'json'), JSON.stringify(record), { mode: 0o600 });
       await this.#waitMounted(record, exited, logFile);
@@ -247,7 +246,7 @@ export class VolumeDaemons {
   }
 
   #forget(volumeId: string): void {
-    for (const suffix of ['json', 'profile.json', 'log'])
+    for (const suffix of ['json', 'profile.yaml', 'log'])
       rmSync(this.#path(volumeId, suffix), { force: true });
   }
 

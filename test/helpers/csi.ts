@@ -306,7 +306,7 @@ export function newPod(namespace = 'agents', serviceAccount = 'coder'): KubeletP
 
 /** What kubelet sends for an inline CSI volume of `pod` (csi_mounter.go): paths, context, access mode. */
 export function kubeletPublish(
-  plugin: PluginFixture,
+  plugin: Pick<PluginFixture, 'kubeletDir' | 'client'>,
   pod: KubeletPod,
   attributes: Record<string, string> = { profile: 'github-readonly' },
   volumeName = 'secrets',
