@@ -26,6 +26,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { initKeyring } from '../../src/keys/keyring.js';
+import { processStart } from '../../src/csi/volume-daemons.js';
 import { detachMount, topMountAt } from '../../src/mounts/mount-table.js';
 import { CLI, REPO_ROOT } from './paths.js';
 import { pollUntil } from './poll.js';
@@ -130,20 +131,36 @@ export function makeCgroup(teardown: Teardown, root: string, relative: string): 
       .split('\n')
       .filter((line) => line !== '')
       .map(Number);
+  // A killed process reparented to this machine's init stays a zombie until init reaps it.
+  const live = () => pids().filter((pid) => processStart(pid) !== undefined);
   const killAll = async () => {
-    for (const pid of pids())
+    for (const pid of live())
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
         // Gone already.
       }
-    await pollUntil(`cgroup ${dir} to empty`, () => pids().length === 0);
+    await pollUntil(`cgroup ${dir} to have no live process`, () => live().length === 0);
   };
   teardown.add(async () => {
     await killAll();
-    for (const path of made.reverse()) rmdirSync(path);
+    // rmdir (EBUSY) waits for the zombies to be reaped.
+    const deepestFirst = [...made].reverse();
+    await pollUntil(
+      `cgroup ${dir} to be removed`,
+      () => {
+        for (const path of deepestFirst)
+          try {
+            if (existsSync(path)) rmdirSync(path);
+          } catch {
+            return false;
+          }
+        return true;
+      },
+      60_000,
+    );
   });
-  return { dir, pids, killAll };
+  return { dir, pids: live, killAll };
 }
 
 /** A root for one test's cgroups: `<hierarchy>/mintfs-csi-<random>`. */

@@ -15,6 +15,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSyn
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { daemonCgroupDirs } from '../../src/csi/daemon-cgroup.js';
+import { processStart } from '../../src/csi/volume-daemons.js';
 import { initKeyring } from '../../src/keys/keyring.js';
 import { topMountAt } from '../../src/mounts/mount-table.js';
 import { inspectToken } from '../../src/token/inspect.js';
@@ -71,14 +72,33 @@ describe('the mintfs image', () => {
     // The daemons' cgroup, in every hierarchy, as the container will make it; killed and removed last.
     const daemonCgroup = `mintfs-csi-image-${process.pid}`;
     const hostCgroups = daemonCgroupDirs(join('/sys/fs/cgroup', daemonCgroup));
+    // Live processes in them: an exited daemon reparented to this machine's init may linger as a
+    // zombie until init reaps it, and a zombie serves nothing.
+    const livePids = () =>
+      [
+        ...new Set(
+          hostCgroups.flatMap((c) => readFileSync(join(c, 'cgroup.procs'), 'utf8').split('\n')),
+        ),
+      ]
+        .filter((pid) => pid !== '' && processStart(Number(pid)) !== undefined)
+        .sort();
     teardown.add(async () => {
-      for (const cgroup of hostCgroups)
-        for (const pid of readFileSync(join(cgroup, 'cgroup.procs'), 'utf8').split('\n'))
-          if (pid !== '') spawnSync('kill', ['-KILL', pid]);
-      await pollUntil('the volume daemons to be gone', () =>
-        hostCgroups.every((c) => readFileSync(join(c, 'cgroup.procs'), 'utf8') === ''),
+      for (const pid of livePids()) spawnSync('kill', ['-KILL', pid]);
+      await pollUntil('the volume daemons to be gone', () => livePids().length === 0);
+      // rmdir waits for init to reap them.
+      await pollUntil(
+        'the daemon cgroups to be removed',
+        () => {
+          for (const cgroup of hostCgroups)
+            try {
+              if (existsSync(cgroup)) rmdirSync(cgroup);
+            } catch {
+              return false;
+            }
+          return true;
+        },
+        60_000,
       );
-      for (const cgroup of hostCgroups) rmdirSync(cgroup);
     });
     const socket = join(dir, 'csi', 'csi.sock');
     const startContainer = async () => {
@@ -149,15 +169,7 @@ describe('the mintfs image', () => {
     assert.equal(first.status, 0, first.stderr);
     assert.equal(inspectToken(first.stdout).agent, 'agents/coder');
 
-    const daemonPids = () =>
-      [
-        ...new Set(
-          hostCgroups.flatMap((c) => readFileSync(join(c, 'cgroup.procs'), 'utf8').split('\n')),
-        ),
-      ]
-        .filter((pid) => pid !== '')
-        .sort();
-    const pidsBefore = daemonPids();
+    const pidsBefore = livePids();
     assert.equal(pidsBefore.length, 1, 'one mount daemon, in the host cgroup');
     const loop = await startPodLoop(teardown, podCgroup, volume.targetPath, tempDir(teardown));
     plugin.client.close();
@@ -171,7 +183,7 @@ describe('the mintfs image', () => {
     teardown.add(() => plugin.client.close());
     // kubelet publishes again after a plugin restart: the same daemon still serves it.
     assert.deepEqual(await volume.publish(), { ok: true, value: {} });
-    assert.deepEqual(daemonPids(), pidsBefore);
+    assert.deepEqual(livePids(), pidsBefore);
     const after = loop.samples().length;
     await pollUntil('the pod to read after the restart', () => loop.samples().length > after + 50);
     const samples = await loop.stop();
@@ -181,6 +193,6 @@ describe('the mintfs image', () => {
     assert.deepEqual(await volume.unpublish(), { ok: true, value: {} });
     assert.equal(topMountAt(volume.targetPath), undefined);
     assert.equal(existsSync(volume.targetPath), false);
-    assert.ok(hostCgroups.every((c) => readFileSync(join(c, 'cgroup.procs'), 'utf8') === ''));
+    assert.deepEqual(livePids(), [], 'the mount daemon outlived its unpublish');
   });
 });
