@@ -72,8 +72,7 @@ export const ERROR_CODES = {
   // sandboxes
   ERR_SANDBOX_FAILED: 'mintfs run could not set up or run the sandbox',
   // CSI node plugin (mintfs csi)
-  ERR_POLICY_INVALID:
-    'a CSI policy does not pass its schema (the message names the field)',
+  ERR_POLICY_INVALID: 'a CSI policy does not pass its schema (the message names the field)',
   ERR_POLICY_UNREADABLE: 'a CSI policy cannot be read, or is not YAML',
   ERR_VOLUME_ARGUMENT:
     'a CSI request with a missing or bad field, or asking for what mintfs volumes are not (writable, block, persistent)',

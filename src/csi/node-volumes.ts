@@ -5,7 +5,7 @@
  * and restarts.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
-import { MintfsError } from '../errors.js';
+import { MintfsError, describeError, isMintfsError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { mountpointState, topMountAt } from '../mounts/mount-table.js';
 import type { Reloadable } from '../util/reloadable.js';
@@ -84,17 +84,8 @@ export class NodeVolumes {
           `something (${topMountAt(targetPath)?.fstype ?? 'a mount'}) is already mounted at the target path`,
         );
       if (!exists) mkdirSync(targetPath, { mode: 0o750 });
-      // Read here, at publish: profile edits apply to the next pod, and a bad profile fails this one.
-      assertTrustedPath(profileFile, 'profile');
-      let profileText: string;
-      try {
-        profileText = readFileSync(profileFile, 'utf8');
-      } catch (err) {
-        throw new MintfsError('ERR_PROFILE_UNREADABLE', `profile ${profileFile}: cannot be read`, {
-          cause: err,
-        });
-      }
-      const text = volumeProfileText(profileText, profileFile, pod);
+      // Read here, at publish: a bad profile fails this pod, with the reason in its events.
+      const text = volumeProfileText(readTrustedProfile(profileFile), profileFile, pod);
       const record = await daemons.start(
         { volumeId, targetPath, profile: request.profile, agent, pod },
         text,
@@ -104,6 +95,51 @@ export class NodeVolumes {
         'volume published',
       );
     });
+  }
+
+  /**
+   * Rewrites each running volume's profile from the operator's files as they
+   * are now (its daemon reloads it on change), so a narrowed profile applies
+   * to running pods, not only to the next ones. A volume whose binding is
+   * gone keeps its last profile until its pod goes: unmounting it would leave
+   * the pod with a dead mount, not with fewer rights; revoke its agent to cut
+   * its tokens off at once.
+   */
+  async resync(reason: string): Promise<void> {
+    const { logger, daemons } = this.#options;
+    for (const record of daemons.records()) {
+      await this.#lock.run([`volume:${record.volumeId}`, `target:${record.targetPath}`], () => {
+        const facts = {
+          volumeId: record.volumeId,
+          profile: record.profile,
+          agent: record.agent,
+          reason,
+        };
+        if (daemons.record(record.volumeId) === undefined) return Promise.resolve();
+        try {
+          const profileFile = authorize(this.#options.policy.current, record.profile, record.pod);
+          const text = volumeProfileText(readTrustedProfile(profileFile), profileFile, record.pod);
+          if (daemons.updateProfile(record.volumeId, text))
+            logger.info(
+              { event: 'volume-profile-updated', ...facts },
+              'running volume follows its profile',
+            );
+        } catch (err) {
+          const unbound = isMintfsError(err, 'ERR_VOLUME_DENIED');
+          logger.warn(
+            {
+              event: unbound ? 'volume-unbound' : 'volume-profile-invalid',
+              ...facts,
+              detail: describeError(err),
+            },
+            unbound
+              ? 'the policy no longer binds a running volume: it keeps its last profile until its pod goes (mintfs revoke --agent cuts it off)'
+              : 'a running volume keeps its last good profile',
+          );
+        }
+        return Promise.resolve();
+      });
+    }
   }
 
   async unpublish(raw: unknown): Promise<void> {
@@ -130,6 +166,17 @@ export class NodeVolumes {
         },
         'volume unpublished',
       );
+    });
+  }
+}
+
+function readTrustedProfile(profileFile: string): string {
+  assertTrustedPath(profileFile, 'profile');
+  try {
+    return readFileSync(profileFile, 'utf8');
+  } catch (err) {
+    throw new MintfsError('ERR_PROFILE_UNREADABLE', `profile ${profileFile}: cannot be read`, {
+      cause: err,
     });
   }
 }

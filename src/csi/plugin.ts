@@ -13,7 +13,7 @@ import { MintfsError, describeError, isMintfsError } from '../errors.js';
 import { loadKeyring } from '../keys/keyring.js';
 import type { Logger } from '../log/logger.js';
 import { requireRoot } from '../daemon/mount-daemon.js';
-import { Reloadable, fileFingerprint } from '../util/reloadable.js';
+import { Reloadable, directoryFingerprint, fileFingerprint } from '../util/reloadable.js';
 import { daemonCgroupDirs } from './daemon-cgroup.js';
 import { grpcStatusFor } from './grpc-status.js';
 import { NodeVolumes } from './node-volumes.js';
@@ -95,6 +95,30 @@ export async function startCsiPlugin(options: CsiPluginOptions): Promise<Running
         : 'a recorded volume has no daemon; the next publish or unpublish recovers it',
     );
   const volumes = new NodeVolumes({ policy, daemons, kubeletDir, logger });
+  // Running volumes follow edits of the policy and of the profiles directory.
+  const profiles = new Reloadable(profilesFingerprint(), {
+    name: 'profiles',
+    load: profilesFingerprint,
+    fingerprint: profilesFingerprint,
+    logger,
+  });
+  let resyncing = Promise.resolve();
+  const resync = (reason: string) => {
+    resyncing = resyncing
+      .then(() => volumes.resync(reason))
+      .catch((err: unknown) =>
+        logger.error(
+          { event: 'volume-resync-failed', reason, detail: describeError(err) },
+          'could not bring running volumes up to date with the profiles',
+        ),
+      );
+  };
+  profiles.onReload(() => resync('profiles changed'));
+  policy.onReload(() => resync('policy changed'));
+  resync('start');
+  function profilesFingerprint(): string {
+    return directoryFingerprint(policy.current.profiles, (name) => name.endsWith('.yaml'));
+  }
 
   const definition = protoLoader.loadSync(PROTO, {
     keepCase: false,
@@ -141,6 +165,8 @@ export async function startCsiPlugin(options: CsiPluginOptions): Promise<Running
     );
   } catch (err) {
     policy.close();
+    profiles.close();
+    await resyncing;
     throw new MintfsError(
       'ERR_LISTEN_FAILED',
       `cannot listen on ${socketPath}: ${describeError(err)}`,
@@ -163,9 +189,14 @@ export async function startCsiPlugin(options: CsiPluginOptions): Promise<Running
   );
   return {
     socketPath,
-    reload: (reason) => policy.reload(reason),
+    reload: (reason) => {
+      policy.reload(reason);
+      profiles.reload(reason);
+    },
     close: async () => {
       policy.close();
+      profiles.close();
+      await resyncing;
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
       rmSync(socketPath, { force: true });
     },

@@ -165,6 +165,20 @@ export class VolumeDaemons {
     return record;
   }
 
+  /** Replaces a volume's profile (its daemon reloads it); false when it is unchanged. */
+  updateProfile(volumeId: string, profileText: string): boolean {
+    const file = this.#path(volumeId, 'profile.yaml');
+    let current: string | undefined;
+    try {
+      current = readFileSync(file, 'utf8');
+    } catch {
+      current = undefined;
+    }
+    if (current === profileText) return false;
+    writeFileAtomic(file, profileText, { mode: 0o600 });
+    return true;
+  }
+
   /**
    * Stops the daemon (SIGTERM: it detaches, lets open reads finish and
    * exits; SIGKILL after stopTimeoutMs), detaches a mount it left, removes

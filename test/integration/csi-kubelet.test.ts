@@ -7,12 +7,13 @@
  * outright and started again while a pod reads in a loop.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { topMountAt } from '../../src/mounts/mount-table.js';
 import { inspectToken } from '../../src/token/inspect.js';
 import {
+  PROFILE,
   kubeletPublish,
   makeCgroup,
   newPod,
@@ -132,6 +133,37 @@ describe('mintfs csi under a simulated kubelet', () => {
     assert.equal(existsSync(volume.targetPath), false);
     assert.deepEqual(plugin.daemonCgroup.pids(), []);
     assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(pod.uid));
+  });
+
+  it("a profile edit reaches a running pod's next token; a binding removed leaves it serving, logged", async (t) => {
+    const teardown = teardownOf(t);
+    const plugin = await startPlugin(teardown);
+    const pod = newPod('agents', 'coder');
+    const volume = kubeletPublish(plugin, pod);
+    assert.ok((await volume.publish()).ok);
+    const podCgroup = makeCgroup(teardown, plugin.cgroups, podCgroupPath(pod, 'systemd'));
+    const root = tempDir(teardown);
+    const pathCaveat = () => {
+      const read = readInPod(podCgroup, volume.targetPath, root);
+      assert.equal(read.status, 0, read.stderr);
+      return inspectToken(read.stdout).caveats.find((c) => c.startsWith('path '));
+    };
+    assert.equal(pathCaveat(), 'path /repos/acme/**');
+    // Replaced, as a ConfigMap update replaces it.
+    const file = join(plugin.profilesDir, 'github-readonly.yaml');
+    writeFileSync(`${file}.new`, PROFILE.replace('/repos/acme/**', '/repos/acme/widgets/**'));
+    renameSync(`${file}.new`, file);
+    await pollUntil('the narrowed profile to reach the pod', () =>
+      pathCaveat() === 'path /repos/acme/widgets/**' ? true : undefined,
+    );
+    assert.match(plugin.log(), /"event":"volume-profile-updated"/);
+
+    plugin.writePolicy(`profiles: ${plugin.profilesDir}\nbindings: []\n`);
+    await pollUntil('the unbound volume to be logged', () =>
+      /"event":"volume-unbound"/.test(plugin.log()),
+    );
+    assert.equal(pathCaveat(), 'path /repos/acme/widgets/**');
+    assert.ok((await volume.unpublish()).ok);
   });
 
   it('a volume whose daemon was killed is mounted again on the next publish', async (t) => {

@@ -56,7 +56,10 @@ export const csiCommand = defineCommand({
     'node-id': z.string().min(1).max(253).optional(),
     'daemon-cgroup': z
       .string()
-      .regex(/^\/[^\0]*\/[^/\0]+$/, 'must be an absolute cgroup directory such as /host/sys/fs/cgroup/mintfs-csi')
+      .regex(
+        /^\/[^\0]*\/[^/\0]+$/,
+        'must be an absolute cgroup directory such as /host/sys/fs/cgroup/mintfs-csi',
+      )
       .optional(),
     'log-level': LogLevelArg,
     'log-format': LogFormatArg,
