@@ -4,10 +4,10 @@
  * idempotent, as the CSI spec requires: kubelet repeats them after timeouts
  * and restarts.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { MintfsError, describeError, isMintfsError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { mountpointState, topMountAt } from '../mounts/mount-table.js';
+import { detachMount, mountpointState, topMountAt } from '../mounts/mount-table.js';
 import type { Reloadable } from '../util/reloadable.js';
 import { assertTrustedPath } from '../util/trusted-path.js';
 import { KeyedLock } from './keyed-lock.js';
@@ -78,6 +78,18 @@ export class NodeVolumes {
           `another volume (${other.volumeId}) is published at the target path`,
         );
       const exists = checkTargetOnDisk(targetPath);
+      // A mintfs mount whose daemon died, left without a record (a lost state directory): recover it.
+      if (
+        exists &&
+        mountpointState(targetPath) === 'stale' &&
+        topMountAt(targetPath)?.fstype === MINTFS_FSTYPE
+      ) {
+        logger.warn(
+          { event: 'stale-mount', ...facts },
+          'detaching a dead mintfs mount at the target',
+        );
+        await detachMount(targetPath);
+      }
       if (exists && mountpointState(targetPath) !== 'unmounted')
         throw new MintfsError(
           'ERR_VOLUME_CONFLICT',
@@ -148,11 +160,20 @@ export class NodeVolumes {
     await this.#lock.run([`volume:${volumeId}`, `target:${targetPath}`], async () => {
       const record = daemons.record(volumeId);
       if (record === undefined || record.targetPath !== targetPath) {
-        // Nothing of ours there: done already (the spec's idempotence), or never published.
-        logger.info(
-          { event: 'volume-not-published', volumeId, targetPath },
-          'nothing to unpublish',
-        );
+        // No record, but a mintfs mount there (the state directory was lost): detach it, and its
+        // daemon, seeing its mount gone, drains and exits. Else done already, or never published.
+        if (topMountAt(targetPath)?.fstype === MINTFS_FSTYPE) {
+          logger.warn(
+            { event: 'volume-unrecorded', volumeId, targetPath },
+            'unpublishing a mintfs mount with no record',
+          );
+          while (topMountAt(targetPath)?.fstype === MINTFS_FSTYPE) await detachMount(targetPath);
+          removeEmptyDirectory(targetPath);
+        } else
+          logger.info(
+            { event: 'volume-not-published', volumeId, targetPath },
+            'nothing to unpublish',
+          );
         return;
       }
       await daemons.stop(record);
@@ -167,6 +188,19 @@ export class NodeVolumes {
         'volume unpublished',
       );
     });
+  }
+}
+
+const MINTFS_FSTYPE = 'fuse.mintfs';
+
+function removeEmptyDirectory(path: string): void {
+  try {
+    rmdirSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new MintfsError('ERR_MOUNT_FAILED', `could not remove ${path} after unmounting`, {
+        cause: err,
+      });
   }
 }
 

@@ -6,10 +6,11 @@
  * for hostile target paths. Every refusal leaves nothing mounted.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
+import { processStart } from '../../src/csi/volume-daemons.js';
 import { topMountAt } from '../../src/mounts/mount-table.js';
 import {
   kubeletPublish,
@@ -261,10 +262,22 @@ describe('mintfs csi: the CSI spec over the unix socket', () => {
     assert.equal(topMountAt(volume.targetPath)?.fstype, 'fuse.mintfs');
     assert.deepEqual(await volume.unpublish(), { ok: true, value: {} });
     assertNothingAt(volume.targetPath);
-    assert.equal(existsSync(`/proc/${pid}`), false, 'the mount daemon still runs');
+    assert.equal(processStart(pid), undefined, 'the mount daemon still runs');
     assert.deepEqual(await volume.unpublish(), { ok: true, value: {} });
     const never = kubeletPublish(plugin, newPod());
     assert.deepEqual(await never.unpublish(), { ok: true, value: {} });
+  });
+
+  it('a volume whose record was lost is still unpublished, and its daemon exits', async () => {
+    await started;
+    const volume = kubeletPublish(plugin, newPod());
+    assert.ok((await volume.publish()).ok);
+    const pid = recordedPid(plugin, volume.volumeId);
+    rmSync(join(plugin.stateDir, 'volumes', `${volume.volumeId}.json`));
+    assert.deepEqual(await volume.unpublish(), { ok: true, value: {} });
+    assertNothingAt(volume.targetPath);
+    // Its mount gone from under it, the daemon drains and exits (a zombie is gone too).
+    await pollUntil('the unrecorded daemon to exit', () => processStart(pid) === undefined);
   });
 
   it('another volume at a published target path is ALREADY_EXISTS', async () => {
