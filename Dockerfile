@@ -13,7 +13,6 @@ WORKDIR /opt/mintfs
 COPY package.json package-lock.json ./
 COPY node_modules ./node_modules
 COPY dist ./dist
-COPY src/csi/csi.proto ./src/csi/csi.proto
 COPY mount-profiles ./mount-profiles
 ENV NODE_ENV=production MINTFS_LOG_FORMAT=json
 ENTRYPOINT ["/usr/local/bin/node", "/opt/mintfs/dist/src/bundle/mintfs.js"]

@@ -31,7 +31,7 @@ const LEFT_TO_NODE = new Set([
   'pino',
   'undici',
   'reflect-metadata',
-  // Only `mintfs csi` loads them; proto-loader reads csi.proto at run time.
+  // Only `mintfs csi` loads them; proto-loader reads dist/src/csi/csi.proto at run time.
   '@grpc/grpc-js',
   '@grpc/proto-loader',
   '@peculiar/x509',

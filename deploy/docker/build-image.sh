@@ -50,13 +50,12 @@ echo 'user_allow_other' >"$rootfs/etc/fuse.conf"
 tar -C "$rootfs" -c . | docker import \
   --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' - "$base" >/dev/null
 
-# --- the app: what `npm pack` would ship, with its production dependencies
+# --- the app: what `npm pack` would ship (csi.proto is in dist/src/csi/), with its production dependencies
 context="$work/context"
-mkdir -p "$context/dist" "$context/src/csi"
+mkdir -p "$context/dist"
 cp "$root/Dockerfile" "$root/package.json" "$root/package-lock.json" "$context/"
 cp -a "$root/dist/src" "$root/dist/native" "$context/dist/"
 rm -rf "$context/dist/src/docs"
-cp "$root/src/csi/csi.proto" "$context/src/csi/"
 cp -a "$root/mount-profiles" "$context/"
 cp -aL "$root/node_modules" "$context/node_modules"
 (cd "$context" && npm prune --omit=dev --offline --no-audit --no-fund >/dev/null 2>&1)

@@ -45,8 +45,8 @@ export interface RunningCsiPlugin {
   close(): Promise<void>;
 }
 
-/** The proto sits in src/csi/; this module runs from dist/src/csi/ or dist/src/bundle/. */
-const PROTO = fileURLToPath(new URL('../../../src/csi/csi.proto', import.meta.url));
+/** The build copies the proto to dist/src/csi/; this module runs from there or from dist/src/bundle/. */
+const PROTO = fileURLToPath(new URL('../csi/csi.proto', import.meta.url));
 
 export function socketPathOf(endpoint: string): string {
   const path = endpoint.startsWith('unix://') ? endpoint.slice('unix://'.length) : endpoint;
