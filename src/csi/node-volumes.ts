@@ -77,6 +77,9 @@ export class NodeVolumes {
           'ERR_VOLUME_CONFLICT',
           `another volume (${other.volumeId}) is published at the target path`,
         );
+      // Read here, at publish, before anything is made: a bad profile fails this pod (with the
+      // reason in its events) and leaves nothing behind.
+      const text = volumeProfileText(readTrustedProfile(profileFile), profileFile, pod);
       const exists = checkTargetOnDisk(targetPath);
       // A mintfs mount whose daemon died, left without a record (a lost state directory): recover it.
       if (
@@ -96,8 +99,6 @@ export class NodeVolumes {
           `something (${topMountAt(targetPath)?.fstype ?? 'a mount'}) is already mounted at the target path`,
         );
       if (!exists) mkdirSync(targetPath, { mode: 0o750 });
-      // Read here, at publish: a bad profile fails this pod, with the reason in its events.
-      const text = volumeProfileText(readTrustedProfile(profileFile), profileFile, pod);
       const record = await daemons.start(
         { volumeId, targetPath, profile: request.profile, agent, pod },
         text,

@@ -6,7 +6,7 @@
  * for hostile target paths. Every refusal leaves nothing mounted.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
@@ -319,5 +319,26 @@ bindings:
     );
     assert.ok((await volume.publish()).ok);
     assert.ok((await volume.unpublish()).ok);
+  });
+
+  it('a bound profile that does not pass the schema is FAILED_PRECONDITION naming its field, nothing made', async () => {
+    await started;
+    writeFileSync(
+      join(plugin.profilesDir, 'broken.yaml'),
+      'agent: x\nfiles:\n  t:\n    service: github\n',
+    );
+    plugin.writePolicy(`profiles: ${plugin.profilesDir}
+bindings:
+  - profile: broken
+    namespaces: [agents]
+`);
+    const volume = kubeletPublish(plugin, newPod(), { profile: 'broken' });
+    await pollUntil('the new policy to apply', async () => {
+      const result = await volume.publish();
+      return !result.ok && result.code !== status.PERMISSION_DENIED ? result : undefined;
+    }).then((result) =>
+      assertRefused(result, status.FAILED_PRECONDITION, /broken\.yaml: files\.t\.hosts: required/),
+    );
+    assertNothingAt(volume.targetPath);
   });
 });
