@@ -31,6 +31,9 @@ const LEFT_TO_NODE = new Set([
   'pino',
   'undici',
   'reflect-metadata',
+  // Only `mintfs csi` loads them; proto-loader reads dist/src/csi/csi.proto at run time.
+  '@grpc/grpc-js',
+  '@grpc/proto-loader',
   '@peculiar/x509',
   '@peculiar/asn1-schema',
   '@peculiar/asn1-x509',

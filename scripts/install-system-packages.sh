@@ -43,6 +43,13 @@ packages=(
   chromium       # headless, drives the approvers page in its tests (playwright-core)
 )
 
+# kubectl renders deploy/kubernetes (`kubectl kustomize`) in the manifest test.
+# Debian's kubernetes-client ships /usr/bin/kubectl, as does Google Cloud's
+# kubectl package some images carry: install Debian's only when no kubectl is there.
+if ! command -v kubectl >/dev/null 2>&1; then
+  packages+=(kubernetes-client)
+fi
+
 if [ "${1:-}" = bench ]; then
   packages+=(
     nginx-light  # the static upstream, and the C reverse-proxy reference

@@ -79,6 +79,14 @@ export const ERROR_CODES = {
   ERR_READER_DENIED: "the reader is not in the file's readers (EACCES)",
   // sandboxes
   ERR_SANDBOX_FAILED: 'mintfs run could not set up or run the sandbox',
+  // CSI node plugin (mintfs csi)
+  ERR_POLICY_INVALID: 'a CSI policy does not pass its schema (the message names the field)',
+  ERR_POLICY_UNREADABLE: 'a CSI policy cannot be read, or is not YAML',
+  ERR_VOLUME_ARGUMENT:
+    'a CSI request with a missing or bad field, or asking for what mintfs volumes are not (writable, block, persistent)',
+  ERR_VOLUME_DENIED:
+    "the CSI policy binds no such profile to the pod's namespace and service account",
+  ERR_VOLUME_CONFLICT: 'another volume is published at the target path',
   // shared state (Redis)
   ERR_STATE_UNAVAILABLE: 'shared state the answer depends on is out of reach (fails closed)',
 } as const;

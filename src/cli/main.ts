@@ -31,6 +31,7 @@ const COMMAND_MODULES: Readonly<Record<string, () => Promise<CommandModule>>> = 
   ca: async () => (await import('./commands/ca.js')).caCommand,
   approvals: async () => (await import('./commands/approvals.js')).approvalsCommand,
   approvers: async () => (await import('./commands/approvals.js')).approversCommand,
+  csi: async () => (await import('./commands/csi.js')).csiCommand,
 };
 const COMMAND_NAMES = Object.keys(COMMAND_MODULES);
 

@@ -11,6 +11,8 @@ import { FILE_ERRNOS } from '../fuse/errno.js';
 import { GatewayConfigSchema } from '../gateway/config.js';
 import { gatewayStatusOf } from '../gateway/http-errors.js';
 import { ProfileSchema } from '../profile/schema.js';
+import { PolicySchema } from '../csi/policy.js';
+import { csiStatusOf } from '../csi/grpc-status.js';
 
 type JsonSchema = {
   readonly type?: string | string[];
@@ -35,6 +37,7 @@ export const GENERATED_REFERENCES: ReadonlyArray<{ file: string; render: () => s
   { file: 'docs/profiles.md', render: () => referenceFor(ProfileSchema, 'profile') },
   { file: 'docs/gateway.md', render: () => referenceFor(GatewayConfigSchema, 'gateway config') },
   { file: 'docs/commands.md', render: errorCodeReference },
+  { file: 'docs/kubernetes.md', render: () => referenceFor(PolicySchema, 'policy') },
 ];
 
 export const BEGIN_MARKER =
@@ -49,7 +52,8 @@ interface Section {
 
 /**
  * Every error code (src/errors.ts), what it means, and what each edge makes
- * of it: the exit code, the gateway's HTTP status, the file system's errno.
+ * of it: the exit code, the gateway's HTTP status, the file system's errno,
+ * the CSI plugin's gRPC status.
  */
 export function errorCodeReference(): string {
   return Object.entries(ERROR_CODES)
@@ -57,10 +61,12 @@ export function errorCodeReference(): string {
       const errorCode = code as MintfsErrorCode;
       const status = gatewayStatusOf(errorCode);
       const errno = (FILE_ERRNOS as Partial<Record<string, string>>)[code];
+      const csi = csiStatusOf(errorCode);
       const edges = [
         `exit ${exitCodeFor(new MintfsError(errorCode, meaning))}`,
         ...(status === undefined ? [] : [`HTTP ${status}`]),
         ...(errno === undefined ? [] : [errno]),
+        ...(csi === undefined ? [] : [`gRPC ${csi}`]),
       ];
       return wrap(`\`${code}\` (${edges.join(', ')}): ${meaning}`, '- ');
     })

@@ -4,7 +4,13 @@
  * always one a caveat can carry (caveat lists are space-separated).
  */
 export const SERVICE_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
-export const AGENT_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
+/**
+ * An agent: a name, or two joined by one slash (the CSI plugin names a pod's
+ * workload namespace/service-account, so `mintfs revoke --agent agents/coder`
+ * reaches every pod of that service account).
+ */
+export const AGENT_NAME =
+  /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}(\/[A-Za-z0-9][A-Za-z0-9._@-]{0,252})?$/;
 export const HOST_NAME =
   /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 /** A fixed prefix before a token's text (profile `prefix`, gateway `tokenPrefix`), such as ghp_. */

@@ -34,7 +34,8 @@ describe('generated config references', () => {
       assert.ok(text.replaceAll(/\n {2}/g, ' ').includes(meaning), code);
     }
     assert.match(text, /^- `ERR_CAVEAT_UNSATISFIED` \(exit 3, HTTP 403\): /m);
-    assert.match(text, /^- `ERR_PROFILE_INVALID` \(exit 2\): /m);
+    assert.match(text, /^- `ERR_PROFILE_INVALID` \(exit 2, gRPC FAILED_PRECONDITION\): /m);
+    assert.match(text, /^- `ERR_VOLUME_DENIED` \(exit 3, gRPC PERMISSION_DENIED\): /m);
     assert.match(text, /^- `ERR_NOT_FOUND` \(exit 2, ENOENT\): /m);
   });
 
