@@ -37,6 +37,9 @@ packages=(
   apparmor       # apparmor_parser, to check the shipped profile parses
   iproute2       # ip: loopback up in the runc container's network namespace
   clang-format   # the C formatter, checked by npm run lint
+  python3-websockets  # a real WebSocket client through the gateway (test/integration/gateway-websocket)
+  python3-h2     # a raw HTTP/2 client for the HTTP/2 attack tests (rapid reset, CONTINUATION floods)
+  nghttp2-client # nghttp and h2load: HTTP/2 clients inside intercepted tunnels, and the HTTP/2 bench
 )
 
 if [ "${1:-}" = bench ]; then

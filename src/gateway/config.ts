@@ -77,6 +77,37 @@ const UpstreamUrlSchema = z
     return url;
   });
 
+const WebSocketSchema = z.strictObject({
+  enabled: z
+    .boolean()
+    .default(true)
+    .describe(
+      'Whether agents may open WebSockets to this upstream (false: every handshake is refused, 400)',
+    ),
+  maxLifetime: z
+    .string()
+    .default('1h')
+    .transform((text, ctx) => {
+      const ms = parseDuration(text);
+      if (ms === undefined || ms <= 0) {
+        ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration such as 30s or 1h` });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .describe(
+      'A WebSocket open this long is closed (1008), whatever its token says: bounds what one handshake may carry',
+    ),
+  maxMessageBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(16 * 1024 * 1024)
+    .describe(
+      'Largest message either side may send (closed with 1009 beyond). Messages from the upstream are held whole to redact an echo of the credential, so this bounds memory per socket',
+    ),
+});
+
 const UpstreamSchema = z
   .strictObject({
     url: UpstreamUrlSchema,
@@ -136,6 +167,9 @@ const UpstreamSchema = z
       .describe(
         'Byte ranges. refuse: a request asking for part of a response (Range, If-Range, any header named ...-range but Content-Range) is refused (400) and a partial response (206, Content-Range, multipart/byteranges) is a 502 with nothing of its body, because parts shorter than the credential would carry an echo of it past redaction. allow: both pass, for an upstream that never echoes its credential (an object store; aws-cli downloads big objects in ranged parts)',
       ),
+    websocket: WebSocketSchema.prefault({}).describe(
+      'WebSockets to this upstream: the handshake (a GET) is judged like any request, then frames are relayed; live sockets are closed (1008) when their token expires or is revoked',
+    ),
   })
   .transform((upstream) => ({ ...upstream, hosts: upstream.hosts ?? [upstream.url.hostname] }));
 

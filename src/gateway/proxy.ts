@@ -26,6 +26,8 @@ import { injectedValue, maskedFor } from './inject.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { UseCounter } from '../state/use-counter.js';
 import type { Verifier } from '../verifier/verifier.js';
+import type { AuthenticatedToken, VerifyRequest } from '../token/verify.js';
+import { websocketRequestProblem } from '../websocket/handshake.js';
 import type { GatewayConfig } from './config.js';
 
 // Nor do the agent's own authorization, its Host, and its encoding wishes (see upstreamHeaders).
@@ -65,7 +67,7 @@ export interface ProxyDeps {
   readonly metrics?: GatewayMetrics | undefined;
 }
 
-interface Audit {
+export interface Audit {
   mode?: Route['mode'] | undefined;
   service?: string;
   agent?: string | undefined;
@@ -120,136 +122,188 @@ export function createProxyHandler(
       sendError(res, code, message);
     };
 
-    const runtime = deps.runtime();
-    const tunnelHost = tunnelHostOf(req.socket);
-    const route =
-      tunnelHost === undefined
-        ? routeRequest(req.url ?? '', runtime.config.upstreams)
-        : routeIntercepted(tunnelHost, req.url ?? '', req.headers.host, runtime.config.upstreams);
-    if (!route.ok) return refuse(route.code, route.message);
-    audit.mode = route.mode;
-    audit.service = route.service;
-    audit.path = route.upstreamPath;
-    // The token's header and the injected one are never forwarded (upstreamHeaders).
-    const override = overrideProblem(req.rawHeaders, route.query, [
-      route.upstream.inject.header,
-      route.upstream.tokenHeader,
-    ]);
-    if (override !== undefined) return refuse('ERR_REQUEST_INVALID', override);
-    const part = partialRequestProblem(req.rawHeaders, route.service, route.upstream);
-    if (part !== undefined) return refuse('ERR_REQUEST_INVALID', part);
-    const method = req.method ?? '';
+    admit(
+      deps,
+      req,
+      audit,
+      refuse,
+      'request',
+      (release) => res.once('close', release),
+      (a) => forward(req, res, a.route, a.runtime, audit, a.limits, deps.metrics, a.token),
+    );
+  };
+}
+
+/** What the pipeline decided about a request it let through. */
+export interface Admitted {
+  readonly route: Route;
+  readonly runtime: GatewayRuntime;
+  readonly limits: Limits;
+  /** The token's text, as verified (its prefix stripped): live sockets judge it again. */
+  readonly tokenText: string;
+  /** What was judged: a live socket asks the verifier the same question again later. */
+  readonly judged: VerifyRequest;
+  readonly token: AuthenticatedToken | undefined;
+  readonly owner: string;
+}
+
+/**
+ * The pipeline every request and every WebSocket handshake goes through:
+ * route, overrides, token, state, caveats (and git's announced request),
+ * size, the agent's concurrency (held until \`hold\`'s release is called)
+ * and its use budget. `refuse` is called at most once, `proceed` only when
+ * nothing refused.
+ */
+export function admit(
+  deps: ProxyDeps,
+  req: IncomingMessage,
+  audit: Audit,
+  refuse: (code: MintfsErrorCode, message: string) => void,
+  kind: 'request' | 'websocket',
+  hold: (release: () => void) => void,
+  proceed: (admitted: Admitted) => void,
+): void {
+  const runtime = deps.runtime();
+  const tunnelHost = tunnelHostOf(req.socket);
+  const route =
+    tunnelHost === undefined
+      ? routeRequest(req.url ?? '', runtime.config.upstreams)
+      : routeIntercepted(tunnelHost, req.url ?? '', req.headers.host, runtime.config.upstreams);
+  if (!route.ok) return refuse(route.code, route.message);
+  audit.mode = route.mode;
+  audit.service = route.service;
+  audit.path = route.upstreamPath;
+  // The token's header and the injected one are never forwarded (upstreamHeaders).
+  const override = overrideProblem(req.rawHeaders, route.query, [
+    route.upstream.inject.header,
+    route.upstream.tokenHeader,
+  ]);
+  if (override !== undefined) return refuse('ERR_REQUEST_INVALID', override);
+  const part = partialRequestProblem(req.rawHeaders, route.service, route.upstream);
+  if (part !== undefined) return refuse('ERR_REQUEST_INVALID', part);
+  const method = req.method ?? '';
+  if (kind === 'websocket') {
+    const problem = websocketRequestProblem(req, route.upstream, route.service);
+    if (problem !== undefined) return refuse(problem.code, problem.message);
+  } else {
     if (hasBody(req) && !route.upstream.bodyMethods.includes(method as HttpMethod))
       return refuse(
         'ERR_REQUEST_INVALID',
         `a ${method} request may not carry a body here (upstreams.${route.service}.bodyMethods)`,
       );
-
-    // A protocol switch would carry bytes no caveat judged: refused, never passed through.
+    // A protocol switch other than a WebSocket handshake (which Node hands to
+    // the upgrade handler) would carry bytes no caveat judged: refused.
     if (req.headers.upgrade !== undefined)
       return refuse(
         'ERR_REQUEST_INVALID',
-        `protocol upgrades (${String(req.headers.upgrade).slice(0, 40)}) are not supported through the gateway`,
+        `protocol upgrades (${String(req.headers.upgrade).slice(0, 40)}) are not supported through the gateway; a WebSocket handshake needs Connection: Upgrade`,
       );
-    const found = extractToken(req.headers, route.upstream);
-    if (!found)
-      return refuse(
-        'ERR_TOKEN_MISSING',
-        `send a mintfs token as Authorization: Bearer <token> (or Basic password)${route.upstream.tokenHeader === undefined ? '' : ` or in ${route.upstream.tokenHeader}`}`,
-      );
-    const now = deps.clock();
-    const stale = deps.stateProblem(now);
-    if (stale !== undefined) return refuse('ERR_STATE_UNAVAILABLE', stale);
-    const { verdict, token: authenticated } = deps.verifier.check(
+  }
+  const found = extractToken(req.headers, route.upstream);
+  if (!found)
+    return refuse(
+      'ERR_TOKEN_MISSING',
+      `send a mintfs token as Authorization: Bearer <token> (or Basic password)${route.upstream.tokenHeader === undefined ? '' : ` or in ${route.upstream.tokenHeader}`}`,
+    );
+  const now = deps.clock();
+  const stale = deps.stateProblem(now);
+  if (stale !== undefined) return refuse('ERR_STATE_UNAVAILABLE', stale);
+  const judged: VerifyRequest = {
+    service: route.service,
+    host: route.host,
+    method,
+    rawPath: route.upstreamPath,
+    pathSegments: route.upstreamSegments,
+  };
+  const { verdict, token: authenticated } = deps.verifier.check(found.token, judged, now);
+  audit.tokenId = verdict.tokenId;
+  audit.agent = verdict.agent;
+  audit.reader = authenticated?.reader;
+  if (!verdict.allowed) {
+    const caveat = verdict.caveat === undefined ? '' : ` (caveat "${verdict.caveat}")`;
+    return refuse(verdict.code, `${verdict.reason}${caveat}`);
+  }
+  const announced = announcedGitRequest(
+    method,
+    route.upstreamPath,
+    route.upstreamSegments,
+    route.query,
+  );
+  if (announced !== undefined) {
+    const { verdict: then } = deps.verifier.check(
       found.token,
       {
         service: route.service,
         host: route.host,
-        method,
-        rawPath: route.upstreamPath,
-        pathSegments: route.upstreamSegments,
+        method: announced.method,
+        rawPath: announced.rawPath,
+        pathSegments: announced.pathSegments,
       },
       now,
     );
-    audit.tokenId = verdict.tokenId;
-    audit.agent = verdict.agent;
-    audit.reader = authenticated?.reader;
-    if (!verdict.allowed) {
-      const caveat = verdict.caveat === undefined ? '' : ` (caveat "${verdict.caveat}")`;
-      return refuse(verdict.code, `${verdict.reason}${caveat}`);
-    }
-    const announced = announcedGitRequest(
-      method,
-      route.upstreamPath,
-      route.upstreamSegments,
-      route.query,
-    );
-    if (announced !== undefined) {
-      const { verdict: then } = deps.verifier.check(
-        found.token,
-        {
-          service: route.service,
-          host: route.host,
-          method: announced.method,
-          rawPath: announced.rawPath,
-          pathSegments: announced.pathSegments,
-        },
-        now,
-      );
-      if (!then.allowed) {
-        const caveat = then.caveat === undefined ? '' : ` (caveat "${then.caveat}")`;
-        const action = announced.service === 'git-receive-pack' ? 'push to' : 'fetch from';
-        return refuse(
-          then.code,
-          `this token cannot ${action} this repository (POST ${announced.rawPath}): ${then.reason}${caveat}`,
-        );
-      }
-    }
-
-    const limits = runtime.config.limits;
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > limits.maxBodyBytes)
-      return refuse('ERR_BODY_TOO_LARGE', `request body is over ${limits.maxBodyBytes} bytes`);
-
-    // One agent's requests in flight are capped, so it cannot hold every
-    // upstream connection (a trickled body holds one for minutes).
-    const owner = verdict.agent ?? `token:${verdict.tokenId ?? ''}`;
-    const inFlight = deps.inFlight.get(owner) ?? 0;
-    if (inFlight >= limits.agentConcurrency)
+    if (!then.allowed) {
+      const caveat = then.caveat === undefined ? '' : ` (caveat "${then.caveat}")`;
+      const action = announced.service === 'git-receive-pack' ? 'push to' : 'fetch from';
       return refuse(
-        'ERR_TOO_MANY_REQUESTS',
-        `agent ${owner} already has ${inFlight} requests in flight (limits.agentConcurrency)`,
+        then.code,
+        `this token cannot ${action} this repository (POST ${announced.rawPath}): ${then.reason}${caveat}`,
       );
-    deps.inFlight.set(owner, inFlight + 1);
-    res.once('close', () => {
-      const left = (deps.inFlight.get(owner) ?? 1) - 1;
-      if (left <= 0) deps.inFlight.delete(owner);
-      else deps.inFlight.set(owner, left);
-    });
+    }
+  }
 
-    const budget = authenticated?.uses;
-    if (budget === undefined || authenticated === undefined)
-      return forward(req, res, route, runtime, audit, limits, deps.metrics, authenticated);
-    // The last check, so a request refused for anything else spends nothing.
-    void deps.useCounter
-      .spend(authenticated.tokenId, budget, authenticated.mintedExpiresAt, now)
-      .then((spent) => {
-        deps.metrics?.budget(spent.ok ? 'ok' : spent.reason);
-        // The client may have gone while the use was counted: nothing to forward for.
-        if (res.destroyed) return;
-        if (spent.ok)
-          return forward(req, res, route, runtime, audit, limits, deps.metrics, authenticated);
-        if (spent.reason === 'spent')
-          return refuse(
-            'ERR_TOKEN_USES_SPENT',
-            `token ${authenticated.tokenId} has made its ${budget} ${budget === 1 ? 'request' : 'requests'} (caveat "uses ${budget}")`,
-          );
-        return refuse(
-          'ERR_STATE_UNAVAILABLE',
-          `the use budget of token ${authenticated.tokenId} cannot be counted (${spent.detail}); refused rather than risk spending it twice`,
-        );
-      });
+  const limits = runtime.config.limits;
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limits.maxBodyBytes)
+    return refuse('ERR_BODY_TOO_LARGE', `request body is over ${limits.maxBodyBytes} bytes`);
+
+  // One agent's requests in flight (and open WebSockets) are capped, so it
+  // cannot hold every upstream connection (a trickled body holds one for minutes).
+  const owner = verdict.agent ?? `token:${verdict.tokenId ?? ''}`;
+  const inFlight = deps.inFlight.get(owner) ?? 0;
+  if (inFlight >= limits.agentConcurrency)
+    return refuse(
+      'ERR_TOO_MANY_REQUESTS',
+      `agent ${owner} already has ${inFlight} requests in flight or WebSockets open (limits.agentConcurrency)`,
+    );
+  deps.inFlight.set(owner, inFlight + 1);
+  let released = false;
+  hold(() => {
+    if (released) return;
+    released = true;
+    const left = (deps.inFlight.get(owner) ?? 1) - 1;
+    if (left <= 0) deps.inFlight.delete(owner);
+    else deps.inFlight.set(owner, left);
+  });
+
+  const admitted: Admitted = {
+    route,
+    runtime,
+    limits,
+    tokenText: found.token,
+    judged,
+    token: authenticated,
+    owner,
   };
+  const budget = authenticated?.uses;
+  if (budget === undefined || authenticated === undefined) return proceed(admitted);
+  // The last check, so a request refused for anything else spends nothing.
+  void deps.useCounter
+    .spend(authenticated.tokenId, budget, authenticated.mintedExpiresAt, now)
+    .then((spent) => {
+      deps.metrics?.budget(spent.ok ? 'ok' : spent.reason);
+      // The client may have gone while the use was counted: nothing to forward for.
+      if (req.socket.destroyed) return;
+      if (spent.ok) return proceed(admitted);
+      if (spent.reason === 'spent')
+        return refuse(
+          'ERR_TOKEN_USES_SPENT',
+          `token ${authenticated.tokenId} has made its ${budget} ${budget === 1 ? 'request' : 'requests'} (caveat "uses ${budget}")`,
+        );
+      return refuse(
+        'ERR_STATE_UNAVAILABLE',
+        `the use budget of token ${authenticated.tokenId} cannot be counted (${spent.detail}); refused rather than risk spending it twice`,
+      );
+    });
 }
 
 function forward(
@@ -392,7 +446,7 @@ function send(
 }
 
 /** The errno-style name of a connection failure (ECONNREFUSED), never a stack. */
-function upstreamErrorName(err: unknown): string {
+export function upstreamErrorName(err: unknown): string {
   const cause = (err as { cause?: { code?: string } }).cause;
   const code = (err as { code?: string }).code;
   return cause?.code ?? code ?? (err instanceof Error ? err.message : String(err));
@@ -405,7 +459,7 @@ function hasBody(req: IncomingMessage): boolean {
   return length !== undefined && length !== '0';
 }
 
-function upstreamHeaders(
+export function upstreamHeaders(
   req: IncomingMessage,
   route: Route,
   credential: string,

@@ -25,6 +25,8 @@ import { VerificationCache } from './verify-cache.js';
 import { workerCount } from './workers.js';
 import { openGatewayState } from '../state/gateway-state.js';
 import { createConnectHandler } from './tunnel.js';
+import { createUpgradeHandler } from './upgrade.js';
+import { LiveSockets } from '../websocket/live-sockets.js';
 import {
   connectionBudget,
   createConnectionLimiter,
@@ -133,7 +135,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           revocationsStale: () => state.revocationsStale(),
           revocationsInForce: () => state.revocations(revocations.current).records.length,
         });
-  const handler = createProxyHandler({
+  const proxyDeps = {
     runtime: () => runtime.current,
     verifier: createVerifier({
       keyring: () => keyring.current,
@@ -145,14 +147,21 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     clock,
     inFlight: new Map(),
     useCounter: state.useCounter,
-    stateProblem: (now) => state.problem(now),
+    stateProblem: (now: Date) => state.problem(now),
     metrics,
-  });
+  };
+  const handler = createProxyHandler(proxyDeps);
+  // Open WebSockets, judged again as revocations and keys change (and twice a second).
+  const live = new LiveSockets(clock);
+  revocations.onReload(() => live.sweep());
+  keyring.onReload(() => live.sweep());
+  const onUpgrade = createUpgradeHandler({ ...proxyDeps, live });
   // Requests inside intercepted tunnels: the same handler and limits, on a
   // server that is handed each tunnel's TLS socket instead of listening.
   const inner = createGatewayServer(
     config,
     handler,
+    onUpgrade,
     // CONNECT inside a tunnel: refused, never a tunnel within a tunnel.
     createConnectHandler({ interception: 'nested', upstreams: () => ({}), logger }),
   );
@@ -187,7 +196,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         await import('../metrics/registry.js')
       ).serveMetrics(config.metrics, metrics.metrics.registry, logger);
     for (const address of config.listen) {
-      const server = createGatewayServer(config, handler, onConnect);
+      const server = createGatewayServer(config, handler, onUpgrade, onConnect);
       servers.push(server);
       addresses.push(await listen(server, address, options.sharedListeners === true));
       // After listen, so a listen error is still the start's to report.
@@ -243,6 +252,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           (server) => new Promise<void>((resolve) => server.close(() => resolve())),
         );
         for (const server of servers) server.closeIdleConnections();
+        // Live WebSockets are told why (1001) rather than cut: their clients may reconnect elsewhere.
+        live.closeAll({ code: 1001, reason: 'the gateway is stopping' });
         inner.closeIdleConnections();
         const timer = setTimeout(() => {
           for (const server of servers) server.closeAllConnections();
@@ -319,6 +330,7 @@ function listenText(config: GatewayConfig): string {
 function createGatewayServer(
   config: GatewayConfig,
   handler: ReturnType<typeof createProxyHandler>,
+  onUpgrade: (req: IncomingMessage, socket: Socket, head: Buffer) => void,
   onConnect: (req: IncomingMessage, socket: Socket, head: Buffer) => void,
 ): Server {
   const limits = config.limits;
@@ -355,6 +367,10 @@ function createGatewayServer(
     }
     socket.end(rawErrorResponse(status, code, message));
   });
+  // WebSocket handshakes (Connection: Upgrade): judged like requests, then relayed (upgrade.ts).
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
+    isRefused(socket) ? socket.destroy() : onUpgrade(req, socket, head),
+  );
   server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) =>
     isRefused(socket) ? socket.destroy() : onConnect(req, socket, head),
   );
