@@ -16,7 +16,7 @@ import type { Dispatcher } from 'undici';
 import { MintfsError, type MintfsErrorCode } from '../errors.js';
 import { acceptFor, offeredProtocols, upstreamAcceptProblem } from '../websocket/handshake.js';
 import { CLOSE } from '../websocket/frames.js';
-import type { LiveSockets} from '../websocket/live-sockets.js';
+import type { LiveSockets } from '../websocket/live-sockets.js';
 import { type CloseVerdict } from '../websocket/live-sockets.js';
 import { WebSocketRelay, type RelayEnd } from '../websocket/relay.js';
 import { sendError } from './http-errors.js';
