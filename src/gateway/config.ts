@@ -211,6 +211,15 @@ export const LimitsSchema = z
       .describe(
         "Requests one agent (the token's agent caveat) may have in flight; more get 429, so one agent cannot take every upstream connection",
       ),
+    http2Streams: z
+      .number()
+      .int()
+      .positive()
+      .max(1000)
+      .default(100)
+      .describe(
+        'Streams one HTTP/2 connection (inside an intercepted tunnel) may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS); each is also a request in flight for its agent (agentConcurrency)',
+      ),
     upstreamConnections: z
       .number()
       .int()

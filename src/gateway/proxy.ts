@@ -5,6 +5,7 @@
  * one audit line. A refused request never reaches the upstream.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { constants as http2Constants, type Http2ServerRequest } from 'node:http2';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { MintfsError, type MintfsErrorCode } from '../errors.js';
@@ -20,6 +21,7 @@ import { bodyOverrideScanner } from './body-overrides.js';
 import { partialRequestProblem } from './partial-responses.js';
 import { routeIntercepted, routeRequest, type Route } from './route.js';
 import { tunnelHostOf } from './tunnel.js';
+import { http2TunnelHost, isHttp2 } from './http2.js';
 import { extractToken } from './token-extract.js';
 import { announcedGitRequest } from './git-smart-http.js';
 import { injectedValue, maskedFor } from './inject.js';
@@ -164,22 +166,37 @@ export function admit(
   proceed: (admitted: Admitted) => void,
 ): void {
   const runtime = deps.runtime();
-  const tunnelHost = tunnelHostOf(req.socket);
+  const h2 = isHttp2(req);
+  const tunnelHost = h2 ? http2TunnelHost(req) : tunnelHostOf(req.socket);
+  // HTTP/2 is only spoken inside tunnels: a stream without one is refused, never reverse-routed.
+  if (h2 && tunnelHost === undefined)
+    return refuse('ERR_REQUEST_INVALID', 'HTTP/2 is only served inside intercepted tunnels');
+  // HTTP/2 names the host in :authority; a Host field beside it must agree (RFC 9113 8.3.1).
+  const authority = h2 ? req.headers[':authority'] : req.headers.host;
+  if (h2 && req.headers.host !== undefined && req.headers.host !== authority)
+    return refuse('ERR_HOST_MISMATCH', 'Host and :authority name different hosts');
   const route =
     tunnelHost === undefined
       ? routeRequest(req.url ?? '', runtime.config.upstreams)
-      : routeIntercepted(tunnelHost, req.url ?? '', req.headers.host, runtime.config.upstreams);
+      : routeIntercepted(
+          tunnelHost,
+          req.url ?? '',
+          typeof authority === 'string' ? authority : undefined,
+          runtime.config.upstreams,
+        );
   if (!route.ok) return refuse(route.code, route.message);
+  // Pseudo-headers (HTTP/2) are the request line's parts, judged as such, never forwarded.
+  const fields = fieldLines(req);
   audit.mode = route.mode;
   audit.service = route.service;
   audit.path = route.upstreamPath;
   // The token's header and the injected one are never forwarded (upstreamHeaders).
-  const override = overrideProblem(req.rawHeaders, route.query, [
+  const override = overrideProblem(fields, route.query, [
     route.upstream.inject.header,
     route.upstream.tokenHeader,
   ]);
   if (override !== undefined) return refuse('ERR_REQUEST_INVALID', override);
-  const part = partialRequestProblem(req.rawHeaders, route.service, route.upstream);
+  const part = partialRequestProblem(fields, route.service, route.upstream);
   if (part !== undefined) return refuse('ERR_REQUEST_INVALID', part);
   const method = req.method ?? '';
   if (kind === 'websocket') {
@@ -402,8 +419,8 @@ function send(
     const idle = setTimeout(() => {
       fail('ERR_REQUEST_TIMEOUT', `the request body sent nothing for ${limits.bodyIdleTimeout} ms`);
       res.shouldKeepAlive = false;
-      if (res.writableFinished) req.socket.destroy();
-      else res.once('finish', () => req.socket.destroy());
+      if (res.writableFinished) cutClient(req);
+      else res.once('finish', () => cutClient(req));
     }, limits.bodyIdleTimeout);
     req.once('end', () => clearTimeout(idle));
     res.once('close', () => clearTimeout(idle));
@@ -452,8 +469,12 @@ export function upstreamErrorName(err: unknown): string {
   return cause?.code ?? code ?? (err instanceof Error ? err.message : String(err));
 }
 
-/** A request without Content-Length or Transfer-Encoding has no body (RFC 9112 6.3). */
+/**
+ * A request without Content-Length or Transfer-Encoding has no body (RFC
+ * 9112 6.3); an HTTP/2 one has none when its HEADERS ended the stream.
+ */
 function hasBody(req: IncomingMessage): boolean {
+  if (isHttp2(req)) return !(req as unknown as Http2ServerRequest).stream.endAfterHeaders;
   if (req.headers['transfer-encoding'] !== undefined) return true;
   const length = req.headers['content-length'];
   return length !== undefined && length !== '0';
@@ -464,7 +485,7 @@ export function upstreamHeaders(
   route: Route,
   credential: string,
 ): Record<string, string | string[]> {
-  const raw = req.rawHeaders;
+  const raw = fieldLines(req);
   const connectionListed = new Set(
     String(req.headers.connection ?? '')
       .split(',')
@@ -494,6 +515,23 @@ export function upstreamHeaders(
   headers[inject.header] = injectedValue(inject, credential);
   // A body without Content-Length is sent chunked by the client library.
   return headers;
+}
+
+/** The request's header fields as name, value pairs, without HTTP/2's pseudo-headers. */
+function fieldLines(req: IncomingMessage): string[] {
+  const raw = req.rawHeaders;
+  if (!isHttp2(req)) return raw;
+  const fields: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2)
+    if (!(raw[i] as string).startsWith(':')) fields.push(raw[i] as string, raw[i + 1] as string);
+  return fields;
+}
+
+/** Ends the client's connection (HTTP/1.1: its framing is lost) or, on HTTP/2, just its stream. */
+function cutClient(req: IncomingMessage): void {
+  if (isHttp2(req))
+    (req as unknown as Http2ServerRequest).stream.close(http2Constants.NGHTTP2_CANCEL);
+  else req.socket.destroy();
 }
 
 function limited(max: number, add: (n: number) => void): Transform {

@@ -26,6 +26,7 @@ import { workerCount } from './workers.js';
 import { openGatewayState } from '../state/gateway-state.js';
 import { createConnectHandler } from './tunnel.js';
 import { createUpgradeHandler } from './upgrade.js';
+import { createTunnelHttp2 } from './http2.js';
 import { LiveSockets } from '../websocket/live-sockets.js';
 import {
   connectionBudget,
@@ -171,11 +172,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   // without this a tunnel that sends nothing, or trickles its head, would be
   // held for good: every limit of the listener must hold inside a tunnel.
   inner.emit('listening');
+  // HTTP/2 inside tunnels: each stream to the same handler.
+  const http2 = interception === undefined ? undefined : createTunnelHttp2(limits, handler, logger);
   const onConnect = createConnectHandler({
     interception:
-      interception === undefined
+      interception === undefined || http2 === undefined
         ? undefined
-        : { issuer: interception.issuer, inner, handshakeTimeoutMs: limits.headersTimeout },
+        : { issuer: interception.issuer, inner, http2, handshakeTimeoutMs: limits.headersTimeout },
     upstreams: () => runtime.current.config.upstreams,
     logger,
   });
@@ -252,6 +255,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           (server) => new Promise<void>((resolve) => server.close(() => resolve())),
         );
         for (const server of servers) server.closeIdleConnections();
+        http2?.close();
         // Live WebSockets are told why (1001) rather than cut: their clients may reconnect elsewhere.
         live.closeAll({ code: 1001, reason: 'the gateway is stopping' });
         inner.closeIdleConnections();
