@@ -110,8 +110,9 @@ export function createTunnelHttp2(
     });
     session.on('stream', (stream) => {
       stream.on('error', () => stream.destroy());
-      stream.once('aborted', () => {
-        if (!resets.take()) calm('rapid reset');
+      // Any stream that ends in a reset (the client's CANCEL above all) spends from the bucket.
+      stream.once('close', () => {
+        if (stream.rstCode !== constants.NGHTTP2_NO_ERROR && !resets.take()) calm('rapid reset');
       });
     });
     // A connection that sends nothing is closed like an idle keep-alive one.
@@ -166,7 +167,7 @@ function readThrough(tls: TLSSocket): Duplex {
   });
   tls.on('end', () => stream.push(null));
   tls.on('close', () => stream.destroy());
-  tls.on('error', (err) => stream.destroy(err));
+  tls.on('error', (err: Error) => stream.destroy(err));
   return stream;
 }
 
