@@ -167,6 +167,12 @@ const UpstreamSchema = z
       .describe(
         'Byte ranges. refuse: a request asking for part of a response (Range, If-Range, any header named ...-range but Content-Range) is refused (400) and a partial response (206, Content-Range, multipart/byteranges) is a 502 with nothing of its body, because parts shorter than the credential would carry an echo of it past redaction. allow: both pass, for an upstream that never echoes its credential (an object store; aws-cli downloads big objects in ranged parts)',
       ),
+    http2: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Speak HTTP/2 to this upstream when it offers it (ALPN, https:// only): needed for gRPC, whose status comes in trailers',
+      ),
     websocket: WebSocketSchema.prefault({}).describe(
       'WebSockets to this upstream: the handshake (a GET) is judged like any request, then frames are relayed; live sockets are closed (1008) when their token expires or is revoked',
     ),

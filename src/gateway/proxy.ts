@@ -39,6 +39,8 @@ const DROPPED_REQUEST_HEADERS = new Set([
   'proxy-authorization',
   'host',
   'accept-encoding',
+  // gRPC's own compression: never asked for, so every message can be redacted.
+  'grpc-accept-encoding',
   // Node's server already answered `Expect: 100-continue`; the upstream gets the body at once.
   'expect',
 ]);

@@ -27,6 +27,7 @@ import { openGatewayState } from '../state/gateway-state.js';
 import { createConnectHandler } from './tunnel.js';
 import { createUpgradeHandler } from './upgrade.js';
 import { createTunnelHttp2 } from './http2.js';
+import { Http2Upstream } from './http2-upstream.js';
 import { LiveSockets } from '../websocket/live-sockets.js';
 import {
   connectionBudget,
@@ -297,10 +298,12 @@ function buildRuntime(
             : [...rootCertificates, readCa(service, upstream.ca)];
         return [
           service,
-          new Pool(upstream.url.origin, {
-            connections: config.limits.upstreamConnections,
-            ...(ca === undefined ? {} : { connect: { ca } }),
-          }),
+          upstream.http2
+            ? (new Http2Upstream(upstream.url.origin, { ca }) as unknown as Pool)
+            : new Pool(upstream.url.origin, {
+                connections: config.limits.upstreamConnections,
+                ...(ca === undefined ? {} : { connect: { ca } }),
+              }),
         ] as const;
       }),
     );

@@ -180,7 +180,7 @@ function handshake(
     onResponseStart: (controller, status, headers) =>
       exchange.onResponseStart(controller, status, headers),
     onResponseData: (controller, chunk) => exchange.onResponseData(controller, chunk),
-    onResponseEnd: () => exchange.onResponseEnd(),
+    onResponseEnd: (controller, trailers) => exchange.onResponseEnd(controller, trailers),
     onResponseError: (controller, err) => exchange.onResponseError(controller, err),
     onRequestUpgrade: (_controller, status, answer, upstream) => {
       upstream.on('error', () => upstream.destroy());

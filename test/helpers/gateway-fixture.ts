@@ -85,7 +85,11 @@ export interface GatewayFixtureOptions {
    * to these hosts), `intercept.ca` in the config, and these names as the
    * github upstream's `hosts`.
    */
-  readonly intercept?: { readonly hosts: readonly string[] };
+  readonly intercept?: {
+    readonly hosts: readonly string[];
+    /** More names the CA may issue for (hosts of extraUpstreams), not the github upstream's. */
+    readonly caHosts?: readonly string[];
+  };
   /** YAML lines added to the github upstream (indented by the caller: 4 spaces). */
   readonly githubUpstream?: string;
   /** The gateway's open-file limit (ulimit -n), set with prlimit. */
@@ -110,7 +114,11 @@ export async function startGatewayFixture(
   let caDir: string | undefined;
   if (options.intercept) {
     caDir = join(dir, 'intercept-ca');
-    await initCa(caDir, { hosts: options.intercept.hosts, now: new Date(), validDays: 2 });
+    await initCa(caDir, {
+      hosts: [...options.intercept.hosts, ...(options.intercept.caHosts ?? [])],
+      now: new Date(),
+      validDays: 2,
+    });
   }
   const config = [
     'listen:',
