@@ -113,8 +113,11 @@ function sendGrpcError(
   code: MintfsErrorCode,
   message: string,
 ): void {
-  res.writeHead(200, {
-    'content-type': 'application/grpc',
+  // As trailers: Node's compatibility API ends the stream with a DATA frame,
+  // and a gRPC client reads a status in the first HEADERS only when that
+  // frame ends the stream (trailers-only).
+  res.writeHead(200, { 'content-type': 'application/grpc' });
+  res.addTrailers({
     'grpc-status': String(GRPC_STATUS[status] ?? 13),
     'grpc-message': grpcPercentEncode(`${code}: ${message}`),
   });

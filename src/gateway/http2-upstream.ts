@@ -129,7 +129,7 @@ export class Http2Upstream {
       if (!settled) handler.onResponseData?.(controller, chunk);
     });
     stream.on('trailers', (received: IncomingHttpHeaders) => {
-      trailers = received as Headers;
+      trailers = received;
     });
     stream.on('end', () => {
       if (settled) return;

@@ -103,7 +103,23 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       return;
     }
     const decoder = decoding?.input;
-    res.writeHead(statusCode, responseHeaders(headers, secrets, decoding !== undefined, whole));
+    const head = responseHeaders(headers, secrets, decoding !== undefined, whole);
+    // A trailers-only gRPC answer (its status in the head): relayed with the
+    // status as trailers, which is what gRPC clients read after the head.
+    if (
+      isGrpc(headers['content-type']) &&
+      isHttp2Response(res) &&
+      head['grpc-status'] !== undefined
+    ) {
+      const moved: Record<string, string> = {};
+      for (const name of ['grpc-status', 'grpc-message', 'grpc-status-details-bin'])
+        if (head[name] !== undefined) {
+          moved[name] = String(head[name]);
+          delete head[name];
+        }
+      res.addTrailers(moved);
+    }
+    res.writeHead(statusCode, head);
     const length = Number(headers['content-length'] ?? NaN);
     if (!decoder && length <= SMALL_BODY_BYTES && !isGrpc(headers['content-type'])) {
       this.#chunks = [];
@@ -161,7 +177,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     // Trailers (gRPC's status and message) reach an HTTP/2 client, masked like headers.
     if (trailers !== undefined && Object.keys(trailers).length > 0 && isHttp2Response(res))
       res.addTrailers(
-        responseHeaders(trailers, this.#o.secrets, false, false) as Record<string, string>,
+        responseHeaders(trailers, this.#o.secrets, false, false),
       );
     if (this.#chunks) {
       const chunks = this.#chunks;

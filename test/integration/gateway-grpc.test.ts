@@ -16,6 +16,7 @@ import {
   type GatewayFixture,
 } from '../helpers/gateway-fixture.js';
 import { makeTestPki } from '../helpers/tls.js';
+import { pollUntil } from '../helpers/poll.js';
 import { tempDir, teardownOf } from '../helpers/temp.js';
 
 const GRPC_HOST = 'grpc.mintfs.test';
@@ -39,6 +40,8 @@ function method(name: string, requestStream: boolean, responseStream: boolean) {
 
 interface Seen {
   calls: Array<{ method: string; metadata: Json }>;
+  /** The deadline the Slow call had at the server, and whether it was cancelled there. */
+  slow?: { deadline: number; cancelled: boolean };
 }
 
 /** A gRPC server over TLS (the test PKI's localhost certificate). */
@@ -47,7 +50,7 @@ async function startGrpcServer(t: TestContext): Promise<{ port: number; seen: Se
   const seen: Seen = { calls: [] };
   const server = new grpc.Server();
   const record = (name: string, metadata: grpc.Metadata) =>
-    seen.calls.push({ method: name, metadata: metadata.getMap() as Json });
+    seen.calls.push({ method: name, metadata: metadata.getMap() });
   server.addService(
     {
       Unary: method('Unary', false, false),
@@ -64,8 +67,17 @@ async function startGrpcServer(t: TestContext): Promise<{ port: number; seen: Se
       },
       Slow: (call: grpc.ServerUnaryCall<Json, Json>, done: grpc.sendUnaryData<Json>) => {
         record('Slow', call.metadata);
+        const deadline = call.getDeadline();
+        const slow = {
+          deadline: deadline instanceof Date ? deadline.getTime() : Number(deadline),
+          cancelled: false,
+        };
+        seen.slow = slow;
         const timer = setTimeout(() => done(null, { late: true }), 5_000);
-        call.on('cancelled', () => clearTimeout(timer));
+        call.on('cancelled', () => {
+          slow.cancelled = true;
+          clearTimeout(timer);
+        });
       },
       Denied: (call: grpc.ServerUnaryCall<Json, Json>, done: grpc.sendUnaryData<Json>) => {
         record('Denied', call.metadata);
@@ -225,11 +237,17 @@ describe('gateway: gRPC through interception', () => {
 
   it('a deadline reaches the server (grpc-timeout) and ends the call there', async (t) => {
     const { client, seen, metadata } = await setUp(t);
-    const { error } = await unary(client, 'Slow', {}, metadata(), {
-      deadline: new Date(Date.now() + 500),
-    });
+    const deadline = Date.now() + 500;
+    const { error } = await unary(client, 'Slow', {}, metadata(), { deadline: new Date(deadline) });
     assert.equal(error?.code, grpc.status.DEADLINE_EXCEEDED);
-    assert.match(String(seen.calls[0]?.metadata['grpc-timeout'] ?? ''), /^\d+[mu]$/);
+    // grpc-timeout crossed the gateway: the server knew the client's deadline (to clock and rounding slack)...
+    const slow = seen.slow;
+    assert.ok(
+      slow !== undefined && Math.abs(slow.deadline - deadline) < 1_000,
+      JSON.stringify(slow),
+    );
+    // ... and the call ended there too, not only at the client.
+    await pollUntil('the server to see the call cancelled', () => slow.cancelled);
   });
 
   it('refusals are gRPC statuses a client shows: UNAUTHENTICATED, PERMISSION_DENIED, with the reason', async (t) => {
