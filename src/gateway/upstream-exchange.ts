@@ -176,9 +176,7 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     const { res } = this.#o;
     // Trailers (gRPC's status and message) reach an HTTP/2 client, masked like headers.
     if (trailers !== undefined && Object.keys(trailers).length > 0 && isHttp2Response(res))
-      res.addTrailers(
-        responseHeaders(trailers, this.#o.secrets, false, false),
-      );
+      res.addTrailers(responseHeaders(trailers, this.#o.secrets, false, false));
     if (this.#chunks) {
       const chunks = this.#chunks;
       const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
