@@ -30,7 +30,7 @@ import {
   type Audit,
   type ProxyDeps,
 } from './proxy.js';
-import { redactText } from './redact.js';
+import { maskSecrets, redactText } from './redact.js';
 import { UpstreamExchange } from './upstream-exchange.js';
 
 export interface UpgradeDeps extends ProxyDeps {
@@ -259,7 +259,7 @@ function accepted(
     client: socket,
     upstream,
     clientHead,
-    secretBytes,
+    mask: (payload) => maskSecrets(payload, secretBytes),
     maxMessageBytes: route.upstream.websocket.maxMessageBytes,
   });
   const stop = deps.live.add({

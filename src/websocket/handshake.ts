@@ -10,7 +10,6 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { MintfsErrorCode } from '../errors.js';
-import type { UpstreamConfig } from '../gateway/config.js';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -28,7 +27,7 @@ export interface HandshakeProblem {
 /** Why this upgrade request is not a WebSocket handshake the gateway relays, or undefined. */
 export function websocketRequestProblem(
   req: IncomingMessage,
-  upstream: UpstreamConfig,
+  upstream: { readonly websocket: { readonly enabled: boolean } },
   service: string,
 ): HandshakeProblem | undefined {
   const bad = (message: string): HandshakeProblem => ({ code: 'ERR_REQUEST_INVALID', message });

@@ -15,7 +15,6 @@
  * agent's direction is between frames, then both connections end.
  */
 import type { Duplex } from 'node:stream';
-import { maskSecrets } from '../gateway/redact.js';
 import {
   CLOSE,
   FrameError,
@@ -36,7 +35,8 @@ export interface RelayOptions {
   readonly upstream: Duplex;
   /** Bytes the agent sent after its handshake (frames sent early), read first. */
   readonly clientHead: Buffer;
-  readonly secretBytes: readonly Buffer[];
+  /** Masks every echo of the credential in a payload, in place, keeping its length. */
+  readonly mask: (payload: Buffer) => void;
   readonly maxMessageBytes: number;
 }
 
@@ -179,7 +179,7 @@ export class WebSocketRelay {
   }
 
   #upstreamFrame(head: FrameHead): void {
-    const { secretBytes } = this.#o;
+    const { mask } = this.#o;
     if (head.opcode >= 0x8) {
       const body = Buffer.concat(this.#control?.chunks ?? []);
       this.#control = undefined;
@@ -188,7 +188,7 @@ export class WebSocketRelay {
         this.#end ??= { ...closeOf(body), by: 'upstream' };
       }
       // A close frame's code is not text: only its reason is masked.
-      maskSecrets(head.opcode === OPCODE.close ? body.subarray(2) : body, secretBytes);
+      mask(head.opcode === OPCODE.close ? body.subarray(2) : body);
       this.#toClient(encodeFrame(head.opcode, body));
       return;
     }
@@ -196,7 +196,7 @@ export class WebSocketRelay {
     const { opcode, chunks } = this.#message;
     this.#message = undefined;
     const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-    maskSecrets(body, secretBytes);
+    mask(body);
     this.counts.messagesOut++;
     this.#toClient(encodeFrame(opcode, body));
   }
