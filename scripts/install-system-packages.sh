@@ -41,6 +41,9 @@ packages=(
   iproute2       # ip: loopback up in the runc container's network namespace
   clang-format   # the C formatter, checked by npm run lint
   chromium       # headless, drives the approvers page in its tests (playwright-core)
+  python3-websockets  # a real WebSocket client through the gateway (test/integration/gateway-websocket)
+  python3-h2     # a raw HTTP/2 client for the HTTP/2 attack tests (rapid reset, CONTINUATION floods)
+  nghttp2-client # nghttp and h2load: HTTP/2 clients inside intercepted tunnels, and the HTTP/2 bench
 )
 
 # kubectl renders deploy/kubernetes (`kubectl kustomize`) in the manifest test.

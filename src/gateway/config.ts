@@ -109,6 +109,37 @@ const UpstreamUrlSchema = z
     return url;
   });
 
+const WebSocketSchema = z.strictObject({
+  enabled: z
+    .boolean()
+    .default(true)
+    .describe(
+      'Whether agents may open WebSockets to this upstream (false: every handshake is refused, 400)',
+    ),
+  maxLifetime: z
+    .string()
+    .default('1h')
+    .transform((text, ctx) => {
+      const ms = parseDuration(text);
+      if (ms === undefined || ms <= 0) {
+        ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration such as 30s or 1h` });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .describe(
+      'A WebSocket open this long is closed (1008), whatever its token says: bounds what one handshake may carry',
+    ),
+  maxMessageBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(16 * 1024 * 1024)
+    .describe(
+      'Largest message either side may send (closed with 1009 beyond). Messages from the upstream are held whole to redact an echo of the credential, so this bounds memory per socket',
+    ),
+});
+
 const UpstreamSchema = z
   .strictObject({
     url: UpstreamUrlSchema,
@@ -169,6 +200,15 @@ const UpstreamSchema = z
       .describe(
         'Byte ranges. refuse: a request asking for part of a response (Range, If-Range, any header named ...-range but Content-Range) is refused (400) and a partial response (206, Content-Range, multipart/byteranges) is a 502 with nothing of its body, because parts shorter than the credential would carry an echo of it past redaction. allow: both pass, for an upstream that never echoes its credential (an object store; aws-cli downloads big objects in ranged parts)',
       ),
+    http2: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Speak HTTP/2 to this upstream when it offers it (ALPN, https:// only): needed for gRPC, whose status comes in trailers',
+      ),
+    websocket: WebSocketSchema.prefault({}).describe(
+      'WebSockets to this upstream: the handshake (a GET) is judged like any request, then frames are relayed; live sockets are closed (1008) when their token expires or is revoked',
+    ),
   })
   .superRefine((upstream, ctx) => {
     const aws = isAwsCredential(upstream.credential);
@@ -247,6 +287,15 @@ export const LimitsSchema = z
       .default(32)
       .describe(
         "Requests one agent (the token's agent caveat) may have in flight; more get 429, so one agent cannot take every upstream connection",
+      ),
+    http2Streams: z
+      .number()
+      .int()
+      .positive()
+      .max(1000)
+      .default(100)
+      .describe(
+        'Streams one HTTP/2 connection (inside an intercepted tunnel) may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS); each is also a request in flight for its agent (agentConcurrency)',
       ),
     upstreamConnections: z
       .number()

@@ -69,6 +69,7 @@ export function sendError(
     return;
   }
   const status = statusFor(code);
+  if (isGrpcRequest(res.req)) return sendGrpcError(res, status, code, message);
   if (render !== undefined) {
     const shaped = render(code, message, status);
     res.writeHead(status, {
@@ -102,4 +103,61 @@ export function sendError(
 export function rawErrorResponse(status: number, code: MintfsErrorCode, message: string): string {
   const body = errorBody(code, message);
   return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+}
+
+/**
+ * gRPC's own status for a gateway refusal (status codes from
+ * grpc/doc/statuscodes.md), so a gRPC client library shows the code and why.
+ */
+const GRPC_STATUS: Partial<Record<number, number>> = {
+  400: 3, // INVALID_ARGUMENT
+  401: 16, // UNAUTHENTICATED
+  403: 7, // PERMISSION_DENIED
+  404: 12, // UNIMPLEMENTED
+  405: 12,
+  408: 4, // DEADLINE_EXCEEDED
+  413: 8, // RESOURCE_EXHAUSTED
+  421: 7,
+  429: 8,
+  431: 8,
+  502: 14, // UNAVAILABLE
+  503: 14,
+  504: 4,
+};
+
+/** A gRPC call (HTTP/2 with a gRPC content type): refused as gRPC, not with a JSON body. */
+function isGrpcRequest(req: ServerResponse['req']): boolean {
+  return (
+    req.httpVersionMajor === 2 &&
+    String(req.headers['content-type'] ?? '').startsWith('application/grpc')
+  );
+}
+
+/** A trailers-only gRPC response: HTTP 200, grpc-status and grpc-message, no messages. */
+function sendGrpcError(
+  res: ServerResponse,
+  status: number,
+  code: MintfsErrorCode,
+  message: string,
+): void {
+  // As trailers: Node's compatibility API ends the stream with a DATA frame,
+  // and a gRPC client reads a status in the first HEADERS only when that
+  // frame ends the stream (trailers-only).
+  res.writeHead(200, { 'content-type': 'application/grpc' });
+  res.addTrailers({
+    'grpc-status': String(GRPC_STATUS[status] ?? 13),
+    'grpc-message': grpcPercentEncode(`${code}: ${message}`),
+  });
+  res.end();
+}
+
+/** grpc-message's encoding: bytes outside printable ASCII, and %, as %XX (gRPC over HTTP/2). */
+function grpcPercentEncode(text: string): string {
+  let out = '';
+  for (const byte of Buffer.from(text))
+    out +=
+      byte >= 0x20 && byte <= 0x7e && byte !== 0x25
+        ? String.fromCharCode(byte)
+        : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  return out;
 }

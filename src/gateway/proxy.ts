@@ -5,6 +5,7 @@
  * one audit line. A refused request never reaches the upstream.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { constants as http2Constants, type Http2ServerRequest } from 'node:http2';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { MintfsError, type MintfsErrorCode } from '../errors.js';
@@ -29,6 +30,7 @@ import { bodyOverrideScanner } from './body-overrides.js';
 import { partialRequestProblem } from './partial-responses.js';
 import { routeIntercepted, routeRequest, type Route } from './route.js';
 import { tunnelHostOf } from './tunnel.js';
+import { http2TunnelHost, isHttp2 } from './http2.js';
 import { extractToken } from './token-extract.js';
 import { announcedGitRequest } from './git-smart-http.js';
 import { injectedValue, maskedFor, type Masked } from './inject.js';
@@ -36,6 +38,8 @@ import { passApprovalGate, type ApprovalGate } from './approval-gate.js';
 import type { GatewayMetrics } from '../metrics/gateway-metrics.js';
 import type { UseCounter } from '../state/use-counter.js';
 import type { Verifier } from '../verifier/verifier.js';
+import type { AuthenticatedToken, VerifyRequest } from '../token/verify.js';
+import { websocketRequestProblem } from '../websocket/handshake.js';
 import type { GatewayConfig } from './config.js';
 
 // Nor do the agent's own authorization, its Host, and its encoding wishes (see upstreamHeaders).
@@ -45,6 +49,8 @@ const DROPPED_REQUEST_HEADERS = new Set([
   'proxy-authorization',
   'host',
   'accept-encoding',
+  // gRPC's own compression: never asked for, so every message can be redacted.
+  'grpc-accept-encoding',
   // Node's server already answered `Expect: 100-continue`; the upstream gets the body at once.
   'expect',
 ]);
@@ -77,7 +83,7 @@ export interface ProxyDeps {
   readonly approval?: ApprovalGate | undefined;
 }
 
-interface Audit {
+export interface Audit {
   mode?: Route['mode'] | undefined;
   service?: string;
   agent?: string | undefined;
@@ -140,252 +146,301 @@ export function createProxyHandler(
       sendError(res, code, message, audit.render);
     };
 
-    const runtime = deps.runtime();
-    const tunnelHost = tunnelHostOf(req.socket);
-    const route =
-      tunnelHost === undefined
-        ? routeRequest(req.url ?? '', runtime.config.upstreams)
-        : routeIntercepted(tunnelHost, req.url ?? '', req.headers.host, runtime.config.upstreams);
-    if (!route.ok) return refuse(route.code, route.message);
-    audit.mode = route.mode;
-    audit.service = route.service;
-    audit.path = route.upstreamPath;
-    const sign = route.upstream.sign;
-    // The scope of the endpoint the request goes to, as an SDK signs for its endpoint; else
-    // the name the agent used (config load checked that one of them names it).
-    const scope =
-      sign === undefined
-        ? undefined
-        : (scopeFor(sign, route.upstream.url.hostname) ?? scopeFor(sign, route.host));
-    if (scope !== undefined) audit.render = awsErrorRenderer(scope.service, req.headers);
-    // The token's header and the injected one are never forwarded (upstreamHeaders).
-    const override = overrideProblem(
-      req.rawHeaders,
-      route.query,
-      scope === undefined
-        ? [route.upstream.inject?.header, route.upstream.tokenHeader]
-        : ['x-amz-security-token'],
+    admit(
+      deps,
+      req,
+      audit,
+      refuse,
+      'request',
+      (release) => res.once('close', release),
+      (a) =>
+        forward(req, res, a.route, a.runtime, audit, a.limits, deps, a.token, a.signing, a.held),
     );
-    if (override !== undefined) return refuse('ERR_REQUEST_INVALID', override);
-    const part = partialRequestProblem(req.rawHeaders, route.service, route.upstream);
-    if (part !== undefined) return refuse('ERR_REQUEST_INVALID', part);
-    const method = req.method ?? '';
+  };
+}
+
+/** What the pipeline decided about a request it let through. */
+export interface Admitted {
+  readonly route: Route;
+  readonly runtime: GatewayRuntime;
+  readonly limits: Limits;
+  /** The token's text, as verified (its prefix stripped): live sockets judge it again. */
+  readonly tokenText: string;
+  /** What was judged: a live socket asks the verifier the same question again later. */
+  readonly judged: VerifyRequest;
+  readonly token: AuthenticatedToken | undefined;
+  readonly owner: string;
+  /** A `sign: sigv4` upstream's signing plan. */
+  readonly signing?: AwsSigning | undefined;
+  /** A body read whole while the request waited for an approver. */
+  readonly held?: Buffer | undefined;
+}
+
+/**
+ * The pipeline every request and every WebSocket handshake goes through:
+ * route, overrides, token, state, caveats (and git's announced request),
+ * size, the agent's concurrency (held until \`hold\`'s release is called)
+ * and its use budget. `refuse` is called at most once, `proceed` only when
+ * nothing refused.
+ */
+export function admit(
+  deps: ProxyDeps,
+  req: IncomingMessage,
+  audit: Audit,
+  refuse: (code: MintfsErrorCode, message: string) => void,
+  kind: 'request' | 'websocket',
+  hold: (release: () => void) => void,
+  proceed: (admitted: Admitted) => void,
+): void {
+  const runtime = deps.runtime();
+  const h2 = isHttp2(req);
+  const tunnelHost = h2 ? http2TunnelHost(req) : tunnelHostOf(req.socket);
+  // HTTP/2 is only spoken inside tunnels: a stream without one is refused, never reverse-routed.
+  if (h2 && tunnelHost === undefined)
+    return refuse('ERR_REQUEST_INVALID', 'HTTP/2 is only served inside intercepted tunnels');
+  // HTTP/2 names the host in :authority; a Host field beside it must agree (RFC 9113 8.3.1).
+  const authority = h2 ? req.headers[':authority'] : req.headers.host;
+  if (h2 && req.headers.host !== undefined && req.headers.host !== authority)
+    return refuse('ERR_HOST_MISMATCH', 'Host and :authority name different hosts');
+  const route =
+    tunnelHost === undefined
+      ? routeRequest(req.url ?? '', runtime.config.upstreams)
+      : routeIntercepted(
+          tunnelHost,
+          req.url ?? '',
+          typeof authority === 'string' ? authority : undefined,
+          runtime.config.upstreams,
+        );
+  if (!route.ok) return refuse(route.code, route.message);
+  // Pseudo-headers (HTTP/2) are the request line's parts, judged as such, never forwarded.
+  const fields = fieldLines(req);
+  audit.mode = route.mode;
+  audit.service = route.service;
+  audit.path = route.upstreamPath;
+  const sign = route.upstream.sign;
+  // The scope of the endpoint the request goes to, as an SDK signs for its endpoint; else
+  // the name the agent used (config load checked that one of them names it).
+  const scope =
+    sign === undefined
+      ? undefined
+      : (scopeFor(sign, route.upstream.url.hostname) ?? scopeFor(sign, route.host));
+  if (scope !== undefined) audit.render = awsErrorRenderer(scope.service, req.headers);
+  // The token's header and the injected one are never forwarded (upstreamHeaders).
+  const override = overrideProblem(
+    fields,
+    route.query,
+    scope === undefined
+      ? [route.upstream.inject?.header, route.upstream.tokenHeader]
+      : ['x-amz-security-token'],
+  );
+  if (override !== undefined) return refuse('ERR_REQUEST_INVALID', override);
+  const part = partialRequestProblem(fields, route.service, route.upstream);
+  if (part !== undefined) return refuse('ERR_REQUEST_INVALID', part);
+  const method = req.method ?? '';
+  if (kind === 'websocket') {
+    const problem = websocketRequestProblem(req, route.upstream, route.service);
+    if (problem !== undefined) return refuse(problem.code, problem.message);
+  } else {
     if (hasBody(req) && !route.upstream.bodyMethods.includes(method as HttpMethod))
       return refuse(
         'ERR_REQUEST_INVALID',
         `a ${method} request may not carry a body here (upstreams.${route.service}.bodyMethods)`,
       );
-
-    // A protocol switch would carry bytes no caveat judged: refused, never passed through.
+    // A protocol switch other than a WebSocket handshake (which Node hands to
+    // the upgrade handler) would carry bytes no caveat judged: refused.
     if (req.headers.upgrade !== undefined)
       return refuse(
         'ERR_REQUEST_INVALID',
-        `protocol upgrades (${String(req.headers.upgrade).slice(0, 40)}) are not supported through the gateway`,
+        `protocol upgrades (${String(req.headers.upgrade).slice(0, 40)}) are not supported through the gateway; a WebSocket handshake needs Connection: Upgrade`,
       );
-    let signing: AwsSigning | undefined;
-    if (scope !== undefined) {
-      // AWS clients sign with placeholder keys and carry the token as their session token.
-      const plan = planAwsRequest(method, req.headers, route.query, scope.service);
-      if (!plan.ok) return refuse(plan.code, plan.message);
-      signing = { plan, scope };
-    }
-    const found =
-      signing === undefined
-        ? extractToken(req.headers, route.upstream)
-        : { token: signing.plan.token };
-    if (!found)
-      return refuse(
-        'ERR_TOKEN_MISSING',
-        `send a mintfs token as Authorization: Bearer <token> (or Basic password)${route.upstream.tokenHeader === undefined ? '' : ` or in ${route.upstream.tokenHeader}`}`,
-      );
-    const now = deps.clock();
-    const stale = deps.stateProblem(now);
-    if (stale !== undefined) return refuse('ERR_STATE_UNAVAILABLE', stale);
-    const { verdict, token: authenticated } = deps.verifier.check(
+  }
+  let signing: AwsSigning | undefined;
+  if (scope !== undefined) {
+    // AWS clients sign with placeholder keys and carry the token as their session token.
+    const plan = planAwsRequest(method, req.headers, route.query, scope.service);
+    if (!plan.ok) return refuse(plan.code, plan.message);
+    signing = { plan, scope };
+  }
+  const found =
+    signing === undefined
+      ? extractToken(req.headers, route.upstream)
+      : { token: signing.plan.token };
+  if (!found)
+    return refuse(
+      'ERR_TOKEN_MISSING',
+      `send a mintfs token as Authorization: Bearer <token> (or Basic password)${route.upstream.tokenHeader === undefined ? '' : ` or in ${route.upstream.tokenHeader}`}`,
+    );
+  const now = deps.clock();
+  const stale = deps.stateProblem(now);
+  if (stale !== undefined) return refuse('ERR_STATE_UNAVAILABLE', stale);
+  const judged: VerifyRequest = {
+    service: route.service,
+    host: route.host,
+    method,
+    rawPath: route.upstreamPath,
+    pathSegments: route.upstreamSegments,
+  };
+  const { verdict, token: authenticated } = deps.verifier.check(found.token, judged, now);
+  audit.tokenId = verdict.tokenId;
+  audit.agent = verdict.agent;
+  audit.reader = authenticated?.reader;
+  // A request the token reserves for an approver goes on through every
+  // other check, then waits for a decision (approval-gate.ts); a WebSocket
+  // handshake cannot wait (its frames would follow unjudged): refused.
+  const approvals =
+    !verdict.allowed && verdict.code === 'ERR_APPROVAL_REQUIRED' && kind === 'request'
+      ? verdict.approvals
+      : undefined;
+  if (!verdict.allowed && (approvals === undefined || deps.approval === undefined)) {
+    const caveat = verdict.caveat === undefined ? '' : ` (caveat "${verdict.caveat}")`;
+    const service =
+      approvals === undefined ? '' : '; this gateway has no approval service (approval:)';
+    return refuse(verdict.code, `${verdict.reason}${caveat}${service}`);
+  }
+  const announced = announcedGitRequest(
+    method,
+    route.upstreamPath,
+    route.upstreamSegments,
+    route.query,
+  );
+  if (announced !== undefined) {
+    const { verdict: then } = deps.verifier.check(
       found.token,
       {
         service: route.service,
         host: route.host,
-        method,
-        rawPath: route.upstreamPath,
-        pathSegments: route.upstreamSegments,
+        method: announced.method,
+        rawPath: announced.rawPath,
+        pathSegments: announced.pathSegments,
       },
       now,
     );
-    audit.tokenId = verdict.tokenId;
-    audit.agent = verdict.agent;
-    audit.reader = authenticated?.reader;
-    // A request the token reserves for an approver goes on through every
-    // other check, then waits for a decision (approval-gate.ts).
-    const approvals =
-      !verdict.allowed && verdict.code === 'ERR_APPROVAL_REQUIRED' ? verdict.approvals : undefined;
-    if (!verdict.allowed && (approvals === undefined || deps.approval === undefined)) {
-      const caveat = verdict.caveat === undefined ? '' : ` (caveat "${verdict.caveat}")`;
-      const service =
-        approvals === undefined ? '' : '; this gateway has no approval service (approval:)';
-      return refuse(verdict.code, `${verdict.reason}${caveat}${service}`);
-    }
-    const announced = announcedGitRequest(
-      method,
-      route.upstreamPath,
-      route.upstreamSegments,
-      route.query,
-    );
-    if (announced !== undefined) {
-      const { verdict: then } = deps.verifier.check(
-        found.token,
-        {
-          service: route.service,
-          host: route.host,
-          method: announced.method,
-          rawPath: announced.rawPath,
-          pathSegments: announced.pathSegments,
-        },
-        now,
-      );
-      // The POST itself will wait for its approver: the discovery need not.
-      if (!then.allowed && then.code !== 'ERR_APPROVAL_REQUIRED') {
-        const caveat = then.caveat === undefined ? '' : ` (caveat "${then.caveat}")`;
-        const action = announced.service === 'git-receive-pack' ? 'push to' : 'fetch from';
-        return refuse(
-          then.code,
-          `this token cannot ${action} this repository (POST ${announced.rawPath}): ${then.reason}${caveat}`,
-        );
-      }
-    }
-
-    // Other resources the request makes the upstream touch (S3's x-amz-copy-source) are judged too.
-    for (const extra of signing?.plan.extraChecks ?? []) {
-      const { verdict: also } = deps.verifier.check(
-        found.token,
-        {
-          service: route.service,
-          host: route.host,
-          method: extra.method,
-          rawPath: extra.rawPath,
-          pathSegments: extra.pathSegments,
-        },
-        now,
-      );
-      if (!also.allowed && also.code !== 'ERR_APPROVAL_REQUIRED') {
-        const caveat = also.caveat === undefined ? '' : ` (caveat "${also.caveat}")`;
-        return refuse(
-          also.code,
-          `${extra.why} asks for ${extra.method} ${extra.rawPath.slice(0, 256)}, which this token cannot do: ${also.reason}${caveat}`,
-        );
-      }
-    }
-
-    const limits = runtime.config.limits;
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > limits.maxBodyBytes)
-      return refuse('ERR_BODY_TOO_LARGE', `request body is over ${limits.maxBodyBytes} bytes`);
-
-    // One agent's requests in flight are capped, so it cannot hold every
-    // upstream connection (a trickled body holds one for minutes).
-    const owner = verdict.agent ?? `token:${verdict.tokenId ?? ''}`;
-    const inFlight = deps.inFlight.get(owner) ?? 0;
-    if (inFlight >= limits.agentConcurrency)
+    // The POST itself will wait for its approver: the discovery need not.
+    if (!then.allowed && then.code !== 'ERR_APPROVAL_REQUIRED') {
+      const caveat = then.caveat === undefined ? '' : ` (caveat "${then.caveat}")`;
+      const action = announced.service === 'git-receive-pack' ? 'push to' : 'fetch from';
       return refuse(
-        'ERR_TOO_MANY_REQUESTS',
-        `agent ${owner} already has ${inFlight} requests in flight (limits.agentConcurrency)`,
+        then.code,
+        `this token cannot ${action} this repository (POST ${announced.rawPath}): ${then.reason}${caveat}`,
       );
-    deps.inFlight.set(owner, inFlight + 1);
-    res.once('close', () => {
-      const left = (deps.inFlight.get(owner) ?? 1) - 1;
-      if (left <= 0) deps.inFlight.delete(owner);
-      else deps.inFlight.set(owner, left);
-    });
-
-    const spendAndForward = (held: Buffer | undefined): void => {
-      const budget = authenticated?.uses;
-      if (budget === undefined || authenticated === undefined)
-        return forward(req, res, route, runtime, audit, limits, deps, authenticated, signing, held);
-      // The last check, so a request refused for anything else spends nothing.
-      void deps.useCounter
-        .spend(authenticated.tokenId, budget, authenticated.mintedExpiresAt, deps.clock())
-        .then((spent) => {
-          deps.metrics?.budget(spent.ok ? 'ok' : spent.reason);
-          // The client may have gone while the use was counted: nothing to forward for.
-          if (res.destroyed) return;
-          if (spent.ok)
-            return forward(
-              req,
-              res,
-              route,
-              runtime,
-              audit,
-              limits,
-              deps,
-              authenticated,
-              signing,
-              held,
-            );
-          if (spent.reason === 'spent')
-            return refuse(
-              'ERR_TOKEN_USES_SPENT',
-              `token ${authenticated.tokenId} has made its ${budget} ${budget === 1 ? 'request' : 'requests'} (caveat "uses ${budget}")`,
-            );
-          return refuse(
-            'ERR_STATE_UNAVAILABLE',
-            `the use budget of token ${authenticated.tokenId} cannot be counted (${spent.detail}); refused rather than risk spending it twice`,
-          );
-        });
-    };
-    const gate = deps.approval;
-    if (approvals !== undefined) {
-      // Refused above without a gate; a verdict without its token never
-      // happens, but a request that needs an approver is never sent unasked.
-      if (gate === undefined || authenticated === undefined)
-        return refuse(
-          'ERR_APPROVAL_REQUIRED',
-          'this request needs an approver, and none can be asked',
-        );
-      const gone = new AbortController();
-      res.once('close', () => gone.abort());
-      void passApprovalGate(gate, {
-        req,
-        hasBody: hasBody(req),
-        token: authenticated,
-        approvals,
+    }
+  }
+  // Other resources the request makes the upstream touch (S3's x-amz-copy-source) are judged too.
+  for (const extra of signing?.plan.extraChecks ?? []) {
+    const { verdict: also } = deps.verifier.check(
+      found.token,
+      {
         service: route.service,
         host: route.host,
-        path: route.upstreamPath,
-        query: route.query,
-        bodyIdleTimeoutMs: limits.bodyIdleTimeout,
-        maxBodyBytes: limits.maxBodyBytes,
-        useCounter: deps.useCounter,
-        now: deps.clock,
-        signal: gone.signal,
-      }).then(
-        (outcome) => {
-          if (res.destroyed) return;
-          if (!outcome.ok) {
-            if (outcome.code !== undefined) refuse(outcome.code, outcome.message);
-            return;
-          }
-          // The wait may have outlived the token, or seen it revoked: judged again now.
-          const { verdict: after } = deps.verifier.check(
-            found.token,
-            {
-              service: route.service,
-              host: route.host,
-              method,
-              rawPath: route.upstreamPath,
-              pathSegments: route.upstreamSegments,
-            },
-            deps.clock(),
-          );
-          if (!after.allowed && after.code !== 'ERR_APPROVAL_REQUIRED')
-            return refuse(after.code, `after approval: ${after.reason}`);
-          spendAndForward(outcome.body);
-        },
-        () => refuse('ERR_APPROVAL_UNAVAILABLE', 'the approval service failed; retry'),
+        method: extra.method,
+        rawPath: extra.rawPath,
+        pathSegments: extra.pathSegments,
+      },
+      now,
+    );
+    if (!also.allowed && also.code !== 'ERR_APPROVAL_REQUIRED') {
+      const caveat = also.caveat === undefined ? '' : ` (caveat "${also.caveat}")`;
+      return refuse(
+        also.code,
+        `${extra.why} asks for ${extra.method} ${extra.rawPath.slice(0, 256)}, which this token cannot do: ${also.reason}${caveat}`,
       );
-      return;
     }
-    spendAndForward(undefined);
+  }
+
+  const limits = runtime.config.limits;
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limits.maxBodyBytes)
+    return refuse('ERR_BODY_TOO_LARGE', `request body is over ${limits.maxBodyBytes} bytes`);
+
+  // One agent's requests in flight (and open WebSockets) are capped, so it
+  // cannot hold every upstream connection (a trickled body holds one for minutes).
+  const owner = verdict.agent ?? `token:${verdict.tokenId ?? ''}`;
+  const inFlight = deps.inFlight.get(owner) ?? 0;
+  if (inFlight >= limits.agentConcurrency)
+    return refuse(
+      'ERR_TOO_MANY_REQUESTS',
+      `agent ${owner} already has ${inFlight} requests in flight or WebSockets open (limits.agentConcurrency)`,
+    );
+  deps.inFlight.set(owner, inFlight + 1);
+  let released = false;
+  hold(() => {
+    if (released) return;
+    released = true;
+    const left = (deps.inFlight.get(owner) ?? 1) - 1;
+    if (left <= 0) deps.inFlight.delete(owner);
+    else deps.inFlight.set(owner, left);
+  });
+
+  const admitted: Admitted = {
+    route,
+    runtime,
+    limits,
+    tokenText: found.token,
+    judged,
+    token: authenticated,
+    owner,
+    signing,
   };
+  const spendAndProceed = (held: Buffer | undefined): void => {
+    const ready = held === undefined ? admitted : { ...admitted, held };
+    const budget = authenticated?.uses;
+    if (budget === undefined || authenticated === undefined) return proceed(ready);
+    // The last check, so a request refused for anything else spends nothing.
+    void deps.useCounter
+      .spend(authenticated.tokenId, budget, authenticated.mintedExpiresAt, deps.clock())
+      .then((spent) => {
+        deps.metrics?.budget(spent.ok ? 'ok' : spent.reason);
+        // The client may have gone while the use was counted: nothing to forward for.
+        if (req.socket.destroyed) return;
+        if (spent.ok) return proceed(ready);
+        if (spent.reason === 'spent')
+          return refuse(
+            'ERR_TOKEN_USES_SPENT',
+            `token ${authenticated.tokenId} has made its ${budget} ${budget === 1 ? 'request' : 'requests'} (caveat "uses ${budget}")`,
+          );
+        return refuse(
+          'ERR_STATE_UNAVAILABLE',
+          `the use budget of token ${authenticated.tokenId} cannot be counted (${spent.detail}); refused rather than risk spending it twice`,
+        );
+      });
+  };
+  if (approvals === undefined) return spendAndProceed(undefined);
+  const gate = deps.approval;
+  // Never forwarded unasked: without a gate or a token there is no one to ask.
+  if (gate === undefined || authenticated === undefined)
+    return refuse('ERR_APPROVAL_REQUIRED', 'this request needs an approver and none can be asked');
+  // The client going away (its response closing unanswered) ends the wait.
+  const gone = new AbortController();
+  hold(() => gone.abort());
+  void passApprovalGate(gate, {
+    req,
+    hasBody: hasBody(req),
+    token: authenticated,
+    approvals,
+    service: route.service,
+    host: route.host,
+    path: route.upstreamPath,
+    query: route.query,
+    bodyIdleTimeoutMs: limits.bodyIdleTimeout,
+    maxBodyBytes: limits.maxBodyBytes,
+    useCounter: deps.useCounter,
+    now: deps.clock,
+    signal: gone.signal,
+  }).then(
+    (outcome) => {
+      if (req.socket.destroyed) return;
+      if (!outcome.ok) {
+        if (outcome.code !== undefined) refuse(outcome.code, outcome.message);
+        return;
+      }
+      // The wait may have outlived the token, or seen it revoked: judged again now.
+      const { verdict: after } = deps.verifier.check(found.token, judged, deps.clock());
+      if (!after.allowed && after.code !== 'ERR_APPROVAL_REQUIRED')
+        return refuse(after.code, `after approval: ${after.reason}`);
+      spendAndProceed(outcome.body);
+    },
+    () => refuse('ERR_APPROVAL_UNAVAILABLE', 'the approval service failed; retry'),
+  );
 }
 
 function forward(
@@ -666,8 +721,8 @@ function dispatchUpstream(
     const idle = setTimeout(() => {
       fail('ERR_REQUEST_TIMEOUT', `the request body sent nothing for ${limits.bodyIdleTimeout} ms`);
       res.shouldKeepAlive = false;
-      if (res.writableFinished) req.socket.destroy();
-      else res.once('finish', () => req.socket.destroy());
+      if (res.writableFinished) cutClient(req);
+      else res.once('finish', () => cutClient(req));
     }, limits.bodyIdleTimeout);
     req.once('end', () => clearTimeout(idle));
     res.once('close', () => clearTimeout(idle));
@@ -715,14 +770,18 @@ function dispatchUpstream(
 }
 
 /** The errno-style name of a connection failure (ECONNREFUSED), never a stack. */
-function upstreamErrorName(err: unknown): string {
+export function upstreamErrorName(err: unknown): string {
   const cause = (err as { cause?: { code?: string } }).cause;
   const code = (err as { code?: string }).code;
   return cause?.code ?? code ?? (err instanceof Error ? err.message : String(err));
 }
 
-/** A request without Content-Length or Transfer-Encoding has no body (RFC 9112 6.3). */
+/**
+ * A request without Content-Length or Transfer-Encoding has no body (RFC
+ * 9112 6.3); an HTTP/2 one has none when its HEADERS ended the stream.
+ */
 function hasBody(req: IncomingMessage): boolean {
+  if (isHttp2(req)) return !(req as unknown as Http2ServerRequest).stream.endAfterHeaders;
   if (req.headers['transfer-encoding'] !== undefined) return true;
   const length = req.headers['content-length'];
   return length !== undefined && length !== '0';
@@ -734,7 +793,7 @@ function forwardedHeaders(
   route: Route,
   dropped: readonly string[],
 ): Record<string, string | string[]> {
-  const raw = req.rawHeaders;
+  const raw = fieldLines(req);
   const connectionListed = new Set(
     String(req.headers.connection ?? '')
       .split(',')
@@ -761,6 +820,38 @@ function forwardedHeaders(
   headers['accept-encoding'] = 'identity';
   // A body without Content-Length is sent chunked by the client library.
   return headers;
+}
+
+/** Headers for the upstream with the credential injected (WebSocket handshakes; `inject` upstreams). */
+export function upstreamHeaders(
+  req: IncomingMessage,
+  route: Route,
+  credential: string,
+): Record<string, string | string[]> {
+  const inject = route.upstream.inject;
+  if (inject === undefined)
+    throw new MintfsError('ERR_CREDENTIAL_UNAVAILABLE', `upstream ${route.service} has no inject`);
+  const headers = forwardedHeaders(req, route, [inject.header]);
+  // Replaced, never merged: the client's own header of this name is dropped.
+  headers[inject.header] = injectedValue(inject, credential);
+  return headers;
+}
+
+/** The request's header fields as name, value pairs, without HTTP/2's pseudo-headers. */
+function fieldLines(req: IncomingMessage): string[] {
+  const raw = req.rawHeaders;
+  if (!isHttp2(req)) return raw;
+  const fields: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2)
+    if (!(raw[i] as string).startsWith(':')) fields.push(raw[i] as string, raw[i + 1] as string);
+  return fields;
+}
+
+/** Ends the client's connection (HTTP/1.1: its framing is lost) or, on HTTP/2, just its stream. */
+function cutClient(req: IncomingMessage): void {
+  if (isHttp2(req))
+    (req as unknown as Http2ServerRequest).stream.close(http2Constants.NGHTTP2_CANCEL);
+  else req.socket.destroy();
 }
 
 function limited(max: number, add: (n: number) => void): Transform {

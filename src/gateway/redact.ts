@@ -56,3 +56,48 @@ export class RedactStream extends Transform {
     done();
   }
 }
+
+/**
+ * Redaction for gRPC responses, message by message: each length-prefixed
+ * message (a flag byte, four bytes of length) is held whole, masked, and
+ * passed on at once. RedactStream's held-back tail would stall a streaming
+ * call whose next message waits for this one's answer. A compressed message
+ * cannot be read for an echo, so it fails the response (compression is never
+ * asked for: grpc-accept-encoding is not forwarded).
+ */
+export class GrpcRedactStream extends Transform {
+  readonly #secrets: Buffer[];
+  readonly #maxMessageBytes: number;
+  readonly #onBytes: ((n: number) => void) | undefined;
+  #pending: Buffer = Buffer.alloc(0);
+
+  constructor(secrets: readonly string[], maxMessageBytes: number, onBytes?: (n: number) => void) {
+    super();
+    this.#secrets = secrets.filter((s) => s !== '').map((s) => Buffer.from(s));
+    this.#maxMessageBytes = maxMessageBytes;
+    this.#onBytes = onBytes;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.#onBytes?.(chunk.length);
+    let data = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
+    while (data.length >= 5) {
+      if (data[0] !== 0) return done(new Error('a compressed gRPC message cannot be redacted'));
+      const length = data.readUInt32BE(1);
+      if (length > this.#maxMessageBytes)
+        return done(new Error(`a gRPC message over ${this.#maxMessageBytes} bytes`));
+      if (data.length < 5 + length) break;
+      const message = Buffer.from(data.subarray(0, 5 + length));
+      maskSecrets(message.subarray(5), this.#secrets);
+      this.push(message);
+      data = data.subarray(5 + length);
+    }
+    this.#pending = Buffer.from(data);
+    done();
+  }
+
+  override _flush(done: TransformCallback): void {
+    if (this.#pending.length > 0) return done(new Error('a gRPC response ended inside a message'));
+    done();
+  }
+}

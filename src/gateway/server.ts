@@ -28,6 +28,10 @@ import { VerificationCache } from './verify-cache.js';
 import { workerCount } from './workers.js';
 import { openGatewayState } from '../state/gateway-state.js';
 import { createConnectHandler } from './tunnel.js';
+import { createUpgradeHandler } from './upgrade.js';
+import { createTunnelHttp2 } from './http2.js';
+import { Http2Upstream } from './http2-upstream.js';
+import { LiveSockets } from '../websocket/live-sockets.js';
 import {
   connectionBudget,
   createConnectionLimiter,
@@ -152,7 +156,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           logger,
           clock,
         );
-  const handler = createProxyHandler({
+  const proxyDeps = {
     runtime: () => runtime.current,
     verifier: createVerifier({
       keyring: () => keyring.current,
@@ -164,7 +168,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     clock,
     inFlight: new Map(),
     useCounter: state.useCounter,
-    stateProblem: (now) => state.problem(now),
+    stateProblem: (now: Date) => state.problem(now),
     metrics,
     approval:
       approvalService === undefined || config.approval === undefined
@@ -178,12 +182,19 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
               maxBodyBytes: config.approval.maxBodyBytes,
             },
           },
-  });
+  };
+  const handler = createProxyHandler(proxyDeps);
+  // Open WebSockets, judged again as revocations and keys change (and twice a second).
+  const live = new LiveSockets(clock);
+  revocations.onReload(() => live.sweep());
+  keyring.onReload(() => live.sweep());
+  const onUpgrade = createUpgradeHandler({ ...proxyDeps, live });
   // Requests inside intercepted tunnels: the same handler and limits, on a
   // server that is handed each tunnel's TLS socket instead of listening.
   const inner = createGatewayServer(
     config,
     handler,
+    onUpgrade,
     // CONNECT inside a tunnel: refused, never a tunnel within a tunnel.
     createConnectHandler({ interception: 'nested', upstreams: () => ({}), logger }),
   );
@@ -193,11 +204,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   // without this a tunnel that sends nothing, or trickles its head, would be
   // held for good: every limit of the listener must hold inside a tunnel.
   inner.emit('listening');
+  // HTTP/2 inside tunnels: each stream to the same handler.
+  const http2 = interception === undefined ? undefined : createTunnelHttp2(limits, handler, logger);
   const onConnect = createConnectHandler({
     interception:
-      interception === undefined
+      interception === undefined || http2 === undefined
         ? undefined
-        : { issuer: interception.issuer, inner, handshakeTimeoutMs: limits.headersTimeout },
+        : { issuer: interception.issuer, inner, http2, handshakeTimeoutMs: limits.headersTimeout },
     upstreams: () => runtime.current.config.upstreams,
     logger,
   });
@@ -243,7 +256,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
         await import('../metrics/registry.js')
       ).serveMetrics(config.metrics, metrics.metrics.registry, logger);
     for (const address of config.listen) {
-      const server = createGatewayServer(config, handler, onConnect);
+      const server = createGatewayServer(config, handler, onUpgrade, onConnect);
       servers.push(server);
       addresses.push(await listen(server, address, options.sharedListeners === true));
       // After listen, so a listen error is still the start's to report.
@@ -309,6 +322,9 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           (server) => new Promise<void>((resolve) => server.close(() => resolve())),
         );
         for (const server of servers) server.closeIdleConnections();
+        http2?.close();
+        // Live WebSockets are told why (1001) rather than cut: their clients may reconnect elsewhere.
+        live.closeAll({ code: 1001, reason: 'the gateway is stopping' });
         inner.closeIdleConnections();
         const timer = setTimeout(() => {
           for (const server of servers) server.closeAllConnections();
@@ -348,10 +364,12 @@ function buildRuntime(
             : [...rootCertificates, readCa(service, upstream.ca)];
         return [
           service,
-          new Pool(upstream.url.origin, {
-            connections: config.limits.upstreamConnections,
-            ...(ca === undefined ? {} : { connect: { ca } }),
-          }),
+          upstream.http2
+            ? (new Http2Upstream(upstream.url.origin, { ca }) as unknown as Pool)
+            : new Pool(upstream.url.origin, {
+                connections: config.limits.upstreamConnections,
+                ...(ca === undefined ? {} : { connect: { ca } }),
+              }),
         ] as const;
       }),
     );
@@ -385,6 +403,7 @@ function listenText(config: GatewayConfig): string {
 function createGatewayServer(
   config: GatewayConfig,
   handler: ReturnType<typeof createProxyHandler>,
+  onUpgrade: (req: IncomingMessage, socket: Socket, head: Buffer) => void,
   onConnect: (req: IncomingMessage, socket: Socket, head: Buffer) => void,
 ): Server {
   const limits = config.limits;
@@ -421,6 +440,10 @@ function createGatewayServer(
     }
     socket.end(rawErrorResponse(status, code, message));
   });
+  // WebSocket handshakes (Connection: Upgrade): judged like requests, then relayed (upgrade.ts).
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
+    isRefused(socket) ? socket.destroy() : onUpgrade(req, socket, head),
+  );
   server.on('connect', (req: IncomingMessage, socket: Socket, head: Buffer) =>
     isRefused(socket) ? socket.destroy() : onConnect(req, socket, head),
   );

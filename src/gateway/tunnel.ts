@@ -6,8 +6,8 @@
  * tunnel: anything not listed is refused (403) before a byte is relayed.
  *
  * Inside the tunnel the client must have sent SNI = the CONNECT host, and
- * every request must carry Host = that name (route.ts); ALPN offers only
- * http/1.1, so HTTP/2 is not spoken, and upgrades are refused (proxy.ts).
+ * every request must carry Host (or :authority) = that name (route.ts); ALPN
+ * offers h2 and http/1.1, and each HTTP/2 stream is a request (http2.ts).
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Socket } from 'node:net';
@@ -16,6 +16,7 @@ import { describeError, type MintfsErrorCode } from '../errors.js';
 import type { LeafIssuer } from '../intercept/leaf-certs.js';
 import type { Logger } from '../log/logger.js';
 import type { GatewayConfig } from './config.js';
+import type { TunnelHttp2 } from './http2.js';
 import { rawErrorResponse, statusFor } from './http-errors.js';
 
 /** The only port tunnels are accepted for: the agents' HTTPS. */
@@ -39,6 +40,8 @@ export interface TunnelDeps {
         readonly issuer: LeafIssuer;
         /** The HTTP server (not listening) that parses requests inside tunnels. */
         readonly inner: Server;
+        /** Serves tunnels whose client chose h2 (http2.ts). */
+        readonly http2: TunnelHttp2;
         readonly handshakeTimeoutMs: number;
       }
     | undefined;
@@ -96,7 +99,8 @@ export function createConnectHandler(
         const tls = new TLSSocket(socket, {
           isServer: true,
           secureContext: context,
-          ALPNProtocols: ['http/1.1'],
+          // h2 first: a client that speaks both gets HTTP/2 (http2.ts), others HTTP/1.1.
+          ALPNProtocols: ['h2', 'http/1.1'],
           SNICallback: (servername, done) => {
             if (servername.toLowerCase() === host) done(null, context);
             else done(new Error(`SNI ${servername.slice(0, 253)} is not the CONNECT host ${host}`));
@@ -121,6 +125,7 @@ export function createConnectHandler(
             return;
           }
           audit(200, undefined, host);
+          if (tls.alpnProtocol === 'h2') return interception.http2.accept(tls, host);
           tunnelHosts.set(tls, host);
           interception.inner.emit('connection', tls);
         });

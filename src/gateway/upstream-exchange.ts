@@ -8,7 +8,7 @@ import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Writable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { partialResponseProblem } from './partial-responses.js';
-import { RedactStream, maskSecrets, redactText } from './redact.js';
+import { GrpcRedactStream, RedactStream, maskSecrets, redactText } from './redact.js';
 import { responseDecoding } from './response-decoding.js';
 
 // Hop-by-hop headers (RFC 9110 7.6.1) never cross the gateway.
@@ -103,15 +103,35 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       return;
     }
     const decoder = decoding?.input;
-    res.writeHead(statusCode, responseHeaders(headers, secrets, decoding !== undefined, whole));
+    const head = responseHeaders(headers, secrets, decoding !== undefined, whole);
+    // A trailers-only gRPC answer (its status in the head): relayed with the
+    // status as trailers, which is what gRPC clients read after the head.
+    if (
+      isGrpc(headers['content-type']) &&
+      isHttp2Response(res) &&
+      head['grpc-status'] !== undefined
+    ) {
+      const moved: Record<string, string> = {};
+      for (const name of ['grpc-status', 'grpc-message', 'grpc-status-details-bin'])
+        if (head[name] !== undefined) {
+          moved[name] = String(head[name]);
+          delete head[name];
+        }
+      res.addTrailers(moved);
+    }
+    res.writeHead(statusCode, head);
     const length = Number(headers['content-length'] ?? NaN);
-    if (!decoder && length <= SMALL_BODY_BYTES) {
+    if (!decoder && length <= SMALL_BODY_BYTES && !isGrpc(headers['content-type'])) {
       this.#chunks = [];
       return;
     }
     // .pipe() rather than pipeline(): pipeline's abort signals cost more than
     // the rest of a small request. Every stage's error cuts the response.
-    const redact = new RedactStream(secrets, this.#o.countOut);
+    // gRPC: redacted message by message, so a streaming call is never held back.
+    const grpc = decoder === undefined && isGrpc(headers['content-type']);
+    const redact = grpc
+      ? new GrpcRedactStream(secrets, GRPC_MAX_MESSAGE_BYTES, this.#o.countOut)
+      : new RedactStream(secrets, this.#o.countOut);
     redact.on('error', () => res.destroy());
     redact.pipe(res);
     if (decoding) {
@@ -149,8 +169,14 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     }
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(
+    _controller?: Dispatcher.DispatchController,
+    trailers?: Record<string, string | string[] | undefined>,
+  ): void {
     const { res } = this.#o;
+    // Trailers (gRPC's status and message) reach an HTTP/2 client, masked like headers.
+    if (trailers !== undefined && Object.keys(trailers).length > 0 && isHttp2Response(res))
+      res.addTrailers(responseHeaders(trailers, this.#o.secrets, false, false));
     if (this.#chunks) {
       const chunks = this.#chunks;
       const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
@@ -169,6 +195,19 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
     if (!res.headersSent) this.#o.failed(err);
     else res.destroy();
   }
+}
+
+/** A gRPC response (its messages are length-prefixed: GrpcRedactStream). */
+function isGrpc(contentType: string | string[] | undefined): boolean {
+  return typeof contentType === 'string' && contentType.startsWith('application/grpc');
+}
+
+/** Largest gRPC message relayed (gRPC's own default limit is 4 MiB). */
+const GRPC_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+/** An HTTP/2 client's response (the compatibility API's), which can carry trailers. */
+function isHttp2Response(res: ServerResponse): boolean {
+  return 'stream' in res;
 }
 
 function responseHeaders(

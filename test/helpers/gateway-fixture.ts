@@ -91,6 +91,8 @@ export interface GatewayFixtureOptions {
     readonly githubOwnsHosts?: boolean;
     /** More names the CA may issue for (other upstreams' `hosts`). */
     readonly otherHosts?: readonly string[];
+    /** More names the CA may issue for (hosts of extraUpstreams), not the github upstream's. */
+    readonly caHosts?: readonly string[];
   };
   /** YAML lines added to the github upstream (indented by the caller: 4 spaces). */
   readonly githubUpstream?: string;
@@ -123,6 +125,7 @@ export async function startGatewayFixture(
         ...options.intercept.hosts,
         ...(options.intercept.githubOwnsHosts === false ? ['localhost'] : []),
         ...(options.intercept.otherHosts ?? []),
+        ...(options.intercept.caHosts ?? []),
       ],
       now: new Date(),
       validDays: 2,

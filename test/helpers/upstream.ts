@@ -4,8 +4,10 @@
  * compress, or stall.
  */
 import { createServer, type Server } from 'node:https';
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
 import { gzipSync } from 'node:zlib';
 import { serveGit } from './git-http-backend.js';
 import type { Teardown } from './temp.js';
@@ -22,8 +24,72 @@ export interface TestUpstream {
   readonly port: number;
   readonly url: string;
   readonly requests: Recorded[];
+  /** WebSocket handshakes it received (any path), and what it saw on each. */
+  readonly websockets: UpstreamWebSocket[];
   /** Request targets in the order their heads arrived (before any body). */
   readonly started: string[];
+}
+
+export interface UpstreamWebSocket {
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  /** Messages it received, in order. */
+  readonly messages: Array<{ readonly binary: boolean; readonly data: Buffer }>;
+  /** Raw bytes received after a fake 101 (/ws/bad-accept): must stay empty. */
+  readonly smuggled: Buffer[];
+  closeCode?: number;
+  closed: boolean;
+}
+
+/**
+ * WebSockets (the `ws` library, as a real server would use it) under any
+ * path ending in:
+ *   /ws/echo        echoes every message, text or binary;
+ *   /ws/echo-auth   first sends the Authorization it received, as a careless API might;
+ *   /ws/refuse      answers 401 with the credential in the body and a header;
+ *   /ws/bad-accept  answers 101 with a wrong Sec-WebSocket-Accept, then records what arrives.
+ */
+function serveWebSockets(server: Server, websockets: UpstreamWebSocket[]): void {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 * 1024 });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    const path = new URL(req.url ?? '/', 'https://localhost').pathname;
+    const record: UpstreamWebSocket = {
+      url: req.url ?? '',
+      headers: req.headers,
+      messages: [],
+      smuggled: [],
+      closed: false,
+    };
+    websockets.push(record);
+    if (path.endsWith('/ws/refuse')) {
+      const body = JSON.stringify({ error: 'no', saw: req.headers.authorization });
+      socket.end(
+        `HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\nx-echo-authorization: ${req.headers.authorization ?? ''}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+      return;
+    }
+    if (path.endsWith('/ws/bad-accept')) {
+      socket.write(
+        'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n',
+      );
+      if (head.length > 0) record.smuggled.push(Buffer.from(head));
+      socket.on('data', (chunk: Buffer) => record.smuggled.push(Buffer.from(chunk)));
+      socket.on('close', () => (record.closed = true));
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('close', (code) => {
+        record.closeCode = code;
+        record.closed = true;
+      });
+      ws.on('message', (data: Buffer, binary: boolean) => {
+        record.messages.push({ binary, data: Buffer.from(data) });
+        ws.send(data, { binary });
+      });
+      if (path.endsWith('/ws/echo-auth')) ws.send(`you sent ${req.headers.authorization ?? ''}`);
+    });
+  });
 }
 
 export async function startUpstream(
@@ -33,6 +99,7 @@ export async function startUpstream(
 ): Promise<TestUpstream> {
   const requests: Recorded[] = [];
   const started: string[] = [];
+  const websockets: UpstreamWebSocket[] = [];
   const server: Server = createServer({ cert: pki.cert, key: pki.key }, (req, res) => {
     started.push(req.url ?? '');
     if (gitRoot !== undefined && isGitRequest(req.url ?? '')) {
@@ -134,6 +201,7 @@ export async function startUpstream(
       }
     });
   });
+  serveWebSockets(server, websockets);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   teardown.add(
     () =>
@@ -143,7 +211,7 @@ export async function startUpstream(
       }),
   );
   const port = (server.address() as AddressInfo).port;
-  return { port, url: `https://localhost:${port}`, requests, started };
+  return { port, url: `https://localhost:${port}`, requests, started, websockets };
 }
 
 /** Smart-HTTP requests: under /git/, or any repository path as github.com has them. */

@@ -149,7 +149,7 @@ describe('HTTPS interception (CONNECT) through the gateway', () => {
     );
   });
 
-  it('keeps the tunnel alive across requests; a client asking for HTTP/2 gets HTTP/1.1', async (t) => {
+  it('keeps the tunnel alive across requests; a client asking for HTTP/2 gets it (gateway-http2.test.ts)', async (t) => {
     const gw = await intercepting(t);
     const ca = readFileSync(gw.interceptCa as string, 'utf8');
     const { socket } = await openTunnel(gw, `${HOST}:443`);
@@ -177,7 +177,7 @@ describe('HTTPS interception (CONNECT) through the gateway', () => {
       // Replaces the helper's -w: the last line is then "status version".
       ['--http2', '-w', '\n%{http_code} %{http_version}'],
     );
-    assert.equal(h2.status, '200 1.1', h2.stderr);
+    assert.equal(h2.status, '200 2', h2.stderr);
   });
 
   it('the leaf is for the CONNECT host, signed by the CA, short-lived', async (t) => {
@@ -233,7 +233,7 @@ describe('HTTPS interception (CONNECT) through the gateway', () => {
     assert.equal(gw.upstream.requests.length, 0);
   });
 
-  it('refuses a request whose Host is not the tunnel host, an absolute target, and upgrades', async (t) => {
+  it('refuses a request whose Host is not the tunnel host, an absolute target, and upgrades other than WebSocket', async (t) => {
     const gw = await intercepting(t);
     const ca = readFileSync(gw.interceptCa as string, 'utf8');
     const token = gw.token({ hosts: [HOST, 'github.com'] });
@@ -242,7 +242,6 @@ describe('HTTPS interception (CONNECT) through the gateway', () => {
     const cases: Array<[string, number, string]> = [
       ['Host: github.com', 421, 'ERR_HOST_MISMATCH'],
       ['Host: localhost', 421, 'ERR_HOST_MISMATCH'],
-      [`Host: ${HOST}\r\nConnection: Upgrade\r\nUpgrade: websocket`, 400, 'ERR_REQUEST_INVALID'],
     ];
     for (const [headers, status, code] of cases) {
       const reply = await exchange(
@@ -257,6 +256,13 @@ describe('HTTPS interception (CONNECT) through the gateway', () => {
       `GET https://github.com/repos/acme/widgets/pulls HTTP/1.1\r\nHost: ${HOST}\r\nAuthorization: Bearer ${token}\r\n\r\n`,
     );
     assert.equal(absolute.status, 400);
+    // Last: a refused upgrade ends the connection (WebSockets: gateway-websocket.test.ts).
+    const h2c = await exchange(
+      tls,
+      `GET /repos/acme/widgets/pulls HTTP/1.1\r\nHost: ${HOST}\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\nAuthorization: Bearer ${token}\r\n\r\n`,
+    );
+    assert.equal(h2c.status, 400, h2c.text);
+    assert.match(h2c.text, /ERR_REQUEST_INVALID/);
     tls.destroy();
     assert.equal(gw.upstream.requests.length, 0);
   });
