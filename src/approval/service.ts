@@ -31,6 +31,8 @@ export interface ApprovalSettings {
   readonly timeoutMs: number;
   /** Requests one agent may have waiting at once. */
   readonly maxHeldPerAgent: number;
+  /** Requests waiting at once in this gateway, all agents together (memory: x maxBodyBytes). */
+  readonly maxHeld?: number;
   /** How long an approval's discharge lives unless the approver says otherwise (ms). */
   readonly decisionTtlMs: number;
 }
@@ -162,6 +164,11 @@ export class ApprovalService {
     const waiting = [...this.#pending.values()].filter(
       (p) => p.held.view.agent === held.view.agent,
     ).length;
+    if (this.#pending.size >= (this.settings.maxHeld ?? 256))
+      throw new MintfsError(
+        'ERR_TOO_MANY_REQUESTS',
+        `${this.#pending.size} requests already wait for an approver in this gateway (approval.maxHeld)`,
+      );
     if (waiting >= this.settings.maxHeldPerAgent)
       throw new MintfsError(
         'ERR_TOO_MANY_REQUESTS',

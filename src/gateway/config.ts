@@ -400,6 +400,15 @@ export const GatewayConfigSchema = z
         decisionTtl: Duration.prefault('60s').describe(
           "How long an approval's discharge lives unless the approver chooses longer",
         ),
+        maxHeld: z
+          .number()
+          .int()
+          .min(1)
+          .max(4096)
+          .default(256)
+          .describe(
+            'Requests waiting at once in this gateway, all agents together (429 beyond): with maxBodyBytes, what held bodies may take of memory',
+          ),
         maxHeldPerAgent: z
           .number()
           .int()

@@ -433,8 +433,12 @@ export function admit(
         if (outcome.code !== undefined) refuse(outcome.code, outcome.message);
         return;
       }
-      // The wait may have outlived the token, or seen it revoked: judged again now.
-      const { verdict: after } = deps.verifier.check(found.token, judged, deps.clock());
+      // The wait may have outlived the token, or seen it revoked: judged again now,
+      // against revocations that are themselves current.
+      const later = deps.clock();
+      const staleNow = deps.stateProblem(later);
+      if (staleNow !== undefined) return refuse('ERR_STATE_UNAVAILABLE', staleNow);
+      const { verdict: after } = deps.verifier.check(found.token, judged, later);
       if (!after.allowed && after.code !== 'ERR_APPROVAL_REQUIRED')
         return refuse(after.code, `after approval: ${after.reason}`);
       spendAndProceed(outcome.body);

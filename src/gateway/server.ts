@@ -150,6 +150,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           {
             timeoutMs: config.approval.timeout,
             maxHeldPerAgent: config.approval.maxHeldPerAgent,
+            maxHeld: config.approval.maxHeld,
             decisionTtlMs: config.approval.decisionTtl,
           },
           (keyId) => keyring.current.keyById(keyId),
@@ -178,6 +179,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
             settings: {
               timeoutMs: config.approval.timeout,
               maxHeldPerAgent: config.approval.maxHeldPerAgent,
+              maxHeld: config.approval.maxHeld,
               decisionTtlMs: config.approval.decisionTtl,
               maxBodyBytes: config.approval.maxBodyBytes,
             },

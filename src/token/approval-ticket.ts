@@ -178,7 +178,11 @@ export function needsApproval(
   method: string,
   pathSegments: readonly string[],
 ): boolean {
-  if (!condition.methods.includes(method.toUpperCase())) return false;
+  const upper = method.toUpperCase();
+  // HEAD is GET without the body: a condition holding GET holds HEAD too (fail closed).
+  const named =
+    condition.methods.includes(upper) || (upper === 'HEAD' && condition.methods.includes('GET'));
+  if (!named) return false;
   if (condition.paths === undefined) return true;
   const folded = pathSegments.map(foldCase);
   return condition.paths.some((glob) => matchPathGlob(parsePathGlob(glob).map(foldCase), folded));

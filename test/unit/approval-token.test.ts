@@ -31,6 +31,8 @@ import {
   type ApprovalCaveat,
 } from '../../src/token/verify.js';
 import { runSync } from '../helpers/spawn.js';
+import { ApprovalService } from '../../src/approval/service.js';
+import { createLogger } from '../../src/log/logger.js';
 import { GRANT, NOW, appendRawCaveats, keyLookup, newKey } from '../helpers/tokens.js';
 
 const APPROVING: TokenGrant = {
@@ -315,3 +317,57 @@ for c in req["caveats"]:
 theirs = m.prepare_for_request(d)
 print(json.dumps({"ours": ours, "none": none, "theirs": theirs.serialize(serializer=b)}))
 `;
+
+describe('approval limits and methods', () => {
+  it('a condition naming GET holds HEAD too (GET without its body)', () => {
+    const key = newKey();
+    const grant: TokenGrant = { ...GRANT, approval: { methods: ['GET'] } };
+    const token = mintToken(grant, { key, now: NOW, tokenId: 'CCCCCCCCCCCCCCCCCCCCCC' }).token;
+    const context = { keyById: keyLookup(key), now: NOW };
+    for (const method of ['GET', 'HEAD']) {
+      const verdict = verifyToken(
+        token,
+        { ...MERGE, method, rawPath: '/repos/acme/widgets/pulls' },
+        context,
+      );
+      assert.equal(!verdict.allowed && verdict.code, 'ERR_APPROVAL_REQUIRED', method);
+    }
+  });
+
+  it('the gateway holds at most approval.maxHeld requests, all agents together', async () => {
+    const service = new ApprovalService(
+      { timeoutMs: 60_000, maxHeldPerAgent: 8, decisionTtlMs: 60_000, maxHeld: 2 },
+      () => undefined,
+      createLogger({ level: 'silent' }),
+    );
+    const { key, token } = mintApproving();
+    const { caveat, signature } = approvalOf(token, key);
+    const held = (agent: string) => ({
+      view: {
+        agent,
+        tokenId: 't',
+        service: 'github',
+        method: 'PUT',
+        host: 'api.github.com',
+        path: '/x',
+        query: '',
+        bodyBytes: 0,
+        bodyPreview: '',
+        bodyType: '',
+        reader: undefined,
+      },
+      request: HELD,
+      approvals: [caveat],
+      keyId: key.id,
+      tokenSignature: signature,
+    });
+    const gone = new AbortController();
+    const waits = [service.hold(held('a'), gone.signal), service.hold(held('b'), gone.signal)];
+    assert.throws(() => service.hold(held('c'), gone.signal), /approval\.maxHeld/);
+    gone.abort();
+    assert.deepEqual(
+      (await Promise.all(waits)).map((d) => d.kind),
+      ['cancelled', 'cancelled'],
+    );
+  });
+});
