@@ -58,6 +58,7 @@ cp -a "$root/dist/src" "$root/dist/native" "$context/dist/"
 rm -rf "$context/dist/src/docs"
 cp -a "$root/mount-profiles" "$context/"
 cp -aL "$root/node_modules" "$context/node_modules"
-(cd "$context" && npm prune --omit=dev --offline --no-audit --no-fund >/dev/null 2>&1)
+# npm turns on a V8 compile cache in the temporary directory unless told not to.
+(cd "$context" && NODE_DISABLE_COMPILE_CACHE=1 npm prune --omit=dev --offline --no-audit --no-fund >/dev/null 2>&1)
 DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE=$base" -t "$tag" "$context" >/dev/null
 echo "$tag"
