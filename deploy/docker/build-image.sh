@@ -7,6 +7,9 @@
 #   deploy/docker/build-image.sh [TAG]        default tag: mintfs:<package version>
 # Uses whatever engine DOCKER_HOST names. Run `npm run build` first.
 set -euo pipefail
+# npm and npx (11) turn on V8's compile cache in the temporary directory
+# unless told not to: nothing of this build is left behind in TMPDIR.
+export NODE_DISABLE_COMPILE_CACHE=1
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 version="$(node -p "require('$root/package.json').version")"
 tag="${1:-mintfs:$version}"
@@ -58,7 +61,6 @@ cp -a "$root/dist/src" "$root/dist/native" "$context/dist/"
 rm -rf "$context/dist/src/docs"
 cp -a "$root/mount-profiles" "$context/"
 cp -aL "$root/node_modules" "$context/node_modules"
-# npm turns on a V8 compile cache in the temporary directory unless told not to.
-(cd "$context" && NODE_DISABLE_COMPILE_CACHE=1 npm prune --omit=dev --offline --no-audit --no-fund >/dev/null 2>&1)
+(cd "$context" && npm prune --omit=dev --offline --no-audit --no-fund >/dev/null 2>&1)
 DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE=$base" -t "$tag" "$context" >/dev/null
 echo "$tag"

@@ -281,7 +281,7 @@ describe('approval: requests held for a person', () => {
           '-e',
           `require('net').connect(${JSON.stringify(socket)}).on('connect', () => process.exit(0)).on('error', () => process.exit(3))`,
         ],
-        { stdio: 'pipe' },
+        { stdio: 'pipe', timeout: 30_000 },
       );
     } catch (err) {
       failed = (err as { status?: number }).status === 3;

@@ -38,7 +38,7 @@ interface Setup {
 }
 
 function gitSync(args: string[], cwd: string): string {
-  return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: 'pipe' });
+  return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: 'pipe', timeout: 60_000 });
 }
 
 async function setup(t: TestContext): Promise<Setup> {
