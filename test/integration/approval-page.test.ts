@@ -117,11 +117,14 @@ describe('the approvers page in a browser', () => {
     await page.keyboard.press('Enter');
     assert.equal((await held).status, 200);
     await page.getByText('No request is waiting.').waitFor();
-    const decided = gw
-      .stderr()
-      .split('\n')
-      .find((l) => l.includes('"event":"approval-decided"'));
-    assert.match(decided ?? '', /"approver":"web:alice"/);
+    // The audit line may be written after the response went out: polled, not read once.
+    const decided = await pollUntil('the decision to be logged', () =>
+      gw
+        .stderr()
+        .split('\n')
+        .find((l) => l.includes('"event":"approval-decided"')),
+    );
+    assert.match(decided, /"approver":"web:alice"/);
 
     const second = send(gw, 'PUT', token, '{"merge_method":"rebase"}');
     await page.locator('li.card input').waitFor();
