@@ -6,6 +6,7 @@
  */
 import type { MintFs } from '../fs/mint-fs.js';
 import type { Logger } from '../log/logger.js';
+import type { FuseConnection } from '../mounts/mount-table.js';
 import { detachMountById, type DetachOutcome } from '../mounts/propagation.js';
 
 export interface MountOptions {
@@ -50,6 +51,8 @@ export function mountedFileSystem(parts: {
   readonly mountId: number;
   /** The mount's device (major:minor) when mounted: with the id, what makes it ours. */
   readonly device: string;
+  /** Its FUSE connection, opened right after mounting: what tells ours from a later mount with the same id and device. */
+  readonly connection: FuseConnection;
   readonly stopServing: () => void | Promise<void>;
   readonly activity: () => { openHandles: number; idleMs: number };
 }): MountedFileSystem {
@@ -57,7 +60,9 @@ export function mountedFileSystem(parts: {
   let closing: Promise<void> | undefined;
   // One detach at a time; a failed one is tried again by the next call (close after drain).
   const detach = () =>
-    (detaching ??= detachMountById(parts.mountId, parts.device).catch((err: unknown) => {
+    (detaching ??= detachMountById(parts.mountId, parts.device, () =>
+      parts.connection.alive(),
+    ).catch((err: unknown) => {
       detaching = undefined;
       throw err;
     }));
@@ -70,7 +75,11 @@ export function mountedFileSystem(parts: {
         try {
           await detach();
         } finally {
-          await parts.stopServing();
+          try {
+            await parts.stopServing();
+          } finally {
+            parts.connection.release();
+          }
         }
       })()),
     activity: () => (closing ? { openHandles: 0, idleMs: Infinity } : parts.activity()),

@@ -9,7 +9,7 @@ import { MintfsError, describeError } from '../errors.js';
 import { mountedFileSystem, type FuseBackend } from './backend.js';
 import { EIO, EROFS, errnoFor } from './errno.js';
 import { fsnameWithOptions, loadFuseNative } from './fuse-native-workarounds.js';
-import { detachMount, openFuseAbort, topMountAt } from '../mounts/mount-table.js';
+import { detachMount, openFuseConnection, topMountAt } from '../mounts/mount-table.js';
 
 // Everything that would change the tree answers EROFS.
 const WRITE_OPS = [
@@ -66,12 +66,13 @@ export const fuseNativeBackend: FuseBackend = {
       await detachMount(mountpoint).catch(() => undefined);
       throw new MintfsError('ERR_MOUNT_FAILED', `mount ${mountpoint}: not in the mount table`);
     }
-    // Taken now, while the connection is surely ours (openFuseAbort says why).
-    const connection = await openFuseAbort(entry.device);
+    // Taken now, while the connection is surely ours (openFuseConnection says why).
+    const connection = await openFuseConnection(entry.device);
     const mounted = mountedFileSystem({
       mountpoint,
       mountId: entry.id,
       device: entry.device,
+      connection,
       // Our Fuse.unmount detaches nothing, and fuse-native's own stops nothing:
       // its FUSE thread serves on while anything (a reader's cwd) holds the
       // detached mount, and the process exiting under it crashed (SIGSEGV on

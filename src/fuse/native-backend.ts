@@ -14,7 +14,7 @@ import { MintfsError, describeError } from '../errors.js';
 import { mountedFileSystem, type FuseBackend } from './backend.js';
 import { loadNativeAddon, type NativeAuditEvent, type NativeSession } from './native-addon.js';
 import { PathIds, nativeNodes } from './native-tree.js';
-import { detachMount, topMountAt } from '../mounts/mount-table.js';
+import { detachMount, openFuseConnection, topMountAt } from '../mounts/mount-table.js';
 
 /** How often queued audit lines are written: they trail the reads by at most this. */
 const AUDIT_INTERVAL_MS = 20;
@@ -81,6 +81,8 @@ export const nativeBackend: FuseBackend = {
       mountpoint,
       mountId: entry.id,
       device: entry.device,
+      // Taken now, while the connection is surely ours (openFuseConnection says why).
+      connection: await openFuseConnection(entry.device),
       stopServing: stopSession,
       activity: () => {
         const stats = addon.stats(session);

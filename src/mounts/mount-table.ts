@@ -3,7 +3,15 @@
  * mount whose daemon died (every access then fails with ENOTCONN).
  */
 import { execFile } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, readdirSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { MintfsError } from '../errors.js';
@@ -100,55 +108,73 @@ export async function detachMount(mountpoint: string): Promise<void> {
 
 const FUSECTL = '/sys/fs/fuse/connections';
 
-/** A handle on one FUSE connection's abort switch, taken while the connection is surely ours. */
-export interface FuseAbortHandle {
+/** A handle on one FUSE connection, taken while the connection is surely ours. */
+export interface FuseConnection {
   /**
    * Aborts the connection (fusectl): every request in flight and every later
    * one fails with ENOTCONN, and the daemon's loop ends. For a mount that can
    * no longer be unmounted (a reader's cwd holds it after a lazy detach), this
    * is the only way to end it. Does nothing once the connection is gone.
-   * Closes the handle; safe to call twice.
+   * Safe to call twice.
    */
   abort(): void;
+  /**
+   * Whether the connection still exists: false once its superblock has gone
+   * (detached with nothing holding it), whatever mount now has its device
+   * number; undefined where fusectl could not be opened.
+   */
+  alive(): boolean | undefined;
+  /** Lets go of the handle (after abort or stop). Safe to call twice. */
+  release(): void;
 }
 
 /**
- * Opens the abort file of the connection behind `device` (a mount's
- * `major:minor`), mounting fusectl when it is not. Call it right after
- * mounting, while the mount holds the connection.
+ * Opens the fusectl directory and abort file of the connection behind
+ * `device` (a mount's `major:minor`), mounting fusectl when it is not. Call it
+ * right after mounting, while the mount holds the connection.
  *
- * Why a file held open, not a path written later: when the last reference to
- * a detached mount goes, its minor number is free, and the next FUSE mount on
- * the host (another daemon's, a test's) may get it. Writing to
- * connections/<minor>/abort then would kill that stranger's connection
- * (seen: `mintfs run`'s fresh mount answering ENOTCONN). A file opened while
- * the connection was ours stays bound to it: fusectl forgets the connection
- * when it goes, and a write then fails instead of reaching the new one.
+ * Why files held open, not paths used later: when the last reference to a
+ * detached mount goes, its minor number is free, and the next FUSE mount on
+ * the host (another daemon's, a test's) may get it, and its mount id too.
+ * Writing to connections/<minor>/abort then would kill that stranger's
+ * connection (seen: `mintfs run`'s fresh mount answering ENOTCONN), and a
+ * stop that matched the mount table by id and device would detach it (seen
+ * in CI). Files opened while the connection was ours stay bound to it: when
+ * it goes, fusectl removes its directory (the held one's link count drops to
+ * 0) and forgets it (a write to the held abort file then reaches nothing).
  */
-export async function openFuseAbort(device: string): Promise<FuseAbortHandle> {
+export async function openFuseConnection(device: string): Promise<FuseConnection> {
   const minor = device.split(':')[1];
-  let fd: number | undefined;
+  let abortFd: number | undefined;
+  let dirFd: number | undefined;
   if (minor !== undefined && /^\d+$/.test(minor)) {
     if (!existsSync(join(FUSECTL, minor)))
       await run('mount', ['-t', 'fusectl', 'fusectl', FUSECTL]).catch(() => undefined);
     try {
-      fd = openSync(join(FUSECTL, minor, 'abort'), 'w');
+      dirFd = openSync(join(FUSECTL, minor), 'r');
+      abortFd = openSync(join(FUSECTL, minor, 'abort'), 'w');
     } catch {
       // No fusectl here: nothing can be aborted, and nothing foreign either.
     }
   }
+  const closeQuietly = (fd: number | undefined) => {
+    if (fd !== undefined) closeSync(fd);
+  };
   return {
     abort: () => {
-      if (fd === undefined) return;
-      const held = fd;
-      fd = undefined;
+      if (abortFd === undefined) return;
       try {
-        writeSync(held, '1');
+        writeSync(abortFd, '1');
       } catch {
         // The connection has gone (ENOTCONN): nothing left to abort.
-      } finally {
-        closeSync(held);
       }
+    },
+    alive: () => (dirFd === undefined ? undefined : fstatSync(dirFd).nlink > 0),
+    release: () => {
+      closeQuietly(abortFd);
+      closeQuietly(dirFd);
+      abortFd = undefined;
+      dirFd = undefined;
     },
   };
 }

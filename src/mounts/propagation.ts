@@ -119,13 +119,20 @@ export type DetachOutcome = 'detached' | 'already-gone' | 'covered';
  * taken over; one with another mount on top is left alone, since detaching
  * by path would remove the one on top.
  */
-export async function detachMountById(id: number, device?: string): Promise<DetachOutcome> {
+export async function detachMountById(
+  id: number,
+  device?: string,
+  connectionAlive: () => boolean | undefined = () => undefined,
+): Promise<DetachOutcome> {
   const table = readMountTable();
   const entry = mountById(id, table);
   // Mount ids are reused: once ours is gone, the next mount anywhere may get
   // its id, and its device number too (both come from small pools: seen in a
-  // test, a tmpfs took both). Ours is a mintfs mount with that id and device.
-  if (!entry || !isOurs(entry, device)) return 'already-gone';
+  // test, a tmpfs took both; seen in CI, another daemon's FUSE mount took
+  // both). Ours is a mintfs mount with that id and device whose FUSE
+  // connection is still the one we mounted (see openFuseConnection).
+  const ours = (now: MountEntry) => isOurs(now, device) && connectionAlive() !== false;
+  if (!entry || !ours(entry)) return 'already-gone';
   if (topMountAt(entry.mountpoint, table)?.id !== id) return 'covered';
   try {
     await detachMount(entry.mountpoint);
@@ -135,7 +142,7 @@ export async function detachMountById(id: number, device?: string): Promise<Deta
     // and the table may show the mount for a moment longer.
     const gone = await pollFor(DETACH_SETTLE_MS, () => {
       const now = mountById(id);
-      return !now || !isOurs(now, device);
+      return !now || !ours(now);
     });
     if (gone) return 'already-gone';
     throw err;

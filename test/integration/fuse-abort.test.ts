@@ -24,7 +24,12 @@ import type { MountedFileSystem } from '../../src/fuse/backend.js';
 import { MintFs } from '../../src/fs/mint-fs.js';
 import { buildTree } from '../../src/fs/virtual-tree.js';
 import { createLogger } from '../../src/log/logger.js';
-import { detachMount, mountById, topMountAt } from '../../src/mounts/mount-table.js';
+import {
+  detachMount,
+  mountById,
+  openFuseConnection,
+  topMountAt,
+} from '../../src/mounts/mount-table.js';
 import { detachMountById } from '../../src/mounts/propagation.js';
 import { parseProfile } from '../../src/profile/load-profile.js';
 import { newTokenId } from '../../src/token/identifier.js';
@@ -115,5 +120,53 @@ describe('a stopping daemon touches only its own mount', () => {
     assert.equal(await ours.detach(), 'already-gone');
     await ours.close();
     assert.equal(mountById(strangerId)?.mountpoint, stranger, 'the stranger is still mounted');
+  });
+
+  it('a later FUSE mount with the same id and device as ours is left mounted', async (t) => {
+    // Seen in CI: ours was detached behind the daemon's back, and another
+    // daemon's mount got both its mount id and its device minor (both come
+    // from small pools). The mount table alone cannot tell them apart; the
+    // FUSE connection held since mounting can. The stranger here is a real
+    // FUSE mount; its id and device stand for the reused ones.
+    const dir = tempDir(t);
+    const teardown = teardownOf(t);
+    const logger = createLogger({ stream: new PassThrough() });
+    const mount = async (name: string) => {
+      const mountpoint = join(dir, name);
+      mkdirSync(mountpoint);
+      const mounted = await fuseNativeBackend.mount(mountpoint, mintFs(), {
+        allowOther: false,
+        logger,
+      });
+      teardown.add(() => mounted.close());
+      const entry = mountById(mounted.mountId);
+      assert.ok(entry);
+      const connection = await openFuseConnection(entry.device);
+      teardown.add(() => connection.release());
+      return { mounted, entry, connection };
+    };
+    const ours = await mount('ours');
+    assert.equal(ours.connection.alive(), true);
+    await detachMount(ours.mounted.mountpoint);
+    assert.equal(
+      ours.connection.alive(),
+      false,
+      'a detached mount with nothing open has no connection',
+    );
+
+    const stranger = await mount('stranger');
+    assert.equal(stranger.connection.alive(), true);
+    assert.equal(
+      await detachMountById(stranger.entry.id, stranger.entry.device, () =>
+        ours.connection.alive(),
+      ),
+      'already-gone',
+    );
+    assert.equal(
+      mountById(stranger.entry.id)?.mountpoint,
+      stranger.mounted.mountpoint,
+      'the stranger is still mounted',
+    );
+    assert.deepEqual((await readdir(stranger.mounted.mountpoint)).sort(), ['github']);
   });
 });
