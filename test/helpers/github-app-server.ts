@@ -59,6 +59,40 @@ export interface GitHubStandIn {
   publicKey: KeyObject;
 }
 
+/**
+ * A gateway upstream (YAML lines under `upstreams:`) whose credential is an
+ * installation token of the stand-in's app, read with its key at `keyFile`.
+ */
+export function githubAppUpstream(options: {
+  readonly name: string;
+  readonly host: string;
+  readonly stand: GitHubStandIn;
+  readonly pki: TestPki;
+  readonly keyFile: string;
+  /** The ceiling the gateway asks for, as YAML flow mappings. */
+  readonly permissions: string;
+  /** The `inject:` value, as YAML. */
+  readonly inject: string;
+}): string[] {
+  const { stand, pki } = options;
+  return [
+    `  ${options.name}:`,
+    `    url: ${stand.url}`,
+    `    hosts: [${options.host}]`,
+    '    credential:',
+    '      githubApp:',
+    `        clientId: ${APP_CLIENT_ID}`,
+    `        privateKey: ${options.keyFile}`,
+    `        installationId: ${INSTALLATION_ID}`,
+    '        repositories: [widgets, gadgets]',
+    `        permissions: ${options.permissions}`,
+    `        api: ${stand.url}`,
+    `        ca: ${pki.caFile}`,
+    `    inject: ${options.inject}`,
+    `    ca: ${pki.caFile}`,
+  ];
+}
+
 export async function startGitHubStandIn(
   pki: TestPki,
   teardown: Teardown,

@@ -17,8 +17,7 @@ import { runCli } from '../helpers/cli.js';
 import { startMountFixture } from '../helpers/mount-fixture.js';
 import { bearerGet, startGatewayFixture, type GatewayFixture } from '../helpers/gateway-fixture.js';
 import {
-  APP_CLIENT_ID,
-  INSTALLATION_ID,
+  githubAppUpstream,
   startGitHubStandIn,
   type GitHubStandIn,
 } from '../helpers/github-app-server.js';
@@ -54,22 +53,15 @@ async function setup(
   const gw = await startGatewayFixture(t, {
     limits: 'agentConcurrency: 64',
     ...(topLevel === undefined ? {} : { topLevel }),
-    extraUpstreams: [
-      '  ghapp:',
-      `    url: ${stand.url}`,
-      `    hosts: [${HOST}]`,
-      '    credential:',
-      '      githubApp:',
-      `        clientId: ${APP_CLIENT_ID}`,
-      `        privateKey: ${keyFile}`,
-      `        installationId: ${INSTALLATION_ID}`,
-      '        repositories: [widgets, gadgets]',
-      '        permissions: { contents: read, metadata: read }',
-      `        api: ${stand.url}`,
-      `        ca: ${pki.caFile}`,
-      '    inject: "Authorization: Bearer {credential}"',
-      `    ca: ${pki.caFile}`,
-    ].join('\n'),
+    extraUpstreams: githubAppUpstream({
+      name: 'ghapp',
+      host: HOST,
+      stand,
+      pki,
+      keyFile,
+      permissions: '{ contents: read, metadata: read }',
+      inject: '"Authorization: Bearer {credential}"',
+    }).join('\n'),
   });
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
   t.after(() => agent.destroy());

@@ -14,8 +14,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { writeFileAtomic } from '../../src/keys/atomic-write.js';
 import { startGatewayFixture, type GatewayFixture } from '../helpers/gateway-fixture.js';
 import {
-  APP_CLIENT_ID,
-  INSTALLATION_ID,
+  githubAppUpstream,
   startGitHubStandIn,
   type GitHubStandIn,
 } from '../helpers/github-app-server.js';
@@ -71,22 +70,16 @@ async function setup(t: TestContext): Promise<Setup> {
   writeFileAtomic(keyFile, stand.privateKeyPem, { mode: 0o600 });
   // One app, two upstreams: the REST API takes the installation token as
   // `token`, git takes it as HTTP Basic's password.
-  const upstream = (name: string, host: string, inject: string) => [
-    `  ${name}:`,
-    `    url: ${stand.url}`,
-    `    hosts: [${host}]`,
-    '    credential:',
-    '      githubApp:',
-    `        clientId: ${APP_CLIENT_ID}`,
-    `        privateKey: ${keyFile}`,
-    `        installationId: ${INSTALLATION_ID}`,
-    '        repositories: [widgets, gadgets]',
-    '        permissions: { contents: write, metadata: read }',
-    `        api: ${stand.url}`,
-    `        ca: ${pki.caFile}`,
-    `    inject: ${inject}`,
-    `    ca: ${pki.caFile}`,
-  ];
+  const upstream = (name: string, host: string, inject: string) =>
+    githubAppUpstream({
+      name,
+      host,
+      stand,
+      pki,
+      keyFile,
+      permissions: '{ contents: write, metadata: read }',
+      inject,
+    });
   const gw = await startGatewayFixture(t, {
     intercept: { hosts: [API, WEB], githubOwnsHosts: false },
     extraUpstreams: [
