@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { initKeyring } from '../src/keys/keyring.js';
 import { median } from './bench-common.js';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = join(REPO, 'dist', 'src', 'bundle', 'mintfs.js');

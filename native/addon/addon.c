@@ -398,16 +398,21 @@ static session_ref *ref_of(napi_env env, napi_value value) {
   return ref;
 }
 
-/* start(mountpoint, nodes) -> session */
+/* start(mountpoint, nodes, mintPerRead) -> session */
 static napi_value js_start(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], result;
+  size_t argc = 3;
+  napi_value argv[3], result;
   char *mountpoint = NULL;
   session_ref *ref = NULL;
   tree *t = NULL;
+  bool mint_per_read = false;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 2) {
-    throw_code(env, "ERR_NATIVE", "start(mountpoint, nodes)");
+  if (argc != 3) {
+    throw_code(env, "ERR_NATIVE", "start(mountpoint, nodes, mintPerRead)");
+    return NULL;
+  }
+  if (napi_get_value_bool(env, argv[2], &mint_per_read) != napi_ok) {
+    throw_code(env, "ERR_NATIVE", "mintPerRead: expected a boolean");
     return NULL;
   }
   if ((mountpoint = string_of(env, argv[0], "mountpoint")) == NULL) goto fail;
@@ -415,7 +420,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   ref = calloc(1, sizeof(*ref));
   if (ref == NULL) goto fail;
   char error[512];
-  ref->session = session_start(mountpoint, t, error, sizeof(error));
+  ref->session = session_start(mountpoint, t, mint_per_read ? 1 : 0, error, sizeof(error));
   t = NULL; /* owned by the session, or freed */
   if (ref->session == NULL) {
     throw_code(env, "ERR_MOUNT_FAILED", error);

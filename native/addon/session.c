@@ -46,13 +46,37 @@ typedef struct inode_record {
   struct inode_record *next;
 } inode_record;
 
-/* One open file: its own token, wiped on release. */
-typedef struct handle {
-  struct handle *prev, *next;
-  int failed; /* minting failed after the open was answered: reads get EIO */
+/*
+ * Who opened a handle that mints per read, kept for the mints of its later
+ * reads (see op_read): the reader caveat and the reader rules see the opener.
+ */
+typedef struct {
+  reader_identity who;
+  reader_cgroups cgroups;
+} opener;
+
+/* Tokens kept per handle for continuing reads (src/fs/token-reads.ts: TOKEN_READS_KEPT). */
+#define TOKEN_READS_KEPT 8
+
+/* One token a handle serves, and where its last read ended. */
+typedef struct {
   uint8_t *bytes;
   size_t length;
   size_t capacity;
+  size_t next;
+} token_read;
+
+/*
+ * One open file: its token (or, minting per read, its tokens: oldest first,
+ * the first the one minted at open), wiped on release.
+ */
+typedef struct handle {
+  struct handle *prev, *next;
+  int failed; /* minting failed after the open was answered: reads get EIO */
+  token_read reads[TOKEN_READS_KEPT];
+  size_t count;
+  int open_token_claimed; /* a read has taken the token minted at open */
+  opener *per_read;       /* set: every read from offset 0 mints afresh, for this opener */
 } handle;
 
 struct mintfs_session {
@@ -65,7 +89,8 @@ struct mintfs_session {
   audit_event *audit_head, *audit_tail;
   size_t audit_length;
   uint64_t audit_refused;
-  time_t started; /* every node's times: when the mount started */
+  time_t started;    /* every node's times: when the mount started */
+  int mint_per_read; /* every handle mints per read, not only gVisor's gofer's */
   /* Owned by the FUSE thread alone: */
   uint64_t next_sequence;
   inode_record *inodes[INODE_BUCKETS];
@@ -157,14 +182,18 @@ static int is_file_inode(fuse_ino_t ino) { return (ino >> PATH_ID_BITS) != 0; }
  * lookup's own node id as st_ino (below), and every open in the sandbox gets
  * a handle, and a token, of its own.
  */
+static int is_gvisor_exe(const char *exe) {
+  const char *slash = strrchr(exe, '/');
+  return strcmp(slash == NULL ? exe : slash + 1, "runsc") == 0;
+}
+
 static int from_gvisor_gofer(fuse_req_t req) {
   char link[64], exe[READER_PATH_MAX];
   snprintf(link, sizeof(link), "/proc/%d/exe", (int)fuse_req_ctx(req)->pid);
   ssize_t n = readlink(link, exe, sizeof(exe) - 1);
   if (n <= 0) return 0;
   exe[n] = '\0';
-  const char *slash = strrchr(exe, '/');
-  return strcmp(slash == NULL ? exe : slash + 1, "runsc") == 0;
+  return is_gvisor_exe(exe);
 }
 
 static void node_attr(const vnode *n, fuse_ino_t ino, size_t size, time_t at, int per_lookup_ino,
@@ -272,10 +301,11 @@ static void drop_handle(mintfs_session *s, handle *h) {
   else s->first_handle = h->next;
   if (h->next != NULL) h->next->prev = h->prev;
   atomic_fetch_sub(&s->open_handles, 1);
-  if (h->bytes != NULL) {
-    wipe(h->bytes, h->capacity);
-    free(h->bytes);
+  for (size_t i = 0; i < h->count; i++) {
+    wipe(h->reads[i].bytes, h->reads[i].capacity);
+    free(h->reads[i].bytes);
   }
+  free(h->per_read);
   free(h);
 }
 
@@ -416,6 +446,53 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 }
 
 /*
+ * Mints n's token for `who` into `into` (empty before), with its audit line
+ * queued first: no token is handed out without one. On failure a
+ * mint-failed line says why and `into` stays empty; -1.
+ */
+static int mint_into(mintfs_session *s, const vnode *n, fuse_ino_t ino, const reader_identity *who,
+                     token_read *into) {
+  char caveat[READER_CAVEAT_MAX + 1];
+  const char *failure = "out of memory or entropy";
+  int failed = 0;
+  if (n->reader_caveat && reader_caveat(who, caveat, sizeof(caveat)) != 0) {
+    failed = 1;
+    failure = "reader caveat over the caveat size limit (executable or cgroup path too long)";
+  }
+  uint8_t id[TOKEN_ID_BYTES];
+  byte_buffer content = {0};
+  mint_info info;
+  failed = failed || random_id(s, id) != 0 ||
+           mint_render(n->tpl, clock_ms(CLOCK_REALTIME), id, n->reader_caveat ? caveat : NULL,
+                       &content, &info) != 0;
+  wipe(id, sizeof(id));
+  inode_record *record = NULL;
+  if (!failed) {
+    inode_record **slot = record_slot(s, ino);
+    record = *slot != NULL ? *slot : calloc(1, sizeof(inode_record));
+    if (record != NULL && *slot == NULL) {
+      record->ino = ino;
+      *slot = record;
+    }
+  }
+  /* Queued before the token can leave: no token is handed out without its audit line. */
+  if (record == NULL || emit(s, AUDIT_MINTED, n, NULL, who, &info) != 0) {
+    buffer_release(&content);
+    emit(s, AUDIT_FAILED, n, record == NULL ? failure : "audit queue full", who, NULL);
+    return -1;
+  }
+  into->bytes = content.bytes;
+  into->length = content.length;
+  into->capacity = content.capacity;
+  into->next = 0;
+  record->size = into->length;
+  record->mode = n->mode;
+  record->uid = n->uid;
+  record->gid = n->gid;
+  return 0;
+}
+
+/*
  * Opens reply first and mint after: the reader's next request (fstat, read)
  * can only be served once this returns, so the token, its attributes and its
  * audit line are all in place before any byte leaves, while the reader spends
@@ -474,63 +551,112 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   }
 
   if (!identity_first) reader_identify(&s->readers, uid, gid, pid, &who, &cgroups);
-  char caveat[READER_CAVEAT_MAX + 1];
-  const char *failure = "out of memory or entropy";
-  int failed = 0;
-  if (n->reader_caveat && reader_caveat(&who, caveat, sizeof(caveat)) != 0) {
-    failed = 1;
-    failure = "reader caveat over the caveat size limit (executable or cgroup path too long)";
+  /* gVisor's gofer reads for every process of its sandbox (remint, below). */
+  if (s->mint_per_read || is_gvisor_exe(who.exe)) {
+    h->per_read = malloc(sizeof(opener));
+    if (h->per_read == NULL) {
+      h->failed = 1; /* its reads fail with EIO */
+      emit(s, AUDIT_FAILED, n, "out of memory", &who, NULL);
+      tree_release(t);
+      return;
+    }
+    h->per_read->who = who;
+    h->per_read->cgroups = cgroups;
   }
-  uint8_t id[TOKEN_ID_BYTES];
-  byte_buffer content = {0};
-  mint_info info;
-  failed = failed || random_id(s, id) != 0 ||
-           mint_render(n->tpl, clock_ms(CLOCK_REALTIME), id, n->reader_caveat ? caveat : NULL,
-                       &content, &info) != 0;
-  wipe(id, sizeof(id));
-  inode_record *record = NULL;
-  if (!failed) {
-    inode_record **slot = record_slot(s, ino);
-    record = *slot != NULL ? *slot : calloc(1, sizeof(inode_record));
-    if (record != NULL && *slot == NULL) {
-      record->ino = ino;
-      *slot = record;
+  if (mint_into(s, n, ino, &who, &h->reads[0]) == 0) h->count = 1;
+  else h->failed = 1; /* its reads fail with EIO */
+  tree_release(t);
+}
+
+/*
+ * gVisor's sentry holds one host handle per file it has cached and reads it
+ * for every process of the sandbox whose open it joined there, each read at
+ * the process's own offset and size (it has no page cache for shared
+ * mounts), so a token per open would be one token for several processes.
+ * So a handle opened by the gofer (or on a mount that mints per read) gets
+ * a fresh token for every read from offset 0, and a read from N > 0
+ * continues the newest token whose last read ended at N: the same rules as
+ * src/fs/token-reads.ts, which says why. The mint uses the current tree
+ * (keys rotate, rules change) and the opener's identity (the gofer: the
+ * sandbox's processes are not visible to the host). 0, or the errno to
+ * reply; a failed mint fails this read alone.
+ */
+static int remint(mintfs_session *s, fuse_ino_t ino, const handle *h, token_read *into) {
+  tree *t = acquire_tree(s);
+  const vnode *n = tree_node(t, path_id_of(ino));
+  int reply = 0;
+  if (n == NULL || n->is_dir) {
+    reply = MINTFS_ERR_NOT_FOUND; /* the profile dropped the file since the open */
+  } else {
+    const char *refusal = reader_refusal(n->rules, &h->per_read->who, &h->per_read->cgroups);
+    if (refusal != NULL) {
+      emit(s, AUDIT_DENIED, n, refusal, &h->per_read->who, NULL);
+      reply = MINTFS_ERR_READER_DENIED;
+    } else if (mint_into(s, n, ino, &h->per_read->who, into) != 0) {
+      reply = MINTFS_ERR_UNEXPECTED;
     }
   }
-  /* Queued before the token can leave: no token is handed out without its audit line. */
-  if (record == NULL || emit(s, AUDIT_MINTED, n, NULL, &who, &info) != 0) {
-    buffer_release(&content);
-    h->failed = 1; /* its reads fail with EIO */
-    emit(s, AUDIT_FAILED, n, record == NULL ? failure : "audit queue full", &who, NULL);
-    tree_release(t);
-    return;
-  }
-  h->bytes = content.bytes;
-  h->length = content.length;
-  h->capacity = content.capacity;
-  record->size = h->length;
-  record->mode = n->mode;
-  record->uid = n->uid;
-  record->gid = n->gid;
   tree_release(t);
+  return reply;
+}
+
+/* Keeps a fresh token, giving up the oldest read to its end (else the oldest) when full. */
+static token_read *keep_read(handle *h, const token_read *fresh) {
+  if (h->count == TOKEN_READS_KEPT) {
+    size_t given = 0;
+    for (size_t i = 0; i < h->count; i++)
+      if (h->reads[i].next >= h->reads[i].length) {
+        given = i;
+        break;
+      }
+    wipe(h->reads[given].bytes, h->reads[given].capacity);
+    free(h->reads[given].bytes);
+    memmove(&h->reads[given], &h->reads[given + 1], (h->count - given - 1) * sizeof(token_read));
+    h->count--;
+  }
+  h->reads[h->count] = *fresh;
+  return &h->reads[h->count++];
+}
+
+/* The token a read from `off` continues: the newest whose last read ended there, else the newest.
+ */
+static token_read *continuing_read(handle *h, off_t off) {
+  for (size_t i = h->count; i > 0; i--)
+    if (off >= 0 && h->reads[i - 1].next == (size_t)off) return &h->reads[i - 1];
+  return &h->reads[h->count - 1];
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi) {
-  (void)ino;
   mintfs_session *s = fuse_req_userdata(req);
   touch(s);
-  const handle *h = (const handle *)(uintptr_t)fi->fh;
-  if (h->failed) {
+  handle *h = (handle *)(uintptr_t)fi->fh;
+  if (h->failed || h->count == 0) {
     REPLY(req, fuse_reply_err(req, MINTFS_ERR_UNEXPECTED));
     return;
   }
-  if (off < 0 || (size_t)off >= h->length) {
+  token_read *r;
+  if (h->per_read != NULL && off == 0 && h->open_token_claimed) {
+    token_read fresh = {0};
+    int errno_reply = remint(s, ino, h, &fresh);
+    if (errno_reply != 0) {
+      REPLY(req, fuse_reply_err(req, errno_reply));
+      return;
+    }
+    r = keep_read(h, &fresh);
+  } else {
+    r = continuing_read(h, off);
+  }
+  h->open_token_claimed = 1;
+  if (off < 0 || (size_t)off >= r->length) {
+    if (off >= 0) r->next = (size_t)off;
     REPLY(req, fuse_reply_buf(req, NULL, 0));
     return;
   }
-  size_t n = h->length - (size_t)off;
-  REPLY(req, fuse_reply_buf(req, (const char *)h->bytes + off, n < size ? n : size));
+  size_t n = r->length - (size_t)off;
+  if (n > size) n = size;
+  r->next = (size_t)off + n;
+  REPLY(req, fuse_reply_buf(req, (const char *)r->bytes + off, n));
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
@@ -650,7 +776,7 @@ static void *serve(void *arg) {
   return NULL;
 }
 
-mintfs_session *session_start(const char *mountpoint, tree *initial, char *error,
+mintfs_session *session_start(const char *mountpoint, tree *initial, int mint_per_read, char *error,
                               size_t error_size) {
   mintfs_session *s = calloc(1, sizeof(*s));
   if (s == NULL) {
@@ -663,6 +789,7 @@ mintfs_session *session_start(const char *mountpoint, tree *initial, char *error
   pthread_mutex_init(&s->lock, NULL);
   pthread_mutex_init(&s->audit_lock, NULL);
   s->started = time(NULL);
+  s->mint_per_read = mint_per_read;
   touch(s);
 
   char *argv[] = {"mintfs", "-o", "ro,allow_other,default_permissions,fsname=mintfs,subtype=mintfs",

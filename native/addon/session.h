@@ -60,10 +60,11 @@ typedef struct audit_event {
 typedef struct mintfs_session mintfs_session;
 
 /*
- * Mounts at `mountpoint` and starts serving `initial` (ownership passes).
- * NULL on failure with a message in `error`.
+ * Mounts at `mountpoint` and starts serving `initial` (ownership passes);
+ * with `mint_per_read`, every read from offset 0 mints afresh (as it does
+ * anyway for gVisor's gofer). NULL on failure with a message in `error`.
  */
-mintfs_session *session_start(const char *mountpoint, tree *initial, char *error,
+mintfs_session *session_start(const char *mountpoint, tree *initial, int mint_per_read, char *error,
                               size_t error_size);
 /* Swaps in a new tree (ownership passes); opens from now on use it. */
 void session_set_tree(mintfs_session *s, tree *next);

@@ -67,6 +67,20 @@ export function createRunCgroup(name: string, limits: RunLimits): RunCgroup {
       },
     );
   }
+  return cgroupOf(layout);
+}
+
+/**
+ * The cgroup a runtime made for a container (runc and runsc name it after
+ * the container), to kill and remove what a runtime that was itself killed
+ * left there: a gVisor sandbox stuck starting on a platform that cannot run.
+ * On cgroup v1, only the controllers that exist for it.
+ */
+export function containerCgroup(name: string): RunCgroup {
+  return cgroupOf(layoutFor(name));
+}
+
+function cgroupOf(layout: Layout): RunCgroup {
   const procsFiles =
     layout.kind === 'v2'
       ? [join(layout.dir, 'cgroup.procs')]
@@ -105,7 +119,9 @@ export function createRunCgroup(name: string, limits: RunLimits): RunCgroup {
         signalAll('SIGKILL');
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
-      removeDirs(layout);
+      // A killed process leaves its cgroup once reaped: rmdir waits on that (bounded).
+      for (let round = 0; round < 200 && !removeDirs(layout); round++)
+        await new Promise((resolve) => setTimeout(resolve, 10));
     },
   };
 }
@@ -135,13 +151,17 @@ function write(file: string, value: string, optional = false): void {
   }
 }
 
-function removeDirs(layout: Layout): void {
+/** Removes the cgroup's directories; whether none is left (busy ones stay). */
+function removeDirs(layout: Layout): boolean {
   const dirs = layout.kind === 'v2' ? [layout.dir] : Object.values(layout.dirs);
+  let gone = true;
   for (const dir of dirs) {
     try {
       rmdirSync(dir);
-    } catch {
-      // Not created, or already gone.
+    } catch (err) {
+      // Not created, or already gone, is done; busy (a process not yet reaped) is not.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') gone = false;
     }
   }
+  return gone;
 }

@@ -18,12 +18,13 @@
  * - `--oci-seccomp`: runsc ignores the bundle's seccomp profile unless told;
  *   with it, the sentry applies the profile to the agent's system calls.
  * - `--dcache=0`: gVisor keeps one host file handle per cached path and
- *   shares it between opens (docs/containment.md, "Tokens through gVisor's
- *   gofer"). The native backend shows runsc's gofer a new inode number per
- *   lookup (native/addon/session.c), which makes gVisor drop the cached path
- *   and open afresh; without a dentry cache, a path nobody holds open is
- *   also looked up afresh, which keeps sequential reads fresh on the
- *   fuse-native backend too.
+ *   reads it for every process whose open it joined there (docs/containment.md,
+ *   "Tokens through gVisor's gofer"), so the mount mints per read for gVisor
+ *   (src/fs/token-reads.ts). Fewer shared handles still help: the native
+ *   backend shows runsc's gofer a new inode number per lookup
+ *   (native/addon/session.c), which makes gVisor drop the cached path and
+ *   open afresh, and without a dentry cache a path nobody holds open is
+ *   looked up afresh.
  */
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';

@@ -27,7 +27,6 @@ import { MintfsError, describeError } from '../errors.js';
 import { requireRoot, startMount, type RunningMount } from '../daemon/mount-daemon.js';
 import type { BackendName } from '../fuse/backend.js';
 import { selectBackend } from '../fuse/select-backend.js';
-import { fuseNativeBackend } from '../fuse/fuse-native-backend.js';
 import { startGateway, type RunningGateway } from '../gateway/server.js';
 import type { Logger } from '../log/logger.js';
 import { bwrapArgs, type HostRoot } from './bwrap.js';
@@ -153,13 +152,6 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
         : runningMountView(request.mountDir, stage.path('links'), logger);
     if (request.profileFile !== undefined) {
       const backend = selectBackend(request.backend, logger);
-      // gVisor shares one host handle per open file between the sandbox's
-      // opens; only the native backend makes it open afresh (gvisor.ts).
-      if (runtime === 'runsc' && backend === fuseNativeBackend)
-        logger.warn(
-          { event: 'run-gvisor-shared-reads', backend: 'fuse-native' },
-          "under gVisor with the fuse-native backend, a read while another process holds the token file open gets that process's token; use the native backend",
-        );
       const mount: RunningMount = await startMount({
         profileFile: request.profileFile,
         mountpoint: secretsDir,
@@ -167,6 +159,11 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
         backend,
         logger,
         fileOwner: { uid, gid },
+        // gVisor's sentry reads one host handle per file for the sandbox's
+        // processes: each read from the start mints (gvisor.ts). The native
+        // backend does so for gVisor's gofer whatever the mount; fuse-native
+        // cannot see the gofer and is told here.
+        mintPerRead: runtime === 'runsc',
       });
       cleanups.push(() => mount.unmount({ drainMs: 1_000 }));
       stopper.check();

@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MintfsError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import { containerCgroup } from './cgroup.js';
 import { HOST_TOOLS_ENV, inCgroup, socatBridge, type ContainerRun } from './gateway-bridge.js';
 import { ociConfig, type OciOptions } from './oci-config.js';
 
@@ -100,6 +101,9 @@ export async function startRuncRun(
   });
   onCleanup(async () => {
     await runtime(runtimePath, [...flags, 'delete', '--force', spec.name]);
+    // runsc killed at its start deadline never removed its cgroup, and its
+    // sandbox may still be in it: nothing of the run may outlive it.
+    if (spec.runtime === 'runsc') await containerCgroup(spec.name).remove();
   });
   const exited = new Promise<number>((resolve) => {
     container.once('error', (err) => {
@@ -143,7 +147,9 @@ async function startDeadline(
   ended: () => boolean,
   container: ChildProcess,
 ): Promise<void> {
-  for (let waited = 0; waited < RUNSC_START_DEADLINE_MS; waited += 100) {
+  // By the clock: each `runsc state` takes a while of its own on a busy host.
+  const deadline = performance.now() + RUNSC_START_DEADLINE_MS;
+  while (performance.now() < deadline) {
     if (ended() || (await runtimeState(runtimePath, flags, name)) === 'running') return;
     await sleep(100);
   }

@@ -41,6 +41,8 @@ export interface MountRequest {
   readonly observeMint?:
     ((file: string, outcome: 'minted' | 'denied' | 'failed') => void) | undefined;
   readonly clock?: () => Date;
+  /** Every read from offset 0 mints afresh (MintFsSources.mintPerRead): a mount for gVisor. */
+  readonly mintPerRead?: boolean;
 }
 
 export interface RunningMount {
@@ -100,6 +102,7 @@ export async function startMount(request: MountRequest): Promise<RunningMount> {
     newTokenId,
     logger,
     observeMint: request.observeMint,
+    mintPerRead: request.mintPerRead === true,
     subscribe: (listener) => {
       const stops = [tree.onReload(listener), keyring.onReload(listener)];
       return () => stops.forEach((stop) => stop());

@@ -3,8 +3,10 @@
  *
  * A token is minted when a file is opened and served from that handle until
  * release, when its bytes are wiped: every open gets its own token, and
- * partial reads of one handle are consistent. Failures are MintfsErrors; the
- * backend adapters map their codes to errno.
+ * partial reads of one handle are consistent. With `mintPerRead` (a mount
+ * that serves a gVisor sandbox, whose processes share one host handle per
+ * file), every read from offset 0 gets a fresh token (token-reads.ts).
+ * Failures are MintfsErrors; the backend adapters map their codes to errno.
  */
 import { MintfsError, type MintfsErrorCode } from '../errors.js';
 import type { Keyring } from '../keys/keyring.js';
@@ -13,6 +15,7 @@ import type { Logger } from '../log/logger.js';
 import { mintToken } from '../token/mint.js';
 import { formatInstant } from '../util/instant.js';
 import { contentLength, renderContent } from './token-content.js';
+import { TokenReads } from './token-reads.js';
 import { DIRECTORY_MODE, treePath, type VirtualFile, type VirtualTree } from './virtual-tree.js';
 
 export const S_IFDIR = 0o040000;
@@ -41,6 +44,15 @@ export interface MintFsSources {
   /** Hears the outcome of every open of a token file (metrics count them by file). */
   readonly observeMint?:
     ((file: string, outcome: 'minted' | 'denied' | 'failed') => void) | undefined;
+  /**
+   * Every read from offset 0 gets a fresh token (token-reads.ts): gVisor's
+   * sentry reads one host handle per file for every process of the sandbox
+   * that opened it at about the same time (docs/containment.md), so a token
+   * per open would be one token for all of them. The native backend does
+   * this by itself for handles gVisor's gofer opened; fuse-native, which
+   * cannot see who opens, is told by the mount (mintfs run --runtime runsc).
+   */
+  readonly mintPerRead?: boolean;
 }
 
 /** Who read a token, as the native backend learns it from the FUSE request and /proc. */
@@ -76,7 +88,7 @@ export interface FsOperations {
 
 export class MintFs implements FsOperations {
   readonly #sources: MintFsSources;
-  readonly #handles = new Map<number, { readonly content: Buffer; readonly file: VirtualFile }>();
+  readonly #handles = new Map<number, OpenToken>();
   readonly #sizes = new WeakMap<VirtualFile, Map<string, number>>();
   readonly #started: Date;
   #nextHandle = 1;
@@ -94,6 +106,11 @@ export class MintFs implements FsOperations {
 
   get signingKey(): RootKey {
     return this.#sources.keyring().current;
+  }
+
+  /** Whether every read from offset 0 gets a fresh token (MintFsSources.mintPerRead). */
+  get mintsPerRead(): boolean {
+    return this.#sources.mintPerRead === true;
   }
 
   /** Calls `listener` whenever the tree or keyring may have changed. */
@@ -192,7 +209,7 @@ export class MintFs implements FsOperations {
     // The open file's own token, even if the profile changed or dropped the file since.
     const open = this.#handles.get(handle);
     if (!open) return this.getattr(path);
-    return this.#fileAttributes(open.file, open.content.length);
+    return this.#fileAttributes(open.file, open.reads.newest.length);
   }
 
   readdir(path: string): readonly string[] {
@@ -219,23 +236,39 @@ export class MintFs implements FsOperations {
     const content = this.#mint(file);
     this.#lastActivity = performance.now();
     const handle = this.#allocateHandle();
-    this.#handles.set(handle, { content, file });
+    this.#handles.set(handle, { reads: new TokenReads(content), file });
     return handle;
   }
 
   read(handle: number, length: number, offset: number): Buffer {
-    const content = this.#handles.get(handle)?.content;
-    if (!content) throw new MintfsError('ERR_BAD_HANDLE', `no open file with handle ${handle}`);
+    const open = this.#handles.get(handle);
+    if (!open) throw new MintfsError('ERR_BAD_HANDLE', `no open file with handle ${handle}`);
     this.#lastActivity = performance.now();
-    if (offset >= content.length) return Buffer.alloc(0);
-    return content.subarray(offset, Math.min(content.length, offset + length));
+    return open.reads.read(
+      length,
+      offset,
+      this.#sources.mintPerRead === true ? () => this.#remint(open) : undefined,
+    );
   }
 
   release(handle: number): void {
     const open = this.#handles.get(handle);
     if (!open) return;
-    open.content.fill(0);
+    open.reads.wipe();
     this.#handles.delete(handle);
+  }
+
+  /**
+   * A fresh token for a read of an open handle (mintPerRead), from the
+   * profile as it is now: a file the profile dropped since is gone for this
+   * read, as it would be for a new open.
+   */
+  #remint(open: OpenToken): Buffer {
+    const file = this.#sources.tree().files.get(open.file.path);
+    if (!file) throw notFound(open.file.path);
+    const content = this.#mint(file);
+    open.file = file;
+    return content;
   }
 
   #mint(file: VirtualFile): Buffer {
@@ -292,6 +325,12 @@ export class MintFs implements FsOperations {
     } while (this.#handles.has(this.#nextHandle));
     return this.#nextHandle;
   }
+}
+
+/** An open token file: the tokens its handle serves and the file it was minted for. */
+interface OpenToken {
+  readonly reads: TokenReads;
+  file: VirtualFile;
 }
 
 function notFound(path: string): MintfsError {

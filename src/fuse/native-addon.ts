@@ -69,7 +69,8 @@ declare const sessionBrand: unique symbol;
 export type NativeSession = { readonly [sessionBrand]: true };
 
 export interface NativeAddon {
-  start(mountpoint: string, nodes: readonly NativeNode[]): NativeSession;
+  /** `mintPerRead`: every handle mints per read (gVisor's gofer's do anyway). */
+  start(mountpoint: string, nodes: readonly NativeNode[], mintPerRead: boolean): NativeSession;
   /** Audit events queued since the last call, oldest first; `refused`: opens failed on a full queue. */
   takeAudit(session: NativeSession): { events: NativeAuditEvent[]; refused: number };
   setTree(session: NativeSession, nodes: readonly NativeNode[]): void;

@@ -29,7 +29,7 @@ export const nativeBackend: FuseBackend = {
     const nodes = () => nativeNodes(fs.tree, fs.signingKey, ids);
     let session: NativeSession;
     try {
-      session = addon.start(mountpoint, nodes());
+      session = addon.start(mountpoint, nodes(), fs.mintsPerRead);
     } catch (err) {
       throw new MintfsError('ERR_MOUNT_FAILED', `mount ${mountpoint}: ${describeError(err)}`, {
         cause: err,
