@@ -17,11 +17,15 @@
 #include <unistd.h>
 
 #include "file-errors.h"
+#include "fuse-uring-uapi.h"
+#include "uring.h"
 
 /* Directories change only with the profile: the kernel may cache them for a second. */
 #define DIRECTORY_TIMEOUT_S 1.0
 #define INODE_BUCKETS 4096
 #define RANDOM_POOL_BYTES 4096
+/* How long a start waits for the kernel's INIT to settle the transport (it is queued by mount). */
+#define TRANSPORT_WAIT_S 5
 /* Beyond this many unwritten audit lines, opens fail (EIO): no token goes out unaudited. */
 #define AUDIT_QUEUE_LIMIT 65536
 
@@ -55,10 +59,27 @@ typedef struct handle {
   size_t capacity;
 } handle;
 
+enum transport_state { TRANSPORT_WAITING, TRANSPORT_SETTLED };
+
 struct mintfs_session {
   struct fuse_session *se;
   pthread_t thread;
   int thread_started;
+  /*
+   * Held while a request is served: the /dev/fuse thread and the ring thread
+   * both serve (the kernel sends FORGET and INTERRUPT on /dev/fuse alone), and
+   * the state below "owned by the FUSE thread" must see one at a time.
+   */
+  pthread_mutex_t serve_lock;
+  /* The transport: settled once by the INIT reply (or at once for the classic loop). */
+  pthread_mutex_t transport_lock;
+  pthread_cond_t transport_cond;
+  enum transport_state transport_state;
+  fuse_ring *ring; /* NULL: /dev/fuse reads */
+  char transport_reason[256];
+  /* Written by the /dev/fuse thread, read by the writev hook on any thread. */
+  _Atomic uint64_t init_unique;
+  int kernel_offers_uring;
   pthread_mutex_t lock; /* guards `current` */
   tree *current;
   pthread_mutex_t audit_lock; /* guards the audit queue */
@@ -615,6 +636,129 @@ static const struct fuse_lowlevel_ops OPS = {
     .removexattr = op_removexattr,
 };
 
+/* ---- the transport ---- */
+
+/*
+ * libfuse's reads and writes of /dev/fuse go through these two hooks
+ * (fuse_session_custom_io) when io_uring is asked for: the read hook notes
+ * whether the kernel's INIT offers FUSE_OVER_IO_URING, the write hook asks
+ * for it in libfuse's INIT reply (libfuse 3.14 cannot) and then starts the
+ * rings, and sends replies to ring requests back to their ring entry.
+ */
+static void settle_transport(mintfs_session *s, fuse_ring *ring, const char *why) {
+  pthread_mutex_lock(&s->transport_lock);
+  if (s->transport_state == TRANSPORT_WAITING) {
+    s->ring = ring;
+    if (why != NULL) snprintf(s->transport_reason, sizeof(s->transport_reason), "%s", why);
+    s->transport_state = TRANSPORT_SETTLED;
+    pthread_cond_broadcast(&s->transport_cond);
+  }
+  pthread_mutex_unlock(&s->transport_lock);
+}
+
+static ssize_t io_read(int fd, void *buf, size_t len, void *userdata) {
+  mintfs_session *s = userdata;
+  ssize_t n = read(fd, buf, len);
+  const size_t flags2_end =
+      sizeof(struct fuse_in_header) + offsetof(struct fuse_init_in, flags2) + sizeof(uint32_t);
+  if (n >= (ssize_t)flags2_end) {
+    struct fuse_in_header in;
+    memcpy(&in, buf, sizeof(in));
+    if (in.opcode == FUSE_INIT) {
+      struct fuse_init_in init;
+      memset(&init, 0, sizeof(init));
+      memcpy(&init, (const char *)buf + sizeof(in), flags2_end - sizeof(in));
+      uint64_t flags = init.flags;
+      if (flags & FUSE_INIT_EXT) flags |= (uint64_t)init.flags2 << 32;
+      s->kernel_offers_uring = (flags & FUSE_OVER_IO_URING) != 0;
+      atomic_store(&s->init_unique, in.unique);
+    }
+  }
+  return n;
+}
+
+/* libfuse's INIT reply, asking for the ring where the kernel offered it; then the rings. */
+static ssize_t write_init_reply(mintfs_session *s, int fd, struct iovec *iov, int count,
+                                const struct fuse_out_header *out) {
+  const char *why = NULL;
+  struct fuse_init_out init;
+  struct iovec asked[2];
+  memset(&init, 0, sizeof(init));
+  const size_t flags2_end = offsetof(struct fuse_init_out, flags2) + sizeof(uint32_t);
+  pthread_mutex_lock(&s->transport_lock);
+  int waiting = s->transport_state == TRANSPORT_WAITING;
+  pthread_mutex_unlock(&s->transport_lock);
+  if (!waiting) why = "the kernel's INIT came after the start stopped waiting for it";
+  else if (!s->kernel_offers_uring)
+    why =
+        "the kernel does not offer FUSE over io_uring (/sys/module/fuse/parameters/enable_uring "
+        "is off, or Linux is older than 6.14)";
+  else if (out->error != 0 || count != 2 || iov[1].iov_len < flags2_end ||
+           iov[1].iov_len > sizeof(init))
+    why = "libfuse's INIT reply has no room to ask for FUSE over io_uring";
+  if (why == NULL) {
+    memcpy(&init, iov[1].iov_base, iov[1].iov_len);
+    init.flags |= FUSE_INIT_EXT;
+    init.flags2 |= (uint32_t)(FUSE_OVER_IO_URING >> 32);
+    asked[0] = iov[0];
+    asked[1] = (struct iovec){.iov_base = &init, .iov_len = iov[1].iov_len};
+  }
+  ssize_t n = writev(fd, why == NULL ? asked : iov, count);
+  int saved = errno;
+  char reason[200];
+  fuse_ring *ring = NULL;
+  if (n < 0 && why == NULL) why = "the INIT reply was refused";
+  if (why == NULL) {
+    /* The kernel took the reply (it is processed within the write): it now accepts ring entries. */
+    ring = fuse_ring_start(s->se, fd, fuse_ring_payload_size(init.max_write, init.max_pages),
+                           &s->serve_lock, reason, sizeof(reason));
+    if (ring == NULL) why = reason;
+  }
+  settle_transport(s, ring, why);
+  errno = saved;
+  return n;
+}
+
+static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata) {
+  mintfs_session *s = userdata;
+  ssize_t result;
+  if (fuse_ring_reply(iov, count, &result)) return result;
+  uint64_t init_unique = atomic_load(&s->init_unique);
+  if (init_unique != 0 && count >= 1 && iov[0].iov_len >= sizeof(struct fuse_out_header)) {
+    struct fuse_out_header out;
+    memcpy(&out, iov[0].iov_base, sizeof(out));
+    if (out.unique == init_unique) {
+      atomic_store(&s->init_unique, 0);
+      return write_init_reply(s, fd, iov, count, &out);
+    }
+  }
+  return writev(fd, iov, count);
+}
+
+static const struct fuse_custom_io RING_IO = {.read = io_read, .writev = io_writev};
+
+int session_transport(mintfs_session *s, char *reason, size_t reason_size) {
+  pthread_mutex_lock(&s->transport_lock);
+  int uring = s->ring != NULL;
+  snprintf(reason, reason_size, "%s", s->transport_reason);
+  pthread_mutex_unlock(&s->transport_lock);
+  return uring;
+}
+
+uint64_t session_ring_requests(mintfs_session *s) {
+  pthread_mutex_lock(&s->transport_lock);
+  uint64_t n = fuse_ring_requests(s->ring);
+  pthread_mutex_unlock(&s->transport_lock);
+  return n;
+}
+
+uint64_t session_ring_malformed(mintfs_session *s) {
+  pthread_mutex_lock(&s->transport_lock);
+  uint64_t n = fuse_ring_malformed(s->ring);
+  pthread_mutex_unlock(&s->transport_lock);
+  return n;
+}
+
 /* ---- the loop ---- */
 
 /*
@@ -644,13 +788,15 @@ static void *serve(void *arg) {
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
     if (res == -EINTR || res == -EAGAIN) continue;
     if (res <= 0) break; /* unmounted, or the connection was aborted */
+    pthread_mutex_lock(&s->serve_lock);
     fuse_session_process_buf(s->se, &buf);
+    pthread_mutex_unlock(&s->serve_lock);
   }
   pthread_cleanup_pop(1);
   return NULL;
 }
 
-mintfs_session *session_start(const char *mountpoint, tree *initial, char *error,
+mintfs_session *session_start(const char *mountpoint, tree *initial, int want_uring, char *error,
                               size_t error_size) {
   mintfs_session *s = calloc(1, sizeof(*s));
   if (s == NULL) {
@@ -662,6 +808,10 @@ mintfs_session *session_start(const char *mountpoint, tree *initial, char *error
   s->random_used = sizeof(s->random_pool);
   pthread_mutex_init(&s->lock, NULL);
   pthread_mutex_init(&s->audit_lock, NULL);
+  pthread_mutex_init(&s->serve_lock, NULL);
+  pthread_mutex_init(&s->transport_lock, NULL);
+  pthread_cond_init(&s->transport_cond, NULL);
+  s->transport_state = want_uring ? TRANSPORT_WAITING : TRANSPORT_SETTLED;
   s->started = time(NULL);
   touch(s);
 
@@ -682,6 +832,10 @@ mintfs_session *session_start(const char *mountpoint, tree *initial, char *error
     session_stop(s);
     return NULL;
   }
+  if (want_uring && fuse_session_custom_io(s->se, &RING_IO, fuse_session_fd(s->se)) != 0) {
+    /* Nothing could ask for the ring: the classic loop, saying why. */
+    settle_transport(s, NULL, "libfuse refused the I/O hooks the ring needs");
+  }
   int rc = pthread_create(&s->thread, NULL, serve, s);
   if (rc != 0) {
     snprintf(error, error_size, "cannot start the FUSE thread: %s", strerror(rc));
@@ -692,6 +846,16 @@ mintfs_session *session_start(const char *mountpoint, tree *initial, char *error
   }
   s->thread_started = 1;
   pthread_setname_np(s->thread, "mintfs-fuse"); /* for top -H and perf; failure is harmless */
+  /* mount(2) queued the kernel's INIT: its reply settles the transport within milliseconds. */
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += TRANSPORT_WAIT_S;
+  pthread_mutex_lock(&s->transport_lock);
+  while (s->transport_state == TRANSPORT_WAITING &&
+         pthread_cond_timedwait(&s->transport_cond, &s->transport_lock, &until) != ETIMEDOUT) {
+  }
+  pthread_mutex_unlock(&s->transport_lock);
+  settle_transport(s, NULL, "the kernel sent no INIT within 5 seconds");
   return s;
 }
 
@@ -728,6 +892,13 @@ void session_halt(mintfs_session *s) {
     pthread_join(s->thread, NULL);
     s->thread_started = 0;
   }
+  /* The /dev/fuse thread (which starts the rings) is gone: the rings can go, then the connection.
+   */
+  pthread_mutex_lock(&s->transport_lock);
+  fuse_ring *ring = s->ring;
+  s->ring = NULL;
+  pthread_mutex_unlock(&s->transport_lock);
+  fuse_ring_stop(ring);
   /* Closing /dev/fuse ends the connection: anything still open gets ENOTCONN. */
   if (s->se != NULL) fuse_session_destroy(s->se);
   s->se = NULL;
@@ -752,5 +923,8 @@ void session_stop(mintfs_session *s) {
   }
   pthread_mutex_destroy(&s->lock);
   pthread_mutex_destroy(&s->audit_lock);
+  pthread_mutex_destroy(&s->serve_lock);
+  pthread_mutex_destroy(&s->transport_lock);
+  pthread_cond_destroy(&s->transport_cond);
   free(s);
 }

@@ -7,11 +7,14 @@
 import type { MintFs } from '../fs/mint-fs.js';
 import type { Logger } from '../log/logger.js';
 import { detachMountById, type DetachOutcome } from '../mounts/propagation.js';
+import type { ActiveTransport, FuseTransport } from './transport.js';
 
 export interface MountOptions {
   /** Let other users (the container's) reach the mount; permissions still apply. */
   readonly allowOther: boolean;
   readonly logger: Logger;
+  /** How the native backend receives requests (transport.ts); default `classic`. */
+  readonly transport?: FuseTransport | undefined;
 }
 
 export interface MountedFileSystem {
@@ -19,6 +22,8 @@ export interface MountedFileSystem {
   readonly mountpoint: string;
   /** Its id in /proc/self/mountinfo, which follows it when it is moved. */
   readonly mountId: number;
+  /** What carries its requests: /dev/fuse reads, or io_uring (native backend, when asked for). */
+  readonly transport: ActiveTransport;
   /**
    * Lazily detaches the mount, wherever it now is: no new path lookups reach
    * it, while files already open keep being served. Safe to call twice; a
@@ -50,6 +55,7 @@ export function mountedFileSystem(parts: {
   readonly mountId: number;
   /** The mount's device (major:minor) when mounted: with the id, what makes it ours. */
   readonly device: string;
+  readonly transport: ActiveTransport;
   readonly stopServing: () => void | Promise<void>;
   readonly activity: () => { openHandles: number; idleMs: number };
 }): MountedFileSystem {
@@ -64,6 +70,7 @@ export function mountedFileSystem(parts: {
   return {
     mountpoint: parts.mountpoint,
     mountId: parts.mountId,
+    transport: parts.transport,
     detach,
     close: () =>
       (closing ??= (async () => {
