@@ -78,14 +78,58 @@ size_t fuse_ring_payload_size(uint32_t max_write, uint32_t max_pages) {
   return size;
 }
 
+/*
+ * The kernel keeps a queue per possible CPU (num_possible_cpus()), routes a
+ * request to the queue of the CPU its caller runs on, and uses the ring only
+ * once every queue has an entry: so exactly that many queues, counted from
+ * the kernel's own list ("0-3,8-11"); a qid beyond it is refused.
+ */
+static size_t possible_cpus(void) {
+  char list[256];
+  size_t count = 0;
+  FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
+  if (f != NULL) {
+    if (fgets(list, sizeof(list), f) != NULL) {
+      for (char *p = list; *p != '\0' && *p != '\n';) {
+        char *end;
+        unsigned long first = strtoul(p, &end, 10), last = first;
+        if (end == p) break;
+        if (*end == '-') {
+          p = end + 1;
+          last = strtoul(p, &end, 10);
+          if (end == p || last < first) break;
+        }
+        count += last - first + 1;
+        p = *end == ',' ? end + 1 : end;
+      }
+    }
+    fclose(f);
+  }
+  if (count == 0) {
+    int cpus = get_nprocs_conf();
+    count = cpus > 0 ? (size_t)cpus : 1;
+  }
+  return count;
+}
+
 static void *map(size_t size) {
   void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   return p == MAP_FAILED ? NULL : p;
 }
 
-/* Queues one command for an entry (not yet submitted); -errno when the SQ is full. */
+/*
+ * Queues one command for an entry; the ring thread's next wait submits it
+ * with every other queued command in one io_uring_enter. The SQ holds one
+ * command per entry, so it fills only if that invariant broke: then it is
+ * submitted at once. -errno when even that fails.
+ */
 static int queue_cmd(fuse_ring *r, ring_entry *e, enum fuse_uring_cmd cmd) {
   struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+  if (sqe == NULL) {
+    int rc = io_uring_submit(&r->ring);
+    if (rc < 0) return rc;
+    sqe = io_uring_get_sqe(&r->ring);
+  }
   if (sqe == NULL) return -EBUSY;
   memset(sqe, 0, 2 * sizeof(*sqe)); /* SQE128: the command area is the second half */
   sqe->opcode = IORING_OP_URING_CMD;
@@ -104,11 +148,14 @@ static int queue_cmd(fuse_ring *r, ring_entry *e, enum fuse_uring_cmd cmd) {
   return 0;
 }
 
-/* Commits the reply now in the entry's buffers and fetches its next request. */
+/*
+ * Commits the reply now in the entry's buffers and fetches its next request:
+ * queued, and sent by the ring thread's next wait, so a request costs one
+ * io_uring_enter (commits of a batch share it). A refusal comes back as the
+ * command's completion, which retires the entry.
+ */
 static int commit(fuse_ring *r, ring_entry *e) {
-  int rc = queue_cmd(r, e, FUSE_IO_URING_CMD_COMMIT_AND_FETCH);
-  if (rc == 0) rc = io_uring_submit(&r->ring);
-  return rc < 0 ? rc : 0;
+  return queue_cmd(r, e, FUSE_IO_URING_CMD_COMMIT_AND_FETCH);
 }
 
 static void reply_error(fuse_ring *r, ring_entry *e, uint64_t unique, int error) {
@@ -268,12 +315,54 @@ static int register_entries(fuse_ring *r, char *reason, size_t reason_size) {
   return error;
 }
 
+/*
+ * The ring belongs to the ring thread alone (SINGLE_ISSUER), and the kernel's
+ * work for it (copying a request into an entry) runs only when that thread
+ * waits for completions (DEFER_TASKRUN): no interrupting signal-like task
+ * work, and one io_uring_enter both sends the queued commits and collects
+ * the next requests. Kernels without these flags get a plain ring.
+ */
+static int setup_ring(fuse_ring *r, char *reason, size_t reason_size) {
+  const unsigned base = IORING_SETUP_SQE128 | IORING_SETUP_CQSIZE;
+  const unsigned flags[] = {base | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, base};
+  int rc = -EINVAL;
+  for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]) && rc == -EINVAL; i++) {
+    /* 128-byte SQEs carry the FUSE command; the CQ holds a completion for every entry and stop. */
+    struct io_uring_params params;
+    memset(&params, 0, sizeof(params));
+    params.flags = flags[i];
+    params.cq_entries = (unsigned)(2 * (r->entry_count + 1));
+    rc = io_uring_queue_init_params((unsigned)(r->entry_count + 1), &r->ring, &params);
+  }
+  if (rc < 0) {
+    snprintf(reason, reason_size, "io_uring setup failed: %s", strerror(-rc));
+    return rc;
+  }
+  r->ring_ready = 1;
+  return 0;
+}
+
+static void serve_loop(fuse_ring *r);
+
 static void *ring_thread(void *arg) {
   fuse_ring *r = arg;
   char reason[160];
-  int error = register_entries(r, reason, sizeof(reason));
+  int error = setup_ring(r, reason, sizeof(reason));
+  if (error == 0) error = register_entries(r, reason, sizeof(reason));
   report(r, error, error != 0 ? reason : NULL);
-  if (error != 0) return NULL;
+  if (error == 0) serve_loop(r);
+  /*
+   * Closed here, by the thread that issued every command: the kernel cancels
+   * the commands it still holds. Requests reach an entry's buffers only
+   * through this thread's task work, so once it has returned nothing writes
+   * to them, and fuse_ring_stop may unmap them after the join.
+   */
+  if (r->ring_ready) io_uring_queue_exit(&r->ring);
+  r->ring_ready = 0;
+  return NULL;
+}
+
+static void serve_loop(fuse_ring *r) {
   for (;;) {
     int rc = io_uring_submit_and_wait(&r->ring, 1);
     if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) break;
@@ -301,11 +390,10 @@ static void *ring_thread(void *arg) {
     io_uring_cq_advance(&r->ring, seen);
     if (stop || !live_entries(r)) break;
   }
-  return NULL;
 }
 
+/* After the ring thread was joined (it closed the ring) or never started. */
 static void teardown(fuse_ring *r) {
-  if (r->ring_ready) io_uring_queue_exit(&r->ring); /* cancels what the kernel still holds */
   for (size_t i = 0; r->entries != NULL && i < r->entry_count; i++) {
     if (r->entries[i].header != NULL) munmap(r->entries[i].header, r->header_size);
     if (r->entries[i].payload != NULL) munmap(r->entries[i].payload, r->payload_size);
@@ -332,10 +420,7 @@ fuse_ring *fuse_ring_start(struct fuse_session *se, int fuse_fd, size_t payload_
   r->stop_fd = -1;
   pthread_mutex_init(&r->start_lock, NULL);
   pthread_cond_init(&r->start_cond, NULL);
-  /* The kernel routes a request to the queue of the CPU its caller runs on: one per possible CPU.
-   */
-  int cpus = get_nprocs_conf();
-  r->queues = cpus > 0 ? (size_t)cpus : 1;
+  r->queues = possible_cpus();
   r->entry_count = r->queues * QUEUE_DEPTH;
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
   r->header_size = (sizeof(struct fuse_uring_req_header) + page - 1) / page * page;
@@ -364,18 +449,7 @@ fuse_ring *fuse_ring_start(struct fuse_session *se, int fuse_fd, size_t payload_
     snprintf(error, error_size, "eventfd: %s", strerror(errno));
     goto fail;
   }
-  /* 128-byte SQEs carry the FUSE command; the CQ holds a completion for every entry and stop. */
-  struct io_uring_params params;
-  memset(&params, 0, sizeof(params));
-  params.flags = IORING_SETUP_SQE128 | IORING_SETUP_CQSIZE;
-  params.cq_entries = (unsigned)(2 * (r->entry_count + 1));
-  int rc = io_uring_queue_init_params((unsigned)(r->entry_count + 1), &r->ring, &params);
-  if (rc < 0) {
-    snprintf(error, error_size, "io_uring setup failed: %s", strerror(-rc));
-    goto fail;
-  }
-  r->ring_ready = 1;
-  rc = pthread_create(&r->thread, NULL, ring_thread, r);
+  int rc = pthread_create(&r->thread, NULL, ring_thread, r);
   if (rc != 0) {
     snprintf(error, error_size, "cannot start the ring thread: %s", strerror(rc));
     goto fail;
