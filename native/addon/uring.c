@@ -179,9 +179,13 @@ int fuse_ring_reply(const struct iovec *iov, int count, ssize_t *result) {
     *result = -1;
     return 1;
   }
+  /* Everything after the header is the payload, wherever libfuse split it. */
   size_t total = 0;
-  for (int i = 1; i < count; i++) {
-    if (iov[i].iov_len > r->payload_size - total) {
+  for (int i = 0; i < count; i++) {
+    const uint8_t *from = iov[i].iov_base;
+    size_t length = iov[i].iov_len;
+    if (i == 0) from += sizeof(out), length -= sizeof(out);
+    if (length > r->payload_size - total) {
       /* Larger than the kernel's own limit: it would refuse it; say so instead. */
       atomic_fetch_add(&r->malformed, 1);
       reply_error(r, e, out.unique, EIO);
@@ -189,8 +193,8 @@ int fuse_ring_reply(const struct iovec *iov, int count, ssize_t *result) {
       *result = -1;
       return 1;
     }
-    memcpy(e->payload + total, iov[i].iov_base, iov[i].iov_len);
-    total += iov[i].iov_len;
+    if (length > 0) memcpy(e->payload + total, from, length);
+    total += length;
   }
   out.len = (uint32_t)(sizeof(out) + total);
   memcpy(e->header->in_out, &out, sizeof(out));
@@ -306,6 +310,12 @@ static int register_entries(fuse_ring *r, char *reason, size_t reason_size) {
     refused[e->qid]++;
     if (first_error == 0) first_error = cqe->res;
   }
+  /*
+   * The kernel switches to the ring once every queue has an entry, and cannot
+   * switch back: a queue with none means it never will (the classic loop
+   * serves on, and the ring can go); some refusals in a queue that has
+   * entries leave a working ring, which must then stay.
+   */
   int error = 0;
   for (size_t q = 0; q < r->queues && error == 0; q++)
     if (refused[q] == QUEUE_DEPTH) error = first_error;
