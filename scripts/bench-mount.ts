@@ -253,7 +253,7 @@ function main(): void {
   const uring8 = eight.get(NATIVE_URING)!;
   console.log('\nissue 30 targets (native backend over io_uring against the per-open C floor)');
   console.log(
-    row(['', 'classic loop', 'io_uring', 'io_uring/classic']) +
+    row(['', 'classic loop', 'io_uring', 'uring/classic']) +
       '\n' +
       row([
         '  latency p50, 1 reader (vs per-open)',

@@ -87,6 +87,16 @@ struct mintfs_session {
   size_t audit_length;
   uint64_t audit_refused;
   time_t started; /* every node's times: when the mount started */
+  /*
+   * File inodes the kernel forgot. FORGETs come on /dev/fuse alone, so over
+   * io_uring they would wake the /dev/fuse thread and make it wait for the
+   * serve lock once a read: they are only noted here (under this small lock,
+   * without the serve lock) and their records dropped by the next open. A
+   * forgotten node id is never used again, so a late drop changes nothing.
+   */
+  pthread_mutex_t forget_lock;
+  uint64_t *forgotten;
+  size_t forgotten_count, forgotten_capacity;
   /* Owned by the FUSE thread alone: */
   uint64_t next_sequence;
   inode_record *inodes[INODE_BUCKETS];
@@ -346,17 +356,44 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
   REPLY(req, fuse_reply_entry(req, &e));
 }
 
+/* Notes a forgotten file inode (any thread, no serve lock); its record goes at the next open. */
+static void note_forgotten(mintfs_session *s, uint64_t ino) {
+  if (!is_file_inode(ino)) return;
+  pthread_mutex_lock(&s->forget_lock);
+  if (s->forgotten_count == s->forgotten_capacity) {
+    size_t capacity = s->forgotten_capacity == 0 ? 64 : 2 * s->forgotten_capacity;
+    uint64_t *grown = realloc(s->forgotten, capacity * sizeof(uint64_t));
+    if (grown != NULL) {
+      s->forgotten = grown;
+      s->forgotten_capacity = capacity;
+    }
+  }
+  /* Out of memory: the record stays until stop frees every record; nothing reads it again. */
+  if (s->forgotten_count < s->forgotten_capacity) s->forgotten[s->forgotten_count++] = ino;
+  pthread_mutex_unlock(&s->forget_lock);
+}
+
+/* Drops the records of the inodes noted as forgotten. Holding the serve lock. */
+static void drop_forgotten(mintfs_session *s) {
+  pthread_mutex_lock(&s->forget_lock);
+  uint64_t *taken = s->forgotten;
+  size_t count = s->forgotten_count;
+  s->forgotten = NULL;
+  s->forgotten_count = s->forgotten_capacity = 0;
+  pthread_mutex_unlock(&s->forget_lock);
+  for (size_t i = 0; i < count; i++) forget_inode(s, taken[i]);
+  free(taken);
+}
+
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
   (void)nlookup; /* every file inode is looked up once */
-  mintfs_session *s = fuse_req_userdata(req);
-  if (is_file_inode(ino)) forget_inode(s, ino);
+  note_forgotten(fuse_req_userdata(req), ino);
   fuse_reply_none(req);
 }
 
 static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets) {
   mintfs_session *s = fuse_req_userdata(req);
-  for (size_t i = 0; i < count; i++)
-    if (is_file_inode(forgets[i].ino)) forget_inode(s, forgets[i].ino);
+  for (size_t i = 0; i < count; i++) note_forgotten(s, forgets[i].ino);
   fuse_reply_none(req);
 }
 
@@ -447,6 +484,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   mintfs_session *s = fuse_req_userdata(req);
   touch(s);
+  drop_forgotten(s); /* records are made here: here they go, so they stay as few as open inodes */
   if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC) != 0) {
     REPLY(req, fuse_reply_err(req, MINTFS_ERR_READ_ONLY));
     return;
@@ -788,9 +826,13 @@ static void *serve(void *arg) {
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
     if (res == -EINTR || res == -EAGAIN) continue;
     if (res <= 0) break; /* unmounted, or the connection was aborted */
-    pthread_mutex_lock(&s->serve_lock);
+    /* FORGETs touch no served state (note_forgotten): they need not wait for the ring's request. */
+    const struct fuse_in_header *in = buf.mem;
+    int forget = !(buf.flags & FUSE_BUF_IS_FD) && (size_t)res >= sizeof(*in) &&
+                 (in->opcode == FUSE_FORGET || in->opcode == FUSE_BATCH_FORGET);
+    if (!forget) pthread_mutex_lock(&s->serve_lock);
     fuse_session_process_buf(s->se, &buf);
-    pthread_mutex_unlock(&s->serve_lock);
+    if (!forget) pthread_mutex_unlock(&s->serve_lock);
   }
   pthread_cleanup_pop(1);
   return NULL;
@@ -809,6 +851,7 @@ mintfs_session *session_start(const char *mountpoint, tree *initial, int want_ur
   pthread_mutex_init(&s->lock, NULL);
   pthread_mutex_init(&s->audit_lock, NULL);
   pthread_mutex_init(&s->serve_lock, NULL);
+  pthread_mutex_init(&s->forget_lock, NULL);
   pthread_mutex_init(&s->transport_lock, NULL);
   pthread_cond_init(&s->transport_cond, NULL);
   s->transport_state = want_uring ? TRANSPORT_WAITING : TRANSPORT_SETTLED;
@@ -924,6 +967,8 @@ void session_stop(mintfs_session *s) {
   pthread_mutex_destroy(&s->lock);
   pthread_mutex_destroy(&s->audit_lock);
   pthread_mutex_destroy(&s->serve_lock);
+  pthread_mutex_destroy(&s->forget_lock);
+  free(s->forgotten);
   pthread_mutex_destroy(&s->transport_lock);
   pthread_cond_destroy(&s->transport_cond);
   free(s);

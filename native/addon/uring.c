@@ -400,6 +400,8 @@ static void serve_loop(fuse_ring *r) {
     io_uring_cq_advance(&r->ring, seen);
     if (stop || !live_entries(r)) break;
   }
+  /* The replies to the last batch are queued: send them, so no reader it held waits on. */
+  io_uring_submit(&r->ring);
 }
 
 /* After the ring thread was joined (it closed the ring) or never started. */
