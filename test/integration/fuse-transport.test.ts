@@ -123,6 +123,22 @@ describe('FUSE transports of the native backend', () => {
     assert.deepEqual(events(fixture, 'fuse-ring-stats'), [], 'no ring ever served');
   });
 
+  it('a live io_uring mount keeps serving over the ring when enable_uring is turned off', async (t) => {
+    const on = holdKernelUring('Y');
+    t.after(() => on.release());
+    const fixture = await startMountFixture(t, undefined, {
+      backend: 'native',
+      transport: 'uring',
+    });
+    on.release();
+    hold(t, 'N');
+    for (let i = 0; i < 5; i++)
+      assert.equal(cat(join(fixture.mountpoint, 'github/token')).status, 0);
+    await stopMount(fixture);
+    const [stats] = events(fixture, 'fuse-ring-stats');
+    assert.ok(Number(stats?.ringRequests) >= 20, JSON.stringify(stats));
+  });
+
   for (const value of ['Y', 'N'] as const) {
     it(`auto with enable_uring ${value} serves over ${value === 'Y' ? 'io_uring' : '/dev/fuse reads, saying why at info level'}`, async (t) => {
       hold(t, value);
