@@ -6,6 +6,10 @@
  *     (the static FUSE floor), and
  *   - the per-open C floor (issue 6's fair floor: a fresh inode per lookup,
  *     zero timeouts, direct_io, a distinct fixed-length string per open).
+ * The native backend runs twice: on the classic /dev/fuse loop and on FUSE
+ * over io_uring (--fuse-transport uring; the bench turns the fuse module's
+ * enable_uring on for its run and restores it, and checks the mount said it
+ * serves over io_uring, so no silent fallback is measured as the ring).
  * Targets alternate within each round so drift hits all of them alike. Also:
  * mints/s of the native minter against go-macaroon (Debian's
  * golang-gopkg-macaroon.v2-dev) minting the same token, and how often
@@ -31,6 +35,7 @@ import { loadNativeAddon } from '../src/fuse/native-addon.js';
 import { nativeFile } from '../src/fuse/native-tree.js';
 import { mountedPaths } from '../src/mounts/mount-table.js';
 import { buildGoBaseline, median } from './bench-common.js';
+import { holdKernelUring } from '../test/helpers/kernel-uring.js';
 import { initKeyring } from '../src/keys/keyring.js';
 import { createLogger } from '../src/log/logger.js';
 import { parseProfile } from '../src/profile/load-profile.js';
@@ -59,6 +64,12 @@ const TARGETS = {
   throughput: 0.7,
 };
 
+/** Issue 30: FUSE over io_uring against the same per-open floor. */
+const URING_TARGETS = {
+  latency: 0.8,
+  throughput: 1.2,
+};
+
 interface ReaderResult {
   reads: number;
   failures: number;
@@ -77,20 +88,49 @@ function main(): void {
   const keys = join(work, 'keys');
   initKeyring(keys, new Date());
   writeFileSync(join(work, 'profile.yaml'), PROFILE);
-  const mintfsMount = (backend: string) => {
-    const mountpoint = join(work, `mintfs-${backend}`);
+  const mintfsMount = (backend: string, label = backend, extra: string[] = []) => {
+    const mountpoint = join(work, `mintfs-${label}`);
     mkdirSync(mountpoint);
-    const logFd = openSync(join(work, `mintfs-${backend}.log`), 'w');
+    const log = join(work, `mintfs-${label}.log`);
+    const logFd = openSync(log, 'w');
     startDaemon(
       process.execPath,
-      [CLI, 'mount', join(work, 'profile.yaml'), mountpoint, '--keys', keys, '--backend', backend],
+      [
+        CLI,
+        'mount',
+        join(work, 'profile.yaml'),
+        mountpoint,
+        '--keys',
+        keys,
+        '--backend',
+        backend,
+        ...extra,
+      ],
       mountpoint,
       logFd,
     );
-    return join(mountpoint, 'token');
+    return { file: join(mountpoint, 'token'), log };
   };
-  const nativeFile = mintfsMount('native');
-  const fuseNativeFile = mintfsMount('fuse-native');
+  const nativeFile = mintfsMount('native').file;
+  const fuseNativeFile = mintfsMount('fuse-native').file;
+  // The operator's switch, held on for this run (shared with the tests) and
+  // restored last (cleanups run in reverse), after every mount is gone.
+  const uringHold = holdKernelUring('Y');
+  cleanups.unshift(() => uringHold.release());
+  const uring = mintfsMount('native', 'native-uring', ['--fuse-transport', 'uring']);
+  // The daemon logs its transport just after the mount starts serving.
+  const deadline = Date.now() + 10_000;
+  let mounted: string | undefined;
+  while (mounted === undefined && Date.now() < deadline) {
+    mounted = readFileSync(uring.log, 'utf8')
+      .split('\n')
+      .find((line) => line.includes('"event":"mounted"'));
+    if (mounted === undefined) spawnSync('sleep', ['0.02']);
+  }
+  if (!mounted?.includes('"transport":"uring"'))
+    throw new Error(
+      `the io_uring mount fell back to /dev/fuse reads: ${readFileSync(uring.log, 'utf8')}`,
+    );
   const size = statSync(nativeFile).size;
 
   const floorMount = join(work, 'c-floor');
@@ -107,11 +147,13 @@ function main(): void {
   const STATIC = 'C libfuse3 static floor';
   const PER_OPEN = 'C per-open floor';
   const NATIVE = 'mintfs native';
+  const NATIVE_URING = 'mintfs native, io_uring';
   const targets = [
     { name: 'tmpfs file', file: join(shm, 'token') },
     { name: STATIC, file: join(floorMount, 'token') },
     { name: PER_OPEN, file: join(perOpenMount, 'token') },
     { name: NATIVE, file: nativeFile },
+    { name: NATIVE_URING, file: uring.file },
     { name: 'mintfs fuse-native', file: fuseNativeFile },
   ];
 
@@ -180,6 +222,7 @@ function main(): void {
   console.log('\nsendfile readers (8 busybox cat x 50, concurrent)');
   for (const [name, file] of [
     [NATIVE, nativeFile],
+    [NATIVE_URING, uring.file],
     ['mintfs fuse-native', fuseNativeFile],
   ] as const) {
     const sharing = busyboxSharing(file, work);
@@ -205,6 +248,39 @@ function main(): void {
     (v) => v >= TARGETS.throughput,
   );
   if (go !== undefined) verdict('mints/s vs go-macaroon', nativeMints / go, '>= 1x', (v) => v >= 1);
+
+  const uring1 = single.get(NATIVE_URING)!;
+  const uring8 = eight.get(NATIVE_URING)!;
+  console.log('\nissue 30 targets (native backend over io_uring against the per-open C floor)');
+  console.log(
+    row(['', 'classic loop', 'io_uring', 'uring/classic']) +
+      '\n' +
+      row([
+        '  latency p50, 1 reader (vs per-open)',
+        ratio(native1.p50Us, perOpen1.p50Us),
+        ratio(uring1.p50Us, perOpen1.p50Us),
+        ratio(uring1.p50Us, native1.p50Us),
+      ]) +
+      '\n' +
+      row([
+        '  throughput, 8 readers (vs per-open)',
+        ratio(native8.readsPerSecond, perOpen8.readsPerSecond),
+        ratio(uring8.readsPerSecond, perOpen8.readsPerSecond),
+        ratio(uring8.readsPerSecond, native8.readsPerSecond),
+      ]),
+  );
+  verdict(
+    'io_uring latency, 1 reader',
+    uring1.p50Us / perOpen1.p50Us,
+    `<= ${URING_TARGETS.latency}x`,
+    (v) => v <= URING_TARGETS.latency,
+  );
+  verdict(
+    'io_uring throughput, 8 readers',
+    uring8.readsPerSecond / perOpen8.readsPerSecond,
+    `>= ${URING_TARGETS.throughput}x`,
+    (v) => v >= URING_TARGETS.throughput,
+  );
 }
 
 function verdict(what: string, value: number, target: string, met: (v: number) => boolean): void {

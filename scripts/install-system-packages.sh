@@ -9,6 +9,7 @@ packages=(
   fuse3          # /dev/fuse tooling: fusermount3 (unmount, stale-mount recovery)
   libfuse2       # fuse-native's prebuilt addon links libfuse.so.2
   libfuse3-dev   # the native backend (native/addon) and the benchmark's C floors
+  liburing-dev   # the native backend's FUSE-over-io_uring transport (native/addon/uring.c); libfuse 3.14 has none
   libsodium-dev  # the native minter seals approval caveats' verification ids (NaCl secretbox)
   pkg-config
   gcc

@@ -398,29 +398,42 @@ static session_ref *ref_of(napi_env env, napi_value value) {
   return ref;
 }
 
-/* start(mountpoint, nodes, mintPerRead) -> session */
+/* The transport start() is asked for: "classic" or "uring"; -1 (and a throw) for anything else. */
+static int want_uring_of(napi_env env, napi_value value) {
+  char *name = string_of(env, value, "transport");
+  if (name == NULL) return -1;
+  int want = strcmp(name, "uring") == 0 ? 1 : strcmp(name, "classic") == 0 ? 0 : -1;
+  free(name);
+  if (want < 0) throw_code(env, "ERR_NATIVE", "transport must be \"classic\" or \"uring\"");
+  return want;
+}
+
+/* start(mountpoint, nodes, mintPerRead, transport) -> session */
 static napi_value js_start(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3], result;
+  size_t argc = 4;
+  napi_value argv[4], result;
   char *mountpoint = NULL;
   session_ref *ref = NULL;
   tree *t = NULL;
   bool mint_per_read = false;
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc != 3) {
-    throw_code(env, "ERR_NATIVE", "start(mountpoint, nodes, mintPerRead)");
+  if (argc != 4) {
+    throw_code(env, "ERR_NATIVE", "start(mountpoint, nodes, mintPerRead, transport)");
     return NULL;
   }
   if (napi_get_value_bool(env, argv[2], &mint_per_read) != napi_ok) {
     throw_code(env, "ERR_NATIVE", "mintPerRead: expected a boolean");
     return NULL;
   }
+  int want_uring = want_uring_of(env, argv[3]);
+  if (want_uring < 0) goto fail;
   if ((mountpoint = string_of(env, argv[0], "mountpoint")) == NULL) goto fail;
   if ((t = tree_of(env, argv[1])) == NULL) goto fail;
   ref = calloc(1, sizeof(*ref));
   if (ref == NULL) goto fail;
   char error[512];
-  ref->session = session_start(mountpoint, t, mint_per_read ? 1 : 0, error, sizeof(error));
+  ref->session =
+      session_start(mountpoint, t, mint_per_read ? 1 : 0, want_uring, error, sizeof(error));
   t = NULL; /* owned by the session, or freed */
   if (ref->session == NULL) {
     throw_code(env, "ERR_MOUNT_FAILED", error);
@@ -521,6 +534,16 @@ static napi_value js_stats(napi_env env, napi_callback_info info) {
   CHECK(env, napi_set_named_property(env, obj, "replyFailures", v));
   CHECK(env, napi_create_int64(env, (int64_t)session_invalidation_failures(ref->session), &v));
   CHECK(env, napi_set_named_property(env, obj, "invalidationFailures", v));
+  char reason[256];
+  int uring = session_transport(ref->session, reason, sizeof(reason));
+  CHECK(env, napi_create_string_utf8(env, uring ? "uring" : "classic", NAPI_AUTO_LENGTH, &v));
+  CHECK(env, napi_set_named_property(env, obj, "transport", v));
+  CHECK(env, napi_create_string_utf8(env, reason, NAPI_AUTO_LENGTH, &v));
+  CHECK(env, napi_set_named_property(env, obj, "transportFallback", v));
+  CHECK(env, napi_create_int64(env, (int64_t)session_ring_requests(ref->session), &v));
+  CHECK(env, napi_set_named_property(env, obj, "ringRequests", v));
+  CHECK(env, napi_create_int64(env, (int64_t)session_ring_malformed(ref->session), &v));
+  CHECK(env, napi_set_named_property(env, obj, "ringMalformed", v));
   return obj;
 fail:
   throw_code(env, "ERR_NATIVE", "stats(session)");

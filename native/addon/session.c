@@ -17,11 +17,15 @@
 #include <unistd.h>
 
 #include "file-errors.h"
+#include "fuse-uring-uapi.h"
+#include "uring.h"
 
 /* Directories change only with the profile: the kernel may cache them for a second. */
 #define DIRECTORY_TIMEOUT_S 1.0
 #define INODE_BUCKETS 4096
 #define RANDOM_POOL_BYTES 4096
+/* How long a start waits for the kernel's INIT to settle the transport (it is queued by mount). */
+#define TRANSPORT_WAIT_S 5
 /* Beyond this many unwritten audit lines, opens fail (EIO): no token goes out unaudited. */
 #define AUDIT_QUEUE_LIMIT 65536
 
@@ -79,10 +83,27 @@ typedef struct handle {
   opener *per_read;       /* set: every read from offset 0 mints afresh, for this opener */
 } handle;
 
+enum transport_state { TRANSPORT_WAITING, TRANSPORT_SETTLED };
+
 struct mintfs_session {
   struct fuse_session *se;
   pthread_t thread;
   int thread_started;
+  /*
+   * Held while a request is served: the /dev/fuse thread and the ring thread
+   * both serve (the kernel sends FORGET and INTERRUPT on /dev/fuse alone), and
+   * the state below "owned by the FUSE thread" must see one at a time.
+   */
+  pthread_mutex_t serve_lock;
+  /* The transport: settled once by the INIT reply (or at once for the classic loop). */
+  pthread_mutex_t transport_lock;
+  pthread_cond_t transport_cond;
+  enum transport_state transport_state;
+  fuse_ring *ring; /* NULL: /dev/fuse reads */
+  char transport_reason[256];
+  /* Written by the /dev/fuse thread, read by the writev hook on any thread. */
+  _Atomic uint64_t init_unique;
+  int kernel_offers_uring;
   pthread_mutex_t lock; /* guards `current` */
   tree *current;
   pthread_mutex_t audit_lock; /* guards the audit queue */
@@ -91,6 +112,16 @@ struct mintfs_session {
   uint64_t audit_refused;
   time_t started;    /* every node's times: when the mount started */
   int mint_per_read; /* every handle mints per read, not only gVisor's gofer's */
+  /*
+   * File inodes the kernel forgot. FORGETs come on /dev/fuse alone, so over
+   * io_uring they would wake the /dev/fuse thread and make it wait for the
+   * serve lock once a read: they are only noted here (under this small lock,
+   * without the serve lock) and their records dropped by the next open. A
+   * forgotten node id is never used again, so a late drop changes nothing.
+   */
+  pthread_mutex_t forget_lock;
+  uint64_t *forgotten;
+  size_t forgotten_count, forgotten_capacity;
   /* Owned by the FUSE thread alone: */
   uint64_t next_sequence;
   inode_record *inodes[INODE_BUCKETS];
@@ -355,17 +386,44 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
   REPLY(req, fuse_reply_entry(req, &e));
 }
 
+/* Notes a forgotten file inode (any thread, no serve lock); its record goes at the next open. */
+static void note_forgotten(mintfs_session *s, uint64_t ino) {
+  if (!is_file_inode(ino)) return;
+  pthread_mutex_lock(&s->forget_lock);
+  if (s->forgotten_count == s->forgotten_capacity) {
+    size_t capacity = s->forgotten_capacity == 0 ? 64 : 2 * s->forgotten_capacity;
+    uint64_t *grown = realloc(s->forgotten, capacity * sizeof(uint64_t));
+    if (grown != NULL) {
+      s->forgotten = grown;
+      s->forgotten_capacity = capacity;
+    }
+  }
+  /* Out of memory: the record stays until stop frees every record; nothing reads it again. */
+  if (s->forgotten_count < s->forgotten_capacity) s->forgotten[s->forgotten_count++] = ino;
+  pthread_mutex_unlock(&s->forget_lock);
+}
+
+/* Drops the records of the inodes noted as forgotten. Holding the serve lock. */
+static void drop_forgotten(mintfs_session *s) {
+  pthread_mutex_lock(&s->forget_lock);
+  uint64_t *taken = s->forgotten;
+  size_t count = s->forgotten_count;
+  s->forgotten = NULL;
+  s->forgotten_count = s->forgotten_capacity = 0;
+  pthread_mutex_unlock(&s->forget_lock);
+  for (size_t i = 0; i < count; i++) forget_inode(s, taken[i]);
+  free(taken);
+}
+
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
   (void)nlookup; /* every file inode is looked up once */
-  mintfs_session *s = fuse_req_userdata(req);
-  if (is_file_inode(ino)) forget_inode(s, ino);
+  note_forgotten(fuse_req_userdata(req), ino);
   fuse_reply_none(req);
 }
 
 static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets) {
   mintfs_session *s = fuse_req_userdata(req);
-  for (size_t i = 0; i < count; i++)
-    if (is_file_inode(forgets[i].ino)) forget_inode(s, forgets[i].ino);
+  for (size_t i = 0; i < count; i++) note_forgotten(s, forgets[i].ino);
   fuse_reply_none(req);
 }
 
@@ -503,6 +561,7 @@ static int mint_into(mintfs_session *s, const vnode *n, fuse_ino_t ino, const re
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   mintfs_session *s = fuse_req_userdata(req);
   touch(s);
+  drop_forgotten(s); /* records are made here: here they go, so they stay as few as open inodes */
   if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC) != 0) {
     REPLY(req, fuse_reply_err(req, MINTFS_ERR_READ_ONLY));
     return;
@@ -741,6 +800,129 @@ static const struct fuse_lowlevel_ops OPS = {
     .removexattr = op_removexattr,
 };
 
+/* ---- the transport ---- */
+
+/*
+ * libfuse's reads and writes of /dev/fuse go through these two hooks
+ * (fuse_session_custom_io) when io_uring is asked for: the read hook notes
+ * whether the kernel's INIT offers FUSE_OVER_IO_URING, the write hook asks
+ * for it in libfuse's INIT reply (libfuse 3.14 cannot) and then starts the
+ * rings, and sends replies to ring requests back to their ring entry.
+ */
+static void settle_transport(mintfs_session *s, fuse_ring *ring, const char *why) {
+  pthread_mutex_lock(&s->transport_lock);
+  if (s->transport_state == TRANSPORT_WAITING) {
+    s->ring = ring;
+    if (why != NULL) snprintf(s->transport_reason, sizeof(s->transport_reason), "%s", why);
+    s->transport_state = TRANSPORT_SETTLED;
+    pthread_cond_broadcast(&s->transport_cond);
+  }
+  pthread_mutex_unlock(&s->transport_lock);
+}
+
+static ssize_t io_read(int fd, void *buf, size_t len, void *userdata) {
+  mintfs_session *s = userdata;
+  ssize_t n = read(fd, buf, len);
+  const size_t flags2_end =
+      sizeof(struct fuse_in_header) + offsetof(struct fuse_init_in, flags2) + sizeof(uint32_t);
+  if (n >= (ssize_t)flags2_end) {
+    struct fuse_in_header in;
+    memcpy(&in, buf, sizeof(in));
+    if (in.opcode == FUSE_INIT) {
+      struct fuse_init_in init;
+      memset(&init, 0, sizeof(init));
+      memcpy(&init, (const char *)buf + sizeof(in), flags2_end - sizeof(in));
+      uint64_t flags = init.flags;
+      if (flags & FUSE_INIT_EXT) flags |= (uint64_t)init.flags2 << 32;
+      s->kernel_offers_uring = (flags & FUSE_OVER_IO_URING) != 0;
+      atomic_store(&s->init_unique, in.unique);
+    }
+  }
+  return n;
+}
+
+/* libfuse's INIT reply, asking for the ring where the kernel offered it; then the rings. */
+static ssize_t write_init_reply(mintfs_session *s, int fd, struct iovec *iov, int count,
+                                const struct fuse_out_header *out) {
+  const char *why = NULL;
+  struct fuse_init_out init;
+  struct iovec asked[2];
+  memset(&init, 0, sizeof(init));
+  const size_t flags2_end = offsetof(struct fuse_init_out, flags2) + sizeof(uint32_t);
+  pthread_mutex_lock(&s->transport_lock);
+  int waiting = s->transport_state == TRANSPORT_WAITING;
+  pthread_mutex_unlock(&s->transport_lock);
+  if (!waiting) why = "the kernel's INIT came after the start stopped waiting for it";
+  else if (!s->kernel_offers_uring)
+    why =
+        "the kernel does not offer FUSE over io_uring (/sys/module/fuse/parameters/enable_uring "
+        "is off, or Linux is older than 6.14)";
+  else if (out->error != 0 || count != 2 || iov[1].iov_len < flags2_end ||
+           iov[1].iov_len > sizeof(init))
+    why = "libfuse's INIT reply has no room to ask for FUSE over io_uring";
+  if (why == NULL) {
+    memcpy(&init, iov[1].iov_base, iov[1].iov_len);
+    init.flags |= FUSE_INIT_EXT;
+    init.flags2 |= (uint32_t)(FUSE_OVER_IO_URING >> 32);
+    asked[0] = iov[0];
+    asked[1] = (struct iovec){.iov_base = &init, .iov_len = iov[1].iov_len};
+  }
+  ssize_t n = writev(fd, why == NULL ? asked : iov, count);
+  int saved = errno;
+  char reason[200];
+  fuse_ring *ring = NULL;
+  if (n < 0 && why == NULL) why = "the INIT reply was refused";
+  if (why == NULL) {
+    /* The kernel took the reply (it is processed within the write): it now accepts ring entries. */
+    ring = fuse_ring_start(s->se, fd, fuse_ring_payload_size(init.max_write, init.max_pages),
+                           &s->serve_lock, reason, sizeof(reason));
+    if (ring == NULL) why = reason;
+  }
+  settle_transport(s, ring, why);
+  errno = saved;
+  return n;
+}
+
+static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata) {
+  mintfs_session *s = userdata;
+  ssize_t result;
+  if (fuse_ring_reply(iov, count, &result)) return result;
+  uint64_t init_unique = atomic_load(&s->init_unique);
+  if (init_unique != 0 && count >= 1 && iov[0].iov_len >= sizeof(struct fuse_out_header)) {
+    struct fuse_out_header out;
+    memcpy(&out, iov[0].iov_base, sizeof(out));
+    if (out.unique == init_unique) {
+      atomic_store(&s->init_unique, 0);
+      return write_init_reply(s, fd, iov, count, &out);
+    }
+  }
+  return writev(fd, iov, count);
+}
+
+static const struct fuse_custom_io RING_IO = {.read = io_read, .writev = io_writev};
+
+int session_transport(mintfs_session *s, char *reason, size_t reason_size) {
+  pthread_mutex_lock(&s->transport_lock);
+  int uring = s->ring != NULL;
+  snprintf(reason, reason_size, "%s", s->transport_reason);
+  pthread_mutex_unlock(&s->transport_lock);
+  return uring;
+}
+
+uint64_t session_ring_requests(mintfs_session *s) {
+  pthread_mutex_lock(&s->transport_lock);
+  uint64_t n = fuse_ring_requests(s->ring);
+  pthread_mutex_unlock(&s->transport_lock);
+  return n;
+}
+
+uint64_t session_ring_malformed(mintfs_session *s) {
+  pthread_mutex_lock(&s->transport_lock);
+  uint64_t n = fuse_ring_malformed(s->ring);
+  pthread_mutex_unlock(&s->transport_lock);
+  return n;
+}
+
 /* ---- the loop ---- */
 
 /*
@@ -770,14 +952,20 @@ static void *serve(void *arg) {
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
     if (res == -EINTR || res == -EAGAIN) continue;
     if (res <= 0) break; /* unmounted, or the connection was aborted */
+    /* FORGETs touch no served state (note_forgotten): they need not wait for the ring's request. */
+    const struct fuse_in_header *in = buf.mem;
+    int forget = !(buf.flags & FUSE_BUF_IS_FD) && (size_t)res >= sizeof(*in) &&
+                 (in->opcode == FUSE_FORGET || in->opcode == FUSE_BATCH_FORGET);
+    if (!forget) pthread_mutex_lock(&s->serve_lock);
     fuse_session_process_buf(s->se, &buf);
+    if (!forget) pthread_mutex_unlock(&s->serve_lock);
   }
   pthread_cleanup_pop(1);
   return NULL;
 }
 
-mintfs_session *session_start(const char *mountpoint, tree *initial, int mint_per_read, char *error,
-                              size_t error_size) {
+mintfs_session *session_start(const char *mountpoint, tree *initial, int mint_per_read,
+                              int want_uring, char *error, size_t error_size) {
   mintfs_session *s = calloc(1, sizeof(*s));
   if (s == NULL) {
     snprintf(error, error_size, "out of memory");
@@ -788,6 +976,11 @@ mintfs_session *session_start(const char *mountpoint, tree *initial, int mint_pe
   s->random_used = sizeof(s->random_pool);
   pthread_mutex_init(&s->lock, NULL);
   pthread_mutex_init(&s->audit_lock, NULL);
+  pthread_mutex_init(&s->serve_lock, NULL);
+  pthread_mutex_init(&s->forget_lock, NULL);
+  pthread_mutex_init(&s->transport_lock, NULL);
+  pthread_cond_init(&s->transport_cond, NULL);
+  s->transport_state = want_uring ? TRANSPORT_WAITING : TRANSPORT_SETTLED;
   s->started = time(NULL);
   s->mint_per_read = mint_per_read;
   touch(s);
@@ -809,6 +1002,10 @@ mintfs_session *session_start(const char *mountpoint, tree *initial, int mint_pe
     session_stop(s);
     return NULL;
   }
+  if (want_uring && fuse_session_custom_io(s->se, &RING_IO, fuse_session_fd(s->se)) != 0) {
+    /* Nothing could ask for the ring: the classic loop, saying why. */
+    settle_transport(s, NULL, "libfuse refused the I/O hooks the ring needs");
+  }
   int rc = pthread_create(&s->thread, NULL, serve, s);
   if (rc != 0) {
     snprintf(error, error_size, "cannot start the FUSE thread: %s", strerror(rc));
@@ -819,6 +1016,16 @@ mintfs_session *session_start(const char *mountpoint, tree *initial, int mint_pe
   }
   s->thread_started = 1;
   pthread_setname_np(s->thread, "mintfs-fuse"); /* for top -H and perf; failure is harmless */
+  /* mount(2) queued the kernel's INIT: its reply settles the transport within milliseconds. */
+  struct timespec until;
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += TRANSPORT_WAIT_S;
+  pthread_mutex_lock(&s->transport_lock);
+  while (s->transport_state == TRANSPORT_WAITING &&
+         pthread_cond_timedwait(&s->transport_cond, &s->transport_lock, &until) != ETIMEDOUT) {
+  }
+  pthread_mutex_unlock(&s->transport_lock);
+  settle_transport(s, NULL, "the kernel sent no INIT within 5 seconds");
   return s;
 }
 
@@ -855,6 +1062,13 @@ void session_halt(mintfs_session *s) {
     pthread_join(s->thread, NULL);
     s->thread_started = 0;
   }
+  /* The /dev/fuse thread (which starts the rings) is gone: the rings can go, then the connection.
+   */
+  pthread_mutex_lock(&s->transport_lock);
+  fuse_ring *ring = s->ring;
+  s->ring = NULL;
+  pthread_mutex_unlock(&s->transport_lock);
+  fuse_ring_stop(ring);
   /* Closing /dev/fuse ends the connection: anything still open gets ENOTCONN. */
   if (s->se != NULL) fuse_session_destroy(s->se);
   s->se = NULL;
@@ -879,5 +1093,10 @@ void session_stop(mintfs_session *s) {
   }
   pthread_mutex_destroy(&s->lock);
   pthread_mutex_destroy(&s->audit_lock);
+  pthread_mutex_destroy(&s->serve_lock);
+  pthread_mutex_destroy(&s->forget_lock);
+  free(s->forgotten);
+  pthread_mutex_destroy(&s->transport_lock);
+  pthread_cond_destroy(&s->transport_cond);
   free(s);
 }

@@ -60,12 +60,20 @@ typedef struct audit_event {
 typedef struct mintfs_session mintfs_session;
 
 /*
- * Mounts at `mountpoint` and starts serving `initial` (ownership passes);
- * with `mint_per_read`, every read from offset 0 mints afresh (as it does
- * anyway for gVisor's gofer). NULL on failure with a message in `error`.
+ * Mounts at `mountpoint` and starts serving `initial` (ownership passes).
+ * With `mint_per_read`, every read from offset 0 mints afresh (as it does
+ * anyway for gVisor's gofer). With `want_uring`, asks the kernel to send
+ * requests over io_uring (uring.h) and returns once its INIT settled whether
+ * it does; the classic /dev/fuse loop serves otherwise (session_transport
+ * says why). NULL on failure with a message in `error`.
  */
-mintfs_session *session_start(const char *mountpoint, tree *initial, int mint_per_read, char *error,
-                              size_t error_size);
+mintfs_session *session_start(const char *mountpoint, tree *initial, int mint_per_read,
+                              int want_uring, char *error, size_t error_size);
+/* 1 when requests come over io_uring; else 0 and, if it was asked for, why not in `reason`. */
+int session_transport(mintfs_session *s, char *reason, size_t reason_size);
+/* Requests served over the ring, and ring requests refused as malformed. */
+uint64_t session_ring_requests(mintfs_session *s);
+uint64_t session_ring_malformed(mintfs_session *s);
 /* Swaps in a new tree (ownership passes); opens from now on use it. */
 void session_set_tree(mintfs_session *s, tree *next);
 /*

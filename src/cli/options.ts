@@ -3,6 +3,7 @@ import * as z from 'zod';
 import { MintfsError } from '../errors.js';
 import { defaultKeysDir } from '../keys/keyring.js';
 import { parseInstant } from '../util/instant.js';
+import { FuseTransportSchema } from '../fuse/transport.js';
 
 export const keysOption = {
   keys: {
@@ -22,6 +23,17 @@ export const backendOption = {
 } as const;
 
 export const BackendArg = z.enum(['native', 'fuse-native']).optional();
+
+export const fuseTransportOption = {
+  'fuse-transport': {
+    type: 'string',
+    choices: ['classic', 'uring', 'auto'],
+    describe:
+      "How the native backend receives FUSE requests: classic (/dev/fuse reads, default), uring (FUSE over io_uring, Linux 6.14+ with the fuse module's enable_uring on; else classic with a warning), auto (uring when enable_uring is on)",
+  },
+} as const;
+
+export const FuseTransportArg = FuseTransportSchema.optional();
 
 export const KeysArg = z.string().min(1, 'must name a directory').optional();
 export const LogLevelArg = z

@@ -16,6 +16,7 @@ import {
   type VirtualTree,
 } from '../fs/virtual-tree.js';
 import type { FuseBackend, MountedFileSystem } from '../fuse/backend.js';
+import type { FuseTransport } from '../fuse/transport.js';
 import { detachMount, mountById, mountpointState, topMountAt } from '../mounts/mount-table.js';
 import { STAGING_DIR, checkSharedParent, ensureSharedParent } from '../mounts/propagation.js';
 import { watchKeyring } from '../keys/watch-keyring.js';
@@ -30,6 +31,8 @@ export interface MountRequest {
   readonly mountpoint: string;
   readonly keysDir: string;
   readonly backend: FuseBackend;
+  /** How the native backend receives requests (fuse/transport.ts); default classic. */
+  readonly transport?: FuseTransport | undefined;
   readonly logger: Logger;
   /** Take over from a live daemon at the mountpoint, without a gap for readers. */
   readonly takeover?: boolean;
@@ -116,7 +119,14 @@ export async function startMount(request: MountRequest): Promise<RunningMount> {
       const parent = await ensureSharedParent(mountpoint);
       logger.info({ event: 'shared-parent', parent }, 'mountpoint parent is a shared mount');
     }
-    mounted = await placeMount({ mountpoint, backend: request.backend, fs, logger, takeover });
+    mounted = await placeMount({
+      mountpoint,
+      backend: request.backend,
+      fs,
+      logger,
+      takeover,
+      transport: request.transport,
+    });
   } catch (err) {
     stopWatching();
     throw err;
@@ -147,6 +157,7 @@ export async function startMount(request: MountRequest): Promise<RunningMount> {
       files: [...tree.current.files.keys()],
       keyId: keyring.current.current.id,
       backend: request.backend.name,
+      transport: mounted.transport,
     },
     'mintfs is serving',
   );

@@ -14,6 +14,7 @@ import type { FuseBackend, MountedFileSystem } from '../fuse/backend.js';
 import { detachMount, topMountAt } from '../mounts/mount-table.js';
 import { ensurePrivateStaging, mountCommand, moveMountBeneath } from '../mounts/propagation.js';
 import type { Logger } from '../log/logger.js';
+import type { FuseTransport } from '../fuse/transport.js';
 
 export interface Placement {
   readonly mountpoint: string;
@@ -22,6 +23,8 @@ export interface Placement {
   readonly logger: Logger;
   /** A live mintfs mount is at the mountpoint: slide in beneath it and detach it. */
   readonly takeover: boolean;
+  /** How the native backend receives requests (fuse/transport.ts). */
+  readonly transport?: FuseTransport | undefined;
 }
 
 export async function placeMount(placement: Placement): Promise<MountedFileSystem> {
@@ -31,7 +34,11 @@ export async function placeMount(placement: Placement): Promise<MountedFileSyste
   const stage = mkdtempSync(join(staging, `${STAGE_PREFIX}${process.pid}-`));
   let mounted: MountedFileSystem;
   try {
-    mounted = await placement.backend.mount(stage, placement.fs, { allowOther: true, logger });
+    mounted = await placement.backend.mount(stage, placement.fs, {
+      allowOther: true,
+      logger,
+      transport: placement.transport,
+    });
   } catch (err) {
     removeStage(stage, logger);
     throw err;

@@ -8,11 +8,14 @@ import type { MintFs } from '../fs/mint-fs.js';
 import type { Logger } from '../log/logger.js';
 import type { FuseConnection } from '../mounts/mount-table.js';
 import { detachMountById, type DetachOutcome } from '../mounts/propagation.js';
+import type { ActiveTransport, FuseTransport } from './transport.js';
 
 export interface MountOptions {
   /** Let other users (the container's) reach the mount; permissions still apply. */
   readonly allowOther: boolean;
   readonly logger: Logger;
+  /** How the native backend receives requests (transport.ts); default `classic`. */
+  readonly transport?: FuseTransport | undefined;
 }
 
 export interface MountedFileSystem {
@@ -20,6 +23,8 @@ export interface MountedFileSystem {
   readonly mountpoint: string;
   /** Its id in /proc/self/mountinfo, which follows it when it is moved. */
   readonly mountId: number;
+  /** What carries its requests: /dev/fuse reads, or io_uring (native backend, when asked for). */
+  readonly transport: ActiveTransport;
   /**
    * Lazily detaches the mount, wherever it now is: no new path lookups reach
    * it, while files already open keep being served. Safe to call twice; a
@@ -53,6 +58,7 @@ export function mountedFileSystem(parts: {
   readonly device: string;
   /** Its FUSE connection, opened right after mounting: what tells ours from a later mount with the same id and device. */
   readonly connection: FuseConnection;
+  readonly transport: ActiveTransport;
   readonly stopServing: () => void | Promise<void>;
   readonly activity: () => { openHandles: number; idleMs: number };
 }): MountedFileSystem {
@@ -69,6 +75,7 @@ export function mountedFileSystem(parts: {
   return {
     mountpoint: parts.mountpoint,
     mountId: parts.mountId,
+    transport: parts.transport,
     detach,
     close: () =>
       (closing ??= (async () => {

@@ -73,6 +73,8 @@ export const fuseNativeBackend: FuseBackend = {
       mountId: entry.id,
       device: entry.device,
       connection,
+      // libfuse 2's own loop: /dev/fuse reads, whatever transport was asked for (the CLI refuses `uring` here).
+      transport: 'classic',
       // Our Fuse.unmount detaches nothing, and fuse-native's own stops nothing:
       // its FUSE thread serves on while anything (a reader's cwd) holds the
       // detached mount, and the process exiting under it crashed (SIGSEGV on

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { MintfsError, describeError } from '../errors.js';
 import type { ReaderIdentity } from '../fs/mint-fs.js';
+import type { ActiveTransport } from './transport.js';
 
 export interface NativeReaderRules {
   readonly uids?: readonly number[] | undefined;
@@ -69,8 +70,17 @@ declare const sessionBrand: unique symbol;
 export type NativeSession = { readonly [sessionBrand]: true };
 
 export interface NativeAddon {
-  /** `mintPerRead`: every handle mints per read (gVisor's gofer's do anyway). */
-  start(mountpoint: string, nodes: readonly NativeNode[], mintPerRead: boolean): NativeSession;
+  /**
+   * Mounts and serves. `mintPerRead`: every handle mints per read (gVisor's
+   * gofer's do anyway). `uring` asks the kernel for FUSE over io_uring and
+   * returns once its INIT settled whether it is used (stats().transport).
+   */
+  start(
+    mountpoint: string,
+    nodes: readonly NativeNode[],
+    mintPerRead: boolean,
+    transport: ActiveTransport,
+  ): NativeSession;
   /** Audit events queued since the last call, oldest first; `refused`: opens failed on a full queue. */
   takeAudit(session: NativeSession): { events: NativeAuditEvent[]; refused: number };
   setTree(session: NativeSession, nodes: readonly NativeNode[]): void;
@@ -81,6 +91,13 @@ export interface NativeAddon {
     replyFailures: number;
     /** Cached directory entries a tree change could not drop (they expire within a second). */
     invalidationFailures: number;
+    /** What carries requests now. */
+    transport: ActiveTransport;
+    /** When `uring` was asked for and `classic` serves: why ('' otherwise). */
+    transportFallback: string;
+    /** Requests served over io_uring, and ring requests refused as malformed (EIO). */
+    ringRequests: number;
+    ringMalformed: number;
   };
   /**
    * Stops serving (the FUSE thread is joined first) and returns the audit

@@ -15,6 +15,7 @@ import { mountedFileSystem, type FuseBackend } from './backend.js';
 import { loadNativeAddon, type NativeAuditEvent, type NativeSession } from './native-addon.js';
 import { PathIds, nativeNodes } from './native-tree.js';
 import { detachMount, openFuseConnection, topMountAt } from '../mounts/mount-table.js';
+import { ENABLE_URING_PARAMETER, kernelUringEnabled } from './transport.js';
 
 /** How often queued audit lines are written: they trail the reads by at most this. */
 const AUDIT_INTERVAL_MS = 20;
@@ -27,13 +28,25 @@ export const nativeBackend: FuseBackend = {
     const { logger } = options;
     const ids = new PathIds();
     const nodes = () => nativeNodes(fs.tree, fs.signingKey, ids);
+    const requested = options.transport ?? 'classic';
+    // `auto` asks only where the kernel's parameter is on; `uring` asks regardless (the INIT decides).
+    const ask = requested === 'uring' || (requested === 'auto' && kernelUringEnabled());
     let session: NativeSession;
     try {
-      session = addon.start(mountpoint, nodes(), fs.mintsPerRead);
+      session = addon.start(mountpoint, nodes(), fs.mintsPerRead, ask ? 'uring' : 'classic');
     } catch (err) {
       throw new MintfsError('ERR_MOUNT_FAILED', `mount ${mountpoint}: ${describeError(err)}`, {
         cause: err,
       });
+    }
+    const { transport, transportFallback } = addon.stats(session);
+    if (requested !== 'classic' && transport === 'classic') {
+      const reason = ask ? transportFallback : `${ENABLE_URING_PARAMETER} is not Y`;
+      // One line: asked for explicitly, a warning; `auto`, a note.
+      logger[requested === 'uring' ? 'warn' : 'info'](
+        { event: 'fuse-transport-fallback', requested, transport, reason },
+        `serving FUSE requests by /dev/fuse reads, not io_uring: ${reason}`,
+      );
     }
     const writeAudit = (taken = addon.takeAudit(session)) => {
       const { events, refused } = taken;
@@ -50,11 +63,18 @@ export const nativeBackend: FuseBackend = {
       unsubscribe();
       clearInterval(auditTimer);
       writeAudit();
-      const { replyFailures, invalidationFailures } = addon.stats(session);
-      if (replyFailures > 0 || invalidationFailures > 0)
+      const { replyFailures, invalidationFailures, ringRequests, ringMalformed } =
+        addon.stats(session);
+      // How many requests io_uring carried: the proof it served, not the /dev/fuse fallback.
+      if (transport === 'uring')
         logger.info(
-          { event: 'native-stats', replyFailures, invalidationFailures },
-          'some replies found their request gone (interrupted readers)',
+          { event: 'fuse-ring-stats', ringRequests, ringMalformed },
+          'requests served over io_uring',
+        );
+      if (replyFailures > 0 || invalidationFailures > 0 || ringMalformed > 0)
+        logger.info(
+          { event: 'native-stats', replyFailures, invalidationFailures, ringMalformed },
+          'some replies found their request gone (interrupted readers), or ring requests were malformed (answered EIO)',
         );
       // Opens served between the last drain and the join (a reader whose cwd
       // is inside a lazily detached mount) are audited too.
@@ -83,6 +103,7 @@ export const nativeBackend: FuseBackend = {
       device: entry.device,
       // Taken now, while the connection is surely ours (openFuseConnection says why).
       connection: await openFuseConnection(entry.device),
+      transport,
       stopServing: stopSession,
       activity: () => {
         const stats = addon.stats(session);

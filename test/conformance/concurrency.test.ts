@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { verifyToken } from '../../src/token/verify.js';
 import { startMountFixture, type MountFixture } from '../helpers/mount-fixture.js';
-import { BACKENDS } from '../helpers/backends.js';
+import { CONFORMANCE_TARGETS, useTransport } from '../helpers/backends.js';
 import { ALLOWED } from '../helpers/tokens.js';
 
 const READERS = 8;
@@ -115,13 +115,15 @@ function mixedReader(i: number, file: string, scratch: string): [string, string[
   }
 }
 
-for (const backend of BACKENDS) {
+for (const target of CONFORMANCE_TARGETS) {
+  const { backend, transport } = target;
   // fuse-native cannot give each open its own inode: sendfile readers may share a page.
   const distinctPerOpen = backend === 'native';
 
-  describe(`concurrent readers (${backend})`, () => {
+  describe(`concurrent readers (${target.label})`, () => {
+    useTransport(target);
     it(`${READERS} read() readers x ${READS} reads: all whole, valid and distinct`, async (t) => {
-      const fixture = await startMountFixture(t, undefined, { backend });
+      const fixture = await startMountFixture(t, undefined, { backend, transport });
       const file = join(fixture.mountpoint, 'github/token');
       const outputs = await runAll('/usr/bin/python3', () => [
         '-c',
@@ -134,7 +136,7 @@ for (const backend of BACKENDS) {
     });
 
     it(`${READERS} busybox (sendfile) readers x ${READS} reads: all whole and valid${distinctPerOpen ? ' and distinct' : '; sharing is reported, not asserted'}`, async (t) => {
-      const fixture = await startMountFixture(t, undefined, { backend });
+      const fixture = await startMountFixture(t, undefined, { backend, transport });
       const file = join(fixture.mountpoint, 'github/token');
       const outputs = await runAll('bash', () => [
         '-c',
@@ -153,7 +155,7 @@ for (const backend of BACKENDS) {
     });
 
     it(`${READERS} mixed readers (busybox cat, shutil.copyfile, fs.copyFileSync, read()) at once: all whole and valid${distinctPerOpen ? ' and distinct' : ''}`, async (t) => {
-      const fixture = await startMountFixture(t, undefined, { backend });
+      const fixture = await startMountFixture(t, undefined, { backend, transport });
       const file = join(fixture.mountpoint, 'github/token');
       const outputs = await runAll('', (i) => mixedReader(i, file, fixture.dir));
       const { tokens, distinct } = checkTokens(fixture, outputs);

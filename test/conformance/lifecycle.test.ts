@@ -8,7 +8,7 @@ import { mountedPaths } from '../../src/mounts/mount-table.js';
 import { decodeToken } from '../../src/token/token-text.js';
 import { runCli, diagnostics } from '../helpers/cli.js';
 import type { BackendName } from '../../src/fuse/backend.js';
-import { BACKENDS } from '../helpers/backends.js';
+import { CONFORMANCE_TARGETS, useTransport } from '../helpers/backends.js';
 import { CLI } from '../helpers/paths.js';
 import { startMountFixture } from '../helpers/mount-fixture.js';
 import { pollUntil } from '../helpers/poll.js';
@@ -24,7 +24,12 @@ function exitOf(child: ChildProcess): Promise<{ code: number | null; signal: str
  * `mintfs mount` of a one-file profile at `<dir>/<at>` (not the fixture: these
  * tests watch the daemon from its first moment). Killed and cleaned up at the end.
  */
-function spawnMount(t: TestContext, backend: BackendName, at: string) {
+function spawnMount(
+  t: TestContext,
+  backend: BackendName,
+  transport: 'uring' | undefined,
+  at: string,
+) {
   const dir = tempDir(t);
   const keys = join(dir, 'keys');
   runCli(['keys', 'init', '--keys', keys]);
@@ -35,7 +40,17 @@ function spawnMount(t: TestContext, backend: BackendName, at: string) {
   const mountpoint = join(dir, at);
   const child = spawn(
     process.execPath,
-    [CLI, 'mount', join(dir, 'p.yaml'), mountpoint, '--keys', keys, '--backend', backend],
+    [
+      CLI,
+      'mount',
+      join(dir, 'p.yaml'),
+      mountpoint,
+      '--keys',
+      keys,
+      '--backend',
+      backend,
+      ...(transport ? ['--fuse-transport', transport] : []),
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';
@@ -49,11 +64,13 @@ function spawnMount(t: TestContext, backend: BackendName, at: string) {
   return { child, mountpoint, exited, stderr: () => stderr };
 }
 
-for (const backend of BACKENDS) {
-  describe(`mount life cycle (${backend})`, () => {
+for (const target of CONFORMANCE_TARGETS) {
+  const { backend, transport } = target;
+  describe(`mount life cycle (${target.label})`, () => {
+    useTransport(target);
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       it(`${signal} unmounts cleanly and exits 0`, async (t) => {
-        const fixture = await startMountFixture(t, undefined, { backend });
+        const fixture = await startMountFixture(t, undefined, { backend, transport });
         const exited = exitOf(fixture.child);
         fixture.child.kill(signal);
         assert.deepEqual(await exited, { code: 0, signal: null });
@@ -66,7 +83,7 @@ for (const backend of BACKENDS) {
       'a SIGTERM while the mount is still starting unmounts it once up and exits 0',
       { timeout: 20_000 },
       async (t) => {
-        const { child, mountpoint, exited, stderr } = spawnMount(t, backend, 'mnt');
+        const { child, mountpoint, exited, stderr } = spawnMount(t, backend, transport, 'mnt');
         // The signal lands as soon as the mount is in place, before start-up has finished
         // (readers can be served from then on, so that window must not kill the daemon).
         while (!mountedPaths().includes(mountpoint)) {
@@ -84,7 +101,7 @@ for (const backend of BACKENDS) {
       'SIGTERM racing an admin lazy unmount (fusermount3 -u -z) still stops and exits 0',
       { timeout: 20_000 },
       async (t) => {
-        const fixture = await startMountFixture(t, undefined, { backend });
+        const fixture = await startMountFixture(t, undefined, { backend, transport });
         assert.equal(spawnSync('cat', [join(fixture.mountpoint, 'github/token')]).status, 0);
         const exited = exitOf(fixture.child);
         fixture.child.kill('SIGTERM');
@@ -96,7 +113,7 @@ for (const backend of BACKENDS) {
     );
 
     it('shutdown lets a reader holding a token file open finish reading it', async (t) => {
-      const fixture = await startMountFixture(t, undefined, { backend });
+      const fixture = await startMountFixture(t, undefined, { backend, transport });
       const size = statSync(join(fixture.mountpoint, 'github/token')).size;
       // Open, read 10 bytes, signal readiness, wait for a line on stdin, read the rest.
       const holder = spawn(
@@ -126,7 +143,7 @@ for (const backend of BACKENDS) {
     });
 
     it('every token served up to the stop has its audit line, reads through a detached cwd included', async (t) => {
-      const fixture = await startMountFixture(t, undefined, { backend });
+      const fixture = await startMountFixture(t, undefined, { backend, transport });
       // A reader whose cwd is inside the mount keeps opening files after the lazy detach.
       const reader = spawn(
         '/usr/bin/python3',
@@ -167,7 +184,7 @@ for (const backend of BACKENDS) {
     });
 
     it('a second signal exits at once, even while a reader is still reading', async (t) => {
-      const fixture = await startMountFixture(t, undefined, { backend });
+      const fixture = await startMountFixture(t, undefined, { backend, transport });
       // Keeps reading one byte every 50 ms, so the drain waits for it.
       const holder = spawn(
         '/usr/bin/python3',
@@ -193,7 +210,7 @@ for (const backend of BACKENDS) {
     });
 
     it('a daemon killed with SIGKILL leaves readers an error, never a token; the next mount recovers', async (t) => {
-      const fixture = await startMountFixture(t, undefined, { backend });
+      const fixture = await startMountFixture(t, undefined, { backend, transport });
       const exited = exitOf(fixture.child);
       fixture.child.kill('SIGKILL');
       await exited;
@@ -202,7 +219,14 @@ for (const backend of BACKENDS) {
       });
       assert.notEqual(dead.status, 0);
       assert.equal(dead.stdout, '');
-      assert.match(dead.stderr, /Transport endpoint is not connected/);
+      // ENOTCONN once the connection is gone; ECONNABORTED while the kernel
+      // still tears down a dead daemon's io_uring (asynchronously, after exit).
+      assert.match(
+        dead.stderr,
+        transport === 'uring'
+          ? /Transport endpoint is not connected|Software caused connection abort/
+          : /Transport endpoint is not connected/,
+      );
 
       await fixture.restart();
       assert.match(fixture.stderr(), /"event":"stale-mount"/);
@@ -219,7 +243,7 @@ for (const backend of BACKENDS) {
     });
 
     it('refuses to mount over a live mount, leaving it serving', async (t) => {
-      const fixture = await startMountFixture(t, undefined, { backend });
+      const fixture = await startMountFixture(t, undefined, { backend, transport });
       const second = runCli([
         'mount',
         fixture.profileFile,
@@ -270,7 +294,7 @@ for (const backend of BACKENDS) {
     });
 
     it('creates a missing mountpoint', async (t) => {
-      const { mountpoint } = spawnMount(t, backend, 'run/agent1');
+      const { mountpoint } = spawnMount(t, backend, transport, 'run/agent1');
       await pollUntil('mount', () => mountedPaths().includes(mountpoint));
       assert.equal(spawnSync('cat', [join(mountpoint, 't')]).status, 0);
     });

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { BACKENDS } from '../helpers/backends.js';
+import { CONFORMANCE_TARGETS, useTransport } from '../helpers/backends.js';
 import { startMountFixture } from '../helpers/mount-fixture.js';
 
 const PROFILE = `agent: perm-agent
@@ -30,10 +30,12 @@ function catAs(uid: number, file: string) {
   });
 }
 
-for (const backend of BACKENDS) {
-  describe(`ownership and permissions (${backend})`, () => {
+for (const target of CONFORMANCE_TARGETS) {
+  const { backend, transport } = target;
+  describe(`ownership and permissions (${target.label})`, () => {
+    useTransport(target);
     it('files carry the owner and mode from the profile', async (t) => {
-      const fixture = await startMountFixture(t, PROFILE, { backend });
+      const fixture = await startMountFixture(t, PROFILE, { backend, transport });
       const agentFile = statSync(join(fixture.mountpoint, 'agent/token'));
       assert.equal(agentFile.uid, 1000);
       assert.equal(agentFile.gid, 1000);
@@ -44,7 +46,7 @@ for (const backend of BACKENDS) {
     });
 
     it('the owning uid reads its token; another uid is refused', async (t) => {
-      const fixture = await startMountFixture(t, PROFILE, { backend });
+      const fixture = await startMountFixture(t, PROFILE, { backend, transport });
       const agent = catAs(1000, join(fixture.mountpoint, 'agent/token'));
       assert.equal(agent.status, 0, agent.stderr);
       assert.equal(agent.stdout.length, statSync(join(fixture.mountpoint, 'agent/token')).size);

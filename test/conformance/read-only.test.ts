@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { BACKENDS } from '../helpers/backends.js';
+import { CONFORMANCE_TARGETS, useTransport } from '../helpers/backends.js';
 import { startMountFixture } from '../helpers/mount-fixture.js';
 
 const PROBE = `
@@ -36,10 +36,12 @@ ops = {
 print(json.dumps({name: attempt(fn) for name, fn in ops.items()}))
 `;
 
-for (const backend of BACKENDS) {
-  describe(`read-only mount (${backend})`, () => {
+for (const target of CONFORMANCE_TARGETS) {
+  const { backend, transport } = target;
+  describe(`read-only mount (${target.label})`, () => {
+    useTransport(target);
     it('refuses every write-like operation', async (t) => {
-      const fixture = await startMountFixture(t, undefined, { backend });
+      const fixture = await startMountFixture(t, undefined, { backend, transport });
       const result = spawnSync('/usr/bin/python3', ['-c', PROBE, fixture.mountpoint], {
         encoding: 'utf8',
       });
@@ -54,7 +56,7 @@ for (const backend of BACKENDS) {
     });
 
     it('is read-only at the VFS too (mount option ro), a second wall behind EROFS', async (t) => {
-      const fixture = await startMountFixture(t, undefined, { backend });
+      const fixture = await startMountFixture(t, undefined, { backend, transport });
       const line = readFileSync('/proc/self/mountinfo', 'utf8')
         .split('\n')
         .find((l) => l.split(' ')[4] === fixture.mountpoint);
@@ -64,7 +66,7 @@ for (const backend of BACKENDS) {
     });
 
     it('a shell redirect into a token file fails with "Read-only file system"', async (t) => {
-      const fixture = await startMountFixture(t, undefined, { backend });
+      const fixture = await startMountFixture(t, undefined, { backend, transport });
       const result = spawnSync(
         'bash',
         ['-c', 'echo x > "$1"', 'bash', `${fixture.mountpoint}/github/token`],

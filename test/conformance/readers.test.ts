@@ -9,7 +9,7 @@ import { before, describe, it } from 'node:test';
 import { verifyToken } from '../../src/token/verify.js';
 import { startMountFixture, type MountFixture } from '../helpers/mount-fixture.js';
 import { READERS } from '../helpers/readers.js';
-import { BACKENDS } from '../helpers/backends.js';
+import { CONFORMANCE_TARGETS, useTransport } from '../helpers/backends.js';
 import { suiteTeardown } from '../helpers/temp.js';
 import { ALLOWED } from '../helpers/tokens.js';
 
@@ -22,13 +22,15 @@ function assertValidToken(fixture: MountFixture, token: string, label: string): 
   return verdict.tokenId as string;
 }
 
-for (const backend of BACKENDS) {
-  describe(`readers on a real mount (${backend})`, { concurrency: false }, () => {
+for (const target of CONFORMANCE_TARGETS) {
+  const { backend, transport } = target;
+  describe(`readers on a real mount (${target.label})`, { concurrency: false }, () => {
+    useTransport(target);
     const teardown = suiteTeardown();
     let fixture: MountFixture;
     let tokenSize: number;
     before(async () => {
-      fixture = await startMountFixture(teardown, undefined, { backend });
+      fixture = await startMountFixture(teardown, undefined, { backend, transport });
       tokenSize = statSync(join(fixture.mountpoint, 'github/token')).size;
     });
 

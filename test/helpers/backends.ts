@@ -1,5 +1,7 @@
 /** The backends the conformance suite (test/conformance/) holds to the same behaviour. */
+import { after, before } from 'node:test';
 import type { BackendName } from '../../src/fuse/backend.js';
+import { holdKernelUring, type UringHold } from './kernel-uring.js';
 
 const ALL: readonly BackendName[] = ['native', 'fuse-native'];
 
@@ -15,3 +17,40 @@ export const BACKENDS: readonly BackendName[] = (() => {
     throw new Error(`MINTFS_TEST_BACKENDS: unknown backend ${unknown.join(', ')}`);
   return wanted as BackendName[];
 })();
+
+/**
+ * What the conformance suite runs on: every backend, and the native backend
+ * twice, once per transport (the classic /dev/fuse loop and FUSE over
+ * io_uring), so both transports are held to the same behaviour.
+ */
+export interface ConformanceTarget {
+  /** For test names: `native`, `native, io_uring`, `fuse-native`. */
+  readonly label: string;
+  readonly backend: BackendName;
+  /** `--fuse-transport`; the fixture refuses a mount that fell back from `uring`. */
+  readonly transport?: 'uring' | undefined;
+}
+
+export const CONFORMANCE_TARGETS: readonly ConformanceTarget[] = BACKENDS.flatMap(
+  (backend): ConformanceTarget[] =>
+    backend === 'native'
+      ? [
+          { label: backend, backend },
+          { label: `${backend}, io_uring`, backend, transport: 'uring' },
+        ]
+      : [{ label: backend, backend }],
+);
+
+/**
+ * Call inside a target's describe(): for the io_uring target, the fuse
+ * module's enable_uring is held on for the describe's tests and restored
+ * after (test/helpers/kernel-uring.ts; the operator's setting in production).
+ */
+export function useTransport(target: ConformanceTarget): void {
+  if (target.transport !== 'uring') return;
+  let hold: UringHold | undefined;
+  before(() => {
+    hold = holdKernelUring('Y');
+  });
+  after(() => hold?.release());
+}

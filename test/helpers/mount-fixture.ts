@@ -7,6 +7,7 @@ import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import type { BackendName } from '../../src/fuse/backend.js';
+import type { FuseTransport } from '../../src/fuse/transport.js';
 import { mountedPaths, topMountAt } from '../../src/mounts/mount-table.js';
 import { initKeyring, loadKeyring, type Keyring } from '../../src/keys/keyring.js';
 import { CLI } from './paths.js';
@@ -58,6 +59,13 @@ export interface MountFixtureOptions {
   readonly sharedParent?: boolean;
   /** `--backend`; by default the CLI's own choice (native where built). */
   readonly backend?: BackendName;
+  /**
+   * `--fuse-transport`. With `uring`, a daemon that fell back to /dev/fuse
+   * reads fails the start: a test on the io_uring transport must run on it.
+   */
+  readonly transport?: FuseTransport | undefined;
+  /** Let a `uring` mount fall back (the tests of the fallback itself). */
+  readonly allowFallback?: boolean;
 }
 
 export async function startMountFixture(
@@ -111,6 +119,7 @@ export async function startMountFixture(
         keysDir,
         ...(options.sharedParent ? ['--shared-parent'] : []),
         ...(options.backend ? ['--backend', options.backend] : []),
+        ...(options.transport ? ['--fuse-transport', options.transport] : []),
         ...extraArgs,
       ],
       {
@@ -136,6 +145,12 @@ export async function startMountFixture(
       10_000,
       () => `(${state}); the daemon said: ${own}`,
     );
+    if (
+      options.transport === 'uring' &&
+      options.allowFallback !== true &&
+      !/"event":"mounted"[^\n]*"transport":"uring"/.test(own)
+    )
+      throw new Error(`the mount fell back from io_uring to /dev/fuse reads: ${own}`);
     return child;
   };
 

@@ -5,12 +5,15 @@ import { selectBackend } from '../../fuse/select-backend.js';
 import { defineCommand } from '../define-command.js';
 import { commandLogger } from '../logging.js';
 import { untilSignalled } from '../until-signalled.js';
+import { MintfsError } from '../../errors.js';
 import {
   BackendArg,
+  FuseTransportArg,
   KeysArg,
   LogFormatArg,
   LogLevelArg,
   backendOption,
+  fuseTransportOption,
   keysDirFrom,
   keysOption,
 } from '../options.js';
@@ -28,6 +31,7 @@ export const mountCommand = defineCommand({
       })
       .options(keysOption)
       .options(backendOption)
+      .options(fuseTransportOption)
       .option('takeover', {
         type: 'boolean',
         default: false,
@@ -58,6 +62,7 @@ export const mountCommand = defineCommand({
     mountpoint: z.string().min(1),
     keys: KeysArg,
     backend: BackendArg,
+    'fuse-transport': FuseTransportArg,
     takeover: z.boolean(),
     'shared-parent': z.boolean(),
     metrics: MetricsAddress.optional(),
@@ -67,6 +72,12 @@ export const mountCommand = defineCommand({
   run: async (args) => {
     const logger = commandLogger(args);
     const backend = selectBackend(args.backend, logger);
+    // Asked for by name, io_uring is the native backend's alone: refuse rather than ignore it.
+    if (args['fuse-transport'] === 'uring' && backend.name !== 'native')
+      throw new MintfsError(
+        'ERR_INPUT_INVALID',
+        `--fuse-transport: uring needs the native backend; the ${backend.name} backend reads /dev/fuse`,
+      );
     // Set once mounted; the metrics read it at each scrape.
     const running: { mount?: RunningMount } = {};
     // prom-client is loaded only when metrics are asked for.
@@ -88,6 +99,7 @@ export const mountCommand = defineCommand({
       mountpoint: args.mountpoint,
       keysDir: keysDirFrom(args),
       backend,
+      transport: args['fuse-transport'],
       logger,
       takeover: args.takeover,
       sharedParent: args['shared-parent'],

@@ -1,0 +1,501 @@
+#define FUSE_USE_VERSION 35
+#define _GNU_SOURCE
+#include "uring.h"
+
+#include <errno.h>
+#include <liburing.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include "fuse-uring-uapi.h"
+
+/*
+ * Entries per queue: requests one queue holds at once before the kernel
+ * queues more behind them. libfuse's default; every entry costs a header page
+ * and a payload mapping, touched only as far as requests use it.
+ */
+#define QUEUE_DEPTH 8
+/* The kernel's FUSE_MIN_READ_BUFFER: no payload buffer may be smaller. */
+#define MIN_PAYLOAD 8192
+/* The kernel's largest max_pages (fuse_max_pages_limit's default). */
+#define MAX_PAGES_LIMIT 256
+
+typedef struct ring_entry {
+  struct fuse_ring *ring;
+  uint16_t qid;
+  enum fuse_uring_cmd last_cmd;
+  struct fuse_uring_req_header *header; /* a page of its own */
+  uint8_t *payload;                     /* payload_size bytes */
+  struct iovec iov[2];                  /* header, payload: what REGISTER hands the kernel */
+  uint64_t unique;                      /* the request being served */
+  uint64_t commit_id;
+  int replied;
+  int dead; /* the kernel ended it (unmount) or named no request: never resubmitted */
+} ring_entry;
+
+struct fuse_ring {
+  struct fuse_session *se;
+  int fuse_fd;
+  size_t payload_size;
+  size_t header_size;
+  pthread_mutex_t *serve_lock;
+  struct io_uring ring;
+  int ring_ready;
+  int stop_fd; /* eventfd: stop's wake-up */
+  char stop_tag;
+  pthread_t thread;
+  size_t queues;
+  size_t entry_count;
+  ring_entry *entries;
+  uint8_t *scratch; /* one request laid out as /dev/fuse delivers it */
+  size_t scratch_size;
+  /* fuse_ring_start waits on this for the thread's registration result. */
+  pthread_mutex_t start_lock;
+  pthread_cond_t start_cond;
+  int start_done;
+  int start_error;
+  char start_reason[200];
+  atomic_uint_fast64_t requests;
+  atomic_uint_fast64_t malformed;
+};
+
+/* The entry whose request this thread is serving (set around fuse_session_process_buf). */
+static __thread ring_entry *serving;
+
+size_t fuse_ring_payload_size(uint32_t max_write, uint32_t max_pages) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  size_t size = MIN_PAYLOAD;
+  if (max_write > size) size = max_write;
+  if ((size_t)max_pages * page > size) size = (size_t)max_pages * page;
+  if ((size_t)MAX_PAGES_LIMIT * page > size) size = (size_t)MAX_PAGES_LIMIT * page;
+  return size;
+}
+
+/*
+ * The kernel keeps a queue per possible CPU (num_possible_cpus()), routes a
+ * request to the queue of the CPU its caller runs on, and uses the ring only
+ * once every queue has an entry: so exactly that many queues, counted from
+ * the kernel's own list ("0-3,8-11"); a qid beyond it is refused.
+ */
+static size_t possible_cpus(void) {
+  char list[256];
+  size_t count = 0;
+  FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
+  if (f != NULL) {
+    if (fgets(list, sizeof(list), f) != NULL) {
+      for (char *p = list; *p != '\0' && *p != '\n';) {
+        char *end;
+        unsigned long first = strtoul(p, &end, 10), last = first;
+        if (end == p) break;
+        if (*end == '-') {
+          p = end + 1;
+          last = strtoul(p, &end, 10);
+          if (end == p || last < first) break;
+        }
+        count += last - first + 1;
+        p = *end == ',' ? end + 1 : end;
+      }
+    }
+    fclose(f);
+  }
+  if (count == 0) {
+    int cpus = get_nprocs_conf();
+    count = cpus > 0 ? (size_t)cpus : 1;
+  }
+  return count;
+}
+
+static void *map(size_t size) {
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+/*
+ * Queues one command for an entry; the ring thread's next wait submits it
+ * with every other queued command in one io_uring_enter. The SQ holds one
+ * command per entry, so it fills only if that invariant broke: then it is
+ * submitted at once. -errno when even that fails.
+ */
+static int queue_cmd(fuse_ring *r, ring_entry *e, enum fuse_uring_cmd cmd) {
+  struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+  if (sqe == NULL) {
+    int rc = io_uring_submit(&r->ring);
+    if (rc < 0) return rc;
+    sqe = io_uring_get_sqe(&r->ring);
+  }
+  if (sqe == NULL) return -EBUSY;
+  memset(sqe, 0, 2 * sizeof(*sqe)); /* SQE128: the command area is the second half */
+  sqe->opcode = IORING_OP_URING_CMD;
+  sqe->fd = r->fuse_fd;
+  sqe->cmd_op = cmd;
+  io_uring_sqe_set_data(sqe, e);
+  struct fuse_uring_cmd_req *req = (struct fuse_uring_cmd_req *)sqe->cmd;
+  req->qid = e->qid;
+  if (cmd == FUSE_IO_URING_CMD_REGISTER) {
+    sqe->addr = (uint64_t)(uintptr_t)e->iov;
+    sqe->len = 2;
+  } else {
+    req->commit_id = e->commit_id;
+  }
+  e->last_cmd = cmd;
+  return 0;
+}
+
+/*
+ * Commits the reply now in the entry's buffers and fetches its next request:
+ * queued, and sent by the ring thread's next wait, so a request costs one
+ * io_uring_enter (commits of a batch share it). A refusal comes back as the
+ * command's completion, which retires the entry.
+ */
+static int commit(fuse_ring *r, ring_entry *e) {
+  return queue_cmd(r, e, FUSE_IO_URING_CMD_COMMIT_AND_FETCH);
+}
+
+static void reply_error(fuse_ring *r, ring_entry *e, uint64_t unique, int error) {
+  struct fuse_out_header out = {.len = sizeof(out), .error = -error, .unique = unique};
+  memcpy(e->header->in_out, &out, sizeof(out));
+  e->header->ring_ent_in_out.payload_sz = 0;
+  e->replied = 1;
+  if (commit(r, e) != 0) e->dead = 1;
+}
+
+int fuse_ring_reply(const struct iovec *iov, int count, ssize_t *result) {
+  ring_entry *e = serving;
+  if (e == NULL || count < 1 || iov[0].iov_len < sizeof(struct fuse_out_header)) return 0;
+  struct fuse_out_header out;
+  memcpy(&out, iov[0].iov_base, sizeof(out));
+  if (out.unique != e->unique) return 0;
+  fuse_ring *r = e->ring;
+  if (e->replied) {
+    /* libfuse replies once per request; a second reply has nowhere to go. */
+    errno = EINVAL;
+    *result = -1;
+    return 1;
+  }
+  /* Everything after the header is the payload, wherever libfuse split it. */
+  size_t total = 0;
+  for (int i = 0; i < count; i++) {
+    const uint8_t *from = iov[i].iov_base;
+    size_t length = iov[i].iov_len;
+    if (i == 0) from += sizeof(out), length -= sizeof(out);
+    if (length > r->payload_size - total) {
+      /* Larger than the kernel's own limit: it would refuse it; say so instead. */
+      atomic_fetch_add(&r->malformed, 1);
+      reply_error(r, e, out.unique, EIO);
+      errno = EIO;
+      *result = -1;
+      return 1;
+    }
+    if (length > 0) memcpy(e->payload + total, from, length);
+    total += length;
+  }
+  out.len = (uint32_t)(sizeof(out) + total);
+  memcpy(e->header->in_out, &out, sizeof(out));
+  e->header->ring_ent_in_out.payload_sz = (uint32_t)total;
+  e->replied = 1;
+  int rc = commit(r, e);
+  if (rc != 0) {
+    e->dead = 1;
+    errno = -rc;
+    *result = -1;
+    return 1;
+  }
+  *result = (ssize_t)(sizeof(out) + total);
+  return 1;
+}
+
+/*
+ * One request from the ring: checked against the sizes the kernel promises
+ * (fail closed: anything else gets EIO, never a guess), laid out as
+ * /dev/fuse would deliver it (header, the op's own header, then the rest),
+ * and served by libfuse with the header exactly as the kernel wrote it: the
+ * pid, uid and gid a reader check or caveat uses are the request's own.
+ */
+static void serve_entry(fuse_ring *r, ring_entry *e) {
+  struct fuse_in_header in;
+  memcpy(&in, e->header->in_out, sizeof(in));
+  const struct fuse_uring_ent_in_out *meta = &e->header->ring_ent_in_out;
+  e->commit_id = meta->commit_id;
+  e->unique = in.unique;
+  e->replied = 0;
+  if (e->commit_id == 0) {
+    /* No request to answer: the kernel would not find a reply. Counted; the entry is retired. */
+    atomic_fetch_add(&r->malformed, 1);
+    e->dead = 1;
+    return;
+  }
+  size_t payload = meta->payload_sz;
+  size_t header = sizeof(in);
+  if (payload > r->payload_size || in.len < header || in.len - header < payload ||
+      in.len - header - payload > FUSE_URING_OP_IN_OUT_SZ || in.unique == 0) {
+    atomic_fetch_add(&r->malformed, 1);
+    reply_error(r, e, in.unique, EIO);
+    return;
+  }
+  size_t op_size = in.len - header - payload;
+  memcpy(r->scratch, &in, header);
+  memcpy(r->scratch + header, e->header->op_in, op_size);
+  memcpy(r->scratch + header + op_size, e->payload, payload);
+  struct fuse_buf buf = {.size = in.len, .mem = r->scratch};
+  atomic_fetch_add(&r->requests, 1);
+  serving = e;
+  pthread_mutex_lock(r->serve_lock);
+  fuse_session_process_buf(r->se, &buf);
+  pthread_mutex_unlock(r->serve_lock);
+  serving = NULL;
+  /* Every ring request needs an answer, or the entry (and its caller) waits forever. */
+  if (!e->replied) reply_error(r, e, in.unique, EIO);
+}
+
+static int live_entries(const fuse_ring *r) {
+  for (size_t i = 0; i < r->entry_count; i++)
+    if (!r->entries[i].dead) return 1;
+  return 0;
+}
+
+static void report(fuse_ring *r, int error, const char *reason) {
+  pthread_mutex_lock(&r->start_lock);
+  r->start_error = error;
+  if (reason != NULL) snprintf(r->start_reason, sizeof(r->start_reason), "%s", reason);
+  r->start_done = 1;
+  pthread_cond_signal(&r->start_cond);
+  pthread_mutex_unlock(&r->start_lock);
+}
+
+/*
+ * Registers every entry from this thread (the kernel completes ring commands
+ * through the task that issued them), then reports whether every queue got
+ * at least one: only then does the kernel switch to the ring. Refusals come
+ * back at once, as completions, while the submit runs.
+ */
+static int register_entries(fuse_ring *r, char *reason, size_t reason_size) {
+  for (size_t i = 0; i < r->entry_count; i++) {
+    if (queue_cmd(r, &r->entries[i], FUSE_IO_URING_CMD_REGISTER) != 0) {
+      snprintf(reason, reason_size, "io_uring submission queue too small");
+      return -EINVAL;
+    }
+  }
+  struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+  if (sqe == NULL) {
+    snprintf(reason, reason_size, "io_uring submission queue too small");
+    return -EINVAL;
+  }
+  io_uring_prep_poll_add(sqe, r->stop_fd, POLLIN);
+  io_uring_sqe_set_data(sqe, &r->stop_tag);
+  int rc = io_uring_submit(&r->ring);
+  if (rc < 0) {
+    snprintf(reason, reason_size, "io_uring_submit: %s", strerror(-rc));
+    return rc;
+  }
+  /* Look at what came back without taking it: requests may already be among it. */
+  size_t *refused = calloc(r->queues, sizeof(size_t));
+  if (refused == NULL) {
+    snprintf(reason, reason_size, "out of memory");
+    return -ENOMEM;
+  }
+  int first_error = 0;
+  unsigned head;
+  struct io_uring_cqe *cqe;
+  io_uring_for_each_cqe(&r->ring, head, cqe) {
+    ring_entry *e = io_uring_cqe_get_data(cqe);
+    if ((void *)e == &r->stop_tag || cqe->res >= 0 || e->last_cmd != FUSE_IO_URING_CMD_REGISTER)
+      continue;
+    refused[e->qid]++;
+    if (first_error == 0) first_error = cqe->res;
+  }
+  /*
+   * The kernel switches to the ring once every queue has an entry, and cannot
+   * switch back: a queue with none means it never will (the classic loop
+   * serves on, and the ring can go); some refusals in a queue that has
+   * entries leave a working ring, which must then stay.
+   */
+  int error = 0;
+  for (size_t q = 0; q < r->queues && error == 0; q++)
+    if (refused[q] == QUEUE_DEPTH) error = first_error;
+  free(refused);
+  if (error != 0)
+    snprintf(reason, reason_size, "the kernel refused the ring entries: %s", strerror(-error));
+  return error;
+}
+
+/*
+ * The ring belongs to the ring thread alone (SINGLE_ISSUER), and the kernel's
+ * work for it (copying a request into an entry) runs only when that thread
+ * waits for completions (DEFER_TASKRUN): no interrupting signal-like task
+ * work, and one io_uring_enter both sends the queued commits and collects
+ * the next requests. Kernels without these flags get a plain ring.
+ */
+static int setup_ring(fuse_ring *r, char *reason, size_t reason_size) {
+  const unsigned base = IORING_SETUP_SQE128 | IORING_SETUP_CQSIZE;
+  const unsigned flags[] = {base | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, base};
+  int rc = -EINVAL;
+  for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]) && rc == -EINVAL; i++) {
+    /* 128-byte SQEs carry the FUSE command; the CQ holds a completion for every entry and stop. */
+    struct io_uring_params params;
+    memset(&params, 0, sizeof(params));
+    params.flags = flags[i];
+    params.cq_entries = (unsigned)(2 * (r->entry_count + 1));
+    rc = io_uring_queue_init_params((unsigned)(r->entry_count + 1), &r->ring, &params);
+  }
+  if (rc < 0) {
+    snprintf(reason, reason_size, "io_uring setup failed: %s", strerror(-rc));
+    return rc;
+  }
+  r->ring_ready = 1;
+  return 0;
+}
+
+static void serve_loop(fuse_ring *r);
+
+static void *ring_thread(void *arg) {
+  fuse_ring *r = arg;
+  char reason[160];
+  int error = setup_ring(r, reason, sizeof(reason));
+  if (error == 0) error = register_entries(r, reason, sizeof(reason));
+  report(r, error, error != 0 ? reason : NULL);
+  if (error == 0) serve_loop(r);
+  /*
+   * Closed here, by the thread that issued every command: the kernel cancels
+   * the commands it still holds. Requests reach an entry's buffers only
+   * through this thread's task work, so once it has returned nothing writes
+   * to them, and fuse_ring_stop may unmap them after the join.
+   */
+  if (r->ring_ready) io_uring_queue_exit(&r->ring);
+  r->ring_ready = 0;
+  return NULL;
+}
+
+static void serve_loop(fuse_ring *r) {
+  for (;;) {
+    int rc = io_uring_submit_and_wait(&r->ring, 1);
+    if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) break;
+    unsigned head, seen = 0;
+    int stop = 0;
+    struct io_uring_cqe *cqe;
+    io_uring_for_each_cqe(&r->ring, head, cqe) {
+      seen++;
+      void *data = io_uring_cqe_get_data(cqe);
+      if (data == &r->stop_tag) {
+        stop = 1;
+        continue;
+      }
+      ring_entry *e = data;
+      if (e == NULL || e->dead) continue;
+      if (cqe->res == 0) {
+        serve_entry(r, e);
+      } else if (cqe->res == -EINTR || cqe->res == -EAGAIN) {
+        if (queue_cmd(r, e, e->last_cmd) != 0) e->dead = 1;
+      } else {
+        /* -ENOTCONN: unmounted or aborted. Anything else ends this entry alone. */
+        e->dead = 1;
+      }
+    }
+    io_uring_cq_advance(&r->ring, seen);
+    if (stop || !live_entries(r)) break;
+  }
+  /* The replies to the last batch are queued: send them, so no reader it held waits on. */
+  io_uring_submit(&r->ring);
+}
+
+/* After the ring thread was joined (it closed the ring) or never started. */
+static void teardown(fuse_ring *r) {
+  for (size_t i = 0; r->entries != NULL && i < r->entry_count; i++) {
+    if (r->entries[i].header != NULL) munmap(r->entries[i].header, r->header_size);
+    if (r->entries[i].payload != NULL) munmap(r->entries[i].payload, r->payload_size);
+  }
+  free(r->entries);
+  if (r->scratch != NULL) munmap(r->scratch, r->scratch_size);
+  if (r->stop_fd >= 0) close(r->stop_fd);
+  pthread_mutex_destroy(&r->start_lock);
+  pthread_cond_destroy(&r->start_cond);
+  free(r);
+}
+
+fuse_ring *fuse_ring_start(struct fuse_session *se, int fuse_fd, size_t payload_size,
+                           pthread_mutex_t *serve_lock, char *error, size_t error_size) {
+  fuse_ring *r = calloc(1, sizeof(*r));
+  if (r == NULL) {
+    snprintf(error, error_size, "out of memory");
+    return NULL;
+  }
+  r->se = se;
+  r->fuse_fd = fuse_fd;
+  r->payload_size = payload_size;
+  r->serve_lock = serve_lock;
+  r->stop_fd = -1;
+  pthread_mutex_init(&r->start_lock, NULL);
+  pthread_cond_init(&r->start_cond, NULL);
+  r->queues = possible_cpus();
+  r->entry_count = r->queues * QUEUE_DEPTH;
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  r->header_size = (sizeof(struct fuse_uring_req_header) + page - 1) / page * page;
+  r->scratch_size = sizeof(struct fuse_in_header) + FUSE_URING_OP_IN_OUT_SZ + payload_size;
+  r->entries = calloc(r->entry_count, sizeof(ring_entry));
+  r->scratch = map(r->scratch_size);
+  if (r->entries == NULL || r->scratch == NULL) {
+    snprintf(error, error_size, "out of memory");
+    goto fail;
+  }
+  for (size_t i = 0; i < r->entry_count; i++) {
+    ring_entry *e = &r->entries[i];
+    e->ring = r;
+    e->qid = (uint16_t)(i / QUEUE_DEPTH);
+    e->header = map(r->header_size);
+    e->payload = map(payload_size);
+    if (e->header == NULL || e->payload == NULL) {
+      snprintf(error, error_size, "out of memory for the ring buffers");
+      goto fail;
+    }
+    e->iov[0] = (struct iovec){.iov_base = e->header, .iov_len = r->header_size};
+    e->iov[1] = (struct iovec){.iov_base = e->payload, .iov_len = payload_size};
+  }
+  r->stop_fd = eventfd(0, EFD_CLOEXEC);
+  if (r->stop_fd < 0) {
+    snprintf(error, error_size, "eventfd: %s", strerror(errno));
+    goto fail;
+  }
+  int rc = pthread_create(&r->thread, NULL, ring_thread, r);
+  if (rc != 0) {
+    snprintf(error, error_size, "cannot start the ring thread: %s", strerror(rc));
+    goto fail;
+  }
+  pthread_setname_np(r->thread, "mintfs-ring"); /* for top -H and perf; failure is harmless */
+  pthread_mutex_lock(&r->start_lock);
+  while (!r->start_done) pthread_cond_wait(&r->start_cond, &r->start_lock);
+  int failed = r->start_error != 0;
+  pthread_mutex_unlock(&r->start_lock);
+  if (failed) {
+    pthread_join(r->thread, NULL);
+    snprintf(error, error_size, "%s", r->start_reason);
+    goto fail;
+  }
+  return r;
+fail:
+  teardown(r);
+  return NULL;
+}
+
+void fuse_ring_stop(fuse_ring *r) {
+  if (r == NULL) return;
+  uint64_t one = 1;
+  /* The poll on stop_fd completes and the thread leaves its loop; it may already have (unmount). */
+  if (write(r->stop_fd, &one, sizeof(one)) != (ssize_t)sizeof(one)) {
+    /* An eventfd write of 1 cannot fail short of a counter overflow; join regardless. */
+  }
+  pthread_join(r->thread, NULL);
+  teardown(r);
+}
+
+uint64_t fuse_ring_requests(const fuse_ring *r) {
+  return r == NULL ? 0 : atomic_load(&((fuse_ring *)r)->requests);
+}
+uint64_t fuse_ring_malformed(const fuse_ring *r) {
+  return r == NULL ? 0 : atomic_load(&((fuse_ring *)r)->malformed);
+}
