@@ -92,11 +92,12 @@ async function main(): Promise<void> {
   );
   start(nginx, ['-c', join(work, 'upstream.conf'), '-g', 'daemon off;']);
   start(nginx, ['-c', join(work, 'proxy.conf'), '-g', 'daemon off;']);
-  const bareChild = start(process.execPath, [
-    join(ROOT, 'scripts', 'bench', 'bare-proxy.mjs'),
-    String(PORTS.bare),
-    String(PORTS.upstream),
-  ]);
+  const bareChild = start(
+    process.execPath,
+    [join(ROOT, 'scripts', 'bench', 'bare-proxy.mjs'), String(PORTS.bare), String(PORTS.upstream)],
+    'ignore',
+    'server',
+  );
   start('mitmdump', [
     '-q',
     '--mode',
@@ -124,6 +125,7 @@ async function main(): Promise<void> {
     process.execPath,
     [CLI, 'gateway', join(work, 'gateway-workers.yaml'), '--keys', keys],
     openSync(join(work, 'gateway-workers.log'), 'w'),
+    'server',
   );
   // Shared state: the same gateway with Redis (use budgets counted there,
   // revocations subscribed and reloaded) and without (budgets in memory).
@@ -155,6 +157,7 @@ async function main(): Promise<void> {
       process.execPath,
       [CLI, 'gateway', join(work, `gateway-${name}.yaml`), '--keys', keys],
       openSync(join(work, `gateway-${name}.log`), 'w'),
+      'server',
     );
   }
   // Audit lines go to a file, as in production; they are part of the cost.
@@ -162,6 +165,7 @@ async function main(): Promise<void> {
     process.execPath,
     [...gatewayProfileFlags(), CLI, 'gateway', join(work, 'gateway.yaml'), '--keys', keys],
     openSync(join(work, 'gateway.log'), 'w'),
+    'server',
   );
   profiledGateway = gatewayChild;
   const token = mintToken(
@@ -418,7 +422,9 @@ async function main(): Promise<void> {
     // what workers buy. With a core per worker and the load elsewhere, each
     // worker serves 1/cpuUs requests a second and the bare proxy 1/its cpuUs.
     console.log(
-      `workers: auto (${availableParallelism()} here): ${workers.cpuUs.toFixed(0)} CPU µs per request; with a free core per worker, 2 workers would serve ${((2 * bareFresh.cpuUs) / workers.cpuUs).toFixed(2)}x and 4 workers ${((4 * bareFresh.cpuUs) / workers.cpuUs).toFixed(2)}x the one-process bare proxy (target >= 1.3x)`,
+      process.env.BENCH_SERVER_CPUS
+        ? `workers: auto on cores ${process.env.BENCH_SERVER_CPUS}, load on ${process.env.BENCH_LOAD_CPUS ?? 'any'}: ${ratio(workers, bareFresh)} the one-process bare proxy (target >= 1.3x), ${workers.cpuUs.toFixed(0)} CPU µs per request`
+        : `workers: auto (${availableParallelism()} cores, shared with the load): ${workers.cpuUs.toFixed(0)} CPU µs per request; with a free core per worker, 2 workers would serve ${((2 * bareFresh.cpuUs) / workers.cpuUs).toFixed(2)}x and 4 workers ${((4 * bareFresh.cpuUs) / workers.cpuUs).toFixed(2)}x the one-process bare proxy (target >= 1.3x; BENCH_SERVER_CPUS and BENCH_LOAD_CPUS measure it)`,
     );
   if (of('i', 16) && of('j', 16))
     console.log(
@@ -511,12 +517,25 @@ function nginxConf(work: string, name: string, server: string, http = ''): strin
   return `worker_processes 1;\npid ${work}/${name}.pid;\nerror_log ${work}/${name}.error.log;\nevents { worker_connections 1024; }\nhttp { access_log off; ${http} server { ${server} } }\n`;
 }
 
+/**
+ * BENCH_SERVER_CPUS and BENCH_LOAD_CPUS (taskset lists such as 0-3): the
+ * proxies under test on some cores, wrk and the upstream on others. On a
+ * machine with more cores than the load needs, that is how (g) against (h)
+ * shows what `workers: auto` buys (auto counts the cores it is given).
+ */
+function pinned(role: 'server' | 'load', command: string, args: string[]): [string, string[]] {
+  const cpus = role === 'server' ? process.env.BENCH_SERVER_CPUS : process.env.BENCH_LOAD_CPUS;
+  return cpus ? ['taskset', ['-c', cpus, command, ...args]] : [command, args];
+}
+
 function start(
   command: string,
   args: string[],
   stderr: number | 'ignore' = 'ignore',
+  role: 'server' | 'load' = 'load',
 ): ChildProcess {
-  const child = spawn(command, args, { stdio: ['ignore', 'ignore', stderr] });
+  // taskset execs the command: the child's pid is the command's (its CPU time is read by pid).
+  const child = spawn(...pinned(role, command, args), { stdio: ['ignore', 'ignore', stderr] });
   children.push(child);
   return child;
 }
@@ -524,8 +543,15 @@ function start(
 function wrk(url: string, connections: number, headers: string[], args: string[]): WrkResult {
   const threads = wrkThreads(connections);
   const out = execFileSync(
-    'wrk',
-    [`-t${threads}`, `-c${connections}`, `-d${DURATION}s`, '--latency', ...headers, url, ...args],
+    ...pinned('load', 'wrk', [
+      `-t${threads}`,
+      `-c${connections}`,
+      `-d${DURATION}s`,
+      '--latency',
+      ...headers,
+      url,
+      ...args,
+    ]),
     { encoding: 'utf8' },
   );
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
@@ -560,7 +586,7 @@ function toMs(text: string | undefined): number {
 }
 
 function row(cells: string[]): string {
-  return cells.map((cell, i) => (i === 0 ? cell.padEnd(30) : cell.padStart(16))).join('');
+  return cells.map((cell, i) => (i === 0 ? cell.padEnd(30) : cell.padStart(18))).join('');
 }
 
 try {
