@@ -61,16 +61,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     options.stream ??
       (options.format === 'pretty'
         ? prettyStream(pino.destination({ dest: options.destination ?? 2, sync: true }))
-        : pino.destination({
-            dest: options.destination ?? 2,
-            sync,
-            minLength: sync ? 0 : 4096,
-            // sonic-boom's own timer writes what is buffered; logger.flush()
-            // on a timer would also fsync the file each time (costly, and no
-            // protection against the SIGKILL this interval bounds).
-            periodicFlush: sync ? 0 : LOG_FLUSH_MS,
-          })),
+        : pino.destination({ dest: options.destination ?? 2, sync, minLength: sync ? 0 : 4096 })),
   );
+  if (!sync && !options.stream) setInterval(() => logger.flush(), LOG_FLUSH_MS).unref();
   return logger;
 }
 
