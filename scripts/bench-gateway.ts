@@ -10,7 +10,7 @@
  *   (f) client -> mintfs gateway with a fresh token on every request, as agents
  *       that `cat` the token file per request send them: more distinct tokens
  *       than requests, each read from a real mount beforehand
- *   (g) the same with `workers: 2` (one gateway process per core)
+ *   (g) the same with `workers: auto` (one gateway process per core)
  * Targets run in a rotating order within each round. The gateway's resident
  * memory is sampled after each of its runs.
  */
@@ -20,11 +20,12 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initKeyring } from '../src/keys/keyring.js';
@@ -57,10 +58,14 @@ interface WrkResult {
   requests: number;
   /** Fresh-token runs: the index of the first token not sent. */
   freshNext: number | undefined;
+  /** CPU time (user + system) the server's processes spent per request, in µs; NaN for nginx and mitmproxy. */
+  cpuUs: number;
 }
 
 const children: ChildProcess[] = [];
 const cleanups: Array<() => void> = [];
+/** The gateway that BENCH_PROFILE_DIR profiles (b and f). */
+let profiledGateway: ChildProcess | undefined;
 
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'mintfs-bench-gw-'));
@@ -87,11 +92,12 @@ async function main(): Promise<void> {
   );
   start(nginx, ['-c', join(work, 'upstream.conf'), '-g', 'daemon off;']);
   start(nginx, ['-c', join(work, 'proxy.conf'), '-g', 'daemon off;']);
-  start(process.execPath, [
-    join(ROOT, 'scripts', 'bench', 'bare-proxy.mjs'),
-    String(PORTS.bare),
-    String(PORTS.upstream),
-  ]);
+  const bareChild = start(
+    process.execPath,
+    [join(ROOT, 'scripts', 'bench', 'bare-proxy.mjs'), String(PORTS.bare), String(PORTS.upstream)],
+    'ignore',
+    'server',
+  );
   start('mitmdump', [
     '-q',
     '--mode',
@@ -113,12 +119,13 @@ async function main(): Promise<void> {
   );
   writeFileSync(
     join(work, 'gateway-workers.yaml'),
-    `listen: [127.0.0.1:${PORTS.workers}]\nworkers: 2\nupstreams:\n  bench:\n    url: http://127.0.0.1:${PORTS.upstream}\n    credential: { file: ./credential }\n    inject: "Authorization: token {credential}"\n`,
+    `listen: [127.0.0.1:${PORTS.workers}]\nworkers: auto\nupstreams:\n  bench:\n    url: http://127.0.0.1:${PORTS.upstream}\n    credential: { file: ./credential }\n    inject: "Authorization: token {credential}"\n`,
   );
-  start(
+  const workersChild = start(
     process.execPath,
     [CLI, 'gateway', join(work, 'gateway-workers.yaml'), '--keys', keys],
     openSync(join(work, 'gateway-workers.log'), 'w'),
+    'server',
   );
   // Shared state: the same gateway with Redis (use budgets counted there,
   // revocations subscribed and reloaded) and without (budgets in memory).
@@ -150,6 +157,7 @@ async function main(): Promise<void> {
       process.execPath,
       [CLI, 'gateway', join(work, `gateway-${name}.yaml`), '--keys', keys],
       openSync(join(work, `gateway-${name}.log`), 'w'),
+      'server',
     );
   }
   // Audit lines go to a file, as in production; they are part of the cost.
@@ -157,7 +165,9 @@ async function main(): Promise<void> {
     process.execPath,
     [...gatewayProfileFlags(), CLI, 'gateway', join(work, 'gateway.yaml'), '--keys', keys],
     openSync(join(work, 'gateway.log'), 'w'),
+    'server',
   );
+  profiledGateway = gatewayChild;
   const token = mintToken(
     {
       agent: 'bench',
@@ -200,9 +210,11 @@ async function main(): Promise<void> {
   writeFileSync(freshFile, `${fresh.join('\n')}\n`);
   writeFileSync(join(work, 'fresh.lua'), freshLua(freshFile));
   // Single-use tokens (uses: 1), each spent once: one budget count per request.
+  // Read only when a target that spends them runs (reading 200,000 takes a minute here).
   const budgetFile = join(work, 'budget-tokens.txt');
   const budgeted: string[] = [];
-  for (let i = 0; i < needed; i++)
+  const spendsBudgets = !ONLY || ONLY.some((id) => id === '(i)' || id === '(j)');
+  for (let i = 0; spendsBudgets && i < needed; i++)
     budgeted.push(readFileSync(join(mountpoint, 'single-use'), 'utf8'));
   writeFileSync(budgetFile, `${budgeted.join('\n')}\n`);
   writeFileSync(join(work, 'budget.lua'), freshLua(budgetFile));
@@ -240,7 +252,7 @@ async function main(): Promise<void> {
       script: join(work, 'fresh.lua'),
     },
     {
-      name: '(g) 2 workers, fresh',
+      name: '(g) workers: auto, fresh',
       url: `http://127.0.0.1:${PORTS.workers}/bench/repos/acme/widgets`,
       auth: false,
       script: join(work, 'fresh.lua'),
@@ -292,6 +304,12 @@ async function main(): Promise<void> {
     `gateway benchmark: wrk, ${DURATION}s per run, ${ROUNDS} rounds, same nginx upstream, ${needed} fresh tokens\n`,
   );
   const gatewayPid = gatewayChild.pid ?? 0;
+  // The processes whose CPU time a run is charged (a workers gateway: the primary and its workers).
+  const serverOf = new Map<string, number | undefined>([
+    [String(PORTS.gateway), gatewayChild.pid],
+    [String(PORTS.bare), bareChild.pid],
+    [String(PORTS.workers), workersChild.pid],
+  ]);
   const rssSamples: number[] = [];
   const results = new Map<string, Map<number, WrkResult[]>>(
     targets.map((t) => [
@@ -312,7 +330,11 @@ async function main(): Promise<void> {
         const args =
           'script' in target ? ['--', String(offset), String(wrkThreads(connections))] : [];
         if ('script' in target) headers.push('-s', target.script);
+        const server = serverOf.get(port);
+        const cpuBefore = server === undefined ? NaN : cpuSeconds(server);
         const result = wrk(target.url, connections, headers, args);
+        if (server !== undefined)
+          result.cpuUs = ((cpuSeconds(server) - cpuBefore) / result.requests) * 1e6;
         if ('script' in target) {
           // +1: a thread may have taken a token whose request never completed.
           const next = (result.freshNext ?? Infinity) + 1;
@@ -341,6 +363,7 @@ async function main(): Promise<void> {
             rps: median(runs, (r) => r.rps),
             p50Ms: median(runs, (r) => r.p50Ms),
             p99Ms: median(runs, (r) => r.p99Ms),
+            cpuUs: median(runs, (r) => r.cpuUs),
           },
         ]),
       ),
@@ -363,6 +386,7 @@ async function main(): Promise<void> {
       'c=16 req/s',
       'c=16 p99 ms',
       'c=16 vs bare Node',
+      'c=16 CPU µs/req',
     ]),
   );
   for (const [name, byConn] of summary) {
@@ -378,12 +402,29 @@ async function main(): Promise<void> {
         sixteen.rps.toFixed(0),
         sixteen.p99Ms.toFixed(3),
         ratio(sixteen, bare16),
+        Number.isNaN(sixteen.cpuUs) ? '' : sixteen.cpuUs.toFixed(0),
       ]),
     );
   }
   if (of('f', 16) && of('h', 16))
     console.log(
-      `fresh tokens: ${ratio(of('f', 16), of('h', 16))} the bare Node proxy at 16 connections, both sent a distinct header per request (target >= 0.8x; ${ratio(of('f', 16), bare16)} against (c)); with 2 workers ${ratio(of('g', 16), of('h', 16))}; one reused token: ${ratio(of('b', 16), bare16)}; gateway RSS after each run: ${rssSamples.map((m) => m.toFixed(0)).join(', ')} MiB`,
+      `fresh tokens: ${ratio(of('f', 16), of('h', 16))} the bare Node proxy at 16 connections, both sent a distinct header per request (target >= 0.9x; ${ratio(of('f', 16), bare16)} against (c)); with workers: auto ${ratio(of('g', 16), of('h', 16))}; one reused token: ${ratio(of('b', 16), bare16)}; gateway RSS after each run: ${rssSamples.map((m) => m.toFixed(0)).join(', ')} MiB`,
+    );
+  const fresh16 = of('f', 16);
+  const workers = of('g', 16);
+  const bareFresh = of('h', 16);
+  if (fresh16 && bareFresh)
+    console.log(
+      `CPU per request at 16 connections: gateway ${fresh16.cpuUs.toFixed(0)} µs, bare Node ${bareFresh.cpuUs.toFixed(0)} µs (${(bareFresh.cpuUs / fresh16.cpuUs).toFixed(2)}x the bare proxy's requests per CPU-second)`,
+    );
+  if (workers && bareFresh)
+    // Here wrk, nginx and every worker share the cores, so (g) cannot show
+    // what workers buy. With a core per worker and the load elsewhere, each
+    // worker serves 1/cpuUs requests a second and the bare proxy 1/its cpuUs.
+    console.log(
+      process.env.BENCH_SERVER_CPUS
+        ? `workers: auto on cores ${process.env.BENCH_SERVER_CPUS}, load on ${process.env.BENCH_LOAD_CPUS ?? 'any'}: ${ratio(workers, bareFresh)} the one-process bare proxy (target >= 1.3x), ${workers.cpuUs.toFixed(0)} CPU µs per request`
+        : `workers: auto (${availableParallelism()} cores, shared with the load): ${workers.cpuUs.toFixed(0)} CPU µs per request; with a free core per worker, 2 workers would serve ${((2 * bareFresh.cpuUs) / workers.cpuUs).toFixed(2)}x and 4 workers ${((4 * bareFresh.cpuUs) / workers.cpuUs).toFixed(2)}x the one-process bare proxy (target >= 1.3x; BENCH_SERVER_CPUS and BENCH_LOAD_CPUS measure it)`,
     );
   if (of('i', 16) && of('j', 16))
     console.log(
@@ -438,6 +479,31 @@ end
 `;
 }
 
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+/** CPU seconds (user + system) a process and its live descendants have used. */
+function cpuSeconds(pid: number): number {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return 0;
+  }
+  // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  let total = (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    let listed = '';
+    try {
+      listed = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const child of listed.split(' ').filter(Boolean)) total += cpuSeconds(Number(child));
+  }
+  return total;
+}
+
 function rssMiB(pid: number): number {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -451,12 +517,25 @@ function nginxConf(work: string, name: string, server: string, http = ''): strin
   return `worker_processes 1;\npid ${work}/${name}.pid;\nerror_log ${work}/${name}.error.log;\nevents { worker_connections 1024; }\nhttp { access_log off; ${http} server { ${server} } }\n`;
 }
 
+/**
+ * BENCH_SERVER_CPUS and BENCH_LOAD_CPUS (taskset lists such as 0-3): the
+ * proxies under test on some cores, wrk and the upstream on others. On a
+ * machine with more cores than the load needs, that is how (g) against (h)
+ * shows what `workers: auto` buys (auto counts the cores it is given).
+ */
+function pinned(role: 'server' | 'load', command: string, args: string[]): [string, string[]] {
+  const cpus = role === 'server' ? process.env.BENCH_SERVER_CPUS : process.env.BENCH_LOAD_CPUS;
+  return cpus ? ['taskset', ['-c', cpus, command, ...args]] : [command, args];
+}
+
 function start(
   command: string,
   args: string[],
   stderr: number | 'ignore' = 'ignore',
+  role: 'server' | 'load' = 'load',
 ): ChildProcess {
-  const child = spawn(command, args, { stdio: ['ignore', 'ignore', stderr] });
+  // taskset execs the command: the child's pid is the command's (its CPU time is read by pid).
+  const child = spawn(...pinned(role, command, args), { stdio: ['ignore', 'ignore', stderr] });
   children.push(child);
   return child;
 }
@@ -464,8 +543,15 @@ function start(
 function wrk(url: string, connections: number, headers: string[], args: string[]): WrkResult {
   const threads = wrkThreads(connections);
   const out = execFileSync(
-    'wrk',
-    [`-t${threads}`, `-c${connections}`, `-d${DURATION}s`, '--latency', ...headers, url, ...args],
+    ...pinned('load', 'wrk', [
+      `-t${threads}`,
+      `-c${connections}`,
+      `-d${DURATION}s`,
+      '--latency',
+      ...headers,
+      url,
+      ...args,
+    ]),
     { encoding: 'utf8' },
   );
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
@@ -484,6 +570,7 @@ function wrk(url: string, connections: number, headers: string[], args: string[]
     p99Ms,
     requests,
     freshNext: freshNext === undefined ? undefined : Number(freshNext),
+    cpuUs: NaN,
   };
 }
 
@@ -499,7 +586,7 @@ function toMs(text: string | undefined): number {
 }
 
 function row(cells: string[]): string {
-  return cells.map((cell, i) => (i === 0 ? cell.padEnd(26) : cell.padStart(14))).join('');
+  return cells.map((cell, i) => (i === 0 ? cell.padEnd(30) : cell.padStart(18))).join('');
 }
 
 try {
@@ -507,4 +594,20 @@ try {
 } finally {
   for (const child of children) child.kill('SIGTERM');
   for (const cleanup of cleanups) cleanup();
+  await summariseProfiles(profiledGateway);
+}
+
+/** BENCH_PROFILE_DIR: once the profiled gateway has written its profile, a flame graph and summary beside it. */
+async function summariseProfiles(profiled: ChildProcess | undefined): Promise<void> {
+  const dir = process.env.BENCH_PROFILE_DIR;
+  if (!dir || !profiled) return;
+  if (profiled.exitCode === null && profiled.signalCode === null)
+    await new Promise((resolve) => profiled.once('exit', resolve));
+  const summary = spawnSync(
+    process.execPath,
+    [join(ROOT, 'dist', 'scripts', 'cpu-profile-summary.js'), dir, '--top', '40'],
+    { encoding: 'utf8' },
+  );
+  writeFileSync(join(dir, 'summary.txt'), summary.stdout + summary.stderr);
+  console.log(`\nCPU profile: ${dir} (*.cpuprofile, *.folded, *.svg flame graph, summary.txt)`);
 }

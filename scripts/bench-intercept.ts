@@ -45,8 +45,11 @@ const children: ChildProcess[] = [];
 
 async function main(work: string): Promise<void> {
   const nginx = execFileSync('bash', ['-c', 'command -v nginx'], { encoding: 'utf8' }).trim();
-  // The tests' throwaway PKI: ca.pem and leaf.pem/leaf.key for localhost and 127.0.0.1.
-  makeTestPki(work);
+  // The tests' throwaway PKI: ca.pem and leaf.pem/leaf.key for localhost and 127.0.0.1
+  // (the helper writes only ca.pem since it makes one PKI per process: the leaf is written here).
+  const pki = makeTestPki(work);
+  writeFileSync(join(work, 'leaf.pem'), pki.cert);
+  writeFileSync(join(work, 'leaf.key'), pki.key, { mode: 0o600 });
   writeFileSync(
     join(work, 'upstream.conf'),
     `worker_processes 1;\npid ${work}/nginx.pid;\nerror_log ${work}/nginx.error.log;\nevents { worker_connections 1024; }\nhttp { access_log off; keepalive_requests 1000000; server { listen 127.0.0.1:${PORTS.upstream} ssl; ssl_certificate ${work}/leaf.pem; ssl_certificate_key ${work}/leaf.key; location / { return 200 '{"ok":true}'; } } }\n`,

@@ -14,7 +14,7 @@ import type { HttpMethod } from '../token/vocabulary.js';
 import type { Limits } from './config.js';
 import type { Credential, CredentialStore } from './credentials.js';
 import type { TokenScope } from '../credentials/source.js';
-import { sendError, type ErrorRenderer } from './http-errors.js';
+import { sendError } from './http-errors.js';
 import {
   awsErrorRenderer,
   ChunkResigner,
@@ -40,6 +40,8 @@ import type { UseCounter } from '../state/use-counter.js';
 import type { Verifier } from '../verifier/verifier.js';
 import type { AuthenticatedToken, VerifyRequest } from '../token/verify.js';
 import { websocketRequestProblem } from '../websocket/handshake.js';
+import { logRequestAudit, type Audit } from './audit-line.js';
+export type { Audit } from './audit-line.js';
 import type { GatewayConfig } from './config.js';
 
 // Nor do the agent's own authorization, its Host, and its encoding wishes (see upstreamHeaders).
@@ -83,24 +85,6 @@ export interface ProxyDeps {
   readonly approval?: ApprovalGate | undefined;
 }
 
-export interface Audit {
-  mode?: Route['mode'] | undefined;
-  service?: string;
-  agent?: string | undefined;
-  reader?: string | undefined;
-  tokenId?: string | undefined;
-  path?: string;
-  code?: MintfsErrorCode;
-  /** Whether the request was sent upstream (a failure after that is not a refusal). */
-  forwarded?: boolean;
-  /** When it was sent upstream (process.hrtime.bigint()). */
-  sentAt?: bigint;
-  bytesIn: number;
-  bytesOut: number;
-  /** Refusals in the upstream's own error shape (AWS's), when its clients parse one. */
-  render?: ErrorRenderer | undefined;
-}
-
 /** What a request to a `sign: sigv4` upstream carries to its signing. */
 interface AwsSigning {
   readonly plan: AwsRequestPlan;
@@ -113,32 +97,12 @@ export function createProxyHandler(
   return (req, res) => {
     const started = process.hrtime.bigint();
     const audit: Audit = { bytesIn: 0, bytesOut: 0 };
-    res.once('close', () => {
-      deps.metrics?.request(
-        audit.code,
-        audit.forwarded === true,
-        Number(process.hrtime.bigint() - started) / 1e9,
-      );
-      deps.logger.info(
-        {
-          event: 'request',
-          mode: audit.mode,
-          agent: audit.agent,
-          ...(audit.reader === undefined ? {} : { reader: audit.reader }),
-          tokenId: audit.tokenId,
-          service: audit.service,
-          method: req.method,
-          path: audit.path,
-          status: res.headersSent ? res.statusCode : undefined,
-          ...(audit.code === undefined ? {} : { error: audit.code }),
-          completed: res.writableFinished,
-          bytesIn: audit.bytesIn,
-          bytesOut: audit.bytesOut,
-          durationMs: Number(process.hrtime.bigint() - started) / 1e6,
-        },
-        'gateway request',
-      );
-    });
+    res.once('close', () =>
+      logRequestAudit(deps, req, audit, started, {
+        status: res.headersSent ? res.statusCode : undefined,
+        completed: res.writableFinished,
+      }),
+    );
     const refuse = (code: MintfsErrorCode, message: string) => {
       audit.code = code;
       // Unread request bodies are drained, not piped anywhere.

@@ -27,9 +27,9 @@ import {
   upstreamErrorName,
   upstreamHeaders,
   type Admitted,
-  type Audit,
   type ProxyDeps,
 } from './proxy.js';
+import { logRequestAudit, type Audit } from './audit-line.js';
 import { maskSecrets, redactText } from './redact.js';
 import { UpstreamExchange } from './upstream-exchange.js';
 
@@ -56,29 +56,10 @@ export function createUpgradeHandler(
     const logHandshake = () => {
       if (logged) return;
       logged = true;
-      const status = res.headersSent ? res.statusCode : audit.code === undefined ? 101 : undefined;
-      deps.metrics?.request(
-        audit.code,
-        audit.forwarded === true,
-        Number(process.hrtime.bigint() - started) / 1e9,
-      );
-      deps.logger.info(
-        {
-          event: 'request',
-          mode: audit.mode,
-          agent: audit.agent,
-          ...(audit.reader === undefined ? {} : { reader: audit.reader }),
-          tokenId: audit.tokenId,
-          service: audit.service,
-          method: req.method,
-          path: audit.path,
-          websocket: true,
-          status,
-          ...(audit.code === undefined ? {} : { error: audit.code }),
-          durationMs: Number(process.hrtime.bigint() - started) / 1e6,
-        },
-        'gateway request',
-      );
+      logRequestAudit(deps, req, audit, started, {
+        websocket: true,
+        status: res.headersSent ? res.statusCode : audit.code === undefined ? 101 : undefined,
+      });
     };
     res.once('close', logHandshake);
     const refuse = (code: MintfsErrorCode, message: string) => {
