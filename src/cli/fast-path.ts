@@ -34,7 +34,7 @@ interface FastCommand {
 export const FAST_COMMANDS: Readonly<Record<string, FastCommand>> = {
   inspect: {
     options: {},
-    load: async () => (await import('./commands/inspect.js')).inspectCommand,
+    load: async () => (await import('./one-shot-commands.js')).inspectCommand,
   },
   verify: {
     options: {
@@ -45,11 +45,11 @@ export const FAST_COMMANDS: Readonly<Record<string, FastCommand>> = {
       at: { takes: 'string', required: false },
       redis: { takes: 'string', required: false },
     },
-    load: async () => (await import('./commands/verify.js')).verifyCommand,
+    load: async () => (await import('./one-shot-commands.js')).verifyCommand,
   },
   attenuate: {
     options: { caveat: { takes: 'array', required: true } },
-    load: async () => (await import('./commands/attenuate.js')).attenuateCommand,
+    load: async () => (await import('./one-shot-commands.js')).attenuateCommand,
   },
 };
 
