@@ -8,11 +8,12 @@
  * command's own runWith: the same zod schema checks them, the same code
  * runs, a failure is reported by the same reportFailure. Everything else it
  * declines, and the full command line (main.ts, yargs) takes the words as
- * it always has: --help, a misspelt or repeated option, a value that starts
- * with "-", `--`, global options, too many words, a token that reads "help". So usage errors and help
- * text have one source, and where the fast path accepts words it must read
- * them as yargs does: test/unit/cli-fast-path.test.ts checks that over
- * generated argument vectors against the real yargs set-up.
+ * it always has: --help, a misspelt or repeated option, a missing required
+ * one, a value that starts with "-", `--`, global options, too many words, a
+ * token that reads "help". So usage errors and help text have one source,
+ * and where the fast path accepts words it must read them as yargs does:
+ * test/unit/cli-fast-path.test.ts checks that over generated argument
+ * vectors against the real yargs set-up, builders and schemas.
  */
 import type { MintfsCommand } from './define-command.js';
 import { reportFailure } from './failure.js';
