@@ -80,13 +80,29 @@ const lazySegmenter = {
   },
 };
 
+/**
+ * The executable (bin.js) is built alone and loads the other two builds by
+ * name: the one-shot fast path (fast-path.js, as one-shot.js) and the full
+ * command line (main.js). Split together, the commands the fast path runs
+ * would share esbuild's fine-grained chunks with every other command, a
+ * dozen files to resolve and read on each `mintfs inspect`.
+ */
+const otherBuilds = {
+  name: 'other-builds',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/fast-path\.js$/ }, () => ({
+      path: './one-shot.js',
+      external: true,
+    }));
+    b.onResolve({ filter: /^\.\/main\.js$/ }, () => ({ path: './main.js', external: true }));
+  },
+};
+
 // Chunk names carry content hashes: stale ones from the last build would pile up.
 rmSync(join(ROOT, 'dist', 'src', 'bundle'), { recursive: true, force: true });
-await build({
+const common = {
   absWorkingDir: ROOT,
-  entryPoints: { mintfs: 'dist/src/cli/bin.js' },
   outdir: 'dist/src/bundle',
-  chunkNames: 'chunk-[hash]',
   bundle: true,
   splitting: true,
   format: 'esm',
@@ -96,7 +112,6 @@ await build({
   // turns string-width's /^\p{RGI_Emoji}$/v literal (compiled on first use)
   // into new RegExp(...) (compiled at import: ~25 ms of start-up).
   target: 'esnext',
-  plugins: [leaveSomeToNode, lazySegmenter],
   // The bundled packages are ESM, but a CommonJS module among them would
   // call require(): give the bundle one.
   banner: {
@@ -104,4 +119,29 @@ await build({
   },
   legalComments: 'linked',
   logLevel: 'warning',
+};
+// The executable: the compile cache, then one of the two below. Its few
+// modules (compile-cache.ts, trusted-path.ts, errors.ts) are copied in, not
+// shared with the others: fewer files to open before the compile cache is on.
+await build({
+  ...common,
+  entryPoints: { mintfs: 'dist/src/cli/bin.js' },
+  splitting: false,
+  plugins: [otherBuilds, leaveSomeToNode],
+});
+// The one-shot fast path and its commands (one-shot-commands.js): one file
+// with zod and the token code; what verify --redis alone loads (the Redis
+// client, pino) splits off.
+await build({
+  ...common,
+  entryPoints: { 'one-shot': 'dist/src/cli/fast-path.js' },
+  chunkNames: 'one-shot-[hash]',
+  plugins: [leaveSomeToNode],
+});
+// The full command line: every command, yargs, help.
+await build({
+  ...common,
+  entryPoints: { main: 'dist/src/cli/main.js' },
+  chunkNames: 'chunk-[hash]',
+  plugins: [leaveSomeToNode, lazySegmenter],
 });

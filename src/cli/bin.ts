@@ -16,4 +16,6 @@ if (enable !== undefined && process.env.NODE_DISABLE_COMPILE_CACHE === undefined
   const dir = compileCacheDir();
   if (dir !== undefined) enable(dir);
 }
-await import('./main.js');
+// inspect, verify and attenuate in their plain forms skip yargs (fast-path.ts).
+const { runFastPath } = await import('./fast-path.js');
+if (!(await runFastPath(process.argv.slice(2)))) await import('./main.js');

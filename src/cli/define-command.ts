@@ -15,21 +15,35 @@ export interface CommandSpec<S extends z.ZodType> {
   readonly run: (args: z.output<S>) => void | Promise<void>;
 }
 
-export function defineCommand<S extends z.ZodType>(spec: CommandSpec<S>): CommandModule {
+/**
+ * A yargs command module that can also be run from words parsed elsewhere
+ * (fast-path.ts): `runWith` is its handler, the schema's check then the
+ * command, whoever parsed the words.
+ */
+export interface MintfsCommand extends CommandModule {
+  /** The schema runWith checks the words against (the fast path's property test reads it). */
+  readonly schema: z.ZodType;
+  readonly runWith: (argv: Readonly<Record<string, unknown>>) => Promise<void>;
+}
+
+export function defineCommand<S extends z.ZodType>(spec: CommandSpec<S>): MintfsCommand {
+  const runWith = async (argv: Readonly<Record<string, unknown>>): Promise<void> => {
+    const parsed = spec.args.safeParse(argv);
+    if (!parsed.success) {
+      const problems = parsed.error.issues.map((issue) => {
+        const name = issue.path.map(String).join('.');
+        return name === '' ? issue.message : `--${name}: ${issue.message}`;
+      });
+      throw new MintfsError('ERR_INPUT_INVALID', problems.join('; '));
+    }
+    await spec.run(parsed.data);
+  };
   return {
     command: spec.command,
     describe: spec.describe,
     builder: (yargs: Argv) => (spec.builder ? spec.builder(yargs) : yargs),
-    handler: async (argv: Record<string, unknown>) => {
-      const parsed = spec.args.safeParse(argv);
-      if (!parsed.success) {
-        const problems = parsed.error.issues.map((issue) => {
-          const name = issue.path.map(String).join('.');
-          return name === '' ? issue.message : `--${name}: ${issue.message}`;
-        });
-        throw new MintfsError('ERR_INPUT_INVALID', problems.join('; '));
-      }
-      await spec.run(parsed.data);
-    },
+    handler: runWith,
+    schema: spec.args,
+    runWith,
   };
 }

@@ -5,9 +5,10 @@
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { describeError, isMintfsError } from '../errors.js';
 import type { CommandModule } from 'yargs';
-import { EXIT_INVALID, exitCodeFor } from './exit-codes.js';
+import { NO_COMMAND, UsageError, configureCommandLine } from './command-line.js';
+import { EXIT_INVALID } from './exit-codes.js';
+import { reportFailure } from './failure.js';
 import { printDiagnostic } from './io.js';
 import { skipHelpCacheAfterCommands } from './yargs-help-cache.js';
 
@@ -54,33 +55,7 @@ async function main(args: string[]): Promise<void> {
   skipHelpCacheAfterCommands(cli);
   const commands = await commandsFor(args);
   try {
-    await cli
-      .scriptName('mintfs')
-      // usageMessage rewrites yargs' English texts, and the bundle carries no
-      // locale files (scripts/bundle-cli.mjs): the same words whatever LANG says.
-      .locale('en')
-      .usage('$0 <command>\n\nMint fresh, caveated macaroons on every read of a FUSE file.')
-      .option('debug', { type: 'boolean', default: false, describe: 'Show stack traces on errors' })
-      .option('log-level', {
-        type: 'string',
-        choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'],
-        describe: 'Log level ($MINTFS_LOG_LEVEL; default info, and warn for mint at a terminal)',
-      })
-      .option('log-format', {
-        type: 'string',
-        choices: ['json', 'pretty'],
-        describe:
-          'Log lines as JSON or for a person ($MINTFS_LOG_FORMAT; default: pretty at a terminal, else json)',
-      })
-      .command(commands)
-      .demandCommand(1, NO_COMMAND)
-      .strict()
-      .fail((message, err) => {
-        throw err ?? new UsageError(message);
-      })
-      .help()
-      .version(false)
-      .parseAsync();
+    await configureCommandLine(cli, commands).parseAsync();
   } catch (err) {
     if (err instanceof UsageError) {
       if (err.message === NO_COMMAND) {
@@ -90,15 +65,9 @@ async function main(args: string[]): Promise<void> {
       process.exitCode = EXIT_INVALID;
       return;
     }
-    printDiagnostic(isMintfsError(err) ? err.message : `unexpected error: ${describeError(err)}`);
-    if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
-    process.exitCode = exitCodeFor(err);
+    reportFailure(err, debug);
   }
 }
-
-class UsageError extends Error {}
-
-const NO_COMMAND = 'no command';
 
 /** yargs' generic texts, said for a person: the command's usage line, the command meant. */
 function usageMessage(

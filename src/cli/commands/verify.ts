@@ -8,7 +8,6 @@ import { createVerifier } from '../../verifier/verifier.js';
 import { defineCommand } from '../define-command.js';
 import { EXIT_DENIED } from '../exit-codes.js';
 import { printDiagnostic, printJson, tokenArgument } from '../io.js';
-import { commandLogger } from '../logging.js';
 import {
   InstantArg,
   KeysArg,
@@ -70,7 +69,9 @@ export const verifyCommand = defineCommand({
     let revocations = files;
     let used: number | undefined;
     if (redis !== undefined) {
+      // Loaded here: pino (logging.ts) and the Redis client cost every other verify its start-up.
       const { readSharedState } = await import('../../state/shared-revocations.js');
+      const { commandLogger } = await import('../logging.js');
       const shared = await readSharedState(
         redis,
         now,
