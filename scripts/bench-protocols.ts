@@ -32,7 +32,7 @@
  * BENCH_ONLY=h2 or ws runs one of the two.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,6 +72,20 @@ const children: ChildProcess[] = [];
 interface H2load {
   rps: number;
   meanMs: number;
+  /** CPU time (user + system) the proxy process spent per request, in microseconds. */
+  cpuUs: number;
+}
+
+/** Processes whose CPU time each h2load run measures: the proxy under test. */
+const proxyPids: { gateway?: number | undefined; mitm?: number | undefined } = {};
+const TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+const WARM_UP_SECONDS = 1;
+
+/** User + system CPU seconds of a process so far (/proc/PID/stat fields 14 and 15). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
 }
 
 interface WsRound {
@@ -110,7 +124,7 @@ async function main(work: string): Promise<void> {
     join(work, 'gateway.yaml'),
     `listen: [127.0.0.1:${PORTS.gateway}]\n# 64 streams from one agent: over the default of 32 in flight\nlimits: { agentConcurrency: 128 }\nintercept: { ca: ./ca }\nupstreams:\n${upstream('bench', HOST, true)}${upstream('bench1', HOST_H1, false)}  echo:\n    url: http://127.0.0.1:${PORTS.echo}\n    hosts: [${HOST_ECHO}]\n    credential: { file: ./credential }\n    inject: "Authorization: token {credential}"\n`,
   );
-  start(process.execPath, [
+  proxyPids.gateway = start(process.execPath, [
     ...gatewayProfileFlags(),
     CLI,
     'gateway',
@@ -119,7 +133,7 @@ async function main(work: string): Promise<void> {
     keys,
   ]);
   mkdirSync(join(work, 'mitm'));
-  start(
+  proxyPids.mitm = start(
     'mitmdump',
     [
       '-q',
@@ -161,13 +175,19 @@ async function main(work: string): Promise<void> {
 function http2Bench(token: string, tokenH1: string): void {
   const targets = {
     '(a) gateway, h2 in the tunnel, 1 conn x 64 streams, h2 upstream': () =>
-      h2load(PORTS.bridgeH2, HOST, token, ['-c', '1', '-m', '64']),
+      h2load(PORTS.bridgeH2, HOST, token, ['-c', '1', '-m', '64'], proxyPids.gateway),
     '(b) gateway, HTTP/1.1 in the tunnel, 16 conns, h2 upstream': () =>
-      h2load(PORTS.bridgeH1, HOST, token, ['--h1', '-c', '16', '-m', '1']),
+      h2load(PORTS.bridgeH1, HOST, token, ['--h1', '-c', '16', '-m', '1'], proxyPids.gateway),
     '(c) gateway, HTTP/1.1 in the tunnel, 16 conns, HTTP/1.1 upstream': () =>
-      h2load(PORTS.bridgeH1Upstream, HOST_H1, tokenH1, ['--h1', '-c', '16', '-m', '1']),
+      h2load(
+        PORTS.bridgeH1Upstream,
+        HOST_H1,
+        tokenH1,
+        ['--h1', '-c', '16', '-m', '1'],
+        proxyPids.gateway,
+      ),
     '(d) mitmproxy + addon, h2 both sides, 1 conn x 64 streams': () =>
-      h2load(PORTS.bridgeMitm, HOST, token, ['-c', '1', '-m', '64']),
+      h2load(PORTS.bridgeMitm, HOST, token, ['-c', '1', '-m', '64'], proxyPids.mitm),
   };
   const names = Object.keys(targets) as Array<keyof typeof targets>;
   const rounds: Array<Record<string, H2load>> = [];
@@ -184,6 +204,7 @@ function http2Bench(token: string, tokenH1: string): void {
       results[name] = {
         rps: pair.reduce((sum, run) => sum + run.rps, 0) / pair.length,
         meanMs: pair.reduce((sum, run) => sum + run.meanMs, 0) / pair.length,
+        cpuUs: pair.reduce((sum, run) => sum + run.cpuUs, 0) / pair.length,
       };
     rounds.push(results);
   }
@@ -193,7 +214,7 @@ function http2Bench(token: string, tokenH1: string): void {
   console.log(
     'HTTP/2 through an intercepted tunnel (h2load through a socat CONNECT bridge; nginx upstream; one token)',
   );
-  console.log(row(['target', 'req/s', 'mean ms', 'vs (b)']));
+  console.log(row(['target', 'req/s', 'mean ms', 'vs (b)', 'proxy CPU us/req']));
   for (const name of names)
     console.log(
       row([
@@ -201,6 +222,7 @@ function http2Bench(token: string, tokenH1: string): void {
         median(rounds.map((r) => (r[name] as H2load).rps)).toFixed(0),
         median(rounds.map((r) => (r[name] as H2load).meanMs)).toFixed(2),
         `${ratio(name, b).toFixed(2)}x`,
+        median(rounds.map((r) => (r[name] as H2load).cpuUs)).toFixed(0),
       ]),
     );
   const vsH1 = ratio(a, b);
@@ -212,12 +234,28 @@ function http2Bench(token: string, tokenH1: string): void {
   console.log(
     `per-round ratios (a)/(d): ${rounds.map((r) => ((r[a] as H2load).rps / (r[d] as H2load).rps).toFixed(2)).join(' ')}`,
   );
+  // CPU per request is what load from other processes moves least: a
+  // target's wall-clock rate also depends on how many processes it runs
+  // (16 connections: 16 socat bridges) competing with the neighbours.
+  const cpuRatio = (x: string, y: string) =>
+    median(rounds.map((r) => (r[y] as H2load).cpuUs / (r[x] as H2load).cpuUs));
+  console.log(
+    `CPU per request: the gateway spends ${cpuRatio(a, b).toFixed(2)}x less on an HTTP/2 stream than on an HTTP/1.1 request ((b)/(a)); mitmproxy ${cpuRatio(a, d).toFixed(2)}x more than the gateway ((d)/(a))`,
+  );
   console.log(
     `verdict: HTTP/2 serves ${vsH1.toFixed(2)}x the gateway's HTTP/1.1 figure (target >= 1x: ${vsH1 >= 1 ? 'met' : 'NOT met'}; ${vsH1Upstream.toFixed(2)}x with HTTP/1.1 upstream too), ${vsMitm.toFixed(2)}x mitmproxy (target >= 5x: ${vsMitm >= 5 ? 'met' : 'NOT met'})\n`,
   );
 }
 
-function h2load(port: number, host: string, token: string, shape: string[]): H2load {
+function h2load(
+  port: number,
+  host: string,
+  token: string,
+  shape: string[],
+  proxyPid: number | undefined,
+): H2load {
+  if (proxyPid === undefined) throw new Error('the proxy under test did not start');
+  const cpuBefore = cpuSeconds(proxyPid);
   const out = spawnSync(
     'h2load',
     [
@@ -225,7 +263,7 @@ function h2load(port: number, host: string, token: string, shape: string[]): H2l
       '-D',
       String(SECONDS),
       '--warm-up-time',
-      '1',
+      String(WARM_UP_SECONDS),
       `--connect-to=127.0.0.1:${port}`,
       '-H',
       `authorization: Bearer ${token}`,
@@ -242,7 +280,10 @@ function h2load(port: number, host: string, token: string, shape: string[]): H2l
   const [, ok, s3, s4, s5] = status.map(Number) as [number, number, number, number, number];
   if (ok === 0 || s3 + s4 + s5 > 0)
     throw new Error(`h2load on ${port}: ${ok} 2xx, ${s3} 3xx, ${s4} 4xx, ${s5} 5xx`);
-  return { rps: Number(rps), meanMs: toMs(mean) };
+  // The proxy's CPU over the whole run, warm-up included (at the same rate, near enough).
+  const cpu = cpuSeconds(proxyPid) - cpuBefore;
+  const requests = Number(rps) * (SECONDS + WARM_UP_SECONDS);
+  return { rps: Number(rps), meanMs: toMs(mean), cpuUs: (cpu * 1e6) / requests };
 }
 
 function toMs(value: string): number {
@@ -362,17 +403,19 @@ function bridge(port: number, proxy: number, host: string): void {
   ]);
 }
 
-function start(command: string, args: string[], env: NodeJS.ProcessEnv = {}): void {
-  children.push(
-    spawn(command, args, {
-      stdio: ['ignore', 'ignore', process.env.BENCH_VERBOSE ? 'inherit' : 'ignore'],
-      env: { ...process.env, ...env },
-    }),
-  );
+function start(command: string, args: string[], env: NodeJS.ProcessEnv = {}): number | undefined {
+  const child = spawn(command, args, {
+    stdio: ['ignore', 'ignore', process.env.BENCH_VERBOSE ? 'inherit' : 'ignore'],
+    env: { ...process.env, ...env },
+  });
+  children.push(child);
+  return child.pid;
 }
 
 function row(cells: string[]): string {
-  return cells.map((cell, i) => (i === 0 ? cell.padEnd(68) : cell.padStart(10))).join('');
+  return cells
+    .map((cell, i) => (i === 0 ? cell.padEnd(68) : cell.padStart(i === 4 ? 18 : 10)))
+    .join('');
 }
 
 const work = mkdtempSync(join(tmpdir(), 'mintfs-bench-protocols-'));
