@@ -35,7 +35,6 @@ import {
   type ServerHttp2Session,
 } from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../log/logger.js';
 import type { Limits } from './config.js';
@@ -45,6 +44,8 @@ const RESET_RATE = 10;
 const CONTROL_BURST = 100;
 const CONTROL_RATE = 10;
 const MAX_HEADER_PAIRS = 128;
+/** How long a connection ended for abuse stays open after its GOAWAY (see calm()). */
+const CALM_LINGER_MS = 1000;
 
 /** A token bucket: `take()` is false once more than `burst` came faster than `rate` a second. */
 class Bucket {
@@ -95,10 +96,22 @@ export function createTunnelHttp2(
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
     session.on('error', () => session.destroy());
+    let calmed = false;
     const calm = (why: string) => {
+      if (calmed) return;
+      calmed = true;
       logger.warn({ event: 'http2-abuse', reason: why }, 'HTTP/2 connection ended');
+      // GOAWAY now (no new streams), the connection closed a moment later:
+      // closed at once while the client is still sending, the socket would
+      // answer with a TCP reset, and the reset discards the GOAWAY unread
+      // from the client's receive buffer: it would never learn why.
       session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM);
-      session.destroy();
+      const linger = setTimeout(
+        () => session.destroy(new Error(why), constants.NGHTTP2_ENHANCE_YOUR_CALM),
+        CALM_LINGER_MS,
+      );
+      linger.unref();
+      session.once('close', () => clearTimeout(linger));
     };
     const resets = new Bucket(RESET_BURST, RESET_RATE);
     const control = new Bucket(CONTROL_BURST, CONTROL_RATE);
@@ -117,8 +130,7 @@ export function createTunnelHttp2(
     });
     // A connection that sends nothing is closed like an idle keep-alive one.
     session.setTimeout(limits.idleTimeout, () => {
-      session.goaway(constants.NGHTTP2_NO_ERROR);
-      session.destroy();
+      session.close();
     });
   });
   server.on('request', (req: Http2ServerRequest, res: Http2ServerResponse) =>
@@ -129,8 +141,18 @@ export function createTunnelHttp2(
     accept: (tls, host) => {
       // The server makes the session and emits 'session' within this call.
       accepting = host;
+      // The session reads the TLS socket's native handle directly (no
+      // JavaScript stream between them: a wrapper cost every frame a write
+      // of its own, half the throughput). node:http2 waits for
+      // 'secureConnect' while `secureConnecting` is set, and a server-side
+      // TLSSocket made by hand (not by a tls.Server) never clears it nor
+      // emits that event: its handshake is done ('secure'), so clear it.
+      // Bytes TLS already decrypted (the client's preface, sent with its
+      // last handshake flight) are read by the session from the socket's
+      // buffer when it starts.
+      (tls as TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
       try {
-        server.emit('connection', readThrough(tls));
+        server.emit('connection', tls);
       } finally {
         accepting = undefined;
       }
@@ -140,35 +162,6 @@ export function createTunnelHttp2(
       server.close();
     },
   };
-}
-
-/**
- * The TLS socket as a plain stream that reads through JavaScript. Handed the
- * TLS socket itself, the session reads from its native handle while the
- * socket keeps the bytes it already decrypted (the client's preface, sent
- * with its last handshake flight) in its own buffer: the session would never
- * see them and the connection would hang.
- */
-function readThrough(tls: TLSSocket): Duplex {
-  const stream = new Duplex({
-    read: () => tls.resume(),
-    write: (chunk: Buffer, _encoding, done) => tls.write(chunk, done),
-    final: (done) => {
-      tls.end();
-      done();
-    },
-    destroy: (err, done) => {
-      tls.destroy(err ?? undefined);
-      done(err);
-    },
-  });
-  tls.on('data', (chunk: Buffer) => {
-    if (!stream.push(chunk)) tls.pause();
-  });
-  tls.on('end', () => stream.push(null));
-  tls.on('close', () => stream.destroy());
-  tls.on('error', (err: Error) => stream.destroy(err));
-  return stream;
 }
 
 const sessionHosts = new WeakMap<ServerHttp2Session, string>();

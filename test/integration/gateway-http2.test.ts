@@ -205,6 +205,24 @@ describe('gateway: HTTP/2 inside intercepted tunnels', () => {
     await stillServes(gw, token);
   });
 
+  it('WebSocket over HTTP/2 (RFC 8441 extended CONNECT), never enabled, is refused and reaches nothing', async (t) => {
+    const gw = await intercepting(t);
+    const token = gw.token({ hosts: [API] });
+    const result = await rawH2(rawArgs(gw, token, 'extended-connect'));
+    const stream = result.streams['1'];
+    // nghttp2 resets a stream carrying :protocol when the setting was never
+    // sent; the raw client sent stream 1 below h2's state machine, so h2
+    // may refuse that reset (ProtocolError) rather than report its code.
+    assert.ok(
+      stream?.reset !== undefined || result.goaway !== null || result.closed,
+      JSON.stringify(result),
+    );
+    assert.equal(stream?.status, undefined);
+    assert.equal(gw.upstream.websockets.length, 0);
+    assert.equal(gw.upstream.requests.length, 0);
+    await stillServes(gw, token);
+  });
+
   it('PING flood: the connection ends with ENHANCE_YOUR_CALM', async (t) => {
     const gw = await intercepting(t);
     const token = gw.token({ hosts: [API] });

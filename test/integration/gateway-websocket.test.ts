@@ -300,6 +300,33 @@ describe('gateway: WebSocket', () => {
     assert.equal(gw.upstream.websockets[0]?.messages.length, 0);
   });
 
+  it('through the forward proxy (an absolute ws URL as http://): judged, the credential injected, a masked message echoed', async (t) => {
+    const gw = await startGatewayFixture(t);
+    const handshake = (path: string) =>
+      handshakeText(`http://localhost${path}`, gw.token()).replace(
+        'Host: 127.0.0.1',
+        'Host: localhost',
+      );
+    const refused = await rawExchange(
+      teardownOf(t),
+      gw.port,
+      handshake('/repos/acme/other/ws/echo'),
+    );
+    assert.equal(refused.status, 403);
+    assert.equal(gw.upstream.websockets.length, 0);
+    const opened = await rawExchange(teardownOf(t), gw.port, handshake(ECHO), () => true);
+    assert.equal(opened.status, 101, opened.head);
+    assert.equal(gw.upstream.websockets[0]?.headers.authorization, `token ${CREDENTIAL}`);
+    let after = Buffer.alloc(0);
+    opened.socket.on('data', (chunk: Buffer) => (after = Buffer.concat([after, chunk])));
+    // A masked text frame "hi" (key 1 2 3 4), as a client sends it.
+    const key = Buffer.from([1, 2, 3, 4]);
+    const payload = Buffer.from('hi').map((byte, i) => byte ^ (key[i % 4] as number));
+    opened.socket.write(Buffer.concat([Buffer.from([0x81, 0x82]), key, payload]));
+    await pollUntil('the echo', () => after.length >= 4);
+    assert.deepEqual(after.subarray(0, 4), Buffer.from([0x81, 0x02, 0x68, 0x69]));
+  });
+
   describe('through HTTPS interception', () => {
     it('Node WebSocket (undici ProxyAgent): echo, then closed with 1008 on revocation mid-stream', async (t) => {
       const gw = await startGatewayFixture(t, { intercept: { hosts: [API] } });
