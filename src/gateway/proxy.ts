@@ -728,6 +728,13 @@ function dispatchUpstream(
       scanner.on('error', (err) => fail('ERR_REQUEST_INVALID', err.message));
       body = Readable.from([options.buffered]).pipe(scanner);
     }
+    // A signed-chunk body held for an approver carries the agent's placeholder chunk
+    // signatures: it is signed again on its way out, as a streamed one would be.
+    if (options.stage !== undefined) {
+      const stage = options.stage();
+      stage.on('error', (err) => fail('ERR_REQUEST_INVALID', err.message));
+      body = (body instanceof Readable ? body : Readable.from([body])).pipe(stage);
+    }
   } else if (hasBody(req)) {
     // A body that goes quiet is cut, and the connection with it (its framing is lost).
     const idle = setTimeout(() => {
