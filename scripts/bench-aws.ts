@@ -7,8 +7,15 @@
  * direct throughput, the gateway's RSS flat (sampled every 100 ms: its
  * largest value during the transfers against the value before them).
  *
- * BENCH_AWS_MIB=N changes the object size; BENCH_AWS_VIA=route sends aws-cli
- * through a gateway route (AWS_ENDPOINT_URL, plain HTTP) instead.
+ * Each round runs both arms back to back, in alternating order, and its
+ * ratio is taken within the round: on a shared machine the neighbours' load
+ * moves both arms alike. The table gives the median of the rounds.
+ *
+ * BENCH_AWS_MIB=N changes the object size; BENCH_AWS_ROUNDS=N the rounds (5);
+ * BENCH_AWS_VIA=route sends aws-cli through a gateway route (AWS_ENDPOINT_URL,
+ * plain HTTP) instead, against the stand-in over plain HTTP too, so both arms
+ * hash their parts the same way; BENCH_PROFILE_DIR=DIR writes a CPU profile of
+ * the gateway there.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -29,7 +36,7 @@ import { newTokenId } from '../src/token/identifier.js';
 import { mintToken } from '../src/token/mint.js';
 import { initCa } from '../src/intercept/ca.js';
 import { renderContent } from '../src/fs/token-content.js';
-import { waitForPort } from './bench-common.js';
+import { gatewayProfileFlags, median, waitForPort } from './bench-common.js';
 import { makeTestPki } from '../test/helpers/tls.js';
 import {
   AWS_ACCESS_KEY_ID,
@@ -45,6 +52,7 @@ const VIA = process.env.BENCH_AWS_VIA === 'route' ? 'route' : 'intercept';
 // botocore names either, depending on its version's us-east-1 default.
 const HOSTS = ['s3.us-east-1.amazonaws.com', 's3.amazonaws.com'];
 const GATEWAY_PORT = 18731;
+const ROUNDS = Number(process.env.BENCH_AWS_ROUNDS ?? 5);
 
 const cleanups: Array<() => unknown> = [];
 const children: ChildProcess[] = [];
@@ -76,7 +84,12 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<n
 
 async function main(work: string): Promise<void> {
   const pki = makeTestPki(work);
-  const standin = await startAwsStandin(pki, work, { add: (fn) => cleanups.push(fn) });
+  const standin = await startAwsStandin(
+    pki,
+    work,
+    { add: (fn) => cleanups.push(fn) },
+    { plain: VIA === 'route' },
+  );
   const keys = join(work, 'keys');
   const keyring = initKeyring(keys, new Date());
   await initCa(join(work, 'ca'), { hosts: HOSTS, now: new Date(), validDays: 1 });
@@ -94,14 +107,14 @@ async function main(work: string): Promise<void> {
       `    hosts: [${HOSTS.join(', ')}]`,
       '    sign: sigv4',
       '    partialResponses: allow',
-      '    ca: ./ca.pem',
+      ...(VIA === 'route' ? [] : ['    ca: ./ca.pem']),
       '    credential: { aws: { accessKeyId: { file: ./key-id }, secretAccessKey: { file: ./secret } } }',
       '',
     ].join('\n'),
   );
   const gateway = spawn(
     process.execPath,
-    [CLI, 'gateway', join(work, 'gateway.yaml'), '--keys', keys],
+    [...gatewayProfileFlags(), CLI, 'gateway', join(work, 'gateway.yaml'), '--keys', keys],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let said = '';
@@ -152,7 +165,7 @@ async function main(work: string): Promise<void> {
     AWS_SECRET_ACCESS_KEY,
     AWS_DEFAULT_REGION: 'us-east-1',
     AWS_ENDPOINT_URL: standin.url,
-    AWS_CA_BUNDLE: pki.caFile,
+    ...(VIA === 'route' ? {} : { AWS_CA_BUNDLE: pki.caFile }),
   };
 
   const object = join(work, 'object');
@@ -162,24 +175,38 @@ async function main(work: string): Promise<void> {
 
   const before = rssKiB(gateway.pid as number);
   let peak = before;
+  const peaks: number[] = [];
   const sampler = setInterval(() => (peak = Math.max(peak, rssKiB(gateway.pid as number))), 100);
-  const results: Array<{ what: string; direct: number; gateway: number }> = [];
-  for (const [what, args] of [
-    ['upload', (key: string) => ['s3', 'cp', object, `s3://bench/${key}`, '--only-show-errors']],
-    [
-      'download',
-      (key: string) => [
-        's3',
-        'cp',
-        `s3://bench/${key}`,
-        join(work, `down-${key}`),
-        '--only-show-errors',
-      ],
+  const transfers = {
+    upload: (key: string) => ['s3', 'cp', object, `s3://bench/${key}`, '--only-show-errors'],
+    download: (key: string) => [
+      's3',
+      'cp',
+      `s3://bench/${key}`,
+      join(work, `down-${key}`),
+      '--only-show-errors',
     ],
-  ] as const) {
-    const straight = await run('aws', args('direct'), direct);
-    const through = await run('aws', args('gateway'), viaGateway);
-    results.push({ what, direct: straight, gateway: through });
+  } as const;
+  const rounds: Record<keyof typeof transfers, Array<{ direct: number; gateway: number }>> = {
+    upload: [],
+    download: [],
+  };
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const what of ['upload', 'download'] as const) {
+      const args = transfers[what];
+      // Alternating which arm goes first, so neither always meets a warm stand-in.
+      let straight = 0;
+      let through = 0;
+      if (round % 2 === 0) {
+        straight = await run('aws', args('direct'), direct);
+        through = await run('aws', args('gateway'), viaGateway);
+      } else {
+        through = await run('aws', args('gateway'), viaGateway);
+        straight = await run('aws', args('direct'), direct);
+      }
+      rounds[what].push({ direct: straight, gateway: through });
+    }
+    peaks.push(peak);
   }
   clearInterval(sampler);
   for (const key of ['direct', 'gateway'])
@@ -187,17 +214,29 @@ async function main(work: string): Promise<void> {
       throw new Error(`the ${key} download differs from the upload`);
 
   console.log(
-    `aws-cli, ${MIB} MiB object, via ${VIA === 'route' ? 'a gateway route (plain HTTP)' : 'interception (HTTPS)'}; the stand-in checks every signature and CRC trailer\n`,
+    `aws-cli, ${MIB} MiB object, via ${VIA === 'route' ? 'a gateway route (plain HTTP; the direct arm is plain HTTP too)' : 'interception (HTTPS)'}; the stand-in checks every signature and CRC trailer; median of ${ROUNDS} rounds, each ratio taken within its round\n`,
   );
-  console.log('| transfer | direct MiB/s | via gateway MiB/s | ratio |');
-  console.log('|---|---|---|---|');
-  for (const r of results)
-    console.log(
-      `| ${r.what} | ${(MIB / r.direct).toFixed(1)} | ${(MIB / r.gateway).toFixed(1)} | ${(r.direct / r.gateway).toFixed(2)} |`,
-    );
   console.log(
-    `\ngateway RSS: ${(before / 1024).toFixed(0)} MiB before, ${(peak / 1024).toFixed(0)} MiB at most during the transfers`,
+    '| transfer | direct MiB/s | via gateway MiB/s | ratio (median) | ratios per round |',
   );
+  console.log('|---|---|---|---|---|');
+  for (const what of ['upload', 'download'] as const) {
+    const all = rounds[what];
+    const ratios = all.map((r) => r.direct / r.gateway);
+    console.log(
+      `| ${what} | ${(MIB / median(all.map((r) => r.direct))).toFixed(1)} | ${(MIB / median(all.map((r) => r.gateway))).toFixed(1)} | ${median(ratios).toFixed(2)} | ${ratios.map((r) => r.toFixed(2)).join(' ')} |`,
+    );
+  }
+  console.log(
+    `\ngateway RSS: ${(before / 1024).toFixed(0)} MiB before, at most ${peaks.map((p) => (p / 1024).toFixed(0)).join(', ')} MiB after each round`,
+  );
+  // A CPU profile is written when the gateway stops by a signal it handles.
+  if (gatewayProfileFlags().length > 0) {
+    const exited = new Promise((resolve) => gateway.once('exit', resolve));
+    stopping = true;
+    gateway.kill('SIGTERM');
+    await exited;
+  }
 }
 
 const work = mkdtempSync(join(tmpdir(), 'mintfs-bench-aws-'));

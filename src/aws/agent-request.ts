@@ -9,7 +9,7 @@
  * on is one the agent chose: what such a header makes the upstream touch
  * besides the request's own path is judged here, or the request is refused.
  */
-import { normaliseRequestPath } from '../token/request-path.js';
+import { s3Path } from './s3-path.js';
 
 export type PayloadMode =
   /** A hex SHA-256 of the body, as the client sent it: the upstream checks it. */
@@ -201,10 +201,11 @@ function sourcePath(value: string): { rawPath: string; pathSegments: string[] } 
   if (/^\/?arn(:|%3A)/i.test(path))
     return 'an ARN as the source is not judged by the gateway: name the bucket and key';
   const rawPath = path.startsWith('/') ? path : `/${path}`;
-  const normalised = normaliseRequestPath(rawPath);
-  if (!normalised.ok) return `the source is refused: ${normalised.reason}`;
-  if (normalised.segments.length < 2) return 'the source must name a bucket and a key';
-  return { rawPath, pathSegments: [...normalised.segments] };
+  // An S3 key, judged exactly as a request's path is (s3-path.ts).
+  const keyed = s3Path(rawPath);
+  if (!keyed.ok) return `the source is refused: ${keyed.reason}`;
+  if (keyed.segments.length < 2) return 'the source must name a bucket and a key';
+  return { rawPath, pathSegments: [...keyed.segments] };
 }
 
 function safeDecode(text: string): string {

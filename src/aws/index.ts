@@ -16,6 +16,8 @@ export {
 export { SignSchema, type SignConfig, scopeFor } from './sign-config.js';
 export { planAwsRequest, type AwsRequestPlan, type PayloadMode } from './agent-request.js';
 export { signingScopeOf, type SigningScope } from './endpoint.js';
+export { sdkEndpointEnv } from './sdk-endpoints.js';
+export { s3Path, encodeS3Segment, type S3Path } from './s3-path.js';
 export { awsErrorRenderer, type ErrorRenderer } from './error-shape.js';
 export { signUpstream, AWS_DROPPED_HEADERS } from './upstream-request.js';
 export { ChunkResigner, ChunkSignatureError } from './chunk-signer.js';

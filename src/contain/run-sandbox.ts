@@ -29,7 +29,8 @@ import type { BackendName } from '../fuse/backend.js';
 import { selectBackend } from '../fuse/select-backend.js';
 import { startGateway, type RunningGateway } from '../gateway/server.js';
 import type { Logger } from '../log/logger.js';
-import { bwrapArgs, type HostRoot } from './bwrap.js';
+import { sdkEndpointEnv } from '../aws/index.js';
+import { bwrapArgs, GATEWAY_PORT, type HostRoot } from './bwrap.js';
 import { createRunCgroup, type RunLimits } from './cgroup.js';
 import { allocateRunUid, processUsingUid, type RunUid } from './run-uid.js';
 import { fileURLToPath } from 'node:url';
@@ -170,6 +171,8 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
     }
     let gatewaySocket = request.gatewaySocket;
     let caSource = request.caCert;
+    // The AWS SDKs' endpoint variables, for a gateway whose routes this run knows (its own).
+    let awsEnv: Record<string, string> = {};
     if (request.gatewayConfig !== undefined) {
       gatewaySocket = stage.path('gateway.sock');
       const gateway: RunningGateway = await startGateway({
@@ -181,6 +184,7 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
       cleanups.push(() => gateway.close());
       const intercept = gateway.config.intercept;
       if (intercept !== undefined) caSource = caFiles(intercept.ca).certPath;
+      awsEnv = sdkEndpointEnv(`http://127.0.0.1:${GATEWAY_PORT}`, gateway.config.upstreams);
       // The socket is the sandbox user's alone (the gateway makes it 0660).
       chownSync(gatewaySocket, uid, gid);
       stopper.check();
@@ -237,7 +241,7 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
             cpus: request.limits.cpus,
             caCert: caCertFile,
             workdir,
-            env: passThroughEnv(),
+            env: { ...passThroughEnv(), ...awsEnv },
             args: [...request.command],
           },
         },
@@ -269,7 +273,7 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
           seccompFile,
           initFile: init,
           limits: request.limits,
-          env: passThroughEnv(),
+          env: { ...passThroughEnv(), ...awsEnv },
           command: request.command,
         },
         gatewaySocket,
@@ -296,7 +300,7 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
       seccompFd: 3,
       infoFd: 4,
       hostRoot: readHostRoot(),
-      env: passThroughEnv(),
+      env: { ...passThroughEnv(), ...awsEnv },
       caCertFile,
     });
     // The options are handed over on a descriptor (--args 5), the command on

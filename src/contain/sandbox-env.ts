@@ -26,7 +26,11 @@ export function sandboxProxyEnv(gateway: string, intercepting: boolean): Record<
     http_proxy: gateway,
     HTTPS_PROXY: gateway,
     https_proxy: gateway,
-    NO_PROXY: '',
+    // The sandbox's own loopback, where the gateway's bridge listens: its routes
+    // ($MINTFS_GATEWAY/NAME, AWS_ENDPOINT_URL_*) are asked directly, not through the
+    // gateway as a proxy (which knows no upstream named 127.0.0.1). Go never proxies loopback.
+    NO_PROXY: '127.0.0.1,localhost',
+    no_proxy: '127.0.0.1,localhost',
     NODE_USE_ENV_PROXY: '1',
     MINTFS_GATEWAY: gateway,
     ...(intercepting

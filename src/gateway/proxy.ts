@@ -19,6 +19,7 @@ import {
   awsErrorRenderer,
   ChunkResigner,
   planAwsRequest,
+  s3Path,
   scopeFor,
   signUpstream,
   type AwsRequestPlan,
@@ -166,7 +167,7 @@ export function admit(
   const authority = h2 ? req.headers[':authority'] : req.headers.host;
   if (h2 && req.headers.host !== undefined && req.headers.host !== authority)
     return refuse('ERR_HOST_MISMATCH', 'Host and :authority name different hosts');
-  const route =
+  const routed =
     tunnelHost === undefined
       ? routeRequest(req.url ?? '', runtime.config.upstreams)
       : routeIntercepted(
@@ -175,7 +176,8 @@ export function admit(
           typeof authority === 'string' ? authority : undefined,
           runtime.config.upstreams,
         );
-  if (!route.ok) return refuse(route.code, route.message);
+  if (!routed.ok) return refuse(routed.code, routed.message);
+  let route: Route = routed;
   // Pseudo-headers (HTTP/2) are the request line's parts, judged as such, never forwarded.
   const fields = fieldLines(req);
   audit.mode = route.mode;
@@ -189,6 +191,12 @@ export function admit(
       ? undefined
       : (scopeFor(sign, route.upstream.url.hostname) ?? scopeFor(sign, route.host));
   if (scope !== undefined) audit.render = awsErrorRenderer(scope.service, req.headers);
+  if (scope?.service === 's3') {
+    // S3 keys are judged exactly: `/bucket/x/` is not `/bucket/x` (s3-path.ts).
+    const keyed = s3Path(route.upstreamPath);
+    if (!keyed.ok) return refuse('ERR_PATH_AMBIGUOUS', `request refused: ${keyed.reason}`);
+    route = { ...route, upstreamSegments: keyed.segments };
+  }
   // The token's header and the injected one are never forwarded (upstreamHeaders).
   const override = overrideProblem(
     fields,
@@ -683,6 +691,13 @@ function dispatchUpstream(
     if (scanner !== undefined) {
       scanner.on('error', (err) => fail('ERR_REQUEST_INVALID', err.message));
       body = Readable.from([options.buffered]).pipe(scanner);
+    }
+    // A signed-chunk body held for an approver carries the agent's placeholder chunk
+    // signatures: it is signed again on its way out, as a streamed one would be.
+    if (options.stage !== undefined) {
+      const stage = options.stage();
+      stage.on('error', (err) => fail('ERR_REQUEST_INVALID', err.message));
+      body = (body instanceof Readable ? body : Readable.from([body])).pipe(stage);
     }
   } else if (hasBody(req)) {
     // A body that goes quiet is cut, and the connection with it (its framing is lost).

@@ -43,11 +43,28 @@ export class RedactStream extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     this.#onBytes?.(chunk.length);
-    const data = this.#carry.length === 0 ? chunk : Buffer.concat([this.#carry, chunk]);
-    maskSecrets(data, this.#secrets);
-    const cut = Math.max(0, data.length - this.#hold);
-    this.#carry = Buffer.from(data.subarray(cut));
-    if (cut > 0) this.push(data.subarray(0, cut));
+    const hold = this.#hold;
+    if (chunk.length <= 2 * hold || this.#carry.length === 0) {
+      // Small chunks (and the first): joined with what was held back, as they are.
+      const data = this.#carry.length === 0 ? chunk : Buffer.concat([this.#carry, chunk]);
+      maskSecrets(data, this.#secrets);
+      const cut = Math.max(0, data.length - hold);
+      this.#carry = Buffer.from(data.subarray(cut));
+      if (cut > 0) this.push(data.subarray(0, cut));
+      return done();
+    }
+    // A large chunk is not copied whole to be joined with the held-back tail: an echo
+    // across the seam lies within the tail and the chunk's first `hold` bytes, which are
+    // joined and masked on their own, then every echo inside the chunk.
+    const carried = this.#carry.length;
+    const seam = Buffer.concat([this.#carry, chunk.subarray(0, hold)]);
+    maskSecrets(seam, this.#secrets);
+    seam.copy(chunk, 0, carried);
+    maskSecrets(chunk, this.#secrets);
+    this.push(seam.subarray(0, carried));
+    const cut = chunk.length - hold;
+    this.#carry = Buffer.from(chunk.subarray(cut));
+    this.push(chunk.subarray(0, cut));
     done();
   }
 

@@ -34,7 +34,7 @@ export interface StandinEntry {
 }
 
 export interface AwsStandin {
-  /** https://127.0.0.1:PORT */
+  /** https://127.0.0.1:PORT (http:// with `plain`) */
   readonly url: string;
   readonly port: number;
   /** Every request it received, oldest first. */
@@ -45,6 +45,8 @@ export async function startAwsStandin(
   pki: TestPki,
   dir: string,
   teardown: Teardown,
+  /** plain: HTTP without TLS (the bench's route arm, so both arms send the same bytes). */
+  options: { plain?: boolean } = {},
 ): Promise<AwsStandin> {
   const cert = join(dir, 'standin.pem');
   const key = join(dir, 'standin.key');
@@ -61,6 +63,7 @@ export async function startAwsStandin(
       AWS_ACCESS_KEY_ID,
       AWS_SECRET_ACCESS_KEY,
       logFile,
+      ...(options.plain === true ? ['plain'] : []),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -80,7 +83,7 @@ export async function startAwsStandin(
     return line && stdout.includes('\n') ? (JSON.parse(line) as { port: number }).port : undefined;
   });
   return {
-    url: `https://127.0.0.1:${port}`,
+    url: `${options.plain === true ? 'http' : 'https'}://127.0.0.1:${port}`,
     port,
     entries: () =>
       existsSync(logFile)

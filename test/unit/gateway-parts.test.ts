@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { describe, it } from 'node:test';
@@ -12,7 +13,7 @@ import {
   partialRequestProblem,
   partialResponseProblem,
 } from '../../src/gateway/partial-responses.js';
-import { RedactStream, redactText } from '../../src/gateway/redact.js';
+import { maskSecrets, RedactStream, redactText } from '../../src/gateway/redact.js';
 import { injectedValue, maskedFor } from '../../src/gateway/inject.js';
 import { Credential } from '../../src/credentials/credential.js';
 import { routeRequest } from '../../src/gateway/route.js';
@@ -389,6 +390,40 @@ describe('redaction', () => {
       assert.ok(!out.includes('SECRET'), `chunk size ${size}`);
       assert.equal(out, body.split(secret).join('*'.repeat(secret.length)));
     }
+  });
+
+  it('masks like the whole body masked at once, however it is cut (chunks far larger than a secret too)', async () => {
+    const secrets = ['ghp_SECRETvalue1234', 'AKIAREAL0'];
+    const piece = fc.oneof(
+      fc.constantFrom(...secrets),
+      fc.string({
+        unit: fc.constantFrom('a', 'g', 'h', 'p', '_', 'S', 'A', 'K', '*', '0'),
+        maxLength: 90,
+      }),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(piece, { maxLength: 40 }),
+        fc.array(fc.integer({ min: 1, max: 200 }), { minLength: 1, maxLength: 30 }),
+        async (pieces, cuts) => {
+          const body = Buffer.from(pieces.join(''));
+          const expected = Buffer.from(body);
+          maskSecrets(
+            expected,
+            secrets.map((s) => Buffer.from(s)),
+          );
+          const chunks: Buffer[] = [];
+          for (let at = 0, i = 0; at < body.length; i++) {
+            const size = cuts[i % cuts.length] as number;
+            chunks.push(Buffer.from(body.subarray(at, at + size)));
+            at += size;
+          }
+          const out = await text(Readable.from(chunks).pipe(new RedactStream(secrets)));
+          assert.equal(out, expected.toString());
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it('passes bodies without secrets through unchanged', async () => {
