@@ -52,10 +52,33 @@ export async function serveApprovalPage(
 ): Promise<{ server: Server; origin: string }> {
   let origin = '';
   const streams = new Set<ServerResponse>();
-  service.onChange(() => {
-    const event = `data: ${JSON.stringify({ pending: service.list() })}\n\n`;
-    for (const stream of streams) stream.write(event);
-  });
+  const snapshot = async (): Promise<string> => {
+    try {
+      return `data: ${JSON.stringify({ pending: await service.list() })}\n\n`;
+    } catch (err) {
+      // Redis away: the page says so rather than show an empty list.
+      const message = isMintfsError(err) ? err.message : 'the held requests cannot be listed';
+      return `data: ${JSON.stringify({ pending: [], error: message })}\n\n`;
+    }
+  };
+  // One listing at a time, and one more after it when changes came meanwhile.
+  let listing: Promise<void> | undefined;
+  let again = false;
+  const broadcast = () => {
+    if (listing !== undefined) {
+      again = true;
+      return;
+    }
+    listing = (async () => {
+      do {
+        again = false;
+        const event = await snapshot();
+        for (const stream of streams) stream.write(event);
+      } while (again);
+      listing = undefined;
+    })();
+  };
+  service.onChange(broadcast);
   const server = createServer((req, res) => {
     try {
       route(req, res);
@@ -119,8 +142,10 @@ export async function serveApprovalPage(
       'content-type': 'text/event-stream',
       connection: 'keep-alive',
     });
-    res.write(`data: ${JSON.stringify({ pending: service.list() })}\n\n`);
     streams.add(res);
+    void snapshot().then((event) => {
+      if (streams.has(res)) res.write(event);
+    });
     const beat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
     res.on('close', () => {
       clearInterval(beat);
@@ -136,17 +161,19 @@ export async function serveApprovalPage(
       });
     readJson(req, res, DecideSchema, (body) => {
       const approver = `web:${session.approver}`;
-      try {
-        if (body.decision === 'approve') service.approve(body.id, approver);
-        else service.deny(body.id, approver, body.reason ?? '');
-        json(res, 200, { ok: true, id: body.id, decision: body.decision, approver });
-      } catch (err) {
-        if (!isMintfsError(err)) throw err;
-        json(res, err.code === 'ERR_APPROVAL_UNKNOWN' ? 404 : 400, {
-          error: err.code,
-          message: err.message,
-        });
-      }
+      void (async () => {
+        try {
+          if (body.decision === 'approve') await service.approve(body.id, approver);
+          else await service.deny(body.id, approver, body.reason ?? '');
+          json(res, 200, { ok: true, id: body.id, decision: body.decision, approver });
+        } catch (err) {
+          if (!isMintfsError(err)) {
+            logger.error({ event: 'approval-page-failed' }, 'a decision failed');
+            return json(res, 500, { error: 'ERR_INPUT_INVALID', message: 'the decision failed' });
+          }
+          json(res, httpStatusOfDecision(err.code), { error: err.code, message: err.message });
+        }
+      })();
     });
   };
 
@@ -158,7 +185,8 @@ export async function serveApprovalPage(
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(address.port, address.host, () => resolve());
+    // Exclusive: a gateway worker binds it itself, never through the cluster primary.
+    server.listen({ port: address.port, host: address.host, exclusive: true }, () => resolve());
   });
   const bound = server.address();
   const port = typeof bound === 'object' && bound !== null ? bound.port : address.port;
@@ -166,6 +194,12 @@ export async function serveApprovalPage(
   origin = `http://${host}:${port}`;
   logger.info({ event: 'approval-page-listening', origin }, 'the approvers page is serving');
   return { server, origin };
+}
+
+function httpStatusOfDecision(code: string): number {
+  if (code === 'ERR_APPROVAL_UNKNOWN') return 404;
+  if (code === 'ERR_STATE_UNAVAILABLE') return 503;
+  return 400;
 }
 
 function asset(res: ServerResponse, type: string, body: string): void {

@@ -451,12 +451,12 @@ export const GatewayConfigSchema = z
         path: ['approval', 'listen'],
         message: "must not share a port with the agents' listen addresses",
       });
-    if (config.approval !== undefined && config.workers !== 1)
+    if (config.approval !== undefined && config.workers !== 1 && config.redis === undefined)
       ctx.addIssue({
         code: 'custom',
         path: ['approval'],
         message:
-          'needs workers: 1 (held requests and their approvers meet in one process; sharing them between processes is not built yet)',
+          'with workers other than 1 needs redis: held requests of every worker reach the approvers (served by the first worker) through it',
       });
     if (Object.keys(config.upstreams).length === 0)
       ctx.addIssue({
