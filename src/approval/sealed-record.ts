@@ -22,6 +22,7 @@ import type { RootKey } from '../token/root-key.js';
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 const LABEL = Buffer.from('mintfs approval shared record seal v1');
+const NAME_LABEL = Buffer.from('mintfs approval shared record name v1');
 
 export type RecordKind = 'held' | 'decision' | 'standing';
 
@@ -34,6 +35,22 @@ function sealKeyOf(rootKey: RootKey): Buffer {
     sealKeys.set(rootKey.secret, key);
   }
   return key;
+}
+
+const nameKeys = new WeakMap<Uint8Array, Buffer>();
+
+/**
+ * A name as it may be shown in Redis: an HMAC under the root key, so a
+ * key name says nothing a reader could confirm a guess against (a standing
+ * approval's name holds a token id and a digest of the request and body).
+ */
+export function opaqueName(rootKey: RootKey, name: string): string {
+  let key = nameKeys.get(rootKey.secret);
+  if (key === undefined) {
+    key = hmacSha256(rootKey.secret, NAME_LABEL);
+    nameKeys.set(rootKey.secret, key);
+  }
+  return hmacSha256(key, Buffer.from(name)).toString('base64url');
 }
 
 function aad(kind: RecordKind, keyId: string, name: string): Buffer {

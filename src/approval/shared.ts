@@ -9,7 +9,9 @@
  *                                 an approver can decide after a few seconds
  *   mintfs:approval:index         ids held, scored by when they were held
  *   mintfs:approval:decision:ID   the decision, sealed (DECISION_KEEP_MS)
- *   mintfs:approval:standing:T:D  an approval with uses left for token T and request digest D
+ *   mintfs:approval:standing:K:N  an approval with uses left, sealed under key K;
+ *                                 N = HMAC of its token id and request digest
+ *                                 (opaqueName): a reader cannot test a guess
  *   channel mintfs:approvals      "held ID", "decided ID": what changed
  *
  * Exactly one decision wins: deciding is one script that deletes the held
@@ -24,7 +26,7 @@ import * as z from 'zod';
 import type { Logger } from '../log/logger.js';
 import type { RootKey } from '../token/root-key.js';
 import { withTimeout, type RedisConnection, type RedisClient } from '../state/redis.js';
-import { openRecord, recordKeyId, sealRecord } from './sealed-record.js';
+import { opaqueName, openRecord, recordKeyId, sealRecord } from './sealed-record.js';
 
 export const HELD_PREFIX = 'mintfs:approval:held:';
 export const INDEX_KEY = 'mintfs:approval:index';
@@ -126,6 +128,10 @@ redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
 redis.call('ZREM', KEYS[3], ARGV[3])
 redis.call('PUBLISH', ARGV[4], 'decided ' .. ARGV[3])
 return 1`;
+
+function standingKey(key: RootKey, name: string): string {
+  return `${STANDING_PREFIX}${key.id}:${opaqueName(key, name)}`;
+}
 
 export type SharedEvent =
   | { readonly kind: 'held'; readonly id: string }
@@ -285,21 +291,19 @@ export class SharedApprovals {
   ): Promise<void> {
     await withTimeout(
       'storing a standing approval',
-      this.redis.client.set(
-        `${STANDING_PREFIX}${name}`,
-        sealRecord(key, 'standing', name, record),
-        {
-          PX: Math.max(1, Math.ceil(lifeMs)),
-        },
-      ),
+      this.redis.client.set(standingKey(key, name), sealRecord(key, 'standing', name, record), {
+        PX: Math.max(1, Math.ceil(lifeMs)),
+      }),
     );
   }
 
   /** An approval with uses left, sealed under the key `keyId` names; undefined when none. */
   async standing(name: string, keyId: string): Promise<StandingRecord | undefined> {
+    const key = this.keyById(keyId);
+    if (key === undefined) return undefined;
     const text = await withTimeout(
       'reading a standing approval',
-      this.redis.client.get(`${STANDING_PREFIX}${name}`),
+      this.redis.client.get(standingKey(key, name)),
     );
     // Sealed under the token's own key, or it is not this token's.
     if (text === null || recordKeyId(text) !== keyId) return undefined;

@@ -18,7 +18,11 @@ import { createLogger } from '../../src/log/logger.js';
 import { connectRedis } from '../../src/state/redis.js';
 import { RootKey } from '../../src/token/root-key.js';
 import { runCli } from '../helpers/cli.js';
-import { startGatewayFixture, type GatewayFixture } from '../helpers/gateway-fixture.js';
+import {
+  CREDENTIAL,
+  startGatewayFixture,
+  type GatewayFixture,
+} from '../helpers/gateway-fixture.js';
 import { CLI } from '../helpers/paths.js';
 import { pollUntil } from '../helpers/poll.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
@@ -194,6 +198,16 @@ describe('approvals shared through Redis', () => {
       'A lists the same request',
     );
     assert.equal(merges(gw).length, 0);
+    // `show` on B gives the whole body A read, the token in it masked.
+    const shown = approvals(b.socket, 'show', seen?.id ?? '');
+    assert.equal(shown.code, 0, shown.stderr);
+    const detail = (shown.json as { pending: { id: string; body: string } }).pending;
+    assert.equal(detail.id, seen?.id);
+    assert.match(
+      detail.body,
+      /^\{"merge_method":"squash","note":"from \[a mintfs token, \d+ characters, masked\]"\}$/,
+    );
+    assert.ok(!detail.body.includes(token));
 
     const approved = approvals(b.socket, 'approve', seen?.id ?? '');
     assert.equal(approved.code, 0, approved.stderr);
@@ -311,5 +325,122 @@ describe('approvals shared through Redis', () => {
     assert.equal(approvals(b.socket, 'approve', id).code, 0);
     assert.equal((await held).status, 200);
     assert.equal(merges(gw).length, 1);
+  });
+
+  it('what lands in Redis shows a reader no agent, path, body, token or token id', async (t) => {
+    const { redis, gw, a, b } = await twoGateways(t);
+    const token = mergeToken(gw, 'coder-with-a-name');
+    const body = JSON.stringify({ merge_method: 'squash', note: 'a body only approvers may read' });
+    const first = send(a.base, token, body);
+    const [seen] = await waiting(b.socket);
+    const held = await pollUntil('A to log the hold', () =>
+      a
+        .stderr()
+        .split('\n')
+        .find((l) => l.includes('"event":"approval-held"')),
+    );
+    const tokenId = (JSON.parse(held) as { tokenId: string }).tokenId;
+    const logger = createLogger({ level: 'silent' });
+    const client = await connectRedis(redis.url, logger, { failFast: true });
+    t.after(() => client.close());
+    /** Every key and every value in Redis, as one text. */
+    const everything = async (): Promise<string> => {
+      const parts: string[] = [];
+      for (const key of await client.client.keys('*')) {
+        const type = await client.client.type(key);
+        parts.push(key);
+        if (type === 'string') parts.push((await client.client.get(key)) ?? '');
+        else if (type === 'zset') parts.push(...(await client.client.zRange(key, 0, -1)));
+        else if (type === 'hash') parts.push(JSON.stringify(await client.client.hGetAll(key)));
+      }
+      return parts.join('\n');
+    };
+    const secrets = (dump: string) =>
+      [
+        'coder-with-a-name',
+        'pulls/7/merge',
+        'squash',
+        'a body only approvers may read',
+        tokenId,
+        token,
+        CREDENTIAL,
+      ].filter((secret) => dump.includes(secret));
+    const whileHeld = await everything();
+    assert.ok(whileHeld.includes(`${HELD_PREFIX}${seen?.id ?? ''}`), 'the held record is there');
+    assert.deepEqual(secrets(whileHeld), []);
+    // An approval with uses left is stored too (under a name that is an HMAC).
+    assert.equal(approvals(b.socket, 'approve', seen?.id ?? '', '--uses', '3').code, 0);
+    assert.equal((await first).status, 200);
+    const afterApproval = await everything();
+    assert.match(afterApproval, /mintfs:approval:standing:/);
+    assert.match(afterApproval, /mintfs:approval:decision:/);
+    assert.deepEqual(secrets(afterApproval), []);
+    // And the standing approval is what it says: the next identical request goes at once, on B.
+    assert.equal((await send(b.base, token, body)).status, 200);
+  });
+
+  it('with workers: 2 the approvers of the first worker release requests held on either worker', async (t) => {
+    const redis = await startRedis(teardownOf(t));
+    const gw = await startGatewayFixture(t);
+    const socket = join(gw.dir, 'workers-approvals.sock');
+    const config = readFileSync(join(gw.dir, 'gateway.yaml'), 'utf8')
+      .split('\n')
+      .filter((line) => !line.includes('unix:'))
+      .join('\n');
+    const file = join(gw.dir, 'workers.yaml');
+    writeFileSync(
+      file,
+      [
+        config,
+        'workers: 2',
+        `redis: ${redis.url}`,
+        'approval:',
+        `  socket: ${socket}`,
+        '  timeout: 60s',
+        '',
+      ].join('\n'),
+    );
+    let stderr = '';
+    const child = spawn(process.execPath, [CLI, 'gateway', file, '--keys', gw.keysDir], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    teardownOf(t).add(async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const gone = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await gone;
+    });
+    const listening = await pollUntil(
+      'both workers to listen',
+      () => {
+        if (child.exitCode !== null) throw new Error(`the gateway exited: ${stderr}`);
+        const lines = stderr.split('\n').filter((l) => l.includes('"event":"gateway-listening"'));
+        return lines.length === 2
+          ? (JSON.parse(lines[0] as string) as { addresses: string[] })
+          : undefined;
+      },
+      20_000,
+    );
+    const base = `http://${listening.addresses[0] as string}`;
+    const token = mergeToken(gw);
+    // Each on a new connection: the cluster hands connections to the workers in turn.
+    const answers = [1, 2, 3, 4].map((n) =>
+      send(base, token, JSON.stringify({ merge_method: 'squash', n })),
+    );
+    const seen = await waiting(socket, 4);
+    // The hold's log line may follow its record into Redis.
+    const holders = await pollUntil('four approval-held lines', () => {
+      const lines = stderr.split('\n').filter((l) => l.includes('"event":"approval-held"'));
+      return lines.length === 4
+        ? new Set(lines.map((l) => (JSON.parse(l) as { pid: number }).pid))
+        : undefined;
+    });
+    assert.equal(holders.size, 2, 'both workers hold some of the requests');
+    for (const request of seen) assert.equal(approvals(socket, 'approve', request.id).code, 0);
+    const statuses = (await Promise.all(answers)).map((answer) => answer.status);
+    assert.deepEqual(statuses, [200, 200, 200, 200]);
+    assert.equal(merges(gw).length, 4);
+    assert.deepEqual(pending(socket), []);
   });
 });
