@@ -443,4 +443,30 @@ describe('approvals shared through Redis', () => {
     assert.equal(merges(gw).length, 4);
     assert.deepEqual(pending(socket), []);
   });
+
+  it('with Redis away a new request is refused (503, retryable); one held before is released once it is back', async (t) => {
+    const { redis, gw, a, b } = await twoGateways(t);
+    const token = mergeToken(gw);
+    const held = send(a.base, token);
+    const [seen] = await waiting(b.socket);
+    await redis.kill();
+    await pollUntil('A to see Redis down', () => a.stderr().includes('"event":"redis-down"'));
+    // Not held where no approver could see it.
+    const refused = await send(a.base, token, '{"merge_method":"rebase"}');
+    assert.equal(refused.status, 503, refused.body);
+    assert.equal(codeOf(refused), 'ERR_STATE_UNAVAILABLE');
+    const listed = approvals(b.socket, 'list');
+    assert.notEqual(listed.code, 0);
+    assert.match(listed.stderr, /ERR_STATE_UNAVAILABLE|Redis/);
+    await redis.start();
+    // B reconnects within a second or so; the held request is there (or shown again by A).
+    const again = await pollUntil('B to list the held request again', () => {
+      const now = approvals(b.socket, 'list');
+      return now.code === 0 ? (now.json as { pending: PendingLine[] }).pending[0] : undefined;
+    });
+    assert.equal(again.id, seen?.id);
+    assert.equal(approvals(b.socket, 'approve', seen?.id ?? '').code, 0);
+    assert.equal((await held).status, 200);
+    assert.equal(merges(gw).length, 1);
+  });
 });
