@@ -13,10 +13,14 @@
  * cross-site request with it needs a preflight this server never answers).
  * Every answer forbids framing, sniffing, caching and referrers; the
  * content security policy allows only this origin's script and style.
+ * With `tls` the page is HTTPS only: the cookie is Secure and answers
+ * carry Strict-Transport-Security.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import * as z from 'zod';
-import { isMintfsError } from '../errors.js';
+import { readFileSync } from 'node:fs';
+import { describeError, isMintfsError, MintfsError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { csrfMatches, type Approvers, type Session } from './approvers.js';
 import { PAGE_CSS, PAGE_HTML, PAGE_JS } from './page-assets.js';
@@ -44,13 +48,42 @@ const DecideSchema = z.strictObject({
 });
 const EnrolSchema = z.strictObject({ code: z.string().min(20).max(64) });
 
+/** The page's certificate and key (PEM), and the origin approvers open when not https://HOST:PORT. */
+export interface PageTls {
+  readonly cert: string;
+  readonly key: string;
+  readonly origin?: string | undefined;
+}
+
+/** approval.tls as configured (paths), read at start: one clear error naming the field. */
+export function readPageTls(tls: {
+  cert: string;
+  key: string;
+  origin?: string | undefined;
+}): PageTls {
+  const read = (field: 'cert' | 'key') => {
+    try {
+      return readFileSync(tls[field], 'utf8');
+    } catch (err) {
+      throw new MintfsError(
+        'ERR_CONFIG_INVALID',
+        `approval.tls.${field}: ${tls[field]} cannot be read (${describeError(err)})`,
+        { cause: err },
+      );
+    }
+  };
+  return { cert: read('cert'), key: read('key'), origin: tls.origin };
+}
+
 export async function serveApprovalPage(
   address: { host: string; port: number },
   service: ApprovalService,
   approvers: Approvers,
   logger: Logger,
+  tls?: PageTls,
 ): Promise<{ server: Server; origin: string }> {
   let origin = '';
+  const secure = tls === undefined ? '' : ' Secure;';
   const streams = new Set<ServerResponse>();
   const snapshot = async (): Promise<string> => {
     try {
@@ -79,14 +112,34 @@ export async function serveApprovalPage(
     })();
   };
   service.onChange(broadcast);
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    // Merged into every answer's head (writeHead keeps headers set before it).
+    if (tls !== undefined) res.setHeader('strict-transport-security', 'max-age=31536000');
     try {
       route(req, res);
     } catch (err) {
       if (!res.headersSent)
         json(res, 500, { error: isMintfsError(err) ? err.code : 'ERR_INPUT_INVALID' });
     }
-  });
+  };
+  // An HTTPS server is an HTTP server over TLS (node:https): the same routes and limits.
+  let server: Server;
+  try {
+    server =
+      tls === undefined
+        ? createServer(onRequest)
+        : (createHttpsServer(
+            { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' },
+            onRequest,
+          ) as unknown as Server);
+  } catch (err) {
+    // Never the key's bytes: the reason OpenSSL gives (no PEM, key and certificate differ).
+    throw new MintfsError(
+      'ERR_CONFIG_INVALID',
+      `approval.tls: the certificate and key do not load (${describeError(err)})`,
+      { cause: err },
+    );
+  }
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   server.maxConnections = 64;
@@ -117,7 +170,7 @@ export async function serveApprovalPage(
         );
         res.setHeader(
           'set-cookie',
-          `${COOKIE}=${opened.id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200`,
+          `${COOKIE}=${opened.id}; HttpOnly;${secure} SameSite=Strict; Path=/; Max-Age=43200`,
         );
         return json(res, 200, { approver: opened.session.approver, csrf: opened.session.csrf });
       });
@@ -191,7 +244,7 @@ export async function serveApprovalPage(
   const bound = server.address();
   const port = typeof bound === 'object' && bound !== null ? bound.port : address.port;
   const host = address.host.includes(':') ? `[${address.host}]` : address.host;
-  origin = `http://${host}:${port}`;
+  origin = tls?.origin ?? `${tls === undefined ? 'http' : 'https'}://${host}:${port}`;
   logger.info({ event: 'approval-page-listening', origin }, 'the approvers page is serving');
   return { server, origin };
 }

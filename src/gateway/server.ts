@@ -249,12 +249,19 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       const listen = config.approval.listen;
       let page: { approvers: Approvers; origin: () => string } | undefined;
       if (listen?.kind === 'tcp') {
-        const [{ Approvers: Registry }, { serveApprovalPage }] = await Promise.all([
+        const [{ Approvers: Registry }, { readPageTls, serveApprovalPage }] = await Promise.all([
           import('../approval/approvers.js'),
           import('../approval/page.js'),
         ]);
         const approvers = new Registry(clock);
-        const served = await serveApprovalPage(listen, approvalService, approvers, logger);
+        const tls = config.approval.tls;
+        const served = await serveApprovalPage(
+          listen,
+          approvalService,
+          approvers,
+          logger,
+          tls === undefined ? undefined : readPageTls(tls),
+        );
         approvalPage = served.server;
         page = { approvers, origin: () => served.origin };
       }
