@@ -270,6 +270,15 @@ export class ApprovalService {
             'ERR_STATE_UNAVAILABLE',
             'Redis is unreachable: a held request could not be shown to approvers; retry',
           );
+        // The agent's limit counts what it has waiting on every gateway sharing Redis.
+        const elsewhere = (await this.shared.list()).filter(
+          (r) => r.view.agent === held.view.agent && !this.#pending.has(r.view.id),
+        ).length;
+        if (waiting + elsewhere >= this.settings.maxHeldPerAgent)
+          throw new MintfsError(
+            'ERR_TOO_MANY_REQUESTS',
+            `agent ${held.view.agent} already has ${waiting + elsewhere} requests waiting for an approver on the gateways sharing Redis (approval.maxHeldPerAgent)`,
+          );
         await this.shared.hold(key, this.#recordOf(pending));
       } catch (err) {
         clearTimeout(timer);

@@ -136,6 +136,7 @@ async function startPeer(t: TestContext, gw: GatewayFixture, name: string): Prom
 async function twoGateways(
   t: TestContext,
   timeout = '60s',
+  extra: readonly string[] = [],
 ): Promise<{ redis: RedisServer; gw: GatewayFixture; a: Gateway; b: Gateway }> {
   const redis = await startRedis(teardownOf(t));
   const gw = await startGatewayFixture(t, {
@@ -144,6 +145,7 @@ async function twoGateways(
       'approval:',
       '  socket: ./approvals.sock',
       `  timeout: ${timeout}`,
+      ...extra,
     ].join('\n'),
   });
   const a: Gateway = {
@@ -468,5 +470,24 @@ describe('approvals shared through Redis', () => {
     assert.equal(approvals(b.socket, 'approve', seen?.id ?? '').code, 0);
     assert.equal((await held).status, 200);
     assert.equal(merges(gw).length, 1);
+  });
+
+  it('the limit on held requests of an agent counts what it has waiting on every gateway', async (t) => {
+    const { gw, a, b } = await twoGateways(t, '60s', ['  maxHeldPerAgent: 1']);
+    const first = send(a.base, mergeToken(gw));
+    const [seen] = await waiting(b.socket);
+    // The same agent on the other gateway: refused at once, not held.
+    const second = await send(b.base, mergeToken(gw));
+    assert.equal(second.status, 429, second.body);
+    assert.equal(codeOf(second), 'ERR_TOO_MANY_REQUESTS');
+    assert.match(second.body, /maxHeldPerAgent/);
+    // Another agent is not counted against it.
+    const other = send(b.base, mergeToken(gw, 'reviewer'));
+    const both = await waiting(a.socket, 2);
+    assert.deepEqual(both.map((p) => p.agent).sort(), ['coder', 'reviewer']);
+    for (const p of both) assert.equal(approvals(a.socket, 'approve', p.id).code, 0);
+    assert.equal((await first).status, 200);
+    assert.equal((await other).status, 200);
+    assert.ok(seen !== undefined);
   });
 });
