@@ -128,10 +128,7 @@ export async function serveApprovalPage(
     server =
       tls === undefined
         ? createServer(onRequest)
-        : (createHttpsServer(
-            { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' },
-            onRequest,
-          ) as unknown as Server);
+        : createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, onRequest);
   } catch (err) {
     // Never the key's bytes: the reason OpenSSL gives (no PEM, key and certificate differ).
     throw new MintfsError(

@@ -244,7 +244,7 @@ describe('the approvers page in a browser', () => {
           res.resume();
           resolve({
             status: res.statusCode ?? 0,
-            hsts: res.headers['strict-transport-security'] as string | undefined,
+            hsts: res.headers['strict-transport-security'],
           });
         }).on('error', reject),
     );
