@@ -73,6 +73,24 @@ export function mintDischarge(
   request: ApprovedRequest,
   terms: DecisionTerms,
 ): Buffer {
+  return bindDischargeTo(
+    mintUnboundDischarge(ticket, caveatRootKey, request, terms),
+    tokenSignature,
+  ) as Buffer;
+}
+
+/**
+ * A discharge not yet bound to a token: what one gateway hands another
+ * through Redis, so the token's signature (the secret half of a bearer
+ * token) never leaves the gateway that holds the request. That gateway
+ * binds it (bindDischargeTo) and checks it (checkDischarge).
+ */
+export function mintUnboundDischarge(
+  ticket: Uint8Array,
+  caveatRootKey: Uint8Array,
+  request: ApprovedRequest,
+  terms: DecisionTerms,
+): Buffer {
   const caveats = [
     `time-before ${formatInstant(terms.expiresAt)}`,
     `request ${requestDigest(request)}`,
@@ -81,11 +99,24 @@ export function mintDischarge(
   ].map((text) => Buffer.from(text));
   let signature = hmacSha256(deriveMacaroonKey(caveatRootKey), ticket);
   for (const caveat of caveats) signature = hmacSha256(signature, caveat);
+  return encodeMacaroonV2({ location: APPROVAL_LOCATION, identifier: ticket, caveats, signature });
+}
+
+/** An unbound discharge bound to a token; undefined when it does not decode. */
+export function bindDischargeTo(unbound: Buffer, tokenSignature: Uint8Array): Buffer | undefined {
+  let decoded;
+  try {
+    decoded = decodeMacaroonV2(unbound, { maxIdentifierBytes: MAX_CAVEAT_ID_BYTES });
+  } catch (err) {
+    if (err instanceof MacaroonDecodeError) return undefined;
+    throw err;
+  }
+  if (decoded.thirdParty.length > 0) return undefined;
   return encodeMacaroonV2({
-    location: APPROVAL_LOCATION,
-    identifier: ticket,
-    caveats,
-    signature: bindDischarge(tokenSignature, signature),
+    location: decoded.location,
+    identifier: decoded.identifier,
+    caveats: decoded.caveats,
+    signature: bindDischarge(tokenSignature, decoded.signature),
   });
 }
 

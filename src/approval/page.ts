@@ -13,10 +13,14 @@
  * cross-site request with it needs a preflight this server never answers).
  * Every answer forbids framing, sniffing, caching and referrers; the
  * content security policy allows only this origin's script and style.
+ * With `tls` the page is HTTPS only: the cookie is Secure and answers
+ * carry Strict-Transport-Security.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import * as z from 'zod';
-import { isMintfsError } from '../errors.js';
+import { readFileSync } from 'node:fs';
+import { describeError, isMintfsError, MintfsError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { csrfMatches, type Approvers, type Session } from './approvers.js';
 import { PAGE_CSS, PAGE_HTML, PAGE_JS } from './page-assets.js';
@@ -44,26 +48,95 @@ const DecideSchema = z.strictObject({
 });
 const EnrolSchema = z.strictObject({ code: z.string().min(20).max(64) });
 
+/** The page's certificate and key (PEM), and the origin approvers open when not https://HOST:PORT. */
+export interface PageTls {
+  readonly cert: string;
+  readonly key: string;
+  readonly origin?: string | undefined;
+}
+
+/** approval.tls as configured (paths), read at start: one clear error naming the field. */
+export function readPageTls(tls: {
+  cert: string;
+  key: string;
+  origin?: string | undefined;
+}): PageTls {
+  const read = (field: 'cert' | 'key') => {
+    try {
+      return readFileSync(tls[field], 'utf8');
+    } catch (err) {
+      throw new MintfsError(
+        'ERR_CONFIG_INVALID',
+        `approval.tls.${field}: ${tls[field]} cannot be read (${describeError(err)})`,
+        { cause: err },
+      );
+    }
+  };
+  return { cert: read('cert'), key: read('key'), origin: tls.origin };
+}
+
 export async function serveApprovalPage(
   address: { host: string; port: number },
   service: ApprovalService,
   approvers: Approvers,
   logger: Logger,
+  tls?: PageTls,
 ): Promise<{ server: Server; origin: string }> {
   let origin = '';
+  const secure = tls === undefined ? '' : ' Secure;';
   const streams = new Set<ServerResponse>();
-  service.onChange(() => {
-    const event = `data: ${JSON.stringify({ pending: service.list() })}\n\n`;
-    for (const stream of streams) stream.write(event);
-  });
-  const server = createServer((req, res) => {
+  const snapshot = async (): Promise<string> => {
+    try {
+      return `data: ${JSON.stringify({ pending: await service.list() })}\n\n`;
+    } catch (err) {
+      // Redis away: the page says so rather than show an empty list.
+      const message = isMintfsError(err) ? err.message : 'the held requests cannot be listed';
+      return `data: ${JSON.stringify({ pending: [], error: message })}\n\n`;
+    }
+  };
+  // One listing at a time, and one more after it when changes came meanwhile.
+  let listing: Promise<void> | undefined;
+  let again = false;
+  const broadcast = () => {
+    if (listing !== undefined) {
+      again = true;
+      return;
+    }
+    listing = (async () => {
+      do {
+        again = false;
+        const event = await snapshot();
+        for (const stream of streams) stream.write(event);
+      } while (again);
+      listing = undefined;
+    })();
+  };
+  service.onChange(broadcast);
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    // Merged into every answer's head (writeHead keeps headers set before it).
+    if (tls !== undefined) res.setHeader('strict-transport-security', 'max-age=31536000');
     try {
       route(req, res);
     } catch (err) {
       if (!res.headersSent)
         json(res, 500, { error: isMintfsError(err) ? err.code : 'ERR_INPUT_INVALID' });
     }
-  });
+  };
+  // An HTTPS server is an HTTP server over TLS (node:https): the same routes and limits.
+  let server: Server;
+  try {
+    server =
+      tls === undefined
+        ? createServer(onRequest)
+        : createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, onRequest);
+  } catch (err) {
+    // Never the key's bytes: the reason OpenSSL gives (no PEM, key and certificate differ).
+    throw new MintfsError(
+      'ERR_CONFIG_INVALID',
+      `approval.tls: the certificate and key do not load (${describeError(err)})`,
+      { cause: err },
+    );
+  }
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   server.maxConnections = 64;
@@ -94,7 +167,7 @@ export async function serveApprovalPage(
         );
         res.setHeader(
           'set-cookie',
-          `${COOKIE}=${opened.id}; HttpOnly; SameSite=Strict; Path=/; Max-Age=43200`,
+          `${COOKIE}=${opened.id}; HttpOnly;${secure} SameSite=Strict; Path=/; Max-Age=43200`,
         );
         return json(res, 200, { approver: opened.session.approver, csrf: opened.session.csrf });
       });
@@ -119,8 +192,10 @@ export async function serveApprovalPage(
       'content-type': 'text/event-stream',
       connection: 'keep-alive',
     });
-    res.write(`data: ${JSON.stringify({ pending: service.list() })}\n\n`);
     streams.add(res);
+    void snapshot().then((event) => {
+      if (streams.has(res)) res.write(event);
+    });
     const beat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
     res.on('close', () => {
       clearInterval(beat);
@@ -136,17 +211,19 @@ export async function serveApprovalPage(
       });
     readJson(req, res, DecideSchema, (body) => {
       const approver = `web:${session.approver}`;
-      try {
-        if (body.decision === 'approve') service.approve(body.id, approver);
-        else service.deny(body.id, approver, body.reason ?? '');
-        json(res, 200, { ok: true, id: body.id, decision: body.decision, approver });
-      } catch (err) {
-        if (!isMintfsError(err)) throw err;
-        json(res, err.code === 'ERR_APPROVAL_UNKNOWN' ? 404 : 400, {
-          error: err.code,
-          message: err.message,
-        });
-      }
+      void (async () => {
+        try {
+          if (body.decision === 'approve') await service.approve(body.id, approver);
+          else await service.deny(body.id, approver, body.reason ?? '');
+          json(res, 200, { ok: true, id: body.id, decision: body.decision, approver });
+        } catch (err) {
+          if (!isMintfsError(err)) {
+            logger.error({ event: 'approval-page-failed' }, 'a decision failed');
+            return json(res, 500, { error: 'ERR_INPUT_INVALID', message: 'the decision failed' });
+          }
+          json(res, httpStatusOfDecision(err.code), { error: err.code, message: err.message });
+        }
+      })();
     });
   };
 
@@ -158,14 +235,21 @@ export async function serveApprovalPage(
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(address.port, address.host, () => resolve());
+    // Exclusive: a gateway worker binds it itself, never through the cluster primary.
+    server.listen({ port: address.port, host: address.host, exclusive: true }, () => resolve());
   });
   const bound = server.address();
   const port = typeof bound === 'object' && bound !== null ? bound.port : address.port;
   const host = address.host.includes(':') ? `[${address.host}]` : address.host;
-  origin = `http://${host}:${port}`;
+  origin = tls?.origin ?? `${tls === undefined ? 'http' : 'https'}://${host}:${port}`;
   logger.info({ event: 'approval-page-listening', origin }, 'the approvers page is serving');
   return { server, origin };
+}
+
+function httpStatusOfDecision(code: string): number {
+  if (code === 'ERR_APPROVAL_UNKNOWN') return 404;
+  if (code === 'ERR_STATE_UNAVAILABLE') return 503;
+  return 400;
 }
 
 function asset(res: ServerResponse, type: string, body: string): void {

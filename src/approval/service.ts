@@ -19,12 +19,15 @@ import { decodeToken } from '../token/token-text.js';
 import type { RootKey } from '../token/root-key.js';
 import type { ApprovalCaveat } from '../token/verify.js';
 import {
+  bindDischargeTo,
   MAX_DISCHARGE_USES,
   mintDischarge,
+  mintUnboundDischarge,
   requestDigest,
   type ApprovedRequest,
   type DecisionTerms,
 } from './discharge.js';
+import { RENEW_MS, type DecisionRecord, type HeldRecord, type SharedApprovals } from './shared.js';
 
 export interface ApprovalSettings {
   /** How long a request waits for a decision (ms). */
@@ -63,13 +66,19 @@ export interface HeldRequest {
   readonly approvals: readonly ApprovalCaveat[];
   readonly keyId: string;
   readonly tokenSignature: Buffer;
+  /** The whole body as an approver may read it (redacted as the preview is): `approvals show`. */
+  readonly body: string;
 }
+
+/** A held request as `mintfs approvals show` gives it: the view and the whole (redacted) body. */
+export type PendingDetail = PendingView & { readonly body: string };
 
 export type Decision =
   | {
       readonly kind: 'approved';
       readonly id: string;
       readonly approver: string;
+      /** Discharges bound to the held token, not yet checked (the gate checks them). */
       readonly discharges: readonly Buffer[];
       readonly terms: DecisionTerms;
     }
@@ -88,6 +97,13 @@ export interface ApproveOptions {
   readonly uses?: number;
   /** How long it lasts (ms; default decisionTtl). */
   readonly ttlMs?: number;
+}
+
+/** The token a standing approval is looked up for. */
+export interface StandingToken {
+  readonly tokenId: string;
+  readonly keyId: string;
+  readonly signature: Buffer;
 }
 
 interface Pending {
@@ -113,12 +129,23 @@ export class ApprovalService {
   readonly #listeners = new Set<() => void>();
   #stopped = false;
 
+  /**
+   * With `shared`, held requests and decisions go through Redis
+   * (shared.ts): every gateway's approvers see and decide every held request.
+   */
   constructor(
     private readonly settings: ApprovalSettings,
     private readonly keyById: (keyId: string) => RootKey | undefined,
     private readonly logger: Logger,
     private readonly clock: () => Date = () => new Date(),
-  ) {}
+    private readonly shared?: SharedApprovals,
+  ) {
+    shared?.onEvent((event) => {
+      const pending = this.#pending.get(event.id);
+      if (event.kind === 'decided' && pending !== undefined) void this.#fetchDecision(pending);
+      this.#changed();
+    });
+  }
 
   /** Hears every change of the held list (a request held or settled); returns how to stop. */
   onChange(listener: () => void): () => void {
@@ -130,25 +157,49 @@ export class ApprovalService {
     for (const listener of this.#listeners) listener();
   }
 
-  /** Held requests, oldest first. */
-  list(): PendingView[] {
-    return [...this.#pending.values()].map((p) => ({
+  /** Held requests (of every gateway sharing Redis), oldest first. */
+  async list(): Promise<PendingView[]> {
+    if (this.shared !== undefined) return (await this.shared.list()).map((record) => record.view);
+    return [...this.#pending.values()].map((p) => this.#viewOf(p));
+  }
+
+  /** One held request with its whole (redacted) body. */
+  async show(id: string): Promise<PendingDetail> {
+    if (this.shared !== undefined) {
+      const record = await this.shared.held(id);
+      if (record === undefined) throw unknown(id);
+      return { ...record.view, body: record.body };
+    }
+    const pending = this.#take(id);
+    return { ...this.#viewOf(pending), body: pending.held.body };
+  }
+
+  #viewOf(p: Pending): PendingView {
+    return {
       id: p.id,
       ...p.held.view,
       heldAt: p.heldAt.toISOString(),
       timesOutAt: p.timesOutAt.toISOString(),
-    }));
+    };
   }
 
   /**
    * An approval given earlier for this token and this exact request, with
    * uses that may be left (the caller checks the discharges and counts).
    */
-  standing(tokenId: string, request: ApprovedRequest): Standing | undefined {
-    const key = `${tokenId}\u0000${requestDigest(request)}`;
-    const found = this.#standing.get(key);
+  async standing(token: StandingToken, request: ApprovedRequest): Promise<Standing | undefined> {
+    const name = `${token.tokenId}:${requestDigest(request)}`;
+    if (this.shared !== undefined) {
+      const record = await this.shared.standing(name, token.keyId).catch(() => undefined);
+      if (record === undefined) return undefined;
+      return {
+        discharges: bindAll(record.discharges, token.signature),
+        terms: termsOf(record.terms),
+      };
+    }
+    const found = this.#standing.get(name);
     if (found !== undefined && this.clock() >= found.terms.expiresAt) {
-      this.#standing.delete(key);
+      this.#standing.delete(name);
       return undefined;
     }
     return found;
@@ -156,9 +207,10 @@ export class ApprovalService {
 
   /**
    * Holds a request until a decision. `signal` aborts when the client goes
-   * away. Refuses at once (throws) when the agent already has its maximum waiting.
+   * away. Refuses at once (throws) when the agent already has its maximum
+   * waiting, or when the request cannot be shared (Redis away).
    */
-  hold(held: HeldRequest, signal: AbortSignal): Promise<Decision> {
+  async hold(held: HeldRequest, signal: AbortSignal): Promise<Decision> {
     if (this.#stopped)
       throw new MintfsError('ERR_APPROVAL_UNAVAILABLE', 'the gateway is stopping; try again');
     const waiting = [...this.#pending.values()].filter(
@@ -177,49 +229,109 @@ export class ApprovalService {
     const id = `apr_${randomBytes(12).toString('base64url')}`;
     const heldAt = this.clock();
     const timesOutAt = new Date(heldAt.getTime() + this.settings.timeoutMs);
-    return new Promise<Decision>((resolve) => {
-      let done = false;
-      const timer = setTimeout(() => settle({ kind: 'timeout', id }), this.settings.timeoutMs);
-      const onAbort = () => settle({ kind: 'cancelled', id });
-      const settle = (decision: Decision) => {
+    let resolve: (decision: Decision) => void = () => undefined;
+    const decided = new Promise<Decision>((r) => (resolve = r));
+    let done = false;
+    let renewal: NodeJS.Timeout | undefined;
+    const timer = setTimeout(
+      () => void this.#conclude(pending, 'timeout'),
+      this.settings.timeoutMs,
+    );
+    const onAbort = () => void this.#conclude(pending, 'cancelled');
+    const pending: Pending = {
+      id,
+      held,
+      heldAt,
+      timesOutAt,
+      settle: (decision) => {
         if (done) return;
         done = true;
         clearTimeout(timer);
+        clearInterval(renewal);
         signal.removeEventListener('abort', onAbort);
         this.#pending.delete(id);
         this.#log(decision, held);
         resolve(decision);
         this.#changed();
-      };
-      this.#pending.set(id, { id, held, heldAt, timesOutAt, settle });
-      signal.addEventListener('abort', onAbort, { once: true });
-      if (signal.aborted) onAbort();
-      this.#changed();
-      this.logger.info(
-        {
-          event: 'approval-held',
-          approvalId: id,
-          agent: held.view.agent,
-          tokenId: held.view.tokenId,
-          service: held.view.service,
-          method: held.view.method,
-          path: held.view.path,
-          timesOutAt: timesOutAt.toISOString(),
-        },
-        'a request waits for an approver',
-      );
-    });
+      },
+    };
+    // Counted from now, so a burst cannot pass the limits while Redis answers.
+    this.#pending.set(id, pending);
+    if (this.shared !== undefined) {
+      const key = this.keyById(held.keyId);
+      try {
+        if (key === undefined)
+          throw new MintfsError(
+            'ERR_APPROVAL_UNAVAILABLE',
+            `key ${held.keyId} is not in the keyring`,
+          );
+        if (!this.shared.up())
+          throw new MintfsError(
+            'ERR_STATE_UNAVAILABLE',
+            'Redis is unreachable: a held request could not be shown to approvers; retry',
+          );
+        // The agent's limit counts what it has waiting on every gateway sharing Redis.
+        const elsewhere = (await this.shared.list()).filter(
+          (r) => r.view.agent === held.view.agent && !this.#pending.has(r.view.id),
+        ).length;
+        if (waiting + elsewhere >= this.settings.maxHeldPerAgent)
+          throw new MintfsError(
+            'ERR_TOO_MANY_REQUESTS',
+            `agent ${held.view.agent} already has ${waiting + elsewhere} requests waiting for an approver on the gateways sharing Redis (approval.maxHeldPerAgent)`,
+          );
+        await this.shared.hold(key, this.#recordOf(pending));
+      } catch (err) {
+        clearTimeout(timer);
+        this.#pending.delete(id);
+        throw err;
+      }
+      renewal = setInterval(() => void this.#renew(pending), RENEW_MS);
+    }
+    signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) onAbort();
+    this.#changed();
+    this.logger.info(
+      {
+        event: 'approval-held',
+        approvalId: id,
+        agent: held.view.agent,
+        tokenId: held.view.tokenId,
+        service: held.view.service,
+        method: held.view.method,
+        path: held.view.path,
+        timesOutAt: timesOutAt.toISOString(),
+      },
+      'a request waits for an approver',
+    );
+    return decided;
+  }
+
+  #recordOf(p: Pending): HeldRecord {
+    return {
+      view: this.#viewOf(p),
+      request: { ...p.held.request },
+      tickets: p.held.approvals.map((a) => Buffer.from(a.caveatId).toString('base64')),
+      keyId: p.held.keyId,
+      body: p.held.body,
+    };
   }
 
   /** An approver's yes: discharges for every approval caveat the request needs. */
-  approve(id: string, approver: string, options: ApproveOptions = {}): void {
-    const pending = this.#take(id);
+  async approve(id: string, approver: string, options: ApproveOptions = {}): Promise<void> {
     const uses = options.uses ?? 1;
     if (!Number.isInteger(uses) || uses < 1 || uses > MAX_DISCHARGE_USES)
       throw new MintfsError('ERR_INPUT_INVALID', `uses must be 1 to ${MAX_DISCHARGE_USES}`);
     const ttlMs = options.ttlMs ?? this.settings.decisionTtlMs;
     if (!Number.isInteger(ttlMs) || ttlMs < 1000 || ttlMs > 24 * 3_600_000)
       throw new MintfsError('ERR_INPUT_INVALID', 'ttl must be 1 s to 24 h');
+    const terms: DecisionTerms = {
+      decisionId: id,
+      // Whole seconds, as time-before caveats carry them, rounded down.
+      expiresAt: new Date(Math.floor((this.clock().getTime() + ttlMs) / 1000) * 1000),
+      uses,
+    };
+    if (this.shared !== undefined) return this.#approveShared(id, cleanApprover(approver), terms);
+    const pending = this.#take(id);
     const key = this.keyById(pending.held.keyId);
     if (key === undefined) {
       // The key was retired while the request waited: nothing can be discharged.
@@ -231,12 +343,6 @@ export class ApprovalService {
       });
       return;
     }
-    const terms: DecisionTerms = {
-      decisionId: id,
-      // Whole seconds, as time-before caveats carry them, rounded down.
-      expiresAt: new Date(Math.floor((this.clock().getTime() + ttlMs) / 1000) * 1000),
-      uses,
-    };
     const discharges = pending.held.approvals.map((caveat) =>
       mintDischarge(
         caveat.caveatId,
@@ -247,40 +353,158 @@ export class ApprovalService {
       ),
     );
     if (uses > 1)
-      this.#standing.set(
-        `${pending.held.view.tokenId}\u0000${requestDigest(pending.held.request)}`,
-        { discharges, terms },
-      );
+      this.#standing.set(`${pending.held.view.tokenId}:${requestDigest(pending.held.request)}`, {
+        discharges,
+        terms,
+      });
     pending.settle({ kind: 'approved', id, approver: cleanApprover(approver), discharges, terms });
   }
 
-  deny(id: string, approver: string, reason: string): void {
+  /**
+   * Approves a request held on any gateway: unbound discharges made from
+   * the sealed record, stored as the decision only if no other came first.
+   */
+  async #approveShared(id: string, approver: string, terms: DecisionTerms): Promise<void> {
+    const shared = this.shared as SharedApprovals;
+    const record = await shared.held(id);
+    // A record past its own time-out is one whose holder stopped renewing it.
+    if (record === undefined || Date.parse(record.view.timesOutAt) <= this.clock().getTime())
+      throw unknown(id);
+    const key = this.keyById(record.keyId);
+    if (key === undefined) throw unknown(id);
+    const discharges = record.tickets.map((text) => {
+      const ticket = Buffer.from(text, 'base64');
+      return mintUnboundDischarge(ticket, dischargeRootKey(key, ticket), record.request, terms);
+    });
+    const sharedTerms = { ...terms, expiresAt: terms.expiresAt.toISOString() };
+    const encoded = discharges.map((d) => d.toString('base64'));
+    const won = await shared.decide(id, key, {
+      kind: 'approved',
+      approver,
+      discharges: encoded,
+      terms: sharedTerms,
+    });
+    if (!won) throw unknown(id);
+    if (terms.uses > 1)
+      await shared.putStanding(
+        `${record.view.tokenId}:${requestDigest(record.request)}`,
+        key,
+        { discharges: encoded, terms: sharedTerms },
+        terms.expiresAt.getTime() - this.clock().getTime(),
+      );
+    const pending = this.#pending.get(id);
+    if (pending !== undefined)
+      pending.settle({
+        kind: 'approved',
+        id,
+        approver,
+        discharges: bindAll(encoded, pending.held.tokenSignature),
+        terms,
+      });
+  }
+
+  async deny(id: string, approver: string, reason: string): Promise<void> {
     const text = reason
       .replace(/[\u0000-\u001f\u007f]/g, ' ')
       .trim()
       .slice(0, MAX_REASON);
-    this.#take(id).settle({
-      kind: 'denied',
+    const decision = {
+      kind: 'denied' as const,
       id,
       approver: cleanApprover(approver),
       reason: text === '' ? 'denied by an approver' : text,
-    });
+    };
+    if (this.shared !== undefined) {
+      const record = await this.shared.held(id);
+      const key = record === undefined ? undefined : this.keyById(record.keyId);
+      if (key === undefined) throw unknown(id);
+      const { kind, approver: by, reason: why } = decision;
+      if (!(await this.shared.decide(id, key, { kind, approver: by, reason: why })))
+        throw unknown(id);
+      this.#pending.get(id)?.settle(decision);
+      return;
+    }
+    this.#take(id).settle(decision);
   }
 
   /** Every held request is answered 503 (retryable); no new ones are taken. */
-  stop(): void {
+  async stop(): Promise<void> {
     this.#stopped = true;
-    for (const pending of [...this.#pending.values()])
-      pending.settle({ kind: 'stopped', id: pending.id });
+    await Promise.all(
+      [...this.#pending.values()].map((pending) => this.#conclude(pending, 'stopped')),
+    );
+  }
+
+  /**
+   * The holder's own end of a wait (time-out, client gone, stopping). Shared,
+   * it is decided like an approver's decision, so that exactly one wins: an
+   * approval that came first is applied instead.
+   */
+  async #conclude(pending: Pending, kind: 'timeout' | 'cancelled' | 'stopped'): Promise<void> {
+    const key = this.keyById(pending.held.keyId);
+    if (this.shared !== undefined && key !== undefined && this.shared.up())
+      try {
+        if (!(await this.shared.decide(pending.id, key, { kind }))) {
+          const decision = await this.shared.decision(pending.id);
+          if (decision !== undefined) return this.#apply(pending, decision);
+        }
+      } catch {
+        // Redis away: the record expires with its lease; nothing is released.
+      }
+    pending.settle({ kind, id: pending.id });
+  }
+
+  /** Keeps a shared record alive while it is held; notices a decision whose message was missed. */
+  async #renew(pending: Pending): Promise<void> {
+    const shared = this.shared as SharedApprovals;
+    try {
+      if (await shared.renew(pending.id)) return;
+      const decision = await shared.decision(pending.id);
+      if (decision !== undefined) return this.#apply(pending, decision);
+      // Lost (Redis restarted, or away longer than a lease): shown again.
+      const key = this.keyById(pending.held.keyId);
+      if (key !== undefined && this.#pending.has(pending.id))
+        await shared.hold(key, this.#recordOf(pending));
+    } catch {
+      // Redis away: tried again at the next renewal.
+    }
+  }
+
+  async #fetchDecision(pending: Pending): Promise<void> {
+    try {
+      const decision = await (this.shared as SharedApprovals).decision(pending.id);
+      if (decision !== undefined) this.#apply(pending, decision);
+    } catch {
+      // Redis away: the next renewal looks again.
+    }
+  }
+
+  #apply(pending: Pending, decision: DecisionRecord): void {
+    const id = pending.id;
+    switch (decision.kind) {
+      case 'approved':
+        return pending.settle({
+          kind: 'approved',
+          id,
+          approver: cleanApprover(decision.approver),
+          discharges: bindAll(decision.discharges, pending.held.tokenSignature),
+          terms: termsOf(decision.terms),
+        });
+      case 'denied':
+        return pending.settle({
+          kind: 'denied',
+          id,
+          approver: cleanApprover(decision.approver),
+          reason: decision.reason,
+        });
+      default:
+        return pending.settle({ kind: decision.kind, id });
+    }
   }
 
   #take(id: string): Pending {
     const pending = this.#pending.get(id);
-    if (pending === undefined)
-      throw new MintfsError(
-        'ERR_APPROVAL_UNKNOWN',
-        `no request waits under ${id.slice(0, 40)} (decided, timed out, or never held)`,
-      );
+    if (pending === undefined) throw unknown(id);
     return pending;
   }
 
@@ -304,6 +528,24 @@ export class ApprovalService {
       'an approval was decided',
     );
   }
+}
+
+function unknown(id: string): MintfsError {
+  return new MintfsError(
+    'ERR_APPROVAL_UNKNOWN',
+    `no request waits under ${id.slice(0, 40)} (decided, timed out, or never held)`,
+  );
+}
+
+/** Unbound discharges (base64) bound to a token; any that does not decode is dropped (and so refused). */
+function bindAll(encoded: readonly string[], tokenSignature: Buffer): Buffer[] {
+  return encoded.flatMap(
+    (text) => bindDischargeTo(Buffer.from(text, 'base64'), tokenSignature) ?? [],
+  );
+}
+
+function termsOf(terms: { decisionId: string; expiresAt: string; uses: number }): DecisionTerms {
+  return { decisionId: terms.decisionId, expiresAt: new Date(terms.expiresAt), uses: terms.uses };
 }
 
 function cleanApprover(name: string): string {

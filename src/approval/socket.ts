@@ -23,6 +23,7 @@ const MAX_LINE = 4096;
 
 export const SocketRequestSchema = z.discriminatedUnion('op', [
   z.strictObject({ op: z.literal('list') }),
+  z.strictObject({ op: z.literal('show'), id: z.string().min(1).max(64) }),
   z.strictObject({
     op: z.literal('approve'),
     id: z.string().min(1).max(64),
@@ -63,7 +64,8 @@ export async function serveApprovalSocket(
         new MintfsError('ERR_LISTEN_FAILED', `approval.socket ${path}: ${err.code ?? err.message}`),
       ),
     );
-    server.listen(path, () => resolve());
+    // Exclusive: a gateway worker binds it itself, never through the cluster primary.
+    server.listen({ path, exclusive: true }, () => resolve());
   });
   chmodSync(path, 0o600);
   return server;
@@ -88,6 +90,7 @@ function serveClient(
 ): void {
   const approver = approverOf(socket);
   let buffered = '';
+  let queue = Promise.resolve();
   socket.setEncoding('utf8');
   socket.setTimeout(30_000, () => socket.destroy());
   socket.on('error', () => undefined);
@@ -102,18 +105,21 @@ function serveClient(
     while ((newline = buffered.indexOf('\n')) >= 0) {
       const line = buffered.slice(0, newline);
       buffered = buffered.slice(newline + 1);
-      answer(socket, handle(line, approver, service, logger, page));
+      // Answers go in the order asked, whatever each waits for.
+      queue = queue.then(async () =>
+        answer(socket, await handle(line, approver, service, logger, page)),
+      );
     }
   });
 }
 
-function handle(
+async function handle(
   line: string,
   approver: string,
   service: ApprovalService,
   logger: Logger,
   page: PageEnrolment | undefined,
-): Record<string, unknown> {
+): Promise<Record<string, unknown>> {
   let parsed;
   try {
     parsed = SocketRequestSchema.safeParse(JSON.parse(line));
@@ -134,15 +140,17 @@ function handle(
   try {
     switch (request.op) {
       case 'list':
-        return { ok: true, pending: service.list() };
+        return { ok: true, pending: await service.list() };
+      case 'show':
+        return { ok: true, pending: await service.show(request.id) };
       case 'approve':
-        service.approve(request.id, approver, {
+        await service.approve(request.id, approver, {
           ...(request.uses === undefined ? {} : { uses: request.uses }),
           ...(request.ttlMs === undefined ? {} : { ttlMs: request.ttlMs }),
         });
         return { ok: true, id: request.id, decision: 'approved', approver };
       case 'deny':
-        service.deny(request.id, approver, request.reason);
+        await service.deny(request.id, approver, request.reason);
         return { ok: true, id: request.id, decision: 'denied', approver };
       case 'enrol': {
         if (page === undefined)

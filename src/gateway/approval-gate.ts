@@ -58,7 +58,7 @@ export async function passApprovalGate(gate: ApprovalGate, r: GateRequest): Prom
     bodyType: bodyTypeOf(r.req.rawHeaders),
   };
   const body = r.hasBody ? read : undefined;
-  const standing = gate.service.standing(r.token.tokenId, request);
+  const standing = await gate.service.standing(r.token, request);
   if (standing !== undefined) {
     const used = await releaseWith(standing.discharges, r, request);
     // A standing approval spent or expired: ask again, as for a first request.
@@ -81,6 +81,8 @@ export async function passApprovalGate(gate: ApprovalGate, r: GateRequest): Prom
           bodyType: request.bodyType,
           bodyPreview: bodyPreview(read),
         },
+        // Whole, for `mintfs approvals show` (read whole already: at most approval.maxBodyBytes).
+        body: bodyPreview(read, Number.MAX_SAFE_INTEGER),
         request,
         approvals: r.approvals,
         keyId: r.token.keyId,

@@ -383,16 +383,38 @@ export const GatewayConfigSchema = z
             'Unix socket approvers use (mintfs approvals ... --socket PATH): made 0600, in a directory only root may write; never one of the listen addresses',
           ),
         listen: ListenSchema.refine(
-          (address) =>
-            address.kind === 'tcp' &&
-            (address.host === '127.0.0.1' ||
-              address.host === '::1' ||
-              address.host === 'localhost'),
-          'the approvers page listens on a loopback address only (127.0.0.1:PORT or [::1]:PORT): it has no TLS; reach it with ssh -L',
+          (address) => address.kind === 'tcp',
+          'the approvers page listens on HOST:PORT, not a unix socket',
         )
           .optional()
           .describe(
-            "The approvers page (http://HOST:PORT/): a loopback address, never one of the agents' listen addresses; enrol approvers with mintfs approvers add",
+            "The approvers page (http://HOST:PORT/, https:// with approval.tls): a loopback address unless approval.tls is set, never one of the agents' listen addresses; enrol approvers with mintfs approvers add",
+          ),
+        tls: z
+          .strictObject({
+            cert: z
+              .string(textOf('a path to a PEM certificate chain'))
+              .min(1)
+              .describe('PEM certificate (chain) the page presents; read at start'),
+            key: z
+              .string(textOf('a path to a PEM private key'))
+              .min(1)
+              .describe('PEM private key of that certificate; read at start (keep it 0600)'),
+            origin: z
+              .string(textOf('an origin such as https://approvals.example.com:8790'))
+              .refine(
+                (text) => httpsOriginOf(text) !== undefined,
+                'must be an https:// origin (scheme, host, optional port; no path, user, query)',
+              )
+              .transform((text) => httpsOriginOf(text) as string)
+              .optional()
+              .describe(
+                "The https:// origin approvers open (what enrolment links point to and what a decision's Origin must be); default https://HOST:PORT of approval.listen",
+              ),
+          })
+          .optional()
+          .describe(
+            'Serve the approvers page over HTTPS: its cookie is then Secure and the page may listen beyond loopback (an address agents cannot reach)',
           ),
         timeout: Duration.prefault('180s').describe(
           'How long a request waits for a decision (403 ERR_APPROVAL_TIMEOUT after)',
@@ -451,12 +473,36 @@ export const GatewayConfigSchema = z
         path: ['approval', 'listen'],
         message: "must not share a port with the agents' listen addresses",
       });
-    if (config.approval !== undefined && config.workers !== 1)
+    if (page?.kind === 'tcp' && config.approval?.tls === undefined && !isLoopback(page.host))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['approval', 'listen'],
+        message:
+          'without approval.tls the approvers page listens on a loopback address only (127.0.0.1:PORT or [::1]:PORT); reach it with ssh -L, or set approval.tls',
+      });
+    if (config.approval?.tls !== undefined && page === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['approval', 'tls'],
+        message: 'needs approval.listen (the page it serves)',
+      });
+    if (
+      page?.kind === 'tcp' &&
+      config.approval?.tls !== undefined &&
+      config.approval.tls.origin === undefined &&
+      (page.host === '0.0.0.0' || page.host === '::')
+    )
+      ctx.addIssue({
+        code: 'custom',
+        path: ['approval', 'tls', 'origin'],
+        message: 'is needed when approval.listen is a wildcard address (the URL approvers open)',
+      });
+    if (config.approval !== undefined && config.workers !== 1 && config.redis === undefined)
       ctx.addIssue({
         code: 'custom',
         path: ['approval'],
         message:
-          'needs workers: 1 (held requests and their approvers meet in one process; sharing them between processes is not built yet)',
+          'with workers other than 1 needs redis: held requests of every worker reach the approvers (served by the first worker) through it',
       });
     if (Object.keys(config.upstreams).length === 0)
       ctx.addIssue({
@@ -481,6 +527,27 @@ export const GatewayConfigSchema = z
     }
   })
   .describe('mintfs gateway configuration');
+
+/** `https://host[:port]` as the browser sends it in Origin, or undefined for anything else. */
+function httpsOriginOf(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return undefined;
+  }
+  const bare =
+    url.protocol === 'https:' &&
+    url.username === '' &&
+    url.password === '' &&
+    url.pathname === '/' &&
+    !/[?#]/.test(text);
+  return bare ? url.origin : undefined;
+}
+
+function isLoopback(host: string): boolean {
+  return host === '127.0.0.1' || host === '::1' || host === 'localhost';
+}
 
 export type GatewayConfig = z.output<typeof GatewayConfigSchema>;
 export type UpstreamConfig = GatewayConfig['upstreams'][string];
@@ -510,7 +577,19 @@ export function parseGatewayConfig(text: string, source: string): GatewayConfig 
   const approval =
     config.approval === undefined
       ? undefined
-      : { ...config.approval, socket: resolve(base, config.approval.socket) };
+      : {
+          ...config.approval,
+          socket: resolve(base, config.approval.socket),
+          ...(config.approval.tls === undefined
+            ? {}
+            : {
+                tls: {
+                  ...config.approval.tls,
+                  cert: resolve(base, config.approval.tls.cert),
+                  key: resolve(base, config.approval.tls.key),
+                },
+              }),
+        };
   return {
     ...config,
     upstreams,

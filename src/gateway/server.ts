@@ -52,6 +52,12 @@ export interface GatewayOptions {
    * this one neither clears nor removes unix socket paths (workers.ts).
    */
   readonly sharedListeners?: boolean;
+  /**
+   * Serve the approvers' socket and page (default true). Of several workers
+   * only the first does: its page sessions are in its memory, and held
+   * requests of every worker reach it through Redis.
+   */
+  readonly approvalListeners?: boolean;
 }
 
 export interface RunningGateway {
@@ -142,6 +148,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           revocationsStale: () => state.revocationsStale(),
           revocationsInForce: () => state.revocations(revocations.current).records.length,
         });
+  // Held requests and decisions go through Redis when the gateways share one.
+  const sharedApprovals =
+    config.approval === undefined || state.redis === undefined
+      ? undefined
+      : await (
+          await import('../approval/shared.js')
+        ).SharedApprovals.start(state.redis, (keyId) => keyring.current.keyById(keyId), logger);
   // The approval service lives here: only this process holds the keys that open tickets.
   const approvalService =
     config.approval === undefined
@@ -156,6 +169,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
           (keyId) => keyring.current.keyById(keyId),
           logger,
           clock,
+          sharedApprovals,
         );
   const proxyDeps = {
     runtime: () => runtime.current,
@@ -227,16 +241,27 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   let approvalSocket: NetServer | undefined;
   let approvalPage: Server | undefined;
   try {
-    if (approvalService !== undefined && config.approval !== undefined) {
+    if (
+      approvalService !== undefined &&
+      config.approval !== undefined &&
+      options.approvalListeners !== false
+    ) {
       const listen = config.approval.listen;
       let page: { approvers: Approvers; origin: () => string } | undefined;
       if (listen?.kind === 'tcp') {
-        const [{ Approvers: Registry }, { serveApprovalPage }] = await Promise.all([
+        const [{ Approvers: Registry }, { readPageTls, serveApprovalPage }] = await Promise.all([
           import('../approval/approvers.js'),
           import('../approval/page.js'),
         ]);
         const approvers = new Registry(clock);
-        const served = await serveApprovalPage(listen, approvalService, approvers, logger);
+        const tls = config.approval.tls;
+        const served = await serveApprovalPage(
+          listen,
+          approvalService,
+          approvers,
+          logger,
+          tls === undefined ? undefined : readPageTls(tls),
+        );
         approvalPage = served.server;
         page = { approvers, origin: () => served.origin };
       }
@@ -268,7 +293,8 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     approvalSocket?.close();
     approvalPage?.closeAllConnections();
     approvalPage?.close();
-    approvalService?.stop();
+    await approvalService?.stop();
+    await sharedApprovals?.close();
     for (const server of servers) server.close();
     inner.close();
     await metricsServer?.close();
@@ -315,11 +341,13 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     close: () =>
       (closing ??= (async () => {
         // Held requests are answered 503 (retryable) now, not when their wait ends.
-        approvalService?.stop();
+        await approvalService?.stop();
+        await sharedApprovals?.close();
         approvalSocket?.close();
         approvalPage?.closeAllConnections();
         approvalPage?.close();
-        if (config.approval !== undefined) rmSync(config.approval.socket, { force: true });
+        if (approvalSocket !== undefined && config.approval !== undefined)
+          rmSync(config.approval.socket, { force: true });
         const closed = servers.map(
           (server) => new Promise<void>((resolve) => server.close(() => resolve())),
         );

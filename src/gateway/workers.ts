@@ -25,8 +25,12 @@ export function superviseWorkers(count: number, logger: Logger): Promise<number>
     let signals = 0;
     const live = new Set<Worker>();
     const restarts: number[] = [];
-    const fork = () => {
-      const worker = cluster.fork({ MINTFS_GATEWAY_WORKER: '1' });
+    // A worker that dies is replaced under its index: worker 0 serves the approvers' socket and page.
+    const fork = (index: number) => {
+      const worker = cluster.fork({
+        MINTFS_GATEWAY_WORKER: '1',
+        MINTFS_GATEWAY_WORKER_INDEX: String(index),
+      });
       live.add(worker);
       worker.once('exit', (code, signal) => {
         live.delete(worker);
@@ -50,7 +54,7 @@ export function superviseWorkers(count: number, logger: Logger): Promise<number>
           stop('SIGTERM');
           return;
         }
-        setTimeout(fork, 250 * restarts.length);
+        setTimeout(() => fork(index), 250 * restarts.length);
       });
     };
     const stop = (signal: NodeJS.Signals) => {
@@ -65,13 +69,19 @@ export function superviseWorkers(count: number, logger: Logger): Promise<number>
       for (const worker of live) worker.process.kill('SIGHUP');
     });
     logger.info({ event: 'gateway-workers', workers: count }, `starting ${count} gateway workers`);
-    for (let i = 0; i < count; i++) fork();
+    for (let i = 0; i < count; i++) fork(i);
   });
 }
 
 /** Whether this process is a worker forked by superviseWorkers. */
 export function isGatewayWorker(): boolean {
   return cluster.isWorker && process.env.MINTFS_GATEWAY_WORKER === '1';
+}
+
+/** This worker's index (0 to N-1), or 0 for a gateway without workers. */
+export function gatewayWorkerIndex(): number {
+  const index = Number(process.env.MINTFS_GATEWAY_WORKER_INDEX ?? '0');
+  return isGatewayWorker() && Number.isInteger(index) ? index : 0;
 }
 
 /** Ends a stopped worker's channel to the primary, so the process can exit. */

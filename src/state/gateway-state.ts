@@ -7,6 +7,7 @@
  */
 import type { Logger } from '../log/logger.js';
 import { RevocationList, type RevocationFeed } from '../revocation/revocations.js';
+import type { RedisConnection } from './redis.js';
 import { MemoryUseCounter, RefusingUseCounter, type UseCounter } from './use-counter.js';
 
 export interface GatewayState {
@@ -17,6 +18,8 @@ export interface GatewayState {
   readonly shared: RevocationFeed | undefined;
   /** Why no token can be judged now (the shared revocations are unknown or too old), or undefined. */
   problem(now: Date): string | undefined;
+  /** The Redis connection, when there is one (held approvals are shared on it too). */
+  readonly redis: RedisConnection | undefined;
   /** Redis health, when there is a Redis. */
   redisUp(): boolean | undefined;
   /** Whether the shared revocation list is out of date, when there is one. */
@@ -74,6 +77,7 @@ export async function openGatewayState(
       onReload: (listener) => shared.onChange(listener),
     },
     problem: (now) => shared.problem(now),
+    redis,
     redisUp: () => redis.up(),
     revocationsStale: () => shared.stale,
     close: async () => {
@@ -100,6 +104,7 @@ export function localGatewayState(workers: number, logger: Logger): GatewayState
     revocations: (files) => files,
     shared: undefined,
     problem: () => undefined,
+    redis: undefined,
     redisUp: () => undefined,
     revocationsStale: () => undefined,
     close: () => Promise.resolve(),

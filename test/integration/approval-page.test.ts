@@ -5,13 +5,17 @@
  * reads; and the page's defences against forged decisions from elsewhere.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
 import { runCli } from '../helpers/cli.js';
 import { startGatewayFixture, type GatewayFixture } from '../helpers/gateway-fixture.js';
 import { pollUntil } from '../helpers/poll.js';
+import { tempDir } from '../helpers/temp.js';
+import { makeTestPki } from '../helpers/tls.js';
 
 const MERGE = '/github/repos/acme/widgets/pulls/7/merge';
 
@@ -57,13 +61,14 @@ function post(
   });
 }
 
-async function setup(t: TestContext) {
+async function setup(t: TestContext, extra: readonly string[] = []) {
   const gw = await startGatewayFixture(t, {
     topLevel: [
       'approval:',
       '  socket: ./approvals.sock',
       '  listen: 127.0.0.1:0',
       '  timeout: 60s',
+      ...extra,
     ].join('\n'),
   });
   const socket = join(gw.dir, 'approvals.sock');
@@ -218,5 +223,67 @@ describe('the approvers page in a browser', () => {
     const response = await page.request.get(`${origin}/`);
     assert.match(response.headers()['content-security-policy'] ?? '', /frame-ancestors 'none'/);
     assert.match(response.headers()['content-security-policy'] ?? '', /script-src 'self'/);
+  });
+
+  it('over TLS: the page is https only, its cookie Secure, and an approval from it releases the request', async (t) => {
+    // The test PKI's localhost certificate (DNS:localhost, IP:127.0.0.1), written where the config names it.
+    const dir = tempDir(t);
+    const pki = makeTestPki(dir);
+    writeFileSync(join(dir, 'page.crt'), pki.cert);
+    writeFileSync(join(dir, 'page.key'), pki.key, { mode: 0o600 });
+    const { gw, socket, origin, token, browser } = await setup(t, [
+      '  tls:',
+      `    cert: ${join(dir, 'page.crt')}`,
+      `    key: ${join(dir, 'page.key')}`,
+    ]);
+    assert.match(origin, /^https:\/\/127\.0\.0\.1:\d+$/);
+    // A client that checks the chain against the CA gets the page, with HSTS.
+    const head = await new Promise<{ status: number; hsts: string | undefined }>(
+      (resolve, reject) =>
+        httpsGet(`${origin}/`, { ca: pki.ca }, (res) => {
+          res.resume();
+          resolve({
+            status: res.statusCode ?? 0,
+            hsts: res.headers['strict-transport-security'],
+          });
+        }).on('error', reject),
+    );
+    assert.equal(head.status, 200);
+    assert.match(head.hsts ?? '', /max-age=\d+/);
+    // Plain HTTP on that port gets no page.
+    const plain = await new Promise<number | string>((resolve) =>
+      request(origin.replace('https:', 'http:'), (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      })
+        .on('error', (err) => resolve(err.message))
+        .end(),
+    );
+    assert.notEqual(plain, 200);
+
+    const link = enrolLink(socket, 'carol');
+    assert.ok(link.startsWith(`${origin}/enrol#`), link);
+    // Chromium does not know the test CA: it is told to accept the certificate (the chain is checked above).
+    const context = await browser.newContext({ ignoreHTTPSErrors: true });
+    const page = await context.newPage();
+    await page.goto(link);
+    await page.getByText('Signed in as carol').waitFor();
+    const cookie = (await context.cookies()).find((c) => c.name === 'mintfs_approver');
+    assert.equal(cookie?.secure, true, 'the session cookie is Secure');
+    assert.ok(cookie?.httpOnly);
+    const held = send(gw, 'PUT', token, '{"merge_method":"squash"}');
+    await page
+      .getByRole('heading', { name: /PUT localhost\/repos\/acme\/widgets\/pulls\/7\/merge/ })
+      .waitFor();
+    await page.locator('li.card button.approve').focus();
+    await page.keyboard.press('Enter');
+    assert.equal((await held).status, 200);
+    const decided = await pollUntil('the decision to be logged', () =>
+      gw
+        .stderr()
+        .split('\n')
+        .find((l) => l.includes('"event":"approval-decided"')),
+    );
+    assert.match(decided, /"approver":"web:carol"/);
   });
 });

@@ -10,10 +10,14 @@ import { describe, it } from 'node:test';
 import macaroon from 'macaroon';
 import { dischargeRootKey, openTicket, sealTicket } from '../../src/token/approval-ticket.js';
 import {
+  bindDischargeTo,
   checkDischarge,
   mintDischarge,
+  mintUnboundDischarge,
   type ApprovedRequest,
 } from '../../src/approval/discharge.js';
+import { openRecord, sealRecord } from '../../src/approval/sealed-record.js';
+import { RootKey } from '../../src/token/root-key.js';
 import { attenuateToken } from '../../src/token/attenuate.js';
 import { inspectToken } from '../../src/token/inspect.js';
 import {
@@ -360,14 +364,74 @@ describe('approval limits and methods', () => {
       approvals: [caveat],
       keyId: key.id,
       tokenSignature: signature,
+      body: '',
     });
     const gone = new AbortController();
     const waits = [service.hold(held('a'), gone.signal), service.hold(held('b'), gone.signal)];
-    assert.throws(() => service.hold(held('c'), gone.signal), /approval\.maxHeld/);
+    await assert.rejects(() => service.hold(held('c'), gone.signal), /approval\.maxHeld/);
     gone.abort();
     assert.deepEqual(
       (await Promise.all(waits)).map((d) => d.kind),
       ['cancelled', 'cancelled'],
     );
+  });
+});
+
+describe('what gateways share about held requests', () => {
+  it('an unbound discharge (what travels between gateways) checks only once bound to its own token', () => {
+    const { key, token } = mintApproving();
+    const { caveat, signature } = approvalOf(token, key);
+    const other = approvalOf(mintApproving(key, 'BBBBBBBBBBBBBBBBBBBBBB').token, key);
+    const unbound = mintUnboundDischarge(
+      caveat.caveatId,
+      dischargeRootKey(key, caveat.caveatId),
+      HELD,
+      TERMS,
+    );
+    const at = new Date(NOW.getTime() + 1000);
+    assert.equal(checkDischarge(caveat, signature, unbound, HELD, at).ok, false, 'unbound');
+    const bound = bindDischargeTo(unbound, signature);
+    assert.ok(bound !== undefined);
+    assert.equal(checkDischarge(caveat, signature, bound, HELD, at).ok, true);
+    assert.deepEqual(
+      bound,
+      mintDischarge(
+        caveat.caveatId,
+        dischargeRootKey(key, caveat.caveatId),
+        signature,
+        HELD,
+        TERMS,
+      ),
+      'binding later is the same as minting bound',
+    );
+    const elsewhere = bindDischargeTo(unbound, other.signature);
+    assert.ok(elsewhere !== undefined);
+    assert.equal(checkDischarge(caveat, signature, elsewhere, HELD, at).ok, false);
+    assert.equal(bindDischargeTo(Buffer.from('not a macaroon'), signature), undefined);
+  });
+
+  it('a sealed record opens only under its key, as its kind and name, untampered', () => {
+    const key = newKey();
+    const byId = (id: string) => (id === key.id ? key : undefined);
+    const value = { view: { id: 'apr_AAAAAAAAAAAAAAAA' }, body: 'secret body' };
+    const sealed = sealRecord(key, 'held', 'apr_AAAAAAAAAAAAAAAA', value);
+    assert.ok(!sealed.includes('secret body'), 'the body is not readable in Redis');
+    assert.ok(sealed.startsWith(`${key.id}.`));
+    assert.deepEqual(openRecord(byId, 'held', 'apr_AAAAAAAAAAAAAAAA', sealed), value);
+    // Moved to another id, read as another kind, under other key bytes, or altered: nothing.
+    assert.equal(openRecord(byId, 'held', 'apr_BBBBBBBBBBBBBBBB', sealed), undefined);
+    assert.equal(openRecord(byId, 'decision', 'apr_AAAAAAAAAAAAAAAA', sealed), undefined);
+    const impostor = new RootKey(key.id, Buffer.alloc(32, 9));
+    assert.equal(
+      openRecord(() => impostor, 'held', 'apr_AAAAAAAAAAAAAAAA', sealed),
+      undefined,
+    );
+    const flipped = `${sealed.slice(0, -3)}${sealed.endsWith('A') ? 'B' : 'A'}${sealed.slice(-2)}`;
+    assert.equal(openRecord(byId, 'held', 'apr_AAAAAAAAAAAAAAAA', flipped), undefined);
+    assert.equal(
+      openRecord(byId, 'held', 'apr_AAAAAAAAAAAAAAAA', '{"kind":"approved"}'),
+      undefined,
+    );
+    assert.equal(openRecord(byId, 'held', 'apr_AAAAAAAAAAAAAAAA', ''), undefined);
   });
 });

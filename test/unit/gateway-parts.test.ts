@@ -75,7 +75,14 @@ describe('gateway config', () => {
     );
     assert.match(
       configProblem(`${CONFIG}workers: 2\napproval: { socket: /run/mintfs/approvals.sock }\n`),
-      /approval: needs workers: 1/,
+      /approval: with workers other than 1 needs redis/,
+    );
+    assert.equal(
+      parseGatewayConfig(
+        `${CONFIG}workers: 2\nredis: redis://127.0.0.1:6379\napproval: { socket: /run/a.sock }\n`,
+        '/etc/mintfs/gateway.yaml',
+      ).workers,
+      2,
     );
     const approval = parseGatewayConfig(
       `${CONFIG}approval: { socket: ./approvals.sock }\n`,
@@ -83,6 +90,49 @@ describe('gateway config', () => {
     ).approval;
     assert.equal(approval?.socket, '/etc/mintfs/approvals.sock');
     assert.equal(approval?.timeout, 180_000);
+  });
+
+  it('the approvers page leaves loopback only with TLS, and its origin is an https origin', () => {
+    const page = (lines: string) => `${CONFIG}approval:\n  socket: /run/a.sock\n${lines}`;
+    assert.match(
+      configProblem(page('  listen: 10.0.0.5:8790\n')),
+      /approval\.listen: without approval\.tls the approvers page listens on a loopback address only/,
+    );
+    assert.match(
+      configProblem(page('  tls: { cert: ./c.pem, key: ./k.pem }\n')),
+      /approval\.tls: needs approval\.listen/,
+    );
+    assert.match(
+      configProblem(page('  listen: 0.0.0.0:8790\n  tls: { cert: ./c.pem, key: ./k.pem }\n')),
+      /approval\.tls\.origin: is needed when approval\.listen is a wildcard address/,
+    );
+    for (const origin of [
+      'http://approvals.example.com',
+      'https://approvals.example.com/page',
+      'https://user:pw@approvals.example.com',
+      'https://approvals.example.com/?x=1',
+      'approvals.example.com',
+    ])
+      assert.match(
+        configProblem(
+          page(
+            `  listen: 10.0.0.5:8790\n  tls: { cert: c.pem, key: k.pem, origin: "${origin}" }\n`,
+          ),
+        ),
+        /approval\.tls\.origin: must be an https:\/\/ origin/,
+        origin,
+      );
+    const approval = parseGatewayConfig(
+      page(
+        '  listen: 10.0.0.5:8790\n  tls: { cert: c.pem, key: /k.pem, origin: "https://Approvals.example.com:8790/" }\n',
+      ),
+      '/etc/mintfs/gateway.yaml',
+    ).approval;
+    assert.deepEqual(approval?.tls, {
+      cert: '/etc/mintfs/c.pem',
+      key: '/k.pem',
+      origin: 'https://approvals.example.com:8790',
+    });
   });
 
   it('the example in mount-profiles/gateway/ is valid', () => {

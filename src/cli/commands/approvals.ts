@@ -101,6 +101,33 @@ const list = defineCommand({
   },
 });
 
+const show = defineCommand({
+  command: 'show <id>',
+  describe:
+    'One waiting request with its whole body (tokens masked, controls escaped, as the preview): JSON when piped',
+  builder: (yargs) =>
+    yargs
+      .positional('id', { type: 'string', describe: 'Approval id, as `approvals list` shows it' })
+      .options(socketOption)
+      .option('json', { type: 'boolean', describe: 'JSON even at a terminal' })
+      .example('$0 approvals show apr_3f9a0c1e5b7d --socket /run/mintfs/approvals.sock', ''),
+  args: z.object({ id: ApprovalId, socket: SocketArg, json: z.boolean().optional() }),
+  run: async (args) => {
+    const answer = await ask(args.socket, { op: 'show', id: args.id });
+    const shown = answer.pending as Pending & { body: string; tokenId: string; service: string };
+    if (args.json === true || !process.stdout.isTTY) return printJson({ pending: shown });
+    printResult(
+      [
+        `${shown.id}: ${onScreen(`${shown.method} ${shown.host}${shown.path}${shown.query}`)}`,
+        `agent ${onScreen(shown.agent)}, service ${onScreen(shown.service)}, token ${onScreen(shown.tokenId)}`,
+        `times out ${shown.timesOutAt}`,
+        `body (${shown.bodyBytes} B${typeOnScreen(shown.bodyType)}):`,
+        `  ${onScreen(shown.body).replace(/\n/g, '\n  ')}`,
+      ].join('\n'),
+    );
+  },
+});
+
 const approve = defineCommand({
   command: 'approve <id>',
   describe: 'Release a waiting request (and, with --uses, identical ones after it)',
@@ -170,7 +197,8 @@ const deny = defineCommand({
 export const approvalsCommand: CommandModule = {
   command: 'approvals <command>',
   describe: 'Decide requests a gateway holds for an approver (approval caveats)',
-  builder: (yargs: Argv) => yargs.command(list).command(approve).command(deny).demandCommand(1),
+  builder: (yargs: Argv) =>
+    yargs.command(list).command(show).command(approve).command(deny).demandCommand(1),
   handler: () => undefined,
 };
 

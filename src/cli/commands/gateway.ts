@@ -4,6 +4,7 @@ import { loadGatewayConfig } from '../../gateway/config.js';
 import { removeStaleSocket, startGateway } from '../../gateway/server.js';
 import {
   disconnectWorker,
+  gatewayWorkerIndex,
   isGatewayWorker,
   superviseWorkers,
   workerCount,
@@ -59,6 +60,8 @@ export const gatewayCommand = defineCommand({
       keysDir: keysDirFrom(args),
       logger,
       sharedListeners: isGatewayWorker(),
+      // One worker serves the approvers; the others' held requests reach it through Redis.
+      approvalListeners: gatewayWorkerIndex() === 0,
     });
     // In the same tick: a signal during start-up closes the gateway once it is up.
     // A second signal exits at once; a later start recovers what is left.
