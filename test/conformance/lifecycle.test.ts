@@ -10,7 +10,7 @@ import { runCli, diagnostics } from '../helpers/cli.js';
 import type { BackendName } from '../../src/fuse/backend.js';
 import { CONFORMANCE_TARGETS, useTransport } from '../helpers/backends.js';
 import { CLI } from '../helpers/paths.js';
-import { startMountFixture } from '../helpers/mount-fixture.js';
+import { DEAD_DAEMON_READ_ERROR, startMountFixture } from '../helpers/mount-fixture.js';
 import { pollUntil } from '../helpers/poll.js';
 import { tempDir, teardownOf } from '../helpers/temp.js';
 
@@ -219,13 +219,9 @@ for (const target of CONFORMANCE_TARGETS) {
       });
       assert.notEqual(dead.status, 0);
       assert.equal(dead.stdout, '');
-      // ENOTCONN once the connection is gone; ECONNABORTED while the kernel
-      // still tears down a dead daemon's io_uring (asynchronously, after exit).
       assert.match(
         dead.stderr,
-        transport === 'uring'
-          ? /Transport endpoint is not connected|Software caused connection abort/
-          : /Transport endpoint is not connected/,
+        transport === 'uring' ? DEAD_DAEMON_READ_ERROR : /Transport endpoint is not connected/,
       );
 
       await fixture.restart();

@@ -39,6 +39,17 @@ files:
     format: json
 `;
 
+/**
+ * What a read of a mount whose daemon died fails with: ENOTCONN once the
+ * kernel has aborted the connection. Under FUSE over io_uring the kernel tears
+ * a dead daemon's ring down asynchronously, after the process is gone, so a
+ * read in that window ends ECONNABORTED (the connection is being aborted) or
+ * ECANCELED (its request reached a ring entry whose task is dead). Each is an
+ * error, never a token, which is what the tests care about.
+ */
+export const DEAD_DAEMON_READ_ERROR =
+  /Transport endpoint is not connected|Software caused connection abort|Operation canceled/;
+
 export interface MountFixture {
   readonly dir: string;
   readonly mountpoint: string;
