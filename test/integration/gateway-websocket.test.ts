@@ -135,6 +135,34 @@ describe('gateway: WebSocket', () => {
     assert.match(closed.reason, /ERR_TOKEN_REVOKED/);
   });
 
+  it('retiring a key closes the sockets its tokens opened; a socket of the new key’s token stays open', async (t) => {
+    const gw = await startGatewayFixture(t);
+    const url = `ws://127.0.0.1:${gw.port}/github${ECHO}`;
+    const oldKey = gw.keyring().current.id;
+    const old = await openNodeSocket(teardownOf(t), url, gw.token());
+    assert.equal(runCli(['keys', 'rotate', '--keys', gw.keysDir]).code, 0);
+    const newer = gw.token();
+    assert.notEqual(inspectToken(newer).keyId, oldKey);
+    // Polled: the gateway picks the rotated-in key up from its watched keyring.
+    const fresh = await pollUntil('the new key to verify', async () => {
+      try {
+        return await openNodeSocket(teardownOf(t), url, newer);
+      } catch {
+        return undefined;
+      }
+    });
+    old.send('before');
+    assert.equal(await old.message(0), 'before');
+
+    const retired = runCli(['keys', 'retire', oldKey, '--keys', gw.keysDir]);
+    assert.equal(retired.code, 0, retired.stderr);
+    const closed = await within(old.closed, CLOSE_DEADLINE_MS, 'the close after retirement');
+    assert.equal(closed.code, 1008);
+    assert.match(closed.reason, /^ERR_KEY_RETIRED: /);
+    fresh.send('still here');
+    assert.equal(await fresh.message(0), 'still here');
+  });
+
   it("an upstream's maxLifetime closes a socket with 1008, whatever its token says", async (t) => {
     const gw = await startGatewayFixture(t, {
       githubUpstream: '    websocket: { maxLifetime: 1s }',
