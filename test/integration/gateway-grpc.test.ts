@@ -111,7 +111,16 @@ async function startGrpcServer(t: TestContext): Promise<{ port: number; seen: Se
   return { port, seen };
 }
 
-async function setUp(t: TestContext): Promise<{
+/** Where the client puts its token: authorization metadata by default, or a key of the upstream's choosing (tokenHeader). */
+interface TokenPlace {
+  readonly tokenHeader: string;
+  readonly inject: string;
+}
+
+async function setUp(
+  t: TestContext,
+  place?: TokenPlace,
+): Promise<{
   gw: GatewayFixture;
   client: grpc.Client;
   seen: Seen;
@@ -126,7 +135,8 @@ async function setUp(t: TestContext): Promise<{
       `    url: https://localhost:${port}`,
       `    hosts: [${GRPC_HOST}]`,
       '    credential: { file: ./github.credential }',
-      '    inject: "Authorization: Bearer {credential}"',
+      `    inject: "${place?.inject ?? 'Authorization: Bearer {credential}'}"`,
+      ...(place === undefined ? [] : [`    tokenHeader: ${place.tokenHeader}`]),
       '    ca: ./ca.pem',
       '    http2: true',
     ].join('\n'),
@@ -151,7 +161,8 @@ async function setUp(t: TestContext): Promise<{
   });
   const metadata = (value = token) => {
     const m = new grpc.Metadata();
-    m.set('authorization', `Bearer ${value}`);
+    if (place === undefined) m.set('authorization', `Bearer ${value}`);
+    else m.set(place.tokenHeader, value);
     return m;
   };
   return { gw, client, seen, metadata, token };
@@ -186,6 +197,24 @@ describe('gateway: gRPC through interception', () => {
     assert.equal(response?.authorization, `Bearer ${'*'.repeat(CREDENTIAL.length)}`);
     assert.equal(seen.calls[0]?.metadata.authorization, `Bearer ${CREDENTIAL}`);
     assert.ok(!JSON.stringify(seen.calls).includes(token));
+  });
+
+  it('unary: the token from a metadata key the upstream names (tokenHeader), replaced there by the credential', async (t) => {
+    const { client, seen, metadata, token } = await setUp(t, {
+      tokenHeader: 'x-goog-api-key',
+      inject: 'x-goog-api-key: {credential}',
+    });
+    const { response, error } = await unary(client, 'Unary', { key: 'place' }, metadata());
+    assert.equal(error, undefined, error?.message);
+    assert.deepEqual(response?.got, { key: 'place' });
+    const upstream = seen.calls[0]?.metadata;
+    assert.equal(upstream?.['x-goog-api-key'], CREDENTIAL);
+    assert.equal(upstream?.authorization, undefined);
+    assert.ok(!JSON.stringify(seen.calls).includes(token));
+    const forged = await unary(client, 'Unary', {}, metadata('not-a-token'));
+    assert.equal(forged.error?.code, grpc.status.UNAUTHENTICATED);
+    assert.match(forged.error?.details ?? '', /^ERR_TOKEN_MALFORMED: /);
+    assert.equal(seen.calls.length, 1, 'the refused call never reached the server');
   });
 
   it('server streaming: every message and the trailers reach the client', async (t) => {
