@@ -151,6 +151,11 @@ export class WebSocketRelay {
     // Once the gateway has closed, nothing more is relayed either way.
     if (this.#closing) return;
     if (from === 'client') this.counts.bytesIn += chunk.length;
+    // What one read completes leaves in one write: a frame's head and payload
+    // were two writes (two syscalls) of their own, and every frame of a read
+    // another two; corked, they go out together when the read is done.
+    const to = from === 'client' ? this.#o.upstream : this.#o.client;
+    to.cork();
     try {
       reader.push(chunk);
     } catch (err) {
@@ -159,6 +164,8 @@ export class WebSocketRelay {
         err.closeCode,
         from === 'client' ? err.message : `upstream sent a bad frame: ${err.message}`,
       );
+    } finally {
+      to.uncork();
     }
   }
 
