@@ -47,6 +47,7 @@ import {
   runsIn,
 } from '../helpers/run-leftovers.js';
 import { BACKENDS } from '../helpers/backends.js';
+import { describeOnFirstPass, FIRST_NODE_PASS } from '../helpers/node-passes.js';
 import { buildSandboxProbe, PROBE_NAME } from '../helpers/sandbox-probe.js';
 import { runAsync, type Completed } from '../helpers/spawn.js';
 import { tempDir, teardownOf, type Teardown } from '../helpers/temp.js';
@@ -172,7 +173,10 @@ function assertNothingLeft(runtime: Runtime, stderr: string, expected: number): 
   );
 }
 
-for (const runtime of RUNTIMES) {
+/** bubblewrap on every Node.js pass; runc, Docker and gVisor on the first (test/helpers/node-passes.ts). */
+const onThisPass = (runtime: Runtime): boolean => runtime.name === 'bwrap' || FIRST_NODE_PASS;
+
+for (const runtime of RUNTIMES.filter(onThisPass)) {
   describe(`containment on ${runtime.name}`, () => {
     it('is a fresh non-root uid without privileges; reads tokens with both cats; reaches the upstream only through the gateway', async (t) => {
       const gw = await startGatewayFixture(t);
@@ -503,7 +507,9 @@ async function seesNothingOfTheOperator(t: TestContext, runtime: Runtime): Promi
   assertNothingLeft(runtime, stderr, 1);
 }
 
-for (const runtime of RUNTIMES.filter((r) => r.name !== 'bwrap' && r.name !== 'runsc')) {
+for (const runtime of RUNTIMES.filter(
+  (r) => r.name !== 'bwrap' && r.name !== 'runsc' && onThisPass(r),
+)) {
   // bubblewrap's and gVisor's bridges run inside the sandbox, as the agent, under the run's limits.
   describe(`the host-side gateway bridge on ${runtime.name}`, () => {
     it('many connections from inside: the bridge stays within its cap and its own cgroup, runs as the run uid, and serves after', async (t) => {
@@ -797,7 +803,7 @@ async function followsTakeover(t: TestContext, runtime: Runtime): Promise<void> 
  * gateway's keyring verifies, all 80 are distinct, and the reader caveat
  * names the gofer (uid 0, runsc), not the agent's process.
  */
-describe('tokens through gVisor (runsc)', () => {
+describeOnFirstPass('tokens through gVisor (runsc)', () => {
   for (const backend of BACKENDS)
     it(`8 concurrent readers inside gVisor (${backend}): every token whole, verifiable and distinct`, async (t) => {
       const runsc = RUNTIMES.find((r) => r.name === 'runsc') as Runtime;
@@ -877,7 +883,7 @@ describe('tokens through gVisor (runsc)', () => {
  * platform, not hang, and leave nothing behind. What this host gives is
  * asked of it, and each answer is held to what it should do.
  */
-describe('gVisor platforms', () => {
+describeOnFirstPass('gVisor platforms', () => {
   it('kvm runs where it works, is refused at once without /dev/kvm, and is named and cleaned up where it hangs', async (t) => {
     const runsc = RUNTIMES.find((r) => r.name === 'runsc') as Runtime;
     const gw = await startGatewayFixture(t);
@@ -1004,7 +1010,7 @@ describe('runtime-specific input', () => {
   });
 });
 
-describe('the containment walkthrough (docs/containment.md)', () => {
+describeOnFirstPass('the containment walkthrough (docs/containment.md)', () => {
   it('runs as printed: a busybox root file system under runc, then imported and run under Docker', async (t) => {
     const gw = await startGatewayFixture(t);
     const dir = tempDir(t);
@@ -1077,7 +1083,7 @@ function walkthroughBlock(name: string): string {
   return lines.slice(start, end).join('\n');
 }
 
-describe('the Docker Compose example (mount-profiles/compose)', () => {
+describeOnFirstPass('the Docker Compose example (mount-profiles/compose)', () => {
   it('runs an agent that reads its token and reaches the upstream through the bridge, and nothing else', async (t) => {
     const teardown = teardownOf(t);
     const gw = await startGatewayFixture(t);

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { it } from 'node:test';
 import { daemonCgroupDirs } from '../../src/csi/daemon-cgroup.js';
 import { processStart } from '../../src/csi/volume-daemons.js';
 import { initKeyring } from '../../src/keys/keyring.js';
@@ -31,6 +31,7 @@ import {
   startPodLoop,
 } from '../helpers/csi.js';
 import { startDockerEngine } from '../helpers/docker-engine.js';
+import { describeOnFirstPass } from '../helpers/node-passes.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { pollUntil } from '../helpers/poll.js';
 import { runSync } from '../helpers/spawn.js';
@@ -38,7 +39,8 @@ import { teardownOf, tempDir } from '../helpers/temp.js';
 
 const TAG = 'mintfs:csi-image-test';
 
-describe('the mintfs image', () => {
+// The image carries its own Node.js 22: on the first Node.js pass only (node-passes.ts).
+describeOnFirstPass('the mintfs image', () => {
   it('runs the CSI node plugin in a container whose volumes outlive it', async (t) => {
     const teardown = teardownOf(t);
     const engine = await startDockerEngine(teardown);
