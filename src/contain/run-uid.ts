@@ -21,6 +21,7 @@ import {
 import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { MintfsError } from '../errors.js';
+import { processAlive } from '../util/process-alive.js';
 
 export const RUN_UID_FIRST = 0x7000_0000;
 export const RUN_UID_COUNT = 0x1_0000;
@@ -91,18 +92,9 @@ function tryClaim(file: string): boolean {
       } catch {
         return false;
       }
-      if (Number.isInteger(owner) && owner > 0 && alive(owner)) return false;
+      if (processAlive(owner)) return false;
       rmSync(file, { force: true });
     }
   }
   return false;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

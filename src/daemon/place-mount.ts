@@ -15,6 +15,7 @@ import { detachMount, topMountAt } from '../mounts/mount-table.js';
 import { ensurePrivateStaging, mountCommand, moveMountBeneath } from '../mounts/propagation.js';
 import type { Logger } from '../log/logger.js';
 import type { FuseTransport } from '../fuse/transport.js';
+import { processAlive } from '../util/process-alive.js';
 
 export interface Placement {
   readonly mountpoint: string;
@@ -78,22 +79,12 @@ const STAGE_NAME = new RegExp(`^${STAGE_PREFIX}(\\d+)-[A-Za-z0-9]+$`);
 function removeLeftoverStages(staging: string): void {
   for (const name of readdirSync(staging)) {
     const pid = STAGE_NAME.exec(name)?.[1];
-    if (pid === undefined || isAlive(Number(pid)) || topMountAt(join(staging, name))) continue;
+    if (pid === undefined || processAlive(Number(pid)) || topMountAt(join(staging, name))) continue;
     try {
       rmdirSync(join(staging, name));
     } catch {
       // Not empty, or removed by another daemon's sweep at the same moment: leave it.
     }
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: alive, someone else's.
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }
 

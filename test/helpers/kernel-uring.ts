@@ -22,6 +22,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { ENABLE_URING_PARAMETER } from '../../src/fuse/transport.js';
+import { processAlive } from '../../src/util/process-alive.js';
 
 const STATE = '/run/mintfs-tests-enable-uring';
 const LOCK = `${STATE}.lock`;
@@ -94,19 +95,10 @@ function liveHolders(): string[] {
   return readdirSync(STATE).filter((entry) => {
     const match = /^(\d+)-\d+-[YN]$/.exec(entry);
     if (match === null) return false;
-    if (alive(Number(match[1]))) return true;
+    if (processAlive(Number(match[1]))) return true;
     rmSync(join(STATE, entry), { force: true });
     return false;
   });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function exists(path: string): boolean {
