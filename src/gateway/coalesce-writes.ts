@@ -16,6 +16,8 @@ import { Transform, type TransformCallback } from 'node:stream';
 
 /** The most bytes gathered into one write. */
 export const MAX_COALESCED_BYTES = 256 * 1024;
+/** A chunk this large goes on alone: gathering it would cost a copy and save little. */
+export const LARGE_ENOUGH_BYTES = 64 * 1024;
 
 export class CoalescedWrites extends Transform {
   #held: Buffer[] = [];
@@ -25,6 +27,11 @@ export class CoalescedWrites extends Transform {
   #waiting: TransformCallback | undefined;
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    // Already a large write (a plain TCP read is up to 64 KiB): passed on as it is, not copied.
+    if (this.#heldBytes === 0 && chunk.length >= LARGE_ENOUGH_BYTES) {
+      done(null, chunk);
+      return;
+    }
     this.#held.push(chunk);
     this.#heldBytes += chunk.length;
     if (this.#heldBytes >= MAX_COALESCED_BYTES) this.#release();

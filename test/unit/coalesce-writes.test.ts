@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { CoalescedWrites, MAX_COALESCED_BYTES } from '../../src/gateway/coalesce-writes.js';
+import {
+  CoalescedWrites,
+  LARGE_ENOUGH_BYTES,
+  MAX_COALESCED_BYTES,
+} from '../../src/gateway/coalesce-writes.js';
 
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -21,7 +25,7 @@ describe('coalesced request-body writes', () => {
       fc.asyncProperty(
         fc.array(
           fc.record({
-            bytes: fc.uint8Array({ minLength: 1, maxLength: 40_000 }),
+            bytes: fc.uint8Array({ minLength: 1, maxLength: 100_000 }),
             // Whether the event loop turns before this write.
             turn: fc.boolean(),
           }),
@@ -40,7 +44,7 @@ describe('coalesced request-body writes', () => {
             Buffer.concat(chunks),
             Buffer.concat(writes.map((w) => Buffer.from(w.bytes))),
           );
-          for (const chunk of chunks) assert.ok(chunk.length < MAX_COALESCED_BYTES + 40_000);
+          for (const chunk of chunks) assert.ok(chunk.length < MAX_COALESCED_BYTES + 100_000);
         },
       ),
       { numRuns: 60 },
@@ -55,6 +59,16 @@ describe('coalesced request-body writes', () => {
     await nextTurn();
     assert.equal(chunks.length, 1);
     assert.equal(chunks[0]?.length, 8 * 16 * 1024);
+  });
+
+  it('passes a chunk that is already large on as it is, not copied', async () => {
+    const stream = new CoalescedWrites();
+    const { chunks } = collect(stream);
+    const large = Buffer.alloc(LARGE_ENOUGH_BYTES, 7);
+    stream.write(large);
+    await nextTurn();
+    assert.equal(chunks.length, 1);
+    assert.equal(chunks[0], large);
   });
 
   it('holds nothing past the turn it arrived in: a body that pauses mid-way is forwarded up to the pause', async () => {
