@@ -9,7 +9,7 @@ describe('processAlive', () => {
     const exited = spawnSync('/bin/true');
     assert.equal(exited.status, 0);
     // A pid the kernel has not handed out again this soon: the child was reaped.
-    assert.equal(processAlive(exited.pid as number), false);
+    assert.equal(processAlive(exited.pid), false);
   });
 
   it('never asks about process groups or every process: 0, negatives, fractions and huge values are not processes', () => {
