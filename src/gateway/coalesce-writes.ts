@@ -12,7 +12,7 @@
  * sent forwarded. Backpressure holds: while the upstream side has not taken
  * what was released, no more is accepted.
  */
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 
 /** The most bytes gathered into one write. */
 export const MAX_COALESCED_BYTES = 256 * 1024;
@@ -73,4 +73,22 @@ export class CoalescedWrites extends Transform {
     this.#heldBytes = 0;
     this.push(out);
   }
+}
+
+/**
+ * `checked` (a request body that every check has read) piped through a
+ * CoalescedWrites. An error of `checked` destroys what follows it, so undici
+ * aborts the upstream request; `checked`'s own listener reports it. The
+ * coalescer gets a listener of its own: undici listens on a body only while
+ * it writes it, and a body whose request failed or still waits in a pool
+ * would otherwise turn a late refusal (a `_method` field, a bad chunk) into
+ * an uncaught 'error' that ends the gateway.
+ */
+export function coalesceAfter(checked: Readable): CoalescedWrites {
+  const coalesced = new CoalescedWrites();
+  coalesced.on('error', () => {
+    // Reported through `checked`'s listener; here only so it is never uncaught.
+  });
+  checked.on('error', (err) => coalesced.destroy(err));
+  return checked.pipe(coalesced);
 }

@@ -27,7 +27,7 @@ import {
 } from '../aws/index.js';
 import { HOP_BY_HOP, UpstreamExchange } from './upstream-exchange.js';
 import { overrideProblem } from './request-overrides.js';
-import { CoalescedWrites } from './coalesce-writes.js';
+import { coalesceAfter } from './coalesce-writes.js';
 import { bodyOverrideScanner } from './body-overrides.js';
 import { partialRequestProblem } from './partial-responses.js';
 import { routeIntercepted, routeRequest, type Route } from './route.js';
@@ -733,10 +733,7 @@ function dispatchUpstream(
       body = body.pipe(stage);
     }
     // Last, so what reaches undici is what every check above let through.
-    const checked = body;
-    const coalesced = new CoalescedWrites();
-    checked.on('error', (err) => coalesced.destroy(err));
-    body = checked.pipe(coalesced);
+    body = coalesceAfter(body);
   } else {
     // Nothing to stream: drain the (empty) request and send at once.
     req.resume();

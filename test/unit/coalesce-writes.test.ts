@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
+  coalesceAfter,
   CoalescedWrites,
   LARGE_ENOUGH_BYTES,
   MAX_COALESCED_BYTES,
@@ -98,5 +100,21 @@ describe('coalesced request-body writes', () => {
     stream.end();
     await ended;
     assert.equal(Buffer.concat(chunks).length, written);
+  });
+
+  it('a refusal after the request has gone (nobody reading the body) ends that body, never the process', async () => {
+    const checked = new PassThrough();
+    // The check's own listener, as proxy.ts gives every check (it fails the request).
+    const seen: Error[] = [];
+    checked.on('error', (err) => seen.push(err));
+    const body = coalesceAfter(checked);
+    checked.write(Buffer.from('a=1&'));
+    await nextTurn();
+    // No consumer: undici's request failed or waits in its pool. An uncaught
+    // 'error' here would fail this test (and end a gateway).
+    checked.destroy(new Error('body field _method is refused'));
+    await new Promise((resolve) => body.once('close', resolve));
+    assert.equal(body.destroyed, true);
+    assert.equal(seen.length, 1);
   });
 });
