@@ -3,7 +3,7 @@
  * upstream, with a keyring and a credential file; torn down at test end.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request, type Agent } from 'node:http';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -240,4 +240,65 @@ export function runGatewayConfig(gw: GatewayFixture, intercept?: readonly string
     ].join('\n'),
   );
   return config;
+}
+
+/** Another gateway process beside a fixture's (a peer sharing its Redis, a `workers: N` cluster). */
+export interface GatewayProcess {
+  readonly child: ChildProcess;
+  /** http://ADDRESS of its first listening line. */
+  readonly base: string;
+  readonly stderr: () => string;
+  /** Stops it with its stop signal and waits for its exit; also run at teardown. */
+  readonly stop: () => Promise<void>;
+}
+
+/** The fixture's config without its unix socket line (that socket is the fixture's own). */
+export function configWithoutSocket(gw: GatewayFixture): string {
+  return readFileSync(join(gw.dir, 'gateway.yaml'), 'utf8')
+    .split('\n')
+    .filter((line) => !line.includes('unix:'))
+    .join('\n');
+}
+
+/**
+ * Writes `config` to NAME.yaml in the fixture's directory and starts a
+ * gateway on it with the fixture's keys; resolves once `listeners`
+ * gateway-listening lines are out (one per worker). SIGKILL stops it unless
+ * `stopSignal` says otherwise (a cluster's primary takes SIGTERM, so its
+ * workers go with it).
+ */
+export async function startGatewayProcess(
+  t: TestContext,
+  gw: GatewayFixture,
+  name: string,
+  config: string,
+  options: { readonly listeners?: number; readonly stopSignal?: NodeJS.Signals } = {},
+): Promise<GatewayProcess> {
+  const { listeners = 1, stopSignal = 'SIGKILL' } = options;
+  const file = join(gw.dir, `${name}.yaml`);
+  writeFileSync(file, config);
+  let stderr = '';
+  const child = spawn(process.execPath, [CLI, 'gateway', file, '--keys', gw.keysDir], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise((resolve) => child.once('exit', resolve));
+    child.kill(stopSignal);
+    await gone;
+  };
+  teardownOf(t).add(stop);
+  const first = await pollUntil(
+    `${name} to listen (${listeners} listening lines)`,
+    () => {
+      if (child.exitCode !== null) throw new Error(`${name} exited: ${stderr}`);
+      const lines = stderr.split('\n').filter((l) => l.includes('"event":"gateway-listening"'));
+      return lines.length >= listeners
+        ? (JSON.parse(lines[0] as string) as { addresses: string[] })
+        : undefined;
+    },
+    20_000,
+  );
+  return { child, base: `http://${first.addresses[0] as string}`, stderr: () => stderr, stop };
 }

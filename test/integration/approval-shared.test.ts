@@ -7,8 +7,7 @@
  * nothing an approver can decide.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
@@ -20,10 +19,11 @@ import { RootKey } from '../../src/token/root-key.js';
 import { runCli } from '../helpers/cli.js';
 import {
   CREDENTIAL,
+  configWithoutSocket,
   startGatewayFixture,
+  startGatewayProcess,
   type GatewayFixture,
 } from '../helpers/gateway-fixture.js';
-import { CLI } from '../helpers/paths.js';
 import { pollUntil } from '../helpers/poll.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { teardownOf } from '../helpers/temp.js';
@@ -101,35 +101,9 @@ interface Gateway {
 /** Another gateway with the fixture's config, keys and Redis, and an approvals socket of its own. */
 async function startPeer(t: TestContext, gw: GatewayFixture, name: string): Promise<Gateway> {
   const socket = join(gw.dir, `${name}-approvals.sock`);
-  const config = readFileSync(join(gw.dir, 'gateway.yaml'), 'utf8')
-    .split('\n')
-    .filter((line) => !line.includes('unix:'))
-    .join('\n')
-    .replace('socket: ./approvals.sock', `socket: ${socket}`);
-  const file = join(gw.dir, `${name}.yaml`);
-  writeFileSync(file, config);
-  let stderr = '';
-  const child = spawn(process.execPath, [CLI, 'gateway', file, '--keys', gw.keysDir], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  const kill = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const gone = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await gone;
-  };
-  teardownOf(t).add(kill);
-  const listening = await pollUntil(
-    `${name} to listen`,
-    () => {
-      if (child.exitCode !== null) throw new Error(`${name} exited: ${stderr}`);
-      const line = stderr.split('\n').find((l) => l.includes('"event":"gateway-listening"'));
-      return line ? (JSON.parse(line) as { addresses: string[] }) : undefined;
-    },
-    15_000,
-  );
-  return { base: `http://${listening.addresses[0] as string}`, socket, stderr: () => stderr, kill };
+  const config = configWithoutSocket(gw).replace('socket: ./approvals.sock', `socket: ${socket}`);
+  const peer = await startGatewayProcess(t, gw, name, config);
+  return { base: peer.base, socket, stderr: peer.stderr, kill: peer.stop };
 }
 
 /** A real Redis, the fixture's gateway (A) and a peer (B) sharing it. */
@@ -385,15 +359,12 @@ describe('approvals shared through Redis', () => {
     const redis = await startRedis(teardownOf(t));
     const gw = await startGatewayFixture(t);
     const socket = join(gw.dir, 'workers-approvals.sock');
-    const config = readFileSync(join(gw.dir, 'gateway.yaml'), 'utf8')
-      .split('\n')
-      .filter((line) => !line.includes('unix:'))
-      .join('\n');
-    const file = join(gw.dir, 'workers.yaml');
-    writeFileSync(
-      file,
+    const cluster = await startGatewayProcess(
+      t,
+      gw,
+      'workers',
       [
-        config,
+        configWithoutSocket(gw),
         'workers: 2',
         `redis: ${redis.url}`,
         'approval:',
@@ -401,39 +372,20 @@ describe('approvals shared through Redis', () => {
         '  timeout: 60s',
         '',
       ].join('\n'),
+      { listeners: 2, stopSignal: 'SIGTERM' },
     );
-    let stderr = '';
-    const child = spawn(process.execPath, [CLI, 'gateway', file, '--keys', gw.keysDir], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    teardownOf(t).add(async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const gone = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await gone;
-    });
-    const listening = await pollUntil(
-      'both workers to listen',
-      () => {
-        if (child.exitCode !== null) throw new Error(`the gateway exited: ${stderr}`);
-        const lines = stderr.split('\n').filter((l) => l.includes('"event":"gateway-listening"'));
-        return lines.length === 2
-          ? (JSON.parse(lines[0] as string) as { addresses: string[] })
-          : undefined;
-      },
-      20_000,
-    );
-    const base = `http://${listening.addresses[0] as string}`;
     const token = mergeToken(gw);
     // Each on a new connection: the cluster hands connections to the workers in turn.
     const answers = [1, 2, 3, 4].map((n) =>
-      send(base, token, JSON.stringify({ merge_method: 'squash', n })),
+      send(cluster.base, token, JSON.stringify({ merge_method: 'squash', n })),
     );
     const seen = await waiting(socket, 4);
     // The hold's log line may follow its record into Redis.
     const holders = await pollUntil('four approval-held lines', () => {
-      const lines = stderr.split('\n').filter((l) => l.includes('"event":"approval-held"'));
+      const lines = cluster
+        .stderr()
+        .split('\n')
+        .filter((l) => l.includes('"event":"approval-held"'));
       return lines.length === 4
         ? new Set(lines.map((l) => (JSON.parse(l) as { pid: number }).pid))
         : undefined;

@@ -31,7 +31,9 @@ import { appendRawCaveats } from '../helpers/tokens.js';
 import { BACKENDS } from '../helpers/backends.js';
 import {
   bearerGet,
+  configWithoutSocket,
   startGatewayFixture,
+  startGatewayProcess,
   upstreamProfile,
   type GatewayFixture,
 } from '../helpers/gateway-fixture.js';
@@ -53,33 +55,8 @@ interface Peer {
 
 /** Another gateway process with the fixture's config and keys (TCP only: the unix socket is the fixture's). */
 async function startPeer(t: TestContext, gw: GatewayFixture, name: string): Promise<Peer> {
-  const config = readFileSync(join(gw.dir, 'gateway.yaml'), 'utf8')
-    .split('\n')
-    .filter((line) => !line.includes('unix:'))
-    .join('\n');
-  const file = join(gw.dir, `${name}.yaml`);
-  writeFileSync(file, config);
-  let stderr = '';
-  const child = spawn(process.execPath, [CLI, 'gateway', file, '--keys', gw.keysDir], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  child.stderr?.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  teardownOf(t).add(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const gone = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await gone;
-  });
-  const listening = await pollUntil(
-    `${name} to listen`,
-    () => {
-      if (child.exitCode !== null) throw new Error(`${name} exited: ${stderr}`);
-      const line = stderr.split('\n').find((l) => l.includes('"event":"gateway-listening"'));
-      return line ? (JSON.parse(line) as { addresses: string[] }) : undefined;
-    },
-    15_000,
-  );
-  return { base: `http://${listening.addresses[0] as string}`, stderr: () => stderr };
+  const peer = await startGatewayProcess(t, gw, name, configWithoutSocket(gw));
+  return { base: peer.base, stderr: peer.stderr };
 }
 
 /** A real Redis and `count` gateway processes sharing it: the fixture's and peers. */
