@@ -81,6 +81,36 @@ const lazySegmenter = {
 };
 
 /**
+ * Node's built-in modules taken as objects rather than imported. Importing
+ * a built-in from an ES module makes Node build it an ES facade, which reads
+ * every export once: node:fs's lazy ReadStream/WriteStream getters then load
+ * the streams machinery (~5 ms of a ~75 ms `mintfs verify`, in a --cpu-prof
+ * of getESMFacade/syncExports), whether or not the command streams anything.
+ * process.getBuiltinModule hands the module object over as it is (no
+ * facade, and unlike require() no CommonJS loader to set up: that was
+ * slower than the facade), and esbuild's CommonJS interop reads an export
+ * only where the code uses it. Measured A/B with 40 alternating runs:
+ * inspect 84.8 -> 77.0 ms, verify 91.9 -> 90.1 ms. Used for the executable
+ * and the one-shot commands, whose start-up is a target; the full command
+ * line and the gateway keep plain imports.
+ */
+const builtinsAsObjects = {
+  name: 'builtins-as-objects',
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, (args) => {
+      if (!isBuiltin(args.path)) return undefined;
+      if (args.kind === 'require-call') return { path: args.path, external: true };
+      return { path: args.path, namespace: 'builtin-object' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'builtin-object' }, (args) => ({
+      // getBuiltinModule (Node 22.3+) skips the CommonJS loader too; require() where it is missing.
+      contents: `module.exports = (process.getBuiltinModule ?? require)(${JSON.stringify(args.path)});`,
+      loader: 'js',
+    }));
+  },
+};
+
+/**
  * The executable (bin.js) is built alone and loads the other two builds by
  * name: the one-shot fast path (fast-path.js, as one-shot.js) and the full
  * command line (main.js). Split together, the commands the fast path runs
@@ -127,7 +157,7 @@ await build({
   ...common,
   entryPoints: { mintfs: 'dist/src/cli/bin.js' },
   splitting: false,
-  plugins: [otherBuilds, leaveSomeToNode],
+  plugins: [otherBuilds, builtinsAsObjects, leaveSomeToNode],
 });
 // The one-shot fast path and its commands (one-shot-commands.js): one file
 // with zod and the token code; what verify --redis alone loads (the Redis
@@ -136,7 +166,7 @@ await build({
   ...common,
   entryPoints: { 'one-shot': 'dist/src/cli/fast-path.js' },
   chunkNames: 'one-shot-[hash]',
-  plugins: [leaveSomeToNode],
+  plugins: [builtinsAsObjects, leaveSomeToNode],
 });
 // The full command line: every command, yargs, help.
 await build({
