@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <liburing.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,9 +28,10 @@
 /* The kernel's largest max_pages (fuse_max_pages_limit's default). */
 #define MAX_PAGES_LIMIT 256
 
+typedef struct ring_queue ring_queue;
+
 typedef struct ring_entry {
-  struct fuse_ring *ring;
-  uint16_t qid;
+  ring_queue *queue;
   enum fuse_uring_cmd last_cmd;
   struct fuse_uring_req_header *header; /* a page of its own */
   uint8_t *payload;                     /* payload_size bytes */
@@ -40,28 +42,45 @@ typedef struct ring_entry {
   int dead; /* the kernel ended it (unmount) or named no request: never resubmitted */
 } ring_entry;
 
+/*
+ * One queue of the kernel's (one per possible CPU) with its own thread and
+ * io_uring. The kernel puts a request on the queue of the CPU its caller
+ * runs on and has it copied in by the task that registered the entry; a
+ * thread pinned to that CPU is then woken on the reader's own CPU, where a
+ * single thread serving every queue was woken across CPUs twice a request
+ * (the request, then the reply), and an idle vCPU's wake-up costs tens of
+ * microseconds on a VM. libfuse (lib/fuse_uring.c) is laid out the same way.
+ */
+struct ring_queue {
+  struct fuse_ring *ring;
+  uint16_t qid;
+  struct io_uring uring;
+  int uring_ready;
+  pthread_t thread;
+  int thread_started;
+  ring_entry entries[QUEUE_DEPTH];
+  uint8_t *scratch; /* one request laid out as /dev/fuse delivers it */
+  /* Registration, for fuse_ring_start: entries the kernel refused, and why. */
+  int refused;
+  int error;
+  char reason[160];
+};
+
 struct fuse_ring {
   struct fuse_session *se;
   int fuse_fd;
   size_t payload_size;
   size_t header_size;
-  pthread_mutex_t *serve_lock;
-  struct io_uring ring;
-  int ring_ready;
-  int stop_fd; /* eventfd: stop's wake-up */
-  char stop_tag;
-  pthread_t thread;
-  size_t queues;
-  size_t entry_count;
-  ring_entry *entries;
-  uint8_t *scratch; /* one request laid out as /dev/fuse delivers it */
   size_t scratch_size;
-  /* fuse_ring_start waits on this for the thread's registration result. */
+  pthread_mutex_t *serve_lock;
+  int stop_fd; /* eventfd: stop's wake-up, polled by every queue's ring */
+  char stop_tag;
+  size_t queue_count;
+  ring_queue *queues;
+  /* fuse_ring_start waits on this for every queue's registration result. */
   pthread_mutex_t start_lock;
   pthread_cond_t start_cond;
-  int start_done;
-  int start_error;
-  char start_reason[200];
+  size_t reported;
   atomic_uint_fast64_t requests;
   atomic_uint_fast64_t malformed;
 };
@@ -118,26 +137,27 @@ static void *map(size_t size) {
 }
 
 /*
- * Queues one command for an entry; the ring thread's next wait submits it
+ * Queues one command for an entry; its queue thread's next wait submits it
  * with every other queued command in one io_uring_enter. The SQ holds one
  * command per entry, so it fills only if that invariant broke: then it is
  * submitted at once. -errno when even that fails.
  */
-static int queue_cmd(fuse_ring *r, ring_entry *e, enum fuse_uring_cmd cmd) {
-  struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+static int queue_cmd(ring_entry *e, enum fuse_uring_cmd cmd) {
+  ring_queue *q = e->queue;
+  struct io_uring_sqe *sqe = io_uring_get_sqe(&q->uring);
   if (sqe == NULL) {
-    int rc = io_uring_submit(&r->ring);
+    int rc = io_uring_submit(&q->uring);
     if (rc < 0) return rc;
-    sqe = io_uring_get_sqe(&r->ring);
+    sqe = io_uring_get_sqe(&q->uring);
   }
   if (sqe == NULL) return -EBUSY;
   memset(sqe, 0, 2 * sizeof(*sqe)); /* SQE128: the command area is the second half */
   sqe->opcode = IORING_OP_URING_CMD;
-  sqe->fd = r->fuse_fd;
+  sqe->fd = q->ring->fuse_fd;
   sqe->cmd_op = cmd;
   io_uring_sqe_set_data(sqe, e);
   struct fuse_uring_cmd_req *req = (struct fuse_uring_cmd_req *)sqe->cmd;
-  req->qid = e->qid;
+  req->qid = q->qid;
   if (cmd == FUSE_IO_URING_CMD_REGISTER) {
     sqe->addr = (uint64_t)(uintptr_t)e->iov;
     sqe->len = 2;
@@ -150,20 +170,18 @@ static int queue_cmd(fuse_ring *r, ring_entry *e, enum fuse_uring_cmd cmd) {
 
 /*
  * Commits the reply now in the entry's buffers and fetches its next request:
- * queued, and sent by the ring thread's next wait, so a request costs one
+ * queued, and sent by the queue thread's next wait, so a request costs one
  * io_uring_enter (commits of a batch share it). A refusal comes back as the
  * command's completion, which retires the entry.
  */
-static int commit(fuse_ring *r, ring_entry *e) {
-  return queue_cmd(r, e, FUSE_IO_URING_CMD_COMMIT_AND_FETCH);
-}
+static int commit(ring_entry *e) { return queue_cmd(e, FUSE_IO_URING_CMD_COMMIT_AND_FETCH); }
 
-static void reply_error(fuse_ring *r, ring_entry *e, uint64_t unique, int error) {
+static void reply_error(ring_entry *e, uint64_t unique, int error) {
   struct fuse_out_header out = {.len = sizeof(out), .error = -error, .unique = unique};
   memcpy(e->header->in_out, &out, sizeof(out));
   e->header->ring_ent_in_out.payload_sz = 0;
   e->replied = 1;
-  if (commit(r, e) != 0) e->dead = 1;
+  if (commit(e) != 0) e->dead = 1;
 }
 
 int fuse_ring_reply(const struct iovec *iov, int count, ssize_t *result) {
@@ -172,7 +190,7 @@ int fuse_ring_reply(const struct iovec *iov, int count, ssize_t *result) {
   struct fuse_out_header out;
   memcpy(&out, iov[0].iov_base, sizeof(out));
   if (out.unique != e->unique) return 0;
-  fuse_ring *r = e->ring;
+  fuse_ring *r = e->queue->ring;
   if (e->replied) {
     /* libfuse replies once per request; a second reply has nowhere to go. */
     errno = EINVAL;
@@ -188,7 +206,7 @@ int fuse_ring_reply(const struct iovec *iov, int count, ssize_t *result) {
     if (length > r->payload_size - total) {
       /* Larger than the kernel's own limit: it would refuse it; say so instead. */
       atomic_fetch_add(&r->malformed, 1);
-      reply_error(r, e, out.unique, EIO);
+      reply_error(e, out.unique, EIO);
       errno = EIO;
       *result = -1;
       return 1;
@@ -200,7 +218,7 @@ int fuse_ring_reply(const struct iovec *iov, int count, ssize_t *result) {
   memcpy(e->header->in_out, &out, sizeof(out));
   e->header->ring_ent_in_out.payload_sz = (uint32_t)total;
   e->replied = 1;
-  int rc = commit(r, e);
+  int rc = commit(e);
   if (rc != 0) {
     e->dead = 1;
     errno = -rc;
@@ -217,8 +235,11 @@ int fuse_ring_reply(const struct iovec *iov, int count, ssize_t *result) {
  * /dev/fuse would deliver it (header, the op's own header, then the rest),
  * and served by libfuse with the header exactly as the kernel wrote it: the
  * pid, uid and gid a reader check or caveat uses are the request's own.
+ * Every queue thread serves holding serve_lock, so libfuse and the session
+ * see one request at a time, as on /dev/fuse.
  */
-static void serve_entry(fuse_ring *r, ring_entry *e) {
+static void serve_entry(ring_queue *q, ring_entry *e) {
+  fuse_ring *r = q->ring;
   struct fuse_in_header in;
   memcpy(&in, e->header->in_out, sizeof(in));
   const struct fuse_uring_ent_in_out *meta = &e->header->ring_ent_in_out;
@@ -236,14 +257,14 @@ static void serve_entry(fuse_ring *r, ring_entry *e) {
   if (payload > r->payload_size || in.len < header || in.len - header < payload ||
       in.len - header - payload > FUSE_URING_OP_IN_OUT_SZ || in.unique == 0) {
     atomic_fetch_add(&r->malformed, 1);
-    reply_error(r, e, in.unique, EIO);
+    reply_error(e, in.unique, EIO);
     return;
   }
   size_t op_size = in.len - header - payload;
-  memcpy(r->scratch, &in, header);
-  memcpy(r->scratch + header, e->header->op_in, op_size);
-  memcpy(r->scratch + header + op_size, e->payload, payload);
-  struct fuse_buf buf = {.size = in.len, .mem = r->scratch};
+  memcpy(q->scratch, &in, header);
+  memcpy(q->scratch + header, e->header->op_in, op_size);
+  memcpy(q->scratch + header + op_size, e->payload, payload);
+  struct fuse_buf buf = {.size = in.len, .mem = q->scratch};
   atomic_fetch_add(&r->requests, 1);
   serving = e;
   pthread_mutex_lock(r->serve_lock);
@@ -251,88 +272,75 @@ static void serve_entry(fuse_ring *r, ring_entry *e) {
   pthread_mutex_unlock(r->serve_lock);
   serving = NULL;
   /* Every ring request needs an answer, or the entry (and its caller) waits forever. */
-  if (!e->replied) reply_error(r, e, in.unique, EIO);
+  if (!e->replied) reply_error(e, in.unique, EIO);
 }
 
-static int live_entries(const fuse_ring *r) {
-  for (size_t i = 0; i < r->entry_count; i++)
-    if (!r->entries[i].dead) return 1;
+static int live_entries(const ring_queue *q) {
+  for (size_t i = 0; i < QUEUE_DEPTH; i++)
+    if (!q->entries[i].dead) return 1;
   return 0;
 }
 
-static void report(fuse_ring *r, int error, const char *reason) {
+/* A queue thread's registration result, for fuse_ring_start. */
+static void report(ring_queue *q, int error, int refused, const char *reason) {
+  fuse_ring *r = q->ring;
   pthread_mutex_lock(&r->start_lock);
-  r->start_error = error;
-  if (reason != NULL) snprintf(r->start_reason, sizeof(r->start_reason), "%s", reason);
-  r->start_done = 1;
+  q->error = error;
+  q->refused = refused;
+  if (reason != NULL) snprintf(q->reason, sizeof(q->reason), "%s", reason);
+  r->reported++;
   pthread_cond_signal(&r->start_cond);
   pthread_mutex_unlock(&r->start_lock);
 }
 
 /*
- * Registers every entry from this thread (the kernel completes ring commands
- * through the task that issued them), then reports whether every queue got
- * at least one: only then does the kernel switch to the ring. Refusals come
- * back at once, as completions, while the submit runs.
+ * Registers the queue's entries from its own thread (the kernel completes
+ * ring commands through the task that issued them) and counts the refusals,
+ * which come back at once, as completions, while the submit runs. -errno
+ * when nothing could be submitted.
  */
-static int register_entries(fuse_ring *r, char *reason, size_t reason_size) {
-  for (size_t i = 0; i < r->entry_count; i++) {
-    if (queue_cmd(r, &r->entries[i], FUSE_IO_URING_CMD_REGISTER) != 0) {
+static int register_entries(ring_queue *q, int *refused, int *first_error, char *reason,
+                            size_t reason_size) {
+  fuse_ring *r = q->ring;
+  for (size_t i = 0; i < QUEUE_DEPTH; i++) {
+    if (queue_cmd(&q->entries[i], FUSE_IO_URING_CMD_REGISTER) != 0) {
       snprintf(reason, reason_size, "io_uring submission queue too small");
       return -EINVAL;
     }
   }
-  struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+  struct io_uring_sqe *sqe = io_uring_get_sqe(&q->uring);
   if (sqe == NULL) {
     snprintf(reason, reason_size, "io_uring submission queue too small");
     return -EINVAL;
   }
   io_uring_prep_poll_add(sqe, r->stop_fd, POLLIN);
   io_uring_sqe_set_data(sqe, &r->stop_tag);
-  int rc = io_uring_submit(&r->ring);
+  int rc = io_uring_submit(&q->uring);
   if (rc < 0) {
     snprintf(reason, reason_size, "io_uring_submit: %s", strerror(-rc));
     return rc;
   }
   /* Look at what came back without taking it: requests may already be among it. */
-  size_t *refused = calloc(r->queues, sizeof(size_t));
-  if (refused == NULL) {
-    snprintf(reason, reason_size, "out of memory");
-    return -ENOMEM;
-  }
-  int first_error = 0;
   unsigned head;
   struct io_uring_cqe *cqe;
-  io_uring_for_each_cqe(&r->ring, head, cqe) {
+  io_uring_for_each_cqe(&q->uring, head, cqe) {
     ring_entry *e = io_uring_cqe_get_data(cqe);
     if ((void *)e == &r->stop_tag || cqe->res >= 0 || e->last_cmd != FUSE_IO_URING_CMD_REGISTER)
       continue;
-    refused[e->qid]++;
-    if (first_error == 0) first_error = cqe->res;
+    (*refused)++;
+    if (*first_error == 0) *first_error = cqe->res;
   }
-  /*
-   * The kernel switches to the ring once every queue has an entry, and cannot
-   * switch back: a queue with none means it never will (the classic loop
-   * serves on, and the ring can go); some refusals in a queue that has
-   * entries leave a working ring, which must then stay.
-   */
-  int error = 0;
-  for (size_t q = 0; q < r->queues && error == 0; q++)
-    if (refused[q] == QUEUE_DEPTH) error = first_error;
-  free(refused);
-  if (error != 0)
-    snprintf(reason, reason_size, "the kernel refused the ring entries: %s", strerror(-error));
-  return error;
+  return 0;
 }
 
 /*
- * The ring belongs to the ring thread alone (SINGLE_ISSUER), and the kernel's
- * work for it (copying a request into an entry) runs only when that thread
- * waits for completions (DEFER_TASKRUN): no interrupting signal-like task
- * work, and one io_uring_enter both sends the queued commits and collects
- * the next requests. Kernels without these flags get a plain ring.
+ * The ring belongs to its queue thread alone (SINGLE_ISSUER), and the
+ * kernel's work for it (copying a request into an entry) runs only when that
+ * thread waits for completions (DEFER_TASKRUN): no interrupting signal-like
+ * task work, and one io_uring_enter both sends the queued commits and
+ * collects the next requests. Kernels without these flags get a plain ring.
  */
-static int setup_ring(fuse_ring *r, char *reason, size_t reason_size) {
+static int setup_ring(ring_queue *q, char *reason, size_t reason_size) {
   const unsigned base = IORING_SETUP_SQE128 | IORING_SETUP_CQSIZE;
   const unsigned flags[] = {base | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, base};
   int rc = -EINVAL;
@@ -341,45 +349,64 @@ static int setup_ring(fuse_ring *r, char *reason, size_t reason_size) {
     struct io_uring_params params;
     memset(&params, 0, sizeof(params));
     params.flags = flags[i];
-    params.cq_entries = (unsigned)(2 * (r->entry_count + 1));
-    rc = io_uring_queue_init_params((unsigned)(r->entry_count + 1), &r->ring, &params);
+    params.cq_entries = (unsigned)(2 * (QUEUE_DEPTH + 1));
+    rc = io_uring_queue_init_params(QUEUE_DEPTH + 1, &q->uring, &params);
   }
   if (rc < 0) {
     snprintf(reason, reason_size, "io_uring setup failed: %s", strerror(-rc));
     return rc;
   }
-  r->ring_ready = 1;
+  q->uring_ready = 1;
   return 0;
 }
 
-static void serve_loop(fuse_ring *r);
+/*
+ * On the queue's own CPU, where the kernel routes its requests from. A CPU
+ * this thread may not run on (a cpuset, an offline CPU) sends it no requests
+ * from readers either: it then stays unpinned, which only costs speed.
+ */
+static void pin_to_queue_cpu(const ring_queue *q) {
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  if (q->qid >= CPU_SETSIZE) return;
+  CPU_SET(q->qid, &cpus);
+  (void)pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus);
+}
 
-static void *ring_thread(void *arg) {
-  fuse_ring *r = arg;
-  char reason[160];
-  int error = setup_ring(r, reason, sizeof(reason));
-  if (error == 0) error = register_entries(r, reason, sizeof(reason));
-  report(r, error, error != 0 ? reason : NULL);
-  if (error == 0) serve_loop(r);
+static void serve_loop(ring_queue *q);
+
+static void *queue_thread(void *arg) {
+  ring_queue *q = arg;
+  char reason[160] = "";
+  int refused = 0, first_error = 0;
+  pin_to_queue_cpu(q);
+  int error = setup_ring(q, reason, sizeof(reason));
+  if (error == 0) error = register_entries(q, &refused, &first_error, reason, sizeof(reason));
+  if (error == 0 && refused > 0)
+    snprintf(reason, sizeof(reason), "the kernel refused the ring entries: %s",
+             strerror(-first_error));
+  report(q, error, refused, reason);
+  if (error == 0) serve_loop(q);
   /*
-   * Closed here, by the thread that issued every command: the kernel cancels
-   * the commands it still holds. Requests reach an entry's buffers only
-   * through this thread's task work, so once it has returned nothing writes
-   * to them, and fuse_ring_stop may unmap them after the join.
+   * Closed here, by the thread that issued every command of this ring: the
+   * kernel cancels the commands it still holds. Requests reach an entry's
+   * buffers only through this thread's task work, so once it has returned
+   * nothing writes to them, and fuse_ring_stop may unmap them after the join.
    */
-  if (r->ring_ready) io_uring_queue_exit(&r->ring);
-  r->ring_ready = 0;
+  if (q->uring_ready) io_uring_queue_exit(&q->uring);
+  q->uring_ready = 0;
   return NULL;
 }
 
-static void serve_loop(fuse_ring *r) {
+static void serve_loop(ring_queue *q) {
+  fuse_ring *r = q->ring;
   for (;;) {
-    int rc = io_uring_submit_and_wait(&r->ring, 1);
+    int rc = io_uring_submit_and_wait(&q->uring, 1);
     if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) break;
     unsigned head, seen = 0;
     int stop = 0;
     struct io_uring_cqe *cqe;
-    io_uring_for_each_cqe(&r->ring, head, cqe) {
+    io_uring_for_each_cqe(&q->uring, head, cqe) {
       seen++;
       void *data = io_uring_cqe_get_data(cqe);
       if (data == &r->stop_tag) {
@@ -389,33 +416,76 @@ static void serve_loop(fuse_ring *r) {
       ring_entry *e = data;
       if (e == NULL || e->dead) continue;
       if (cqe->res == 0) {
-        serve_entry(r, e);
+        serve_entry(q, e);
       } else if (cqe->res == -EINTR || cqe->res == -EAGAIN) {
-        if (queue_cmd(r, e, e->last_cmd) != 0) e->dead = 1;
+        if (queue_cmd(e, e->last_cmd) != 0) e->dead = 1;
       } else {
         /* -ENOTCONN: unmounted or aborted. Anything else ends this entry alone. */
         e->dead = 1;
       }
     }
-    io_uring_cq_advance(&r->ring, seen);
-    if (stop || !live_entries(r)) break;
+    io_uring_cq_advance(&q->uring, seen);
+    if (stop || !live_entries(q)) break;
   }
   /* The replies to the last batch are queued: send them, so no reader it held waits on. */
-  io_uring_submit(&r->ring);
+  io_uring_submit(&q->uring);
 }
 
-/* After the ring thread was joined (it closed the ring) or never started. */
-static void teardown(fuse_ring *r) {
-  for (size_t i = 0; r->entries != NULL && i < r->entry_count; i++) {
-    if (r->entries[i].header != NULL) munmap(r->entries[i].header, r->header_size);
-    if (r->entries[i].payload != NULL) munmap(r->entries[i].payload, r->payload_size);
+/* Wakes every queue thread (each ring polls stop_fd; an eventfd stays readable) and joins them. */
+static void stop_threads(fuse_ring *r) {
+  uint64_t one = 1;
+  if (r->stop_fd >= 0 && write(r->stop_fd, &one, sizeof(one)) != (ssize_t)sizeof(one)) {
+    /* An eventfd write of 1 cannot fail short of a counter overflow; join regardless. */
   }
-  free(r->entries);
-  if (r->scratch != NULL) munmap(r->scratch, r->scratch_size);
+  for (size_t i = 0; r->queues != NULL && i < r->queue_count; i++)
+    if (r->queues[i].thread_started) pthread_join(r->queues[i].thread, NULL);
+}
+
+/* After every queue thread was joined (each closed its ring) or none started. */
+static void teardown(fuse_ring *r) {
+  for (size_t i = 0; r->queues != NULL && i < r->queue_count; i++) {
+    ring_queue *q = &r->queues[i];
+    for (size_t j = 0; j < QUEUE_DEPTH; j++) {
+      if (q->entries[j].header != NULL) munmap(q->entries[j].header, r->header_size);
+      if (q->entries[j].payload != NULL) munmap(q->entries[j].payload, r->payload_size);
+    }
+    if (q->scratch != NULL) munmap(q->scratch, r->scratch_size);
+  }
+  free(r->queues);
   if (r->stop_fd >= 0) close(r->stop_fd);
   pthread_mutex_destroy(&r->start_lock);
   pthread_cond_destroy(&r->start_cond);
   free(r);
+}
+
+static int map_queue(fuse_ring *r, ring_queue *q) {
+  q->scratch = map(r->scratch_size);
+  if (q->scratch == NULL) return -ENOMEM;
+  for (size_t j = 0; j < QUEUE_DEPTH; j++) {
+    ring_entry *e = &q->entries[j];
+    e->queue = q;
+    e->header = map(r->header_size);
+    e->payload = map(r->payload_size);
+    if (e->header == NULL || e->payload == NULL) return -ENOMEM;
+    e->iov[0] = (struct iovec){.iov_base = e->header, .iov_len = r->header_size};
+    e->iov[1] = (struct iovec){.iov_base = e->payload, .iov_len = r->payload_size};
+  }
+  return 0;
+}
+
+/*
+ * The kernel switches to the ring once every queue has an entry, and cannot
+ * switch back: a queue with none means it never will (the classic loop
+ * serves on, and the rings can go); some refusals in a queue that has
+ * entries leave a working ring, which must then stay. Called with every
+ * queue reported; the reason of the first queue that failed, or NULL.
+ */
+static const char *registration_failure(const fuse_ring *r) {
+  for (size_t i = 0; i < r->queue_count; i++) {
+    const ring_queue *q = &r->queues[i];
+    if (q->error != 0 || q->refused == QUEUE_DEPTH) return q->reason;
+  }
+  return NULL;
 }
 
 fuse_ring *fuse_ring_start(struct fuse_session *se, int fuse_fd, size_t payload_size,
@@ -432,48 +502,53 @@ fuse_ring *fuse_ring_start(struct fuse_session *se, int fuse_fd, size_t payload_
   r->stop_fd = -1;
   pthread_mutex_init(&r->start_lock, NULL);
   pthread_cond_init(&r->start_cond, NULL);
-  r->queues = possible_cpus();
-  r->entry_count = r->queues * QUEUE_DEPTH;
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
   r->header_size = (sizeof(struct fuse_uring_req_header) + page - 1) / page * page;
   r->scratch_size = sizeof(struct fuse_in_header) + FUSE_URING_OP_IN_OUT_SZ + payload_size;
-  r->entries = calloc(r->entry_count, sizeof(ring_entry));
-  r->scratch = map(r->scratch_size);
-  if (r->entries == NULL || r->scratch == NULL) {
+  r->queue_count = possible_cpus();
+  r->queues = calloc(r->queue_count, sizeof(ring_queue));
+  if (r->queues == NULL) {
     snprintf(error, error_size, "out of memory");
     goto fail;
   }
-  for (size_t i = 0; i < r->entry_count; i++) {
-    ring_entry *e = &r->entries[i];
-    e->ring = r;
-    e->qid = (uint16_t)(i / QUEUE_DEPTH);
-    e->header = map(r->header_size);
-    e->payload = map(payload_size);
-    if (e->header == NULL || e->payload == NULL) {
+  for (size_t i = 0; i < r->queue_count; i++) {
+    r->queues[i].ring = r;
+    r->queues[i].qid = (uint16_t)i;
+    if (map_queue(r, &r->queues[i]) != 0) {
       snprintf(error, error_size, "out of memory for the ring buffers");
       goto fail;
     }
-    e->iov[0] = (struct iovec){.iov_base = e->header, .iov_len = r->header_size};
-    e->iov[1] = (struct iovec){.iov_base = e->payload, .iov_len = payload_size};
   }
   r->stop_fd = eventfd(0, EFD_CLOEXEC);
   if (r->stop_fd < 0) {
     snprintf(error, error_size, "eventfd: %s", strerror(errno));
     goto fail;
   }
-  int rc = pthread_create(&r->thread, NULL, ring_thread, r);
-  if (rc != 0) {
-    snprintf(error, error_size, "cannot start the ring thread: %s", strerror(rc));
+  size_t started = 0;
+  for (; started < r->queue_count; started++) {
+    ring_queue *q = &r->queues[started];
+    int rc = pthread_create(&q->thread, NULL, queue_thread, q);
+    if (rc != 0) {
+      snprintf(error, error_size, "cannot start a ring thread: %s", strerror(rc));
+      break;
+    }
+    q->thread_started = 1;
+    char name[16];
+    snprintf(name, sizeof(name), "mintfs-ring%u", (unsigned)(q->qid % 10000));
+    pthread_setname_np(q->thread, name); /* for top -H and perf; failure is harmless */
+  }
+  pthread_mutex_lock(&r->start_lock);
+  while (r->reported < started) pthread_cond_wait(&r->start_cond, &r->start_lock);
+  pthread_mutex_unlock(&r->start_lock);
+  if (started < r->queue_count) {
+    /* Some queue has no entries: the kernel never switches; stop the others. */
+    stop_threads(r);
     goto fail;
   }
-  pthread_setname_np(r->thread, "mintfs-ring"); /* for top -H and perf; failure is harmless */
-  pthread_mutex_lock(&r->start_lock);
-  while (!r->start_done) pthread_cond_wait(&r->start_cond, &r->start_lock);
-  int failed = r->start_error != 0;
-  pthread_mutex_unlock(&r->start_lock);
-  if (failed) {
-    pthread_join(r->thread, NULL);
-    snprintf(error, error_size, "%s", r->start_reason);
+  const char *failure = registration_failure(r);
+  if (failure != NULL) {
+    snprintf(error, error_size, "%s", failure);
+    stop_threads(r);
     goto fail;
   }
   return r;
@@ -484,12 +559,8 @@ fail:
 
 void fuse_ring_stop(fuse_ring *r) {
   if (r == NULL) return;
-  uint64_t one = 1;
-  /* The poll on stop_fd completes and the thread leaves its loop; it may already have (unmount). */
-  if (write(r->stop_fd, &one, sizeof(one)) != (ssize_t)sizeof(one)) {
-    /* An eventfd write of 1 cannot fail short of a counter overflow; join regardless. */
-  }
-  pthread_join(r->thread, NULL);
+  /* Each queue thread's poll on stop_fd completes and it leaves; it may already have (unmount). */
+  stop_threads(r);
   teardown(r);
 }
 

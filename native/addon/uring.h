@@ -26,8 +26,9 @@
 typedef struct fuse_ring fuse_ring;
 
 /*
- * Sets the rings up on a thread of their own and registers every entry with
- * the kernel; returns once the kernel took them (the kernel then sends
+ * Sets a ring up per queue, each on a thread of its own pinned to the
+ * queue's CPU, and registers every entry with the kernel; returns once the
+ * kernel took them (the kernel then sends
  * requests over the ring) or refused them (NULL, nothing left behind, the
  * reason in `error`). Call after the INIT reply that asked for
  * FUSE_OVER_IO_URING was written. `payload_size` must be at least the
@@ -38,7 +39,7 @@ fuse_ring *fuse_ring_start(struct fuse_session *se, int fuse_fd, size_t payload_
                            pthread_mutex_t *serve_lock, char *error, size_t error_size);
 /* The payload buffer the kernel requires, from the INIT reply's max_write and max_pages. */
 size_t fuse_ring_payload_size(uint32_t max_write, uint32_t max_pages);
-/* Ends the ring thread (joined) and tears the rings down: no fd, mapping or thread is left. */
+/* Ends the ring threads (joined) and tears the rings down: no fd, mapping or thread is left. */
 void fuse_ring_stop(fuse_ring *r);
 /* Requests served over the ring, and requests refused as malformed (EIO, or left unanswered). */
 uint64_t fuse_ring_requests(const fuse_ring *r);

@@ -10,6 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { mountedPaths } from '../../src/mounts/mount-table.js';
@@ -87,6 +88,52 @@ except OSError as e:
   });
 }
 
+interface RingThread {
+  readonly name: string;
+  /** Cpus_allowed_list, as the kernel prints it ("1", "0-1"). */
+  readonly allowed: () => string;
+  readonly switches: () => number;
+}
+
+/** The daemon's ring threads (named mintfs-ringN by the addon), by name. */
+function ringThreads(pid: number): RingThread[] {
+  const taskDir = `/proc/${pid}/task`;
+  const field = (tid: string, name: string) =>
+    readFileSync(`${taskDir}/${tid}/status`, 'utf8').match(
+      new RegExp(`^${name}:\\s*(.*)$`, 'm'),
+    )?.[1] ?? '';
+  return readdirSync(taskDir)
+    .map((tid) => ({ tid, name: readFileSync(`${taskDir}/${tid}/comm`, 'utf8').trim() }))
+    .filter(({ name }) => name.startsWith('mintfs-ring'))
+    .sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }))
+    .map(({ tid, name }) => ({
+      name,
+      allowed: () => field(tid, 'Cpus_allowed_list'),
+      switches: () => Number(field(tid, 'voluntary_ctxt_switches')),
+    }));
+}
+
+/** The CPUs in a kernel CPU list ("0-3,8"). */
+function cpuList(text: string): number[] {
+  return text
+    .trim()
+    .split(',')
+    .filter((part) => part !== '')
+    .flatMap((part) => {
+      const [first, last = first] = part.split('-').map(Number) as [number, number?];
+      return Array.from({ length: last - first + 1 }, (_, i) => first + i);
+    });
+}
+
+function possibleCpus(): number[] {
+  return cpuList(readFileSync('/sys/devices/system/cpu/possible', 'utf8'));
+}
+
+function online(cpus: readonly number[]): number[] {
+  const up = new Set(cpuList(readFileSync('/sys/devices/system/cpu/online', 'utf8')));
+  return cpus.filter((cpu) => up.has(cpu));
+}
+
 describe('FUSE transports of the native backend', () => {
   it('with enable_uring on, --fuse-transport uring serves the reads over io_uring and counts them', async (t) => {
     hold(t, 'Y');
@@ -109,6 +156,41 @@ describe('FUSE transports of the native backend', () => {
     assert.ok(Number(stats?.ringRequests) >= 40, JSON.stringify(stats));
     assert.equal(stats?.ringMalformed, 0);
     assert.deepEqual(events(fixture, 'fuse-transport-fallback'), []);
+  });
+
+  it('serves each CPU on a ring thread of its own, pinned there: a reader on CPU N is served by ring N', async (t) => {
+    hold(t, 'Y');
+    const fixture = await startMountFixture(t, undefined, {
+      backend: 'native',
+      transport: 'uring',
+    });
+    const file = join(fixture.mountpoint, 'github/token');
+    const threads = ringThreads(fixture.child.pid ?? 0);
+    const cpus = possibleCpus();
+    assert.deepEqual(
+      threads.map((thread) => thread.name),
+      cpus.map((cpu) => `mintfs-ring${cpu}`),
+      'one ring thread per possible CPU',
+    );
+    for (const thread of threads)
+      assert.equal(thread.allowed(), thread.name.slice('mintfs-ring'.length), 'pinned to its CPU');
+    for (const cpu of online(cpus)) {
+      const before = threads.map((thread) => thread.switches());
+      for (let i = 0; i < 10; i++) {
+        const result = spawnSync('taskset', ['-c', String(cpu), 'cat', file], {
+          encoding: 'utf8',
+          timeout: 10_000,
+        });
+        assert.equal(result.status, 0, result.stderr);
+      }
+      // A served request ends with its thread waiting again: a voluntary switch.
+      const served = threads.map((thread, i) => thread.switches() - (before[i] as number));
+      const own = served[cpus.indexOf(cpu)] as number;
+      assert.ok(own >= 20, `ring ${cpu} served the reads of CPU ${cpu}: ${served.join(', ')}`);
+      for (const [i, other] of served.entries())
+        if (cpus[i] !== cpu)
+          assert.ok(other < own / 4, `other rings stayed idle: ${served.join(', ')}`);
+    }
   });
 
   it('with enable_uring off, uring falls back to /dev/fuse reads with one warning saying why', async (t) => {
