@@ -27,7 +27,8 @@ import {
   type ApprovedRequest,
   type DecisionTerms,
 } from './discharge.js';
-import { RENEW_MS, type DecisionRecord, type HeldRecord, type SharedApprovals } from './shared.js';
+import { RENEW_MS } from './lease.js';
+import type { DecisionRecord, HeldRecord, SharedApprovals } from './shared.js';
 
 export interface ApprovalSettings {
   /** How long a request waits for a decision (ms). */

@@ -26,6 +26,7 @@ import * as z from 'zod';
 import type { Logger } from '../log/logger.js';
 import type { RootKey } from '../token/root-key.js';
 import { withTimeout, type RedisConnection, type RedisClient } from '../state/redis.js';
+import { LEASE_MS } from './lease.js';
 import { opaqueName, openRecord, recordKeyId, sealRecord } from './sealed-record.js';
 
 export const HELD_PREFIX = 'mintfs:approval:held:';
@@ -33,10 +34,7 @@ export const INDEX_KEY = 'mintfs:approval:index';
 export const DECISION_PREFIX = 'mintfs:approval:decision:';
 export const STANDING_PREFIX = 'mintfs:approval:standing:';
 export const CHANNEL = 'mintfs:approvals';
-/** How long a held record outlives its holder's last renewal. */
-export const LEASE_MS = 10_000;
-/** How often a holder renews its records (and looks for a decision it missed). */
-export const RENEW_MS = 2_000;
+export { LEASE_MS, RENEW_MS } from './lease.js';
 /** How long a decision is kept for a holder that missed its message. */
 export const DECISION_KEEP_MS = 60_000;
 /** Approval ids as the service makes them: checked before one names a key. */

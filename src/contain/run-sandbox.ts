@@ -22,7 +22,7 @@ import { constants } from 'node:os';
 import { basename, join, relative, isAbsolute } from 'node:path';
 import { realpathSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
-import { caFiles } from '../intercept/ca.js';
+import { caFiles } from '../intercept/ca-files.js';
 import { MintfsError, describeError } from '../errors.js';
 import { requireRoot, startMount, type RunningMount } from '../daemon/mount-daemon.js';
 import type { BackendName } from '../fuse/backend.js';

@@ -13,10 +13,10 @@
  * new CA (rotate). `--any-host` makes an unconstrained CA for those who
  * accept that risk.
  */
+import { CA_KEY_FILE, caFiles, type CaFiles } from './ca-files.js';
 import { x509 } from './x509.js';
 import { createHash, webcrypto } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import {
   GeneralName,
@@ -29,14 +29,8 @@ import { MintfsError, describeError } from '../errors.js';
 import { writeFileAtomic } from '../keys/atomic-write.js';
 import { assertTrustedPath } from '../util/trusted-path.js';
 
-export const CA_CERT_FILE = 'ca.crt';
-export const CA_KEY_FILE = 'ca.key';
+export { CA_CERT_FILE, CA_KEY_FILE, caFiles, type CaFiles } from './ca-files.js';
 export const EC_P256 = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
-
-export interface CaFiles {
-  readonly certPath: string;
-  readonly keyPath: string;
-}
 
 export interface LoadedCa extends CaFiles {
   readonly certificate: x509.X509Certificate;
@@ -53,10 +47,6 @@ export interface CaInitOptions {
   readonly hosts: readonly string[] | undefined;
   readonly now: Date;
   readonly validDays: number;
-}
-
-export function caFiles(dir: string): CaFiles {
-  return { certPath: join(dir, CA_CERT_FILE), keyPath: join(dir, CA_KEY_FILE) };
 }
 
 /** Writes a new CA into `dir`; refuses (ERR_CA_EXISTS) if either file is there. */
