@@ -85,6 +85,18 @@ typedef struct handle {
 
 enum transport_state { TRANSPORT_WAITING, TRANSPORT_SETTLED };
 
+/* How long the /dev/fuse thread lets FORGETs gather over io_uring (see serve). */
+static const struct timespec FORGET_BATCH_WAIT = {.tv_sec = 0, .tv_nsec = 2 * 1000 * 1000};
+
+/* from_gvisor_gofer's answer for a pid, remembered for GOFER_ANSWER_MS. */
+#define GOFER_ANSWER_SLOTS 64
+#define GOFER_ANSWER_MS 1000
+typedef struct {
+  pid_t pid;
+  int gofer;
+  int64_t until_ms; /* CLOCK_MONOTONIC; 0: empty */
+} gofer_answer;
+
 struct mintfs_session {
   struct fuse_session *se;
   pthread_t thread;
@@ -129,6 +141,7 @@ struct mintfs_session {
   uint8_t random_pool[RANDOM_POOL_BYTES];
   size_t random_used;
   reader_cache readers;
+  gofer_answer gofer_answers[GOFER_ANSWER_SLOTS];
   /* Read by the JavaScript thread: */
   atomic_uint_fast64_t open_handles;
   atomic_uint_fast64_t reply_failures;
@@ -218,13 +231,30 @@ static int is_gvisor_exe(const char *exe) {
   return strcmp(slash == NULL ? exe : slash + 1, "runsc") == 0;
 }
 
-static int from_gvisor_gofer(fuse_req_t req) {
+/*
+ * Asked on every lookup and getattr of a file, and readlink of /proc/PID/exe
+ * was a tenth of the daemon's time with eight readers (perf), so the answer
+ * is remembered per pid for a second. It only picks which inode number stat
+ * shows, never whether a request is served: a pid reused within the second
+ * gets the old answer for at most that long, and the cost is a shared token
+ * in gVisor or a changing st_ino elsewhere, never access.
+ */
+static int from_gvisor_gofer(mintfs_session *s, fuse_req_t req) {
+  pid_t pid = fuse_req_ctx(req)->pid;
+  int64_t now = clock_ms(CLOCK_MONOTONIC);
+  gofer_answer *remembered = &s->gofer_answers[(unsigned)pid % GOFER_ANSWER_SLOTS];
+  if (remembered->until_ms != 0 && remembered->pid == pid && now < remembered->until_ms)
+    return remembered->gofer;
   char link[64], exe[READER_PATH_MAX];
-  snprintf(link, sizeof(link), "/proc/%d/exe", (int)fuse_req_ctx(req)->pid);
+  snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
   ssize_t n = readlink(link, exe, sizeof(exe) - 1);
-  if (n <= 0) return 0;
-  exe[n] = '\0';
-  return is_gvisor_exe(exe);
+  int gofer = 0;
+  if (n > 0) {
+    exe[n] = '\0';
+    gofer = is_gvisor_exe(exe);
+  }
+  *remembered = (gofer_answer){.pid = pid, .gofer = gofer, .until_ms = now + GOFER_ANSWER_MS};
+  return gofer;
 }
 
 static void node_attr(const vnode *n, fuse_ino_t ino, size_t size, time_t at, int per_lookup_ino,
@@ -380,7 +410,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
     /* A fresh inode and zero timeouts: every open looks up again and gets its own. */
     e.ino = (fuse_ino_t)(++s->next_sequence << PATH_ID_BITS) | found->path_id;
   }
-  node_attr(found, e.ino, found->size, s->started, !found->is_dir && from_gvisor_gofer(req),
+  node_attr(found, e.ino, found->size, s->started, !found->is_dir && from_gvisor_gofer(s, req),
             &e.attr);
   tree_release(t);
   REPLY(req, fuse_reply_entry(req, &e));
@@ -435,7 +465,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   inode_record *record = is_file_inode(ino) ? *record_slot(s, ino) : NULL;
   if (record != NULL) {
     memset(&st, 0, sizeof(st));
-    st.st_ino = from_gvisor_gofer(req) ? ino : path_id_of(ino);
+    st.st_ino = from_gvisor_gofer(s, req) ? ino : path_id_of(ino);
     st.st_mode = S_IFREG | record->mode;
     st.st_nlink = 1;
     st.st_uid = record->uid;
@@ -453,7 +483,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
     REPLY(req, fuse_reply_err(req, MINTFS_ERR_NOT_FOUND));
     return;
   }
-  node_attr(n, ino, n->size, s->started, !n->is_dir && from_gvisor_gofer(req), &st);
+  node_attr(n, ino, n->size, s->started, !n->is_dir && from_gvisor_gofer(s, req), &st);
   tree_release(t);
   REPLY(req, fuse_reply_attr(req, &st, n->is_dir ? DIRECTORY_TIMEOUT_S : 0));
 }
@@ -959,6 +989,14 @@ static void *serve(void *arg) {
     if (!forget) pthread_mutex_lock(&s->serve_lock);
     fuse_session_process_buf(s->se, &buf);
     if (!forget) pthread_mutex_unlock(&s->serve_lock);
+    /*
+     * Over io_uring this thread wakes for little but FORGETs, one per token
+     * read (a fresh inode per lookup), and each wake-up took a CPU from the
+     * readers and ring threads (perf, eight readers). Waiting a moment lets
+     * the kernel queue them and hand over many in one BATCH_FORGET. Nothing
+     * waits on a FORGET; INTERRUPT and notifications wait at most as long.
+     */
+    if (forget && s->ring != NULL) nanosleep(&FORGET_BATCH_WAIT, NULL);
   }
   pthread_cleanup_pop(1);
   return NULL;
