@@ -1,12 +1,16 @@
 /**
  * scripts/test.sh runs the suite once per supported Node.js version. A few
  * tests hold something other than mintfs's Node.js code to its promises: the
- * image (which carries its own Node.js 22, whatever runs the tests), and
- * runc, Docker and gVisor isolating a run (the `mintfs run` code that drives
- * them is the same on every runtime, and runs on every pass through the
- * bubblewrap tests). Those run on the first pass only; test.sh marks the
- * others with MINTFS_TEST_PASS=repeat. Anywhere else (`npm test`, one file
- * run by hand) every test runs.
+ * image (which carries its own Node.js 22, whatever runs the tests); runc,
+ * Docker and gVisor isolating a run (the `mintfs run` code that drives them
+ * is the same on every runtime, and runs on every pass through the
+ * bubblewrap tests); the approvers' page as Chromium runs its script (the
+ * gateway serving it and the approvals it posts to are approval.test.ts's,
+ * on every pass); and the README's examples, which hold the text to the
+ * commands (the commands themselves are the CLI tests', on every pass).
+ * Those run on the first pass only; test.sh marks the others with
+ * MINTFS_TEST_PASS=repeat. Anywhere else (`npm test`, one file run by hand)
+ * every test runs.
  */
 import { describe } from 'node:test';
 

@@ -9,13 +9,14 @@ import { writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
-import { describe, it, type TestContext } from 'node:test';
+import { it, type TestContext } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
 import { runCli } from '../helpers/cli.js';
 import { startGatewayFixture, type GatewayFixture } from '../helpers/gateway-fixture.js';
 import { pollUntil } from '../helpers/poll.js';
 import { tempDir } from '../helpers/temp.js';
 import { makeTestPki } from '../helpers/tls.js';
+import { describeOnFirstPass } from '../helpers/node-passes.js';
 
 const MERGE = '/github/repos/acme/widgets/pulls/7/merge';
 
@@ -100,7 +101,7 @@ function enrolLink(socket: string, name: string): string {
   return (JSON.parse(added.stdout) as { link: string }).link;
 }
 
-describe('the approvers page in a browser', () => {
+describeOnFirstPass('the approvers page in a browser', () => {
   it('enrol, see a held request live, approve from the keyboard, deny with a reason the client reads', async (t) => {
     const { gw, socket, origin, token, browser } = await setup(t);
     const link = enrolLink(socket, 'alice');

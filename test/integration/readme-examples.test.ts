@@ -19,13 +19,14 @@ import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { freePort } from '../helpers/free-port.js';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { it } from 'node:test';
 import { mountedPaths } from '../../src/mounts/mount-table.js';
 import { CREDENTIAL } from '../helpers/gateway-fixture.js';
 import { CLI, REPO_ROOT } from '../helpers/paths.js';
 import { tempDir, teardownOf } from '../helpers/temp.js';
 import { makeTestPki } from '../helpers/tls.js';
 import { startUpstream } from '../helpers/upstream.js';
+import { describeOnFirstPass } from '../helpers/node-passes.js';
 
 interface Example {
   readonly name: string;
@@ -119,7 +120,7 @@ mintfs_background() {
 }
 `;
 
-describe('README examples', () => {
+describeOnFirstPass('README examples', () => {
   it('every shell block is marked as run here, or says why not', () => {
     const examples = readmeExamples();
     assert.ok(examples.length >= 8);
