@@ -20,5 +20,9 @@ else
   npm ci --no-audit --no-fund --loglevel=error
   echo "$lock_sum" >"$stamp"
 fi
+# --deps-only: the packages, not the build (test.sh lints beside the build).
+if [ "${1:-}" = --deps-only ]; then
+  exit 0
+fi
 echo "building (TypeScript, the native addon and helpers)" >&2
 npm run build --silent

@@ -15,7 +15,15 @@ for version in $versions; do
   scripts/with-node.sh "$version" node --version >"$logs/node-$version" 2>&1 &
   prefetch+=("$!")
 done
-scripts/setup.sh
+scripts/setup.sh --deps-only
+# Lint needs the sources and packages, not the build: it runs beside the
+# build (which leaves a core idle part of the time), then beside the native
+# addon under ASan and UBSan (its unit tests and the conformance suite);
+# lint's output follows.
+npm run lint --silent >"$logs/lint" 2>&1 &
+lint=$!
+echo "building (TypeScript, the native addon and helpers)" >&2
+npm run build --silent
 for pid in "${prefetch[@]}"; do
   wait "$pid" || {
     cat "$logs"/node-* >&2
@@ -24,10 +32,6 @@ for pid in "${prefetch[@]}"; do
   }
 done
 
-# Lint (CPU) beside the native addon under ASan and UBSan (its unit tests and
-# the conformance suite, mostly waiting on mounts); lint's output follows.
-npm run lint --silent >"$logs/lint" 2>&1 &
-lint=$!
 sanitizers=0
 scripts/with-node.sh 22 scripts/test-native-sanitizers.sh || sanitizers=$?
 lint_status=0
