@@ -6,7 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent } from '../util/undici-dispatchers.js';
 import { isMintfsError } from '../errors.js';
 import type { Refusal } from './value.js';
 

@@ -8,7 +8,7 @@ import { readFileSync, chmodSync, lstatSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { createSecureContext, rootCertificates } from 'node:tls';
-import { Pool } from 'undici';
+import { Pool } from '../util/undici-dispatchers.js';
 import { MintfsError } from '../errors.js';
 import { Reloadable, fileFingerprint } from '../util/reloadable.js';
 import { reloadIfKeyAppeared, watchKeyring } from '../keys/watch-keyring.js';
