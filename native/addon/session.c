@@ -83,7 +83,13 @@ typedef struct handle {
   opener *per_read;       /* set: every read from offset 0 mints afresh, for this opener */
 } handle;
 
-enum transport_state { TRANSPORT_WAITING, TRANSPORT_SETTLED };
+/*
+ * WAITING for the kernel's INIT; STARTING once its reply claimed the choice
+ * (the rings may be starting: only that reply settles it now, never the
+ * start's timeout, or a ring the kernel switched to would be left running
+ * unowned); SETTLED.
+ */
+enum transport_state { TRANSPORT_WAITING, TRANSPORT_STARTING, TRANSPORT_SETTLED };
 
 /* How long the /dev/fuse thread lets FORGETs gather over io_uring (see serve). */
 static const struct timespec FORGET_BATCH_WAIT = {.tv_sec = 0, .tv_nsec = 2 * 1000 * 1000};
@@ -839,9 +845,10 @@ static const struct fuse_lowlevel_ops OPS = {
  * for it in libfuse's INIT reply (libfuse 3.14 cannot) and then starts the
  * rings, and sends replies to ring requests back to their ring entry.
  */
+/* The INIT reply's settlement of the choice it claimed (or found settled: then nothing). */
 static void settle_transport(mintfs_session *s, fuse_ring *ring, const char *why) {
   pthread_mutex_lock(&s->transport_lock);
-  if (s->transport_state == TRANSPORT_WAITING) {
+  if (s->transport_state != TRANSPORT_SETTLED) {
     s->ring = ring;
     if (why != NULL) snprintf(s->transport_reason, sizeof(s->transport_reason), "%s", why);
     s->transport_state = TRANSPORT_SETTLED;
@@ -881,6 +888,7 @@ static ssize_t write_init_reply(mintfs_session *s, int fd, struct iovec *iov, in
   const size_t flags2_end = offsetof(struct fuse_init_out, flags2) + sizeof(uint32_t);
   pthread_mutex_lock(&s->transport_lock);
   int waiting = s->transport_state == TRANSPORT_WAITING;
+  if (waiting) s->transport_state = TRANSPORT_STARTING;
   pthread_mutex_unlock(&s->transport_lock);
   if (!waiting) why = "the kernel's INIT came after the start stopped waiting for it";
   else if (!s->kernel_offers_uring)
@@ -995,8 +1003,11 @@ static void *serve(void *arg) {
      * readers and ring threads (perf, eight readers). Waiting a moment lets
      * the kernel queue them and hand over many in one BATCH_FORGET. Nothing
      * waits on a FORGET; INTERRUPT and notifications wait at most as long.
+     * Only once the ring has served: if the kernel never switched to it, this
+     * thread serves everything, and must not pause.
      */
-    if (forget && s->ring != NULL) nanosleep(&FORGET_BATCH_WAIT, NULL);
+    if (forget && s->ring != NULL && fuse_ring_requests(s->ring) > 0)
+      nanosleep(&FORGET_BATCH_WAIT, NULL);
   }
   pthread_cleanup_pop(1);
   return NULL;
@@ -1059,11 +1070,19 @@ mintfs_session *session_start(const char *mountpoint, tree *initial, int mint_pe
   clock_gettime(CLOCK_REALTIME, &until);
   until.tv_sec += TRANSPORT_WAIT_S;
   pthread_mutex_lock(&s->transport_lock);
-  while (s->transport_state == TRANSPORT_WAITING &&
-         pthread_cond_timedwait(&s->transport_cond, &s->transport_lock, &until) != ETIMEDOUT) {
+  while (s->transport_state != TRANSPORT_SETTLED) {
+    if (s->transport_state == TRANSPORT_STARTING) {
+      /* The INIT reply is starting the rings: it settles, however long that takes. */
+      pthread_cond_wait(&s->transport_cond, &s->transport_lock);
+    } else if (pthread_cond_timedwait(&s->transport_cond, &s->transport_lock, &until) ==
+                   ETIMEDOUT &&
+               s->transport_state == TRANSPORT_WAITING) {
+      snprintf(s->transport_reason, sizeof(s->transport_reason), "%s",
+               "the kernel sent no INIT within 5 seconds");
+      s->transport_state = TRANSPORT_SETTLED;
+    }
   }
   pthread_mutex_unlock(&s->transport_lock);
-  settle_transport(s, NULL, "the kernel sent no INIT within 5 seconds");
   return s;
 }
 

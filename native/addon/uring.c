@@ -398,6 +398,15 @@ static void *queue_thread(void *arg) {
   return NULL;
 }
 
+/* Polls stop_fd again on this queue's ring; 0 if it cannot (the caller then stops). */
+static int rearm_stop_poll(ring_queue *q) {
+  struct io_uring_sqe *sqe = io_uring_get_sqe(&q->uring);
+  if (sqe == NULL) return 0;
+  io_uring_prep_poll_add(sqe, q->ring->stop_fd, POLLIN);
+  io_uring_sqe_set_data(sqe, &q->ring->stop_tag);
+  return 1;
+}
+
 static void serve_loop(ring_queue *q) {
   fuse_ring *r = q->ring;
   for (;;) {
@@ -410,7 +419,8 @@ static void serve_loop(ring_queue *q) {
       seen++;
       void *data = io_uring_cqe_get_data(cqe);
       if (data == &r->stop_tag) {
-        stop = 1;
+        /* A poll that failed is no stop: asked again, or this queue would go unserved. */
+        if (cqe->res > 0 || !rearm_stop_poll(q)) stop = 1;
         continue;
       }
       ring_entry *e = data;
