@@ -844,8 +844,10 @@ static const struct fuse_lowlevel_ops OPS = {
  * whether the kernel's INIT offers FUSE_OVER_IO_URING, the write hook asks
  * for it in libfuse's INIT reply (libfuse 3.14 cannot) and then starts the
  * rings, and sends replies to ring requests back to their ring entry.
+ *
+ * settle_transport is the INIT reply's settlement of the choice it claimed
+ * (or found settled: then nothing).
  */
-/* The INIT reply's settlement of the choice it claimed (or found settled: then nothing). */
 static void settle_transport(mintfs_session *s, fuse_ring *ring, const char *why) {
   pthread_mutex_lock(&s->transport_lock);
   if (s->transport_state != TRANSPORT_SETTLED) {
