@@ -23,7 +23,7 @@
  */
 import { build } from 'esbuild';
 import { readFileSync, rmSync } from 'node:fs';
-import { isBuiltin } from 'node:module';
+import { createRequire, isBuiltin } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -85,11 +85,23 @@ const lazySegmenter = {
  * of getESMFacade/syncExports), whether or not the command streams anything.
  * process.getBuiltinModule hands the module object over as it is (no
  * facade, and unlike require() no CommonJS loader to set up: that was
- * slower than the facade), and esbuild's CommonJS interop reads an export
- * only where the code uses it. Measured A/B with 40 alternating runs:
+ * slower than the facade). Measured A/B with 40 alternating runs:
  * inspect 84.8 -> 77.0 ms, verify 91.9 -> 90.1 ms. For the gateway the
  * facade was worse: node:http's getters load Node's own undici (~35 ms of
  * every `mintfs run`, in its profile). Used for every build.
+ *
+ * To our own modules the object is handed as an ES module whose named
+ * exports are the built-in's plain data properties, read once. Given a
+ * CommonJS module instead, esbuild wraps it in __toESM, which defines a
+ * getter on a copy for every property (fs has ~100): ~3 ms of every
+ * one-shot command in a --cpu-prof. Accessor properties (fs.promises,
+ * crypto.webcrypto, tls.rootCertificates, http.globalAgent...) are left out
+ * so that nothing loads what they load, and the names are those of the Node
+ * running this build: an import of a name it lacks fails the build
+ * (import-is-undefined is an error below), and our code reaches such names
+ * through the default export, the module object itself. Packages keep the
+ * CommonJS form (their imports of accessors, e.g. @smithy's ReadStream,
+ * stay lazy getters).
  */
 const builtinsAsObjects = {
   name: 'builtins-as-objects',
@@ -97,13 +109,31 @@ const builtinsAsObjects = {
     b.onResolve({ filter: /^[^./]/ }, (args) => {
       if (!isBuiltin(args.path)) return undefined;
       if (args.kind === 'require-call') return { path: args.path, external: true };
-      return { path: args.path, namespace: 'builtin-object' };
+      const fromPackage = /[\\/]node_modules[\\/]/.test(args.importer);
+      return { path: args.path, namespace: fromPackage ? 'builtin-object' : 'builtin-module' };
     });
+    // getBuiltinModule (Node 22.3+) skips the CommonJS loader too; require() where it is missing.
+    const take = (path) => `(process.getBuiltinModule ?? require)(${JSON.stringify(path)})`;
     b.onLoad({ filter: /.*/, namespace: 'builtin-object' }, (args) => ({
-      // getBuiltinModule (Node 22.3+) skips the CommonJS loader too; require() where it is missing.
-      contents: `module.exports = (process.getBuiltinModule ?? require)(${JSON.stringify(args.path)});`,
+      contents: `module.exports = ${take(args.path)};`,
       loader: 'js',
     }));
+    b.onLoad({ filter: /.*/, namespace: 'builtin-module' }, (args) => {
+      const names = Object.entries(
+        Object.getOwnPropertyDescriptors(createRequire(import.meta.url)(args.path)),
+      )
+        .filter(([name, descriptor]) => 'value' in descriptor && /^[A-Za-z_$][\w$]*$/.test(name))
+        .map(([name]) => name)
+        .filter((name) => name !== 'default');
+      return {
+        contents: [
+          `const m = ${take(args.path)};`,
+          'export default m;',
+          names.length === 0 ? '' : `export const { ${names.join(', ')} } = m;`,
+        ].join('\n'),
+        loader: 'js',
+      };
+    });
   },
 };
 
@@ -146,6 +176,8 @@ const common = {
   },
   legalComments: 'linked',
   logLevel: 'warning',
+  // A named import a module lacks (an accessor of a built-in, above) is an error, not undefined.
+  logOverride: { 'import-is-undefined': 'error' },
 };
 // The executable: the compile cache, then one of the two below. Its few
 // modules (compile-cache.ts, trusted-path.ts, errors.ts) are copied in, not

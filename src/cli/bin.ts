@@ -6,7 +6,9 @@
  * Nothing else may be imported statically here: modules loaded before
  * enableCompileCache are compiled without the cache.
  */
-import * as nodeModule from 'node:module';
+// The default export, the module object: the bundle's named imports of a built-in are the
+// names the Node running the build has (scripts/bundle-cli.mjs), and Node 20 lacks this one.
+import nodeModule from 'node:module';
 import { compileCacheDir } from './compile-cache.js';
 
 // node:module gained enableCompileCache in 22.1; engines asks for 22.12, but

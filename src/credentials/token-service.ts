@@ -5,7 +5,9 @@
  * error page may echo what it was sent).
  */
 import { readFileSync } from 'node:fs';
-import { rootCertificates } from 'node:tls';
+// rootCertificates through the default export: a lazy getter the bundle leaves out of
+// named imports (scripts/bundle-cli.mjs, builtinsAsObjects).
+import tls from 'node:tls';
 import type { Dispatcher } from 'undici';
 import { Agent } from '../util/undici-dispatchers.js';
 import { isMintfsError } from '../errors.js';
@@ -35,7 +37,7 @@ export function tokenService(
   let ca: string[] | undefined;
   if (caFile !== undefined) {
     try {
-      ca = [...rootCertificates, readFileSync(caFile, 'utf8')];
+      ca = [...tls.rootCertificates, readFileSync(caFile, 'utf8')];
     } catch {
       throw fail(`ca ${caFile} cannot be read`);
     }

@@ -7,7 +7,9 @@
  * (502) rather than pass bytes it could not search.
  */
 import type { Transform } from 'node:stream';
-import * as zlib from 'node:zlib';
+// The default export, the module object: the bundle's named imports of a built-in are the
+// names the Node running the build has (scripts/bundle-cli.mjs), which may predate zstd.
+import zlib from 'node:zlib';
 
 // Node 22.15+ and 24 decode zstd; older types do not know it.
 const createZstdDecompress = (zlib as unknown as Record<string, (() => Transform) | undefined>)

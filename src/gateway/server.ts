@@ -7,7 +7,9 @@ import type { Server as NetServer } from 'node:net';
 import { readFileSync, chmodSync, lstatSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { createSecureContext, rootCertificates } from 'node:tls';
+// rootCertificates through the default export: a lazy getter the bundle leaves out of
+// named imports (scripts/bundle-cli.mjs, builtinsAsObjects).
+import tls, { createSecureContext } from 'node:tls';
 import { Pool } from '../util/undici-dispatchers.js';
 import { MintfsError } from '../errors.js';
 import { Reloadable, fileFingerprint } from '../util/reloadable.js';
@@ -391,7 +393,7 @@ function buildRuntime(
         const ca =
           upstream.ca === undefined
             ? undefined
-            : [...rootCertificates, readCa(service, upstream.ca)];
+            : [...tls.rootCertificates, readCa(service, upstream.ca)];
         return [
           service,
           upstream.http2

@@ -15,7 +15,8 @@
  */
 import { CA_KEY_FILE, caFiles, type CaFiles } from './ca-files.js';
 import { x509 } from './x509.js';
-import { createHash, webcrypto } from 'node:crypto';
+// webcrypto through the default export: a lazy getter (x509.ts says why).
+import nodeCrypto, { createHash, type webcrypto } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import {
@@ -54,7 +55,7 @@ export async function initCa(dir: string, options: CaInitOptions): Promise<Loade
   const files = caFiles(dir);
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   assertTrustedPath(dir, 'the CA directory');
-  const keys = await webcrypto.subtle.generateKey(EC_P256, true, ['sign', 'verify']);
+  const keys = await nodeCrypto.webcrypto.subtle.generateKey(EC_P256, true, ['sign', 'verify']);
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(true, 0, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
@@ -71,7 +72,7 @@ export async function initCa(dir: string, options: CaInitOptions): Promise<Loade
     keys,
     extensions,
   });
-  const keyDer = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
+  const keyDer = Buffer.from(await nodeCrypto.webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
   const keyPem = toPem('PRIVATE KEY', keyDer);
   keyDer.fill(0);
   const certPem = certificate.toString('pem') + '\n';
@@ -112,9 +113,13 @@ export async function loadCa(dir: string, now = new Date()): Promise<LoadedCa> {
   let privateKey: webcrypto.CryptoKey;
   try {
     certificate = new x509.X509Certificate(certPem);
-    privateKey = await webcrypto.subtle.importKey('pkcs8', fromPem(keyPem), EC_P256, false, [
-      'sign',
-    ]);
+    privateKey = await nodeCrypto.webcrypto.subtle.importKey(
+      'pkcs8',
+      fromPem(keyPem),
+      EC_P256,
+      false,
+      ['sign'],
+    );
   } catch (err) {
     throw new MintfsError(
       'ERR_CA_INVALID',
@@ -122,12 +127,12 @@ export async function loadCa(dir: string, now = new Date()): Promise<LoadedCa> {
     );
   }
   const probe = Buffer.from('mintfs ca key check');
-  const signature = await webcrypto.subtle.sign(EC_P256, privateKey, probe);
+  const signature = await nodeCrypto.webcrypto.subtle.sign(EC_P256, privateKey, probe);
   // The package types its keys with the DOM's CryptoKey, which this build has no lib for.
   const publicKey = (await certificate.publicKey.export(EC_P256, [
     'verify',
   ])) as unknown as webcrypto.CryptoKey;
-  if (!(await webcrypto.subtle.verify(EC_P256, publicKey, signature, probe)))
+  if (!(await nodeCrypto.webcrypto.subtle.verify(EC_P256, publicKey, signature, probe)))
     throw new MintfsError('ERR_CA_INVALID', `${files.keyPath} is not the key of ${files.certPath}`);
   if (now.getTime() >= certificate.notAfter.getTime())
     throw new MintfsError(
@@ -158,7 +163,7 @@ export function fingerprintOf(certificate: x509.X509Certificate): string {
 
 export function randomSerial(): string {
   // 16 random bytes, the top bit clear so the DER integer stays positive.
-  const bytes = webcrypto.getRandomValues(new Uint8Array(16));
+  const bytes = nodeCrypto.webcrypto.getRandomValues(new Uint8Array(16));
   bytes[0] = (bytes[0] as number) & 0x7f;
   return Buffer.from(bytes).toString('hex');
 }

@@ -9,7 +9,8 @@
  */
 import { x509 } from './x509.js';
 import { createSecureContext, type SecureContext } from 'node:tls';
-import { webcrypto } from 'node:crypto';
+// webcrypto through the default export: a lazy getter (x509.ts says why).
+import nodeCrypto, { type webcrypto } from 'node:crypto';
 import { EC_P256, randomSerial, toPem, type LoadedCa } from './ca.js';
 
 export const LEAF_LIFETIME_MS = 60 * 60 * 1000;
@@ -108,8 +109,8 @@ export class LeafIssuer {
   }
 
   async #leafKeys(): Promise<{ pair: webcrypto.CryptoKeyPair; pem: string }> {
-    const pair = await webcrypto.subtle.generateKey(EC_P256, true, ['sign', 'verify']);
-    const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', pair.privateKey));
+    const pair = await nodeCrypto.webcrypto.subtle.generateKey(EC_P256, true, ['sign', 'verify']);
+    const der = Buffer.from(await nodeCrypto.webcrypto.subtle.exportKey('pkcs8', pair.privateKey));
     const pem = toPem('PRIVATE KEY', der);
     der.fill(0);
     return { pair, pem };

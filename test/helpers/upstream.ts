@@ -8,7 +8,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { gzipSync } from 'node:zlib';
+import zlib, { gzipSync } from 'node:zlib';
 import { serveGit } from './git-http-backend.js';
 import type { Teardown } from './temp.js';
 import type { TestPki } from './tls.js';
@@ -135,6 +135,13 @@ export async function startUpstream(
       } else if (url.pathname.endsWith('/echo-gzip')) {
         res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
         res.end(gzipSync(echoed));
+      } else if (url.pathname.endsWith('/echo-zstd')) {
+        // zstd (Node 22.15+ and 24 compress it; older types do not know it).
+        const zstd = (zlib as unknown as Record<string, ((b: string) => Buffer) | undefined>)
+          .zstdCompressSync;
+        if (zstd === undefined) throw new Error('this Node has no zstd to answer /echo-zstd');
+        res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'zstd' });
+        res.end(zstd(echoed));
       } else if (url.pathname.endsWith('/echo-gzip-gzip')) {
         // Two content codings, as `content-encoding: gzip, gzip`.
         res.writeHead(200, {
