@@ -4,15 +4,15 @@
  * becomes one line naming the option (`--at: not an RFC 3339 time`).
  */
 import type { Argv, CommandModule } from 'yargs';
-import type * as z from 'zod';
+import { safeParse, type core } from 'zod/mini';
 import { MintfsError } from '../errors.js';
 
-export interface CommandSpec<S extends z.ZodType> {
+export interface CommandSpec<S extends core.$ZodType> {
   readonly command: string;
   readonly describe: string;
   readonly builder?: (yargs: Argv) => Argv;
   readonly args: S;
-  readonly run: (args: z.output<S>) => void | Promise<void>;
+  readonly run: (args: core.output<S>) => void | Promise<void>;
 }
 
 /**
@@ -22,13 +22,14 @@ export interface CommandSpec<S extends z.ZodType> {
  */
 export interface MintfsCommand extends CommandModule {
   /** The schema runWith checks the words against (the fast path's property test reads it). */
-  readonly schema: z.ZodType;
+  readonly schema: core.$ZodType;
   readonly runWith: (argv: Readonly<Record<string, unknown>>) => Promise<void>;
 }
 
-export function defineCommand<S extends z.ZodType>(spec: CommandSpec<S>): MintfsCommand {
+export function defineCommand<S extends core.$ZodType>(spec: CommandSpec<S>): MintfsCommand {
   const runWith = async (argv: Readonly<Record<string, unknown>>): Promise<void> => {
-    const parsed = spec.args.safeParse(argv);
+    // zod's function form: command schemas are classic or mini (util/zod-mini.ts), one core.
+    const parsed = safeParse(spec.args, argv);
     if (!parsed.success) {
       const problems = parsed.error.issues.map((issue) => {
         const name = issue.path.map(String).join('.');

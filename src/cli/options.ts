@@ -1,5 +1,5 @@
 /** Options several commands share, with their environment defaults and schemas. */
-import * as z from 'zod';
+import * as z from '../util/zod-mini.js';
 import { MintfsError } from '../errors.js';
 import { defaultKeysDir } from '../keys/keyring.js';
 import { parseInstant } from '../util/instant.js';
@@ -22,7 +22,7 @@ export const backendOption = {
   },
 } as const;
 
-export const BackendArg = z.enum(['native', 'fuse-native']).optional();
+export const BackendArg = z.optional(z.enum(['native', 'fuse-native']));
 
 export const fuseTransportOption = {
   'fuse-transport': {
@@ -33,33 +33,37 @@ export const fuseTransportOption = {
   },
 } as const;
 
-export const FuseTransportArg = FuseTransportSchema.optional();
+export const FuseTransportArg = z.optional(FuseTransportSchema);
 
-export const KeysArg = z.string().min(1, 'must name a directory').optional();
-export const LogLevelArg = z
-  .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
-  .optional();
-export const LogFormatArg = z.enum(['json', 'pretty']).optional();
+export const KeysArg = z.optional(z.string().check(z.minLength(1, 'must name a directory')));
+export const LogLevelArg = z.optional(
+  z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']),
+);
+export const LogFormatArg = z.optional(z.enum(['json', 'pretty']));
 // commandLogger lives in logging.ts: importing pino costs one-shot commands that never log.
 
-export const TokenArg = z.string().optional();
+export const TokenArg = z.optional(z.string());
 
 export function keysDirFrom(args: { keys?: string | undefined }): string {
   return args.keys ?? defaultKeysDir();
 }
 
 /** An RFC 3339 time with an explicit zone (`--at`, `--before`), as a Date. */
-export const InstantArg = z.string().transform((text, ctx) => {
-  const at = parseInstant(text);
-  if (!at) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `"${text}" is not an RFC 3339 time such as 2026-11-22T01:20:00Z`,
-    });
-    return z.NEVER;
-  }
-  return at;
-});
+export const InstantArg = z.pipe(
+  z.string(),
+  z.transform((text, ctx) => {
+    const at = parseInstant(text);
+    if (!at) {
+      ctx.issues.push({
+        code: 'custom',
+        input: text,
+        message: `"${text}" is not an RFC 3339 time such as 2026-11-22T01:20:00Z`,
+      });
+      return z.NEVER;
+    }
+    return at;
+  }),
+);
 
 function isRedisUrl(text: string): boolean {
   try {
@@ -70,7 +74,9 @@ function isRedisUrl(text: string): boolean {
 }
 
 /** `--redis URL`: the Redis gateways with `redis` share (revoke records there, verify reads it). */
-export const RedisArg = z.string().refine(isRedisUrl, 'not a redis:// or rediss:// URL').optional();
+export const RedisArg = z.optional(
+  z.string().check(z.refine(isRedisUrl, 'not a redis:// or rediss:// URL')),
+);
 
 /** --redis, else $MINTFS_REDIS (checked like --redis), else undefined. */
 export function redisUrlFrom(args: { redis?: string | undefined }): string | undefined {

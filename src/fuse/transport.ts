@@ -7,12 +7,14 @@
  * only when that parameter is on, and says so at info level when it is not.
  */
 import { readFileSync } from 'node:fs';
-import * as z from 'zod';
+import * as z from '../util/zod-mini.js';
 
 export const FuseTransportSchema = z
   .enum(['classic', 'uring', 'auto'])
-  .describe(
-    'How the native backend receives FUSE requests: classic (/dev/fuse reads, the default), uring (FUSE over io_uring, falling back to classic with a warning), auto (uring when /sys/module/fuse/parameters/enable_uring is on)',
+  .check(
+    z.describe(
+      'How the native backend receives FUSE requests: classic (/dev/fuse reads, the default), uring (FUSE over io_uring, falling back to classic with a warning), auto (uring when /sys/module/fuse/parameters/enable_uring is on)',
+    ),
   );
 export type FuseTransport = z.infer<typeof FuseTransportSchema>;
 

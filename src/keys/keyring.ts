@@ -22,7 +22,7 @@ import {
 } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import * as z from 'zod';
+import * as z from '../util/zod-mini.js';
 import { assertTrustedPath } from '../util/trusted-path.js';
 import { MintfsError } from '../errors.js';
 import { KEY_ID } from '../token/identifier.js';
@@ -287,8 +287,8 @@ function retiredFiles(entries: readonly string[]): string[] {
 }
 
 const RetiredRecord = z.strictObject({
-  id: z.string().regex(KEY_ID),
-  retiredAt: z.string().refine((text) => parseInstant(text) !== undefined),
+  id: z.string().check(z.regex(KEY_ID)),
+  retiredAt: z.string().check(z.refine((text) => parseInstant(text) !== undefined)),
 });
 
 function readRetiredFile(dir: string, file: string): RetiredKey {

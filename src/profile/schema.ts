@@ -192,9 +192,11 @@ export const FileSpecSchema = z
       .describe(
         "What the token may ask of GitHub when the gateway upstream's credential is a githubApp: the installation token is narrowed to this (docs/credentials.md)",
       ),
-    approval: ApprovalConditionSchema.optional().describe(
-      'Requests that wait for a person: the token carries an approval caveat (third-party), and the gateway holds such a request until an approver decides (docs/approval.md)',
-    ),
+    approval: z
+      .optional(ApprovalConditionSchema)
+      .describe(
+        'Requests that wait for a person: the token carries an approval caveat (third-party), and the gateway holds such a request until an approver decides (docs/approval.md)',
+      ),
     aws: z
       .strictObject({
         policy: z

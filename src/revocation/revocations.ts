@@ -15,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import * as z from 'zod';
+import * as z from '../util/zod-mini.js';
 import { MintfsError } from '../errors.js';
 import { syncDirectory, writeFileAtomic } from '../keys/atomic-write.js';
 import { MAX_TTL_MS } from '../token/limits.js';
@@ -26,19 +26,19 @@ import { directoryFingerprint } from '../util/reloadable.js';
 
 const Instant = z
   .string()
-  .refine((text) => parseInstant(text) !== undefined, 'not an RFC 3339 time');
+  .check(z.refine((text) => parseInstant(text) !== undefined, 'not an RFC 3339 time'));
 const TOKEN_ID = /^[A-Za-z0-9_-]{22}$/;
 
 export const RevocationRecord = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('token'),
-    tokenId: z.string().regex(TOKEN_ID),
+    tokenId: z.string().check(z.regex(TOKEN_ID)),
     revokedAt: Instant,
     expiresAt: Instant,
   }),
   z.strictObject({
     kind: z.literal('agent'),
-    agent: z.string().regex(AGENT_NAME),
+    agent: z.string().check(z.regex(AGENT_NAME)),
     before: Instant,
     revokedAt: Instant,
     expiresAt: Instant,

@@ -17,7 +17,7 @@
  * that the gateway would read as "nothing needs approval" for another key.
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
-import * as z from 'zod';
+import * as z from '../util/zod-mini.js';
 import { hmacSha256 } from './hmac-chain.js';
 import { MAX_CAVEAT_ID_BYTES } from './macaroon-decode.js';
 import { matchPathGlob, parsePathGlob, pathGlobProblem } from './path-glob.js';
@@ -38,40 +38,49 @@ export interface ApprovalCondition {
 }
 
 export const ApprovalConditionSchema = z
-  .object({
+  .strictObject({
     methods: z
       .array(z.enum(HTTP_METHODS))
-      .min(1, 'name at least one method that needs approval')
-      .max(HTTP_METHODS.length)
-      .describe(
-        'Methods whose requests wait for an approver (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS)',
+      .check(
+        z.minLength(1, 'name at least one method that needs approval'),
+        z.maxLength(HTTP_METHODS.length),
+        z.describe(
+          'Methods whose requests wait for an approver (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS)',
+        ),
       ),
     paths: z
-      .array(
-        z.string().superRefine((glob, ctx) => {
-          const problem = pathGlobProblem(glob);
-          if (problem !== undefined) ctx.addIssue({ code: 'custom', message: `glob ${problem}` });
-        }),
+      .optional(
+        z
+          .array(
+            z.string().check(
+              z.superRefine((glob, ctx) => {
+                const problem = pathGlobProblem(glob);
+                if (problem !== undefined)
+                  ctx.addIssue({ code: 'custom', message: `glob ${problem}` });
+              }),
+            ),
+          )
+          .check(z.minLength(1), z.maxLength(16)),
       )
-      .min(1)
-      .max(16)
-      .optional()
-      .describe(
-        'Path globs (as in `paths`) whose requests of those methods wait; omitted: every path',
+      .check(
+        z.describe(
+          'Path globs (as in `paths`) whose requests of those methods wait; omitted: every path',
+        ),
       ),
   })
-  .strict()
-  .superRefine((condition, ctx) => {
-    // The sealed condition is the caveat id every verifier reads: past
-    // MAX_CAVEAT_ID_BYTES the gateway would refuse every token of the file.
-    const bytes = plainTicket(condition).length;
-    if (bytes > MAX_CONDITION_BYTES)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['paths'],
-        message: `the condition is ${bytes} bytes as a ticket holds it, over ${MAX_CONDITION_BYTES}: name fewer or shorter paths`,
-      });
-  });
+  .check(
+    z.superRefine((condition, ctx) => {
+      // The sealed condition is the caveat id every verifier reads: past
+      // MAX_CAVEAT_ID_BYTES the gateway would refuse every token of the file.
+      const bytes = plainTicket(condition).length;
+      if (bytes > MAX_CONDITION_BYTES)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['paths'],
+          message: `the condition is ${bytes} bytes as a ticket holds it, over ${MAX_CONDITION_BYTES}: name fewer or shorter paths`,
+        });
+    }),
+  );
 
 /**
  * The longest condition (as JSON) a ticket may seal: the ticket, its prefix
@@ -125,9 +134,10 @@ export type OpenedTicket =
   | { readonly ok: true; readonly keyId: string; readonly condition: ApprovalCondition }
   | { readonly ok: false; readonly reason: string };
 
-const PlainTicketSchema = z
-  .object({ m: ApprovalConditionSchema.shape.methods, p: ApprovalConditionSchema.shape.paths })
-  .strict();
+const PlainTicketSchema = z.strictObject({
+  m: ApprovalConditionSchema.shape.methods,
+  p: ApprovalConditionSchema.shape.paths,
+});
 
 /** Opens a ticket under the key that signed its token; any flaw is a refusal, never a throw. */
 export function openTicket(rootKey: RootKey, ticket: Uint8Array): OpenedTicket {

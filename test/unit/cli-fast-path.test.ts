@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import yargs, { type CommandModule } from 'yargs';
-import type * as z from 'zod';
+import { safeParse, type ZodMiniObject } from 'zod/mini';
 import { attenuateCommand } from '../../src/cli/commands/attenuate.js';
 import { inspectCommand } from '../../src/cli/commands/inspect.js';
 import { verifyCommand } from '../../src/cli/commands/verify.js';
@@ -52,12 +52,12 @@ async function fullParse(command: MintfsCommand, args: readonly string[]): Promi
 }
 
 function schemaKeys(command: MintfsCommand): string[] {
-  return Object.keys((command.schema as z.ZodObject).shape);
+  return Object.keys((command.schema as ZodMiniObject).shape);
 }
 
 /** A schema's verdict on words, comparable with deepEqual (issues, not the error object). */
 function verdict(command: MintfsCommand, argv: Readonly<Record<string, unknown>>): unknown {
-  const parsed = command.schema.safeParse(argv);
+  const parsed = safeParse(command.schema, argv);
   return parsed.success ? { data: parsed.data } : { issues: parsed.error.issues };
 }
 

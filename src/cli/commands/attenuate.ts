@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../../util/zod-mini.js';
 import { attenuateToken } from '../../token/attenuate.js';
 import { defineCommand } from '../define-command.js';
 import { printResult, tokenArgument } from '../io.js';
@@ -17,7 +17,7 @@ export const attenuateCommand = defineCommand({
         describe: 'A caveat to add, such as "method GET"',
       })
       .example('$0 attenuate "$T" --caveat "path /repos/acme/widgets/pulls/**"', ''),
-  args: z.object({ token: TokenArg, caveat: z.array(z.string()).min(1) }),
+  args: z.object({ token: TokenArg, caveat: z.array(z.string()).check(z.minLength(1)) }),
   run: async (args) => {
     printResult(attenuateToken(await tokenArgument(args.token), args.caveat));
   },

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../../util/zod-mini.js';
 import { inspectToken } from '../../token/inspect.js';
 import { defineCommand } from '../define-command.js';
 import { printJson, tokenArgument } from '../io.js';

@@ -49,7 +49,7 @@ export const revokeCommand = defineCommand({
         .regex(/^[A-Za-z0-9_-]{22}$/, 'not a token id (22 base64url characters)')
         .optional(),
       agent: z.string().regex(AGENT_NAME, 'not an agent name').optional(),
-      before: InstantArg.optional(),
+      before: z.optional(InstantArg),
       list: z.boolean().optional(),
       redis: RedisArg,
     })

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../../util/zod-mini.js';
 import { loadKeyring } from '../../keys/keyring.js';
 import { RevocationList, loadRevocations, revocationsDir } from '../../revocation/revocations.js';
 import { splitUrl } from '../../token/request-path.js';
@@ -18,14 +18,21 @@ import {
   redisUrlFrom,
 } from '../options.js';
 
-const UrlArg = z.string().transform((url, ctx) => {
-  const target = splitUrl(url);
-  if (!target) {
-    ctx.addIssue({ code: 'custom', message: `"${url}" is not an absolute http(s) URL` });
-    return z.NEVER;
-  }
-  return target;
-});
+const UrlArg = z.pipe(
+  z.string(),
+  z.transform((url, ctx) => {
+    const target = splitUrl(url);
+    if (!target) {
+      ctx.issues.push({
+        code: 'custom',
+        input: url,
+        message: `"${url}" is not an absolute http(s) URL`,
+      });
+      return z.NEVER;
+    }
+    return target;
+  }),
+);
 
 export const verifyCommand = defineCommand({
   command: 'verify [token]',
@@ -51,10 +58,10 @@ export const verifyCommand = defineCommand({
   args: z.object({
     token: TokenArg,
     keys: KeysArg,
-    service: z.string().min(1),
-    method: z.string().regex(/^[A-Za-z]+$/, 'must be an HTTP method'),
+    service: z.string().check(z.minLength(1)),
+    method: z.string().check(z.regex(/^[A-Za-z]+$/, 'must be an HTTP method')),
     url: UrlArg,
-    at: InstantArg.optional(),
+    at: z.optional(InstantArg),
     redis: RedisArg,
   }),
   run: async (args) => {
