@@ -93,13 +93,32 @@ export const ERROR_CODES = {
 
 export type MintfsErrorCode = keyof typeof ERROR_CODES;
 
+/** Marks a MintfsError whichever copy of this module made it (below). */
+const MINTFS_ERROR = Symbol.for('mintfs.MintfsError');
+
 export class MintfsError extends Error {
   override readonly name = 'MintfsError';
   readonly code: MintfsErrorCode;
+  readonly [MINTFS_ERROR] = true;
 
   constructor(code: MintfsErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
+  }
+
+  /**
+   * `instanceof MintfsError` by a mark rather than the prototype chain: the
+   * one-shot commands are bundled as separate CommonJS files (the fast path,
+   * the commands, verify --redis's Redis code; scripts/bundle-cli.mjs), each
+   * with its own copy of this class, and an error one throws must still be
+   * a MintfsError where another reports it (one line, its exit code).
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return (
+      typeof value === 'object' &&
+      value !== null &&
+      (value as { [MINTFS_ERROR]?: unknown })[MINTFS_ERROR] === true
+    );
   }
 }
 

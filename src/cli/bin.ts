@@ -19,5 +19,7 @@ if (enable !== undefined && process.env.NODE_DISABLE_COMPILE_CACHE === undefined
   if (dir !== undefined) enable(dir);
 }
 // inspect, verify and attenuate in their plain forms skip yargs (fast-path.ts).
-const { runFastPath } = await import('./fast-path.js');
-if (!(await runFastPath(process.argv.slice(2)))) await import('./main.js');
+// No top-level await: the bundle builds this file as CommonJS (scripts/bundle-cli.mjs).
+void import('./fast-path.js').then(async ({ runFastPath }) => {
+  if (!(await runFastPath(process.argv.slice(2)))) await import('./main.js');
+});

@@ -87,6 +87,11 @@ describe('the npm package', () => {
       'package.json',
       'README.md',
       'dist/src/bundle/mintfs.js',
+      // CommonJS beside ES modules: without its package.json the executable would load as an ES module.
+      'dist/src/bundle/package.json',
+      'dist/src/bundle/one-shot.cjs',
+      'dist/src/bundle/one-shot-commands.cjs',
+      'dist/src/bundle/main.mjs',
       'dist/src/lib/verify.js',
       'dist/src/lib/verify.d.ts',
       'dist/native/mintfs_native.node',

@@ -856,5 +856,39 @@ describe('mintfs revoke --redis', () => {
     assert.match(away.stderr, /^mintfs: Redis is unreachable; nothing was recorded$/m);
     assert.ok(!away.stderr.includes(PASSWORD));
     assert.equal(away.stdout, '');
+    // verify --redis fails in its own words too: the error comes from the bundle's
+    // Redis file and is reported by its fast-path file (MintfsError across copies).
+    const verifyAway = await runAsync(
+      process.execPath,
+      [CLI, 'verify', gw.token(), '--keys', gw.keysDir, '--service', 'github', '--method', 'GET'],
+      undefined,
+      process.env,
+    );
+    assert.equal(verifyAway.code, 2, 'without --url it is a usage error');
+    const unreachable = await runAsync(
+      process.execPath,
+      [
+        CLI,
+        'verify',
+        gw.token(),
+        '--keys',
+        gw.keysDir,
+        '--service',
+        'github',
+        '--method',
+        'GET',
+        '--url',
+        'https://api.github.com/repos/acme/widgets',
+        '--redis',
+        `redis://:${PASSWORD}@127.0.0.1:${port}`,
+      ],
+      undefined,
+      process.env,
+    );
+    assert.equal(unreachable.code, 3, unreachable.stderr);
+    assert.match(unreachable.stderr, /^mintfs: Redis is unreachable$/m);
+    assert.doesNotMatch(unreachable.stderr, /unexpected error/);
+    assert.ok(!unreachable.stderr.includes(PASSWORD));
+    assert.equal(unreachable.stdout, '');
   });
 });
