@@ -22,8 +22,8 @@
  * they do from dist/src/<dir>/.
  */
 import { build } from 'esbuild';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire, isBuiltin } from 'node:module';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -77,6 +77,29 @@ const lazySegmenter = {
   },
 };
 
+/** What our compiled code imports by name from each built-in ("fs" -> {readFileSync, ...}). */
+let importedNames;
+function importedBuiltinNames() {
+  if (importedNames !== undefined) return importedNames;
+  importedNames = new Map();
+  const statement =
+    /\b(?:import|export)\s*(?:[\w$]+\s*,\s*)?\{([^}]*)\}\s*from\s*['"]([^'"]+)['"]/g;
+  for (const file of readdirSync(join(ROOT, 'dist', 'src'), { recursive: true })) {
+    if (!String(file).endsWith('.js') || String(file).startsWith('bundle')) continue;
+    const source = readFileSync(join(ROOT, 'dist', 'src', String(file)), 'utf8');
+    for (const [, list, specifier] of source.matchAll(statement)) {
+      if (!isBuiltin(specifier)) continue;
+      const names = importedNames.get(specifier.replace(/^node:/, '')) ?? new Set();
+      for (const entry of list.split(',')) {
+        const name = entry.trim().split(/\s+as\s+/)[0];
+        if (name !== '' && !name.startsWith('type ') && name !== 'default') names.add(name);
+      }
+      importedNames.set(specifier.replace(/^node:/, ''), names);
+    }
+  }
+  return importedNames;
+}
+
 /**
  * Node's built-in modules taken as objects rather than imported. Importing
  * a built-in from an ES module makes Node build it an ES facade, which reads
@@ -91,17 +114,17 @@ const lazySegmenter = {
  * every `mintfs run`, in its profile). Used for every build.
  *
  * To our own modules the object is handed as an ES module whose named
- * exports are the built-in's plain data properties, read once. Given a
- * CommonJS module instead, esbuild wraps it in __toESM, which defines a
- * getter on a copy for every property (fs has ~100): ~3 ms of every
- * one-shot command in a --cpu-prof. Accessor properties (fs.promises,
- * crypto.webcrypto, tls.rootCertificates, http.globalAgent...) are left out
- * so that nothing loads what they load, and the names are those of the Node
- * running this build: an import of a name it lacks fails the build
- * (import-is-undefined is an error below), and our code reaches such names
- * through the default export, the module object itself. Packages keep the
- * CommonJS form (their imports of accessors, e.g. @smithy's ReadStream,
- * stay lazy getters).
+ * exports are the names our code imports from it (read from the compiled
+ * sources, below), each read once. Given a CommonJS module instead, esbuild
+ * wraps it in __toESM, which defines a getter on a copy for every property
+ * (fs has ~100): ~3 ms of every one-shot command in a --cpu-prof. Reading
+ * only what is imported, and not every property the building Node has,
+ * matters: a property may be plain in one Node and a getter in another
+ * (fs.F_OK is a deprecation warning on Node 24), and some getters load what
+ * they return (webcrypto, tls.rootCertificates, fs.promises). A name our
+ * code imports that the scan missed fails the build (import-is-undefined is
+ * an error below). Packages keep the CommonJS form (their imports of
+ * accessors, e.g. @smithy's ReadStream, stay lazy getters).
  */
 const builtinsAsObjects = {
   name: 'builtins-as-objects',
@@ -119,12 +142,7 @@ const builtinsAsObjects = {
       loader: 'js',
     }));
     b.onLoad({ filter: /.*/, namespace: 'builtin-module' }, (args) => {
-      const names = Object.entries(
-        Object.getOwnPropertyDescriptors(createRequire(import.meta.url)(args.path)),
-      )
-        .filter(([name, descriptor]) => 'value' in descriptor && /^[A-Za-z_$][\w$]*$/.test(name))
-        .map(([name]) => name)
-        .filter((name) => name !== 'default');
+      const names = [...(importedBuiltinNames().get(args.path.replace(/^node:/, '')) ?? [])];
       return {
         contents: [
           `const m = ${take(args.path)};`,
