@@ -426,7 +426,10 @@ describe('what gateways share about held requests', () => {
       openRecord(() => impostor, 'held', 'apr_AAAAAAAAAAAAAAAA', sealed),
       undefined,
     );
-    const flipped = `${sealed.slice(0, -3)}${sealed.endsWith('A') ? 'B' : 'A'}${sealed.slice(-2)}`;
+    // A character of the sealed text changed for another (tested: the one it replaces, not the last).
+    const at = sealed.length - 3;
+    const flipped = `${sealed.slice(0, at)}${sealed[at] === 'A' ? 'B' : 'A'}${sealed.slice(at + 1)}`;
+    assert.notEqual(flipped, sealed);
     assert.equal(openRecord(byId, 'held', 'apr_AAAAAAAAAAAAAAAA', flipped), undefined);
     assert.equal(
       openRecord(byId, 'held', 'apr_AAAAAAAAAAAAAAAA', '{"kind":"approved"}'),
