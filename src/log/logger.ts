@@ -5,6 +5,7 @@
  * would hold one.
  */
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { BatchingDestination } from './write-together.js';
 
 export type { Logger } from 'pino';
 
@@ -58,13 +59,25 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       base: { pid: process.pid },
       timestamp: isoTimestamp,
     },
-    options.stream ??
-      (options.format === 'pretty'
-        ? prettyStream(pino.destination({ dest: options.destination ?? 2, sync: true }))
-        : pino.destination({ dest: options.destination ?? 2, sync, minLength: sync ? 0 : 4096 })),
+    options.stream ?? destination(options, sync),
   );
   if (!sync && !options.stream) setInterval(() => logger.flush(), LOG_FLUSH_MS).unref();
   return logger;
+}
+
+/** stderr or the file; synchronous lines through a BatchingDestination (write-together.ts). */
+function destination(options: LoggerOptions, sync: boolean): DestinationStream {
+  if (options.format === 'pretty')
+    return new BatchingDestination(
+      prettyStream(pino.destination({ dest: options.destination ?? 2, sync: true })),
+    );
+  const out = pino.destination({
+    dest: options.destination ?? 2,
+    sync,
+    minLength: sync ? 0 : 4096,
+  });
+  // Asynchronous lines are gathered already (minLength).
+  return sync ? new BatchingDestination(out) : out;
 }
 
 let cachedSecond = -1;
