@@ -9,7 +9,6 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { MintfsError } from '../errors.js';
-import { OldestFirst } from '../util/oldest-first.js';
 
 export const APPROVER_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 const CODE_LIFE_MS = 15 * 60_000;
@@ -28,7 +27,6 @@ const digest = (secret: string): string => createHash('sha256').update(secret).d
 export class Approvers {
   readonly #codes = new Map<string, { approver: string; expiresAt: number }>();
   readonly #sessions = new Map<string, Session>();
-  readonly #oldestSession = new OldestFirst(this.#sessions);
 
   constructor(private readonly clock: () => Date = () => new Date()) {}
 
@@ -57,7 +55,8 @@ export class Approvers {
     this.#codes.delete(key);
     if (this.#sessions.size >= MAX_SESSIONS) {
       // The oldest session gives way: enrolment is root's to hand out.
-      this.#oldestSession.dropOldest();
+      const oldest = this.#sessions.keys().next().value;
+      if (oldest !== undefined) this.#sessions.delete(oldest);
     }
     const id = randomBytes(32).toString('base64url');
     const session: Session = {

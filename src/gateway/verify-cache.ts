@@ -14,15 +14,11 @@
  */
 import type { Keyring } from '../keys/keyring.js';
 import { authenticateToken, type AuthenticatedToken, type Denial } from '../token/verify.js';
-import { OldestFirst } from '../util/oldest-first.js';
 
 export class VerificationCache {
   readonly #entries = new Map<string, AuthenticatedToken>();
   /** Tokens authenticated once, in arrival order: the next use caches them. */
   readonly #seen = new Set<string>();
-  // Eviction in O(1) under churn (util/oldest-first.ts says why it needs a class).
-  readonly #oldestEntry = new OldestFirst(this.#entries);
-  readonly #oldestSeen = new OldestFirst(this.#seen);
   readonly #maxEntries: number;
   #keyring: Keyring | undefined;
   #hits = 0;
@@ -64,11 +60,17 @@ export class VerificationCache {
     if (!('authenticated' in result)) return result;
     if (!this.#seen.delete(token)) {
       this.#seen.add(token);
-      if (this.#seen.size > this.#maxEntries) this.#oldestSeen.dropOldest();
+      if (this.#seen.size > this.#maxEntries) dropOldest(this.#seen);
       return result;
     }
-    if (this.#entries.size >= this.#maxEntries) this.#oldestEntry.dropOldest();
+    if (this.#entries.size >= this.#maxEntries) dropOldest(this.#entries);
     this.#entries.set(token, result);
     return result;
   }
+}
+
+/** Removes the first-inserted key of a Map or Set (the least recently used here). */
+function dropOldest(collection: Map<string, unknown> | Set<string>): void {
+  const oldest = collection.keys().next().value;
+  if (oldest !== undefined) collection.delete(oldest);
 }
