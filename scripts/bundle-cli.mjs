@@ -174,17 +174,17 @@ const builtinsAsObjects = {
  * copy of the few modules they share (errors.ts: MintfsError's instanceof
  * goes by a mark, not the prototype, for that reason).
  */
-function loadsBuilt(name, specifiers) {
+function loadsBuilt(importer, specifiers) {
   return {
-    name: `loads-${name}`,
+    name: `loads-built-files-from-${importer}`,
     setup(b) {
-      for (const [specifier, file] of Object.entries(specifiers)) {
-        const filter = new RegExp(`(^|/)${specifier.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
-        b.onResolve({ filter }, () => ({ path: file, namespace: 'built-file' }));
-      }
-      b.onResolve({ filter: /^\.\/[\w.-]+\.(c|m)js$/ }, (args) =>
-        args.namespace === 'built-file' ? { path: args.path, external: true } : undefined,
-      );
+      // Only the named module's own imports, word for word: nothing else is redirected.
+      b.onResolve({ filter: /^\.\.?\// }, (args) => {
+        if (args.namespace === 'built-file') return { path: args.path, external: true };
+        if (!args.importer.endsWith(`/dist/src/${importer}`)) return undefined;
+        const file = specifiers[args.path];
+        return file === undefined ? undefined : { path: file, namespace: 'built-file' };
+      });
       b.onLoad({ filter: /.*/, namespace: 'built-file' }, (args) => ({
         contents: `module.exports = require(${JSON.stringify(args.path)});`,
         loader: 'js',
@@ -222,7 +222,7 @@ await build({
   entryPoints: { mintfs: 'dist/src/cli/bin.js' },
   outExtension: { '.js': '.js' },
   plugins: [
-    loadsBuilt('fast-path', { './fast-path.js': './one-shot.cjs' }),
+    loadsBuilt('cli/bin.js', { './fast-path.js': './one-shot.cjs' }),
     {
       name: 'main-as-es-module',
       setup(b) {
@@ -237,7 +237,7 @@ await build({
   ...commonJs,
   entryPoints: { 'one-shot': 'dist/src/cli/fast-path.js' },
   plugins: [
-    loadsBuilt('commands', { './one-shot-commands.js': './one-shot-commands.cjs' }),
+    loadsBuilt('cli/fast-path.js', { './one-shot-commands.js': './one-shot-commands.cjs' }),
     builtinsAsObjects,
     leaveSomeToNode,
   ],
@@ -246,7 +246,7 @@ await build({
   ...commonJs,
   entryPoints: { 'one-shot-commands': 'dist/src/cli/one-shot-commands.js' },
   plugins: [
-    loadsBuilt('redis', {
+    loadsBuilt('cli/commands/verify.js', {
       '../../state/shared-revocations.js': './one-shot-redis.cjs',
       '../logging.js': './one-shot-redis.cjs',
     }),

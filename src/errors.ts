@@ -99,11 +99,12 @@ const MINTFS_ERROR = Symbol.for('mintfs.MintfsError');
 export class MintfsError extends Error {
   override readonly name = 'MintfsError';
   readonly code: MintfsErrorCode;
-  readonly [MINTFS_ERROR] = true;
 
   constructor(code: MintfsErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
+    // Not enumerable: it stays out of inspected and printed errors.
+    Object.defineProperty(this, MINTFS_ERROR, { value: true });
   }
 
   /**
@@ -114,6 +115,8 @@ export class MintfsError extends Error {
    * a MintfsError where another reports it (one line, its exit code).
    */
   static override [Symbol.hasInstance](value: unknown): boolean {
+    // A subclass inherits this method: its instanceof keeps the prototype chain.
+    if (this !== MintfsError) return Function.prototype[Symbol.hasInstance].call(this, value);
     return (
       typeof value === 'object' &&
       value !== null &&

@@ -69,7 +69,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 function destination(options: LoggerOptions, sync: boolean): DestinationStream {
   if (options.format === 'pretty')
     return new BatchingDestination(
-      prettyStream(pino.destination({ dest: options.destination ?? 2, sync: true })),
+      pino.destination({ dest: options.destination ?? 2, sync: true }),
+      (line) => `${prettyLine(line)}\n`,
     );
   const out = pino.destination({
     dest: options.destination ?? 2,
@@ -109,15 +110,7 @@ const LEVELS: Record<number, string> = {
 // Fields every line has, or that the line's shape already says.
 const PLAIN_OMITTED = new Set(['level', 'time', 'pid', 'name', 'msg', 'event']);
 
-/** Formats pino's JSON lines for a person; the same events, fields as key=value. */
-function prettyStream(out: DestinationStream): DestinationStream {
-  return {
-    write(line: string) {
-      out.write(`${prettyLine(line)}\n`);
-    },
-  };
-}
-
+/** pino's JSON line for a person: the same event, fields as key=value. */
 function prettyLine(line: string): string {
   let record: Record<string, unknown>;
   try {

@@ -12,15 +12,19 @@ import { symbols, type DestinationStream, type Logger } from 'pino';
 
 export class BatchingDestination implements DestinationStream {
   readonly #out: DestinationStream;
+  readonly #format: (line: string) => string;
   #held: string[] | undefined;
 
-  constructor(out: DestinationStream) {
+  /** `format`: each line as it is to be written (the pretty format), applied line by line. */
+  constructor(out: DestinationStream, format: (line: string) => string = (line) => line) {
     this.#out = out;
+    this.#format = format;
   }
 
   write(line: string): void {
-    if (this.#held === undefined) this.#out.write(line);
-    else this.#held.push(line);
+    const formatted = this.#format(line);
+    if (this.#held === undefined) this.#out.write(formatted);
+    else this.#held.push(formatted);
   }
 
   /** Runs fn holding the lines it logs, then writes them at once (also when fn throws). */

@@ -20,6 +20,16 @@ describe('MintfsError across copies of its module', () => {
     assert.ok(new MintfsError('ERR_INPUT_INVALID', 'x') instanceof copy.MintfsError);
   });
 
+  it('the mark is not enumerable, and a subclass keeps its own instanceof', () => {
+    const err = new MintfsError('ERR_INPUT_INVALID', 'x');
+    assert.deepEqual(Object.keys(err), ['name', 'code']);
+    assert.equal(Object.getOwnPropertySymbols(err).length, 1);
+    class Narrower extends MintfsError {}
+    assert.ok(!(err instanceof Narrower), 'a MintfsError is not every subclass');
+    assert.ok(new Narrower('ERR_INPUT_INVALID', 'y') instanceof Narrower);
+    assert.ok(new Narrower('ERR_INPUT_INVALID', 'y') instanceof MintfsError);
+  });
+
   it('nothing without the mark passes: plain errors, look-alikes, primitives', () => {
     const lookalike = Object.assign(new Error('x'), {
       name: 'MintfsError',

@@ -71,6 +71,24 @@ describe('writeTogether', () => {
     assert.equal(out.writes.length, 2);
   });
 
+  it('a pretty logger formats each line of a batch as it would alone', (t) => {
+    const file = join(tempDir(t), 'pretty.log');
+    const logger = createLogger({ destination: file, format: 'pretty' });
+    logger.info({ event: 'mint', file: 'github/token' }, 'minted token');
+    writeTogether(logger, () => {
+      logger.info({ event: 'mint', file: 'a' }, 'minted token');
+      logger.info({ event: 'mint', file: 'b' }, 'minted token');
+    });
+    const lines = readFileSync(file, 'utf8').trimEnd().split('\n');
+    assert.equal(lines.length, 3);
+    for (const line of lines) {
+      assert.ok(!line.startsWith('{'), `not JSON: ${line}`);
+      assert.match(line, /INFO|info/);
+      assert.match(line, /mint {2}minted token {2}file=/);
+    }
+    assert.match(lines[2] ?? '', /file=b$/);
+  });
+
   it("a synchronous logger's batch is in its file when writeTogether returns", (t) => {
     const dir = tempDir(t);
     const file = join(dir, 'audit.log');
