@@ -14,18 +14,20 @@
  */
 import type { Keyring } from '../keys/keyring.js';
 import { authenticateToken, type AuthenticatedToken, type Denial } from '../token/verify.js';
+import { LruMap } from '../util/lru-map.js';
 
 export class VerificationCache {
-  readonly #entries = new Map<string, AuthenticatedToken>();
-  /** Tokens authenticated once, in arrival order: the next use caches them. */
-  readonly #seen = new Set<string>();
-  readonly #maxEntries: number;
+  // Bounded, least recently used out first, in O(1) (util/lru-map.ts says why not a Map).
+  readonly #entries: LruMap<string, AuthenticatedToken>;
+  /** Tokens authenticated once, oldest out first: the next use caches them. */
+  readonly #seen: LruMap<string, true>;
   #keyring: Keyring | undefined;
   #hits = 0;
   #misses = 0;
 
   constructor(maxEntries = 10_000) {
-    this.#maxEntries = maxEntries;
+    this.#entries = new LruMap(maxEntries);
+    this.#seen = new LruMap(maxEntries);
   }
 
   /** Lookups answered from the cache, and those that ran the signature check (for metrics). */
@@ -43,11 +45,9 @@ export class VerificationCache {
       this.#seen.clear();
       this.#keyring = keyring;
     }
+    // A hit becomes the most recently used.
     const cached = this.#entries.get(token);
     if (cached && now.getTime() < cached.expiresAt.getTime()) {
-      // Least recently used goes first: move this one to the end.
-      this.#entries.delete(token);
-      this.#entries.set(token, cached);
       this.#hits++;
       return cached;
     }
@@ -59,18 +59,10 @@ export class VerificationCache {
     // Denials are not cached: garbage must not fill the cache.
     if (!('authenticated' in result)) return result;
     if (!this.#seen.delete(token)) {
-      this.#seen.add(token);
-      if (this.#seen.size > this.#maxEntries) dropOldest(this.#seen);
+      this.#seen.set(token, true);
       return result;
     }
-    if (this.#entries.size >= this.#maxEntries) dropOldest(this.#entries);
     this.#entries.set(token, result);
     return result;
   }
-}
-
-/** Removes the first-inserted key of a Map or Set (the least recently used here). */
-function dropOldest(collection: Map<string, unknown> | Set<string>): void {
-  const oldest = collection.keys().next().value;
-  if (oldest !== undefined) collection.delete(oldest);
 }
