@@ -6,8 +6,7 @@
  * Nothing else may be imported statically here: modules loaded before
  * enableCompileCache are compiled without the cache.
  */
-// The default export, the module object: the bundle's named imports of a built-in are the
-// names the Node running the build has (scripts/bundle-cli.mjs), and Node 20 lacks this one.
+// The module object: enableCompileCache is read as a property (Node 22.1+; absent before).
 import nodeModule from 'node:module';
 import { compileCacheDir } from './compile-cache.js';
 

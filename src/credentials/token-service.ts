@@ -5,8 +5,8 @@
  * error page may echo what it was sent).
  */
 import { readFileSync } from 'node:fs';
-// rootCertificates through the default export: a lazy getter the bundle leaves out of
-// named imports (scripts/bundle-cli.mjs, builtinsAsObjects).
+// rootCertificates through the module object: it is a getter, and a named import is read
+// when the bundle's chunk loads (scripts/bundle-cli.mjs, builtinsAsObjects), not when used.
 import tls from 'node:tls';
 import type { Dispatcher } from 'undici';
 import { Agent } from '../util/undici-dispatchers.js';

@@ -7,8 +7,7 @@
  * (502) rather than pass bytes it could not search.
  */
 import type { Transform } from 'node:stream';
-// The default export, the module object: the bundle's named imports of a built-in are the
-// names the Node running the build has (scripts/bundle-cli.mjs), which may predate zstd.
+// The module object: zstd is read as a property, present on Node 22.15+ and 24, absent before.
 import zlib from 'node:zlib';
 
 // Node 22.15+ and 24 decode zstd; older types do not know it.

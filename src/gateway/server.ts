@@ -7,8 +7,8 @@ import type { Server as NetServer } from 'node:net';
 import { readFileSync, chmodSync, lstatSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
-// rootCertificates through the default export: a lazy getter the bundle leaves out of
-// named imports (scripts/bundle-cli.mjs, builtinsAsObjects).
+// rootCertificates through the module object: it is a getter, and a named import is read
+// when the bundle's chunk loads (scripts/bundle-cli.mjs, builtinsAsObjects), not when used.
 import tls, { createSecureContext } from 'node:tls';
 import { Pool } from '../util/undici-dispatchers.js';
 import { MintfsError } from '../errors.js';

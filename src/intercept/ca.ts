@@ -15,7 +15,7 @@
  */
 import { CA_KEY_FILE, caFiles, type CaFiles } from './ca-files.js';
 import { x509 } from './x509.js';
-// webcrypto through the default export: a lazy getter (x509.ts says why).
+// webcrypto through the module object, a getter (x509.ts says why).
 import nodeCrypto, { createHash, type webcrypto } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { AsnConvert } from '@peculiar/asn1-schema';

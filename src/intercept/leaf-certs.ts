@@ -9,7 +9,7 @@
  */
 import { x509 } from './x509.js';
 import { createSecureContext, type SecureContext } from 'node:tls';
-// webcrypto through the default export: a lazy getter (x509.ts says why).
+// webcrypto through the module object, a getter (x509.ts says why).
 import nodeCrypto, { type webcrypto } from 'node:crypto';
 import { EC_P256, randomSerial, toPem, type LoadedCa } from './ca.js';
 

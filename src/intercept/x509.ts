@@ -4,8 +4,8 @@
  * WebCrypto. Import x509 from here, never from the package directly.
  */
 import 'reflect-metadata';
-// The default export: webcrypto is a lazy getter the bundle leaves out of named imports
-// (scripts/bundle-cli.mjs, builtinsAsObjects).
+// webcrypto through the module object: it is a getter that loads WebCrypto, and a named import
+// is read when the bundle's chunk loads (scripts/bundle-cli.mjs, builtinsAsObjects), not when used.
 import nodeCrypto from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 
