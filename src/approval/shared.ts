@@ -35,6 +35,14 @@ export const DECISION_PREFIX = 'mintfs:approval:decision:';
 export const STANDING_PREFIX = 'mintfs:approval:standing:';
 export const CHANNEL = 'mintfs:approvals';
 export { LEASE_MS, RENEW_MS } from './lease.js';
+/**
+ * How long listing, reading and deciding held requests may take: a person
+ * (or a holder waiting for one) waits on these, not a request's latency
+ * budget, so a Redis busy for a moment (an fsync, a CPU-starved host) is
+ * not reported to an approver as Redis being away. A decision reads then
+ * decides: twice this stays inside the approvals client's 10 s wait.
+ */
+export const APPROVER_TIMEOUT_MS = 4_000;
 /** How long a decision is kept for a holder that missed its message. */
 export const DECISION_KEEP_MS = 60_000;
 /** Approval ids as the service makes them: checked before one names a key. */
@@ -216,6 +224,7 @@ export class SharedApprovals {
     const text = await withTimeout(
       'reading a held request',
       this.redis.client.get(`${HELD_PREFIX}${id}`),
+      APPROVER_TIMEOUT_MS,
     );
     return text === null ? undefined : this.#openHeld(id, text);
   }
@@ -225,11 +234,13 @@ export class SharedApprovals {
     const ids = await withTimeout(
       'listing held requests',
       this.redis.client.zRange(INDEX_KEY, 0, 1023),
+      APPROVER_TIMEOUT_MS,
     );
     if (ids.length === 0) return [];
     const texts = await withTimeout(
       'reading held requests',
       this.redis.client.mGet(ids.map((id) => `${HELD_PREFIX}${id}`)),
+      APPROVER_TIMEOUT_MS,
     );
     const records: HeldRecord[] = [];
     const gone: string[] = [];
@@ -264,6 +275,7 @@ export class SharedApprovals {
           CHANNEL,
         ],
       }),
+      APPROVER_TIMEOUT_MS,
     );
     return Number(won) === 1;
   }
@@ -273,6 +285,7 @@ export class SharedApprovals {
     const text = await withTimeout(
       'reading a decision',
       this.redis.client.get(`${DECISION_PREFIX}${id}`),
+      APPROVER_TIMEOUT_MS,
     );
     if (text === null) return undefined;
     const parsed = DecisionRecordSchema.safeParse(openRecord(this.keyById, 'decision', id, text));

@@ -126,17 +126,31 @@ export async function connectRedis(
   };
 }
 
-/** A command with the timeout; rejects with ERR_STATE_UNAVAILABLE. */
-export async function withTimeout<T>(what: string, command: Promise<T>): Promise<T> {
+/**
+ * A command with the timeout; rejects with ERR_STATE_UNAVAILABLE.
+ *
+ * The timer's rejection waits one turn of the event loop (setImmediate):
+ * when this process stalled (a GC pause, a CPU-starved host) the timer and
+ * Redis's reply are both due when it wakes, and timers run before I/O, so
+ * without the wait a reply that came in time would lose to the timer and an
+ * answered command would read as Redis being away.
+ */
+export async function withTimeout<T>(
+  what: string,
+  command: Promise<T>,
+  timeoutMs: number = COMMAND_TIMEOUT_MS,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  let turn: NodeJS.Immediate | undefined;
   try {
     return await Promise.race([
       command,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new MintfsError('ERR_STATE_UNAVAILABLE', `Redis: ${what} timed out`)),
-          COMMAND_TIMEOUT_MS,
-        );
+        timer = setTimeout(() => {
+          turn = setImmediate(() =>
+            reject(new MintfsError('ERR_STATE_UNAVAILABLE', `Redis: ${what} timed out`)),
+          );
+        }, timeoutMs);
       }),
     ]);
   } catch (err) {
@@ -146,5 +160,6 @@ export async function withTimeout<T>(what: string, command: Promise<T>): Promise
     });
   } finally {
     clearTimeout(timer);
+    if (turn !== undefined) clearImmediate(turn);
   }
 }

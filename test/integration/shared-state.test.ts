@@ -25,7 +25,7 @@ import {
 import { MAX_TTL_MS } from '../../src/token/limits.js';
 import { formatTimeBefore } from '../../src/token/caveats.js';
 import { decodeToken } from '../../src/token/token-text.js';
-import { connectRedis } from '../../src/state/redis.js';
+import { connectRedis, withTimeout } from '../../src/state/redis.js';
 import { RedisUseCounter } from '../../src/state/redis-use-counter.js';
 import { appendRawCaveats } from '../helpers/tokens.js';
 import { BACKENDS } from '../helpers/backends.js';
@@ -890,5 +890,39 @@ describe('mintfs revoke --redis', () => {
     assert.doesNotMatch(unreachable.stderr, /unexpected error/);
     assert.ok(!unreachable.stderr.includes(PASSWORD));
     assert.equal(unreachable.stdout, '');
+  });
+});
+
+describe('Redis command timeout', () => {
+  /** Busy-waits: this process stalls, as under a GC pause or a CPU-starved host. */
+  function stall(ms: number): void {
+    const until = performance.now() + ms;
+    while (performance.now() < until) {
+      // spin
+    }
+  }
+
+  it('a reply that came while this process stalled wins over the timer; a silent Redis still times out', async (t) => {
+    const redis = await startRedis(teardownOf(t));
+    const connection = await connectRedis(redis.url, createLogger({ stream: new PassThrough() }));
+    t.after(() => connection.close());
+    assert.ok(connection.up());
+    // The stall ends in the event loop's check phase, so the timers run next:
+    // without the extra turn, the due timer would reject before the reply is read.
+    const answered = withTimeout('pinging', connection.client.ping(), 50);
+    await new Promise<void>((resolve) => setImmediate(() => (stall(300), resolve())));
+    assert.equal(await answered, 'PONG');
+    // A Redis that does not answer (stopped with SIGSTOP) still times out.
+    const info = await connection.client.info('server');
+    const pid = Number(/process_id:(\d+)/.exec(info)?.[1]);
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await assert.rejects(withTimeout('pinging', connection.client.ping(), 50), {
+        code: 'ERR_STATE_UNAVAILABLE',
+        message: 'Redis: pinging timed out',
+      });
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
   });
 });
