@@ -106,22 +106,31 @@ void reader_identify(reader_cache *cache, uid_t uid, gid_t gid, pid_t pid, reade
   /* The same process (pid and start time) within a second: its cgroups as read then. */
   int64_t now = monotonic_ms();
   __typeof__(&cache->slots[0]) slot = &cache->slots[(unsigned)pid % READER_CACHE_SLOTS];
-  if (out->start_ticks != 0 && slot->pid == pid && slot->start_ticks == out->start_ticks &&
-      now - slot->read_at_ms < CGROUP_CACHE_MS) {
+  pthread_mutex_lock(&cache->lock);
+  int known = out->start_ticks != 0 && slot->pid == pid && slot->start_ticks == out->start_ticks &&
+              now - slot->read_at_ms < CGROUP_CACHE_MS;
+  if (known) {
     memcpy(out->cgroup, slot->cgroup, sizeof(out->cgroup));
     memcpy(all, &slot->all, sizeof(*all));
-  } else {
+  }
+  pthread_mutex_unlock(&cache->lock);
+  if (!known) {
     cgroups_of(dir, out, all);
     if (out->start_ticks != 0) {
+      pthread_mutex_lock(&cache->lock);
       slot->pid = pid;
       slot->start_ticks = out->start_ticks;
       slot->read_at_ms = now;
       memcpy(slot->cgroup, out->cgroup, sizeof(slot->cgroup));
       memcpy(&slot->all, all, sizeof(*all));
+      pthread_mutex_unlock(&cache->lock);
     }
   }
   close(dir);
 }
+
+void reader_cache_init(reader_cache *cache) { pthread_mutex_init(&cache->lock, NULL); }
+void reader_cache_destroy(reader_cache *cache) { pthread_mutex_destroy(&cache->lock); }
 
 /* Does any cgroup path of the reader have `name` as one of its segments? */
 static int in_container(const reader_cgroups *all, const char *name) {

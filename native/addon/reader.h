@@ -6,6 +6,7 @@
  */
 #ifndef MINTFS_READER_H
 #define MINTFS_READER_H
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -49,9 +50,11 @@ typedef struct {
 /*
  * A reader's cgroups, remembered for a second per (pid, start time), since
  * reading them is the dearest part and a process changes cgroup only when its
- * runtime moves it. One per session, used by its FUSE thread alone.
+ * runtime moves it. One per session, used by every thread that serves it:
+ * the lock is held to look a slot up or fill it, never while /proc is read.
  */
 typedef struct {
+  pthread_mutex_t lock;
   struct {
     pid_t pid;
     uint64_t start_ticks;
@@ -61,6 +64,8 @@ typedef struct {
   } slots[READER_CACHE_SLOTS];
 } reader_cache;
 
+void reader_cache_init(reader_cache *cache);
+void reader_cache_destroy(reader_cache *cache);
 /* Reads /proc for `pid`, through the session's cache. */
 void reader_identify(reader_cache *cache, uid_t uid, gid_t gid, pid_t pid, reader_identity *out,
                      reader_cgroups *cgroups);

@@ -47,6 +47,14 @@ typedef struct inode_record {
   uint64_t ino;
   size_t size;
   uint32_t mode, uid, gid;
+  /*
+   * Opens of this inode replied to and still minting: a getattr (the
+   * reader's fstat, perhaps on another CPU's ring queue) waits for them, so
+   * it sees the size of the token the reader is about to read. (Over
+   * io_uring the open's reply leaves only at its queue thread's next wait,
+   * after the mint; this keeps the order whatever the transport does.)
+   */
+  unsigned minting;
   struct inode_record *next;
 } inode_record;
 
@@ -75,6 +83,12 @@ typedef struct {
  * the first the one minted at open), wiped on release.
  */
 typedef struct handle {
+  /*
+   * Held by the open from before its reply until its token is minted, and by
+   * every read and the release: a read or release that reaches another
+   * thread (another CPU's ring queue) waits for the open's mint to finish.
+   */
+  pthread_mutex_t lock;
   struct handle *prev, *next;
   int failed; /* minting failed after the open was answered: reads get EIO */
   token_read reads[TOKEN_READS_KEPT];
@@ -107,12 +121,6 @@ struct mintfs_session {
   struct fuse_session *se;
   pthread_t thread;
   int thread_started;
-  /*
-   * Held while a request is served: the /dev/fuse thread and the ring thread
-   * both serve (the kernel sends FORGET and INTERRUPT on /dev/fuse alone), and
-   * the state below "owned by the FUSE thread" must see one at a time.
-   */
-  pthread_mutex_t serve_lock;
   /* The transport: settled once by the INIT reply (or at once for the classic loop). */
   pthread_mutex_t transport_lock;
   pthread_cond_t transport_cond;
@@ -131,22 +139,34 @@ struct mintfs_session {
   time_t started;    /* every node's times: when the mount started */
   int mint_per_read; /* every handle mints per read, not only gVisor's gofer's */
   /*
-   * File inodes the kernel forgot. FORGETs come on /dev/fuse alone, so over
-   * io_uring they would wake the /dev/fuse thread and make it wait for the
-   * serve lock once a read: they are only noted here (under this small lock,
-   * without the serve lock) and their records dropped by the next open. A
+   * File inodes the kernel forgot. FORGETs come on /dev/fuse alone, one per
+   * token read: they are only noted here (under this small lock) and their
+   * records dropped in one pass by the next open, so the /dev/fuse thread
+   * does not take the inode lock from the ring threads once a read. A
    * forgotten node id is never used again, so a late drop changes nothing.
    */
   pthread_mutex_t forget_lock;
   uint64_t *forgotten;
   size_t forgotten_count, forgotten_capacity;
-  /* Owned by the FUSE thread alone: */
-  uint64_t next_sequence;
+  /*
+   * Requests are served on several threads at once: the /dev/fuse thread
+   * and, over io_uring, one thread per CPU's queue (uring.c). A lock shared
+   * by every request made the ring threads take turns (perf, eight readers:
+   * a tenth of the daemon's samples in futex, and CPU left idle), so each
+   * piece of state below has a small lock of its own, held for a copy or a
+   * list operation and never across a system call or a mint.
+   */
+  _Atomic uint64_t next_sequence;
+  pthread_mutex_t inode_lock; /* guards inodes */
+  pthread_cond_t minted;      /* with inode_lock: an open's mint is done */
   inode_record *inodes[INODE_BUCKETS];
-  handle *first_handle; /* every open handle, so stop can wipe them */
+  pthread_mutex_t handles_lock; /* guards the handle list (each handle has its own lock) */
+  handle *first_handle;         /* every open handle, so stop can wipe them */
+  pthread_mutex_t random_lock;  /* guards the random pool */
   uint8_t random_pool[RANDOM_POOL_BYTES];
   size_t random_used;
-  reader_cache readers;
+  reader_cache readers;       /* locks itself (reader.c) */
+  pthread_mutex_t gofer_lock; /* guards gofer_answers */
   gofer_answer gofer_answers[GOFER_ANSWER_SLOTS];
   /* Read by the JavaScript thread: */
   atomic_uint_fast64_t open_handles;
@@ -249,8 +269,10 @@ static int from_gvisor_gofer(mintfs_session *s, fuse_req_t req) {
   pid_t pid = fuse_req_ctx(req)->pid;
   int64_t now = clock_ms(CLOCK_MONOTONIC);
   gofer_answer *remembered = &s->gofer_answers[(unsigned)pid % GOFER_ANSWER_SLOTS];
-  if (remembered->until_ms != 0 && remembered->pid == pid && now < remembered->until_ms)
-    return remembered->gofer;
+  pthread_mutex_lock(&s->gofer_lock);
+  gofer_answer known = *remembered;
+  pthread_mutex_unlock(&s->gofer_lock);
+  if (known.until_ms != 0 && known.pid == pid && now < known.until_ms) return known.gofer;
   char link[64], exe[READER_PATH_MAX];
   snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
   ssize_t n = readlink(link, exe, sizeof(exe) - 1);
@@ -259,7 +281,9 @@ static int from_gvisor_gofer(mintfs_session *s, fuse_req_t req) {
     exe[n] = '\0';
     gofer = is_gvisor_exe(exe);
   }
+  pthread_mutex_lock(&s->gofer_lock);
   *remembered = (gofer_answer){.pid = pid, .gofer = gofer, .until_ms = now + GOFER_ANSWER_MS};
+  pthread_mutex_unlock(&s->gofer_lock);
   return gofer;
 }
 
@@ -282,12 +306,16 @@ static void node_attr(const vnode *n, fuse_ino_t ino, size_t size, time_t at, in
   st->st_blksize = 4096;
 }
 
+static size_t record_bucket(uint64_t ino) { return (ino ^ (ino >> PATH_ID_BITS)) % INODE_BUCKETS; }
+
+/* Holding inode_lock. */
 static inode_record **record_slot(mintfs_session *s, uint64_t ino) {
-  inode_record **slot = &s->inodes[(ino ^ (ino >> PATH_ID_BITS)) % INODE_BUCKETS];
+  inode_record **slot = &s->inodes[record_bucket(ino)];
   while (*slot != NULL && (*slot)->ino != ino) slot = &(*slot)->next;
   return slot;
 }
 
+/* Holding inode_lock. */
 static void forget_inode(mintfs_session *s, uint64_t ino) {
   inode_record **slot = record_slot(s, ino);
   if (*slot == NULL) return;
@@ -298,11 +326,15 @@ static void forget_inode(mintfs_session *s, uint64_t ino) {
 
 /* 16 random bytes for a token id; the pool is refilled from the kernel and used bytes are wiped. */
 static int random_id(mintfs_session *s, uint8_t out[TOKEN_ID_BYTES]) {
+  pthread_mutex_lock(&s->random_lock);
   if (s->random_used + TOKEN_ID_BYTES > sizeof(s->random_pool)) {
     size_t filled = 0;
     while (filled < sizeof(s->random_pool)) {
       ssize_t n = getrandom(s->random_pool + filled, sizeof(s->random_pool) - filled, 0);
-      if (n < 0 && errno != EINTR) return -1;
+      if (n < 0 && errno != EINTR) {
+        pthread_mutex_unlock(&s->random_lock);
+        return -1;
+      }
       if (n > 0) filled += (size_t)n;
     }
     s->random_used = 0;
@@ -310,6 +342,7 @@ static int random_id(mintfs_session *s, uint8_t out[TOKEN_ID_BYTES]) {
   memcpy(out, s->random_pool + s->random_used, TOKEN_ID_BYTES);
   wipe(s->random_pool + s->random_used, TOKEN_ID_BYTES);
   s->random_used += TOKEN_ID_BYTES;
+  pthread_mutex_unlock(&s->random_lock);
   return 0;
 }
 
@@ -356,18 +389,24 @@ audit_event *session_take_audit(mintfs_session *s, uint64_t *refused) {
 }
 
 static void link_handle(mintfs_session *s, handle *h) {
+  pthread_mutex_lock(&s->handles_lock);
   h->prev = NULL;
   h->next = s->first_handle;
   if (h->next != NULL) h->next->prev = h;
   s->first_handle = h;
+  pthread_mutex_unlock(&s->handles_lock);
   atomic_fetch_add(&s->open_handles, 1);
 }
 
+/* Wipes and frees a handle no request holds (its own lock not held). */
 static void drop_handle(mintfs_session *s, handle *h) {
+  pthread_mutex_lock(&s->handles_lock);
   if (h->prev != NULL) h->prev->next = h->next;
   else s->first_handle = h->next;
   if (h->next != NULL) h->next->prev = h->prev;
+  pthread_mutex_unlock(&s->handles_lock);
   atomic_fetch_sub(&s->open_handles, 1);
+  pthread_mutex_destroy(&h->lock);
   for (size_t i = 0; i < h->count; i++) {
     wipe(h->reads[i].bytes, h->reads[i].capacity);
     free(h->reads[i].bytes);
@@ -414,7 +453,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
     e.attr_timeout = DIRECTORY_TIMEOUT_S;
   } else {
     /* A fresh inode and zero timeouts: every open looks up again and gets its own. */
-    e.ino = (fuse_ino_t)(++s->next_sequence << PATH_ID_BITS) | found->path_id;
+    e.ino =
+        (fuse_ino_t)((atomic_fetch_add(&s->next_sequence, 1) + 1) << PATH_ID_BITS) | found->path_id;
   }
   node_attr(found, e.ino, found->size, s->started, !found->is_dir && from_gvisor_gofer(s, req),
             &e.attr);
@@ -422,7 +462,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name) {
   REPLY(req, fuse_reply_entry(req, &e));
 }
 
-/* Notes a forgotten file inode (any thread, no serve lock); its record goes at the next open. */
+/* Notes a forgotten file inode (any thread); its record goes at the next open. */
 static void note_forgotten(mintfs_session *s, uint64_t ino) {
   if (!is_file_inode(ino)) return;
   pthread_mutex_lock(&s->forget_lock);
@@ -439,7 +479,7 @@ static void note_forgotten(mintfs_session *s, uint64_t ino) {
   pthread_mutex_unlock(&s->forget_lock);
 }
 
-/* Drops the records of the inodes noted as forgotten. Holding the serve lock. */
+/* Drops the records of the inodes noted as forgotten. */
 static void drop_forgotten(mintfs_session *s) {
   pthread_mutex_lock(&s->forget_lock);
   uint64_t *taken = s->forgotten;
@@ -447,7 +487,11 @@ static void drop_forgotten(mintfs_session *s) {
   s->forgotten = NULL;
   s->forgotten_count = s->forgotten_capacity = 0;
   pthread_mutex_unlock(&s->forget_lock);
-  for (size_t i = 0; i < count; i++) forget_inode(s, taken[i]);
+  if (count > 0) {
+    pthread_mutex_lock(&s->inode_lock);
+    for (size_t i = 0; i < count; i++) forget_inode(s, taken[i]);
+    pthread_mutex_unlock(&s->inode_lock);
+  }
   free(taken);
 }
 
@@ -468,15 +512,24 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   mintfs_session *s = fuse_req_userdata(req);
   struct stat st;
   /* An opened inode keeps the attributes of its own token, even if the profile changed since. */
-  inode_record *record = is_file_inode(ino) ? *record_slot(s, ino) : NULL;
-  if (record != NULL) {
+  inode_record record = {0};
+  int recorded = 0;
+  if (is_file_inode(ino)) {
+    pthread_mutex_lock(&s->inode_lock);
+    const inode_record *found;
+    while ((found = *record_slot(s, ino)) != NULL && found->minting > 0)
+      pthread_cond_wait(&s->minted, &s->inode_lock);
+    if (found != NULL) record = *found, recorded = 1;
+    pthread_mutex_unlock(&s->inode_lock);
+  }
+  if (recorded) {
     memset(&st, 0, sizeof(st));
     st.st_ino = from_gvisor_gofer(s, req) ? ino : path_id_of(ino);
-    st.st_mode = S_IFREG | record->mode;
+    st.st_mode = S_IFREG | record.mode;
     st.st_nlink = 1;
-    st.st_uid = record->uid;
-    st.st_gid = record->gid;
-    st.st_size = (off_t)record->size;
+    st.st_uid = record.uid;
+    st.st_gid = record.gid;
+    st.st_size = (off_t)record.size;
     st.st_blksize = 4096;
     st.st_atime = st.st_mtime = st.st_ctime = s->started;
     REPLY(req, fuse_reply_attr(req, &st, 0));
@@ -560,39 +613,75 @@ static int mint_into(mintfs_session *s, const vnode *n, fuse_ino_t ino, const re
            mint_render(n->tpl, clock_ms(CLOCK_REALTIME), id, n->reader_caveat ? caveat : NULL,
                        &content, &info) != 0;
   wipe(id, sizeof(id));
-  inode_record *record = NULL;
-  if (!failed) {
-    inode_record **slot = record_slot(s, ino);
-    record = *slot != NULL ? *slot : calloc(1, sizeof(inode_record));
-    if (record != NULL && *slot == NULL) {
-      record->ino = ino;
-      *slot = record;
-    }
-  }
   /* Queued before the token can leave: no token is handed out without its audit line. */
-  if (record == NULL || emit(s, AUDIT_MINTED, n, NULL, who, &info) != 0) {
+  if (failed || emit(s, AUDIT_MINTED, n, NULL, who, &info) != 0) {
     buffer_release(&content);
-    emit(s, AUDIT_FAILED, n, record == NULL ? failure : "audit queue full", who, NULL);
+    emit(s, AUDIT_FAILED, n, failed ? failure : "audit queue full", who, NULL);
     return -1;
   }
   into->bytes = content.bytes;
   into->length = content.length;
   into->capacity = content.capacity;
   into->next = 0;
-  record->size = into->length;
-  record->mode = n->mode;
-  record->uid = n->uid;
-  record->gid = n->gid;
+  /*
+   * The open made the inode's record (begin_open_mint), and the kernel
+   * forgets an inode only after its last handle is released.
+   */
+  pthread_mutex_lock(&s->inode_lock);
+  inode_record *record = *record_slot(s, ino);
+  if (record != NULL) {
+    record->size = into->length;
+    record->mode = n->mode;
+    record->uid = n->uid;
+    record->gid = n->gid;
+  }
+  pthread_mutex_unlock(&s->inode_lock);
   return 0;
 }
 
 /*
- * Opens reply first and mint after: the reader's next request (fstat, read)
- * can only be served once this returns, so the token, its attributes and its
- * audit line are all in place before any byte leaves, while the reader spends
- * its way back from open() in parallel. Files with reader rules or a reader
- * caveat need the reader's identity before the reply; the others read it
- * after (the reader is waiting on this thread for its first read by then).
+ * An open's record, made (with the path's attributes) or found before the
+ * open is replied to, and marked minting until end_open_mint. -1 when out
+ * of memory.
+ */
+static int begin_open_mint(mintfs_session *s, const vnode *n, fuse_ino_t ino) {
+  pthread_mutex_lock(&s->inode_lock);
+  inode_record *record = *record_slot(s, ino);
+  if (record == NULL) {
+    record = calloc(1, sizeof(inode_record));
+    if (record != NULL) {
+      record->ino = ino;
+      record->size = n->size;
+      record->mode = n->mode;
+      record->uid = n->uid;
+      record->gid = n->gid;
+      record->next = s->inodes[record_bucket(ino)];
+      s->inodes[record_bucket(ino)] = record;
+    }
+  }
+  if (record != NULL) record->minting++;
+  pthread_mutex_unlock(&s->inode_lock);
+  return record == NULL ? -1 : 0;
+}
+
+/* The open's mint is done (or failed): a waiting getattr goes on. */
+static void end_open_mint(mintfs_session *s, fuse_ino_t ino) {
+  pthread_mutex_lock(&s->inode_lock);
+  inode_record *record = *record_slot(s, ino);
+  if (record != NULL && record->minting > 0) record->minting--;
+  pthread_cond_broadcast(&s->minted);
+  pthread_mutex_unlock(&s->inode_lock);
+}
+
+/*
+ * Opens reply first and mint after: the reader's next request on the handle
+ * (read, release) waits for the handle's lock, held from before the reply
+ * until the mint is done, so the token, its attributes and its audit line
+ * are all in place before any byte leaves, while the reader spends its way
+ * back from open() in parallel; a getattr waits for the inode's record
+ * (begin_open_mint). Files with reader rules or a reader caveat need the
+ * reader's identity before the reply; the others read it after (the reader
+ * is waiting for its first read by then).
  */
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   mintfs_session *s = fuse_req_userdata(req);
@@ -633,13 +722,24 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
     REPLY(req, fuse_reply_err(req, MINTFS_ERR_OUT_OF_MEMORY));
     return;
   }
+  pthread_mutex_init(&h->lock, NULL);
+  pthread_mutex_lock(&h->lock);
   link_handle(s, h);
   fi->fh = (uint64_t)(uintptr_t)h;
   fi->direct_io = 1;
   fi->keep_cache = 0;
+  if (begin_open_mint(s, n, ino) != 0) {
+    pthread_mutex_unlock(&h->lock);
+    drop_handle(s, h);
+    tree_release(t);
+    REPLY(req, fuse_reply_err(req, MINTFS_ERR_OUT_OF_MEMORY));
+    return;
+  }
   if (fuse_reply_open(req, fi) != 0) {
     /* The opener is gone (interrupted): nobody will read or release this handle. */
     atomic_fetch_add(&s->reply_failures, 1);
+    end_open_mint(s, ino);
+    pthread_mutex_unlock(&h->lock);
     drop_handle(s, h);
     tree_release(t);
     return;
@@ -652,6 +752,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
     if (h->per_read == NULL) {
       h->failed = 1; /* its reads fail with EIO */
       emit(s, AUDIT_FAILED, n, "out of memory", &who, NULL);
+      end_open_mint(s, ino);
+      pthread_mutex_unlock(&h->lock);
       tree_release(t);
       return;
     }
@@ -660,6 +762,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
   }
   if (mint_into(s, n, ino, &who, &h->reads[0]) == 0) h->count = 1;
   else h->failed = 1; /* its reads fail with EIO */
+  end_open_mint(s, ino);
+  pthread_mutex_unlock(&h->lock);
   tree_release(t);
 }
 
@@ -721,11 +825,22 @@ static token_read *continuing_read(handle *h, off_t off) {
   return &h->reads[h->count - 1];
 }
 
+static void read_locked(fuse_req_t req, mintfs_session *s, fuse_ino_t ino, handle *h, size_t size,
+                        off_t off);
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi) {
   mintfs_session *s = fuse_req_userdata(req);
   touch(s);
   handle *h = (handle *)(uintptr_t)fi->fh;
+  /* Reads of one handle (threads of one reader, on two CPUs' queues) take turns. */
+  pthread_mutex_lock(&h->lock);
+  read_locked(req, s, ino, h, size, off);
+  pthread_mutex_unlock(&h->lock);
+}
+
+static void read_locked(fuse_req_t req, mintfs_session *s, fuse_ino_t ino, handle *h, size_t size,
+                        off_t off) {
   if (h->failed || h->count == 0) {
     REPLY(req, fuse_reply_err(req, MINTFS_ERR_UNEXPECTED));
     return;
@@ -758,7 +873,11 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   (void)ino;
   mintfs_session *s = fuse_req_userdata(req);
   touch(s);
-  drop_handle(s, (handle *)(uintptr_t)fi->fh);
+  handle *h = (handle *)(uintptr_t)fi->fh;
+  /* The kernel sends nothing more for this handle; its open may still be minting: wait for it. */
+  pthread_mutex_lock(&h->lock);
+  pthread_mutex_unlock(&h->lock);
+  drop_handle(s, h);
   REPLY(req, fuse_reply_err(req, 0));
 }
 
@@ -915,7 +1034,7 @@ static ssize_t write_init_reply(mintfs_session *s, int fd, struct iovec *iov, in
   if (why == NULL) {
     /* The kernel took the reply (it is processed within the write): it now accepts ring entries. */
     ring = fuse_ring_start(s->se, fd, fuse_ring_payload_size(init.max_write, init.max_pages),
-                           &s->serve_lock, reason, sizeof(reason));
+                           reason, sizeof(reason));
     if (ring == NULL) why = reason;
   }
   settle_transport(s, ring, why);
@@ -992,13 +1111,10 @@ static void *serve(void *arg) {
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
     if (res == -EINTR || res == -EAGAIN) continue;
     if (res <= 0) break; /* unmounted, or the connection was aborted */
-    /* FORGETs touch no served state (note_forgotten): they need not wait for the ring's request. */
     const struct fuse_in_header *in = buf.mem;
     int forget = !(buf.flags & FUSE_BUF_IS_FD) && (size_t)res >= sizeof(*in) &&
                  (in->opcode == FUSE_FORGET || in->opcode == FUSE_BATCH_FORGET);
-    if (!forget) pthread_mutex_lock(&s->serve_lock);
     fuse_session_process_buf(s->se, &buf);
-    if (!forget) pthread_mutex_unlock(&s->serve_lock);
     /*
      * Over io_uring this thread wakes for little but FORGETs, one per token
      * read (a fresh inode per lookup), and each wake-up took a CPU from the
@@ -1027,8 +1143,13 @@ mintfs_session *session_start(const char *mountpoint, tree *initial, int mint_pe
   s->random_used = sizeof(s->random_pool);
   pthread_mutex_init(&s->lock, NULL);
   pthread_mutex_init(&s->audit_lock, NULL);
-  pthread_mutex_init(&s->serve_lock, NULL);
   pthread_mutex_init(&s->forget_lock, NULL);
+  pthread_mutex_init(&s->inode_lock, NULL);
+  pthread_cond_init(&s->minted, NULL);
+  pthread_mutex_init(&s->handles_lock, NULL);
+  pthread_mutex_init(&s->random_lock, NULL);
+  pthread_mutex_init(&s->gofer_lock, NULL);
+  reader_cache_init(&s->readers);
   pthread_mutex_init(&s->transport_lock, NULL);
   pthread_cond_init(&s->transport_cond, NULL);
   s->transport_state = want_uring ? TRANSPORT_WAITING : TRANSPORT_SETTLED;
@@ -1152,8 +1273,13 @@ void session_stop(mintfs_session *s) {
   }
   pthread_mutex_destroy(&s->lock);
   pthread_mutex_destroy(&s->audit_lock);
-  pthread_mutex_destroy(&s->serve_lock);
   pthread_mutex_destroy(&s->forget_lock);
+  pthread_mutex_destroy(&s->inode_lock);
+  pthread_cond_destroy(&s->minted);
+  pthread_mutex_destroy(&s->handles_lock);
+  pthread_mutex_destroy(&s->random_lock);
+  pthread_mutex_destroy(&s->gofer_lock);
+  reader_cache_destroy(&s->readers);
   free(s->forgotten);
   pthread_mutex_destroy(&s->transport_lock);
   pthread_cond_destroy(&s->transport_cond);

@@ -72,7 +72,6 @@ struct fuse_ring {
   size_t payload_size;
   size_t header_size;
   size_t scratch_size;
-  pthread_mutex_t *serve_lock;
   int stop_fd; /* eventfd: stop's wake-up, polled by every queue's ring */
   char stop_tag;
   size_t queue_count;
@@ -235,8 +234,8 @@ int fuse_ring_reply(const struct iovec *iov, int count, ssize_t *result) {
  * /dev/fuse would deliver it (header, the op's own header, then the rest),
  * and served by libfuse with the header exactly as the kernel wrote it: the
  * pid, uid and gid a reader check or caveat uses are the request's own.
- * Every queue thread serves holding serve_lock, so libfuse and the session
- * see one request at a time, as on /dev/fuse.
+ * Queue threads serve at once, each on its own CPU: the session's handlers
+ * lock what they share (session.c), as libfuse's multi-threaded loop needs.
  */
 static void serve_entry(ring_queue *q, ring_entry *e) {
   fuse_ring *r = q->ring;
@@ -267,9 +266,7 @@ static void serve_entry(ring_queue *q, ring_entry *e) {
   struct fuse_buf buf = {.size = in.len, .mem = q->scratch};
   atomic_fetch_add(&r->requests, 1);
   serving = e;
-  pthread_mutex_lock(r->serve_lock);
   fuse_session_process_buf(r->se, &buf);
-  pthread_mutex_unlock(r->serve_lock);
   serving = NULL;
   /* Every ring request needs an answer, or the entry (and its caller) waits forever. */
   if (!e->replied) reply_error(e, in.unique, EIO);
@@ -498,8 +495,8 @@ static const char *registration_failure(const fuse_ring *r) {
   return NULL;
 }
 
-fuse_ring *fuse_ring_start(struct fuse_session *se, int fuse_fd, size_t payload_size,
-                           pthread_mutex_t *serve_lock, char *error, size_t error_size) {
+fuse_ring *fuse_ring_start(struct fuse_session *se, int fuse_fd, size_t payload_size, char *error,
+                           size_t error_size) {
   fuse_ring *r = calloc(1, sizeof(*r));
   if (r == NULL) {
     snprintf(error, error_size, "out of memory");
@@ -508,7 +505,6 @@ fuse_ring *fuse_ring_start(struct fuse_session *se, int fuse_fd, size_t payload_
   r->se = se;
   r->fuse_fd = fuse_fd;
   r->payload_size = payload_size;
-  r->serve_lock = serve_lock;
   r->stop_fd = -1;
   pthread_mutex_init(&r->start_lock, NULL);
   pthread_cond_init(&r->start_cond, NULL);

@@ -32,11 +32,12 @@ typedef struct fuse_ring fuse_ring;
  * requests over the ring) or refused them (NULL, nothing left behind, the
  * reason in `error`). Call after the INIT reply that asked for
  * FUSE_OVER_IO_URING was written. `payload_size` must be at least the
- * kernel's largest request or reply (fuse_ring_payload_size). Requests are
- * served holding `serve_lock`, which the /dev/fuse thread holds too.
+ * kernel's largest request or reply (fuse_ring_payload_size). Queue threads
+ * serve requests at once (and beside the /dev/fuse thread): the session's
+ * handlers must be safe to run on several threads.
  */
-fuse_ring *fuse_ring_start(struct fuse_session *se, int fuse_fd, size_t payload_size,
-                           pthread_mutex_t *serve_lock, char *error, size_t error_size);
+fuse_ring *fuse_ring_start(struct fuse_session *se, int fuse_fd, size_t payload_size, char *error,
+                           size_t error_size);
 /* The payload buffer the kernel requires, from the INIT reply's max_write and max_pages. */
 size_t fuse_ring_payload_size(uint32_t max_write, uint32_t max_pages);
 /* Ends the ring threads (joined) and tears the rings down: no fd, mapping or thread is left. */

@@ -7,14 +7,15 @@
  * there they get whole, valid tokens and how often they share is reported.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { verifyToken } from '../../src/token/verify.js';
 import { startMountFixture, type MountFixture } from '../helpers/mount-fixture.js';
 import { CONFORMANCE_TARGETS, useTransport } from '../helpers/backends.js';
 import { ALLOWED } from '../helpers/tokens.js';
+import { pollUntil } from '../helpers/poll.js';
 
 const READERS = 8;
 const READS = 30;
@@ -101,6 +102,48 @@ for (let i = 0; i < Number(process.argv[2]); i++) {
 }
 `;
 
+// Eight threads of one process that move to another CPU between open and
+// fstat/read/close, so that over io_uring the next request goes to another
+// CPU's queue, served by another thread while the open may still be minting.
+// Every other open is closed at once (its release races the mint). Prints a
+// JSON list of [fstat size, token] pairs.
+const PY_MOVING_READER = `
+import json, os, sys, threading
+path, rounds = sys.argv[1], int(sys.argv[2])
+cpus = sorted(os.sched_getaffinity(0))
+out, lock = [], threading.Lock()
+def reader(k):
+    for i in range(rounds):
+        os.sched_setaffinity(0, {cpus[(k + i) % len(cpus)]})
+        fd = os.open(path, os.O_RDONLY)
+        os.sched_setaffinity(0, {cpus[(k + i + 1) % len(cpus)]})
+        if i % 2:
+            os.close(fd)
+            continue
+        size = os.fstat(fd).st_size
+        chunks = []
+        while True:
+            b = os.read(fd, 4096)
+            if not b: break
+            chunks.append(b)
+        os.close(fd)
+        with lock: out.append([size, b"".join(chunks).decode()])
+threads = [threading.Thread(target=reader, args=(k,)) for k in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(json.dumps(out))
+`;
+
+const READER_CAVEAT_PROFILE = `agent: test-agent
+files:
+  github/token:
+    service: github
+    hosts: [api.github.com]
+    methods: [GET]
+    paths: ["/repos/acme/**"]
+    readerCaveat: true
+`;
+
 /** Reader i of a mixed crowd: sendfile, copy_file_range, shutil and read() readers at once. */
 function mixedReader(i: number, file: string, scratch: string): [string, string[]] {
   switch (i % 4) {
@@ -153,6 +196,46 @@ for (const target of CONFORMANCE_TARGETS) {
       // concurrent sendfile reader, so only wholeness and validity (checkTokens) hold.
       if (distinctPerOpen) assert.equal(distinct, tokens.length, 'no two opens shared a token');
     });
+
+    // The native backend alone knows its readers (readerCaveat): the size
+    // fstat gives is then the reader's own token's, not the path's.
+    if (backend === 'native')
+      it('threads that change CPU between open and fstat, read or close: fstat gives the size of the token they read; closes at once lose nothing', async (t) => {
+        const fixture = await startMountFixture(t, READER_CAVEAT_PROFILE, { backend, transport });
+        const file = join(fixture.mountpoint, 'github/token');
+        const pathSize = statSync(file).size;
+        const run = spawnSync('/usr/bin/python3', ['-c', PY_MOVING_READER, file, '40'], {
+          encoding: 'utf8',
+          timeout: 60_000,
+        });
+        assert.equal(run.status, 0, run.stderr);
+        const reads = JSON.parse(run.stdout) as Array<[number, string]>;
+        assert.equal(reads.length, 8 * 20);
+        const keyring = fixture.keyring();
+        for (const [size, token] of reads) {
+          assert.ok(
+            token.length > pathSize,
+            'the reader caveat makes the token longer than the path says',
+          );
+          assert.equal(size, token.length, 'fstat gave the size of the token read');
+          const verdict = verifyToken(token, ALLOWED, {
+            keyById: keyring.keyById,
+            now: new Date(),
+          });
+          assert.equal(verdict.allowed, true);
+        }
+        assert.equal(new Set(reads.map(([, token]) => token)).size, reads.length);
+        // Every open, read or not, was minted and audited, and the daemon serves on.
+        const minted = await pollUntil('a mint line for every open', () => {
+          const lines = fixture
+            .stderr()
+            .split('\n')
+            .filter((l) => l.includes('"event":"mint"'));
+          return lines.length >= 8 * 40 ? lines.length : undefined;
+        });
+        assert.equal(minted, 8 * 40);
+        assert.ok(readFileSync(file, 'utf8').length > pathSize);
+      });
 
     it(`${READERS} mixed readers (busybox cat, shutil.copyfile, fs.copyFileSync, read()) at once: all whole and valid${distinctPerOpen ? ' and distinct' : ''}`, async (t) => {
       const fixture = await startMountFixture(t, undefined, { backend, transport });
