@@ -48,13 +48,16 @@ typedef struct inode_record {
   size_t size;
   uint32_t mode, uid, gid;
   /*
-   * Opens of this inode replied to and still minting: a getattr (the
-   * reader's fstat, perhaps on another CPU's ring queue) waits for them, so
-   * it sees the size of the token the reader is about to read. (Over
-   * io_uring the open's reply leaves only at its queue thread's next wait,
-   * after the mint; this keeps the order whatever the transport does.)
+   * Opens of this inode begun and done minting (begin_open_mint,
+   * end_open_mint): a getattr (the reader's fstat, perhaps on another CPU's
+   * ring queue) waits until as many are done as had begun when it came, so
+   * it sees the size of the token the reader is about to read, and opens
+   * begun after it (a reader reopening the inode in a loop) cannot keep it
+   * waiting. Over io_uring an open's reply leaves only at its queue thread's
+   * next wait, after the mint; this keeps the order whatever the transport
+   * does. With several opens of one inode, the size is the last mint's.
    */
-  unsigned minting;
+  unsigned opens_begun, opens_done;
   struct inode_record *next;
 } inode_record;
 
@@ -154,7 +157,9 @@ struct mintfs_session {
    * by every request made the ring threads take turns (perf, eight readers:
    * a tenth of the daemon's samples in futex, and CPU left idle), so each
    * piece of state below has a small lock of its own, held for a copy or a
-   * list operation and never across a system call or a mint.
+   * list operation, never across a system call or a mint. (A handle's own
+   * lock is held by its open through the mint, and by each read: it orders
+   * that one handle's requests, and no other lock is taken before it.)
    */
   _Atomic uint64_t next_sequence;
   pthread_mutex_t inode_lock; /* guards inodes */
@@ -516,9 +521,13 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
   int recorded = 0;
   if (is_file_inode(ino)) {
     pthread_mutex_lock(&s->inode_lock);
-    const inode_record *found;
-    while ((found = *record_slot(s, ino)) != NULL && found->minting > 0)
+    const inode_record *found = *record_slot(s, ino);
+    const unsigned begun = found == NULL ? 0 : found->opens_begun;
+    /* Wrapping counters: "done before begun" as a signed difference. */
+    while (found != NULL && (int)(found->opens_done - begun) < 0) {
       pthread_cond_wait(&s->minted, &s->inode_lock);
+      found = *record_slot(s, ino);
+    }
     if (found != NULL) record = *found, recorded = 1;
     pthread_mutex_unlock(&s->inode_lock);
   }
@@ -641,7 +650,7 @@ static int mint_into(mintfs_session *s, const vnode *n, fuse_ino_t ino, const re
 
 /*
  * An open's record, made (with the path's attributes) or found before the
- * open is replied to, and marked minting until end_open_mint. -1 when out
+ * open is replied to, and counted as minting until end_open_mint. -1 when out
  * of memory.
  */
 static int begin_open_mint(mintfs_session *s, const vnode *n, fuse_ino_t ino) {
@@ -659,7 +668,7 @@ static int begin_open_mint(mintfs_session *s, const vnode *n, fuse_ino_t ino) {
       s->inodes[record_bucket(ino)] = record;
     }
   }
-  if (record != NULL) record->minting++;
+  if (record != NULL) record->opens_begun++;
   pthread_mutex_unlock(&s->inode_lock);
   return record == NULL ? -1 : 0;
 }
@@ -668,7 +677,7 @@ static int begin_open_mint(mintfs_session *s, const vnode *n, fuse_ino_t ino) {
 static void end_open_mint(mintfs_session *s, fuse_ino_t ino) {
   pthread_mutex_lock(&s->inode_lock);
   inode_record *record = *record_slot(s, ino);
-  if (record != NULL && record->minting > 0) record->minting--;
+  if (record != NULL) record->opens_done++;
   pthread_cond_broadcast(&s->minted);
   pthread_mutex_unlock(&s->inode_lock);
 }
