@@ -2,11 +2,18 @@
 #include "reader.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+/* linux/pidfd.h's, for headers older than Linux 6.9 */
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
 
 static ssize_t read_small_file(int dir, const char *name, char *buf, size_t size) {
   int fd = openat(dir, name, O_RDONLY | O_CLOEXEC);
@@ -87,6 +94,23 @@ static int64_t monotonic_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * A pidfd for the thread `pid` (a FUSE request names the caller's thread):
+ * PIDFD_THREAD (Linux 6.9+) for any thread, else a plain pidfd, which only a
+ * thread-group leader has. -1 when neither.
+ */
+static int thread_pidfd(pid_t pid) {
+  int fd = (int)syscall(SYS_pidfd_open, pid, PIDFD_THREAD);
+  if (fd < 0) fd = (int)syscall(SYS_pidfd_open, pid, 0);
+  return fd;
+}
+
+/* Whether the process behind a pidfd still runs (it polls readable once it has exited). */
+static int still_running(int pidfd) {
+  struct pollfd p = {.fd = pidfd, .events = POLLIN};
+  return poll(&p, 1, 0) == 0;
+}
+
 void reader_identify(reader_cache *cache, uid_t uid, gid_t gid, pid_t pid, reader_identity *out,
                      reader_cgroups *all) {
   memset(out, 0, sizeof(*out));
@@ -95,42 +119,68 @@ void reader_identify(reader_cache *cache, uid_t uid, gid_t gid, pid_t pid, reade
   out->gid = gid;
   out->pid = pid;
   if (pid <= 0) return;
-  /* One lookup of /proc/PID, then its files relative to it. */
-  char path[32];
-  snprintf(path, sizeof(path), "/proc/%d", (int)pid);
-  int dir = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (dir < 0) return;
-  out->start_ticks = start_ticks_of(dir);
-  ssize_t n = readlinkat(dir, "exe", out->exe, sizeof(out->exe) - 1);
-  out->exe[n > 0 ? n : 0] = '\0';
-  /* The same process (pid and start time) within a second: its cgroups as read then. */
+  char path[48];
   int64_t now = monotonic_ms();
   __typeof__(&cache->slots[0]) slot = &cache->slots[(unsigned)pid % READER_CACHE_SLOTS];
   pthread_mutex_lock(&cache->lock);
-  int known = out->start_ticks != 0 && slot->pid == pid && slot->start_ticks == out->start_ticks &&
-              now - slot->read_at_ms < CGROUP_CACHE_MS;
+  int known = slot->pid == pid && slot->pidfd >= 0 && now - slot->read_at_ms < CGROUP_CACHE_MS &&
+              still_running(slot->pidfd);
   if (known) {
+    out->start_ticks = slot->start_ticks;
     memcpy(out->cgroup, slot->cgroup, sizeof(out->cgroup));
     memcpy(all, &slot->all, sizeof(*all));
   }
   pthread_mutex_unlock(&cache->lock);
-  if (!known) {
-    cgroups_of(dir, out, all);
-    if (out->start_ticks != 0) {
-      pthread_mutex_lock(&cache->lock);
-      slot->pid = pid;
-      slot->start_ticks = out->start_ticks;
-      slot->read_at_ms = now;
-      memcpy(slot->cgroup, out->cgroup, sizeof(slot->cgroup));
-      memcpy(&slot->all, all, sizeof(*all));
-      pthread_mutex_unlock(&cache->lock);
-    }
+  if (known) {
+    /* The same process; its executable is read anew (exec keeps the pid). */
+    snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+    ssize_t n = readlink(path, out->exe, sizeof(out->exe) - 1);
+    out->exe[n > 0 ? n : 0] = '\0';
+    return;
   }
+  /*
+   * Taken before /proc is read: if the pid is reused in between, the pidfd
+   * names the process that exited, and the next open reads /proc again.
+   */
+  int pidfd = thread_pidfd(pid);
+  /* One lookup of /proc/PID, then its files relative to it. */
+  snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+  int dir = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) {
+    if (pidfd >= 0) close(pidfd);
+    return;
+  }
+  out->start_ticks = start_ticks_of(dir);
+  ssize_t n = readlinkat(dir, "exe", out->exe, sizeof(out->exe) - 1);
+  out->exe[n > 0 ? n : 0] = '\0';
+  cgroups_of(dir, out, all);
   close(dir);
+  if (out->start_ticks == 0) {
+    if (pidfd >= 0) close(pidfd);
+    return;
+  }
+  pthread_mutex_lock(&cache->lock);
+  int replaced = slot->pidfd;
+  slot->pid = pid;
+  slot->pidfd = pidfd;
+  slot->start_ticks = out->start_ticks;
+  slot->read_at_ms = now;
+  memcpy(slot->cgroup, out->cgroup, sizeof(slot->cgroup));
+  memcpy(&slot->all, all, sizeof(*all));
+  pthread_mutex_unlock(&cache->lock);
+  if (replaced >= 0) close(replaced);
 }
 
-void reader_cache_init(reader_cache *cache) { pthread_mutex_init(&cache->lock, NULL); }
-void reader_cache_destroy(reader_cache *cache) { pthread_mutex_destroy(&cache->lock); }
+void reader_cache_init(reader_cache *cache) {
+  pthread_mutex_init(&cache->lock, NULL);
+  for (size_t i = 0; i < READER_CACHE_SLOTS; i++) cache->slots[i].pidfd = -1;
+}
+
+void reader_cache_destroy(reader_cache *cache) {
+  for (size_t i = 0; i < READER_CACHE_SLOTS; i++)
+    if (cache->slots[i].pidfd >= 0) close(cache->slots[i].pidfd);
+  pthread_mutex_destroy(&cache->lock);
+}
 
 /* Does any cgroup path of the reader have `name` as one of its segments? */
 static int in_container(const reader_cgroups *all, const char *name) {

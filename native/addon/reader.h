@@ -48,15 +48,22 @@ typedef struct {
 #define READER_CACHE_SLOTS 64
 
 /*
- * A reader's cgroups, remembered for a second per (pid, start time), since
- * reading them is the dearest part and a process changes cgroup only when its
- * runtime moves it. One per session, used by every thread that serves it:
- * the lock is held to look a slot up or fill it, never while /proc is read.
+ * What /proc said of a reader, remembered for a second per thread id: its
+ * start time and cgroups, with a pidfd that says whether that very process
+ * still runs (the kernel frees a pid for reuse only after its process has
+ * exited, and its pidfd reads as exited from then on). A hit costs a poll of
+ * the pidfd and a readlink of the executable (exec changes it, not the pid),
+ * where a miss opens /proc/PID and reads its stat (the kernel walks the task
+ * for it) and cgroup: under eight readers /proc was a tenth of the daemon's
+ * time. One per session, used by every thread that serves it: the lock is
+ * held to look a slot up (with the pidfd's poll) or fill it, never while
+ * /proc is read.
  */
 typedef struct {
   pthread_mutex_t lock;
   struct {
     pid_t pid;
+    int pidfd; /* -1: none (the kernel could not give one): every open reads /proc */
     uint64_t start_ticks;
     int64_t read_at_ms;
     char cgroup[READER_PATH_MAX];

@@ -190,6 +190,31 @@ describe('native backend: who reads', () => {
     assert.equal(denied.reader.exe, BUSYBOX);
   });
 
+  it('a reader that execs is judged as its new executable, though its pid and start time stay', async (t) => {
+    // What /proc said of a pid is remembered for a second (native/addon/reader.c);
+    // exec keeps the pid, so the executable must be read anew on every open.
+    const python = realpathSync('/usr/bin/python3');
+    const fixture = await startMountFixture(t, profileWith(`readers: { exe: [${python}] }`), {
+      backend: 'native',
+    });
+    const file = join(fixture.mountpoint, 'github/token');
+    const script = [
+      'import os, sys',
+      'print(len(open(sys.argv[1]).read()), flush=True)',
+      'os.execv(sys.argv[2], [sys.argv[2], "cat", sys.argv[1]])',
+    ].join('\n');
+    const run = spawnSync(python, ['-c', script, file, BUSYBOX], { encoding: 'utf8' });
+    assert.notEqual(run.status, 0, "busybox, exec'd by the allowed python, is refused");
+    assert.match(run.stderr, /Permission denied/);
+    assert.match(run.stdout, /^\d+\n$/, 'python read its token');
+    const minted = await auditFor(fixture, 'mint', run.pid);
+    assert.equal(minted.reader.exe, python);
+    const denied = await auditFor(fixture, 'mint-denied', run.pid);
+    assert.equal(denied.reader.exe, BUSYBOX);
+    assert.equal(denied.reason, 'executable not in readers.exe');
+    assert.equal(denied.reader.startTicks, minted.reader.startTicks, 'one process throughout');
+  });
+
   it('readers.containers allows readers whose cgroup path names the container', async (t) => {
     const container = `mintfs-test-${process.pid}-${Date.now()}`;
     const fixture = await startMountFixture(
