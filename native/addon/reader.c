@@ -125,6 +125,7 @@ void reader_identify(reader_cache *cache, uid_t uid, gid_t gid, pid_t pid, reade
   pthread_mutex_lock(&cache->lock);
   int known = slot->pid == pid && slot->pidfd >= 0 && now - slot->read_at_ms < CGROUP_CACHE_MS &&
               still_running(slot->pidfd);
+  uint64_t generation = slot->generation;
   if (known) {
     out->start_ticks = slot->start_ticks;
     memcpy(out->cgroup, slot->cgroup, sizeof(out->cgroup));
@@ -136,7 +137,18 @@ void reader_identify(reader_cache *cache, uid_t uid, gid_t gid, pid_t pid, reade
     snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
     ssize_t n = readlink(path, out->exe, sizeof(out->exe) - 1);
     out->exe[n > 0 ? n : 0] = '\0';
-    return;
+    /*
+     * Still that process after the readlink, so the link was its own (an
+     * audit-only open reads after its reply, when the reader may be gone and
+     * its pid taken): else everything is read afresh.
+     */
+    pthread_mutex_lock(&cache->lock);
+    int same = slot->generation == generation && still_running(slot->pidfd);
+    pthread_mutex_unlock(&cache->lock);
+    if (same) return;
+    out->start_ticks = 0;
+    out->exe[0] = out->cgroup[0] = '\0';
+    all->paths[0] = '\0';
   }
   /*
    * Taken before /proc is read: if the pid is reused in between, the pidfd
@@ -161,6 +173,7 @@ void reader_identify(reader_cache *cache, uid_t uid, gid_t gid, pid_t pid, reade
   }
   pthread_mutex_lock(&cache->lock);
   int replaced = slot->pidfd;
+  slot->generation++;
   slot->pid = pid;
   slot->pidfd = pidfd;
   slot->start_ticks = out->start_ticks;

@@ -63,7 +63,8 @@ typedef struct {
   pthread_mutex_t lock;
   struct {
     pid_t pid;
-    int pidfd; /* -1: none (the kernel could not give one): every open reads /proc */
+    int pidfd;           /* -1: none (the kernel could not give one): every open reads /proc */
+    uint64_t generation; /* counts fills, so a hit can tell its slot was not refilled since */
     uint64_t start_ticks;
     int64_t read_at_ms;
     char cgroup[READER_PATH_MAX];
