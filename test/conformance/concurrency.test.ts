@@ -20,18 +20,26 @@ import { pollUntil } from '../helpers/poll.js';
 const READERS = 8;
 const READS = 30;
 
-// Each process reads the file READS times with open/read/close and prints one token per line.
-const PY_READER = `
-import os, sys
-for _ in range(int(sys.argv[2])):
-    fd = os.open(sys.argv[1], os.O_RDONLY)
+// Reads an open file to its end in 4 KiB read()s, as the Python readers below do.
+const PY_READ_ALL = `
+def read_all(fd):
     chunks = []
     while True:
         b = os.read(fd, 4096)
         if not b: break
         chunks.append(b)
+    return b"".join(chunks).decode()
+`;
+
+// Each process reads the file READS times with open/read/close and prints one token per line.
+const PY_READER = `
+import os, sys
+${PY_READ_ALL}
+for _ in range(int(sys.argv[2])):
+    fd = os.open(sys.argv[1], os.O_RDONLY)
+    token = read_all(fd)
     os.close(fd)
-    sys.stdout.write(b"".join(chunks).decode() + "\\n")
+    sys.stdout.write(token + "\\n")
 `;
 
 const BUSYBOX_READER = 'for i in $(seq "$2"); do t=$(busybox cat "$1"); echo "${t:-<empty>}"; done';
@@ -109,6 +117,7 @@ for (let i = 0; i < Number(process.argv[2]); i++) {
 // JSON list of [fstat size, token] pairs.
 const PY_MOVING_READER = `
 import json, os, sys, threading
+${PY_READ_ALL}
 path, rounds = sys.argv[1], int(sys.argv[2])
 cpus = sorted(os.sched_getaffinity(0))
 out, lock = [], threading.Lock()
@@ -121,13 +130,9 @@ def reader(k):
             os.close(fd)
             continue
         size = os.fstat(fd).st_size
-        chunks = []
-        while True:
-            b = os.read(fd, 4096)
-            if not b: break
-            chunks.append(b)
+        token = read_all(fd)
         os.close(fd)
-        with lock: out.append([size, b"".join(chunks).decode()])
+        with lock: out.append([size, token])
 threads = [threading.Thread(target=reader, args=(k,)) for k in range(8)]
 for t in threads: t.start()
 for t in threads: t.join()
