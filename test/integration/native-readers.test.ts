@@ -203,7 +203,10 @@ describe('native backend: who reads', () => {
       'print(len(open(sys.argv[1]).read()), flush=True)',
       'os.execv(sys.argv[2], [sys.argv[2], "cat", sys.argv[1]])',
     ].join('\n');
-    const run = spawnSync(python, ['-c', script, file, BUSYBOX], { encoding: 'utf8' });
+    const run = spawnSync(python, ['-c', script, file, BUSYBOX], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     assert.notEqual(run.status, 0, "busybox, exec'd by the allowed python, is refused");
     assert.match(run.stderr, /Permission denied/);
     assert.match(run.stdout, /^\d+\n$/, 'python read its token');
