@@ -29,12 +29,23 @@ if (!/^[1-9][0-9]*$/.test(concurrency)) {
   console.error(`MINTFS_TEST_CONCURRENCY: a whole number of files at a time, not ${concurrency}`);
   process.exit(2);
 }
+// A backstop, not a pace: no test and no file takes near this long (the
+// longest file, CSI in a container, about a minute on a slow host), but one
+// that hangs, or finishes yet leaves its process running (a FUSE thread left
+// reading a connection did), fails here instead of using up CI's 90 minutes.
+const TEST_TIMEOUT_MS = 10 * 60 * 1000;
 const scratch = mkdtempSync(join(tmpdir(), 'mintfs-tests-'));
 // As /tmp is: sandbox users and dropped-privilege helpers write here too.
 chmodSync(scratch, 0o1777);
 const result = spawnSync(
   process.execPath,
-  ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files],
+  [
+    '--test',
+    `--test-concurrency=${concurrency}`,
+    `--test-timeout=${TEST_TIMEOUT_MS}`,
+    '--test-reporter=spec',
+    ...files,
+  ],
   {
     stdio: 'inherit',
     env: { ...process.env, TMPDIR: scratch },

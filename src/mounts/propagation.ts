@@ -117,11 +117,12 @@ export type DetachOutcome = 'detached' | 'already-gone' | 'covered';
 /**
  * Lazily detaches mount `id` wherever it now is. A mount that is gone was
  * taken over; one with another mount on top is left alone, since detaching
- * by path would remove the one on top.
+ * by path would remove the one on top. There is no form without the device:
+ * a bare id, once its mount is gone, names whatever mount gets it next.
  */
 export async function detachMountById(
   id: number,
-  device?: string,
+  device: string,
   connectionAlive: () => boolean | undefined = () => undefined,
 ): Promise<DetachOutcome> {
   const table = readMountTable();
@@ -162,8 +163,8 @@ async function pollFor(ms: number, done: () => boolean): Promise<boolean> {
   }
 }
 
-function isOurs(entry: MountEntry, device: string | undefined): boolean {
-  return device === undefined || (entry.device === device && entry.fstype === 'fuse.mintfs');
+function isOurs(entry: MountEntry, device: string): boolean {
+  return entry.device === device && entry.fstype === 'fuse.mintfs';
 }
 
 /** Runs mount(8) with these arguments (no shell); a failure names what it was for. */

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Fuse from 'fuse-native';
-import { mountedPaths, topMountAt } from '../../src/mounts/mount-table.js';
+import { mountedPaths, openFuseConnection, topMountAt } from '../../src/mounts/mount-table.js';
 import { detachMountById } from '../../src/mounts/propagation.js';
 import { tempDir, teardownOf } from '../helpers/temp.js';
 
@@ -29,7 +29,8 @@ describe('fuse-native bugs', () => {
   });
 
   it('our Fuse.unmount runs no shell and detaches nothing; the daemon detaches by mount id', async (t) => {
-    const { loadFuseNative } = await import('../../src/fuse/fuse-native-workarounds.js');
+    const { fsnameWithOptions, loadFuseNative } =
+      await import('../../src/fuse/fuse-native-workarounds.js');
     const PatchedFuse = loadFuseNative();
     const dir = tempDir(t);
     // A real mount at a hostile name, so the unmount really runs fusermount3. A
@@ -39,23 +40,37 @@ describe('fuse-native bugs', () => {
     teardownOf(t).add(() => rmSync(marker, { force: true }));
     const mountpoint = join(dir, `$(touch ${markerName})`);
     mkdirSync(mountpoint);
-    const fuse = new PatchedFuse(mountpoint, {}, {});
+    // Typed fuse.mintfs as the daemon's mounts are: with the id, the device and
+    // the connection, what tells this mount from a later one given its id (the
+    // suite mounts in parallel, and a bare id once detached another file's mount).
+    const fsname = fsnameWithOptions('mintfs', ['subtype=mintfs']);
+    const fuse = new PatchedFuse(mountpoint, {}, { fsname });
     await new Promise<void>((resolve, reject) =>
       fuse.mount((err) => (err ? reject(err) : resolve())),
     );
-    teardownOf(t).add(() => spawnSync('fusermount3', ['-u', '-z', '--', mountpoint]));
+    const entry = topMountAt(mountpoint);
+    assert.equal(entry?.fstype, 'fuse.mintfs');
+    const { id, device } = entry as { id: number; device: string };
+    const connection = await openFuseConnection(device);
+    // However the test ends, the FUSE thread stops (as the daemon stops it):
+    // a thread left reading a connection kept this file's process alive.
+    teardownOf(t).add(async () => {
+      connection.abort();
+      spawnSync('fusermount3', ['-u', '-z', '--', mountpoint]);
+      await new Promise<void>((resolve) => fuse.unmount(() => resolve()));
+      connection.release();
+    });
     assert.equal(mountedPaths().includes(mountpoint), true);
     // The replaced static succeeds without touching the mount: by the time a
     // daemon stops, another may serve that path (a takeover).
     assert.equal(await unmountWith(PatchedFuse.unmount.bind(PatchedFuse), mountpoint), null);
     assert.equal(mountedPaths().includes(mountpoint), true, 'still mounted');
-    const id = topMountAt(mountpoint)?.id as number;
-    assert.equal(await detachMountById(id), 'detached');
+    const alive = () => connection.alive();
+    assert.equal(await detachMountById(id, device, alive), 'detached');
     assert.equal(mountedPaths().includes(mountpoint), false, 'detached by id');
-    assert.equal(await detachMountById(id), 'already-gone');
-    await new Promise<void>((resolve, reject) =>
-      fuse.unmount((err) => (err ? reject(err) : resolve())),
-    );
+    // Its id (and, once its connection has ended, its device) may go to the
+    // next mount anywhere: a second detach must leave that one alone.
+    assert.equal(await detachMountById(id, device, alive), 'already-gone');
     assert.equal(existsSync(marker), false, 'no shell ran the path');
   });
 
