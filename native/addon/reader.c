@@ -2,18 +2,11 @@
 #include "reader.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-
-/* linux/pidfd.h's, for headers older than Linux 6.9 */
-#ifndef PIDFD_THREAD
-#define PIDFD_THREAD O_EXCL
-#endif
 
 static ssize_t read_small_file(int dir, const char *name, char *buf, size_t size) {
   int fd = openat(dir, name, O_RDONLY | O_CLOEXEC);
@@ -94,23 +87,6 @@ static int64_t monotonic_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/*
- * A pidfd for the thread `pid` (a FUSE request names the caller's thread):
- * PIDFD_THREAD (Linux 6.9+) for any thread, else a plain pidfd, which only a
- * thread-group leader has. -1 when neither.
- */
-static int thread_pidfd(pid_t pid) {
-  int fd = (int)syscall(SYS_pidfd_open, pid, PIDFD_THREAD);
-  if (fd < 0) fd = (int)syscall(SYS_pidfd_open, pid, 0);
-  return fd;
-}
-
-/* Whether the process behind a pidfd still runs (it polls readable once it has exited). */
-static int still_running(int pidfd) {
-  struct pollfd p = {.fd = pidfd, .events = POLLIN};
-  return poll(&p, 1, 0) == 0;
-}
-
 void reader_identify(reader_cache *cache, uid_t uid, gid_t gid, pid_t pid, reader_identity *out,
                      reader_cgroups *all) {
   memset(out, 0, sizeof(*out));
@@ -119,80 +95,63 @@ void reader_identify(reader_cache *cache, uid_t uid, gid_t gid, pid_t pid, reade
   out->gid = gid;
   out->pid = pid;
   if (pid <= 0) return;
-  char path[48];
   int64_t now = monotonic_ms();
   __typeof__(&cache->slots[0]) slot = &cache->slots[(unsigned)pid % READER_CACHE_SLOTS];
-  pthread_mutex_lock(&cache->lock);
-  int known = slot->pid == pid && slot->pidfd >= 0 && now - slot->read_at_ms < CGROUP_CACHE_MS &&
-              still_running(slot->pidfd);
-  uint64_t generation = slot->generation;
-  if (known) {
-    out->start_ticks = slot->start_ticks;
-    memcpy(out->cgroup, slot->cgroup, sizeof(out->cgroup));
-    memcpy(all, &slot->all, sizeof(*all));
+  pthread_mutex_lock(&slot->lock);
+  if (slot->pid == pid && slot->dir >= 0 && now - slot->read_at_ms < CGROUP_CACHE_MS) {
+    /* Through the directory of the process cached: it reads only if that process still runs. */
+    ssize_t n = readlinkat(slot->dir, "exe", out->exe, sizeof(out->exe) - 1);
+    if (n > 0) {
+      out->exe[n] = '\0';
+      out->start_ticks = slot->start_ticks;
+      memcpy(out->cgroup, slot->cgroup, sizeof(out->cgroup));
+      memcpy(all, &slot->all, sizeof(*all));
+      pthread_mutex_unlock(&slot->lock);
+      return;
+    }
+    out->exe[0] = '\0';
   }
-  pthread_mutex_unlock(&cache->lock);
-  if (known) {
-    /* The same process; its executable is read anew (exec keeps the pid). */
-    snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-    ssize_t n = readlink(path, out->exe, sizeof(out->exe) - 1);
-    out->exe[n > 0 ? n : 0] = '\0';
-    /*
-     * Still that process after the readlink, so the link was its own (an
-     * audit-only open reads after its reply, when the reader may be gone and
-     * its pid taken): else everything is read afresh.
-     */
-    pthread_mutex_lock(&cache->lock);
-    int same = slot->generation == generation && still_running(slot->pidfd);
-    pthread_mutex_unlock(&cache->lock);
-    if (same) return;
-    out->start_ticks = 0;
-    out->exe[0] = out->cgroup[0] = '\0';
-    all->paths[0] = '\0';
-  }
-  /*
-   * Taken before /proc is read: if the pid is reused in between, the pidfd
-   * names the process that exited, and the next open reads /proc again.
-   */
-  int pidfd = thread_pidfd(pid);
-  /* One lookup of /proc/PID, then its files relative to it. */
+  pthread_mutex_unlock(&slot->lock);
+  /* One lookup of /proc/PID, then its files relative to it: all of one process. */
+  char path[48];
   snprintf(path, sizeof(path), "/proc/%d", (int)pid);
   int dir = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (dir < 0) {
-    if (pidfd >= 0) close(pidfd);
-    return;
-  }
+  if (dir < 0) return;
   out->start_ticks = start_ticks_of(dir);
   ssize_t n = readlinkat(dir, "exe", out->exe, sizeof(out->exe) - 1);
   out->exe[n > 0 ? n : 0] = '\0';
   cgroups_of(dir, out, all);
-  close(dir);
-  if (out->start_ticks == 0) {
-    if (pidfd >= 0) close(pidfd);
+  /* Cached only when /proc answered: an unreadable reader is read afresh at its next open. */
+  if (out->start_ticks == 0 || n <= 0) {
+    close(dir);
     return;
   }
-  pthread_mutex_lock(&cache->lock);
-  int replaced = slot->pidfd;
-  slot->generation++;
+  pthread_mutex_lock(&slot->lock);
+  int replaced = slot->dir;
   slot->pid = pid;
-  slot->pidfd = pidfd;
+  slot->dir = dir;
   slot->start_ticks = out->start_ticks;
   slot->read_at_ms = now;
   memcpy(slot->cgroup, out->cgroup, sizeof(slot->cgroup));
   memcpy(&slot->all, all, sizeof(*all));
-  pthread_mutex_unlock(&cache->lock);
+  pthread_mutex_unlock(&slot->lock);
   if (replaced >= 0) close(replaced);
 }
 
 void reader_cache_init(reader_cache *cache) {
-  pthread_mutex_init(&cache->lock, NULL);
-  for (size_t i = 0; i < READER_CACHE_SLOTS; i++) cache->slots[i].pidfd = -1;
+  for (size_t i = 0; i < READER_CACHE_SLOTS; i++) {
+    pthread_mutex_init(&cache->slots[i].lock, NULL);
+    cache->slots[i].dir = -1;
+    cache->slots[i].pid = 0;
+  }
 }
 
 void reader_cache_destroy(reader_cache *cache) {
-  for (size_t i = 0; i < READER_CACHE_SLOTS; i++)
-    if (cache->slots[i].pidfd >= 0) close(cache->slots[i].pidfd);
-  pthread_mutex_destroy(&cache->lock);
+  for (size_t i = 0; i < READER_CACHE_SLOTS; i++) {
+    if (cache->slots[i].dir >= 0) close(cache->slots[i].dir);
+    cache->slots[i].dir = -1;
+    pthread_mutex_destroy(&cache->slots[i].lock);
+  }
 }
 
 /* Does any cgroup path of the reader have `name` as one of its segments? */

@@ -49,22 +49,24 @@ typedef struct {
 
 /*
  * What /proc said of a reader, remembered for a second per thread id: its
- * start time and cgroups, with a pidfd that says whether that very process
- * still runs (the kernel frees a pid for reuse only after its process has
- * exited, and its pidfd reads as exited from then on). A hit costs a poll of
- * the pidfd and a readlink of the executable (exec changes it, not the pid),
- * where a miss opens /proc/PID and reads its stat (the kernel walks the task
- * for it) and cgroup: under eight readers /proc was a tenth of the daemon's
- * time. One per session, used by every thread that serves it: the lock is
- * held to look a slot up (with the pidfd's poll) or fill it, never while
- * /proc is read.
+ * start time and cgroups, with an open /proc/PID directory. That directory
+ * names one process for as long as it is open (the kernel keys it by the
+ * process, not the number): once that process has exited, the executable
+ * link read through it fails, even if the pid now belongs to another. A hit
+ * costs one readlinkat of the executable through it (exec changes the
+ * executable, not the pid), and its success is what says the cached start
+ * time and cgroups are still that process's; a miss opens /proc/PID and reads
+ * its stat (the kernel walks the task for it) and cgroup: under eight readers
+ * /proc was a tenth of the daemon's time. One per session, used by every
+ * thread that serves it: a slot's lock is held while its directory is read
+ * (so no other thread closes it, and its number cannot name another file
+ * meanwhile) or the slot is filled, never while a miss reads /proc.
  */
 typedef struct {
-  pthread_mutex_t lock;
   struct {
+    pthread_mutex_t lock;
     pid_t pid;
-    int pidfd;           /* -1: none (the kernel could not give one): every open reads /proc */
-    uint64_t generation; /* counts fills, so a hit can tell its slot was not refilled since */
+    int dir; /* /proc/PID, O_PATH; -1: empty */
     uint64_t start_ticks;
     int64_t read_at_ms;
     char cgroup[READER_PATH_MAX];

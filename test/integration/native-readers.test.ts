@@ -218,6 +218,39 @@ describe('native backend: who reads', () => {
     assert.equal(denied.reader.startTicks, minted.reader.startTicks, 'one process throughout');
   });
 
+  it('a pid reused within the second is a new reader: its own start time and executable, never the cached ones', async (t) => {
+    // What /proc said of a pid is remembered for a second (native/addon/reader.c),
+    // through the /proc/PID directory of that very process: once it has exited,
+    // another process given its pid must be read afresh.
+    const python = realpathSync('/usr/bin/python3');
+    const fixture = await startMountFixture(t, profileWith(`readers: { exe: [${python}] }`), {
+      backend: 'native',
+    });
+    const file = join(fixture.mountpoint, 'github/token');
+    const first = spawnSync(python, ['-c', 'import sys; open(sys.argv[1]).read()', file], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    assert.equal(first.status, 0, first.stderr);
+    // The next pid the kernel gives is ns_last_pid + 1 (root may set it); another
+    // process on the host may take it first, so this tries again, well within the second.
+    let reuse: ReturnType<typeof spawnSync> | undefined;
+    for (let attempt = 0; attempt < 20 && reuse?.pid !== first.pid; attempt++) {
+      writeFileSync('/proc/sys/kernel/ns_last_pid', String(first.pid - 1));
+      reuse = spawnSync(BUSYBOX, ['cat', file], { encoding: 'utf8', timeout: 30_000 });
+    }
+    assert.equal(reuse?.pid, first.pid, "a new process was given the first reader's pid");
+    assert.notEqual(reuse.status, 0, "busybox, under the allowed python's pid, is refused");
+    const minted = await auditFor(fixture, 'mint', first.pid);
+    const denied = await auditFor(fixture, 'mint-denied', first.pid);
+    assert.equal(denied.reader.exe, BUSYBOX);
+    assert.notEqual(
+      denied.reader.startTicks,
+      minted.reader.startTicks,
+      'not the cached start time',
+    );
+  });
+
   it('readers.containers allows readers whose cgroup path names the container', async (t) => {
     const container = `mintfs-test-${process.pid}-${Date.now()}`;
     const fixture = await startMountFixture(
