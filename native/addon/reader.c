@@ -97,12 +97,18 @@ void reader_identify(reader_cache *cache, uid_t uid, gid_t gid, pid_t pid, reade
   if (pid <= 0) return;
   int64_t now = monotonic_ms();
   __typeof__(&cache->slots[0]) slot = &cache->slots[(unsigned)pid % READER_CACHE_SLOTS];
+  int stale = -1;
   pthread_mutex_lock(&slot->lock);
   if (slot->pid == pid && slot->dir >= 0 && now - slot->read_at_ms < CGROUP_CACHE_MS) {
     /* Through the directory of the process cached: it reads only if that process still runs. */
     ssize_t n = readlinkat(slot->dir, "exe", out->exe, sizeof(out->exe) - 1);
-    if (n > 0) {
-      out->exe[n] = '\0';
+    out->exe[n > 0 ? n : 0] = '\0';
+    /*
+     * Another executable is an exec since the slot was filled, maybe by
+     * another thread, which the kernel then gives the leader's pid (and its
+     * start time) but not its cgroups: read afresh, as a process gone is.
+     */
+    if (n > 0 && strcmp(out->exe, slot->exe) == 0) {
       out->start_ticks = slot->start_ticks;
       memcpy(out->cgroup, slot->cgroup, sizeof(out->cgroup));
       memcpy(all, &slot->all, sizeof(*all));
@@ -110,8 +116,13 @@ void reader_identify(reader_cache *cache, uid_t uid, gid_t gid, pid_t pid, reade
       return;
     }
     out->exe[0] = '\0';
+    /* Emptied, so a dead reader's directory (and what it pins) is not kept. */
+    stale = slot->dir;
+    slot->dir = -1;
+    slot->pid = 0;
   }
   pthread_mutex_unlock(&slot->lock);
+  if (stale >= 0) close(stale);
   /* One lookup of /proc/PID, then its files relative to it: all of one process. */
   char path[48];
   snprintf(path, sizeof(path), "/proc/%d", (int)pid);
@@ -132,6 +143,7 @@ void reader_identify(reader_cache *cache, uid_t uid, gid_t gid, pid_t pid, reade
   slot->dir = dir;
   slot->start_ticks = out->start_ticks;
   slot->read_at_ms = now;
+  memcpy(slot->exe, out->exe, sizeof(slot->exe));
   memcpy(slot->cgroup, out->cgroup, sizeof(slot->cgroup));
   memcpy(&slot->all, all, sizeof(*all));
   pthread_mutex_unlock(&slot->lock);

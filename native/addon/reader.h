@@ -54,8 +54,10 @@ typedef struct {
  * process, not the number): once that process has exited, the executable
  * link read through it fails, even if the pid now belongs to another. A hit
  * costs one readlinkat of the executable through it (exec changes the
- * executable, not the pid), and its success is what says the cached start
- * time and cgroups are still that process's; a miss opens /proc/PID and reads
+ * executable, not the pid), and its success, with the executable it had, is
+ * what says the cached start time and cgroups are still that process's
+ * (an exec by another of its threads moves the pid, and the directory, to
+ * that thread, cgroups and all: read afresh); a miss opens /proc/PID and reads
  * its stat (the kernel walks the task for it) and cgroup: under eight readers
  * /proc was a tenth of the daemon's time. One per session, used by every
  * thread that serves it: a slot's lock is held while its directory is read
@@ -69,6 +71,7 @@ typedef struct {
     int dir; /* /proc/PID, O_PATH; -1: empty */
     uint64_t start_ticks;
     int64_t read_at_ms;
+    char exe[READER_PATH_MAX]; /* as read when filled: another at a hit is an exec */
     char cgroup[READER_PATH_MAX];
     reader_cgroups all;
   } slots[READER_CACHE_SLOTS];
