@@ -56,7 +56,7 @@ describe('fuse-native bugs', () => {
     // a thread left reading a connection kept this file's process alive.
     teardownOf(t).add(async () => {
       connection.abort();
-      spawnSync('fusermount3', ['-u', '-z', '--', mountpoint]);
+      spawnSync('fusermount3', ['-u', '-z', '--', mountpoint], { timeout: 10_000 });
       await new Promise<void>((resolve) => fuse.unmount(() => resolve()));
       connection.release();
     });
