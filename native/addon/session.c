@@ -990,32 +990,21 @@ static void settle_transport(mintfs_session *s, fuse_ring *ring, const char *why
 static ssize_t io_read(int fd, void *buf, size_t len, void *userdata) {
   mintfs_session *s = userdata;
   ssize_t n = read(fd, buf, len);
-  const size_t flags2_end =
-      sizeof(struct fuse_in_header) + offsetof(struct fuse_init_in, flags2) + sizeof(uint32_t);
-  if (n >= (ssize_t)flags2_end) {
-    struct fuse_in_header in;
-    memcpy(&in, buf, sizeof(in));
-    if (in.opcode == FUSE_INIT) {
-      struct fuse_init_in init;
-      memset(&init, 0, sizeof(init));
-      memcpy(&init, (const char *)buf + sizeof(in), flags2_end - sizeof(in));
-      uint64_t flags = init.flags;
-      if (flags & FUSE_INIT_EXT) flags |= (uint64_t)init.flags2 << 32;
-      s->kernel_offers_uring = (flags & FUSE_OVER_IO_URING) != 0;
-      atomic_store(&s->init_unique, in.unique);
-    }
+  int offers = 0;
+  uint64_t init_unique = fuse_ring_init_request(buf, n, &offers);
+  if (init_unique != 0) {
+    s->kernel_offers_uring = offers;
+    atomic_store(&s->init_unique, init_unique);
   }
   return n;
 }
 
 /* libfuse's INIT reply, asking for the ring where the kernel offered it; then the rings. */
-static ssize_t write_init_reply(mintfs_session *s, int fd, struct iovec *iov, int count,
-                                const struct fuse_out_header *out) {
+static ssize_t write_init_reply(mintfs_session *s, int fd, struct iovec *iov, int count) {
   const char *why = NULL;
   struct fuse_init_out init;
   struct iovec asked[2];
   memset(&init, 0, sizeof(init));
-  const size_t flags2_end = offsetof(struct fuse_init_out, flags2) + sizeof(uint32_t);
   pthread_mutex_lock(&s->transport_lock);
   int waiting = s->transport_state == TRANSPORT_WAITING;
   if (waiting) s->transport_state = TRANSPORT_STARTING;
@@ -1025,16 +1014,8 @@ static ssize_t write_init_reply(mintfs_session *s, int fd, struct iovec *iov, in
     why =
         "the kernel does not offer FUSE over io_uring (/sys/module/fuse/parameters/enable_uring "
         "is off, or Linux is older than 6.14)";
-  else if (out->error != 0 || count != 2 || iov[1].iov_len < flags2_end ||
-           iov[1].iov_len > sizeof(init))
+  else if (fuse_ring_ask_in_init_reply(iov, count, &init, asked) != 0)
     why = "libfuse's INIT reply has no room to ask for FUSE over io_uring";
-  if (why == NULL) {
-    memcpy(&init, iov[1].iov_base, iov[1].iov_len);
-    init.flags |= FUSE_INIT_EXT;
-    init.flags2 |= (uint32_t)(FUSE_OVER_IO_URING >> 32);
-    asked[0] = iov[0];
-    asked[1] = (struct iovec){.iov_base = &init, .iov_len = iov[1].iov_len};
-  }
   ssize_t n = writev(fd, why == NULL ? asked : iov, count);
   int saved = errno;
   char reason[200];
@@ -1061,7 +1042,7 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata) {
     memcpy(&out, iov[0].iov_base, sizeof(out));
     if (out.unique == init_unique) {
       atomic_store(&s->init_unique, 0);
-      return write_init_reply(s, fd, iov, count, &out);
+      return write_init_reply(s, fd, iov, count);
     }
   }
   return writev(fd, iov, count);

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,6 +182,41 @@ static void reply_error(ring_entry *e, uint64_t unique, int error) {
   e->header->ring_ent_in_out.payload_sz = 0;
   e->replied = 1;
   if (commit(e) != 0) e->dead = 1;
+}
+
+uint64_t fuse_ring_init_request(const void *buf, ssize_t n, int *offers_uring) {
+  const size_t flags2_end =
+      sizeof(struct fuse_in_header) + offsetof(struct fuse_init_in, flags2) + sizeof(uint32_t);
+  *offers_uring = 0;
+  if (n < (ssize_t)flags2_end) return 0;
+  struct fuse_in_header in;
+  memcpy(&in, buf, sizeof(in));
+  if (in.opcode != FUSE_INIT) return 0;
+  struct fuse_init_in init;
+  memset(&init, 0, sizeof(init));
+  memcpy(&init, (const char *)buf + sizeof(in), flags2_end - sizeof(in));
+  uint64_t flags = init.flags;
+  if (flags & FUSE_INIT_EXT) flags |= (uint64_t)init.flags2 << 32;
+  *offers_uring = (flags & FUSE_OVER_IO_URING) != 0;
+  return in.unique;
+}
+
+int fuse_ring_ask_in_init_reply(const struct iovec *iov, int count, struct fuse_init_out *init,
+                                struct iovec asked[2]) {
+  const size_t flags2_end = offsetof(struct fuse_init_out, flags2) + sizeof(uint32_t);
+  struct fuse_out_header out;
+  if (count != 2 || iov[0].iov_len < sizeof(out) || iov[1].iov_len < flags2_end ||
+      iov[1].iov_len > sizeof(*init))
+    return -1;
+  memcpy(&out, iov[0].iov_base, sizeof(out));
+  if (out.error != 0) return -1;
+  memset(init, 0, sizeof(*init));
+  memcpy(init, iov[1].iov_base, iov[1].iov_len);
+  init->flags |= FUSE_INIT_EXT;
+  init->flags2 |= (uint32_t)(FUSE_OVER_IO_URING >> 32);
+  asked[0] = iov[0];
+  asked[1] = (struct iovec){.iov_base = init, .iov_len = iov[1].iov_len};
+  return 0;
 }
 
 int fuse_ring_reply(const struct iovec *iov, int count, ssize_t *result) {

@@ -38,6 +38,21 @@ typedef struct fuse_ring fuse_ring;
  */
 fuse_ring *fuse_ring_start(struct fuse_session *se, int fuse_fd, size_t payload_size, char *error,
                            size_t error_size);
+/*
+ * For a /dev/fuse read hook: when `buf` (n bytes read) is the kernel's INIT,
+ * its unique, with *offers_uring saying whether it offers FUSE over io_uring;
+ * 0 for anything else.
+ */
+uint64_t fuse_ring_init_request(const void *buf, ssize_t n, int *offers_uring);
+struct fuse_init_out;
+/*
+ * For a writev hook given libfuse's INIT reply (`iov`, `count`): copies it
+ * into *init asking for FUSE over io_uring, with asked[] the iovec to write
+ * instead. 0, or -1 when the reply cannot carry the ask (an error reply, or
+ * not the shape libfuse 3.14 writes): then write `iov` as it is.
+ */
+int fuse_ring_ask_in_init_reply(const struct iovec *iov, int count, struct fuse_init_out *init,
+                                struct iovec asked[2]);
 /* The payload buffer the kernel requires, from the INIT reply's max_write and max_pages. */
 size_t fuse_ring_payload_size(uint32_t max_write, uint32_t max_pages);
 /* Ends the ring threads (joined) and tears the rings down: no fd, mapping or thread is left. */

@@ -152,9 +152,10 @@ static const struct fuse_lowlevel_ops ops = {
 
 /*
  * The io_uring mode's I/O hooks, as the addon's session.c has them (without
- * its settling with a waiting starter): the read hook notes the kernel's
- * INIT and whether it offers the ring, the write hook asks for the ring in
- * libfuse's INIT reply and starts it, and sends ring replies to their entry.
+ * its settling with a waiting starter), on uring.c's INIT helpers: the read
+ * hook notes the kernel's INIT and whether it offers the ring, the write hook
+ * asks for the ring in libfuse's INIT reply and starts it, and sends ring
+ * replies to their entry.
  */
 static struct fuse_session *session;
 static atomic_ulong init_unique;
@@ -163,38 +164,23 @@ static int kernel_offers_uring;
 static ssize_t ring_read(int fd, void *buf, size_t len, void *userdata) {
   (void)userdata;
   ssize_t n = read(fd, buf, len);
-  const size_t flags2_end =
-      sizeof(struct fuse_in_header) + offsetof(struct fuse_init_in, flags2) + sizeof(uint32_t);
-  if (n >= (ssize_t)flags2_end) {
-    struct fuse_in_header in;
-    memcpy(&in, buf, sizeof(in));
-    if (in.opcode == FUSE_INIT) {
-      struct fuse_init_in init;
-      memset(&init, 0, sizeof(init));
-      memcpy(&init, (const char *)buf + sizeof(in), flags2_end - sizeof(in));
-      uint64_t flags = init.flags;
-      if (flags & FUSE_INIT_EXT) flags |= (uint64_t)init.flags2 << 32;
-      kernel_offers_uring = (flags & FUSE_OVER_IO_URING) != 0;
-      atomic_store(&init_unique, in.unique);
-    }
+  int offers = 0;
+  uint64_t unique = fuse_ring_init_request(buf, n, &offers);
+  if (unique != 0) {
+    kernel_offers_uring = offers;
+    atomic_store(&init_unique, unique);
   }
   return n;
 }
 
 static ssize_t ring_init_reply(int fd, struct iovec *iov, int count) {
   struct fuse_init_out init;
-  const size_t flags2_end = offsetof(struct fuse_init_out, flags2) + sizeof(uint32_t);
-  if (!kernel_offers_uring || count != 2 || iov[1].iov_len < flags2_end ||
-      iov[1].iov_len > sizeof(init)) {
+  struct iovec asked[2];
+  if (!kernel_offers_uring || fuse_ring_ask_in_init_reply(iov, count, &init, asked) != 0) {
     fprintf(stderr, "per-open-fuse: the kernel does not offer FUSE over io_uring\n");
     fuse_session_exit(session);
     return writev(fd, iov, count);
   }
-  memset(&init, 0, sizeof(init));
-  memcpy(&init, iov[1].iov_base, iov[1].iov_len);
-  init.flags |= FUSE_INIT_EXT;
-  init.flags2 |= (uint32_t)(FUSE_OVER_IO_URING >> 32);
-  struct iovec asked[2] = {iov[0], {.iov_base = &init, .iov_len = iov[1].iov_len}};
   ssize_t n = writev(fd, asked, count);
   char reason[200] = "the INIT reply was refused";
   if (n < 0 || fuse_ring_start(session, fd, fuse_ring_payload_size(init.max_write, init.max_pages),
