@@ -11,9 +11,15 @@
  * `docker` call runs fills up, dockerd stops on its next log line, and the
  * call waits for it forever. Every `docker` call has a timeout and, when it
  * fails, says what it waited for and what dockerd logged last.
+ *
+ * dockerd gets a TMPDIR inside the engine's directory. When a loaded machine
+ * makes containerd miss its health checks, dockerd restarts it, and first
+ * sends it SIGUSR1 for a stack trace, which containerd writes to
+ * $TMPDIR/containerd.PID.stacks.log: in the tests' shared TMPDIR, that file
+ * outlived the test and failed the run.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildBusyboxRootfs } from './busybox-rootfs.js';
 import { pollUntil } from './poll.js';
@@ -41,6 +47,8 @@ export async function startDockerEngine(teardown: Teardown): Promise<DockerEngin
   const host = `unix://${socket}`;
   const logFile = join(dir, 'dockerd.log');
   const log = openSync(logFile, 'a');
+  const daemonTemp = join(dir, 'tmp');
+  mkdirSync(daemonTemp, { mode: 0o700 });
   const daemon = spawn(
     'dockerd',
     [
@@ -56,7 +64,7 @@ export async function startDockerEngine(teardown: Teardown): Promise<DockerEngin
       '-H',
       host,
     ],
-    { stdio: ['ignore', log, log] },
+    { stdio: ['ignore', log, log], env: { ...process.env, TMPDIR: daemonTemp } },
   );
   // dockerd has its own copy; ours is not needed.
   closeSync(log);
