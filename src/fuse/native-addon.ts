@@ -66,6 +66,20 @@ export interface NativeAuditEvent {
   readonly reader: ReaderIdentity;
 }
 
+/**
+ * Audit events as the addon hands them over: per event a fixed number of
+ * doubles and of strings, laid out as native-audit.ts reads them (addon.c's
+ * audit_result says why not an object per event).
+ */
+export interface NativeAuditBatch {
+  readonly count: number;
+  readonly numbersPerEvent: number;
+  readonly stringsPerEvent: number;
+  readonly numbers: Float64Array;
+  readonly strings: readonly string[];
+  readonly refused: number;
+}
+
 declare const sessionBrand: unique symbol;
 export type NativeSession = { readonly [sessionBrand]: true };
 
@@ -81,8 +95,8 @@ export interface NativeAddon {
     mintPerRead: boolean,
     transport: ActiveTransport,
   ): NativeSession;
-  /** Audit events queued since the last call, oldest first; `refused`: opens failed on a full queue. */
-  takeAudit(session: NativeSession): { events: NativeAuditEvent[]; refused: number };
+  /** Audit events queued since the last call, oldest first (native-audit.ts reads them); `refused`: opens failed on a full queue. */
+  takeAudit(session: NativeSession): NativeAuditBatch;
   setTree(session: NativeSession, nodes: readonly NativeNode[]): void;
   stats(session: NativeSession): {
     openHandles: number;
@@ -104,7 +118,7 @@ export interface NativeAddon {
    * events queued since the last takeAudit, so none is lost; a second stop
    * returns none.
    */
-  stop(session: NativeSession): { events: NativeAuditEvent[]; refused: number };
+  stop(session: NativeSession): NativeAuditBatch;
   /** The pure minter: the file content for these inputs. */
   mint(
     template: NativeTemplate,

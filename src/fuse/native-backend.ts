@@ -17,6 +17,7 @@ import { PathIds, nativeNodes } from './native-tree.js';
 import { detachMount, openFuseConnection, topMountAt } from '../mounts/mount-table.js';
 import { ENABLE_URING_PARAMETER, kernelUringEnabled } from './transport.js';
 import { writeTogether } from '../log/write-together.js';
+import { auditEvents } from './native-audit.js';
 
 /** How often queued audit lines are written: they trail the reads by at most this. */
 const AUDIT_INTERVAL_MS = 20;
@@ -50,7 +51,8 @@ export const nativeBackend: FuseBackend = {
       );
     }
     const writeAudit = (taken = addon.takeAudit(session)) => {
-      const { events, refused } = taken;
+      const events = auditEvents(taken);
+      const { refused } = taken;
       // One write for the batch's lines, not one per line (log/write-together.ts).
       writeTogether(logger, () => {
         for (const event of events) audit(fs, ids, event);

@@ -151,6 +151,33 @@ describe('native backend: who reads', () => {
     assert.equal(busyboxLine.tokenId, decodeToken(busybox.stdout).tokenId);
   });
 
+  it('audit lines taken from the addon together keep each reader’s own fields', async (t) => {
+    // The addon hands over the audit events queued every 20 ms as one batch,
+    // a string equal to the previous event's being passed once (addon.c's
+    // audit_result): readers that alternate, several to a batch, must each
+    // still get their own executable, pid and token id.
+    const fixture = await startMountFixture(t, undefined, { backend: 'native' });
+    const file = join(fixture.mountpoint, 'github/token');
+    const readers = [['cat'], ['busybox', 'cat'], ['cat'], ['cat'], ['busybox', 'cat']];
+    const served: { pid: number; exe: string; tokenId: string }[] = [];
+    for (let round = 0; round < 6; round++)
+      for (const reader of readers) {
+        const read = readAs(reader, file);
+        assert.equal(read.status, 0, read.stderr);
+        const exe = reader[0] === 'cat' ? CAT : BUSYBOX;
+        served.push({ pid: read.pid, exe, tokenId: decodeToken(read.stdout).tokenId });
+      }
+    for (const { pid, exe, tokenId } of served) {
+      const line = await auditFor(fixture, 'mint', pid);
+      assert.deepEqual(
+        { exe: line.reader.exe, tokenId: line.tokenId },
+        { exe, tokenId },
+        `pid ${pid}`,
+      );
+    }
+    assert.equal(auditLines(fixture, 'mint').length, served.length);
+  });
+
   it('readers.uids refuses other uids with EACCES, root included, and audits the refusal', async (t) => {
     const profile = `${profileWith('readers: { uids: [1000] }')}uid: 1000\nmode: "0444"\n`;
     const fixture = await startMountFixture(t, profile, { backend: 'native' });
