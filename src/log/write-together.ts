@@ -7,6 +7,13 @@
  * holds the lines fn logs and writes them in one write before it returns,
  * still synchronously: nothing is written later than before, and no line is
  * lost that would not have been.
+ *
+ * "One write" means as many writes as it takes to keep each at most PIPE_BUF
+ * bytes, cut between lines. A pipe or socket the daemon shares with other
+ * writers (`mintfs run`'s processes, a supervisor's log stream) keeps a
+ * write of up to PIPE_BUF whole; a longer one can have another writer's
+ * bytes spliced into the middle of a line. A single line longer than that
+ * is one write of its own, as it was before batching.
  */
 import { symbols, type DestinationStream, type Logger } from 'pino';
 
@@ -36,9 +43,31 @@ export class BatchingDestination implements DestinationStream {
     } finally {
       const lines = this.#held;
       this.#held = undefined;
-      if (lines.length > 0) this.#out.write(lines.join(''));
+      for (const write of writesOf(lines)) this.#out.write(write);
     }
   }
+}
+
+/** Linux's PIPE_BUF: writes up to this size reach a pipe whole, never interleaved. */
+export const PIPE_BUF = 4096;
+
+/** The lines, in order, joined into as few writes as keep each within PIPE_BUF (a longer line: alone). */
+export function writesOf(lines: readonly string[]): string[] {
+  const writes: string[] = [];
+  let held: string[] = [];
+  let bytes = 0;
+  for (const line of lines) {
+    const size = Buffer.byteLength(line);
+    if (held.length > 0 && bytes + size > PIPE_BUF) {
+      writes.push(held.join(''));
+      held = [];
+      bytes = 0;
+    }
+    held.push(line);
+    bytes += size;
+  }
+  if (held.length > 0) writes.push(held.join(''));
+  return writes;
 }
 
 /** Runs fn; what it logs through `logger` is written in one write if the logger's destination batches. */

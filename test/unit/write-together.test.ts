@@ -1,14 +1,21 @@
 /**
  * A mount daemon's audit lines, a batch at a time: held while the batch is
- * logged, then written in one write, before writeTogether returns.
+ * logged, then written in one write (or, past PIPE_BUF, as few as keep each
+ * write whole on a shared pipe), before writeTogether returns.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { pino } from 'pino';
 import { createLogger } from '../../src/log/logger.js';
-import { BatchingDestination, writeTogether } from '../../src/log/write-together.js';
+import {
+  BatchingDestination,
+  PIPE_BUF,
+  writeTogether,
+  writesOf,
+} from '../../src/log/write-together.js';
 import { tempDir } from '../helpers/temp.js';
 
 /** A destination that keeps each write it is handed. */
@@ -37,6 +44,51 @@ describe('writeTogether', () => {
     assert.equal(out.writes.length, 3);
     assert.deepEqual(linesOf(out.writes[1] ?? ''), ['line 1', 'line 2', 'line 3']);
     assert.deepEqual(linesOf(out.writes[2] ?? ''), ['after']);
+  });
+
+  it('a batch over PIPE_BUF bytes goes out in writes of whole lines, each within PIPE_BUF', () => {
+    const out = recorder();
+    const logger = pino({ base: null }, new BatchingDestination(out));
+    const sent = Array.from({ length: 60 }, (_, n) => `line ${n} ${'é'.repeat(n * 7)}`);
+    writeTogether(logger, () => {
+      for (const msg of sent) logger.info(msg);
+    });
+    assert.ok(out.writes.length > 1, 'more than one write');
+    for (const write of out.writes) {
+      assert.ok(
+        Buffer.byteLength(write) <= PIPE_BUF,
+        `a write of ${Buffer.byteLength(write)} bytes`,
+      );
+      assert.ok(write.endsWith('\n'));
+    }
+    assert.deepEqual(out.writes.flatMap(linesOf), sent);
+  });
+
+  it('cuts any lines only between lines, in order, never over PIPE_BUF but for a line alone (property)', () => {
+    const line = fc
+      .oneof(fc.string({ maxLength: 200 }), fc.string({ minLength: 3000, maxLength: 6000 }))
+      .map((text) => `${text.replaceAll('\n', ' ')}\n`);
+    fc.assert(
+      fc.property(fc.array(line, { maxLength: 40 }), (lines) => {
+        const writes = writesOf(lines);
+        assert.equal(writes.join(''), lines.join(''));
+        // Every write is whole lines: the lines, regrouped.
+        let at = 0;
+        for (const write of writes) {
+          let joined = '';
+          const first = at;
+          while (joined.length < write.length) joined += lines[at++] ?? '';
+          assert.equal(joined, write);
+          if (Buffer.byteLength(write) > PIPE_BUF)
+            assert.equal(at - first, 1, 'over PIPE_BUF only alone');
+        }
+        // As few as that allows: no two neighbours would have fitted together.
+        for (let i = 1; i < writes.length; i++)
+          assert.ok(
+            Buffer.byteLength(writes[i - 1] ?? '') + Buffer.byteLength(writes[i] ?? '') > PIPE_BUF,
+          );
+      }),
+    );
   });
 
   it('writes what was logged when the batch throws, nested batches once, empty batches never', () => {
