@@ -86,6 +86,8 @@ export interface RunRequest {
   readonly rootfs?: string | undefined;
   /** With runsc: gVisor's platform (default: systrap where runsc has it, else ptrace). */
   readonly gvisorPlatform?: GvisorPlatform | undefined;
+  /** With runsc: how long the sandbox may take to start (default RUNSC_START_DEADLINE_MS). */
+  readonly gvisorStartTimeoutMs?: number | undefined;
 }
 
 export const RUN_RUNTIMES = ['bwrap', 'docker', 'runc', 'runsc'] as const;
@@ -126,6 +128,11 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
       runtime === 'runsc' ? runscFlags(choosePlatform(runtimePath, request.gvisorPlatform)) : [];
     if (runtime !== 'runsc' && request.gvisorPlatform !== undefined)
       throw new MintfsError('ERR_INPUT_INVALID', '--gvisor-platform: only with --runtime runsc');
+    if (runtime !== 'runsc' && request.gvisorStartTimeoutMs !== undefined)
+      throw new MintfsError(
+        'ERR_INPUT_INVALID',
+        '--gvisor-start-timeout: only with --runtime runsc',
+      );
     const rootfs = request.rootfs === undefined ? undefined : rootfsDir(request.rootfs);
     const workdir = request.workdir === undefined ? undefined : workdirDir(request.workdir);
     const work = mkdtempSync(join(RUN_DIR, 'run-'));
@@ -230,6 +237,7 @@ export async function runInSandbox(request: RunRequest): Promise<number> {
           bundleDir: join(work, 'bundle'),
           bridgeCgroup,
           runtimeFlags,
+          startDeadlineMs: request.gvisorStartTimeoutMs,
           config: {
             rootfs: rootfs ?? '',
             secrets,

@@ -43,6 +43,8 @@ export interface RuncSpec {
   readonly bridgeCgroup: readonly string[];
   /** runsc's global flags (gvisor.ts); none for runc. */
   readonly runtimeFlags?: readonly string[];
+  /** runsc: how long the sandbox may take to start (default RUNSC_START_DEADLINE_MS). */
+  readonly startDeadlineMs?: number | undefined;
 }
 
 /**
@@ -118,7 +120,14 @@ export async function startRuncRun(
   void exited.then(() => (done = true));
   const started =
     spec.runtime === 'runsc'
-      ? startDeadline(runtimePath, flags, spec.name, () => done, container)
+      ? startDeadline(
+          runtimePath,
+          flags,
+          spec.name,
+          spec.startDeadlineMs ?? RUNSC_START_DEADLINE_MS,
+          () => done,
+          container,
+        )
       : Promise.resolve();
   return {
     exited: started.then(() => exited),
@@ -131,7 +140,7 @@ export async function startRuncRun(
   };
 }
 
-/** How long gVisor gets to start a sandbox (ptrace: about a second; a stuck platform: never). */
+/** How long gVisor gets to start a sandbox by default (ptrace: about a second; a stuck platform: never). */
 export const RUNSC_START_DEADLINE_MS = 30_000;
 
 /**
@@ -144,11 +153,12 @@ async function startDeadline(
   runtimePath: string,
   flags: readonly string[],
   name: string,
+  deadlineMs: number,
   ended: () => boolean,
   container: ChildProcess,
 ): Promise<void> {
   // By the clock: each `runsc state` takes a while of its own on a busy host.
-  const deadline = performance.now() + RUNSC_START_DEADLINE_MS;
+  const deadline = performance.now() + deadlineMs;
   while (performance.now() < deadline) {
     if (ended() || (await runtimeState(runtimePath, flags, name)) === 'running') return;
     await sleep(100);
@@ -158,7 +168,7 @@ async function startDeadline(
   const platform = flags.find((flag) => flag.startsWith('--platform='))?.slice(11) ?? 'default';
   throw new MintfsError(
     'ERR_SANDBOX_FAILED',
-    `runsc did not start the sandbox within ${RUNSC_START_DEADLINE_MS / 1000} s on the ${platform} platform; this host cannot run it (try --gvisor-platform ptrace)`,
+    `runsc did not start the sandbox within ${deadlineMs / 1000} s on the ${platform} platform; this host cannot run it (try --gvisor-platform ptrace, or a longer --gvisor-start-timeout on a slow host)`,
   );
 }
 

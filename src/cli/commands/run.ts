@@ -2,7 +2,9 @@ import * as z from 'zod';
 import { GVISOR_PLATFORMS } from '../../contain/gvisor.js';
 import { RUN_RUNTIMES, runInSandbox } from '../../contain/run-sandbox.js';
 import { RUN_UID_COUNT, RUN_UID_FIRST } from '../../contain/run-uid.js';
+import { RUNSC_START_DEADLINE_MS } from '../../contain/runc.js';
 import { parseByteSize } from '../../util/byte-size.js';
+import { formatDuration, parseDuration } from '../../util/duration.js';
 import { defineCommand } from '../define-command.js';
 import { commandLogger } from '../logging.js';
 import {
@@ -58,6 +60,10 @@ export const runCommand = defineCommand({
         describe:
           "With --runtime runsc: how gVisor traps the agent's system calls (default: systrap where this runsc has it, else ptrace; kvm needs /dev/kvm)",
       })
+      .option('gvisor-start-timeout', {
+        type: 'string',
+        describe: `With --runtime runsc: how long gVisor gets to start the sandbox before the run fails naming the platform (default ${formatDuration(RUNSC_START_DEADLINE_MS)}; 1s to 10m)`,
+      })
       .option('ca-cert', {
         type: 'string',
         describe:
@@ -95,6 +101,20 @@ export const runCommand = defineCommand({
       image: z.string().min(1).optional(),
       rootfs: z.string().min(1).optional(),
       'gvisor-platform': z.enum(GVISOR_PLATFORMS).optional(),
+      'gvisor-start-timeout': z
+        .string()
+        .transform((text, ctx) => {
+          const ms = parseDuration(text);
+          if (ms === undefined || ms < 1_000 || ms > 600_000) {
+            ctx.addIssue({
+              code: 'custom',
+              message: `"${text}" is not a duration from 1s to 10m, such as 30s or 2m`,
+            });
+            return z.NEVER;
+          }
+          return ms;
+        })
+        .optional(),
       uid: Id.optional(),
       gid: Id.optional(),
       memory: z.string().transform((text, ctx) => {
@@ -157,6 +177,12 @@ export const runCommand = defineCommand({
           path: ['gvisor-platform'],
           message: 'only with --runtime runsc',
         });
+      if (args.runtime !== 'runsc' && args['gvisor-start-timeout'] !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['gvisor-start-timeout'],
+          message: 'only with --runtime runsc',
+        });
       if (args['ca-cert'] !== undefined && args.gateway !== undefined)
         ctx.addIssue({
           code: 'custom',
@@ -176,6 +202,7 @@ export const runCommand = defineCommand({
       image: args.image,
       rootfs: args.rootfs,
       gvisorPlatform: args['gvisor-platform'],
+      gvisorStartTimeoutMs: args['gvisor-start-timeout'],
       keysDir: keysDirFrom(args),
       backend: args.backend,
       uid: args.uid,
