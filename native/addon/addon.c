@@ -453,7 +453,8 @@ static void free_events(audit_event *taken) {
  * properties per event were a fifth of the daemon's JS time under a reading
  * loop. The numbers are written straight into one Float64Array; a string
  * equal to the previous event's same field (a reader's exe and cgroup, the
- * key id) is the same JS string, made once.
+ * key id) is the same JS string, made once. The reader's exe and cgroup are
+ * as reader_log_text writes them.
  */
 enum {
   AUDIT_KIND,
@@ -468,10 +469,17 @@ enum {
 };
 enum { AUDIT_TOKEN_ID, AUDIT_KEY_ID, AUDIT_REASON, AUDIT_EXE, AUDIT_CGROUP, AUDIT_STRINGS };
 
-/* The JS string for `text`: `*last` again when `text` equals `last_text` (the previous event's). */
-static int audit_string(napi_env env, const char *text, const char *last_text, napi_value *last) {
+/*
+ * The JS string for `text`: `*last` again when `text` equals `last_text`
+ * (the previous event's); a reader's path (`path`) as reader_log_text
+ * writes it.
+ */
+static int audit_string(napi_env env, const char *text, const char *last_text, int path,
+                        napi_value *last) {
   if (last_text != NULL && strcmp(text, last_text) == 0) return 1;
-  return napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, last) == napi_ok;
+  char shown[READER_LOG_TEXT_MAX];
+  if (path) reader_log_text(text, shown);
+  return napi_create_string_utf8(env, path ? shown : text, NAPI_AUTO_LENGTH, last) == napi_ok;
 }
 
 static int set_count(napi_env env, napi_value obj, const char *name, double value) {
@@ -517,7 +525,8 @@ static napi_value audit_result(napi_env env, audit_event *taken, uint64_t refuse
       before[AUDIT_CGROUP] = previous->who.cgroup;
     }
     for (int i = 0; i < AUDIT_STRINGS; i++) {
-      if (!audit_string(env, text[i], before[i], &last[i])) goto fail;
+      const int path = i == AUDIT_EXE || i == AUDIT_CGROUP;
+      if (!audit_string(env, text[i], before[i], path, &last[i])) goto fail;
       CHECK(env, napi_set_element(env, strings, at++, last[i]));
     }
     previous = ev;
@@ -595,7 +604,11 @@ static napi_value js_stop(napi_env env, napi_callback_info info) {
   if (argc != 1) goto fail;
   session_ref *ref = tagged_ref(env, argv[0]);
   if (ref == NULL) goto fail;
-  if (ref->stopped) return audit_result(env, NULL, 0);
+  if (ref->stopped) {
+    napi_value none = audit_result(env, NULL, 0);
+    if (none == NULL) goto fail;
+    return none;
+  }
   ref->stopped = 1;
   session_halt(ref->session);
   uint64_t refused = 0;

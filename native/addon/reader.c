@@ -223,6 +223,67 @@ static size_t append_encoded(char *out, size_t used, size_t size, const char *va
   return used;
 }
 
+/*
+ * How many bytes of well-formed UTF-8 start at p (1 to 4; RFC 3629: no
+ * overlong forms, surrogates or code points past U+10FFFF), or 0. A C1
+ * control character (U+0080-U+009F) counts as not well-formed: terminals
+ * act on some of them.
+ */
+static size_t utf8_length(const unsigned char *p) {
+  if (p[0] < 0x80) return 1;
+  unsigned lo = 0x80, hi = 0xBF;
+  size_t n;
+  if (p[0] == 0xC2) {
+    lo = 0xA0; /* C2 80-9F: the C1 controls */
+    n = 2;
+  } else if (p[0] >= 0xC3 && p[0] <= 0xDF) {
+    n = 2;
+  } else if (p[0] == 0xE0) {
+    lo = 0xA0;
+    n = 3;
+  } else if (p[0] == 0xED) {
+    hi = 0x9F;
+    n = 3;
+  } else if (p[0] >= 0xE1 && p[0] <= 0xEF) {
+    n = 3;
+  } else if (p[0] == 0xF0) {
+    lo = 0x90;
+    n = 4;
+  } else if (p[0] == 0xF4) {
+    hi = 0x8F;
+    n = 4;
+  } else if (p[0] >= 0xF1 && p[0] <= 0xF3) {
+    n = 4;
+  } else {
+    return 0;
+  }
+  if (p[1] < lo || p[1] > hi) return 0;
+  for (size_t i = 2; i < n; i++)
+    if (p[i] < 0x80 || p[i] > 0xBF) return 0; /* a NUL ends the loop here too */
+  return n;
+}
+
+void reader_log_text(const char *in, char out[READER_LOG_TEXT_MAX]) {
+  static const char HEX[] = "0123456789ABCDEF";
+  size_t used = 0;
+  const unsigned char *p = (const unsigned char *)in;
+  /* in holds < READER_PATH_MAX bytes, each at most 3 out: always room. */
+  for (size_t i = 0; p[i] != '\0' && i < READER_PATH_MAX;) {
+    size_t n = p[i] < 0x20 || p[i] == 0x7f || p[i] == '%' ? 0 : utf8_length(p + i);
+    if (n == 0) {
+      out[used++] = '%';
+      out[used++] = HEX[p[i] >> 4];
+      out[used++] = HEX[p[i] & 15];
+      i++;
+    } else {
+      memcpy(out + used, p + i, n);
+      used += n;
+      i += n;
+    }
+  }
+  out[used] = '\0';
+}
+
 int reader_caveat(const reader_identity *who, char *out, size_t size) {
   int n = snprintf(out, size, "reader uid=%u gid=%u pid=%d start=%llu exe=", (unsigned)who->uid,
                    (unsigned)who->gid, (int)who->pid, (unsigned long long)who->start_ticks);

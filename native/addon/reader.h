@@ -12,6 +12,8 @@
 
 #define READER_PATH_MAX 512
 #define READER_CGROUP_MAX 2048
+/* An exe or cgroup path as reader_log_text writes it: each byte at most three. */
+#define READER_LOG_TEXT_MAX (3 * (READER_PATH_MAX - 1) + 1)
 /*
  * The longest reader caveat: TOKEN_LIMITS.maxCaveatBytes in src/token/limits.ts
  * (test/unit/native-mint.test.ts checks they agree). A reader whose encoded
@@ -91,5 +93,14 @@ const char *reader_refusal(const reader_rules *rules, const reader_identity *who
  * empty): never a truncated caveat.
  */
 int reader_caveat(const reader_identity *who, char *out, size_t size);
+/*
+ * An exe or cgroup path as the audit log shows it: control bytes (C0, DEL,
+ * C1), '%' and bytes that are not well-formed UTF-8 percent-encoded, the
+ * rest as it is. So distinct paths stay distinct in the log (a JS string
+ * would turn every stray byte into U+FFFD), nothing in them acts on a
+ * terminal, and a hostile reader cannot make its audit line long enough
+ * (JSON's \u00XX for each control byte) that a shared pipe splits it.
+ */
+void reader_log_text(const char *in, char out[READER_LOG_TEXT_MAX]);
 void reader_rules_free(reader_rules *rules);
 #endif

@@ -25,6 +25,7 @@ import { startMount } from '../../src/daemon/mount-daemon.js';
 import { nativeBackend } from '../../src/fuse/native-backend.js';
 import { initKeyring } from '../../src/keys/keyring.js';
 import { createLogger } from '../../src/log/logger.js';
+import { PIPE_BUF } from '../../src/log/write-together.js';
 import { decodeToken } from '../../src/token/token-text.js';
 import { diagnostics, runCli } from '../helpers/cli.js';
 import { bearerGet, startGatewayFixture, upstreamProfile } from '../helpers/gateway-fixture.js';
@@ -120,6 +121,7 @@ function makeContainerCgroup(t: Parameters<typeof teardownOf>[0], name: string) 
   mkdirSync(dir);
   teardownOf(t).add(() => rmdirSync(dir));
   return {
+    dir,
     run: (file: string, cat = 'cat') =>
       spawnSync(
         'sh',
@@ -176,6 +178,54 @@ describe('native backend: who reads', () => {
       );
     }
     assert.equal(auditLines(fixture, 'mint').length, served.length);
+  });
+
+  it('an executable or cgroup path of control bytes, % and stray bytes is logged percent-encoded, its line within PIPE_BUF', async (t) => {
+    const fixture = await startMountFixture(t, undefined, { backend: 'native' });
+    const file = join(fixture.mountpoint, 'github/token');
+    // Bytes no JS string can hand to spawn: the reader is reached by a shell glob.
+    const odd = Buffer.concat([
+      Buffer.from('\x01'.repeat(199)),
+      Buffer.from([0x1b]),
+      Buffer.from('[31m%'),
+      Buffer.from([0xff, 0xc2, 0x9b, 0xed, 0xa0, 0x80]), // stray, C1 CSI, a surrogate
+      Buffer.from(' é'),
+    ]);
+    const dir = realpathSync(tempDir(t));
+    const inner = Buffer.concat([Buffer.from(`${dir}/`), odd, Buffer.from('/'), odd]);
+    mkdirSync(inner, { recursive: true });
+    copyFileSync(CAT, Buffer.concat([inner, Buffer.from('/cat')]));
+    chmodSync(Buffer.concat([inner, Buffer.from('/cat')]), 0o755);
+    const cgroupName = `mintfs-test-${process.pid}-${'\x02'.repeat(230)}%`;
+    const cgroup = makeContainerCgroup(t, cgroupName);
+    const read = spawnSync(
+      'sh',
+      [
+        '-c',
+        'echo $$ > "$1/cgroup.procs" && cd "$2" && exec ./*/*/cat "$3"',
+        'sh',
+        cgroup.dir,
+        dir,
+        file,
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.equal(read.status, 0, read.stderr);
+    const shown = `${'%01'.repeat(199)}%1B[31m%25%FF%C2%9B%ED%A0%80 é`;
+    const line = await auditFor(fixture, 'mint', read.pid);
+    assert.equal(line.reader.exe, `${dir}/${shown}/${shown}/cat`);
+    assert.ok(
+      line.reader.cgroup.endsWith(`/mintfs-test-${process.pid}-${'%02'.repeat(230)}%25`),
+      line.reader.cgroup,
+    );
+    assert.equal(line.tokenId, decodeToken(read.stdout).tokenId);
+    const raw = fixture
+      .stderr()
+      .split('\n')
+      .find((l) => l.includes('"event":"mint"') && l.includes(`"pid":${read.pid},`));
+    assert.ok(raw !== undefined);
+    // Written raw (JSON's \u0001 for each), this line was over 4 KiB: a shared pipe could split it.
+    assert.ok(Buffer.byteLength(`${raw}\n`) <= PIPE_BUF, `${Buffer.byteLength(raw)} bytes`);
   });
 
   it('readers.uids refuses other uids with EACCES, root included, and audits the refusal', async (t) => {
