@@ -12,7 +12,12 @@
 import type { MintFs, ReaderIdentity } from '../fs/mint-fs.js';
 import { MintfsError, describeError } from '../errors.js';
 import { mountedFileSystem, type FuseBackend } from './backend.js';
-import { loadNativeAddon, type NativeAuditEvent, type NativeSession } from './native-addon.js';
+import {
+  loadNativeAddon,
+  type NativeAddon,
+  type NativeAuditEvent,
+  type NativeSession,
+} from './native-addon.js';
 import { PathIds, nativeNodes } from './native-tree.js';
 import { detachMount, openFuseConnection, topMountAt } from '../mounts/mount-table.js';
 import { ENABLE_URING_PARAMETER, kernelUringEnabled } from './transport.js';
@@ -68,9 +73,17 @@ export const nativeBackend: FuseBackend = {
     const stopSession = () => {
       unsubscribe();
       clearInterval(auditTimer);
-      writeAudit();
-      const { replyFailures, invalidationFailures, ringRequests, ringMalformed } =
-        addon.stats(session);
+      let stats: ReturnType<NativeAddon['stats']>;
+      try {
+        writeAudit();
+        stats = addon.stats(session);
+      } finally {
+        // The FUSE thread is joined whatever failed above: nothing is served
+        // after a stop. Opens served between the last drain and the join (a
+        // reader whose cwd is inside a lazily detached mount) are audited too.
+        writeAudit(addon.stop(session));
+      }
+      const { replyFailures, invalidationFailures, ringRequests, ringMalformed } = stats;
       // How many requests io_uring carried: the proof it served, not the /dev/fuse fallback.
       if (transport === 'uring')
         logger.info(
@@ -82,9 +95,6 @@ export const nativeBackend: FuseBackend = {
           { event: 'native-stats', replyFailures, invalidationFailures, ringMalformed },
           'some replies found their request gone (interrupted readers), or ring requests were malformed (answered EIO)',
         );
-      // Opens served between the last drain and the join (a reader whose cwd
-      // is inside a lazily detached mount) are audited too.
-      writeAudit(addon.stop(session));
     };
     // The profile or keyring changed: the next open mints from the new tree and key.
     const unsubscribe = fs.subscribe(() => {
