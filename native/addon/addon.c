@@ -482,6 +482,15 @@ static int audit_string(napi_env env, const char *text, const char *last_text, i
   return napi_create_string_utf8(env, path ? shown : text, NAPI_AUTO_LENGTH, last) == napi_ok;
 }
 
+/* An event's string fields, in the batch's order. */
+static void event_strings(const audit_event *ev, const char *out[AUDIT_STRINGS]) {
+  out[AUDIT_TOKEN_ID] = ev->token_id;
+  out[AUDIT_KEY_ID] = ev->key_id;
+  out[AUDIT_REASON] = ev->reason != NULL ? ev->reason : "";
+  out[AUDIT_EXE] = ev->who.exe;
+  out[AUDIT_CGROUP] = ev->who.cgroup;
+}
+
 static int set_count(napi_env env, napi_value obj, const char *name, double value) {
   napi_value v;
   return napi_create_double(env, value, &v) == napi_ok &&
@@ -513,17 +522,9 @@ static napi_value audit_result(napi_env env, audit_event *taken, uint64_t refuse
     n[AUDIT_GID] = ev->who.gid;
     n[AUDIT_PID] = ev->who.pid;
     n[AUDIT_START_TICKS] = (double)ev->who.start_ticks; /* clock ticks: far below 2^53 */
-    const char *text[AUDIT_STRINGS] = {ev->token_id, ev->key_id,
-                                       ev->reason != NULL ? ev->reason : "", ev->who.exe,
-                                       ev->who.cgroup};
-    const char *before[AUDIT_STRINGS] = {0};
-    if (previous != NULL) {
-      before[AUDIT_TOKEN_ID] = previous->token_id;
-      before[AUDIT_KEY_ID] = previous->key_id;
-      before[AUDIT_REASON] = previous->reason != NULL ? previous->reason : "";
-      before[AUDIT_EXE] = previous->who.exe;
-      before[AUDIT_CGROUP] = previous->who.cgroup;
-    }
+    const char *text[AUDIT_STRINGS], *before[AUDIT_STRINGS] = {0};
+    event_strings(ev, text);
+    if (previous != NULL) event_strings(previous, before);
     for (int i = 0; i < AUDIT_STRINGS; i++) {
       const int path = i == AUDIT_EXE || i == AUDIT_CGROUP;
       if (!audit_string(env, text[i], before[i], path, &last[i])) goto fail;

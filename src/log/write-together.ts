@@ -9,11 +9,12 @@
  * lost that would not have been.
  *
  * "One write" means as many writes as it takes to keep each at most PIPE_BUF
- * bytes, cut between lines. A pipe or socket the daemon shares with other
- * writers (`mintfs run`'s processes, a supervisor's log stream) keeps a
- * write of up to PIPE_BUF whole; a longer one can have another writer's
- * bytes spliced into the middle of a line. A single line longer than that
- * is one write of its own, as it was before batching.
+ * bytes, cut between lines. A pipe the daemon shares with other writers
+ * (`mintfs run`'s processes, a supervisor's pipe) keeps a write of up to
+ * PIPE_BUF whole; a longer one can have another writer's bytes spliced into
+ * the middle of a line (stream sockets promise nothing either way). A single
+ * line longer than that is one write of its own, as it was before batching;
+ * the native backend's audit lines stay well within it (reader_log_text).
  */
 import { symbols, type DestinationStream, type Logger } from 'pino';
 
