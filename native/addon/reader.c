@@ -166,10 +166,26 @@ void reader_cache_destroy(reader_cache *cache) {
   }
 }
 
-/* Does any cgroup path of the reader have `name` as one of its segments? */
+/*
+ * Is any cgroup path of the reader `name` or below it (an entry starting
+ * with '/': anchored at the root, so a child cgroup a reader makes under its
+ * own cannot match), or has it `name` as one of its segments (any other)?
+ */
 static int in_container(const reader_cgroups *all, const char *name) {
   size_t name_len = strlen(name);
   const char *p = all->paths;
+  if (name[0] == '/') {
+    while (*p != '\0') {
+      const char *end = strchr(p, '\n');
+      size_t len = end == NULL ? strlen(p) : (size_t)(end - p);
+      if (len >= name_len && memcmp(p, name, name_len) == 0 &&
+          (len == name_len || p[name_len] == '/'))
+        return 1;
+      p += len;
+      if (*p == '\n') p++;
+    }
+    return 0;
+  }
   while (*p != '\0') {
     const char *segment = p;
     while (*p != '\0' && *p != '/' && *p != '\n') p++;

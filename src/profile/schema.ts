@@ -88,12 +88,22 @@ export const ReadersSchema = z
       .describe('Reader executables allowed: the exact path of /proc/PID/exe'),
     containers: z
       .array(
-        z.string().regex(CGROUP_SEGMENT, 'must be one cgroup path segment, such as a container id'),
+        z.string().refine(
+          (entry) =>
+            CGROUP_SEGMENT.test(entry) ||
+            (entry.length <= 511 &&
+              entry.startsWith('/') &&
+              entry
+                .slice(1)
+                .split('/')
+                .every((part) => CGROUP_SEGMENT.test(part) && part !== '.' && part !== '..')),
+          'must be one cgroup path segment (a container id), or a cgroup path from the root such as /system.slice/docker-ID.scope',
+        ),
       )
       .min(1, 'must list at least one container')
       .optional()
       .describe(
-        "Containers allowed: one whole segment of the reader's cgroup path, matched exactly (Docker: docker-ID.scope with the systemd driver, ID with cgroupfs, ID being the full 64-character id; never a short id)",
+        "Containers allowed. A cgroup path from the root (/system.slice/docker-ID.scope): the reader's cgroup is that one or below it; safe where a container may create cgroups. Or one whole segment of the reader's cgroup path, matched exactly anywhere in it (Docker: docker-ID.scope with the systemd driver, ID with cgroupfs, ID being the full 64-character id; never a short id)",
       ),
   })
   .refine(

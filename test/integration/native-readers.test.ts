@@ -364,6 +364,61 @@ describe('native backend: who reads', () => {
     );
   });
 
+  it('readers.containers: a cgroup path from the root allows it and below, never a cgroup named after it elsewhere', async (t) => {
+    const allowed = `mintfs-test-${process.pid}-${Date.now()}`;
+    const home = makeContainerCgroup(t, allowed);
+    const below = makeContainerCgroup(t, `${allowed}/agent`);
+    const sibling = makeContainerCgroup(t, `${allowed}-other`);
+    // What a reader that may make cgroups could do: a child of its own, named after the allowed one.
+    const named = makeContainerCgroup(t, `${allowed}-other/${allowed}`);
+    // The path as the kernel shows it to the daemon (the tests' cgroup namespace is the daemon's).
+    const shown = spawnSync(
+      'sh',
+      ['-c', 'echo $$ > "$1/cgroup.procs" && exec cat /proc/self/cgroup', 'sh', home.dir],
+      {
+        encoding: 'utf8',
+      },
+    )
+      .stdout.split('\n')
+      .map((line) => line.split(':'))
+      .find(([, controllers]) => controllers === '' || controllers === 'pids')
+      ?.slice(2)
+      .join(':');
+    assert.ok(shown?.endsWith(`/${allowed}`), shown);
+    const anchored = await startMountFixture(
+      t,
+      profileWith(`readers: { containers: [${shown}] }`),
+      {
+        backend: 'native',
+      },
+    );
+    const file = join(anchored.mountpoint, 'github/token');
+    for (const [where, cgroup] of [
+      ['the cgroup', home],
+      ['below it', below],
+    ] as const) {
+      const read = cgroup.run(file);
+      assert.equal(read.status, 0, `${where}: ${read.stderr}`);
+    }
+    for (const [where, cgroup] of [
+      ['a sibling whose name starts with it', sibling],
+      ['a child named after it elsewhere', named],
+    ] as const) {
+      const read = cgroup.run(file);
+      assert.equal(read.status, 1, where);
+      assert.equal(
+        (await auditFor(anchored, 'mint-denied', read.pid)).reason,
+        'cgroup not in readers.containers',
+        where,
+      );
+    }
+    // The bare segment, by contrast, matches the child named after it (documented).
+    const bare = await startMountFixture(t, profileWith(`readers: { containers: [${allowed}] }`), {
+      backend: 'native',
+    });
+    assert.equal(named.run(join(bare.mountpoint, 'github/token')).status, 0);
+  });
+
   it('a profile edit that adds readers applies to the next open', async (t) => {
     const fixture = await startMountFixture(t, undefined, { backend: 'native' });
     const file = join(fixture.mountpoint, 'github/token');

@@ -211,10 +211,21 @@ describe('profiles', () => {
       problem(`${VALID}readers: { exe: [cat] }\n`),
       /readers\.exe\[0\]: must be an absolute executable path/,
     );
-    assert.match(
-      problem(`${VALID}readers: { containers: [a/b] }\n`),
-      /readers\.containers\[0\]: must be one cgroup path segment/,
+    for (const entry of ['a/b', '/', '/a/', '/a//b', '/a/../b', '/a/./b', "'/a b'", "'docker-1 '"])
+      assert.match(
+        problem(`${VALID}readers: { containers: [${entry}] }\n`),
+        /readers\.containers\[0\]: must be one cgroup path segment \(a container id\), or a cgroup path from the root/,
+        entry,
+      );
+    const anchored = buildTree(
+      parseProfile(
+        `${VALID}readers: { containers: [/system.slice/docker-1.scope, ctr-1] }\n`,
+        'p.yaml',
+      ),
     );
+    assert.deepEqual(anchored.files.get('github/token')?.readers, {
+      containers: ['/system.slice/docker-1.scope', 'ctr-1'],
+    });
     assert.match(problem(`${VALID}readers: { pids: [1] }\n`), /readers\.pids: unknown field/);
     assert.match(problem(`${VALID}readerCaveat: yes please\n`), /readerCaveat/);
   });
